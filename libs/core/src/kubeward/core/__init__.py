@@ -1,0 +1,1 @@
+"""Shared infrastructure for Kubeward services: settings, bus, storage, health, metrics."""

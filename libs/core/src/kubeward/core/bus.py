@@ -1,0 +1,309 @@
+"""NATS and JetStream helpers: streams, durable batch workers, dead letters, replies.
+
+Replies larger than one NATS message are split into parts carrying the
+``Kubeward-Part``/``Kubeward-Parts`` headers; :class:`ReplyInbox` reassembles them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+from kubeward.schemas import bus
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+RequestHandler = Callable[[Msg], Awaitable[bytes]]
+
+_PART_HEADROOM = 4096
+
+
+async def connect(url: str, name: str) -> NATS:
+    """Connect to NATS with reconnects that never give up."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, specs: Sequence[bus.StreamSpec]) -> None:
+    """Create each stream if absent, or bring its subjects and limits up to date."""
+    for spec in specs:
+        config = StreamConfig(
+            name=spec.name,
+            subjects=list(spec.subjects),
+            description=spec.description,
+            max_age=spec.max_age_seconds,
+            max_bytes=spec.max_bytes,
+            duplicate_window=spec.duplicate_window_seconds,
+        )
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):
+                await js.add_stream(config)
+                continue
+            # Another process created it between our look-up and add: fall through.
+        await js.update_stream(config)
+
+
+async def dead_letter(
+    js: JetStreamContext,
+    stage: str,
+    data: bytes,
+    reason: str,
+    origin_subject: str,
+    origin_seq: int | None = None,
+) -> None:
+    """Publish ``data`` to the dead-letter stream with the reason in headers."""
+    headers = {
+        bus.HDR_REASON: _header_safe(reason),
+        bus.HDR_ORIGIN_SUBJECT: origin_subject,
+        bus.HDR_STAGE: stage,
+    }
+    if origin_seq is not None:
+        headers[bus.HDR_ORIGIN_SEQ] = str(origin_seq)
+        headers[bus.HDR_MSG_ID] = f"dl-{stage}-{origin_subject}-{origin_seq}-{hash(data)}"
+    await js.publish(bus.deadletter_subject(stage), data, headers=headers)
+
+
+def _header_safe(text: str) -> str:
+    """Header values cannot carry CR/LF; keep them on one bounded line."""
+    return " ".join(text.split())[:2000]
+
+
+def stream_seq(msg: Msg) -> int:
+    """The stream sequence of a JetStream message."""
+    return int(msg.metadata.sequence.stream)
+
+
+class BatchWorker:
+    """A durable pull consumer that hands batches to a handler and acks them.
+
+    The handler either returns (every message is acked) or raises (messages go back
+    for redelivery after ``retry_delay``; those that reached ``max_deliver`` are
+    dead-lettered with the error, so nothing vanishes when redelivery stops).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        durable: str,
+        filter_subject: str,
+        handler: BatchHandler,
+        stage: str,
+        batch: int = 1000,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        retry_delay: float = 1.0,
+        max_ack_pending: int = 20_000,
+    ) -> None:
+        self._js = js
+        self._stream = stream
+        self._durable = durable
+        self._filter = filter_subject
+        self._handler = handler
+        self._stage = stage
+        self._batch = batch
+        self._max_deliver = max_deliver
+        self._ack_wait = ack_wait
+        self._retry_delay = retry_delay
+        self._max_ack_pending = max_ack_pending
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    @property
+    def durable(self) -> str:
+        """The durable consumer's name."""
+        return self._durable
+
+    async def is_healthy(self) -> bool:
+        """Health check: the last fetch reached the server."""
+        return self.healthy
+
+    async def start(self) -> None:
+        """Create or bind the durable consumer and start pulling."""
+        config = ConsumerConfig(
+            durable_name=self._durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self._filter,
+            ack_wait=self._ack_wait,
+            max_deliver=self._max_deliver,
+            max_ack_pending=self._max_ack_pending,
+        )
+        self._sub = await self._js.pull_subscribe(
+            self._filter, durable=self._durable, stream=self._stream, config=config
+        )
+        self.healthy = True
+        self._task = asyncio.create_task(self._run(), name=f"worker-{self._durable}")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then stop pulling."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+        self.healthy = False
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await self._sub.fetch(self._batch, timeout=0.5)
+            except TimeoutError:
+                continue
+            except Exception:
+                log.exception("fetch from %s failed", self._durable)
+                self.healthy = False
+                await asyncio.sleep(self._retry_delay)
+                continue
+            self.healthy = True
+            await self._process(msgs)
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        try:
+            await self._handler(msgs)
+        except Exception as exc:
+            log.exception("%s: batch of %d failed; will retry", self._durable, len(msgs))
+            await self._give_back(msgs, f"{type(exc).__name__}: {exc}")
+            return
+        await asyncio.gather(*(m.ack() for m in msgs))
+
+    async def _give_back(self, msgs: list[Msg], reason: str) -> None:
+        for m in msgs:
+            if m.metadata.num_delivered >= self._max_deliver:
+                try:
+                    await dead_letter(
+                        self._js,
+                        self._stage,
+                        m.data,
+                        f"gave up after {m.metadata.num_delivered} deliveries: {reason}",
+                        m.subject,
+                        stream_seq(m),
+                    )
+                except Exception:
+                    log.exception("could not dead-letter seq %s", stream_seq(m))
+                    await m.nak(delay=self._retry_delay)
+                    continue
+                await m.term()
+            else:
+                await m.nak(delay=self._retry_delay * m.metadata.num_delivered)
+
+
+async def publish_reply(nc: NATS, subject: str, data: bytes) -> None:
+    """Send ``data`` to a reply subject, split into parts when it is larger than a message."""
+    limit = max(nc.max_payload - _PART_HEADROOM, 1024)
+    if len(data) <= limit:
+        await nc.publish(subject, data)
+        return
+    parts = [data[i : i + limit] for i in range(0, len(data), limit)]
+    total = str(len(parts))
+    for index, part in enumerate(parts):
+        await nc.publish(subject, part, headers={bus.HDR_PART: str(index), bus.HDR_PARTS: total})
+
+
+async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue: str) -> Any:
+    """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes.
+
+    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`.
+    """
+    import msgspec
+
+    from kubeward.schemas.replies import error
+
+    async def on_request(msg: Msg) -> None:
+        if not msg.reply:
+            return
+        try:
+            data = await handler(msg)
+        except Exception:
+            log.exception("request on %s failed", subject)
+            data = msgspec.json.encode(error(500, "Internal server error"))
+        await publish_reply(nc, msg.reply, data)
+
+    return await nc.subscribe(subject, queue=queue, cb=on_request)
+
+
+class ReplyInbox:
+    """One wildcard subscription that routes replies (possibly multi-part) to futures."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox()
+        self._pending: dict[str, asyncio.Future[bytes]] = {}
+        self._parts: dict[str, dict[int, bytes]] = {}
+        self._counter = 0
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        """Subscribe to the inbox prefix."""
+        self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_msg)
+
+    async def stop(self) -> None:
+        """Unsubscribe and fail every waiter."""
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+
+    def expect(self) -> tuple[str, asyncio.Future[bytes]]:
+        """A fresh reply subject and the future its reply will resolve."""
+        self._counter += 1
+        token = str(self._counter)
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[token] = fut
+        fut.add_done_callback(lambda _f: self._forget(token))
+        return f"{self._prefix}.{token}", fut
+
+    def _forget(self, token: str) -> None:
+        self._pending.pop(token, None)
+        self._parts.pop(token, None)
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
+        """Core-NATS request whose reply may come in parts."""
+        reply, fut = self.expect()
+        await self._nc.publish(subject, payload, reply=reply)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            if not fut.done():
+                fut.cancel()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        token = msg.subject.rsplit(".", 1)[-1]
+        fut = self._pending.get(token)
+        if fut is None or fut.done():
+            return
+        headers = msg.headers or {}
+        if msg.data == b"" and headers.get("Status") == "503":
+            fut.set_exception(NoRespondersError(msg.subject))
+            return
+        total = headers.get(bus.HDR_PARTS)
+        if total is None:
+            fut.set_result(msg.data)
+            return
+        parts = self._parts.setdefault(token, {})
+        parts[int(headers[bus.HDR_PART])] = msg.data
+        if len(parts) == int(total):
+            fut.set_result(b"".join(parts[i] for i in range(len(parts))))
+
+
+class NoRespondersError(RuntimeError):
+    """No service is subscribed to the requested subject."""

@@ -1,0 +1,86 @@
+"""A tiny HTTP endpoint for ``/health`` and ``/metrics`` in services without a web framework."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[bool]]
+
+
+class HealthServer:
+    """Serves ``GET /health`` (200 when every check passes, else 503) and ``GET /metrics``."""
+
+    def __init__(self, service: str, host: str, port: int, checks: dict[str, Check]) -> None:
+        self._service = service
+        self._host = host
+        self._port = port
+        self._checks = checks
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when started on port 0)."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Start listening."""
+        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def report(self) -> tuple[bool, dict[str, bool]]:
+        """Run every check (each bounded to two seconds)."""
+        results: dict[str, bool] = {}
+        for name, check in self._checks.items():
+            try:
+                results[name] = await asyncio.wait_for(check(), 2.0)
+            except Exception:
+                results[name] = False
+        return all(results.values()), results
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), 5.0)
+            while (await asyncio.wait_for(reader.readline(), 5.0)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request_line.decode("latin-1").split()
+            path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
+            if path == "/health":
+                ok, checks = await self.report()
+                body = msgspec.json.encode(
+                    {
+                        "status": "ok" if ok else "unhealthy",
+                        "service": self._service,
+                        "checks": checks,
+                    }
+                )
+                status, ctype = ("200 OK" if ok else "503 Service Unavailable"), "application/json"
+            elif path == "/metrics":
+                body, status, ctype = generate_latest(REGISTRY), "200 OK", CONTENT_TYPE_LATEST
+            else:
+                body, status, ctype = b'{"detail":"Not Found"}', "404 Not Found", "application/json"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

@@ -1,0 +1,77 @@
+"""The lifecycle every non-HTTP service shares: connect, serve health, run until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from kubeward.core import bus
+from kubeward.core.health import Check, HealthServer
+from kubeward.core.settings import BaseSettings
+from kubeward.schemas.bus import STREAMS
+
+
+class ServiceContext:
+    """What a running service holds: its NATS connection and health checks."""
+
+    def __init__(self, name: str, settings: BaseSettings, nc: NATS) -> None:
+        self.name = name
+        self.settings = settings
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.checks: dict[str, Check] = {"nats": self._nats_ok}
+
+    async def _nats_ok(self) -> bool:
+        return bool(self.nc.is_connected)
+
+
+Body = Callable[[ServiceContext], AbstractAsyncContextManager[None]]
+
+
+async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
+    """Connect to NATS, ensure the streams, enter ``body``, serve health until SIGINT/SIGTERM.
+
+    ``body`` is an async context manager factory: it starts the service's workers on
+    entry (registering health checks on the context) and drains them on exit.
+    """
+    log = logging.getLogger(f"kubeward.{name}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    nc = await bus.connect(settings.nats_url, name)
+    ctx = ServiceContext(name, settings, nc)
+    await bus.ensure_streams(ctx.js, STREAMS)
+    async with body(ctx):
+        health = HealthServer(name, settings.health_host, settings.health_port, ctx.checks)
+        await health.start()
+        log.info("%s ready; health on %s:%d", name, settings.health_host, health.port)
+        await stop.wait()
+        log.info("%s stopping", name)
+        await health.stop()
+    with contextlib.suppress(Exception):
+        await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def nothing(_ctx: ServiceContext) -> AsyncIterator[None]:
+    """A body for services that so far only join the bus and report health."""
+    yield
+
+
+def launch(name: str, settings_cls: type[BaseSettings], body: Body) -> None:
+    """Load settings from the environment, configure logging and run until signalled."""
+    from kubeward.core.logs import configure_logging
+    from kubeward.core.settings import load_settings
+
+    settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_level)
+    asyncio.run(run_service(name, settings, body))

@@ -1,0 +1,1 @@
+"""Start Kubeward's infrastructure and services locally: ``make run``, tests and benchmarks."""

@@ -1,0 +1,149 @@
+"""Pytest fixtures that start real infrastructure on free ports (registered by conftest.py).
+
+``TEST_NATS_URL``, ``TEST_MONGODB_URL`` and ``TEST_REDIS_URL`` point the tests at servers
+you run yourself instead; NATS streams there are deleted before each test. When a server
+cannot be started the fixture raises, so the test fails: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from pymongo import AsyncMongoClient
+
+from kubeward.core.mongo import Document
+from kubeward.devstack import infra
+from kubeward.devstack.procs import free_port
+from kubeward.devstack.services import ServiceSet, pick_ports
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until ``until(result)`` holds; ``AssertionError`` with the last value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def infra_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder for the logs of servers started by the fixtures."""
+    return tmp_path_factory.mktemp("infra-logs")
+
+
+@pytest.fixture(scope="session")
+def mongo_url(infra_logs: Path) -> Iterator[str]:
+    """A MongoDB wire server for the whole session (SecantusDB in memory by default)."""
+    given = os.environ.get("TEST_MONGODB_URL")
+    if given:
+        yield given
+        return
+    port = free_port()
+    proc = infra.mongo(port, None, infra_logs)
+    yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(infra_logs: Path) -> Iterator[str]:
+    """A Redis server for the whole session."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    port = free_port()
+    proc = infra.redis(port, infra_logs / "redis-data", infra_logs, persist=False)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.stop()
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path, infra_logs: Path) -> Iterator[str]:
+    """A fresh JetStream server per test, so streams and consumers never leak between tests."""
+    given = os.environ.get("TEST_NATS_URL")
+    if given:
+        asyncio.run(_delete_streams(given))
+        yield given
+        return
+    port = free_port()
+    proc = infra.nats(port, tmp_path / "jetstream", infra_logs)
+    yield f"nats://127.0.0.1:{port}"
+    proc.stop()
+
+
+async def _delete_streams(url: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for info in await js.streams_info():
+        if info.config.name:
+            await js.delete_stream(info.config.name)
+    await nc.close()
+
+
+@pytest.fixture
+def mongo_db_name() -> str:
+    """A database name no other test uses."""
+    return f"kw_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NATS]:
+    """A NATS connection to the test's server."""
+    conn = await nats.connect(nats_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def mongo(mongo_url: str) -> AsyncIterator[AsyncMongoClient[Document]]:
+    """A MongoDB client for the session server."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
+    yield client
+    await client.close()
+
+
+SERVICE_TOKEN = "test-service-token"
+
+
+@pytest.fixture
+def stack_env(nats_url: str, mongo_url: str, redis_url: str, mongo_db_name: str) -> dict[str, str]:
+    """Environment the service processes share in an end-to-end test."""
+    return dict(os.environ) | {
+        "NATS_URL": nats_url,
+        "MONGODB_URL": mongo_url,
+        "MONGODB_DB": mongo_db_name,
+        "REDIS_URL": redis_url,
+        "SERVICE_TOKEN": SERVICE_TOKEN,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceSet]:
+    """All six services as processes, healthy, as ``make run`` starts them."""
+    services = ServiceSet(stack_env, pick_ports(free_port()), tmp_path / "service-logs")
+    try:
+        services.start_all()
+        yield services
+    finally:
+        services.stop_all()

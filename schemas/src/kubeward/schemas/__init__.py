@@ -1,0 +1,1 @@
+"""Kubeward contracts: every Struct that crosses a process boundary, and the bus layout."""

@@ -1,0 +1,217 @@
+"""The whole bus in one file: streams, subjects, request/reply names and headers.
+
+Public (collectors depend on it): stream ``COLLECT`` with ``kubeward.collect.>`` and stream
+``FEED`` with ``kubeward.feed.>``. Everything else is internal to the services.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A JetStream stream the services rely on."""
+
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    max_age_seconds: float = 0.0
+    """0 keeps messages until limits are hit."""
+    max_bytes: int = -1
+    duplicate_window_seconds: float = 120.0
+    public: bool = False
+
+
+class SubjectSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One subject (or subject pattern) with who publishes it and what it carries."""
+
+    subject: str
+    stream: str | None
+    """``None`` for core-NATS request/reply subjects."""
+    publisher: str
+    consumer: str
+    payload: str
+    description: str
+
+
+# --- Streams ------------------------------------------------------------------
+
+COLLECT = StreamSpec(
+    name="COLLECT",
+    subjects=("kubeward.collect.>",),
+    description="Raw collector input (JSON). Public contract.",
+    max_age_seconds=7 * 24 * 3600,
+    public=True,
+)
+TRAFFIC = StreamSpec(
+    name="TRAFFIC",
+    subjects=("kubeward.traffic.>",),
+    description="Validated, normalised traffic batches from ingest to traffic-store.",
+    max_age_seconds=7 * 24 * 3600,
+)
+DEADLETTER = StreamSpec(
+    name="DEADLETTER",
+    subjects=("kubeward.deadletter.>",),
+    description="Input nobody could accept: original bytes plus the reason in headers.",
+    max_age_seconds=30 * 24 * 3600,
+)
+FEED = StreamSpec(
+    name="FEED",
+    subjects=("kubeward.feed.>",),
+    description='Domain events for the WebSocket feed: {"type": ..., "data": ...}. Public.',
+    max_age_seconds=24 * 3600,
+    public=True,
+)
+
+STREAMS: tuple[StreamSpec, ...] = (COLLECT, TRAFFIC, DEADLETTER, FEED)
+
+# --- Collector subjects (public) ----------------------------------------------
+
+COLLECT_POD_TRAFFIC = "kubeward.collect.pod-traffic"
+COLLECT_HTTP_TRAFFIC_PREFIX = "kubeward.collect.http-traffic."
+COLLECT_HTTP_TRAFFIC = COLLECT_HTTP_TRAFFIC_PREFIX + "*"
+COLLECT_POD_FAILURES = "kubeward.collect.pod-failures"
+COLLECT_SECURITY_FINDINGS = "kubeward.collect.security-findings"
+
+# --- Internal stream subjects -------------------------------------------------
+
+TRAFFIC_POD = "kubeward.traffic.pod"
+TRAFFIC_HTTP = "kubeward.traffic.http"
+DEADLETTER_PREFIX = "kubeward.deadletter."
+FEED_PREFIX = "kubeward.feed."
+
+# --- Request/reply (core NATS) ------------------------------------------------
+
+RPC_POD_TRAFFIC_LIST = "kubeward.rpc.traffic-store.pod-traffic.list"
+RPC_HTTP_ENTITY_CREATE = "kubeward.rpc.traffic-store.http.create"
+RPC_HTTP_TRAFFIC_LIST = "kubeward.rpc.traffic-store.http-traffic.list"
+RPC_INGEST_METRICS = "kubeward.rpc.ingest.metrics"
+RPC_HEALTH_PREFIX = "kubeward.rpc.health."
+
+# --- Durable consumers --------------------------------------------------------
+
+CONSUMER_INGEST = "ingest"
+CONSUMER_TRAFFIC_STORE = "traffic-store"
+
+# --- Headers ------------------------------------------------------------------
+
+HDR_MSG_ID = "Nats-Msg-Id"
+HDR_REPLY_TO = "Kubeward-Reply-To"
+"""Set by the gateway on HTTP-originated collect messages: where the outcome is sent."""
+HDR_REASON = "Kubeward-Reason"
+HDR_ORIGIN_SUBJECT = "Kubeward-Origin-Subject"
+HDR_ORIGIN_SEQ = "Kubeward-Origin-Seq"
+HDR_STAGE = "Kubeward-Stage"
+HDR_PART = "Kubeward-Part"
+HDR_PARTS = "Kubeward-Parts"
+HDR_STATUS = "Kubeward-Status"
+
+
+def deadletter_subject(stage: str) -> str:
+    """Dead-letter subject for records rejected at ``stage`` (e.g. ``ingest``)."""
+    return DEADLETTER_PREFIX + stage
+
+
+def feed_subject(event_type: str) -> str:
+    """Feed subject for a WebSocket message type."""
+    return FEED_PREFIX + event_type
+
+
+SUBJECTS: tuple[SubjectSpec, ...] = (
+    SubjectSpec(
+        subject=COLLECT_POD_TRAFFIC,
+        stream=COLLECT.name,
+        publisher="collectors, gateway",
+        consumer="ingest",
+        payload="PodTrafficEvent | list[PodTrafficEvent] (JSON)",
+        description="kguardian traffic events.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_HTTP_TRAFFIC,
+        stream=COLLECT.name,
+        publisher="collectors, gateway",
+        consumer="ingest",
+        payload="HttpTrafficIn (JSON); last token is the trafficSourceId",
+        description="arkyn HttpTraffic bodies.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_POD_FAILURES,
+        stream=COLLECT.name,
+        publisher="collectors",
+        consumer="ingest",
+        payload="Kure failed-pod report (JSON)",
+        description="Reserved for failure-analyzer; dead-lettered until it consumes.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_SECURITY_FINDINGS,
+        stream=COLLECT.name,
+        publisher="collectors",
+        consumer="ingest",
+        payload="Kure security finding (JSON)",
+        description="Reserved for security; dead-lettered until it consumes.",
+    ),
+    SubjectSpec(
+        subject=TRAFFIC_POD,
+        stream=TRAFFIC.name,
+        publisher="ingest",
+        consumer="traffic-store",
+        payload="PodTrafficBatch (msgpack)",
+        description="Validated pod traffic grouped by origin collect message.",
+    ),
+    SubjectSpec(
+        subject=TRAFFIC_HTTP,
+        stream=TRAFFIC.name,
+        publisher="ingest",
+        consumer="traffic-store",
+        payload="HttpTrafficBatch (msgpack)",
+        description="Validated arkyn HttpTraffic records.",
+    ),
+    SubjectSpec(
+        subject=DEADLETTER_PREFIX + "<stage>",
+        stream=DEADLETTER.name,
+        publisher="ingest, traffic-store",
+        consumer="operators",
+        payload="original bytes; reason and origin in Kubeward-* headers",
+        description="Rejected input with the reason.",
+    ),
+    SubjectSpec(
+        subject=FEED_PREFIX + "<type>",
+        stream=FEED.name,
+        publisher="domain services",
+        consumer="gateway",
+        payload='{"type": ..., "data": ...} (JSON)',
+        description="WebSocket feed events.",
+    ),
+    SubjectSpec(
+        subject=RPC_POD_TRAFFIC_LIST,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="PodTrafficQuery -> JSON array of rows (chunked reply)",
+        description="Query stored pod traffic.",
+    ),
+    SubjectSpec(
+        subject=RPC_HTTP_ENTITY_CREATE,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="HttpEntityCreate -> RpcReply",
+        description="Create arkyn entities (source, domain, pathname, request, response).",
+    ),
+    SubjectSpec(
+        subject=RPC_HTTP_TRAFFIC_LIST,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="HttpTrafficQuery -> JSON array (chunked reply)",
+        description="Query stored HTTP traffic of one source.",
+    ),
+    SubjectSpec(
+        subject=RPC_INGEST_METRICS,
+        stream=None,
+        publisher="gateway",
+        consumer="ingest",
+        payload="empty -> Prometheus text",
+        description="Ingest counters for the gateway's /metrics.",
+    ),
+)

@@ -1,0 +1,1 @@
+"""Kubeward failure-analyzer service."""

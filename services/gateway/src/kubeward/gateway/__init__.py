@@ -1,0 +1,1 @@
+"""Kubeward gateway: the REST, WebSocket and SSE edge."""

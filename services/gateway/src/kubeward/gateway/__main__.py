@@ -1,0 +1,27 @@
+"""Entry point: ``python -m kubeward.gateway``."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from kubeward.core.logs import configure_logging
+from kubeward.core.settings import load_settings
+from kubeward.gateway.app import create_app
+from kubeward.gateway.settings import Settings
+
+
+def main() -> None:
+    """Serve the gateway with uvicorn until SIGINT/SIGTERM."""
+    settings = load_settings(Settings)
+    configure_logging("gateway", settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

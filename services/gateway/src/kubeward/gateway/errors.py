@@ -1,0 +1,40 @@
+"""Error bodies as the reference clients expect them: ``{"detail": "..."}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger(__name__)
+
+
+def detail_response(
+    status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, str]]:
+    """A JSON ``{"detail": ...}`` response."""
+    return Response({"detail": detail}, status_code=status, headers=headers)
+
+
+def http_exception(
+    _request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, str]]:
+    """Render any Litestar HTTP error as ``{"detail": ...}``; validation errors name the field."""
+    detail = exc.detail
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        fields = "; ".join(
+            f"{item.get('key', '?')}: {item.get('message', '')}"
+            for item in exc.extra
+            if isinstance(item, dict)
+        )
+        detail = f"{detail}: {fields}" if fields else detail
+    return detail_response(exc.status_code, detail, dict(exc.headers or {}))
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """Log the failure and answer without leaking its internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return detail_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")

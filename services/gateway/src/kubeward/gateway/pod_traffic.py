@@ -1,0 +1,212 @@
+"""kguardian endpoints: ``/pod/traffic``, ``/pod/traffic/batch``, ``/pod/traffic/{name}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import ClientException
+from litestar.params import Parameter
+
+from kubeward.core.bus import NoRespondersError
+from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.errors import detail_response
+from kubeward.schemas import bus
+from kubeward.schemas.replies import NULL, Reply
+from kubeward.schemas.traffic import (
+    DECISIONS,
+    TRAFFIC_TYPES,
+    PodTrafficQuery,
+    normalise_timestamp,
+)
+
+NO_DATA = b'"No data found"'
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+_reply = msgspec.json.Decoder(Reply)
+_rows = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _choice(field: str, value: str | None, allowed: frozenset[str]) -> str | None:
+    if value is None:
+        return None
+    upper = value.upper()
+    if upper not in allowed:
+        raise ClientException(
+            detail=f"{field}: {value!r} is not one of {', '.join(sorted(allowed))}"
+        )
+    return upper
+
+
+def _time(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalise_timestamp(value)
+    except ValueError:
+        raise ClientException(detail=f"{field}: {value!r} is not an ISO 8601 time") from None
+
+
+def _error(reply: Reply) -> Response[Any]:
+    return detail_response(reply.status, reply.detail or "Request failed")
+
+
+class PodTrafficController(Controller):
+    """Observed pod traffic, wire-compatible with kguardian's broker API."""
+
+    path = "/pod/traffic"
+    tags = ["pod traffic"]
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Insert one traffic event",
+        description="Returns the inserted row, or null when the flow was already stored.",
+    )
+    async def add_one(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """Publish one event through ingest and answer with the row it inserted, or null."""
+        body = await request.body()
+        if body.lstrip()[:1] != b"{":
+            raise ClientException(
+                detail="Expected one JSON object; use /pod/traffic/batch for arrays"
+            )
+        link: BusLink = state.bus
+        reply = await link.collect(bus.COLLECT_POD_TRAFFIC, body)
+        if not reply.ok:
+            return _error(reply)
+        rows = _rows.decode(reply.body) if reply.body != NULL else []
+        return Response(content=bytes(rows[0]) if rows else b"null", media_type="application/json")
+
+    @post(
+        "/batch",
+        status_code=200,
+        summary="Insert traffic events in bulk",
+        description="Returns the number of rows inserted after dedup (within the batch and "
+        "against stored rows). Invalid records reject the whole batch with 400.",
+    )
+    async def add_batch(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """Publish an array of events through ingest and answer with the count inserted."""
+        body = await request.body()
+        if body.lstrip()[:1] != b"[":
+            raise ClientException(detail="Expected a JSON array of traffic events")
+        link: BusLink = state.bus
+        reply = await link.collect(bus.COLLECT_POD_TRAFFIC, body)
+        if not reply.ok:
+            return _error(reply)
+        return Response(content=reply.count or 0)
+
+    @get(
+        "/",
+        summary="List traffic, newest first",
+        description="Ordered (time_stamp DESC, uuid DESC). Paged: the next page's cursor is in "
+        "the X-Next-Cursor header and a Link rel=next header.",
+        response_headers=None,
+    )
+    async def list_all(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        namespace: str | None = None,
+        pod: str | None = None,
+        traffic_type: str | None = None,
+        decision: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: Annotated[int | None, Parameter(ge=1)] = None,
+        cursor: str | None = None,
+        with_stats: bool = False,
+    ) -> Response[Any]:
+        """Stored rows matching the filters, one page at a time."""
+        return await _list(
+            request,
+            state,
+            pod,
+            namespace,
+            traffic_type,
+            decision,
+            since,
+            until,
+            limit,
+            cursor,
+            with_stats,
+            not_found=False,
+        )
+
+    @get("/{name:str}", summary="List traffic of one pod, newest first")
+    async def list_pod(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        name: str,
+        namespace: str | None = None,
+        traffic_type: str | None = None,
+        decision: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: Annotated[int | None, Parameter(ge=1)] = None,
+        cursor: str | None = None,
+        with_stats: bool = False,
+    ) -> Response[Any]:
+        """Rows of pod ``name``; 404 with body ``"No data found"`` when there are none."""
+        return await _list(
+            request,
+            state,
+            name,
+            namespace,
+            traffic_type,
+            decision,
+            since,
+            until,
+            limit,
+            cursor,
+            with_stats,
+            not_found=True,
+        )
+
+
+async def _list(
+    request: Request[Any, Any, State],
+    state: State,
+    pod: str | None,
+    namespace: str | None,
+    traffic_type: str | None,
+    decision: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    cursor: str | None,
+    with_stats: bool,
+    *,
+    not_found: bool,
+) -> Response[Any]:
+    query = PodTrafficQuery(
+        pod_name=pod,
+        namespace=namespace,
+        traffic_type=_choice("traffic_type", traffic_type, TRAFFIC_TYPES),
+        decision=_choice("decision", decision, DECISIONS),
+        since=_time("since", since),
+        until=_time("until", until),
+        limit=limit or state.settings.default_page,
+        cursor=cursor,
+        with_stats=with_stats,
+    )
+    link: BusLink = state.bus
+    try:
+        raw = await link.request(bus.RPC_POD_TRAFFIC_LIST, msgspec.json.encode(query))
+    except (TimeoutError, NoRespondersError):
+        return detail_response(503, "Traffic store is not available")
+    answer = _reply.decode(raw)
+    if not answer.ok:
+        return _error(answer)
+    rows = bytes(answer.body)
+    if not_found and cursor is None and rows == b"[]":
+        return Response(content=NO_DATA, status_code=404, media_type="application/json")
+    headers: dict[str, str] = {}
+    if answer.cursor is not None:
+        headers[NEXT_CURSOR_HEADER] = answer.cursor
+        params = dict(request.query_params) | {"cursor": answer.cursor}
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return Response(content=rows, media_type="application/json", headers=headers)

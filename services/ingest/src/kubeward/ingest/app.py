@@ -1,0 +1,49 @@
+"""The ingest service body: one durable worker per collector subject it routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from nats.aio.msg import Msg
+from prometheus_client import generate_latest
+
+from kubeward.core.bus import BatchWorker, serve_requests
+from kubeward.core.service import ServiceContext
+from kubeward.ingest import metrics
+from kubeward.ingest.routing import STAGE, PodTrafficRouter
+from kubeward.ingest.settings import Settings
+from kubeward.schemas import bus
+
+
+async def _metrics(_msg: Msg) -> bytes:
+    return bytes(generate_latest(metrics.REGISTRY))
+
+
+@asynccontextmanager
+async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
+    """Start the routing workers and the metrics responder; drain them on exit."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    workers = [
+        BatchWorker(
+            ctx.js,
+            stream=bus.COLLECT.name,
+            durable=f"{bus.CONSUMER_INGEST}-pod-traffic",
+            filter_subject=bus.COLLECT_POD_TRAFFIC,
+            handler=PodTrafficRouter(ctx.nc, ctx.js, settings.max_records_per_message),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+    ]
+    for worker in workers:
+        await worker.start()
+        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+    sub = await serve_requests(ctx.nc, bus.RPC_INGEST_METRICS, _metrics, queue="ingest")
+    try:
+        yield
+    finally:
+        await sub.unsubscribe()
+        for worker in workers:
+            await worker.stop()

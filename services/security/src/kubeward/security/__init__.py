@@ -1,0 +1,1 @@
+"""Kubeward security service."""

@@ -1,0 +1,1 @@
+"""Kubeward traffic-store service: owns pod traffic and HTTP traffic."""

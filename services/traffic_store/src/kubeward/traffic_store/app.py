@@ -1,0 +1,98 @@
+"""The traffic-store service body: the write worker and the query responders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from kubeward.core import mongo
+from kubeward.core.bus import BatchWorker, publish_reply, serve_requests
+from kubeward.core.service import ServiceContext
+from kubeward.schemas import bus
+from kubeward.schemas.replies import Reply, error
+from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
+from kubeward.traffic_store.pod_traffic import COLLECTION, PodTrafficStore
+from kubeward.traffic_store.settings import Settings
+
+STAGE = "traffic-store"
+
+
+class PodTrafficWriter:
+    """Batch handler for ``kubeward.traffic.pod``: write, then tell waiting callers."""
+
+    def __init__(self, nc: NATS, store: PodTrafficStore) -> None:
+        self._nc = nc
+        self._store = store
+        self._decoder = msgspec.msgpack.Decoder(PodTrafficBatch)
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """Persist every batch in ``msgs`` with one bulk write."""
+        batches = [self._decoder.decode(m.data) for m in msgs]
+        outcome = await self._store.write(batches)
+        replies = []
+        for reply_to in outcome.waiting:
+            rows = outcome.inserted.get(reply_to, [])
+            body = Reply(status=200, body=msgspec.Raw(msgspec.json.encode(rows)), count=len(rows))
+            replies.append(publish_reply(self._nc, reply_to, msgspec.json.encode(body)))
+        await asyncio.gather(*replies)
+
+
+class PodTrafficQueries:
+    """Request handler for ``GET /pod/traffic`` queries."""
+
+    def __init__(self, store: PodTrafficStore, max_page: int) -> None:
+        self._store = store
+        self._max_page = max_page
+        self._decoder = msgspec.json.Decoder(PodTrafficQuery)
+
+    async def __call__(self, msg: Msg) -> bytes:
+        """Answer with a page of rows, or an error, as a :class:`Reply`."""
+        try:
+            query = self._decoder.decode(msg.data)
+        except msgspec.ValidationError as exc:
+            return msgspec.json.encode(error(400, f"Invalid query: {exc}"))
+        return msgspec.json.encode(await self._store.query(query, self._max_page))
+
+
+@asynccontextmanager
+async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
+    """Connect to MongoDB, ensure indexes, start the worker and the responders."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    client = mongo.connect(settings.mongodb_url)
+    db = mongo.database(client, settings.mongodb_db)
+    store = PodTrafficStore(db[COLLECTION], settings.ephemeral_port_min)
+    await store.ensure_indexes()
+    ctx.checks["mongodb"] = lambda: mongo.ping(client)
+    worker = BatchWorker(
+        ctx.js,
+        stream=bus.TRAFFIC.name,
+        durable=f"{bus.CONSUMER_TRAFFIC_STORE}-pod",
+        filter_subject=bus.TRAFFIC_POD,
+        handler=PodTrafficWriter(ctx.nc, store),
+        stage=STAGE,
+        batch=settings.fetch_batch,
+        max_deliver=settings.max_deliver,
+    )
+    await worker.start()
+    ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+    subs = [
+        await serve_requests(
+            ctx.nc,
+            bus.RPC_POD_TRAFFIC_LIST,
+            PodTrafficQueries(store, settings.max_page),
+            queue="traffic-store",
+        )
+    ]
+    try:
+        yield
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
+        await worker.stop()
+        await client.close()

@@ -1,0 +1,65 @@
+"""Flow identity: which events are the same flow, and how a batch folds into flows."""
+
+from __future__ import annotations
+
+from kubeward.schemas.traffic import PodTrafficEvent, PodTrafficGroup
+
+EPHEMERAL = "*"
+
+
+def flow_key(event: PodTrafficEvent, ephemeral_port_min: int) -> str:
+    """The dedup key over the seven fields kguardian names.
+
+    For UDP the client side's port is ephemeral (every datagram exchange may use a new
+    one), so a port at or above ``ephemeral_port_min`` on that side is folded to ``*``:
+    the peer port for ingress, the pod's own port for egress.
+    """
+    pod_port = event.pod_port
+    peer_port = event.traffic_in_out_port
+    if event.ip_protocol == "UDP":
+        if event.traffic_type == "INGRESS":
+            if int(peer_port) >= ephemeral_port_min:
+                peer_port = EPHEMERAL
+        elif int(pod_port) >= ephemeral_port_min:
+            pod_port = EPHEMERAL
+    # A separator that cannot occur in IPs, ports or the enum values keeps the key cheap.
+    return (
+        f"{event.pod_ip}|{pod_port}|{event.traffic_type}|{event.traffic_in_out_ip}|"
+        f"{peer_port}|{event.ip_protocol}|{event.decision}"
+    )
+
+
+class Flow:
+    """What one batch contributes to one flow."""
+
+    __slots__ = ("first", "first_seen", "group", "hits", "last_seen")
+
+    def __init__(self, event: PodTrafficEvent, group: int) -> None:
+        self.first = event
+        self.group = group
+        self.hits = 1
+        self.first_seen = event.time_stamp
+        self.last_seen = event.time_stamp
+
+    def add(self, event: PodTrafficEvent) -> None:
+        """Count another sighting of the flow."""
+        self.hits += 1
+        ts = event.time_stamp
+        if ts < self.first_seen:
+            self.first_seen = ts
+        elif ts > self.last_seen:
+            self.last_seen = ts
+
+
+def fold(groups: list[PodTrafficGroup], ephemeral_port_min: int) -> dict[str, Flow]:
+    """Fold every event of ``groups`` into flows; a flow belongs to the first group seeing it."""
+    flows: dict[str, Flow] = {}
+    for index, group in enumerate(groups):
+        for event in group.events:
+            key = flow_key(event, ephemeral_port_min)
+            flow = flows.get(key)
+            if flow is None:
+                flows[key] = Flow(event, index)
+            else:
+                flow.add(event)
+    return flows

@@ -1,0 +1,174 @@
+"""Pod traffic persistence: idempotent batched flow upserts and keyset-paged queries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Any
+
+import msgspec
+from pymongo import DESCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from kubeward.core.mongo import Document
+from kubeward.schemas.replies import Reply, error
+from kubeward.schemas.traffic import (
+    PodTrafficBatch,
+    PodTrafficEvent,
+    PodTrafficFlow,
+    PodTrafficQuery,
+)
+from kubeward.traffic_store.flows import Flow, fold
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "pod_traffic"
+_DUPLICATE_KEY = 11000
+_ROW_FIELDS = PodTrafficEvent.__struct_fields__
+_STATS_FIELDS = ("first_seen", "last_seen", "hits")
+
+
+class WriteOutcome(msgspec.Struct):
+    """Rows a batch inserted, per reply subject that asked for the outcome."""
+
+    inserted: dict[str, list[PodTrafficEvent]]
+    waiting: list[str]
+    """Every reply subject in the batch, including those that inserted nothing."""
+    new_flows: int
+
+
+class PodTrafficStore:
+    """The ``pod_traffic`` collection: one document per deduplicated flow."""
+
+    def __init__(self, collection: AsyncCollection[Document], ephemeral_port_min: int) -> None:
+        self._col = collection
+        self._ephemeral = ephemeral_port_min
+
+    async def ensure_indexes(self) -> None:
+        """Indexes for newest-first listing, overall and per pod or namespace."""
+        await self._col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+        await self._col.create_index(
+            [("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
+        )
+        await self._col.create_index(
+            [("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
+        )
+
+    async def write(self, batches: list[PodTrafficBatch]) -> WriteOutcome:
+        """Upsert every flow of ``batches``; redelivered input never adds a row.
+
+        Hit counts are at-least-once: a crash after the write and before the ack
+        counts the redelivered events again.
+        """
+        groups = [group for batch in batches for group in batch.groups]
+        flows = fold(groups, self._ephemeral)
+        keys = list(flows)
+        upserted = await self._upsert(keys, flows)
+        outcome = WriteOutcome(
+            inserted={}, waiting=[g.reply_to for g in groups if g.reply_to], new_flows=0
+        )
+        for key in upserted:
+            flow = flows[key]
+            outcome.new_flows += 1
+            reply_to = groups[flow.group].reply_to
+            if reply_to is not None:
+                outcome.inserted.setdefault(reply_to, []).append(flow.first)
+        return outcome
+
+    async def _upsert(self, keys: list[str], flows: dict[str, Flow]) -> set[str]:
+        """Run the upserts, retrying the ones that raced another writer; return new keys."""
+        new: set[str] = set()
+        todo = keys
+        for _attempt in range(3):
+            if not todo:
+                break
+            ops = [_upsert_op(key, flows[key]) for key in todo]
+            try:
+                result = await self._col.bulk_write(ops, ordered=False)
+                new.update(todo[i] for i in result.upserted_ids or {})
+                todo = []
+            except BulkWriteError as exc:
+                details = dict(exc.details)
+                for item in details.get("upserted", []):
+                    new.add(todo[item["index"]])
+                errors = details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                # Two writers inserted the same new flow at once: the loser retries as an update.
+                todo = [todo[e["index"]] for e in errors]
+        if todo:
+            raise RuntimeError(f"{len(todo)} flow upserts kept racing; giving the batch back")
+        return new
+
+    async def query(self, q: PodTrafficQuery, max_page: int) -> Reply:
+        """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor."""
+        flt: dict[str, Any] = {}
+        if q.pod_name is not None:
+            flt["pod_name"] = q.pod_name
+        if q.namespace is not None:
+            flt["pod_namespace"] = q.namespace
+        if q.traffic_type is not None:
+            flt["traffic_type"] = q.traffic_type
+        if q.decision is not None:
+            flt["decision"] = q.decision
+        ts: dict[str, str] = {}
+        if q.since is not None:
+            ts["$gte"] = q.since
+        if q.until is not None:
+            ts["$lt"] = q.until
+        if ts:
+            flt["time_stamp"] = ts
+        if q.cursor is not None:
+            try:
+                after_ts, after_uuid = decode_cursor(q.cursor)
+            except ValueError as exc:
+                return error(400, str(exc))
+            flt["$or"] = [
+                {"time_stamp": {"$lt": after_ts}},
+                {"time_stamp": after_ts, "uuid": {"$lt": after_uuid}},
+            ]
+        limit = max(1, min(q.limit, max_page))
+        fields = _ROW_FIELDS + (_STATS_FIELDS if q.with_stats else ())
+        projection: dict[str, int] = {"_id": 0} | dict.fromkeys(fields, 1)
+        found = (
+            self._col.find(flt, projection)
+            .sort([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+            .limit(limit + 1)
+        )
+        docs = await found.to_list()
+        more = len(docs) > limit
+        docs = docs[:limit]
+        row_type = PodTrafficFlow if q.with_stats else PodTrafficEvent
+        rows = msgspec.json.encode(msgspec.convert(docs, list[row_type]))  # type: ignore[valid-type]
+        cursor = encode_cursor(docs[-1]["time_stamp"], docs[-1]["uuid"]) if more else None
+        return Reply(body=msgspec.Raw(rows), cursor=cursor)
+
+
+def encode_cursor(time_stamp: str, uuid: str) -> str:
+    """Opaque keyset cursor: the last row of a page."""
+    raw = msgspec.json.encode((time_stamp, uuid))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Inverse of :func:`encode_cursor`; ``ValueError`` when ``cursor`` is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return msgspec.json.decode(raw, type=tuple[str, str])
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise ValueError(f"cursor: {cursor!r} is not a cursor from this API") from None
+
+
+def _upsert_op(key: str, flow: Flow) -> UpdateOne:
+    return UpdateOne(
+        {"_id": key},
+        {
+            "$setOnInsert": msgspec.structs.asdict(flow.first),
+            "$inc": {"hits": flow.hits},
+            "$min": {"first_seen": flow.first_seen},
+            "$max": {"last_seen": flow.last_seen},
+        },
+        upsert=True,
+    )

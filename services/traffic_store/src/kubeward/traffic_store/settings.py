@@ -1,0 +1,17 @@
+"""Settings of the traffic-store service, from environment variables."""
+
+from __future__ import annotations
+
+from kubeward.core.settings import BaseSettings
+
+
+class Settings(BaseSettings, kw_only=True, frozen=True):
+    """Traffic-store settings; see :class:`~kubeward.core.settings.BaseSettings`."""
+
+    health_port: int = 8082
+    fetch_batch: int = 200
+    """Internal batches per fetch (each holds up to hundreds of collect messages)."""
+    ephemeral_port_min: int = 32768
+    """UDP ports at or above this on the client side of a flow are treated as ephemeral."""
+    max_page: int = 5000
+    """Largest page ``GET /pod/traffic`` returns; also the default."""
