@@ -6,6 +6,6 @@ from kubeward.core.settings import BaseSettings
 
 
 class Settings(BaseSettings, kw_only=True, frozen=True):
-    """security settings; the shared ones are in :class:`~kubeward.core.settings.BaseSettings`."""
+    """Settings of security; shared ones: :class:`~kubeward.core.settings.BaseSettings`."""
 
     health_port: int = 8084
