@@ -237,7 +237,9 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
             data = msgspec.json.encode(error(500, "Internal server error"))
         await publish_reply(nc, msg.reply, data)
 
-    return await nc.subscribe(subject, queue=queue, cb=on_request)
+    sub = await nc.subscribe(subject, queue=queue, cb=on_request)
+    await nc.flush()  # the server knows the responder before the service reports ready
+    return sub
 
 
 class ReplyInbox:
@@ -254,6 +256,7 @@ class ReplyInbox:
     async def start(self) -> None:
         """Subscribe to the inbox prefix."""
         self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_msg)
+        await self._nc.flush()
 
     async def stop(self) -> None:
         """Unsubscribe and fail every waiter."""

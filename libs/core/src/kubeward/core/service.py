@@ -35,30 +35,39 @@ class ServiceContext:
 Body = Callable[[ServiceContext], AbstractAsyncContextManager[None]]
 
 
-async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
-    """Connect to NATS, ensure the streams, enter ``body``, serve health until SIGINT/SIGTERM.
+@contextlib.asynccontextmanager
+async def serving(name: str, settings: BaseSettings, body: Body) -> AsyncIterator[ServiceContext]:
+    """Connect to NATS, ensure the streams and run ``body`` for the duration of the block.
 
     ``body`` is an async context manager factory: it starts the service's workers on
-    entry (registering health checks on the context) and drains them on exit.
+    entry (registering health checks on the context) and drains them on exit. Tests use
+    this to run a service in-process against real servers.
     """
+    nc = await bus.connect(settings.nats_url, name)
+    try:
+        ctx = ServiceContext(name, settings, nc)
+        await bus.ensure_streams(ctx.js, STREAMS)
+        async with body(ctx):
+            yield ctx
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
+async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
+    """Run ``body`` (see :func:`serving`) and serve health until SIGINT/SIGTERM."""
     log = logging.getLogger(f"kubeward.{name}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-
-    nc = await bus.connect(settings.nats_url, name)
-    ctx = ServiceContext(name, settings, nc)
-    await bus.ensure_streams(ctx.js, STREAMS)
-    async with body(ctx):
+    async with serving(name, settings, body) as ctx:
         health = HealthServer(name, settings.health_host, settings.health_port, ctx.checks)
         await health.start()
         log.info("%s ready; health on %s:%d", name, settings.health_host, health.port)
         await stop.wait()
         log.info("%s stopping", name)
         await health.stop()
-    with contextlib.suppress(Exception):
-        await nc.close()
 
 
 @contextlib.asynccontextmanager

@@ -11,11 +11,13 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats
 import pytest
+import uvicorn
 from nats.aio.client import Client as NATS
 from pymongo import AsyncMongoClient
 
@@ -43,6 +45,33 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free port in this event loop; yield its base URL.
+
+    Unlike an in-memory test client this runs the app's lifespan in the test's own loop,
+    so connections it opens (NATS, MongoDB) live where the test awaits them.
+    """
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: _started(server, task), bool, timeout=30, what="uvicorn start-up")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # re-raise the start-up failure
+        raise RuntimeError("uvicorn exited during start-up")
+    return bool(server.started)
 
 
 @pytest.fixture(scope="session")

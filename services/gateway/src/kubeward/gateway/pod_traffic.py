@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from kubeward.core.bus import NoRespondersError
 from kubeward.gateway.buslink import BusLink
@@ -109,15 +109,15 @@ class PodTrafficController(Controller):
         self,
         request: Request[Any, Any, State],
         state: State,
-        namespace: str | None = None,
-        pod: str | None = None,
-        traffic_type: str | None = None,
-        decision: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: Annotated[int | None, Parameter(ge=1)] = None,
-        cursor: str | None = None,
-        with_stats: bool = False,
+        namespace: FromQuery[str | None] = None,
+        pod: FromQuery[str | None] = None,
+        traffic_type: FromQuery[str | None] = None,
+        decision: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+        cursor: FromQuery[str | None] = None,
+        with_stats: FromQuery[bool] = False,
     ) -> Response[Any]:
         """Stored rows matching the filters, one page at a time."""
         return await _list(
@@ -140,15 +140,15 @@ class PodTrafficController(Controller):
         self,
         request: Request[Any, Any, State],
         state: State,
-        name: str,
-        namespace: str | None = None,
-        traffic_type: str | None = None,
-        decision: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: Annotated[int | None, Parameter(ge=1)] = None,
-        cursor: str | None = None,
-        with_stats: bool = False,
+        name: FromPath[str],
+        namespace: FromQuery[str | None] = None,
+        traffic_type: FromQuery[str | None] = None,
+        decision: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+        cursor: FromQuery[str | None] = None,
+        with_stats: FromQuery[bool] = False,
     ) -> Response[Any]:
         """Rows of pod ``name``; 404 with body ``"No data found"`` when there are none."""
         return await _list(

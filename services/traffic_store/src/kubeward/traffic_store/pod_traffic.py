@@ -69,7 +69,9 @@ class PodTrafficStore:
         outcome = WriteOutcome(
             inserted={}, waiting=[g.reply_to for g in groups if g.reply_to], new_flows=0
         )
-        for key in upserted:
+        for key in keys:  # fold order, so rows come back in the order they were sent
+            if key not in upserted:
+                continue
             flow = flows[key]
             outcome.new_flows += 1
             reply_to = groups[flow.group].reply_to

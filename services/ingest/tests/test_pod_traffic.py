@@ -1,0 +1,115 @@
+"""Unit tests: validation and normalisation of kguardian events."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from kubeward.ingest.pod_traffic import count_records, normalise, parse
+from kubeward.schemas.traffic import PodTrafficEvent
+
+EVENT = {
+    "uuid": "550E8400-E29B-41D4-A716-446655440000",
+    "pod_name": "my-app-7d9f6b8c4-x5z2w",
+    "pod_namespace": "production",
+    "pod_ip": "10.244.1.5",
+    "pod_port": "8080",
+    "ip_protocol": "tcp",
+    "traffic_type": "ingress",
+    "traffic_in_out_ip": "10.244.2.10",
+    "traffic_in_out_port": "05234",
+    "decision": "allow",
+    "time_stamp": "2026-05-12T12:32:14.123456+02:00",
+}
+
+
+def event(**changes: object) -> dict[str, object]:
+    """The reference event with some fields changed (``None`` removes a field)."""
+    out = dict(EVENT) | changes
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def test_normalise_canonicalises_case_ports_uuid_and_time() -> None:
+    ev = normalise(msgspec.convert(event(), PodTrafficEvent))
+    assert ev.uuid == "550e8400-e29b-41d4-a716-446655440000"
+    assert (ev.ip_protocol, ev.traffic_type, ev.decision) == ("TCP", "INGRESS", "ALLOW")
+    assert ev.traffic_in_out_port == "5234"
+    assert ev.time_stamp == "2026-05-12T10:32:14.123456"
+
+
+def test_naive_timestamp_without_fraction_gains_microseconds() -> None:
+    ev = normalise(msgspec.convert(event(time_stamp="2026-05-12T10:32:14"), PodTrafficEvent))
+    assert ev.time_stamp == "2026-05-12T10:32:14.000000"
+
+
+def test_missing_uuid_is_generated_and_decision_defaults_to_allow() -> None:
+    ev = normalise(msgspec.convert(event(uuid=None, decision=None), PodTrafficEvent))
+    assert len(ev.uuid) == 36
+    assert ev.decision == "ALLOW"
+
+
+def test_ipv6_is_compressed() -> None:
+    ev = normalise(msgspec.convert(event(pod_ip="fd00:0:0:0:0:0:0:1"), PodTrafficEvent))
+    assert ev.pod_ip == "fd00::1"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pod_ip", "10.0.0.300", "pod_ip: '10.0.0.300' is not an IP address"),
+        ("traffic_in_out_ip", "peer", "traffic_in_out_ip: 'peer' is not an IP address"),
+        ("pod_port", "70000", "pod_port: '70000' is not a port number"),
+        ("traffic_in_out_port", "-1", "traffic_in_out_port: '-1' is not a port number"),
+        ("ip_protocol", "QUIC", "ip_protocol: 'QUIC' is not one of"),
+        ("traffic_type", "SIDEWAYS", "traffic_type: 'SIDEWAYS' is not one of EGRESS, INGRESS"),
+        ("decision", "MAYBE", "decision: 'MAYBE' is not one of ALLOW, DROP"),
+        ("time_stamp", "yesterday", "time_stamp: 'yesterday' is not an ISO 8601 time"),
+        ("uuid", "not-a-uuid", "uuid: 'not-a-uuid' is not a UUID"),
+    ],
+)
+def test_bad_values_name_their_field(field: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")):
+        normalise(msgspec.convert(event(**{field: value}), PodTrafficEvent))
+
+
+def test_parse_single_object() -> None:
+    events, rejects = parse(msgspec.json.encode(event()))
+    assert [e.pod_name for e in events] == ["my-app-7d9f6b8c4-x5z2w"]
+    assert rejects == []
+
+
+def test_parse_array_keeps_good_records_and_reports_each_bad_one() -> None:
+    bad_type = event(pod_port=8080)
+    bad_ip = event(pod_ip="nope")
+    missing = event(pod_name=None)
+    data = msgspec.json.encode([event(), bad_type, bad_ip, event(pod_port="81"), missing])
+    events, rejects = parse(data)
+    assert [e.pod_port for e in events] == ["8080", "81"]
+    assert [r.index for r in rejects] == [1, 2, 4]
+    assert "got `int`" in rejects[0].reason and "pod_port" in rejects[0].reason
+    assert rejects[1].reason == "[2] pod_ip: 'nope' is not an IP address"
+    assert "missing required field `pod_name`" in rejects[2].reason
+    # The dead letter carries the record's original bytes.
+    assert msgspec.json.decode(rejects[1].data) == bad_ip
+
+
+def test_parse_array_of_good_records_with_a_bad_value_in_fast_path() -> None:
+    events, rejects = parse(msgspec.json.encode([event(), event(decision="nah")]))
+    assert len(events) == 1
+    assert rejects[0].index == 1 and "decision" in rejects[0].reason
+
+
+def test_parse_rejects_malformed_json_as_a_whole() -> None:
+    with pytest.raises(ValueError, match="malformed JSON"):
+        parse(b'[{"pod_name": ')
+
+
+def test_single_invalid_object_is_one_reject_without_index() -> None:
+    events, rejects = parse(b'{"pod_name": "x"}')
+    assert events == []
+    assert rejects[0].index is None and "missing required field" in rejects[0].reason
+
+
+def test_count_records() -> None:
+    assert count_records(msgspec.json.encode([event()] * 3)) == 3
+    assert count_records(msgspec.json.encode(event())) == 1
