@@ -39,9 +39,12 @@ def ev(n: int, **changes: str) -> PodTrafficEvent:
     return PodTrafficEvent(**(base | changes))
 
 
-def batch(*groups: tuple[int, str | None, list[PodTrafficEvent]]) -> PodTrafficBatch:
-    """A batch from ``(origin_seq, reply_to, events)`` triples."""
-    return PodTrafficBatch(groups=[PodTrafficGroup(s, r, e) for s, r, e in groups])
+_seq = iter(range(1, 1_000_000))
+
+
+def batch(*groups: tuple[int, str | None, list[PodTrafficEvent]]) -> tuple[int, PodTrafficBatch]:
+    """A TRAFFIC message (next stream sequence) from ``(origin_seq, reply_to, events)``."""
+    return next(_seq), PodTrafficBatch(groups=[PodTrafficGroup(s, r, e) for s, r, e in groups])
 
 
 @pytest.fixture
@@ -76,14 +79,18 @@ async def test_new_flows_are_inserted_once_and_credited_to_the_asker(
     assert await mongo[mongo_db_name][COLLECTION].count_documents({}) == 2
 
 
-async def test_redelivered_batch_adds_no_row(
+async def test_redelivered_message_adds_no_row_and_no_hit(
     store: PodTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
-    b = batch((1, None, [ev(1), ev(2)]))
-    await store.write([b])
-    again = await store.write([b])
-    assert again.new_flows == 0
-    assert await mongo[mongo_db_name][COLLECTION].count_documents({}) == 2
+    first = batch((1, None, [ev(1), ev(2), ev(2)]))
+    later = batch((2, None, [ev(2), ev(3)]))
+    await store.write([first])
+    # Redelivered alone, then mixed with a message that is new: only the new one counts.
+    assert (await store.write([first])).new_flows == 0
+    again = await store.write([later, first])
+    assert again.new_flows == 1
+    docs = await mongo[mongo_db_name][COLLECTION].find({}, {"hits": 1}).to_list()
+    assert sorted(d["hits"] for d in docs) == [1, 1, 3]
 
 
 async def test_stats_track_first_last_seen_and_hits(store: PodTrafficStore) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from pymongo import DESCENDING, UpdateOne
@@ -18,6 +18,7 @@ from kubeward.schemas.traffic import (
     PodTrafficBatch,
     PodTrafficEvent,
     PodTrafficFlow,
+    PodTrafficGroup,
     PodTrafficQuery,
 )
 from kubeward.traffic_store.flows import Flow, fold
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "pod_traffic"
 _DUPLICATE_KEY = 11000
+APPLIED_MEMORY = 64
+"""Stream sequences a flow remembers; redelivery older than this many later messages to
+the same flow could count twice (redelivery happens within seconds, so it never is)."""
 _ROW_FIELDS = PodTrafficEvent.__struct_fields__
 _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 
@@ -56,53 +60,53 @@ class PodTrafficStore:
             [("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
         )
 
-    async def write(self, batches: list[PodTrafficBatch]) -> WriteOutcome:
-        """Upsert every flow of ``batches``; redelivered input never adds a row.
+    async def write(self, messages: list[tuple[int, PodTrafficBatch]]) -> WriteOutcome:
+        """Apply every flow of ``messages`` (``(stream sequence, batch)`` pairs) exactly once.
 
-        Hit counts are at-least-once: a crash after the write and before the ack
-        counts the redelivered events again.
+        Each flow document remembers the last stream sequences applied to it, so a
+        redelivered message neither adds a row nor counts its events again.
         """
-        groups = [group for batch in batches for group in batch.groups]
-        flows = fold(groups, self._ephemeral)
-        keys = list(flows)
-        upserted = await self._upsert(keys, flows)
+        groups: list[PodTrafficGroup] = []
+        rounds: list[list[_Op]] = []  # round n holds the n-th occurrence of each flow
+        occurrences: dict[str, int] = {}
+        for seq, batch in messages:
+            offset = len(groups)
+            groups.extend(batch.groups)
+            for key, flow in fold(batch.groups, self._ephemeral).items():
+                n = occurrences.get(key, 0)
+                occurrences[key] = n + 1
+                if n == len(rounds):
+                    rounds.append([])
+                rounds[n].append(_Op(key, flow, seq, offset + flow.group))
         outcome = WriteOutcome(
             inserted={}, waiting=[g.reply_to for g in groups if g.reply_to], new_flows=0
         )
-        for key in keys:  # fold order, so rows come back in the order they were sent
-            if key not in upserted:
-                continue
-            flow = flows[key]
-            outcome.new_flows += 1
-            reply_to = groups[flow.group].reply_to
-            if reply_to is not None:
-                outcome.inserted.setdefault(reply_to, []).append(flow.first)
+        for ops in rounds:
+            for op in await self._apply(ops):
+                outcome.new_flows += 1
+                reply_to = groups[op.group].reply_to
+                if reply_to is not None:
+                    outcome.inserted.setdefault(reply_to, []).append(op.flow.first)
         return outcome
 
-    async def _upsert(self, keys: list[str], flows: dict[str, Flow]) -> set[str]:
-        """Run the upserts, retrying the ones that raced another writer; return new keys."""
-        new: set[str] = set()
-        todo = keys
-        for _attempt in range(3):
-            if not todo:
-                break
-            ops = [_upsert_op(key, flows[key]) for key in todo]
-            try:
-                result = await self._col.bulk_write(ops, ordered=False)
-                new.update(todo[i] for i in result.upserted_ids or {})
-                todo = []
-            except BulkWriteError as exc:
-                details = dict(exc.details)
-                for item in details.get("upserted", []):
-                    new.add(todo[item["index"]])
-                errors = details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                    raise
-                # Two writers inserted the same new flow at once: the loser retries as an update.
-                todo = [todo[e["index"]] for e in errors]
-        if todo:
-            raise RuntimeError(f"{len(todo)} flow upserts kept racing; giving the batch back")
-        return new
+    async def _apply(self, ops: list[_Op]) -> list[_Op]:
+        """Upsert ``ops`` (one per flow); return those that created their flow, in order."""
+        try:
+            result = await self._col.bulk_write([_upsert(op) for op in ops], ordered=False)
+        except BulkWriteError as exc:
+            details = dict(exc.details)
+            errors = details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            # A duplicate _id means the flow exists but the guard did not match: either this
+            # sequence was applied already, or another writer created the flow a moment ago.
+            # As a plain guarded update the first is a no-op and the second applies.
+            retry = [ops[e["index"]] for e in errors]
+            await self._col.bulk_write([_upsert(op, upsert=False) for op in retry])
+            created = {item["index"] for item in details.get("upserted", [])}
+        else:
+            created = set(result.upserted_ids or {})
+        return [op for index, op in enumerate(ops) if index in created]
 
     async def query(self, q: PodTrafficQuery, max_page: int) -> Reply:
         """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor."""
@@ -163,14 +167,22 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raise ValueError(f"cursor: {cursor!r} is not a cursor from this API") from None
 
 
-def _upsert_op(key: str, flow: Flow) -> UpdateOne:
+class _Op(NamedTuple):
+    key: str
+    flow: Flow
+    seq: int
+    group: int
+
+
+def _upsert(op: _Op, upsert: bool = True) -> UpdateOne:
     return UpdateOne(
-        {"_id": key},
+        {"_id": op.key, "applied": {"$ne": op.seq}},
         {
-            "$setOnInsert": msgspec.structs.asdict(flow.first),
-            "$inc": {"hits": flow.hits},
-            "$min": {"first_seen": flow.first_seen},
-            "$max": {"last_seen": flow.last_seen},
+            "$setOnInsert": msgspec.structs.asdict(op.flow.first),
+            "$inc": {"hits": op.flow.hits},
+            "$min": {"first_seen": op.flow.first_seen},
+            "$max": {"last_seen": op.flow.last_seen},
+            "$push": {"applied": {"$each": [op.seq], "$slice": -APPLIED_MEMORY}},
         },
-        upsert=True,
+        upsert=upsert,
     )
