@@ -58,6 +58,6 @@ class BusLink:
                 "Accepted, but the write was not confirmed in time; it will still be stored",
             )
 
-    async def request(self, subject: str, payload: bytes) -> bytes:
+    async def request(self, subject: str, payload: bytes, timeout: float | None = None) -> bytes:
         """A request to the owning service; raises ``TimeoutError`` or ``NoRespondersError``."""
-        return await self.inbox.request(subject, payload, self.timeout)
+        return await self.inbox.request(subject, payload, timeout or self.timeout)

@@ -15,6 +15,9 @@ from kubeward.schemas import bus
 
 log = logging.getLogger(__name__)
 
+METRICS_TIMEOUT = 2.0
+"""Seconds a scrape waits for ingest's counters before answering without them."""
+
 REQUESTS = Counter(
     "kubeward_gateway_requests",
     "HTTP requests answered, by method and status.",
@@ -42,7 +45,7 @@ class ObservabilityController(Controller):
         link: BusLink = state.bus
         text = generate_latest(REGISTRY)
         try:
-            text += await link.request(bus.RPC_INGEST_METRICS, b"")
+            text += await link.request(bus.RPC_INGEST_METRICS, b"", timeout=METRICS_TIMEOUT)
         except (TimeoutError, NoRespondersError):
             log.warning("ingest did not answer the metrics request")
         return Response(text, media_type=CONTENT_TYPE_LATEST)
