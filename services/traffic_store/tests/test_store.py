@@ -173,3 +173,20 @@ async def test_page_size_is_capped_and_bad_cursor_is_a_400(store: PodTrafficStor
     assert len(msgspec.json.decode(reply.body)) == 5 and reply.cursor is not None
     bad = await store.query(PodTrafficQuery(cursor="###"), max_page=5)
     assert bad.status == 400 and bad.detail is not None and "cursor" in bad.detail
+
+
+async def test_time_bounds_are_exact_when_combined_with_pod_or_namespace(
+    store: PodTrafficStore,
+) -> None:
+    await store.write([batch((1, None, [ev(n) for n in range(12)]))])
+    since, until = "2026-05-12T10:00:04.000000", "2026-05-12T10:00:10.000000"
+    for extra in ({"pod_name": "web"}, {"namespace": "prod"}, {}):
+        got = sorted(
+            str(r["time_stamp"]) for r in await rows(store, since=since, until=until, **extra)
+        )
+        want = sorted(
+            f"2026-05-12T10:00:{n:02d}.000000"
+            for n in range(4, 10)
+            if ("pod_name" not in extra or n % 2 == 0) and ("namespace" not in extra or n % 3)
+        )
+        assert got == want, extra

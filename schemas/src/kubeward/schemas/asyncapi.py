@@ -12,12 +12,22 @@ from typing import Any
 import msgspec
 
 from kubeward.schemas import bus
+from kubeward.schemas.http_traffic import (
+    HttpEntityCreate,
+    HttpTrafficBatch,
+    HttpTrafficIn,
+    HttpTrafficQuery,
+)
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficQuery
 
 PAYLOAD_TYPES: dict[str, Any] = {
     "PodTrafficEvent": PodTrafficEvent,
     "PodTrafficBatch": PodTrafficBatch,
     "PodTrafficQuery": PodTrafficQuery,
+    "HttpTrafficIn": HttpTrafficIn,
+    "HttpTrafficBatch": HttpTrafficBatch,
+    "HttpEntityCreate": HttpEntityCreate,
+    "HttpTrafficQuery": HttpTrafficQuery,
 }
 """Structs whose JSON Schema the document embeds, by the name used in ``SubjectSpec.payload``.
 

@@ -195,7 +195,7 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="HttpEntityCreate -> RpcReply",
+        payload="HttpEntityCreate (JSON) -> Reply (201 with the entity, 400, 404, 409)",
         description="Create arkyn entities (source, domain, pathname, request, response).",
     ),
     SubjectSpec(
@@ -203,7 +203,7 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="HttpTrafficQuery -> JSON array (chunked reply)",
+        payload='HttpTrafficQuery -> Reply {"data": [...], "meta": {...}} + cursor (chunked)',
         description="Query stored HTTP traffic of one source.",
     ),
     SubjectSpec(

@@ -15,6 +15,7 @@ from litestar.types import Message, Scope
 from kubeward.gateway.auth import require_service_token
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import http_exception, internal_error
+from kubeward.gateway.http_traffic import HttpTrafficController
 from kubeward.gateway.observability import REQUESTS, ObservabilityController
 from kubeward.gateway.pod_traffic import PodTrafficController
 from kubeward.gateway.settings import Settings
@@ -37,7 +38,7 @@ def create_app(settings: Settings) -> Litestar:
             REQUESTS.labels(scope.get("method", "?"), str(message["status"])).inc()
 
     return Litestar(
-        route_handlers=[ObservabilityController, PodTrafficController],
+        route_handlers=[ObservabilityController, PodTrafficController, HttpTrafficController],
         guards=[require_service_token],
         lifespan=[bus_lifespan],
         state=State({"settings": settings}),

@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 from kubeward.core.bus import BatchWorker, serve_requests
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
+from kubeward.ingest.http_traffic import HttpTrafficRouter
 from kubeward.ingest.routing import STAGE, PodTrafficRouter
 from kubeward.ingest.settings import Settings
 from kubeward.schemas import bus
@@ -32,6 +33,16 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
             durable=f"{bus.CONSUMER_INGEST}-pod-traffic",
             filter_subject=bus.COLLECT_POD_TRAFFIC,
             handler=PodTrafficRouter(ctx.nc, ctx.js, settings.max_records_per_message),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        BatchWorker(
+            ctx.js,
+            stream=bus.COLLECT.name,
+            durable=f"{bus.CONSUMER_INGEST}-http-traffic",
+            filter_subject=bus.COLLECT_HTTP_TRAFFIC,
+            handler=HttpTrafficRouter(ctx.nc, ctx.js, settings.max_records_per_message),
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,

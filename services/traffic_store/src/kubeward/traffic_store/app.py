@@ -11,11 +11,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from kubeward.core import mongo
-from kubeward.core.bus import BatchWorker, publish_reply, serve_requests
+from kubeward.core.bus import BatchWorker, publish_reply, serve_requests, stream_seq
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
+from kubeward.traffic_store.http_handlers import HttpTrafficService
 from kubeward.traffic_store.pod_traffic import COLLECTION, PodTrafficStore
 from kubeward.traffic_store.settings import Settings
 
@@ -32,8 +33,8 @@ class PodTrafficWriter:
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Persist every batch in ``msgs`` with one bulk write."""
-        batches = [self._decoder.decode(m.data) for m in msgs]
-        outcome = await self._store.write(batches)
+        messages = [(stream_seq(m), self._decoder.decode(m.data)) for m in msgs]
+        outcome = await self._store.write(messages)
         replies = []
         for reply_to in outcome.waiting:
             rows = outcome.inserted.get(reply_to, [])
@@ -89,9 +90,11 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
             queue="traffic-store",
         )
     ]
+    http_traffic = await HttpTrafficService.start(ctx, db)
     try:
         yield
     finally:
+        await http_traffic.stop()
         for sub in subs:
             await sub.unsubscribe()
         await worker.stop()

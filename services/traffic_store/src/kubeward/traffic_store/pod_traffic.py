@@ -34,6 +34,9 @@ _ROW_FIELDS = PodTrafficEvent.__struct_fields__
 _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 
 
+_NEWEST_FIRST = [("time_stamp", DESCENDING), ("uuid", DESCENDING)]
+
+
 class WriteOutcome(msgspec.Struct):
     """Rows a batch inserted, per reply subject that asked for the outcome."""
 
@@ -52,7 +55,7 @@ class PodTrafficStore:
 
     async def ensure_indexes(self) -> None:
         """Indexes for newest-first listing, overall and per pod or namespace."""
-        await self._col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+        await self._col.create_index(_NEWEST_FIRST)
         await self._col.create_index(
             [("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
         )
@@ -138,11 +141,11 @@ class PodTrafficStore:
         limit = max(1, min(q.limit, max_page))
         fields = _ROW_FIELDS + (_STATS_FIELDS if q.with_stats else ())
         projection: dict[str, int] = {"_id": 0} | dict.fromkeys(fields, 1)
-        found = (
-            self._col.find(flt, projection)
-            .sort([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
-            .limit(limit + 1)
-        )
+        found = self._col.find(flt, projection).sort(_NEWEST_FIRST).limit(limit + 1)
+        if ts:
+            # SecantusDB mis-bounds a range on the second field of an (equality, range)
+            # compound index ($gte acts as $gt), so time windows walk the time index.
+            found = found.hint(_NEWEST_FIRST)
         docs = await found.to_list()
         more = len(docs) > limit
         docs = docs[:limit]

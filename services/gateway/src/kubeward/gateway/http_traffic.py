@@ -1,0 +1,221 @@
+"""arkyn endpoints: HttpTraffic records and the entities they refer to.
+
+Writes of HttpTraffic go through ingest exactly like a collector's
+(``kubeward.collect.http-traffic.<trafficSourceId>``); entity creation and listing ask
+traffic-store over request/reply.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import ClientException
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from kubeward.core.bus import NoRespondersError
+from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.errors import detail_response
+from kubeward.schemas import bus
+from kubeward.schemas.http_traffic import (
+    HTTP_METHODS,
+    LEVELS,
+    EntityKind,
+    HttpEntityCreate,
+    HttpTrafficQuery,
+    is_id_token,
+)
+from kubeward.schemas.replies import Reply
+from kubeward.schemas.traffic import normalise_timestamp
+
+DEFAULT_PAGE = 10
+"""arkyn's default page size."""
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+_reply = msgspec.json.Decoder(Reply)
+
+
+def _json(reply: Reply) -> Response[Any]:
+    if not reply.ok:
+        return detail_response(reply.status, reply.detail or "Request failed")
+    return Response(
+        content=bytes(reply.body), status_code=reply.status, media_type="application/json"
+    )
+
+
+async def _object_body(request: Request[Any, Any, State]) -> bytes:
+    body = await request.body()
+    if body.lstrip()[:1] != b"{":
+        raise ClientException(detail="Expected one JSON object")
+    return body
+
+
+def _source_or_404(traffic_source_id: str) -> Response[Any] | None:
+    """Ids are subject tokens; anything else cannot name a stored source."""
+    if is_id_token(traffic_source_id):
+        return None
+    return detail_response(404, f"Traffic source {traffic_source_id} not found")
+
+
+def _choice(field: str, value: str | None, allowed: frozenset[str]) -> str | None:
+    if value is None:
+        return None
+    upper = value.upper()
+    if upper not in allowed:
+        raise ClientException(
+            detail=f"{field}: {value!r} is not one of {', '.join(sorted(allowed))}"
+        )
+    return upper
+
+
+def _time(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalise_timestamp(value)
+    except ValueError:
+        raise ClientException(detail=f"{field}: {value!r} is not an ISO 8601 time") from None
+
+
+async def _ask(state: State, subject: str, payload: bytes) -> Reply:
+    link: BusLink = state.bus
+    try:
+        return _reply.decode(await link.request(subject, payload))
+    except (TimeoutError, NoRespondersError):
+        return Reply(status=503, detail="Traffic store is not available")
+
+
+async def _create(
+    request: Request[Any, Any, State],
+    state: State,
+    kind: EntityKind,
+    traffic_source_id: str | None = None,
+    domain_id: str | None = None,
+) -> Response[Any]:
+    body = await _object_body(request)
+    payload = HttpEntityCreate(
+        kind=kind, body=body, traffic_source_id=traffic_source_id, domain_id=domain_id
+    )
+    return _json(await _ask(state, bus.RPC_HTTP_ENTITY_CREATE, msgspec.json.encode(payload)))
+
+
+class HttpTrafficController(Controller):
+    """arkyn's HTTP-traffic API: sources, domains, pathnames, requests, responses, traffic."""
+
+    path = "/"
+    tags = ["http traffic"]
+
+    @post("/traffic-source", status_code=201, summary="Create a traffic source")
+    async def create_source(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """Body ``{name, trafficDomain?}``; 409 when the traffic domain is taken."""
+        return await _create(request, state, "traffic-source")
+
+    @post("/domain/{traffic_source_id:str}", status_code=201, summary="Create a domain")
+    async def create_domain(
+        self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
+    ) -> Response[Any]:
+        """Body ``{value, protocol, port?}``; an identical domain is returned, not duplicated."""
+        return await _create(request, state, "domain", traffic_source_id)
+
+    @post(
+        "/pathname/{traffic_source_id:str}/{domain_id:str}",
+        status_code=201,
+        summary="Create a pathname",
+    )
+    async def create_pathname(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        traffic_source_id: FromPath[str],
+        domain_id: FromPath[str],
+    ) -> Response[Any]:
+        """Body ``{value}`` (starting with ``/``); an identical pathname is returned."""
+        return await _create(request, state, "pathname", traffic_source_id, domain_id)
+
+    @post("/request", status_code=201, summary="Record an HTTP request")
+    async def create_request(
+        self, request: Request[Any, Any, State], state: State
+    ) -> Response[Any]:
+        """Body ``{headers, body?, queryParams}``."""
+        return await _create(request, state, "request")
+
+    @post("/response", status_code=201, summary="Record an HTTP response")
+    async def create_response(
+        self, request: Request[Any, Any, State], state: State
+    ) -> Response[Any]:
+        """Body ``{headers, body?}``."""
+        return await _create(request, state, "response")
+
+    @post(
+        "/http-traffic/{traffic_source_id:str}",
+        status_code=201,
+        summary="Create an HttpTraffic record",
+        description="Goes through ingest like a collector's message; answers with the stored "
+        "record (level derived from status). 404 names the first unknown id.",
+    )
+    async def create_traffic(
+        self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
+    ) -> Response[Any]:
+        """Publish the body on the collect subject of the source and relay the outcome."""
+        unknown = _source_or_404(traffic_source_id)
+        if unknown is not None:
+            return unknown
+        body = await _object_body(request)
+        link: BusLink = state.bus
+        reply = await link.collect(bus.COLLECT_HTTP_TRAFFIC_PREFIX + traffic_source_id, body)
+        return _json(reply)
+
+    @get(
+        "/http-traffic/{traffic_source_id:str}",
+        summary="List a source's HttpTraffic, newest first",
+        description='Answers {"data": [...], "meta": {"total", "page", "limit"}}. Paged by '
+        "page/limit (arkyn) or by the keyset cursor in X-Next-Cursor and Link rel=next.",
+    )
+    async def list_traffic(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        traffic_source_id: FromPath[str],
+        level: FromQuery[str | None] = None,
+        method: FromQuery[str | None] = None,
+        status: Annotated[int | None, QueryParameter(ge=100, le=599)] = None,
+        domain_id: Annotated[str | None, QueryParameter(name="domainId")] = None,
+        pathname_id: Annotated[str | None, QueryParameter(name="pathnameId")] = None,
+        start_date: Annotated[str | None, QueryParameter(name="startDate")] = None,
+        end_date: Annotated[str | None, QueryParameter(name="endDate")] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """One page of the source's records matching the filters."""
+        unknown = _source_or_404(traffic_source_id)
+        if unknown is not None:
+            return unknown
+        query = HttpTrafficQuery(
+            traffic_source_id=traffic_source_id,
+            level=_choice("level", level, LEVELS),
+            method=_choice("method", method, HTTP_METHODS),
+            status=status,
+            domain_id=domain_id,
+            pathname_id=pathname_id,
+            since=_time("startDate", start_date) or _time("since", since),
+            until=_time("endDate", end_date) or _time("until", until),
+            limit=limit or DEFAULT_PAGE,
+            page=page,
+            cursor=cursor,
+        )
+        answer = await _ask(state, bus.RPC_HTTP_TRAFFIC_LIST, msgspec.json.encode(query))
+        if not answer.ok:
+            return _json(answer)
+        headers: dict[str, str] = {}
+        if answer.cursor is not None:
+            headers[NEXT_CURSOR_HEADER] = answer.cursor
+            params = {k: v for k, v in request.query_params.items() if k != "page"}
+            params["cursor"] = answer.cursor
+            headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        return Response(content=bytes(answer.body), media_type="application/json", headers=headers)

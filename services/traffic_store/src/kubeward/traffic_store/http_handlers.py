@@ -1,0 +1,136 @@
+"""Bus handlers of the arkyn HTTP-traffic capability and their start/stop as one unit."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pymongo.asynchronous.database import AsyncDatabase
+
+from kubeward.core.bus import BatchWorker, dead_letter, publish_reply, serve_requests
+from kubeward.core.mongo import Document
+from kubeward.core.service import ServiceContext
+from kubeward.schemas import bus
+from kubeward.schemas.http_traffic import HttpEntityCreate, HttpTrafficBatch, HttpTrafficQuery
+from kubeward.schemas.replies import error
+from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
+from kubeward.traffic_store.settings import Settings
+
+STAGE = "traffic-store"
+
+
+class HttpTrafficWriter:
+    """Batch handler for ``kubeward.traffic.http``: check, write, answer, dead-letter."""
+
+    def __init__(self, nc: NATS, js: JetStreamContext, store: HttpTrafficStore) -> None:
+        self._nc = nc
+        self._js = js
+        self._store = store
+        self._decoder = msgspec.msgpack.Decoder(HttpTrafficBatch)
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """Persist every batch in ``msgs`` with one bulk insert."""
+        outcome = await self._store.write([self._decoder.decode(m.data) for m in msgs])
+        for rejected in outcome.rejected:
+            group = rejected.group
+            await dead_letter(
+                self._js,
+                STAGE,
+                msgspec.json.encode(rejected.record),
+                rejected.reason,
+                bus.COLLECT_HTTP_TRAFFIC_PREFIX + group.traffic_source_id,
+                group.origin_seq,
+            )
+        await asyncio.gather(
+            *(
+                publish_reply(self._nc, reply_to, msgspec.json.encode(reply))
+                for reply_to, reply in outcome.replies.items()
+            )
+        )
+
+
+class HttpEntityCreator:
+    """Request handler creating traffic sources, domains, pathnames, requests, responses."""
+
+    def __init__(self, entities: HttpEntities) -> None:
+        self._entities = entities
+        self._decoder = msgspec.json.Decoder(HttpEntityCreate)
+
+    async def __call__(self, msg: Msg) -> bytes:
+        """Answer with a :class:`~kubeward.schemas.replies.Reply`: 201, 400, 404 or 409."""
+        try:
+            req = self._decoder.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            return msgspec.json.encode(error(400, f"Invalid request: {exc}"))
+        return msgspec.json.encode(await self._entities.create(req))
+
+
+class HttpTrafficQueries:
+    """Request handler for ``GET /http-traffic/{trafficSourceId}``."""
+
+    def __init__(self, store: HttpTrafficStore, max_page: int) -> None:
+        self._store = store
+        self._max_page = max_page
+        self._decoder = msgspec.json.Decoder(HttpTrafficQuery)
+
+    async def __call__(self, msg: Msg) -> bytes:
+        """Answer with a page, or an error, as a :class:`~kubeward.schemas.replies.Reply`."""
+        try:
+            query = self._decoder.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            return msgspec.json.encode(error(400, f"Invalid query: {exc}"))
+        return msgspec.json.encode(await self._store.query(query, self._max_page))
+
+
+class HttpTrafficService:
+    """The worker and responders of the capability, started and stopped together."""
+
+    def __init__(self, worker: BatchWorker, subs: list[Any]) -> None:
+        self.worker = worker
+        self._subs = subs
+
+    @classmethod
+    async def start(cls, ctx: ServiceContext, db: AsyncDatabase[Document]) -> HttpTrafficService:
+        """Ensure indexes, start the write worker and answer creation and list requests."""
+        settings = ctx.settings
+        assert isinstance(settings, Settings)
+        entities = HttpEntities(db)
+        store = HttpTrafficStore(db[COLLECTION], entities)
+        await entities.ensure_indexes()
+        await store.ensure_indexes()
+        worker = BatchWorker(
+            ctx.js,
+            stream=bus.TRAFFIC.name,
+            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http",
+            filter_subject=bus.TRAFFIC_HTTP,
+            handler=HttpTrafficWriter(ctx.nc, ctx.js, store),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        )
+        await worker.start()
+        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+        queue = "traffic-store"
+        subs = [
+            await serve_requests(
+                ctx.nc, bus.RPC_HTTP_ENTITY_CREATE, HttpEntityCreator(entities), queue=queue
+            ),
+            await serve_requests(
+                ctx.nc,
+                bus.RPC_HTTP_TRAFFIC_LIST,
+                HttpTrafficQueries(store, settings.max_page),
+                queue=queue,
+            ),
+        ]
+        return cls(worker, subs)
+
+    async def stop(self) -> None:
+        """Stop answering, then finish the batch in hand."""
+        for sub in self._subs:
+            await sub.unsubscribe()
+        await self.worker.stop()

@@ -1,0 +1,239 @@
+"""arkyn HttpTraffic persistence: reference checks, idempotent inserts and paged queries.
+
+A record's id is a UUIDv7 derived from its origin (collect sequence, collect time, index
+in the message), and its ``createdAt`` is the collect time, so a redelivered batch
+produces the same documents and the unique ``_id`` turns the second insert into a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from kubeward.core.mongo import Document
+from kubeward.schemas.http_traffic import (
+    HttpTraffic,
+    HttpTrafficBatch,
+    HttpTrafficGroup,
+    HttpTrafficIn,
+    HttpTrafficQuery,
+    PageMeta,
+    format_created_at,
+    level_for,
+    sort_key,
+    uuid7,
+)
+from kubeward.schemas.replies import Reply, error
+from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.pod_traffic import decode_cursor, encode_cursor
+
+COLLECTION = "http_traffic"
+_DUPLICATE_KEY = 11000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ORDER = [("ts", DESCENDING), ("_id", DESCENDING)]
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """A bus record whose references do not resolve: dead-lettered with ``reason``."""
+
+    group: HttpTrafficGroup
+    record: HttpTrafficIn
+    reason: str
+
+
+class WriteOutcome(msgspec.Struct):
+    """What a write tells callers and operators."""
+
+    replies: dict[str, Reply]
+    """Per waiting reply subject: 201 with the record(s), or 404 naming the unknown id."""
+    rejected: list[Rejected]
+    inserted: int
+
+
+class _Refs:
+    """The referenced entities of a batch, fetched with one query per collection."""
+
+    def __init__(self, found: list[dict[str, Document]]) -> None:
+        self.sources, self.domains, self.pathnames, self.requests, self.responses = found
+
+    def problem(self, source: str, rec: HttpTrafficIn) -> str | None:
+        """Why ``rec`` cannot be stored under ``source``, or ``None`` when it can."""
+        if source not in self.sources:
+            return f"Traffic source {source} not found"
+        domain = self.domains.get(rec.domain_id)
+        if domain is None or domain["trafficSourceId"] != source:
+            return f"Domain {rec.domain_id} not found in traffic source {source}"
+        pathname = self.pathnames.get(rec.pathname_id)
+        if pathname is None or pathname["trafficSourceId"] != source:
+            return f"Pathname {rec.pathname_id} not found in traffic source {source}"
+        if pathname["domainId"] != rec.domain_id:
+            return f"Pathname {rec.pathname_id} not found in domain {rec.domain_id}"
+        if rec.request_id not in self.requests:
+            return f"Request {rec.request_id} not found"
+        if rec.response_id not in self.responses:
+            return f"Response {rec.response_id} not found"
+        return None
+
+
+def build_record(group: HttpTrafficGroup, index: int, rec: HttpTrafficIn) -> HttpTraffic:
+    """The stored record for ``rec``: the same for every delivery of its origin message."""
+    moment = _EPOCH + timedelta(microseconds=group.origin_us)
+    seed = f"{group.origin_seq}:{group.origin_us}:{index}".encode()
+    return HttpTraffic(
+        id=uuid7(group.origin_us // 1000, seed),
+        status=rec.status,
+        method=rec.method,
+        level=level_for(rec.status),
+        elapsed_time=rec.elapsed_time,
+        traffic_user_id=rec.traffic_user_id,
+        traffic_source_id=group.traffic_source_id,
+        domain_id=rec.domain_id,
+        pathname_id=rec.pathname_id,
+        request_id=rec.request_id,
+        response_id=rec.response_id,
+        created_at=format_created_at(moment),
+    )
+
+
+def _document(record: HttpTraffic, group: HttpTrafficGroup) -> Document:
+    doc: Document = msgspec.to_builtins(record)
+    doc["_id"] = record.id
+    doc["ts"] = sort_key(_EPOCH + timedelta(microseconds=group.origin_us))
+    return doc
+
+
+class HttpTrafficStore:
+    """The ``http_traffic`` collection, checked against :class:`HttpEntities`."""
+
+    def __init__(self, collection: AsyncCollection[Document], entities: HttpEntities) -> None:
+        self._col = collection
+        self.entities = entities
+
+    async def ensure_indexes(self) -> None:
+        """Newest-first listing.
+
+        Deliberately not prefixed by ``trafficSourceId``: SecantusDB (the local MongoDB
+        stand-in) gets inclusive range bounds wrong on a compound index whose range field
+        follows an equality field, which would drop rows at ``since``/``until`` exactly.
+        """
+        await self._col.create_index(_ORDER)
+
+    async def write(self, batches: list[HttpTrafficBatch]) -> WriteOutcome:
+        """Insert every record whose references resolve; redelivery never adds a row.
+
+        HTTP-originated groups are all or nothing: one unresolved id answers 404.
+        """
+        groups = [group for batch in batches for group in batch.groups]
+        refs = await self._refs(groups)
+        outcome = WriteOutcome(replies={}, rejected=[], inserted=0)
+        docs: list[Document] = []
+        answers: list[tuple[str, list[HttpTraffic], int]] = []
+        for group in groups:
+            source = group.traffic_source_id
+            problems = [refs.problem(source, rec) for rec in group.records]
+            if group.reply_to is not None and any(problems):
+                outcome.replies[group.reply_to] = error(404, next(p for p in problems if p))
+                continue
+            records: list[HttpTraffic] = []
+            for index, (rec, problem) in enumerate(zip(group.records, problems, strict=True)):
+                if problem is not None:
+                    outcome.rejected.append(Rejected(group, rec, problem))
+                    continue
+                record = build_record(group, index, rec)
+                records.append(record)
+                docs.append(_document(record, group))
+            if group.reply_to is not None:
+                answers.append((group.reply_to, records, len(docs) - len(records)))
+        duplicates = await self._insert(docs)
+        outcome.inserted = len(docs) - len(duplicates)
+        for reply_to, records, first in answers:
+            new = sum(1 for i in range(first, first + len(records)) if i not in duplicates)
+            body = msgspec.json.encode(records[0] if len(records) == 1 else records)
+            outcome.replies[reply_to] = Reply(status=201, body=msgspec.Raw(body), count=new)
+        return outcome
+
+    async def _refs(self, groups: list[HttpTrafficGroup]) -> _Refs:
+        ent = self.entities
+        records = [rec for group in groups for rec in group.records]
+        return _Refs(
+            [
+                await ent.found(ent.sources, {g.traffic_source_id for g in groups}),
+                await ent.found(ent.domains, {r.domain_id for r in records}, ("trafficSourceId",)),
+                await ent.found(
+                    ent.pathnames,
+                    {r.pathname_id for r in records},
+                    ("trafficSourceId", "domainId"),
+                ),
+                await ent.found(ent.requests, {r.request_id for r in records}),
+                await ent.found(ent.responses, {r.response_id for r in records}),
+            ]
+        )
+
+    async def _insert(self, docs: list[Document]) -> set[int]:
+        """Insert ``docs``; return the positions that were already stored."""
+        if not docs:
+            return set()
+        try:
+            await self._col.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = dict(exc.details).get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
+
+    async def query(self, q: HttpTrafficQuery, max_page: int) -> Reply:
+        """One page newest first, as arkyn's ``{"data": [...], "meta": {...}}``, plus a cursor."""
+        if not await self.entities.source_exists(q.traffic_source_id):
+            return error(404, f"Traffic source {q.traffic_source_id} not found")
+        flt = _filter(q)
+        total = await self._col.count_documents(flt)
+        limit = max(1, min(q.limit, max_page))
+        page: int | None = max(1, q.page)
+        skip = (max(1, q.page) - 1) * limit
+        if q.cursor is not None:
+            try:
+                after_ts, after_id = decode_cursor(q.cursor)
+            except ValueError as exc:
+                return error(400, str(exc))
+            flt = flt | {
+                "$or": [{"ts": {"$lt": after_ts}}, {"ts": after_ts, "_id": {"$lt": after_id}}]
+            }
+            page, skip = None, 0
+        found = self._col.find(flt, {"_id": 0}).sort(_ORDER).skip(skip)
+        docs = await found.limit(limit + 1).to_list()
+        more = len(docs) > limit
+        docs = docs[:limit]
+        cursor = encode_cursor(docs[-1]["ts"], docs[-1]["id"]) if more else None
+        for doc in docs:
+            del doc["ts"]
+        rows = msgspec.convert(docs, list[HttpTraffic])
+        meta = PageMeta(total=total, page=page, limit=limit)
+        body = msgspec.json.encode({"data": rows, "meta": meta})
+        return Reply(body=msgspec.Raw(body), cursor=cursor)
+
+
+def _filter(q: HttpTrafficQuery) -> dict[str, Any]:
+    flt: dict[str, Any] = {"trafficSourceId": q.traffic_source_id}
+    for field, value in (
+        ("level", q.level),
+        ("method", q.method),
+        ("status", q.status),
+        ("domainId", q.domain_id),
+        ("pathnameId", q.pathname_id),
+    ):
+        if value is not None:
+            flt[field] = value
+    ts: dict[str, str] = {}
+    if q.since is not None:
+        ts["$gte"] = q.since
+    if q.until is not None:
+        ts["$lte"] = q.until
+    if ts:
+        flt["ts"] = ts
+    return flt

@@ -1,0 +1,428 @@
+"""Integration tests: arkyn HTTP traffic in traffic-store against real MongoDB and NATS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+from nats.aio.client import Client as NATS
+from pymongo import AsyncMongoClient
+
+from kubeward.core.mongo import Document
+from kubeward.core.service import ServiceContext, serving
+from kubeward.devstack.testing import eventually
+from kubeward.schemas import bus
+from kubeward.schemas.http_traffic import (
+    EntityKind,
+    HttpEntityCreate,
+    HttpTrafficBatch,
+    HttpTrafficGroup,
+    HttpTrafficIn,
+    HttpTrafficQuery,
+)
+from kubeward.schemas.replies import Reply
+from kubeward.traffic_store.app import traffic_store
+from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
+from kubeward.traffic_store.settings import Settings
+
+T0 = 1_762_442_821_000_000
+"""2025-11-06 15:27:01 UTC in microseconds."""
+
+
+class World(msgspec.Struct):
+    """Ids of one source with a domain, pathname, request and response."""
+
+    source: str
+    domain: str
+    pathname: str
+    request: str
+    response: str
+
+
+@pytest.fixture
+async def store(
+    mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> AsyncIterator[HttpTrafficStore]:
+    """A store on a fresh database, indexes in place."""
+    db = mongo[mongo_db_name]
+    entities = HttpEntities(db)
+    await entities.ensure_indexes()
+    store = HttpTrafficStore(db[COLLECTION], entities)
+    await store.ensure_indexes()
+    yield store
+    await mongo.drop_database(mongo_db_name)
+
+
+async def create(
+    entities: HttpEntities,
+    kind: EntityKind,
+    body: Any,
+    source: str | None = None,
+    domain: str | None = None,
+) -> Reply:
+    """Create an entity the way the gateway asks for it."""
+    raw = body if isinstance(body, bytes) else msgspec.json.encode(body)
+    req = HttpEntityCreate(kind=kind, body=raw, traffic_source_id=source, domain_id=domain)
+    return await entities.create(req)
+
+
+def body_of(reply: Reply) -> Any:
+    """The reply's JSON body, decoded."""
+    return msgspec.json.decode(reply.body)
+
+
+async def world(entities: HttpEntities, name: str = "Payments API") -> World:
+    """A traffic source and one of each entity under it."""
+    source = body_of(await create(entities, "traffic-source", {"name": name}))["id"]
+    domain = body_of(
+        await create(entities, "domain", {"value": "api.x.com", "protocol": "https"}, source)
+    )["id"]
+    pathname = body_of(await create(entities, "pathname", {"value": "/a"}, source, domain))["id"]
+    request = body_of(await create(entities, "request", {"headers": {}, "queryParams": {}}))["id"]
+    response = body_of(await create(entities, "response", {"headers": {}}))["id"]
+    return World(source, domain, pathname, request, response)
+
+
+def rec(w: World, status: int = 200, method: str = "GET", **changes: str) -> HttpTrafficIn:
+    """A valid record in world ``w``."""
+    fields: dict[str, Any] = {
+        "status": status,
+        "method": method,
+        "elapsedTime": 12,
+        "domainId": w.domain,
+        "pathnameId": w.pathname,
+        "requestId": w.request,
+        "responseId": w.response,
+    } | changes
+    return msgspec.convert(fields, HttpTrafficIn)
+
+
+def group(
+    w: World, seq: int, records: list[HttpTrafficIn], reply_to: str | None = None
+) -> HttpTrafficGroup:
+    """Records of collect message ``seq``, stored one second apart per sequence."""
+    return HttpTrafficGroup(seq, T0 + seq * 1_000_000, reply_to, w.source, records)
+
+
+# --- Entities ---------------------------------------------------------------------------
+
+
+async def test_entities_are_created_with_ids_and_created_at(store: HttpTrafficStore) -> None:
+    ent = store.entities
+    source = await create(ent, "traffic-source", {"name": "Payments API", "trafficDomain": "p.com"})
+    assert source.status == 201
+    src = body_of(source)
+    assert src["name"] == "Payments API"
+    assert src["trafficDomain"] == "p.com"
+    assert src["createdAt"].endswith("Z")
+    domain = body_of(
+        await create(ent, "domain", {"value": "App.Site.com", "protocol": "https"}, src["id"])
+    )
+    assert domain | {"id": "", "createdAt": ""} == {
+        "id": "",
+        "value": "app.site.com",
+        "protocol": "HTTPS",
+        "port": None,
+        "trafficSourceId": src["id"],
+        "createdAt": "",
+    }
+    pathname = body_of(
+        await create(ent, "pathname", {"value": "/dashboard"}, src["id"], domain["id"])
+    )
+    assert pathname["domainId"] == domain["id"]
+    assert pathname["trafficSourceId"] == src["id"]
+    captured = {"headers": {"$weird.key": "x"}, "body": [1, {"a": None}], "queryParams": {}}
+    request = body_of(await create(ent, "request", captured))
+    assert request | {"id": "", "createdAt": ""} == captured | {"id": "", "createdAt": ""}
+    response = body_of(await create(ent, "response", {"headers": {"a": "b"}}))
+    assert response["body"] is None
+
+
+async def test_same_domain_and_pathname_are_returned_not_duplicated(
+    store: HttpTrafficStore,
+) -> None:
+    ent = store.entities
+    w = await world(ent)
+    again = await create(ent, "domain", {"value": "API.x.com", "protocol": "HTTPS"}, w.source)
+    assert body_of(again)["id"] == w.domain
+    other_port = await create(
+        ent, "domain", {"value": "api.x.com", "protocol": "HTTPS", "port": 8443}, w.source
+    )
+    assert body_of(other_port)["id"] != w.domain
+    same_path = await create(ent, "pathname", {"value": "/a"}, w.source, w.domain)
+    assert body_of(same_path)["id"] == w.pathname
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("traffic-source", {}, "name"),
+        ("traffic-source", {"name": ""}, "name"),
+        ("domain", {"value": "x.com", "protocol": "FTP"}, "protocol"),
+        ("domain", {"value": "x.com", "protocol": "HTTP", "port": 0}, "port"),
+        ("pathname", {"value": "no-slash"}, "value"),
+        ("request", {"headers": {}}, "queryParams"),
+        ("request", {"headers": [], "queryParams": {}}, "headers"),
+        ("response", {"body": {}}, "headers"),
+        ("response", b"{not json", "malformed JSON"),
+    ],
+)
+async def test_invalid_entity_bodies_get_400_naming_the_field(
+    store: HttpTrafficStore, kind: EntityKind, body: Any, field: str
+) -> None:
+    w = await world(store.entities)
+    reply = await create(store.entities, kind, body, w.source, w.domain)
+    assert reply.status == 400
+    assert reply.detail is not None
+    assert field in reply.detail
+
+
+async def test_unknown_parents_get_404(store: HttpTrafficStore) -> None:
+    ent = store.entities
+    w = await world(ent)
+    other = await world(ent, "Other")
+    domain = {"value": "x.com", "protocol": "HTTP"}
+    missing = await create(ent, "domain", domain, "nope")
+    assert (missing.status, missing.detail) == (404, "Traffic source nope not found")
+    foreign = await create(ent, "pathname", {"value": "/x"}, w.source, other.domain)
+    assert foreign.status == 404
+    assert foreign.detail == f"Domain {other.domain} not found in traffic source {w.source}"
+
+
+async def test_a_taken_traffic_domain_is_a_conflict(store: HttpTrafficStore) -> None:
+    ent = store.entities
+    assert (await create(ent, "traffic-source", {"name": "a", "trafficDomain": "d"})).ok
+    taken = await create(ent, "traffic-source", {"name": "b", "trafficDomain": "d"})
+    assert taken.status == 409
+
+
+# --- Writes -----------------------------------------------------------------------------
+
+
+async def test_write_answers_201_with_the_full_record(store: HttpTrafficStore) -> None:
+    w = await world(store.entities)
+    outcome = await store.write([HttpTrafficBatch([group(w, 1, [rec(w, 404, "POST")], "in-1")])])
+    reply = outcome.replies["in-1"]
+    assert reply.status == 201
+    assert reply.count == 1
+    body = body_of(reply)
+    assert body | {"id": ""} == {
+        "id": "",
+        "status": 404,
+        "method": "POST",
+        "level": "WARNING",
+        "elapsedTime": 12,
+        "trafficUserId": None,
+        "trafficSourceId": w.source,
+        "domainId": w.domain,
+        "pathnameId": w.pathname,
+        "requestId": w.request,
+        "responseId": w.response,
+        "createdAt": "06/11/2025 at 15:27:02",
+    }
+    assert body["id"][14] == "7"
+
+
+async def test_redelivery_never_duplicates(
+    store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    w = await world(store.entities)
+    batch = HttpTrafficBatch([group(w, 1, [rec(w), rec(w, 500)], "in-1"), group(w, 2, [rec(w)])])
+    first = await store.write([batch])
+    second = await store.write([batch, batch])
+    assert first.inserted == 3
+    assert second.inserted == 0
+    assert second.replies["in-1"].count == 0
+    assert body_of(second.replies["in-1"]) == body_of(first.replies["in-1"])
+    assert await mongo[mongo_db_name][COLLECTION].count_documents({}) == 3
+
+
+@pytest.mark.parametrize("field", ["domainId", "pathnameId", "requestId", "responseId"])
+async def test_unknown_ids_answer_404_naming_the_id(store: HttpTrafficStore, field: str) -> None:
+    w = await world(store.entities)
+    outcome = await store.write(
+        [HttpTrafficBatch([group(w, 1, [rec(w, **{field: "ghost"})], "in")])]
+    )
+    reply = outcome.replies["in"]
+    assert reply.status == 404
+    assert reply.detail is not None
+    assert reply.detail.startswith(field[:-2].capitalize() + " ghost not found")
+    assert outcome.inserted == 0
+
+
+async def test_unknown_source_and_foreign_entities_answer_404(store: HttpTrafficStore) -> None:
+    w = await world(store.entities)
+    other = await world(store.entities, "Other")
+    ghost = HttpTrafficGroup(1, T0, "in-a", "ghost-source", [rec(w)])
+    foreign = group(w, 2, [rec(w, pathnameId=other.pathname)], "in-b")
+    mixed = group(w, 3, [rec(w, domainId=other.domain, pathnameId=other.pathname)], "in-c")
+    outcome = await store.write([HttpTrafficBatch([ghost, foreign, mixed])])
+    assert outcome.replies["in-a"].detail == "Traffic source ghost-source not found"
+    assert outcome.replies["in-b"].detail == (
+        f"Pathname {other.pathname} not found in traffic source {w.source}"
+    )
+    assert outcome.replies["in-c"].detail == (
+        f"Domain {other.domain} not found in traffic source {w.source}"
+    )
+
+
+async def test_a_pathname_of_another_domain_is_404(store: HttpTrafficStore) -> None:
+    ent = store.entities
+    w = await world(ent)
+    domain2 = body_of(await create(ent, "domain", {"value": "b.com", "protocol": "HTTP"}, w.source))
+    outcome = await store.write(
+        [HttpTrafficBatch([group(w, 1, [rec(w, domainId=domain2["id"])], "in")])]
+    )
+    assert (
+        outcome.replies["in"].detail == f"Pathname {w.pathname} not found in domain {domain2['id']}"
+    )
+
+
+async def test_bus_records_with_unknown_ids_are_rejected_alone(store: HttpTrafficStore) -> None:
+    w = await world(store.entities)
+    outcome = await store.write([HttpTrafficBatch([group(w, 1, [rec(w), rec(w, requestId="x")])])])
+    assert outcome.inserted == 1
+    assert [r.reason for r in outcome.rejected] == ["Request x not found"]
+
+
+# --- Queries ----------------------------------------------------------------------------
+
+
+async def listing(store: HttpTrafficStore, w: World, **filters: Any) -> dict[str, Any]:
+    """The decoded body of a successful list query."""
+    reply = await store.query(HttpTrafficQuery(traffic_source_id=w.source, **filters), 1000)
+    assert reply.ok, reply.detail
+    decoded: dict[str, Any] = msgspec.json.decode(reply.body)
+    return decoded | {"cursor": reply.cursor}
+
+
+async def test_listing_filters_newest_first(store: HttpTrafficStore) -> None:
+    ent = store.entities
+    w = await world(ent)
+    other = await world(ent, "Other")
+    path2 = body_of(await create(ent, "pathname", {"value": "/b"}, w.source, w.domain))["id"]
+    statuses = [200, 201, 302, 404, 500, 503, 200, 418]
+    groups = [
+        group(w, i + 1, [rec(w, s, "POST" if s >= 400 else "GET")]) for i, s in enumerate(statuses)
+    ]
+    groups.append(group(w, 20, [rec(w, 200, pathnameId=path2)]))
+    groups.append(HttpTrafficGroup(30, T0, None, other.source, [rec(other)]))
+    await store.write([HttpTrafficBatch(groups)])
+    everything = await listing(store, w, limit=100)
+    assert everything["meta"] == {"total": 9, "page": 1, "limit": 100}
+    assert [r["status"] for r in everything["data"]] == [200, *reversed(statuses)]
+    assert everything["cursor"] is None
+    assert [r["status"] for r in (await listing(store, w, level="FATAL"))["data"]] == [503, 500]
+    warnings = await listing(store, w, level="WARNING")
+    assert [r["status"] for r in warnings["data"]] == [418, 404]
+    assert len((await listing(store, w, method="GET"))["data"]) == 5
+    assert len((await listing(store, w, status=200))["data"]) == 3
+    assert [r["pathnameId"] for r in (await listing(store, w, pathname_id=path2))["data"]] == [
+        path2
+    ]
+    assert (await listing(store, w, domain_id=other.domain))["data"] == []
+    window = await listing(
+        store, w, since="2025-11-06T15:27:03.000000", until="2025-11-06T15:27:05.000000"
+    )
+    assert [r["createdAt"] for r in window["data"]] == [
+        "06/11/2025 at 15:27:05",
+        "06/11/2025 at 15:27:04",
+        "06/11/2025 at 15:27:03",
+    ]
+
+
+async def test_listing_pages_by_number_and_by_cursor(store: HttpTrafficStore) -> None:
+    w = await world(store.entities)
+    await store.write([HttpTrafficBatch([group(w, i, [rec(w, 200 + i)]) for i in range(1, 26)])])
+    page1 = await listing(store, w, limit=10)
+    page3 = await listing(store, w, limit=10, page=3)
+    assert [r["status"] for r in page3["data"]] == list(range(205, 200, -1))
+    assert page3["meta"] == {"total": 25, "page": 3, "limit": 10}
+    assert page3["cursor"] is None
+    seen = [r["status"] for r in page1["data"]]
+    cursor = page1["cursor"]
+    while cursor is not None:
+        nxt = await listing(store, w, limit=10, cursor=cursor)
+        assert nxt["meta"]["page"] is None
+        seen += [r["status"] for r in nxt["data"]]
+        cursor = nxt["cursor"]
+    assert seen == list(range(225, 200, -1))
+
+
+async def test_listing_errors(store: HttpTrafficStore) -> None:
+    w = await world(store.entities)
+    unknown = await store.query(HttpTrafficQuery(traffic_source_id="nope"), 100)
+    assert (unknown.status, unknown.detail) == (404, "Traffic source nope not found")
+    bad = await store.query(HttpTrafficQuery(traffic_source_id=w.source, cursor="###"), 100)
+    assert bad.status == 400
+    capped = await listing(store, w, limit=10_000)
+    assert capped["meta"]["limit"] == 1000
+
+
+# --- The service over the bus -----------------------------------------------------------
+
+
+@pytest.fixture
+async def service(
+    nats_url: str, mongo_url: str, mongo_db_name: str
+) -> AsyncIterator[ServiceContext]:
+    """Traffic-store running in-process."""
+    settings = Settings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
+    async with serving("traffic-store", settings, traffic_store) as ctx:
+        yield ctx
+
+
+async def rpc(nc: NATS, subject: str, payload: msgspec.Struct) -> Reply:
+    """A request to the service, answered with a Reply."""
+    msg = await nc.request(subject, msgspec.json.encode(payload), timeout=10)
+    return msgspec.json.decode(msg.data, type=Reply)
+
+
+async def test_the_service_creates_writes_dead_letters_and_lists(
+    service: ServiceContext, nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    async def make(
+        kind: EntityKind, body: Any, source: str | None = None, domain: str | None = None
+    ) -> str:
+        req = HttpEntityCreate(
+            kind=kind, body=msgspec.json.encode(body), traffic_source_id=source, domain_id=domain
+        )
+        reply = await rpc(nc, bus.RPC_HTTP_ENTITY_CREATE, req)
+        assert reply.status == 201, reply.detail
+        return str(body_of(reply)["id"])
+
+    source = await make("traffic-source", {"name": "svc"})
+    domain = await make("domain", {"value": "a.com", "protocol": "HTTP"}, source)
+    w = World(
+        source,
+        domain,
+        await make("pathname", {"value": "/"}, source, domain),
+        await make("request", {"headers": {}, "queryParams": {}}),
+        await make("response", {"headers": {}}),
+    )
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    js = nc.jetstream()
+    batch = HttpTrafficBatch(
+        [group(w, 1, [rec(w, 503)], inbox), group(w, 2, [rec(w, responseId="r?")])]
+    )
+    payload = msgspec.msgpack.encode(batch)
+    for _ in range(2):  # the second publish stands for a redelivered batch
+        await js.publish(bus.TRAFFIC_HTTP, payload)
+    replies = [
+        msgspec.json.decode((await sub.next_msg(timeout=10)).data, type=Reply) for _ in range(2)
+    ]
+    assert [(r.status, r.count) for r in replies] == [(201, 1), (201, 0)]
+    assert body_of(replies[0])["level"] == "FATAL"
+    dead_sub = await js.pull_subscribe(
+        bus.deadletter_subject("traffic-store"), stream=bus.DEADLETTER.name
+    )
+    dead = await dead_sub.fetch(1, timeout=10)
+    assert (dead[0].headers or {})[bus.HDR_REASON] == "Response r? not found"
+    col = mongo[mongo_db_name][COLLECTION]
+    assert await eventually(lambda: col.count_documents({}), lambda n: n == 1) == 1
+    listed = await rpc(nc, bus.RPC_HTTP_TRAFFIC_LIST, HttpTrafficQuery(traffic_source_id=source))
+    assert [r["status"] for r in body_of(listed)["data"]] == [503]
