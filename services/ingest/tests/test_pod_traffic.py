@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from kubeward.ingest.pod_traffic import count_records, normalise, parse
+from kubeward.ingest.pod_traffic import normalise, parse
+from kubeward.ingest.routing import count_records
 from kubeward.schemas.traffic import PodTrafficEvent
 
 EVENT = {

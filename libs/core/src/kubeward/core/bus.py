@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -20,11 +21,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from kubeward.schemas import bus
+from kubeward.schemas.replies import Reply, error
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 RequestHandler = Callable[[Msg], Awaitable[bytes]]
+Req = TypeVar("Req")
 
 _PART_HEADROOM = 4096
 
@@ -223,9 +226,6 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
 
     A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`.
     """
-    import msgspec
-
-    from kubeward.schemas.replies import error
 
     async def on_request(msg: Msg) -> None:
         if not msg.reply:
@@ -240,6 +240,29 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
     sub = await nc.subscribe(subject, queue=queue, cb=on_request)
     await nc.flush()  # the server knows the responder before the service reports ready
     return sub
+
+
+def serve_replies(
+    nc: NATS,
+    subject: str,
+    request_type: type[Req],
+    handler: Callable[[Req], Awaitable[Reply]],
+    queue: str,
+) -> Awaitable[Any]:
+    """Answer JSON requests of ``request_type`` with ``handler``'s :class:`Reply`.
+
+    A request that does not decode is answered 400 naming the field.
+    """
+    decoder = msgspec.json.Decoder(request_type)
+
+    async def on_request(msg: Msg) -> bytes:
+        try:
+            request = decoder.decode(msg.data)
+        except msgspec.DecodeError as exc:  # ValidationError included
+            return msgspec.json.encode(error(400, f"Invalid request: {exc}"))
+        return msgspec.json.encode(await handler(request))
+
+    return serve_requests(nc, subject, on_request, queue)
 
 
 class ReplyInbox:

@@ -58,6 +58,13 @@ class BusLink:
                 "Accepted, but the write was not confirmed in time; it will still be stored",
             )
 
+    async def ask(self, subject: str, payload: bytes, unavailable: str) -> Reply:
+        """A request answered with a :class:`Reply`; 503 ``unavailable`` when nobody answers."""
+        try:
+            return _reply.decode(await self.request(subject, payload))
+        except (TimeoutError, NoRespondersError):
+            return error(503, unavailable)
+
     async def request(self, subject: str, payload: bytes, timeout: float | None = None) -> bytes:
         """A request to the owning service; raises ``TimeoutError`` or ``NoRespondersError``."""
         return await self.inbox.request(subject, payload, timeout or self.timeout)

@@ -9,6 +9,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from kubeward.schemas.replies import Reply
+
 log = logging.getLogger(__name__)
 
 
@@ -17,6 +19,11 @@ def detail_response(
 ) -> Response[dict[str, str]]:
     """A JSON ``{"detail": ...}`` response."""
     return Response({"detail": detail}, status_code=status, headers=headers)
+
+
+def reply_response(reply: Reply) -> Response[dict[str, str]]:
+    """An error :class:`Reply` from a service as the HTTP error it stands for."""
+    return detail_response(reply.status, reply.detail or "Request failed")
 
 
 def http_exception(

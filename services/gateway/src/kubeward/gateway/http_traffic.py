@@ -8,7 +8,6 @@ traffic-store over request/reply.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -16,9 +15,9 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from kubeward.core.bus import NoRespondersError
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.errors import detail_response
+from kubeward.gateway.errors import detail_response, reply_response
+from kubeward.gateway.params import choice, iso_time, next_page_headers
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import (
     HTTP_METHODS,
@@ -29,18 +28,14 @@ from kubeward.schemas.http_traffic import (
     is_id_token,
 )
 from kubeward.schemas.replies import Reply
-from kubeward.schemas.traffic import normalise_timestamp
 
 DEFAULT_PAGE = 10
 """arkyn's default page size."""
-NEXT_CURSOR_HEADER = "X-Next-Cursor"
-
-_reply = msgspec.json.Decoder(Reply)
 
 
 def _json(reply: Reply) -> Response[Any]:
     if not reply.ok:
-        return detail_response(reply.status, reply.detail or "Request failed")
+        return reply_response(reply)
     return Response(
         content=bytes(reply.body), status_code=reply.status, media_type="application/json"
     )
@@ -60,32 +55,9 @@ def _source_or_404(traffic_source_id: str) -> Response[Any] | None:
     return detail_response(404, f"Traffic source {traffic_source_id} not found")
 
 
-def _choice(field: str, value: str | None, allowed: frozenset[str]) -> str | None:
-    if value is None:
-        return None
-    upper = value.upper()
-    if upper not in allowed:
-        raise ClientException(
-            detail=f"{field}: {value!r} is not one of {', '.join(sorted(allowed))}"
-        )
-    return upper
-
-
-def _time(field: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return normalise_timestamp(value)
-    except ValueError:
-        raise ClientException(detail=f"{field}: {value!r} is not an ISO 8601 time") from None
-
-
 async def _ask(state: State, subject: str, payload: bytes) -> Reply:
     link: BusLink = state.bus
-    try:
-        return _reply.decode(await link.request(subject, payload))
-    except (TimeoutError, NoRespondersError):
-        return Reply(status=503, detail="Traffic store is not available")
+    return await link.ask(subject, payload, "Traffic store is not available")
 
 
 async def _create(
@@ -198,13 +170,13 @@ class HttpTrafficController(Controller):
             return unknown
         query = HttpTrafficQuery(
             traffic_source_id=traffic_source_id,
-            level=_choice("level", level, LEVELS),
-            method=_choice("method", method, HTTP_METHODS),
+            level=choice("level", level, LEVELS),
+            method=choice("method", method, HTTP_METHODS),
             status=status,
             domain_id=domain_id,
             pathname_id=pathname_id,
-            since=_time("startDate", start_date) or _time("since", since),
-            until=_time("endDate", end_date) or _time("until", until),
+            since=iso_time("startDate", start_date) or iso_time("since", since),
+            until=iso_time("endDate", end_date) or iso_time("until", until),
             limit=limit or DEFAULT_PAGE,
             page=page,
             cursor=cursor,
@@ -212,10 +184,5 @@ class HttpTrafficController(Controller):
         answer = await _ask(state, bus.RPC_HTTP_TRAFFIC_LIST, msgspec.json.encode(query))
         if not answer.ok:
             return _json(answer)
-        headers: dict[str, str] = {}
-        if answer.cursor is not None:
-            headers[NEXT_CURSOR_HEADER] = answer.cursor
-            params = {k: v for k, v in request.query_params.items() if k != "page"}
-            params["cursor"] = answer.cursor
-            headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        headers = next_page_headers(request, answer.cursor)
         return Response(content=bytes(answer.body), media_type="application/json", headers=headers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -11,47 +10,20 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from kubeward.core.bus import NoRespondersError
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.errors import detail_response
+from kubeward.gateway.errors import reply_response
+from kubeward.gateway.params import choice, iso_time, next_page_headers
 from kubeward.schemas import bus
-from kubeward.schemas.replies import NULL, Reply
+from kubeward.schemas.replies import NULL
 from kubeward.schemas.traffic import (
     DECISIONS,
     TRAFFIC_TYPES,
     PodTrafficQuery,
-    normalise_timestamp,
 )
 
 NO_DATA = b'"No data found"'
-NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
-_reply = msgspec.json.Decoder(Reply)
 _rows = msgspec.json.Decoder(list[msgspec.Raw])
-
-
-def _choice(field: str, value: str | None, allowed: frozenset[str]) -> str | None:
-    if value is None:
-        return None
-    upper = value.upper()
-    if upper not in allowed:
-        raise ClientException(
-            detail=f"{field}: {value!r} is not one of {', '.join(sorted(allowed))}"
-        )
-    return upper
-
-
-def _time(field: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return normalise_timestamp(value)
-    except ValueError:
-        raise ClientException(detail=f"{field}: {value!r} is not an ISO 8601 time") from None
-
-
-def _error(reply: Reply) -> Response[Any]:
-    return detail_response(reply.status, reply.detail or "Request failed")
 
 
 class PodTrafficController(Controller):
@@ -76,7 +48,7 @@ class PodTrafficController(Controller):
         link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_POD_TRAFFIC, body)
         if not reply.ok:
-            return _error(reply)
+            return reply_response(reply)
         rows = _rows.decode(reply.body) if reply.body != NULL else []
         return Response(content=bytes(rows[0]) if rows else b"null", media_type="application/json")
 
@@ -95,7 +67,7 @@ class PodTrafficController(Controller):
         link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_POD_TRAFFIC, body)
         if not reply.ok:
-            return _error(reply)
+            return reply_response(reply)
         return Response(content=reply.count or 0)
 
     @get(
@@ -185,28 +157,22 @@ async def _list(
     query = PodTrafficQuery(
         pod_name=pod,
         namespace=namespace,
-        traffic_type=_choice("traffic_type", traffic_type, TRAFFIC_TYPES),
-        decision=_choice("decision", decision, DECISIONS),
-        since=_time("since", since),
-        until=_time("until", until),
+        traffic_type=choice("traffic_type", traffic_type, TRAFFIC_TYPES),
+        decision=choice("decision", decision, DECISIONS),
+        since=iso_time("since", since),
+        until=iso_time("until", until),
         limit=limit or state.settings.default_page,
         cursor=cursor,
         with_stats=with_stats,
     )
     link: BusLink = state.bus
-    try:
-        raw = await link.request(bus.RPC_POD_TRAFFIC_LIST, msgspec.json.encode(query))
-    except (TimeoutError, NoRespondersError):
-        return detail_response(503, "Traffic store is not available")
-    answer = _reply.decode(raw)
+    answer = await link.ask(
+        bus.RPC_POD_TRAFFIC_LIST, msgspec.json.encode(query), "Traffic store is not available"
+    )
     if not answer.ok:
-        return _error(answer)
+        return reply_response(answer)
     rows = bytes(answer.body)
     if not_found and cursor is None and rows == b"[]":
         return Response(content=NO_DATA, status_code=404, media_type="application/json")
-    headers: dict[str, str] = {}
-    if answer.cursor is not None:
-        headers[NEXT_CURSOR_HEADER] = answer.cursor
-        params = dict(request.query_params) | {"cursor": answer.cursor}
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    headers = next_page_headers(request, answer.cursor)
     return Response(content=rows, media_type="application/json", headers=headers)

@@ -12,7 +12,8 @@ from kubeward.core.bus import BatchWorker, serve_requests
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
 from kubeward.ingest.http_traffic import HttpTrafficRouter
-from kubeward.ingest.routing import STAGE, PodTrafficRouter
+from kubeward.ingest.pod_traffic import PodTrafficRouter
+from kubeward.ingest.routing import STAGE
 from kubeward.ingest.settings import Settings
 from kubeward.schemas import bus
 

@@ -10,17 +10,13 @@ derives each record's stable id and ``createdAt``.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import msgspec
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
-from kubeward.core.bus import dead_letter, publish_reply, stream_seq
-from kubeward.ingest import metrics
-from kubeward.ingest.pod_traffic import Reject
+from kubeward.core.bus import stream_seq
+from kubeward.ingest.routing import CollectRouter, Reject
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import (
     HTTP_METHODS,
@@ -29,9 +25,7 @@ from kubeward.schemas.http_traffic import (
     HttpTrafficIn,
     is_id_token,
 )
-from kubeward.schemas.replies import error
 
-STAGE = "ingest"
 KIND = "http-traffic"
 
 _one = msgspec.json.Decoder(HttpTrafficIn)
@@ -97,85 +91,34 @@ def origin_us(msg: Msg) -> int:
     return (msg.metadata.timestamp - _EPOCH) // timedelta(microseconds=1)
 
 
-class HttpTrafficRouter:
+class HttpTrafficRouter(CollectRouter[HttpTrafficIn, HttpTrafficGroup]):
     """Batch handler for ``kubeward.collect.http-traffic.*``."""
 
     kind = KIND
+    label = "HTTP traffic"
+    subject = bus.TRAFFIC_HTTP
 
-    def __init__(self, nc: NATS, js: JetStreamContext, max_records: int) -> None:
-        self._nc = nc
-        self._js = js
-        self._max_records = max_records
-        self._encoder = msgspec.msgpack.Encoder()
+    def parse(self, msg: Msg) -> tuple[list[HttpTrafficIn], list[Reject]]:
+        """The subject must name a source; the body is one record or an array."""
+        source_id(msg.subject)
+        return parse(msg.data)
 
-    async def __call__(self, msgs: list[Msg]) -> None:
-        """Validate every message, publish the good records, dead-letter or answer the bad."""
-        groups: list[HttpTrafficGroup] = []
-        for msg in msgs:
-            metrics.MESSAGES.labels(self.kind).inc()
-            group = await self._route_one(msg)
-            if group is not None:
-                groups.append(group)
-        await self._publish(groups)
-
-    async def _route_one(self, msg: Msg) -> HttpTrafficGroup | None:
-        seq = stream_seq(msg)
-        reply_to = (msg.headers or {}).get(bus.HDR_REPLY_TO)
-        try:
-            source = source_id(msg.subject)
-            records, rejects = parse(msg.data)
-        except ValueError as exc:
-            await self._reject_whole(msg, seq, reply_to, f"Invalid HTTP traffic: {exc}", 400)
-            return None
-        if len(records) + len(rejects) > self._max_records:
-            reason = f"message holds {len(records) + len(rejects)} records; the limit is "
-            await self._reject_whole(msg, seq, reply_to, reason + str(self._max_records), 413)
-            return None
-        if rejects:
-            metrics.RECORDS.labels(self.kind, "rejected").inc(len(rejects))
-            if reply_to is not None:
-                detail = "Invalid HTTP traffic: " + "; ".join(r.reason for r in rejects[:20])
-                await publish_reply(self._nc, reply_to, msgspec.json.encode(error(400, detail)))
-                return None
-            for reject in rejects:
-                metrics.DEADLETTERS.labels(self.kind).inc()
-                await dead_letter(self._js, STAGE, reject.data, reject.reason, msg.subject, seq)
-        metrics.RECORDS.labels(self.kind, "accepted").inc(len(records))
-        if not records:
-            return None
+    def group(
+        self, msg: Msg, reply_to: str | None, records: list[HttpTrafficIn]
+    ) -> HttpTrafficGroup:
+        """Records keep their origin sequence and time: traffic-store derives ids from them."""
         return HttpTrafficGroup(
-            origin_seq=seq,
+            origin_seq=stream_seq(msg),
             origin_us=origin_us(msg),
             reply_to=reply_to,
-            traffic_source_id=source,
+            traffic_source_id=source_id(msg.subject),
             records=records,
         )
 
-    async def _reject_whole(
-        self, msg: Msg, seq: int, reply_to: str | None, reason: str, status: int
-    ) -> None:
-        metrics.RECORDS.labels(self.kind, "rejected").inc()
-        if reply_to is not None:
-            await publish_reply(self._nc, reply_to, msgspec.json.encode(error(status, reason)))
-            return
-        metrics.DEADLETTERS.labels(self.kind).inc()
-        await dead_letter(self._js, STAGE, msg.data, reason, msg.subject, seq)
+    def batch(self, groups: list[HttpTrafficGroup]) -> HttpTrafficBatch:
+        """One ``kubeward.traffic.http`` message."""
+        return HttpTrafficBatch(groups=groups)
 
-    async def _publish(self, groups: list[HttpTrafficGroup]) -> None:
-        """Publish groups in batches that stay under the server's message size."""
-        limit = self._nc.max_payload // 2
-        batches: list[list[HttpTrafficGroup]] = []
-        size = limit
-        for group in groups:
-            approx = 1024 * len(group.records)  # a record is < 1 KiB: its fields are bounded
-            if size + approx > limit:
-                batches.append([])
-                size = 0
-            batches[-1].append(group)
-            size += approx
-        await asyncio.gather(*(self._publish_batch(batch) for batch in batches))
-
-    async def _publish_batch(self, groups: list[HttpTrafficGroup]) -> None:
-        payload = self._encoder.encode(HttpTrafficBatch(groups=groups))
-        msg_id = f"http-{groups[0].origin_seq}-{groups[-1].origin_seq}-{len(groups)}"
-        await self._js.publish(bus.TRAFFIC_HTTP, payload, headers={bus.HDR_MSG_ID: msg_id})
+    def origin_seq(self, group: HttpTrafficGroup) -> int:
+        """The group's collect sequence."""
+        return group.origin_seq

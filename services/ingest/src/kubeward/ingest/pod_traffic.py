@@ -1,4 +1,4 @@
-"""Validation and normalisation of kguardian pod-traffic events."""
+"""kguardian pod traffic in ingest: validation, normalisation and routing."""
 
 from __future__ import annotations
 
@@ -7,26 +7,24 @@ import uuid as uuidlib
 from functools import lru_cache
 
 import msgspec
+from nats.aio.msg import Msg
 
+from kubeward.core.bus import stream_seq
+from kubeward.ingest.routing import CollectRouter, Reject
+from kubeward.schemas import bus
 from kubeward.schemas.traffic import (
     DECISIONS,
     PROTOCOLS,
     TRAFFIC_TYPES,
+    PodTrafficBatch,
     PodTrafficEvent,
+    PodTrafficGroup,
     normalise_timestamp,
 )
 
 _one = msgspec.json.Decoder(PodTrafficEvent)
 _list = msgspec.json.Decoder(list[PodTrafficEvent])
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
-
-
-class Reject(msgspec.Struct, frozen=True):
-    """A record that could not be accepted, with the reason and its original bytes."""
-
-    index: int | None
-    reason: str
-    data: bytes
 
 
 # Pod IPs and ports repeat across events, so their checks are cached.
@@ -130,11 +128,27 @@ def parse(data: bytes) -> tuple[list[PodTrafficEvent], list[Reject]]:
     return events, rejects
 
 
-def count_records(data: bytes) -> int:
-    """Records in a message without validating them (for the per-message limit)."""
-    if data.lstrip()[:1] != b"[":
-        return 1
-    try:
-        return len(_raw_list.decode(data))
-    except msgspec.DecodeError:
-        return 1
+class PodTrafficRouter(CollectRouter[PodTrafficEvent, PodTrafficGroup]):
+    """Batch handler for ``kubeward.collect.pod-traffic``."""
+
+    kind = "pod-traffic"
+    label = "pod traffic"
+    subject = bus.TRAFFIC_POD
+
+    def parse(self, msg: Msg) -> tuple[list[PodTrafficEvent], list[Reject]]:
+        """See :func:`parse`."""
+        return parse(msg.data)
+
+    def group(
+        self, msg: Msg, reply_to: str | None, records: list[PodTrafficEvent]
+    ) -> PodTrafficGroup:
+        """Events keep their collect sequence, for traffic-store's reply attribution."""
+        return PodTrafficGroup(origin_seq=stream_seq(msg), reply_to=reply_to, events=records)
+
+    def batch(self, groups: list[PodTrafficGroup]) -> PodTrafficBatch:
+        """One ``kubeward.traffic.pod`` message."""
+        return PodTrafficBatch(groups=groups)
+
+    def origin_seq(self, group: PodTrafficGroup) -> int:
+        """The group's collect sequence."""
+        return group.origin_seq

@@ -1,4 +1,4 @@
-"""Turning fetched collect messages into internal stream batches, dead letters and replies.
+"""What every collect router shares: limits, rejects, dead letters, replies, publishing.
 
 Rule for records that fail validation:
 - bus input: every valid record goes on; each invalid one is dead-lettered on its own with
@@ -6,12 +6,14 @@ Rule for records that fail validation:
 - HTTP input (the gateway set ``Kubeward-Reply-To``): all or nothing; one invalid record
   rejects the message with a 400 naming each bad record, and nothing is stored, so the
   caller can fix and resend the whole batch.
+A message that is not JSON, or holds more records than allowed, is rejected whole.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -19,21 +21,52 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core.bus import dead_letter, publish_reply, stream_seq
-from kubeward.ingest import metrics, pod_traffic
+from kubeward.ingest import metrics
 from kubeward.schemas import bus
 from kubeward.schemas.replies import error
-from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficGroup
-
-log = logging.getLogger(__name__)
 
 STAGE = "ingest"
-_MAX_REJECTS_IN_DETAIL = 20
+MAX_REJECTS_IN_DETAIL = 20
+
+R = TypeVar("R")
+"""A validated record."""
+G = TypeVar("G")
+"""The group of one collect message's records, as forwarded to traffic-store."""
+
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-class PodTrafficRouter:
-    """Batch handler for ``kubeward.collect.pod-traffic``."""
+class Reject(msgspec.Struct, frozen=True):
+    """A record that could not be accepted, with the reason and its original bytes."""
 
-    kind = "pod-traffic"
+    index: int | None
+    reason: str
+    data: bytes
+
+
+def count_records(data: bytes) -> int:
+    """Records in a message without validating them (for the per-message limit)."""
+    if data.lstrip()[:1] != b"[":
+        return 1
+    try:
+        return len(_raw_list.decode(data))
+    except msgspec.DecodeError:
+        return 1
+
+
+class CollectRouter(ABC, Generic[R, G]):
+    """Batch handler for one collect subject: validate, answer or dead-letter, forward.
+
+    Subclasses say how a message parses into records and how records are grouped and
+    batched for the internal stream.
+    """
+
+    kind: str
+    """Metrics label, e.g. ``pod-traffic``."""
+    label: str
+    """How error details name the input, e.g. ``pod traffic``."""
+    subject: str
+    """The internal stream subject valid groups go to."""
 
     def __init__(self, nc: NATS, js: JetStreamContext, max_records: int) -> None:
         self._nc = nc
@@ -41,9 +74,25 @@ class PodTrafficRouter:
         self._max_records = max_records
         self._encoder = msgspec.msgpack.Encoder()
 
+    @abstractmethod
+    def parse(self, msg: Msg) -> tuple[list[R], list[Reject]]:
+        """Good records and rejects of one message; ``ValueError`` rejects it whole."""
+
+    @abstractmethod
+    def group(self, msg: Msg, reply_to: str | None, records: list[R]) -> G:
+        """The group that carries ``records`` (and who waits for them) to traffic-store."""
+
+    @abstractmethod
+    def batch(self, groups: list[G]) -> msgspec.Struct:
+        """The internal-stream message for ``groups``."""
+
+    @abstractmethod
+    def origin_seq(self, group: G) -> int:
+        """The collect sequence a group came from (for the forwarded message's id)."""
+
     async def __call__(self, msgs: list[Msg]) -> None:
-        """Validate every message, publish the good records, dead-letter or answer the bad."""
-        groups: list[tuple[PodTrafficGroup, int]] = []
+        """Route every message of a fetched batch, then forward the good records."""
+        groups: list[tuple[G, int]] = []
         for msg in msgs:
             metrics.MESSAGES.labels(self.kind).inc()
             group = await self._route_one(msg)
@@ -51,25 +100,25 @@ class PodTrafficRouter:
                 groups.append((group, len(msg.data)))
         await self._publish(groups)
 
-    async def _route_one(self, msg: Msg) -> PodTrafficGroup | None:
+    async def _route_one(self, msg: Msg) -> G | None:
         seq = stream_seq(msg)
         reply_to = (msg.headers or {}).get(bus.HDR_REPLY_TO)
-        records = pod_traffic.count_records(msg.data)
-        if records > self._max_records:
-            reason = f"message holds {records} records; the limit is {self._max_records}"
+        records_in_message = count_records(msg.data)
+        if records_in_message > self._max_records:
+            reason = f"message holds {records_in_message} records; the limit is {self._max_records}"
             await self._reject_whole(msg, seq, reply_to, reason, status=413)
             return None
         try:
-            events, rejects = pod_traffic.parse(msg.data)
+            records, rejects = self.parse(msg)
         except ValueError as exc:
             await self._reject_whole(msg, seq, reply_to, str(exc), status=400)
             return None
         if rejects:
             metrics.RECORDS.labels(self.kind, "rejected").inc(len(rejects))
             if reply_to is not None:
-                shown = "; ".join(r.reason for r in rejects[:_MAX_REJECTS_IN_DETAIL])
-                more = len(rejects) - _MAX_REJECTS_IN_DETAIL
-                detail = f"Invalid pod traffic: {shown}" + (
+                shown = "; ".join(r.reason for r in rejects[:MAX_REJECTS_IN_DETAIL])
+                more = len(rejects) - MAX_REJECTS_IN_DETAIL
+                detail = f"Invalid {self.label}: {shown}" + (
                     f"; and {more} more" if more > 0 else ""
                 )
                 await publish_reply(self._nc, reply_to, msgspec.json.encode(error(400, detail)))
@@ -77,38 +126,42 @@ class PodTrafficRouter:
             for reject in rejects:
                 metrics.DEADLETTERS.labels(self.kind).inc()
                 await dead_letter(self._js, STAGE, reject.data, reject.reason, msg.subject, seq)
-        metrics.RECORDS.labels(self.kind, "accepted").inc(len(events))
-        if not events and reply_to is None:
+        metrics.RECORDS.labels(self.kind, "accepted").inc(len(records))
+        if not records and reply_to is None:
             return None
-        return PodTrafficGroup(origin_seq=seq, reply_to=reply_to, events=events)
+        # An HTTP caller with nothing valid to store still gets its (empty) outcome.
+        return self.group(msg, reply_to, records)
 
     async def _reject_whole(
         self, msg: Msg, seq: int, reply_to: str | None, reason: str, status: int
     ) -> None:
         metrics.RECORDS.labels(self.kind, "rejected").inc()
         if reply_to is not None:
-            await publish_reply(self._nc, reply_to, msgspec.json.encode(error(status, reason)))
+            detail = f"Invalid {self.label}: {reason}"
+            await publish_reply(self._nc, reply_to, msgspec.json.encode(error(status, detail)))
             return
         metrics.DEADLETTERS.labels(self.kind).inc()
         await dead_letter(self._js, STAGE, msg.data, reason, msg.subject, seq)
 
-    async def _publish(self, groups: list[tuple[PodTrafficGroup, int]]) -> None:
-        """Publish groups in batches that stay under the server's message size."""
-        limit = self._nc.max_payload // 2
-        pending: list[PodTrafficGroup] = []
-        size = 0
-        publishes = []
-        for group, approx in groups:
-            if pending and size + approx > limit:
-                publishes.append(self._publish_batch(pending))
-                pending, size = [], 0
-            pending.append(group)
-            size += approx
-        if pending:
-            publishes.append(self._publish_batch(pending))
-        await asyncio.gather(*publishes)
+    async def _publish(self, groups: list[tuple[G, int]]) -> None:
+        """Publish groups in batches that stay under the server's message size.
 
-    async def _publish_batch(self, groups: list[PodTrafficGroup]) -> None:
-        payload = self._encoder.encode(PodTrafficBatch(groups=groups))
-        msg_id = f"pod-{groups[0].origin_seq}-{groups[-1].origin_seq}-{len(groups)}"
-        await self._js.publish(bus.TRAFFIC_POD, payload, headers={bus.HDR_MSG_ID: msg_id})
+        A group's size is bounded by its collect message's, since msgpack of validated
+        records is smaller than their JSON.
+        """
+        limit = self._nc.max_payload // 2
+        batches: list[list[G]] = []
+        size = limit
+        for group, approx in groups:
+            if size + approx > limit:
+                batches.append([])
+                size = 0
+            batches[-1].append(group)
+            size += approx
+        await asyncio.gather(*(self._publish_batch(b) for b in batches))
+
+    async def _publish_batch(self, groups: list[G]) -> None:
+        payload = self._encoder.encode(self.batch(groups))
+        first, last = self.origin_seq(groups[0]), self.origin_seq(groups[-1])
+        msg_id = f"{self.kind}-{first}-{last}-{len(groups)}"
+        await self._js.publish(self.subject, payload, headers={bus.HDR_MSG_ID: msg_id})

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from kubeward.core import mongo
-from kubeward.core.bus import BatchWorker, publish_reply, serve_requests, stream_seq
+from kubeward.core.bus import BatchWorker, publish_reply, serve_replies, stream_seq
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
-from kubeward.schemas.replies import Reply, error
+from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
 from kubeward.traffic_store.http_handlers import HttpTrafficService
 from kubeward.traffic_store.pod_traffic import COLLECTION, PodTrafficStore
@@ -43,23 +44,6 @@ class PodTrafficWriter:
         await asyncio.gather(*replies)
 
 
-class PodTrafficQueries:
-    """Request handler for ``GET /pod/traffic`` queries."""
-
-    def __init__(self, store: PodTrafficStore, max_page: int) -> None:
-        self._store = store
-        self._max_page = max_page
-        self._decoder = msgspec.json.Decoder(PodTrafficQuery)
-
-    async def __call__(self, msg: Msg) -> bytes:
-        """Answer with a page of rows, or an error, as a :class:`Reply`."""
-        try:
-            query = self._decoder.decode(msg.data)
-        except msgspec.ValidationError as exc:
-            return msgspec.json.encode(error(400, f"Invalid query: {exc}"))
-        return msgspec.json.encode(await self._store.query(query, self._max_page))
-
-
 @asynccontextmanager
 async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
     """Connect to MongoDB, ensure indexes, start the worker and the responders."""
@@ -83,10 +67,11 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
     await worker.start()
     ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
     subs = [
-        await serve_requests(
+        await serve_replies(
             ctx.nc,
             bus.RPC_POD_TRAFFIC_LIST,
-            PodTrafficQueries(store, settings.max_page),
+            PodTrafficQuery,
+            partial(store.query, max_page=settings.max_page),
             queue="traffic-store",
         )
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -11,12 +12,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.bus import BatchWorker, dead_letter, publish_reply, serve_requests
+from kubeward.core.bus import BatchWorker, dead_letter, publish_reply, serve_replies
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import HttpEntityCreate, HttpTrafficBatch, HttpTrafficQuery
-from kubeward.schemas.replies import error
 from kubeward.traffic_store.http_entities import HttpEntities
 from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
 from kubeward.traffic_store.settings import Settings
@@ -54,39 +54,6 @@ class HttpTrafficWriter:
         )
 
 
-class HttpEntityCreator:
-    """Request handler creating traffic sources, domains, pathnames, requests, responses."""
-
-    def __init__(self, entities: HttpEntities) -> None:
-        self._entities = entities
-        self._decoder = msgspec.json.Decoder(HttpEntityCreate)
-
-    async def __call__(self, msg: Msg) -> bytes:
-        """Answer with a :class:`~kubeward.schemas.replies.Reply`: 201, 400, 404 or 409."""
-        try:
-            req = self._decoder.decode(msg.data)
-        except msgspec.DecodeError as exc:
-            return msgspec.json.encode(error(400, f"Invalid request: {exc}"))
-        return msgspec.json.encode(await self._entities.create(req))
-
-
-class HttpTrafficQueries:
-    """Request handler for ``GET /http-traffic/{trafficSourceId}``."""
-
-    def __init__(self, store: HttpTrafficStore, max_page: int) -> None:
-        self._store = store
-        self._max_page = max_page
-        self._decoder = msgspec.json.Decoder(HttpTrafficQuery)
-
-    async def __call__(self, msg: Msg) -> bytes:
-        """Answer with a page, or an error, as a :class:`~kubeward.schemas.replies.Reply`."""
-        try:
-            query = self._decoder.decode(msg.data)
-        except msgspec.DecodeError as exc:
-            return msgspec.json.encode(error(400, f"Invalid query: {exc}"))
-        return msgspec.json.encode(await self._store.query(query, self._max_page))
-
-
 class HttpTrafficService:
     """The worker and responders of the capability, started and stopped together."""
 
@@ -117,14 +84,15 @@ class HttpTrafficService:
         ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
         queue = "traffic-store"
         subs = [
-            await serve_requests(
-                ctx.nc, bus.RPC_HTTP_ENTITY_CREATE, HttpEntityCreator(entities), queue=queue
+            await serve_replies(
+                ctx.nc, bus.RPC_HTTP_ENTITY_CREATE, HttpEntityCreate, entities.create, queue
             ),
-            await serve_requests(
+            await serve_replies(
                 ctx.nc,
                 bus.RPC_HTTP_TRAFFIC_LIST,
-                HttpTrafficQueries(store, settings.max_page),
-                queue=queue,
+                HttpTrafficQuery,
+                partial(store.query, max_page=settings.max_page),
+                queue,
             ),
         ]
         return cls(worker, subs)

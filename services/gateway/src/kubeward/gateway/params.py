@@ -1,0 +1,51 @@
+"""Query parameters and paging headers shared by the listing endpoints; bad values are 400s."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request
+from litestar.exceptions import ClientException
+
+from kubeward.schemas.traffic import normalise_timestamp
+
+
+def choice(field: str, value: str | None, allowed: frozenset[str]) -> str | None:
+    """``value`` upper-cased when it is one of ``allowed``; ``None`` passes through."""
+    if value is None:
+        return None
+    upper = value.upper()
+    if upper not in allowed:
+        raise ClientException(
+            detail=f"{field}: {value!r} is not one of {', '.join(sorted(allowed))}"
+        )
+    return upper
+
+
+def iso_time(field: str, value: str | None) -> str | None:
+    """An ISO 8601 time in the stored form (naive UTC, microseconds); ``None`` passes."""
+    if value is None:
+        return None
+    try:
+        return normalise_timestamp(value)
+    except ValueError:
+        raise ClientException(detail=f"{field}: {value!r} is not an ISO 8601 time") from None
+
+
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+def next_page_headers(request: Request[Any, Any, Any], cursor: str | None) -> dict[str, str]:
+    """``X-Next-Cursor`` and ``Link: <...?cursor=...>; rel="next"`` when there is a next page.
+
+    Offset paging (``page``) and keyset paging do not mix, so ``page`` is dropped.
+    """
+    if cursor is None:
+        return {}
+    params = {k: v for k, v in request.query_params.items() if k not in ("page", "cursor")}
+    params["cursor"] = cursor
+    return {
+        NEXT_CURSOR_HEADER: cursor,
+        "Link": f'<{request.url.path}?{urlencode(params)}>; rel="next"',
+    }
