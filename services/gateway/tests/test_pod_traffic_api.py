@@ -189,3 +189,16 @@ async def test_write_timeout_is_a_504_when_the_store_is_down(
         assert listed.status_code == 503
         assert listed.json() == {"detail": "Traffic store is not available"}
     assert msgspec.json.decode(msgspec.json.encode(event(1)))["pod_port"] == "8001"
+
+
+async def test_openapi_docs_are_public_and_list_the_endpoints(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = await client.get("/docs/openapi.json")
+    assert doc.status_code == 200
+    paths = doc.json()["paths"]
+    for path in ("/pod/traffic", "/pod/traffic/batch", "/pod/traffic/{name}", "/health"):
+        assert path in paths, path
+    assert (await client.get("/docs")).status_code == 200
+    redoc = await client.get("/redoc", follow_redirects=True)
+    assert redoc.status_code == 200 and "redoc" in redoc.text.lower()

@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Message, Scope
 
-from kubeward.gateway.auth import require_service_token
+from kubeward.gateway.auth import DOCS_PATH, require_service_token
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.http_traffic import HttpTrafficController
@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Kubeward API",
             version="0.1.0",
-            path="/docs",
+            path=DOCS_PATH,
             render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
         ),
     )

@@ -24,11 +24,19 @@ def presented_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | Non
     return connection.query_params.get("token")
 
 
+DOCS_PATH = "/docs"
+
+
+def _is_docs(path: str) -> bool:
+    """The OpenAPI document and its UIs are public, as in the reference (FastAPI's /docs)."""
+    return path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
+
+
 def require_service_token(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """Guard: pass routes marked ``public``; otherwise demand the configured service token."""
-    if handler.opt.get("public"):
+    if handler.opt.get("public") or _is_docs(connection.scope["path"]):
         return
     expected: str = connection.app.state.settings.service_token
     token = presented_token(connection)

@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.response import Redirect
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
 from kubeward.core.bus import NoRespondersError
+from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
 from kubeward.schemas import bus
 
@@ -26,7 +28,7 @@ REQUESTS = Counter(
 
 
 class ObservabilityController(Controller):
-    """Liveness and metrics; both public."""
+    """Liveness, metrics and the documentation's well-known addresses; all public."""
 
     opt = {"public": True}
     tags = ["observability"]
@@ -49,3 +51,13 @@ class ObservabilityController(Controller):
         except (TimeoutError, NoRespondersError):
             log.warning("ingest did not answer the metrics request")
         return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    @get("/redoc", include_in_schema=False)
+    async def redoc(self) -> Redirect:
+        """ReDoc where Kure serves it."""
+        return Redirect(f"{DOCS_PATH}/redoc")
+
+    @get("/openapi.json", include_in_schema=False)
+    async def openapi(self) -> Redirect:
+        """The OpenAPI document where FastAPI-based clients look for it."""
+        return Redirect(f"{DOCS_PATH}/openapi.json")
