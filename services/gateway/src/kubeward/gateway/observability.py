@@ -1,4 +1,4 @@
-"""``/health`` and ``/metrics`` (Prometheus, with ingest's counters relayed over the bus)."""
+"""``/health``, ``/metrics`` (with ingest's counters relayed over the bus) and docs redirects."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 from litestar import Controller, Response, get
-from litestar.response import Redirect
 from litestar.datastructures import State
+from litestar.response import Redirect
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
 from kubeward.core.bus import NoRespondersError
