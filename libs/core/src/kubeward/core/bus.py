@@ -177,16 +177,27 @@ class BatchWorker:
                 await asyncio.sleep(self._retry_delay)
                 continue
             self.healthy = True
-            await self._process(msgs)
+            if msgs:
+                await self._process(msgs)
 
     async def _process(self, msgs: list[Msg]) -> None:
+        keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
             await self._handler(msgs)
         except Exception as exc:
             log.exception("%s: batch of %d failed; will retry", self._durable, len(msgs))
             await self._give_back(msgs, f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            keepalive.cancel()
         await asyncio.gather(*(m.ack() for m in msgs))
+
+    async def _keep_alive(self, msgs: list[Msg]) -> None:
+        """While a slow batch is being handled, tell the server it is still in progress
+        so it is not redelivered (to this or another replica) half-way through."""
+        while True:
+            await asyncio.sleep(self._ack_wait / 3)
+            await asyncio.gather(*(m.in_progress() for m in msgs))
 
     async def _give_back(self, msgs: list[Msg], reason: str) -> None:
         for m in msgs:

@@ -18,7 +18,7 @@ from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
 from kubeward.traffic_store.http_handlers import HttpTrafficService
-from kubeward.traffic_store.pod_traffic import COLLECTION, PodTrafficStore
+from kubeward.traffic_store.pod_traffic import APPLIED_MEMORY, COLLECTION, PodTrafficStore
 from kubeward.traffic_store.settings import Settings
 
 STAGE = "traffic-store"
@@ -61,7 +61,7 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
         filter_subject=bus.TRAFFIC_POD,
         handler=PodTrafficWriter(ctx.nc, store),
         stage=STAGE,
-        batch=settings.fetch_batch,
+        batch=min(settings.fetch_batch, APPLIED_MEMORY // 2),
         max_deliver=settings.max_deliver,
     )
     await worker.start()

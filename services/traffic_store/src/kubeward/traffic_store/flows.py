@@ -41,6 +41,18 @@ class Flow:
         self.first_seen = event.time_stamp
         self.last_seen = event.time_stamp
 
+    def copy(self) -> Flow:
+        """An independent copy (to merge others into)."""
+        twin = Flow(self.first, self.group)
+        twin.hits, twin.first_seen, twin.last_seen = self.hits, self.first_seen, self.last_seen
+        return twin
+
+    def absorb(self, other: Flow) -> None:
+        """Add another batch's sightings of the same flow."""
+        self.hits += other.hits
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+
     def add(self, event: PodTrafficEvent) -> None:
         """Count another sighting of the flow."""
         self.hits += 1

@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "pod_traffic"
 _DUPLICATE_KEY = 11000
-APPLIED_MEMORY = 64
-"""Stream sequences a flow remembers; redelivery older than this many later messages to
-the same flow could count twice (redelivery happens within seconds, so it never is)."""
+APPLIED_MEMORY = 256
+"""Stream sequences a flow remembers. It must exceed the messages of one fetch
+(``FETCH_BATCH`` is capped below it): a redelivery older than this many later messages to
+the same flow could count twice."""
 _ROW_FIELDS = PodTrafficEvent.__struct_fields__
 _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 
@@ -66,33 +67,28 @@ class PodTrafficStore:
     async def write(self, messages: list[tuple[int, PodTrafficBatch]]) -> WriteOutcome:
         """Apply every flow of ``messages`` (``(stream sequence, batch)`` pairs) exactly once.
 
-        Each flow document remembers the last stream sequences applied to it, so a
-        redelivered message neither adds a row nor counts its events again.
+        One upsert per distinct flow. Each flow document remembers the last stream
+        sequences applied to it, so a redelivered message neither adds a row nor counts
+        its events again.
         """
         groups: list[PodTrafficGroup] = []
-        rounds: list[list[_Op]] = []  # round n holds the n-th occurrence of each flow
-        occurrences: dict[str, int] = {}
+        parts: dict[str, list[_Op]] = {}  # per flow: what each message contributed, in order
         for seq, batch in messages:
             offset = len(groups)
             groups.extend(batch.groups)
             for key, flow in fold(batch.groups, self._ephemeral).items():
-                n = occurrences.get(key, 0)
-                occurrences[key] = n + 1
-                if n == len(rounds):
-                    rounds.append([])
-                rounds[n].append(_Op(key, flow, seq, offset + flow.group))
+                parts.setdefault(key, []).append(_Op(key, flow, (seq,), offset + flow.group))
         outcome = WriteOutcome(
             inserted={}, waiting=[g.reply_to for g in groups if g.reply_to], new_flows=0
         )
-        for ops in rounds:
-            for op in await self._apply(ops):
-                outcome.new_flows += 1
-                reply_to = groups[op.group].reply_to
-                if reply_to is not None:
-                    outcome.inserted.setdefault(reply_to, []).append(op.flow.first)
+        for op in await self._apply([_merge(ops) for ops in parts.values()], parts):
+            outcome.new_flows += 1
+            reply_to = groups[op.group].reply_to
+            if reply_to is not None:
+                outcome.inserted.setdefault(reply_to, []).append(op.flow.first)
         return outcome
 
-    async def _apply(self, ops: list[_Op]) -> list[_Op]:
+    async def _apply(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> list[_Op]:
         """Upsert ``ops`` (one per flow); return those that created their flow, in order."""
         try:
             result = await self._col.bulk_write([_upsert(op) for op in ops], ordered=False)
@@ -101,15 +97,26 @@ class PodTrafficStore:
             errors = details.get("writeErrors", [])
             if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                 raise
-            # A duplicate _id means the flow exists but the guard did not match: either this
-            # sequence was applied already, or another writer created the flow a moment ago.
-            # As a plain guarded update the first is a no-op and the second applies.
-            retry = [ops[e["index"]] for e in errors]
-            await self._col.bulk_write([_upsert(op, upsert=False) for op in retry])
+            for e in errors:
+                op = ops[e["index"]]
+                await self._settle(op, parts[op.key])
             created = {item["index"] for item in details.get("upserted", [])}
         else:
             created = set(result.upserted_ids or {})
         return [op for index, op in enumerate(ops) if index in created]
+
+    async def _settle(self, op: _Op, per_message: list[_Op]) -> None:
+        """Apply an upsert that hit an existing flow whose guard did not match.
+
+        Either another writer created the flow a moment ago (the guarded update applies
+        now), or some of the sequences were applied before, i.e. a redelivery: then each
+        message's part is applied on its own, and those already applied are no-ops.
+        """
+        result = await self._col.update_one(*_guarded(op))
+        if result.matched_count or len(per_message) == 1:
+            return
+        for part in per_message:
+            await self._col.update_one(*_guarded(part))
 
     async def query(self, q: PodTrafficQuery, max_page: int) -> Reply:
         """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor."""
@@ -173,19 +180,33 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 class _Op(NamedTuple):
     key: str
     flow: Flow
-    seq: int
+    seqs: tuple[int, ...]
     group: int
 
 
-def _upsert(op: _Op, upsert: bool = True) -> UpdateOne:
-    return UpdateOne(
-        {"_id": op.key, "applied": {"$ne": op.seq}},
+def _merge(ops: list[_Op]) -> _Op:
+    """One op for a flow's contributions from several messages."""
+    if len(ops) == 1:
+        return ops[0]
+    flow = ops[0].flow.copy()
+    for op in ops[1:]:
+        flow.absorb(op.flow)
+    return _Op(ops[0].key, flow, tuple(s for op in ops for s in op.seqs), ops[0].group)
+
+
+def _guarded(op: _Op) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Filter and update that apply ``op`` unless one of its sequences was applied."""
+    return (
+        {"_id": op.key, "applied": {"$nin": list(op.seqs)}},
         {
             "$setOnInsert": msgspec.structs.asdict(op.flow.first),
             "$inc": {"hits": op.flow.hits},
             "$min": {"first_seen": op.flow.first_seen},
             "$max": {"last_seen": op.flow.last_seen},
-            "$push": {"applied": {"$each": [op.seq], "$slice": -APPLIED_MEMORY}},
+            "$push": {"applied": {"$each": list(op.seqs), "$slice": -APPLIED_MEMORY}},
         },
-        upsert=upsert,
     )
+
+
+def _upsert(op: _Op) -> UpdateOne:
+    return UpdateOne(*_guarded(op), upsert=True)

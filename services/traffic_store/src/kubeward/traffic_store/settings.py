@@ -9,8 +9,9 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Traffic-store settings; see :class:`~kubeward.core.settings.BaseSettings`."""
 
     health_port: int = 8082
-    fetch_batch: int = 200
-    """Internal batches per fetch (each holds up to hundreds of collect messages)."""
+    fetch_batch: int = 20
+    """Internal messages per fetch; each holds up to ~half a NATS message of events, so a
+    fetch is tens of thousands of events (capped below the flows' sequence memory)."""
     ephemeral_port_min: int = 32768
     """UDP ports at or above this on the client side of a flow are treated as ephemeral."""
     max_page: int = 5000
