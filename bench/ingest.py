@@ -1,0 +1,910 @@
+"""Pod-traffic ingest benchmark: collector → ingest → traffic-store → MongoDB, end to end.
+
+Run by ``make bench`` (``uv run --no-sync python bench/ingest.py [--events N] [--batch B]``).
+
+It starts its own nats-server (JetStream in a temporary directory) and SecantusDB on free
+ports, unless ``BENCH_NATS_URL`` / ``BENCH_MONGODB_URL`` point at servers you run yourself,
+then the ``ingest`` and ``traffic_store`` services as processes. Neither service talks to
+Redis, so no Redis is started; ``REDIS_URL`` is passed through from ``BENCH_REDIS_URL`` (or
+the services' default) only because every service's settings carry it.
+
+It generates N realistic kguardian events (~30 % re-sightings of earlier flows), publishes
+them as JSON arrays of ``--batch`` events (as the kguardian controller batches) with
+pipelined JetStream ``publish_async``, checks every PubAck, and times from the first
+publish until MongoDB holds every event: ``sum(hits) == N`` and one document per distinct
+flow in ``pod_traffic``.
+
+In the same run it measures the raw limits of the same components: JetStream publish of
+the same messages to a scratch stream without consumers, a raw pull consumer on that
+stream, ``insert_many`` of similar documents and, as a diagnostic, one plain upsert per
+flow (``$setOnInsert``/``$inc``/``$min``/``$max``) into a collection with traffic-store's
+three indexes: the cheapest write an upsert-per-flow store can do. It prints events/s for
+each and the pipeline's ratio against each, plus the CPU seconds every process used during
+the pipeline run (where the time goes); it never asserts a timing.
+
+Every process it starts is stopped on exit, error, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import NotFoundError
+from pymongo import DESCENDING, AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from kubeward.devstack import infra
+from kubeward.devstack.procs import Proc, find_binary, free_port
+from kubeward.devstack.services import ServiceSet, pick_ports
+from kubeward.schemas import bus
+from kubeward.schemas.traffic import TIMESTAMP_FORMAT, PodTrafficEvent
+
+Document = dict[str, Any]
+
+SERVICES = ("ingest", "traffic_store")
+POD_TRAFFIC = "pod_traffic"
+"""traffic-store's collection: one document per deduplicated flow."""
+INGEST_DURABLE = f"{bus.CONSUMER_INGEST}-pod-traffic"
+STORE_DURABLE = f"{bus.CONSUMER_TRAFFIC_STORE}-pod"
+EPHEMERAL_PORT_MIN = 32768
+"""traffic-store's default ``EPHEMERAL_PORT_MIN``: UDP client ports from here on are folded."""
+
+SCRATCH_STREAM = "BENCH_SCRATCH"
+SCRATCH_SUBJECT = "bench.scratch"
+SCRATCH_INSERT = "bench_raw_insert"
+SCRATCH_UPSERT = "bench_raw_upsert"
+MONGO_BATCH = 10_000
+FETCH_BATCH = 1000
+POLL_INTERVAL = 0.5
+SETTLE = 10.0
+"""Seconds the stored totals may lag once both services have acked all their input."""
+
+RATIO_PUBLISH = "pipeline / raw JetStream publish"
+RATIO_PULL = "pipeline / raw JetStream pull"
+RATIO_INSERT = "pipeline / raw MongoDB insert_many"
+RATIO_UPSERT = "pipeline / raw MongoDB bulk upsert"
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not complete; the message says what was seen."""
+
+
+# --- Workload -----------------------------------------------------------------
+
+_APPS = (
+    "checkout",
+    "cart",
+    "catalog",
+    "payments",
+    "auth",
+    "search",
+    "orders",
+    "shipping",
+    "recommend",
+    "email",
+    "frontend",
+    "gateway",
+    "inventory",
+    "reviews",
+    "pricing",
+    "ledger",
+    "notifier",
+    "reports",
+    "metrics",
+    "ingester",
+)
+_NAMESPACES = ("shop", "payments", "platform", "data", "edge", "monitoring", "default", "batch")
+_TCP_SERVICE_PORTS = (80, 443, 8080, 8443, 9090, 5432, 6379, 27017, 9092, 3306, 50051, 8000)
+_UDP_SERVICE_PORTS = (53, 8125, 514, 123, 4789, 6831)
+_EXTERNAL_IPS = tuple(f"52.{a}.{b}.{c}" for a in (1, 20, 84) for b in (3, 97) for c in (7, 140))
+_DNS_IP = "10.96.0.10"
+_ALPHANUM = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod that appears in the traffic."""
+
+    name: str
+    namespace: str
+    ip: str
+    tcp_port: int
+    udp_port: int
+
+
+@dataclass
+class Workload:
+    """The generated events, already encoded as collect messages, and their statistics."""
+
+    messages: list[bytes]
+    events: int
+    distinct: int
+    batch: int
+    tcp: int = 0
+    udp: int = 0
+    ingress: int = 0
+    egress: int = 0
+    drops: int = 0
+    flows: list[PodTrafficEvent] = field(default_factory=list)
+    """The first event of every distinct flow (to shape the raw MongoDB documents)."""
+
+    @property
+    def duplicates(self) -> int:
+        """Events that re-sight a flow generated earlier."""
+        return self.events - self.distinct
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of every collect message together."""
+        return sum(len(m) for m in self.messages)
+
+
+def folded_key(event: PodTrafficEvent) -> tuple[str, ...]:
+    """The seven-field dedup key with UDP ephemeral client ports folded, as traffic-store has it.
+
+    Kept here rather than imported so the benchmark checks the service against the
+    documented rule instead of against itself.
+    """
+    pod_port, peer_port = event.pod_port, event.traffic_in_out_port
+    if event.ip_protocol == "UDP":
+        if event.traffic_type == "INGRESS":
+            if int(peer_port) >= EPHEMERAL_PORT_MIN:
+                peer_port = "*"
+        elif int(pod_port) >= EPHEMERAL_PORT_MIN:
+            pod_port = "*"
+    return (
+        event.pod_ip,
+        pod_port,
+        event.traffic_type,
+        event.traffic_in_out_ip,
+        peer_port,
+        event.ip_protocol,
+        event.decision,
+    )
+
+
+def _pods(rng: random.Random, count: int) -> list[Pod]:
+    pods = []
+    for index in range(count):
+        app = _APPS[index % len(_APPS)]
+        rs = "".join(rng.choice(_ALPHANUM) for _ in range(10))
+        suffix = "".join(rng.choice(_ALPHANUM) for _ in range(5))
+        pods.append(
+            Pod(
+                name=f"{app}-{rs}-{suffix}",
+                namespace=_NAMESPACES[index % len(_NAMESPACES)],
+                ip=f"10.244.{index // 250}.{index % 250 + 2}",
+                tcp_port=rng.choice(_TCP_SERVICE_PORTS),
+                udp_port=rng.choice(_UDP_SERVICE_PORTS),
+            )
+        )
+    return pods
+
+
+def _ephemeral(rng: random.Random) -> str:
+    return str(rng.randint(EPHEMERAL_PORT_MIN, 60999))
+
+
+def _new_flow(rng: random.Random, pods: list[Pod]) -> PodTrafficEvent:
+    """A flow template (uuid and time_stamp are filled in per sighting)."""
+    pod = rng.choice(pods)
+    peer = rng.choice(pods)
+    udp = rng.random() < 0.2
+    ingress = rng.random() < 0.5
+    decision = "DROP" if rng.random() < 0.05 else "ALLOW"
+    if udp and ingress:  # a client's datagram to the pod's UDP service
+        pod_port, peer_ip, peer_port = str(pod.udp_port), peer.ip, _ephemeral(rng)
+    elif udp:  # the pod asks DNS, statsd, a tracing agent ...
+        pod_port = _ephemeral(rng)
+        if rng.random() < 0.5:
+            peer_ip, peer_port = _DNS_IP, "53"
+        else:
+            peer_ip, peer_port = peer.ip, str(rng.choice(_UDP_SERVICE_PORTS))
+    elif ingress:  # a TCP connection to the pod's service port from a client port
+        pod_port, peer_ip, peer_port = str(pod.tcp_port), peer.ip, _ephemeral(rng)
+    else:  # the pod connects out, to another pod or the internet
+        pod_port = _ephemeral(rng)
+        peer_ip = rng.choice(_EXTERNAL_IPS) if rng.random() < 0.2 else peer.ip
+        peer_port = str(rng.choice(_TCP_SERVICE_PORTS))
+    return PodTrafficEvent(
+        pod_name=pod.name,
+        pod_namespace=pod.namespace,
+        pod_ip=pod.ip,
+        pod_port=pod_port,
+        ip_protocol="UDP" if udp else "TCP",
+        traffic_type="INGRESS" if ingress else "EGRESS",
+        traffic_in_out_ip=peer_ip,
+        traffic_in_out_port=peer_port,
+        decision=decision,
+        time_stamp="",
+    )
+
+
+def _resighting(rng: random.Random, flow: PodTrafficEvent) -> PodTrafficEvent:
+    """The same flow seen again; a UDP client picks a new ephemeral port (folded by the store)."""
+    event = msgspec.structs.replace(flow)
+    if event.ip_protocol == "UDP":
+        if event.traffic_type == "INGRESS":
+            event.traffic_in_out_port = _ephemeral(rng)
+        else:
+            event.pod_port = _ephemeral(rng)
+    return event
+
+
+def generate(events: int, batch: int, duplicate_share: float = 0.3, seed: int = 7) -> Workload:
+    """``events`` kguardian events in JSON arrays of ``batch``; ~``duplicate_share`` repeat."""
+    rng = random.Random(seed)
+    pods = _pods(rng, 600)
+    seen: set[tuple[str, ...]] = set()
+    flows: list[PodTrafficEvent] = []
+    out: list[PodTrafficEvent] = []
+    start = datetime(2025, 6, 1, 12, 0, 0)
+    workload = Workload(messages=[], events=events, distinct=0, batch=batch)
+    for index in range(events):
+        if flows and rng.random() < duplicate_share:
+            event = _resighting(rng, rng.choice(flows))
+        else:
+            for _attempt in range(20):
+                event = _new_flow(rng, pods)
+                key = folded_key(event)
+                if key not in seen:
+                    break
+            if key not in seen:
+                seen.add(key)
+                flows.append(event)
+                event = msgspec.structs.replace(event)
+        event.uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        moment = start + timedelta(microseconds=index * 250 + rng.randrange(250))
+        event.time_stamp = moment.strftime(TIMESTAMP_FORMAT)
+        if event.ip_protocol == "TCP":
+            workload.tcp += 1
+        else:
+            workload.udp += 1
+        if event.traffic_type == "INGRESS":
+            workload.ingress += 1
+        else:
+            workload.egress += 1
+        workload.drops += event.decision == "DROP"
+        out.append(event)
+    for first in range(0, events, batch):
+        workload.messages.append(msgspec.json.encode(out[first : first + batch]))
+    workload.distinct = len(flows)
+    # The stored first sighting of each flow carries its uuid and time stamp.
+    first_of: dict[tuple[str, ...], PodTrafficEvent] = {}
+    for event in out:
+        first_of.setdefault(folded_key(event), event)
+    workload.flows = list(first_of.values())
+    assert len(workload.flows) == workload.distinct
+    return workload
+
+
+# --- Measurements -------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One measured rate."""
+
+    label: str
+    items: int
+    seconds: float
+    unit: str = "events"
+
+    @property
+    def rate(self) -> float:
+        """Items per second."""
+        return self.items / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class PipelineRun:
+    """Timings of the end-to-end run, in seconds from the first publish."""
+
+    total: float = 0.0
+    published: float = 0.0
+    ingest_drained: float | None = None
+    store_drained: float | None = None
+    traffic_messages: int = 0
+    polls: int = 0
+    aggregate_seconds: float = 0.0
+    samples: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each process used during the run."""
+    redelivered: dict[str, int] = field(default_factory=dict)
+    """Messages each service's consumer got more than once."""
+
+
+async def publish_all(
+    js: JetStreamContext, subject: str, stream: str, messages: Sequence[bytes], timeout: float
+) -> tuple[float, int]:
+    """Publish every message with ``publish_async``; check each PubAck.
+
+    Returns the seconds from the first publish to the last ack, and the highest stream
+    sequence acknowledged.
+    """
+    started = time.perf_counter()
+    futures = [await js.publish_async(subject, payload) for payload in messages]
+    acks = await asyncio.wait_for(asyncio.gather(*futures), timeout)
+    elapsed = time.perf_counter() - started
+    bad = [a for a in acks if a.stream != stream or a.seq is None or a.duplicate]
+    if bad:
+        raise BenchError(f"{len(bad)} of {len(acks)} PubAcks are not for {stream}: {bad[0]!r}")
+    return elapsed, max(int(a.seq) for a in acks)
+
+
+async def raw_jetstream(
+    js: JetStreamContext, workload: Workload, timeout: float
+) -> tuple[Figure, Figure]:
+    """Raw publish to a scratch stream without consumers, then a raw pull consumer on it."""
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(SCRATCH_STREAM)
+    await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=[SCRATCH_SUBJECT]))
+    try:
+        seconds, _last = await publish_all(
+            js, SCRATCH_SUBJECT, SCRATCH_STREAM, workload.messages, timeout
+        )
+        publish = Figure(
+            "raw JetStream publish (publish_async, no consumer)", workload.events, seconds
+        )
+        config = ConsumerConfig(durable_name="bench-raw", ack_policy=AckPolicy.EXPLICIT)
+        sub = await js.pull_subscribe(
+            SCRATCH_SUBJECT, durable="bench-raw", stream=SCRATCH_STREAM, config=config
+        )
+        wanted, got = len(workload.messages), 0
+        started = time.perf_counter()
+        deadline = started + timeout
+        while got < wanted:
+            if time.perf_counter() > deadline:
+                raise BenchError(f"raw pull: {got} of {wanted} messages within {timeout:.0f}s")
+            try:
+                msgs = await sub.fetch(FETCH_BATCH, timeout=5)
+            except TimeoutError:
+                continue
+            for msg in msgs:
+                await msg.ack()
+            got += len(msgs)
+        seconds = time.perf_counter() - started
+        await sub.unsubscribe()
+        pull = Figure(f"raw JetStream pull (fetch {FETCH_BATCH} + ack)", workload.events, seconds)
+        return publish, pull
+    finally:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(SCRATCH_STREAM)
+
+
+def _flow_doc(event: PodTrafficEvent) -> Document:
+    key = "|".join(folded_key(event))
+    return {
+        "_id": key,
+        **msgspec.structs.asdict(event),
+        "first_seen": event.time_stamp,
+        "last_seen": event.time_stamp,
+        "hits": 1,
+    }
+
+
+async def raw_insert(col: AsyncCollection[Document], workload: Workload) -> Figure:
+    """``insert_many`` of one ~300-byte document per distinct flow, 10k per call, unordered."""
+    await col.drop()
+    docs = [_flow_doc(e) for e in workload.flows]
+    started = time.perf_counter()
+    for first in range(0, len(docs), MONGO_BATCH):
+        await col.insert_many(docs[first : first + MONGO_BATCH], ordered=False)
+    seconds = time.perf_counter() - started
+    count = await col.count_documents({})
+    await col.drop()
+    if count != len(docs):
+        raise BenchError(f"raw insert_many stored {count} of {len(docs)} documents")
+    return Figure(
+        f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered)",
+        len(docs),
+        seconds,
+        unit="docs",
+    )
+
+
+async def raw_upsert(col: AsyncCollection[Document], workload: Workload) -> Figure:
+    """Diagnostic: one plain upsert per flow, 10k per call, on traffic-store's three indexes.
+
+    traffic-store's own upserts also carry a redelivery guard (see its ``pod_traffic``
+    module), so this is a ceiling for it, not a copy of it.
+    """
+    await col.drop()
+    await col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+    await col.create_index([("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+    await col.create_index([("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+    ops = [
+        UpdateOne(
+            {"_id": "|".join(folded_key(e))},
+            {
+                "$setOnInsert": msgspec.structs.asdict(e),
+                "$inc": {"hits": 1},
+                "$min": {"first_seen": e.time_stamp},
+                "$max": {"last_seen": e.time_stamp},
+            },
+            upsert=True,
+        )
+        for e in workload.flows
+    ]
+    started = time.perf_counter()
+    for first in range(0, len(ops), MONGO_BATCH):
+        await col.bulk_write(ops[first : first + MONGO_BATCH], ordered=False)
+    seconds = time.perf_counter() - started
+    count = await col.count_documents({})
+    await col.drop()
+    if count != len(ops):
+        raise BenchError(f"raw bulk upsert stored {count} of {len(ops)} documents")
+    return Figure(
+        f"raw MongoDB bulk upsert ({MONGO_BATCH // 1000}k/call, 3 indexes)",
+        len(ops),
+        seconds,
+        unit="docs",
+    )
+
+
+async def _consumer_state(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int, int]:
+    """(ack floor stream sequence, pending, ack pending) of a durable consumer."""
+    info = await js.consumer_info(stream, durable)
+    floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
+    return floor, int(info.num_pending or 0), int(info.num_ack_pending or 0)
+
+
+async def _stored(col: AsyncCollection[Document]) -> tuple[int, int]:
+    """(sum of hits, documents) in ``pod_traffic``."""
+    cursor = await col.aggregate(
+        [{"$group": {"_id": None, "hits": {"$sum": "$hits"}, "docs": {"$sum": 1}}}]
+    )
+    rows = await cursor.to_list()
+    if not rows:
+        return 0, 0
+    return int(rows[0]["hits"]), int(rows[0]["docs"])
+
+
+async def wait_idle(js: JetStreamContext, timeout: float) -> None:
+    """Wait until both services' consumers have nothing pending (matters on a shared server)."""
+    deadline = time.monotonic() + timeout
+    for stream, durable in ((bus.COLLECT.name, INGEST_DURABLE), (bus.TRAFFIC.name, STORE_DURABLE)):
+        while True:
+            _floor, pending, ack_pending = await _consumer_state(js, stream, durable)
+            if pending == 0 and ack_pending == 0:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"{durable} still has {pending + ack_pending} messages to do")
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+async def pipeline(
+    js: JetStreamContext,
+    col: AsyncCollection[Document],
+    workload: Workload,
+    timeout: float,
+    eager_probe: bool = False,
+) -> PipelineRun:
+    """Publish the workload to COLLECT and wait until MongoDB holds every event.
+
+    Every 0.5 s the consumers' states are read from JetStream (cheap). The condition
+    itself, ``sum(hits) == N`` and one document per distinct flow, is checked with an
+    aggregate over ``pod_traffic``; by default only once both services have acked all
+    their input, because on SecantusDB the aggregate competes with traffic-store's writes
+    for the same server (measured: 50 aggregates cost 19 s of a 44 s run at N=20k).
+    ``eager_probe`` aggregates on every poll instead.
+    """
+    run = PipelineRun()
+    started = time.perf_counter()
+    deadline = started + timeout
+    collect_last = 0
+
+    async def publish() -> None:
+        nonlocal collect_last
+        _seconds, collect_last = await publish_all(
+            js, bus.COLLECT_POD_TRAFFIC, bus.COLLECT.name, workload.messages, timeout
+        )
+        run.published = time.perf_counter() - started
+
+    publisher = asyncio.create_task(publish())
+    hits = docs = 0
+    try:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            if publisher.done():
+                publisher.result()  # a failed publish ends the run here
+            now = time.perf_counter() - started
+            ingest_floor, ingest_pending, ingest_acks = await _consumer_state(
+                js, bus.COLLECT.name, INGEST_DURABLE
+            )
+            store_floor, store_pending, store_acks = await _consumer_state(
+                js, bus.TRAFFIC.name, STORE_DURABLE
+            )
+            traffic_last = int((await js.stream_info(bus.TRAFFIC.name)).state.last_seq)
+            if run.ingest_drained is None and collect_last and ingest_floor >= collect_last:
+                run.ingest_drained = now
+                run.traffic_messages = traffic_last
+            if (
+                run.ingest_drained is not None
+                and run.store_drained is None
+                and store_floor >= traffic_last
+            ):
+                run.store_drained = now
+            if eager_probe or run.store_drained is not None:
+                probe = time.perf_counter()
+                hits, docs = await _stored(col)
+                run.aggregate_seconds += time.perf_counter() - probe
+                run.polls += 1
+            run.samples.append(
+                f"t={now:6.1f}s ingest pending={ingest_pending} unacked={ingest_acks}  "
+                f"store pending={store_pending} unacked={store_acks}  hits={hits} docs={docs}"
+            )
+            if hits == workload.events and docs == workload.distinct:
+                run.total = time.perf_counter() - started
+                for stream, durable in (
+                    (bus.COLLECT.name, INGEST_DURABLE),
+                    (bus.TRAFFIC.name, STORE_DURABLE),
+                ):
+                    info = await js.consumer_info(stream, durable)
+                    run.redelivered[durable] = int(info.num_redelivered or 0)
+                return run
+            if run.store_drained is not None and (
+                hits > workload.events or now - run.store_drained > SETTLE
+            ):
+                raise BenchError(
+                    f"both services acked everything, yet pod_traffic holds sum(hits)={hits} "
+                    f"for {workload.events} events and {docs} documents for "
+                    f"{workload.distinct} distinct flows\n  " + "\n  ".join(run.samples[-8:])
+                )
+            if time.perf_counter() > deadline:
+                raise BenchError(
+                    f"not persisted within {timeout:.0f}s: sum(hits)={hits} of "
+                    f"{workload.events}, docs={docs} of {workload.distinct}\n  "
+                    + "\n  ".join(run.samples[-8:])
+                )
+    finally:
+        if not publisher.done():
+            publisher.cancel()
+            with contextlib.suppress(BaseException):
+                await publisher
+
+
+# --- Processes ----------------------------------------------------------------
+
+
+class Stack(contextlib.ExitStack):
+    """The servers and services this run started; all stopped on exit, whatever happened."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.logs = root / "logs"
+        self.procs: list[Proc] = []
+        self.services: ServiceSet | None = None
+        self.callback(self._stop_everything)
+
+    def track(self, proc: Proc) -> Proc:
+        """Remember ``proc`` for the final stop."""
+        self.procs.append(proc)
+        return proc
+
+    def log_tails(self) -> str:
+        """The end of every started process's log."""
+        procs = list(self.services.procs.values()) if self.services else []
+        return "\n".join(
+            f"--- {p.name} ({p.log_path}) ---\n{p.log_tail(15)}" for p in [*self.procs, *procs]
+        )
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each started process and by this one."""
+        procs = list(self.services.procs.values()) if self.services else []
+        used: dict[str, float] = {}
+        for proc in [*self.procs, *procs]:
+            seconds = cpu_seconds(proc.popen.pid) if proc.popen is not None else None
+            if seconds is not None:
+                used[proc.name] = seconds
+        used["bench (publisher, probes)"] = time.process_time()
+        return used
+
+    def _stop_everything(self) -> None:
+        if self.services is not None:
+            self.services.stop_all()
+        for proc in reversed(self.procs):
+            proc.stop()
+        _reap_own_children()
+
+
+def _reap_own_children(timeout: float = 10.0) -> None:
+    """Stop direct children left behind (a server whose start was interrupted), by pid.
+
+    ``infra.nats``/``infra.mongo`` do not hand back the process when their readiness wait
+    fails or is interrupted; every child runs in its own process group, so this signals
+    exactly those groups and nothing else.
+    """
+    me = os.getpid()
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == me and fields[0] != "Z":
+                children.append(int(stat.parent.name))
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in children:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] != 0:
+                    break
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _on_sigterm(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+# --- Report -------------------------------------------------------------------
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _nats_server_version(given: bool) -> str:
+    if given:
+        return "(external)"
+    try:
+        out = subprocess.run(
+            [find_binary("nats-server"), "--version"], capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip().removeprefix("nats-server: ")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine_info(nats_given: bool, mongo_desc: str) -> list[str]:
+    """Lines describing the machine and the components' versions."""
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        f"machine   nproc={nproc}  cpu_count={os.cpu_count()}  {platform.platform()}",
+        f"python    {platform.python_version()} ({platform.python_implementation()})",
+        f"versions  nats-server {_nats_server_version(nats_given)}, nats-py {_version('nats-py')}, "
+        f"pymongo {_version('pymongo')}, msgspec {_version('msgspec')}; MongoDB: {mongo_desc}",
+    ]
+
+
+def report(header: list[str], workload: Workload, raw: list[Figure], run: PipelineRun) -> str:
+    """The table: workload, each figure in events/s, the pipeline's ratios."""
+    n = workload.events
+    pct = 100.0 / n
+    mean_msg = workload.payload_bytes / len(workload.messages)
+    mean_event = (workload.payload_bytes - len(workload.messages) * 2) / n
+    lines = [*header, ""]
+    lines.append(
+        f"workload  N={n} events in {len(workload.messages)} messages of {workload.batch}; "
+        f"duplicates={workload.duplicates} ({workload.duplicates * pct:.1f} %); "
+        f"distinct flows={workload.distinct}"
+    )
+    lines.append(
+        f"          mean event {mean_event:.0f} B, mean message {mean_msg / 1024:.1f} KiB; "
+        f"TCP {workload.tcp * pct:.0f} % / UDP {workload.udp * pct:.0f} %, "
+        f"INGRESS {workload.ingress * pct:.0f} % / EGRESS {workload.egress * pct:.0f} %, "
+        f"DROP {workload.drops * pct:.0f} %"
+    )
+    pipe = Figure("pipeline end to end (first publish -> all persisted)", n, run.total)
+    lines += ["", f"{'measurement':<58}{'events/s':>12}{'seconds':>10}"]
+    lines.append("-" * 80)
+    for fig in [*raw, pipe]:
+        unit = "" if fig.unit == "events" else f" ({fig.unit}/s)"
+        lines.append(f"{fig.label + unit:<58}{fig.rate:>12,.0f}{fig.seconds:>10.2f}")
+    lines.append(f"  all {len(workload.messages)} PubAcks received after {run.published:.2f} s")
+    if run.ingest_drained is not None:
+        lines.append(
+            f"  ingest had acked all of COLLECT by {run.ingest_drained:.1f} s "
+            f"(~{n / run.ingest_drained:,.0f} events/s; {run.traffic_messages} TRAFFIC batches)"
+        )
+    if run.store_drained is not None:
+        lines.append(f"  traffic-store had acked all of TRAFFIC by {run.store_drained:.1f} s")
+    lines.append(
+        f"  (consumers polled every {POLL_INTERVAL} s; {run.polls} pod_traffic aggregates "
+        f"took {run.aggregate_seconds:.2f} s in all)"
+    )
+    if run.cpu:
+        busy = ", ".join(
+            f"{name} {seconds:.1f}"
+            for name, seconds in sorted(run.cpu.items(), key=lambda item: -item[1])
+        )
+        lines.append(f"  CPU seconds during the run ({run.total:.1f} s wall): {busy}")
+    if run.redelivered:
+        again = ", ".join(f"{name} {count}" for name, count in run.redelivered.items())
+        lines.append(f"  messages redelivered: {again}")
+    labels = {
+        "raw JetStream publish": RATIO_PUBLISH,
+        "raw JetStream pull": RATIO_PULL,
+        "raw MongoDB insert_many": RATIO_INSERT,
+        "raw MongoDB bulk upsert": RATIO_UPSERT,
+    }
+    lines += ["", "ratios (same run, same servers)"]
+    for fig in raw:
+        for prefix, ratio in labels.items():
+            if fig.label.startswith(prefix):
+                value = pipe.rate / fig.rate
+                lines.append(f"  {ratio:<38} = {value:.3g}  (raw is {1 / value:,.1f}x)")
+    return "\n".join(lines)
+
+
+# --- Main ---------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=200_000, help="events to send (N)")
+    parser.add_argument("--batch", type=int, default=100, help="events per collect message")
+    parser.add_argument(
+        "--in-flight", type=int, default=4000, help="publish_async acks outstanding at most"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="workload random seed")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds allowed per stage (default scales with N)",
+    )
+    parser.add_argument(
+        "--eager-probe",
+        action="store_true",
+        help="aggregate pod_traffic on every poll, not only once the consumers are drained",
+    )
+    parser.add_argument(
+        "--mongo-disk",
+        action="store_true",
+        help="run SecantusDB on a temporary directory instead of in memory",
+    )
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.batch < 1 or args.in_flight < 1:
+        parser.error("--events, --batch and --in-flight must be positive")
+    return args
+
+
+async def measure(
+    args: argparse.Namespace,
+    nats_url: str,
+    mongo_url: str,
+    db_name: str,
+    workload: Workload,
+    cpu: Callable[[], dict[str, float]],
+) -> tuple[list[Figure], PipelineRun, str]:
+    """Raw limits first, then the pipeline; returns the figures and a MongoDB description."""
+    timeout = args.timeout or 60.0 + args.events / 250
+    nc: NATS = await nats.connect(nats_url, name="bench")
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
+    try:
+        js = nc.jetstream(publish_async_max_pending=args.in_flight)
+        db = client[db_name]
+        build = await client.admin.command("buildInfo")
+        mongo_desc = f"server {build.get('version', '?')}"
+        publish, pull = await raw_jetstream(js, workload, timeout)
+        insert = await raw_insert(db[SCRATCH_INSERT], workload)
+        upsert = await raw_upsert(db[SCRATCH_UPSERT], workload)
+        await wait_idle(js, timeout)
+        await db[POD_TRAFFIC].delete_many({})
+        before = cpu()
+        run = await pipeline(js, db[POD_TRAFFIC], workload, timeout, args.eager_probe)
+        after = cpu()
+        run.cpu = {name: after[name] - before[name] for name in after if name in before}
+        return [publish, pull, insert, upsert], run, mongo_desc
+    finally:
+        with contextlib.suppress(Exception):
+            await client.drop_database(db_name)
+        await client.close()
+        await nc.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start what is needed, measure, print the table, stop everything."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    nats_url = os.environ.get("BENCH_NATS_URL", "")
+    mongo_url = os.environ.get("BENCH_MONGODB_URL", "")
+    db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
+    print(f"generating {args.events} events ...", flush=True)
+    started = time.perf_counter()
+    workload = generate(args.events, args.batch, seed=args.seed)
+    print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+    root = Path(tempfile.mkdtemp(prefix="kubeward-bench-"))
+    failed = True
+    try:
+        with Stack(root) as stack:
+            mongo_kind = "external" if mongo_url else "SecantusDB " + _version("secantusdb")
+            if not nats_url:
+                port = free_port()
+                stack.track(infra.nats(port, root / "jetstream", stack.logs))
+                nats_url = f"nats://127.0.0.1:{port}"
+            if not mongo_url:
+                port = free_port()
+                storage = root / "mongo" if args.mongo_disk else None
+                stack.track(infra.mongo(port, storage, stack.logs))
+                mongo_url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+                mongo_kind += " on disk" if args.mongo_disk else " in memory"
+            env = dict(os.environ) | {
+                "NATS_URL": nats_url,
+                "MONGODB_URL": mongo_url,
+                "MONGODB_DB": db_name,
+                "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                "LOG_LEVEL": "WARNING",
+            }
+            stack.services = ServiceSet(env, pick_ports(), stack.logs)
+            for name in SERVICES:
+                stack.services.start(name)
+            print(f"servers and services up; measuring (logs in {stack.logs}) ...", flush=True)
+            try:
+                raw, run, mongo_desc = asyncio.run(
+                    measure(args, nats_url, mongo_url, db_name, workload, stack.cpu)
+                )
+            except BenchError:
+                print(stack.log_tails(), file=sys.stderr)
+                raise
+        header = machine_info(bool(os.environ.get("BENCH_NATS_URL")), f"{mongo_kind}, {mongo_desc}")
+        print()
+        print(report(header, workload, raw, run))
+        failed = False
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        if failed:
+            print(f"(logs kept in {root / 'logs'})", file=sys.stderr)
+            shutil.rmtree(root / "jetstream", ignore_errors=True)
+            shutil.rmtree(root / "mongo", ignore_errors=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
