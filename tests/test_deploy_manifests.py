@@ -647,23 +647,27 @@ def test_service_deployment(svc: Svc) -> None:
     ]
 
 
-def test_only_the_gateway_gets_the_service_token_and_it_is_a_placeholder() -> None:
+def test_only_the_gateway_gets_the_secrets_and_they_are_placeholders() -> None:
     secret = find("Secret", "kubeward-service-token")
-    assert set(secret["stringData"]) == {"SERVICE_TOKEN"}
-    assert "REPLACE" in secret["stringData"]["SERVICE_TOKEN"]
+    assert set(secret["stringData"]) == set(GATEWAY_SECRETS)
+    for key in GATEWAY_SECRETS:
+        assert "REPLACE" in secret["stringData"][key], key
     header = (K8S / "secret.yaml").read_text().split("apiVersion")[0]
     assert "PLACEHOLDER" in header and "REPLACE" in header, "say loudly that it is not a secret"
     for svc in SERVICES:
         env = container_env(only_container(find("Deployment", svc.name)))
-        if svc.name == "gateway":
-            ref = env["SERVICE_TOKEN"]["secretKeyRef"]
-            assert ref == {"name": "kubeward-service-token", "key": "SERVICE_TOKEN"}
-        else:
-            assert "SERVICE_TOKEN" not in env, svc.name
+        for key in GATEWAY_SECRETS:
+            if svc.name == "gateway":
+                ref = env[key]["secretKeyRef"]
+                assert ref == {"name": "kubeward-service-token", "key": key}
+            else:
+                assert key not in env, svc.name
     for obj in objects():
         if obj["kind"] == "Secret":
             assert obj["metadata"]["name"] == "kubeward-service-token", "an unexpected Secret"
 
+
+GATEWAY_SECRETS = ("SERVICE_TOKEN", "SESSION_SECRET")
 
 HARDENED = {
     "runAsNonRoot": True,

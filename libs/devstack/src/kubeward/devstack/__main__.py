@@ -21,11 +21,12 @@ from kubeward.devstack.services import SERVICES, ServiceSet, pick_ports
 NATS_PORT, REDIS_PORT, MONGO_PORT = 4222, 6379, 27017
 
 
-def _service_token(state: Path) -> str:
-    token = os.environ.get("SERVICE_TOKEN")
-    if token:
-        return token
-    path = state / "service-token"
+def _secret(state: Path, name: str) -> str:
+    """``$NAME`` from the environment, else generated once into ``.kubeward/<name>``."""
+    given = os.environ.get(name.upper().replace("-", "_"))
+    if given:
+        return given
+    path = state / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(24))
         path.chmod(0o600)
@@ -63,12 +64,13 @@ def main() -> int:
             if not port_open(MONGO_PORT):
                 started.append(infra.mongo(MONGO_PORT, state / "mongo", logs))
             mongo_url = f"mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true"
-        token = _service_token(state)
+        token = _secret(state, "service-token")
         env = dict(os.environ) | {
             "NATS_URL": nats_url,
             "REDIS_URL": redis_url,
             "MONGODB_URL": mongo_url,
             "SERVICE_TOKEN": token,
+            "SESSION_SECRET": _secret(state, "session-secret"),
         }
         gateway_port = int(os.environ.get("HTTP_PORT", "8000"))
         if port_open(gateway_port):
@@ -80,6 +82,7 @@ def main() -> int:
             f"  API:           {services.gateway_url}"
             f"  (OpenAPI docs: {services.gateway_url}/docs)\n"
             f"  Service token: {token}   (header X-Service-Token or Authorization: Bearer)\n"
+            f"  Dashboard:     create the first admin with POST /api/auth/signup\n"
             f"  NATS {nats_url}  MongoDB {mongo_url}  Redis {redis_url}\n"
             f"  Logs:          {logs}\n"
             f"Press Ctrl-C to stop.",

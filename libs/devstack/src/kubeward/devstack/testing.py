@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import nats
 import pytest
+import redis.asyncio
 import uvicorn
 from nats.aio.client import Client as NATS
 from pymongo import AsyncMongoClient
@@ -107,6 +108,15 @@ def redis_url(infra_logs: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+async def clean_redis_url(redis_url: str) -> str:
+    """The session Redis, emptied for this test (sessions, rate-limit windows)."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    return redis_url
+
+
+@pytest.fixture
 def nats_url(tmp_path: Path, infra_logs: Path) -> Iterator[str]:
     """A fresh JetStream server per test, so streams and consumers never leak between tests."""
     given = os.environ.get("TEST_NATS_URL")
@@ -155,14 +165,17 @@ SERVICE_TOKEN = "test-service-token"
 
 
 @pytest.fixture
-def stack_env(nats_url: str, mongo_url: str, redis_url: str, mongo_db_name: str) -> dict[str, str]:
+def stack_env(
+    nats_url: str, mongo_url: str, clean_redis_url: str, mongo_db_name: str
+) -> dict[str, str]:
     """Environment the service processes share in an end-to-end test."""
     return dict(os.environ) | {
         "NATS_URL": nats_url,
         "MONGODB_URL": mongo_url,
         "MONGODB_DB": mongo_db_name,
-        "REDIS_URL": redis_url,
+        "REDIS_URL": clean_redis_url,
         "SERVICE_TOKEN": SERVICE_TOKEN,
+        "SESSION_SECRET": "test-session-secret",
         "LOG_LEVEL": "INFO",
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,14 +12,22 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Message, Scope
+from redis.asyncio import Redis
 
-from kubeward.gateway.auth import DOCS_PATH, require_service_token
+from kubeward.core import mongo
+from kubeward.gateway.accounts import AuthController, UsersController
+from kubeward.gateway.auth import DOCS_PATH, require_auth
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import http_exception, internal_error
+from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
 from kubeward.gateway.observability import REQUESTS, ObservabilityController
 from kubeward.gateway.pod_traffic import PodTrafficController
+from kubeward.gateway.ratelimit import SlidingWindowLimit
+from kubeward.gateway.sessions import SessionStore
 from kubeward.gateway.settings import Settings
+from kubeward.gateway.users import COLLECTION as USERS
+from kubeward.gateway.users import UserStore
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -33,14 +42,37 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await link.close()
 
+    @asynccontextmanager
+    async def auth_lifespan(app: Litestar) -> AsyncIterator[None]:
+        client = mongo.connect(settings.mongodb_url)
+        redis = Redis.from_url(settings.redis_url)
+        secret = settings.session_secret or secrets.token_urlsafe(32)
+        app.state.users = UserStore(mongo.database(client, settings.mongodb_db)[USERS])
+        app.state.sessions = SessionStore(redis, secret, settings.session_ttl_seconds)
+        app.state.login_limit = SlidingWindowLimit(
+            redis, "login", settings.login_rate_limit, settings.login_rate_window_seconds
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await client.close()
+
     async def count_response(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             REQUESTS.labels(scope.get("method", "?"), str(message["status"])).inc()
 
     return Litestar(
-        route_handlers=[ObservabilityController, PodTrafficController, HttpTrafficController],
-        guards=[require_service_token],
-        lifespan=[bus_lifespan],
+        route_handlers=[
+            ObservabilityController,
+            AuthController,
+            UsersController,
+            PodTrafficController,
+            HttpTrafficController,
+            feed_socket,
+        ],
+        guards=[require_auth],
+        lifespan=[bus_lifespan, auth_lifespan, feed_lifespan],
         state=State({"settings": settings}),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
         before_send=[count_response],

@@ -1,30 +1,62 @@
-"""Service-token authentication: ``X-Service-Token`` or ``Authorization: Bearer``."""
+"""Who is calling: a user session (cookie ``kure_session``) or the service token.
+
+Route ``opt`` keys decide who may call:
+- ``public``: anyone (``/health``, ``/metrics``, login, signup, status, docs);
+- ``service``: the service token is accepted here (agent and scanner ingest, the kguardian
+  and arkyn endpoints); elsewhere it is refused with 403, admin endpoints included;
+- ``service_only``: only the service token (users get 403);
+- ``role``: the least user role (``read`` < ``write`` < ``admin``); by default ``read``
+  for GET/HEAD/OPTIONS and ``write`` for everything else.
+"""
 
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from kubeward.gateway.sessions import SESSION_COOKIE
+from kubeward.gateway.users import RANK
+
 NOT_AUTHENTICATED = "Not authenticated"
+INSUFFICIENT = "Insufficient permissions"
+DOCS_PATH = "/docs"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PRINCIPAL = "kubeward.principal"
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """An authenticated caller."""
+
+    kind: Literal["user", "service"]
+    username: str
+    role: str
+
+
+SERVICE = Principal(kind="service", username="service-token", role="service")
 
 
 def presented_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The token a caller presented, from either header or (for streams) ``?token=``."""
-    token = connection.headers.get("x-service-token")
-    if token:
+    token = header_token(connection)
+    if token is not None:
         return token
-    authorization = connection.headers.get("authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return value.strip()
     return connection.query_params.get("token")
 
 
-DOCS_PATH = "/docs"
+def header_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """A token from ``X-Service-Token`` or ``Authorization: Bearer``."""
+    token = connection.headers.get("x-service-token")
+    if token:
+        return token
+    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
 
 
 def _is_docs(path: str) -> bool:
@@ -32,13 +64,64 @@ def _is_docs(path: str) -> bool:
     return path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
 
 
-def require_service_token(
+def is_service_token(connection: ASGIConnection[Any, Any, Any, Any], token: str | None) -> bool:
+    """True when ``token`` is the configured service token (never when none is configured)."""
+    expected: str = connection.app.state.settings.service_token
+    return bool(expected) and token is not None and hmac.compare_digest(token, expected)
+
+
+async def authenticate(
+    connection: ASGIConnection[Any, Any, Any, Any], allow_query_token: bool = False
+) -> Principal | None:
+    """The caller, from the service token or the session cookie; ``None`` when neither."""
+    token = presented_token(connection) if allow_query_token else header_token(connection)
+    if token is not None:
+        return SERVICE if is_service_token(connection, token) else None
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    session = await connection.app.state.sessions.resolve(cookie)
+    if session is None:
+        return None
+    return Principal(kind="user", username=session.username, role=session.role)
+
+
+def authorise(principal: Principal, opt: dict[str, Any], method: str) -> None:
+    """Raise 403 unless ``principal`` may call a route with ``opt`` by ``method``."""
+    if principal.kind == "service":
+        if not (opt.get("service") or opt.get("service_only")):
+            raise PermissionDeniedException(detail="The service token is not accepted here")
+        return
+    if opt.get("service_only"):
+        raise PermissionDeniedException(
+            detail="Only agents and scanners (service token) may call this"
+        )
+    needed = opt.get("role") or ("read" if method in _SAFE_METHODS else "write")
+    if RANK.get(principal.role, -1) < RANK[needed]:
+        raise PermissionDeniedException(detail=INSUFFICIENT)
+
+
+async def require_auth(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Guard: pass routes marked ``public``; otherwise demand the configured service token."""
+    """App-wide guard: public routes pass; others need an authorised principal."""
     if handler.opt.get("public") or _is_docs(connection.scope["path"]):
         return
-    expected: str = connection.app.state.settings.service_token
-    token = presented_token(connection)
-    if not expected or token is None or not hmac.compare_digest(token, expected):
+    principal = await authenticate(connection, allow_query_token=bool(handler.opt.get("stream")))
+    if principal is None:
         raise NotAuthorizedException(detail=NOT_AUTHENTICATED)
+    authorise(principal, handler.opt, str(connection.scope.get("method", "GET")))
+    connection.scope[_PRINCIPAL] = principal  # type: ignore[literal-required]
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The principal the guard authenticated for this request."""
+    principal = connection.scope.get(_PRINCIPAL)
+    if not isinstance(principal, Principal):
+        raise NotAuthorizedException(detail=NOT_AUTHENTICATED)
+    return principal
+
+
+async def authenticate_websocket(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """True when a WebSocket may connect: session cookie or ``?token=`` service token."""
+    return await authenticate(connection, allow_query_token=True) is not None

@@ -78,6 +78,7 @@ class HttpTrafficController(Controller):
     """arkyn's HTTP-traffic API: sources, domains, pathnames, requests, responses, traffic."""
 
     path = "/"
+    opt = {"service": True}
     tags = ["http traffic"]
 
     @post("/traffic-source", status_code=201, summary="Create a traffic source")

@@ -30,6 +30,7 @@ class PodTrafficController(Controller):
     """Observed pod traffic, wire-compatible with kguardian's broker API."""
 
     path = "/pod/traffic"
+    opt = {"service": True}
     tags = ["pod traffic"]
 
     @post(

@@ -15,3 +15,20 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     request_timeout_seconds: float = 10.0
     """How long a write waits for the pipeline to confirm it, and a query for its answer."""
     default_page: int = 5000
+    session_secret: str = ""
+    """Signs session cookies; every replica needs the same one. Empty: a random secret per
+    process (sessions then end when the gateway restarts)."""
+    session_ttl_seconds: int = 12 * 3600
+    session_cookie_secure: bool = False
+    """Mark the cookie ``Secure`` (set it when the API is served over HTTPS)."""
+    login_rate_limit: int = 5
+    login_rate_window_seconds: float = 30.0
+    feed_replay_max: int = 1000
+    """WebSocket feed: how many of the latest ``FEED`` messages a reconnecting client can
+    resume from (``?since=``); each gateway keeps them in memory."""
+    feed_client_queue: int = 1000
+    """WebSocket feed: messages waiting for one client before it counts as lagging and is
+    disconnected (close code 4008)."""
+    feed_lag_grace_seconds: float = 10.0
+    """WebSocket feed: how long a lagging client gets to take the ``lagging`` message and
+    the close frame before its connection is dropped."""

@@ -1,0 +1,218 @@
+"""``/api/auth/*`` (status, signup, login, logout, me, password) and ``/api/admin/users``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import Cookie, State
+from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
+from litestar.params import FromPath, JSONBody
+
+from kubeward.gateway.auth import authenticate, principal_of
+from kubeward.gateway.errors import detail_response
+from kubeward.gateway.ratelimit import SlidingWindowLimit
+from kubeward.gateway.sessions import SESSION_COOKIE, SessionStore
+from kubeward.gateway.users import User, UserError, UserStore
+
+
+class Credentials(msgspec.Struct):
+    """Login or signup body."""
+
+    username: str
+    password: str
+
+
+class NewUser(msgspec.Struct):
+    """Admin: create a user."""
+
+    username: str
+    password: str
+    role: str = "read"
+
+
+class RoleChange(msgspec.Struct):
+    """Admin: change a user's role."""
+
+    role: str
+
+
+class PasswordChange(msgspec.Struct):
+    """A user changes their own password."""
+
+    current_password: str
+    new_password: str
+
+
+class AuthStatus(msgspec.Struct):
+    """Whether setup is needed and who is calling."""
+
+    setup_required: bool
+    authenticated: bool
+    user: User | None = None
+
+
+def _users(state: State) -> UserStore:
+    store: UserStore = state.users
+    return store
+
+
+def _sessions(state: State) -> SessionStore:
+    store: SessionStore = state.sessions
+    return store
+
+
+def _http(exc: UserError) -> HTTPException:
+    return HTTPException(status_code=exc.status, detail=exc.detail)
+
+
+def _session_cookie(state: State, value: str, max_age: int | None) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=state.settings.session_cookie_secure,
+        max_age=max_age,
+    )
+
+
+class AuthController(Controller):
+    """Dashboard authentication, as the Kure reference describes it."""
+
+    path = "/api/auth"
+    tags = ["auth"]
+
+    @get("/status", opt={"public": True}, summary="Whether initial admin setup is needed")
+    async def status(self, request: Request[Any, Any, State], state: State) -> AuthStatus:
+        """``setup_required`` until the first user exists; the caller, if logged in."""
+        setup_required = await _users(state).count() == 0
+        principal = await authenticate(request)
+        user = None
+        if principal is not None and principal.kind == "user":
+            user = await _users(state).get(principal.username)
+        return AuthStatus(
+            setup_required=setup_required, authenticated=principal is not None, user=user
+        )
+
+    @post(
+        "/signup",
+        opt={"public": True},
+        status_code=201,
+        summary="Create the initial admin (only while no user exists)",
+    )
+    async def signup(self, data: JSONBody[Credentials], state: State) -> Response[User]:
+        """The first user becomes admin and is logged in; afterwards this is 403."""
+        users = _users(state)
+        if await users.count() > 0:
+            raise PermissionDeniedException(detail="Signup is closed: users already exist")
+        try:
+            user = await users.create(data.username, data.password, "admin")
+        except UserError as exc:
+            raise _http(exc) from None
+        cookie = await _sessions(state).create(user.username, user.role)
+        ttl = state.settings.session_ttl_seconds
+        return Response(user, status_code=201, cookies=[_session_cookie(state, cookie, ttl)])
+
+    @post("/login", opt={"public": True}, status_code=200, summary="Log in (5 per 30 s)")
+    async def login(
+        self, request: Request[Any, Any, State], data: JSONBody[Credentials], state: State
+    ) -> Response[Any]:
+        """Set the session cookie; 401 for wrong credentials; 429 past the rate limit."""
+        limit: SlidingWindowLimit = state.login_limit
+        client = request.client.host if request.client else "unknown"
+        wait = await limit.hit(client)
+        if wait is not None:
+            retry_after = str(max(1, round(wait + 0.5)))
+            return detail_response(
+                429,
+                "Too many login attempts; try again later",
+                headers={"Retry-After": retry_after},
+            )
+        user = await _users(state).verify(data.username, data.password)
+        if user is None:
+            return detail_response(401, "Invalid username or password")
+        cookie = await _sessions(state).create(user.username, user.role)
+        ttl = state.settings.session_ttl_seconds
+        return Response(user, cookies=[_session_cookie(state, cookie, ttl)])
+
+    @post("/logout", opt={"public": True}, status_code=200, summary="End this session")
+    async def logout(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """Revoke the session (on every replica) and clear the cookie."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            await _sessions(state).revoke(cookie)
+        return Response({"detail": "Logged out"}, cookies=[_session_cookie(state, "", 0)])
+
+    @get("/me", summary="The logged-in user")
+    async def me(self, request: Request[Any, Any, State], state: State) -> Any:
+        """The caller (the service token answers as ``service``)."""
+        principal = principal_of(request)
+        if principal.kind == "service":
+            return {"username": principal.username, "role": principal.role}
+        return await _users(state).get(principal.username)
+
+    @post("/password", opt={"role": "read"}, status_code=200, summary="Change your own password")
+    async def change_password(
+        self, request: Request[Any, Any, State], data: JSONBody[PasswordChange], state: State
+    ) -> Response[Any]:
+        """Check the current password, set the new one, end every session of the user."""
+        principal = principal_of(request)
+        if principal.kind != "user":
+            raise ClientException(detail="The service token has no password")
+        users = _users(state)
+        if await users.verify(principal.username, data.current_password) is None:
+            return detail_response(403, "Current password is wrong")
+        try:
+            await users.set_password(principal.username, data.new_password)
+        except UserError as exc:
+            raise _http(exc) from None
+        await _sessions(state).revoke_user(principal.username)
+        return Response(
+            {"detail": "Password changed; log in again"}, cookies=[_session_cookie(state, "", 0)]
+        )
+
+
+class UsersController(Controller):
+    """User management for admins."""
+
+    path = "/api/admin/users"
+    tags = ["admin"]
+    opt = {"role": "admin"}
+
+    @get("/", summary="List users")
+    async def list_users(self, state: State) -> list[User]:
+        """Every user (no password hashes)."""
+        return await _users(state).list()
+
+    @post("/", status_code=201, summary="Create a user")
+    async def create_user(self, data: JSONBody[NewUser], state: State) -> User:
+        """400 for a bad name, password or role; 409 when the name is taken."""
+        try:
+            return await _users(state).create(data.username, data.password, data.role)
+        except UserError as exc:
+            raise _http(exc) from None
+
+    @put("/{username:str}/role", summary="Change a user's role")
+    async def set_role(
+        self, username: FromPath[str], data: JSONBody[RoleChange], state: State
+    ) -> User:
+        """The user's sessions end, so the new role applies at once."""
+        try:
+            user = await _users(state).set_role(username, data.role)
+        except UserError as exc:
+            raise _http(exc) from None
+        await _sessions(state).revoke_user(username)
+        return user
+
+    @delete("/{username:str}", status_code=200, summary="Delete a user")
+    async def delete_user(self, username: FromPath[str], state: State) -> dict[str, str]:
+        """The last admin cannot be deleted (409); the user's sessions end."""
+        try:
+            await _users(state).delete(username)
+        except UserError as exc:
+            raise _http(exc) from None
+        await _sessions(state).revoke_user(username)
+        return {"detail": f"User {username} deleted"}
