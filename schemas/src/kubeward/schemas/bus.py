@@ -63,7 +63,20 @@ FEED = StreamSpec(
     public=True,
 )
 
-STREAMS: tuple[StreamSpec, ...] = (COLLECT, TRAFFIC, DEADLETTER, FEED)
+AUDIT = StreamSpec(
+    name="AUDIT",
+    subjects=("kubeward.audit.>",),
+    description="Who changed what, when: one AuditRecord (JSON) per admin change.",
+    max_age_seconds=365 * 24 * 3600,
+)
+
+STREAMS: tuple[StreamSpec, ...] = (COLLECT, TRAFFIC, DEADLETTER, FEED, AUDIT)
+
+# --- Key-Value buckets --------------------------------------------------------
+
+SETTINGS_BUCKET = "kubeward-settings"
+"""Admin settings (JSON values, secrets encrypted), watched live by every service.
+JetStream keeps it in stream ``KV_kubeward-settings``; see ``kubeward.core.app_settings``."""
 
 # --- Collector subjects (public) ----------------------------------------------
 
@@ -79,6 +92,7 @@ TRAFFIC_POD = "kubeward.traffic.pod"
 TRAFFIC_HTTP = "kubeward.traffic.http"
 DEADLETTER_PREFIX = "kubeward.deadletter."
 FEED_PREFIX = "kubeward.feed."
+AUDIT_PREFIX = "kubeward.audit."
 
 # --- Request/reply (core NATS) ------------------------------------------------
 
@@ -115,6 +129,11 @@ def deadletter_subject(stage: str) -> str:
 def feed_subject(event_type: str) -> str:
     """Feed subject for a WebSocket message type."""
     return FEED_PREFIX + event_type
+
+
+def audit_subject(area: str) -> str:
+    """Audit subject for changes in ``area`` (e.g. ``settings``, ``users``)."""
+    return AUDIT_PREFIX + area
 
 
 SUBJECTS: tuple[SubjectSpec, ...] = (
@@ -181,6 +200,14 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="gateway",
         payload='{"type": ..., "data": ...} (JSON)',
         description="WebSocket feed events.",
+    ),
+    SubjectSpec(
+        subject=AUDIT_PREFIX + "<area>",
+        stream=AUDIT.name,
+        publisher="gateway, any service changing admin settings",
+        consumer="gateway (admin audit log)",
+        payload="AuditRecord {actor, action, key, at, details (secrets masked)} (JSON)",
+        description="Audit trail of admin changes; area is e.g. settings.",
     ),
     SubjectSpec(
         subject=RPC_POD_TRAFFIC_LIST,

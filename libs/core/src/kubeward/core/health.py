@@ -15,6 +15,31 @@ log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[bool]]
 
 
+class HealthReport(msgspec.Struct, kw_only=True):
+    """A service's health, as ``/health`` and the bus health request answer it."""
+
+    status: str
+    service: str
+    checks: dict[str, bool]
+
+
+async def run_checks(checks: dict[str, Check]) -> tuple[bool, dict[str, bool]]:
+    """Run every check (each bounded to two seconds); a check that raises has failed."""
+    results: dict[str, bool] = {}
+    for name, check in checks.items():
+        try:
+            results[name] = await asyncio.wait_for(check(), 2.0)
+        except Exception:
+            results[name] = False
+    return all(results.values()), results
+
+
+async def health_report(service: str, checks: dict[str, Check]) -> HealthReport:
+    """The :class:`HealthReport` of ``service``."""
+    ok, results = await run_checks(checks)
+    return HealthReport(status="ok" if ok else "unhealthy", service=service, checks=results)
+
+
 class HealthServer:
     """Serves ``GET /health`` (200 when every check passes, else 503) and ``GET /metrics``."""
 
@@ -42,14 +67,8 @@ class HealthServer:
             await self._server.wait_closed()
 
     async def report(self) -> tuple[bool, dict[str, bool]]:
-        """Run every check (each bounded to two seconds)."""
-        results: dict[str, bool] = {}
-        for name, check in self._checks.items():
-            try:
-                results[name] = await asyncio.wait_for(check(), 2.0)
-            except Exception:
-                results[name] = False
-        return all(results.values()), results
+        """Run every check (see :func:`run_checks`)."""
+        return await run_checks(self._checks)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -59,14 +78,9 @@ class HealthServer:
             parts = request_line.decode("latin-1").split()
             path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
             if path == "/health":
-                ok, checks = await self.report()
-                body = msgspec.json.encode(
-                    {
-                        "status": "ok" if ok else "unhealthy",
-                        "service": self._service,
-                        "checks": checks,
-                    }
-                )
+                report = await health_report(self._service, self._checks)
+                body = msgspec.json.encode(report)
+                ok = report.status == "ok"
                 status, ctype = ("200 OK" if ok else "503 Service Unavailable"), "application/json"
             elif path == "/metrics":
                 body, status, ctype = generate_latest(REGISTRY), "200 OK", CONTENT_TYPE_LATEST

@@ -8,14 +8,17 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 
+import msgspec
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core import bus
-from kubeward.core.health import Check, HealthServer
+from kubeward.core.health import Check, HealthServer, health_report
 from kubeward.core.settings import BaseSettings
-from kubeward.schemas.bus import STREAMS
+from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS
 
 
 class ServiceContext:
@@ -30,6 +33,10 @@ class ServiceContext:
 
     async def _nats_ok(self) -> bool:
         return bool(self.nc.is_connected)
+
+
+async def _health(ctx: ServiceContext, _msg: Msg) -> bytes:
+    return msgspec.json.encode(await health_report(ctx.name, ctx.checks))
 
 
 Body = Callable[[ServiceContext], AbstractAsyncContextManager[None]]
@@ -48,7 +55,13 @@ async def serving(name: str, settings: BaseSettings, body: Body) -> AsyncIterato
         ctx = ServiceContext(name, settings, nc)
         await bus.ensure_streams(ctx.js, STREAMS)
         async with body(ctx):
-            yield ctx
+            health = await bus.serve_requests(
+                nc, RPC_HEALTH_PREFIX + name, partial(_health, ctx), queue=name
+            )
+            try:
+                yield ctx
+            finally:
+                await health.unsubscribe()
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
