@@ -21,7 +21,7 @@ from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
-from kubeward.gateway.observability import REQUESTS, ObservabilityController
+from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
 from kubeward.gateway.pod_traffic import PodTrafficController
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.sessions import SessionStore
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             ObservabilityController,
+            ConfigController,
             AuthController,
             UsersController,
             PodTrafficController,

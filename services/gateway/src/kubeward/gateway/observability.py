@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from litestar.response import Redirect
@@ -13,12 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_l
 from kubeward.core.bus import NoRespondersError
 from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
-from kubeward.schemas import bus
+from kubeward.schemas import asyncapi, bus
 
 log = logging.getLogger(__name__)
 
+VERSION = "0.1.0"
 METRICS_TIMEOUT = 2.0
 """Seconds a scrape waits for ingest's counters before answering without them."""
+
+ASYNCAPI = asyncapi.render().encode()
+SERVICES = ("ingest", "traffic-store", "failure-analyzer", "security", "mirror")
 
 REQUESTS = Counter(
     "kubeward_gateway_requests",
@@ -52,6 +58,11 @@ class ObservabilityController(Controller):
             log.warning("ingest did not answer the metrics request")
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
+    @get(f"{DOCS_PATH}/asyncapi.json", summary="AsyncAPI document of the bus")
+    async def asyncapi_document(self) -> Response[bytes]:
+        """The bus contract (streams, subjects, payload schemas) collectors build against."""
+        return Response(ASYNCAPI, media_type="application/json")
+
     @get("/redoc", include_in_schema=False)
     async def redoc(self) -> Redirect:
         """ReDoc where Kure serves it."""
@@ -61,3 +72,32 @@ class ObservabilityController(Controller):
     async def openapi(self) -> Redirect:
         """The OpenAPI document where FastAPI-based clients look for it."""
         return Redirect(f"{DOCS_PATH}/openapi.json")
+
+
+class ConfigController(Controller):
+    """``GET /api/config``: what this deployment is and whether its parts answer."""
+
+    path = "/api/config"
+    tags = ["config"]
+
+    @get("/", summary="App status")
+    async def config(self, state: State) -> dict[str, Any]:
+        """Version, auth mode and each service's health (asked over the bus, 2 s each)."""
+        link: BusLink = state.bus
+        reports = await asyncio.gather(*(_health(link, name) for name in SERVICES))
+        services = dict(zip(SERVICES, reports, strict=True))
+        return {
+            "version": VERSION,
+            "auth": {"sessions": True, "service_token": bool(state.settings.service_token)},
+            "status": "ok" if all(r["status"] == "ok" for r in reports) else "degraded",
+            "services": services,
+        }
+
+
+async def _health(link: BusLink, service: str) -> dict[str, Any]:
+    try:
+        raw = await link.request(bus.RPC_HEALTH_PREFIX + service, b"", timeout=METRICS_TIMEOUT)
+    except (TimeoutError, NoRespondersError):
+        return {"status": "unavailable", "checks": {}}
+    report: dict[str, Any] = msgspec.json.decode(raw)
+    return {"status": report["status"], "checks": report["checks"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -10,6 +11,7 @@ from functools import partial
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from kubeward.core import mongo
 from kubeward.core.bus import BatchWorker, publish_reply, serve_replies, stream_seq
@@ -18,17 +20,27 @@ from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
 from kubeward.traffic_store.http_handlers import HttpTrafficService
-from kubeward.traffic_store.pod_traffic import APPLIED_MEMORY, COLLECTION, PodTrafficStore
+from kubeward.traffic_store.pod_traffic import (
+    APPLIED_MEMORY,
+    COLLECTION,
+    NewFlow,
+    PodTrafficStore,
+)
 from kubeward.traffic_store.settings import Settings
 
 STAGE = "traffic-store"
+FEED_POD_TRAFFIC = bus.feed_subject("pod_traffic")
+
+log = logging.getLogger(__name__)
 
 
 class PodTrafficWriter:
-    """Batch handler for ``kubeward.traffic.pod``: write, then tell waiting callers."""
+    """Batch handler for ``kubeward.traffic.pod``: write, announce new flows on the feed,
+    then tell waiting callers."""
 
-    def __init__(self, nc: NATS, store: PodTrafficStore) -> None:
+    def __init__(self, nc: NATS, store: PodTrafficStore, js: JetStreamContext) -> None:
         self._nc = nc
+        self._js = js
         self._store = store
         self._decoder = msgspec.msgpack.Decoder(PodTrafficBatch)
 
@@ -36,12 +48,41 @@ class PodTrafficWriter:
         """Persist every batch in ``msgs`` with one bulk write."""
         messages = [(stream_seq(m), self._decoder.decode(m.data)) for m in msgs]
         outcome = await self._store.write(messages)
+        await self._announce(outcome.created)
         replies = []
         for reply_to in outcome.waiting:
             rows = outcome.inserted.get(reply_to, [])
             body = Reply(status=200, body=msgspec.Raw(msgspec.json.encode(rows)), count=len(rows))
             replies.append(publish_reply(self._nc, reply_to, msgspec.json.encode(body)))
         await asyncio.gather(*replies)
+
+    async def _announce(self, created: list[NewFlow]) -> None:
+        """Publish ``{"type": "pod_traffic", "data": <row>}`` to ``FEED`` per new flow.
+
+        Pipelined JetStream publishes, every PubAck awaited. The ``Nats-Msg-Id`` (flow
+        key and the sequence that created it) makes a retried publish a no-op. A failed
+        publish is logged, not retried through redelivery: a redelivered batch finds its
+        flows stored and would announce nothing.
+        """
+        if not created:
+            return
+        futures = [
+            await self._js.publish_async(
+                FEED_POD_TRAFFIC,
+                msgspec.json.encode({"type": "pod_traffic", "data": flow.row}),
+                headers={bus.HDR_MSG_ID: f"pod-traffic-{flow.seq}-{flow.key}"},
+            )
+            for flow in created
+        ]
+        acks = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [ack for ack in acks if isinstance(ack, BaseException)]
+        if failed:
+            log.error(
+                "%d of %d pod_traffic feed events were not acknowledged: %r",
+                len(failed),
+                len(acks),
+                failed[0],
+            )
 
 
 @asynccontextmanager
@@ -59,7 +100,7 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
         stream=bus.TRAFFIC.name,
         durable=f"{bus.CONSUMER_TRAFFIC_STORE}-pod",
         filter_subject=bus.TRAFFIC_POD,
-        handler=PodTrafficWriter(ctx.nc, store),
+        handler=PodTrafficWriter(ctx.nc, store, ctx.js),
         stage=STAGE,
         batch=min(settings.fetch_batch, APPLIED_MEMORY // 2),
         max_deliver=settings.max_deliver,

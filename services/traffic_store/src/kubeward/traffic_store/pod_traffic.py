@@ -38,6 +38,15 @@ _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 _NEWEST_FIRST = [("time_stamp", DESCENDING), ("uuid", DESCENDING)]
 
 
+class NewFlow(NamedTuple):
+    """A flow a write created: its dedup key, the first stream sequence that brought it
+    and its stored row."""
+
+    key: str
+    seq: int
+    row: PodTrafficEvent
+
+
 class WriteOutcome(msgspec.Struct):
     """Rows a batch inserted, per reply subject that asked for the outcome."""
 
@@ -45,6 +54,8 @@ class WriteOutcome(msgspec.Struct):
     waiting: list[str]
     """Every reply subject in the batch, including those that inserted nothing."""
     new_flows: int
+    created: list[NewFlow] = msgspec.field(default_factory=list)
+    """Every flow this write created (never one that existed), in write order."""
 
 
 class PodTrafficStore:
@@ -83,6 +94,7 @@ class PodTrafficStore:
         )
         for op in await self._apply([_merge(ops) for ops in parts.values()], parts):
             outcome.new_flows += 1
+            outcome.created.append(NewFlow(op.key, op.seqs[0], op.flow.first))
             reply_to = groups[op.group].reply_to
             if reply_to is not None:
                 outcome.inserted.setdefault(reply_to, []).append(op.flow.first)
