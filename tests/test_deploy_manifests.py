@@ -667,7 +667,7 @@ def test_only_the_gateway_gets_the_secrets_and_they_are_placeholders() -> None:
             assert obj["metadata"]["name"] == "kubeward-service-token", "an unexpected Secret"
 
 
-GATEWAY_SECRETS = ("SERVICE_TOKEN", "SESSION_SECRET")
+GATEWAY_SECRETS = ("SERVICE_TOKEN", "SESSION_SECRET", "SETTINGS_SECRET")
 
 HARDENED = {
     "runAsNonRoot": True,

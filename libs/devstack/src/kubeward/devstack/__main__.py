@@ -71,6 +71,7 @@ def main() -> int:
             "MONGODB_URL": mongo_url,
             "SERVICE_TOKEN": token,
             "SESSION_SECRET": _secret(state, "session-secret"),
+            "SETTINGS_SECRET": _secret(state, "settings-secret"),
         }
         gateway_port = int(os.environ.get("HTTP_PORT", "8000"))
         if port_open(gateway_port):

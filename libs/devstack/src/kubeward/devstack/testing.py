@@ -176,6 +176,7 @@ def stack_env(
         "REDIS_URL": clean_redis_url,
         "SERVICE_TOKEN": SERVICE_TOKEN,
         "SESSION_SECRET": "test-session-secret",
+        "SETTINGS_SECRET": "test-settings-secret-0123456789",
         "LOG_LEVEL": "INFO",
     }
 

@@ -10,6 +10,7 @@ from litestar.datastructures import Cookie, State
 from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 
+from kubeward.core import audit
 from kubeward.gateway.auth import authenticate, principal_of
 from kubeward.gateway.errors import detail_response
 from kubeward.gateway.ratelimit import SlidingWindowLimit
@@ -61,6 +62,19 @@ def _users(state: State) -> UserStore:
 def _sessions(state: State) -> SessionStore:
     store: SessionStore = state.sessions
     return store
+
+
+async def _audit(
+    request: Request[Any, Any, State], state: State, action: str, username: str, **details: Any
+) -> None:
+    record = audit.AuditRecord(
+        actor=principal_of(request).username,
+        action=action,
+        key=f"users.{username}",
+        at=audit.now(),
+        details=details,
+    )
+    await audit.publish_audit(state.bus.js, "users", record)
 
 
 def _http(exc: UserError) -> HTTPException:
@@ -188,16 +202,24 @@ class UsersController(Controller):
         return await _users(state).list()
 
     @post("/", status_code=201, summary="Create a user")
-    async def create_user(self, data: JSONBody[NewUser], state: State) -> User:
+    async def create_user(
+        self, request: Request[Any, Any, State], data: JSONBody[NewUser], state: State
+    ) -> User:
         """400 for a bad name, password or role; 409 when the name is taken."""
         try:
-            return await _users(state).create(data.username, data.password, data.role)
+            user = await _users(state).create(data.username, data.password, data.role)
         except UserError as exc:
             raise _http(exc) from None
+        await _audit(request, state, "create", user.username, role=user.role)
+        return user
 
     @put("/{username:str}/role", summary="Change a user's role")
     async def set_role(
-        self, username: FromPath[str], data: JSONBody[RoleChange], state: State
+        self,
+        request: Request[Any, Any, State],
+        username: FromPath[str],
+        data: JSONBody[RoleChange],
+        state: State,
     ) -> User:
         """The user's sessions end, so the new role applies at once."""
         try:
@@ -205,14 +227,18 @@ class UsersController(Controller):
         except UserError as exc:
             raise _http(exc) from None
         await _sessions(state).revoke_user(username)
+        await _audit(request, state, "set_role", username, role=user.role)
         return user
 
     @delete("/{username:str}", status_code=200, summary="Delete a user")
-    async def delete_user(self, username: FromPath[str], state: State) -> dict[str, str]:
+    async def delete_user(
+        self, request: Request[Any, Any, State], username: FromPath[str], state: State
+    ) -> dict[str, str]:
         """The last admin cannot be deleted (409); the user's sessions end."""
         try:
             await _users(state).delete(username)
         except UserError as exc:
             raise _http(exc) from None
         await _sessions(state).revoke_user(username)
+        await _audit(request, state, "delete", username)
         return {"detail": f"User {username} deleted"}

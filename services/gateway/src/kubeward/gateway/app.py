@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,9 @@ from litestar.types import Message, Scope
 from redis.asyncio import Redis
 
 from kubeward.core import mongo
+from kubeward.core.app_settings import AppSettings
 from kubeward.gateway.accounts import AuthController, UsersController
+from kubeward.gateway.admin import AdminSettingsController
 from kubeward.gateway.auth import DOCS_PATH, require_auth
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import http_exception, internal_error
@@ -28,6 +31,8 @@ from kubeward.gateway.sessions import SessionStore
 from kubeward.gateway.settings import Settings
 from kubeward.gateway.users import COLLECTION as USERS
 from kubeward.gateway.users import UserStore
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -58,6 +63,19 @@ def create_app(settings: Settings) -> Litestar:
             await redis.aclose()
             await client.close()
 
+    @asynccontextmanager
+    async def settings_lifespan(app: Litestar) -> AsyncIterator[None]:
+        secret = settings.settings_secret
+        if not secret:
+            log.warning("SETTINGS_SECRET is empty: secrets stored now are unreadable after restart")
+            secret = secrets.token_urlsafe(32)
+        link: BusLink = app.state.bus
+        app.state.app_settings = await AppSettings.open(link.js, secret)
+        try:
+            yield
+        finally:
+            await app.state.app_settings.close()
+
     async def count_response(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             REQUESTS.labels(scope.get("method", "?"), str(message["status"])).inc()
@@ -68,12 +86,13 @@ def create_app(settings: Settings) -> Litestar:
             ConfigController,
             AuthController,
             UsersController,
+            AdminSettingsController,
             PodTrafficController,
             HttpTrafficController,
             feed_socket,
         ],
         guards=[require_auth],
-        lifespan=[bus_lifespan, auth_lifespan, feed_lifespan],
+        lifespan=[bus_lifespan, settings_lifespan, auth_lifespan, feed_lifespan],
         state=State({"settings": settings}),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
         before_send=[count_response],

@@ -18,6 +18,10 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     session_secret: str = ""
     """Signs session cookies; every replica needs the same one. Empty: a random secret per
     process (sessions then end when the gateway restarts)."""
+    settings_secret: str = ""
+    """Encrypts admin secrets (LLM keys, webhook URLs) at rest; at least 16 characters and
+    the same for every service. Empty: a random one per process (stored secrets are then
+    unreadable after a restart)."""
     session_ttl_seconds: int = 12 * 3600
     session_cookie_secure: bool = False
     """Mark the cookie ``Secure`` (set it when the API is served over HTTPS)."""

@@ -1,0 +1,305 @@
+"""``/api/admin/*`` settings: LLM, exclusions, notifications, retention, mirror TTL, audit.
+
+Values live in :class:`~kubeward.core.app_settings.AppSettings` (a NATS KV bucket every
+service watches), so a change reaches every service live. Every change names its actor
+and lands in the audit log. Secrets come back masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.notify import send, test_message
+from kubeward.core.settings_values import (
+    PROVIDERS,
+    SettingValidationError,
+    UnknownSettingError,
+    notification_key,
+)
+from kubeward.gateway.auth import principal_of
+from kubeward.gateway.buslink import BusLink
+from kubeward.schemas import bus
+
+
+class LLMConfigIn(msgspec.Struct, kw_only=True):
+    """``POST /api/admin/llm/config``."""
+
+    provider: str
+    model: str
+    api_key: str = ""
+    base_url: str | None = None
+
+
+class NamespaceIn(msgspec.Struct):
+    """``POST /api/admin/excluded-namespaces``."""
+
+    namespace: str
+
+
+class PodPatternIn(msgspec.Struct):
+    """``POST /api/admin/excluded-pods``."""
+
+    pod_name: str
+
+
+class NotificationIn(msgspec.Struct, kw_only=True):
+    """``POST /api/admin/notifications`` (``provider`` optional on PUT)."""
+
+    provider: str | None = None
+    enabled: bool = True
+    config: dict[str, Any]
+
+
+class SettingIn(msgspec.Struct):
+    """``POST /api/admin/settings/{key}``."""
+
+    value: str | int
+
+
+class MirrorTTLIn(msgspec.Struct):
+    """``PUT /api/admin/settings/mirror-ttl``."""
+
+    seconds: int
+
+
+def _store(state: State) -> AppSettings:
+    store: AppSettings = state.app_settings
+    return store
+
+
+def _actor(request: Request[Any, Any, State]) -> str:
+    return principal_of(request).username
+
+
+def _bad(exc: Exception) -> HTTPException:
+    return ClientException(detail=str(exc).strip("'\""))
+
+
+async def _feed(state: State, event_type: str, data: dict[str, Any]) -> None:
+    link: BusLink = state.bus
+    body = msgspec.json.encode({"type": event_type, "data": data})
+    await link.js.publish(bus.feed_subject(event_type), body)
+
+
+class AdminSettingsController(Controller):
+    """Admin-only settings endpoints of the Kure reference."""
+
+    path = "/api/admin"
+    tags = ["admin"]
+    opt = {"role": "admin"}
+
+    # --- LLM ---------------------------------------------------------------------------
+
+    @get("/llm/status", summary="LLM configuration (key masked)")
+    async def llm_status(self, state: State) -> dict[str, Any]:
+        """``configured`` and the masked configuration."""
+        masked = _store(state).masked("llm.config")
+        return {"configured": masked is not None, "config": masked}
+
+    @post("/llm/config", status_code=200, summary="Store the LLM configuration")
+    async def llm_set(
+        self, request: Request[Any, Any, State], data: JSONBody[LLMConfigIn], state: State
+    ) -> dict[str, Any]:
+        """The API key is encrypted at rest and never returned in clear."""
+        try:
+            await _store(state).set_llm_config(msgspec.structs.asdict(data), actor=_actor(request))
+        except SettingValidationError as exc:
+            raise _bad(exc) from None
+        return {"configured": True, "config": _store(state).masked("llm.config")}
+
+    @delete("/llm/config", status_code=200, summary="Remove the LLM configuration")
+    async def llm_delete(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        """Diagnosis falls back to the offline analyzers."""
+        removed = await _store(state).delete_llm_config(actor=_actor(request))
+        return {"configured": False, "removed": removed}
+
+    # --- Exclusions --------------------------------------------------------------------
+
+    @get("/excluded-namespaces", summary="Excluded namespaces (glob patterns)")
+    async def namespaces(self, state: State) -> dict[str, list[str]]:
+        """Failures and findings in these namespaces are dropped with a counted reason."""
+        return {"namespaces": list(_store(state).excluded_namespaces())}
+
+    @post("/excluded-namespaces", status_code=201, summary="Exclude a namespace")
+    async def add_namespace(
+        self, request: Request[Any, Any, State], data: JSONBody[NamespaceIn], state: State
+    ) -> dict[str, Any]:
+        """Idempotent; emits a ``namespace_exclusion`` feed event."""
+        try:
+            added = await _store(state).add_excluded_namespace(
+                data.namespace, actor=_actor(request)
+            )
+        except SettingValidationError as exc:
+            raise _bad(exc) from None
+        await _feed(
+            state, "namespace_exclusion", {"namespace": data.namespace, "action": "excluded"}
+        )
+        return {"namespace": data.namespace, "added": added}
+
+    @delete("/excluded-namespaces/{namespace:str}", status_code=200, summary="Include again")
+    async def remove_namespace(
+        self, request: Request[Any, Any, State], namespace: FromPath[str], state: State
+    ) -> dict[str, Any]:
+        """404 when it was not excluded; emits a ``namespace_exclusion`` feed event."""
+        if not await _store(state).remove_excluded_namespace(namespace, actor=_actor(request)):
+            raise NotFoundException(detail=f"Namespace {namespace} is not excluded")
+        await _feed(state, "namespace_exclusion", {"namespace": namespace, "action": "included"})
+        return {"namespace": namespace, "removed": True}
+
+    @get("/excluded-pods", summary="Excluded pod name patterns")
+    async def pods(self, state: State) -> dict[str, list[str]]:
+        """Glob patterns such as ``test-*``."""
+        return {"pods": list(_store(state).excluded_pods())}
+
+    @post("/excluded-pods", status_code=201, summary="Exclude pods by name pattern")
+    async def add_pod(
+        self, request: Request[Any, Any, State], data: JSONBody[PodPatternIn], state: State
+    ) -> dict[str, Any]:
+        """Idempotent."""
+        try:
+            added = await _store(state).add_excluded_pod(data.pod_name, actor=_actor(request))
+        except SettingValidationError as exc:
+            raise _bad(exc) from None
+        return {"pod_name": data.pod_name, "added": added}
+
+    @delete("/excluded-pods/{pod_name:str}", status_code=200, summary="Remove a pod pattern")
+    async def remove_pod(
+        self, request: Request[Any, Any, State], pod_name: FromPath[str], state: State
+    ) -> dict[str, Any]:
+        """404 when the pattern was not set."""
+        if not await _store(state).remove_excluded_pod(pod_name, actor=_actor(request)):
+            raise NotFoundException(detail=f"Pod pattern {pod_name} is not excluded")
+        return {"pod_name": pod_name, "removed": True}
+
+    # --- Notifications -----------------------------------------------------------------
+
+    @get("/notifications", summary="Notification providers (webhook URLs masked)")
+    async def notifications(self, state: State) -> list[dict[str, Any]]:
+        """Every configured provider."""
+        store = _store(state)
+        return [_notification_view(store, p) for p in store.notifications()]
+
+    @post("/notifications", status_code=201, summary="Configure a provider")
+    async def add_notification(
+        self, request: Request[Any, Any, State], data: JSONBody[NotificationIn], state: State
+    ) -> dict[str, Any]:
+        """``{provider, enabled, config: {webhook_url}}``; provider one of slack, teams,
+        discord, webhook."""
+        if data.provider is None:
+            raise ClientException(detail="provider: required")
+        return await _save_notification(request, state, data.provider, data)
+
+    @put("/notifications/{provider:str}", summary="Update a provider")
+    async def update_notification(
+        self,
+        request: Request[Any, Any, State],
+        provider: FromPath[str],
+        data: JSONBody[NotificationIn],
+        state: State,
+    ) -> dict[str, Any]:
+        """Replace the provider's setting."""
+        return await _save_notification(request, state, provider, data)
+
+    @delete("/notifications/{provider:str}", status_code=200, summary="Remove a provider")
+    async def delete_notification(
+        self, request: Request[Any, Any, State], provider: FromPath[str], state: State
+    ) -> dict[str, Any]:
+        """404 when it was not configured."""
+        try:
+            removed = await _store(state).delete_notification(provider, actor=_actor(request))
+        except (SettingValidationError, UnknownSettingError) as exc:
+            raise _bad(exc) from None
+        if not removed:
+            raise NotFoundException(detail=f"Notification provider {provider} is not configured")
+        return {"provider": provider, "removed": True}
+
+    @post("/notifications/{provider:str}/test", status_code=200, summary="Send a test message")
+    async def test_notification(self, provider: FromPath[str], state: State) -> dict[str, Any]:
+        """Really sends to the configured webhook; reports the outcome."""
+        setting = _store(state).notification(provider) if provider in PROVIDERS else None
+        if setting is None:
+            raise NotFoundException(detail=f"Notification provider {provider} is not configured")
+        result = await send(provider, setting.config, test_message(provider))
+        return {
+            "provider": provider,
+            "ok": result.ok,
+            "status": result.status,
+            "error": result.error,
+        }
+
+    # --- Settings ----------------------------------------------------------------------
+
+    @get("/settings/mirror-ttl", summary="Mirror pod TTL")
+    async def mirror_ttl(self, state: State) -> dict[str, int]:
+        """Seconds a mirror pod lives by default."""
+        return {"seconds": _store(state).mirror_ttl_seconds()}
+
+    @put("/settings/mirror-ttl", summary="Set the mirror pod TTL (30-3600 s)")
+    async def set_mirror_ttl(
+        self, request: Request[Any, Any, State], data: JSONBody[MirrorTTLIn], state: State
+    ) -> dict[str, int]:
+        """400 outside 30-3600."""
+        try:
+            await _store(state).set_mirror_ttl(data.seconds, actor=_actor(request))
+        except SettingValidationError as exc:
+            raise _bad(exc) from None
+        return {"seconds": _store(state).mirror_ttl_seconds()}
+
+    @get("/settings/{key:str}", summary="Read a setting")
+    async def get_setting(self, key: FromPath[str], state: State) -> dict[str, Any]:
+        """``history_retention_minutes`` or ``ignored_retention_minutes``."""
+        try:
+            value = _store(state).get_reference(key)
+        except (SettingValidationError, UnknownSettingError) as exc:
+            raise NotFoundException(detail=f"Unknown setting: {key}") from exc
+        return {"key": key, "value": str(value)}
+
+    @post("/settings/{key:str}", status_code=200, summary="Change a setting")
+    async def set_setting(
+        self,
+        request: Request[Any, Any, State],
+        key: FromPath[str],
+        data: JSONBody[SettingIn],
+        state: State,
+    ) -> dict[str, Any]:
+        """``{"value": "10080"}``; 0 disables the retention."""
+        try:
+            value = await _store(state).set_reference(key, data.value, actor=_actor(request))
+        except UnknownSettingError as exc:
+            raise NotFoundException(detail=f"Unknown setting: {key}") from exc
+        except SettingValidationError as exc:
+            raise _bad(exc) from None
+        return {"key": key, "value": str(value)}
+
+    # --- Audit -------------------------------------------------------------------------
+
+    @get("/audit", summary="Audit log of admin changes, newest first")
+    async def audit(self, state: State, limit: FromQuery[int] = 100) -> list[dict[str, Any]]:
+        """Who changed what, when (secrets masked)."""
+        records = await _store(state).audit_log(limit=max(1, min(limit, 1000)))
+        return [msgspec.to_builtins(r) for r in records]
+
+
+async def _save_notification(
+    request: Request[Any, Any, State], state: State, provider: str, data: NotificationIn
+) -> dict[str, Any]:
+    try:
+        await _store(state).set_notification(
+            provider, {"enabled": data.enabled, "config": data.config}, actor=_actor(request)
+        )
+    except (SettingValidationError, UnknownSettingError) as exc:
+        raise _bad(exc) from None
+    return _notification_view(_store(state), provider)
+
+
+def _notification_view(store: AppSettings, provider: str) -> dict[str, Any]:
+    """``{provider, enabled, config}`` with the webhook URL masked."""
+    shown: dict[str, Any] = msgspec.to_builtins(store.masked(notification_key(provider))) or {}
+    return {"provider": provider} | shown
