@@ -60,6 +60,8 @@ FEED = StreamSpec(
     subjects=("kubeward.feed.>",),
     description='Domain events for the WebSocket feed: {"type": ..., "data": ...}. Public.',
     max_age_seconds=24 * 3600,
+    # One pod_traffic event per new flow can add up: past 1 GiB the oldest go first.
+    max_bytes=1 << 30,
     public=True,
 )
 
