@@ -9,6 +9,7 @@ import httpx
 import msgspec
 import pytest
 from litestar import Litestar, Request, post
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath
 from nats.aio.client import Client as NATS
 
@@ -190,3 +191,40 @@ async def test_admin_endpoints_refuse_writers_and_the_service_token(
             ):
                 resp = await client.request(method, path, json={"seconds": 60})
                 assert resp.status_code == 403, (method, path)
+
+
+class FakeOpenAI:
+    """A local server speaking OpenAI's chat-completions wire format."""
+
+    def __init__(self) -> None:
+        self.auth: list[str] = []
+
+        @post("/v1/chat/completions", status_code=200)
+        async def chat(request: Request[Any, Any, Any]) -> dict[str, Any]:
+            self.auth.append(request.headers.get("authorization", ""))
+            if request.headers.get("authorization") != f"Bearer {API_KEY}":
+                raise NotAuthorizedException("bad key")
+            return {
+                "model": "gpt-test",
+                "choices": [
+                    {"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+                ],
+            }
+
+        self.app = Litestar(route_handlers=[chat])
+
+
+async def test_llm_test_really_calls_the_provider(admin: httpx.AsyncClient) -> None:
+    fake = FakeOpenAI()
+    async with serve_asgi(fake.app) as url:
+        body = {"provider": "openai", "model": "gpt-test", "api_key": API_KEY, "base_url": url}
+        good = await admin.post("/api/admin/llm/test", json=body)
+        assert good.status_code == 200 and good.json()["ok"] is True
+        bad = await admin.post("/api/admin/llm/test", json=body | {"api_key": "sk-wrong-000"})
+        assert bad.json()["ok"] is False and bad.json()["kind"] == "auth"
+        # With the key left out, the stored key of the same provider is used.
+        await admin.post("/api/admin/llm/config", json=body)
+        stored = await admin.post("/api/admin/llm/test", json=body | {"api_key": ""})
+        assert stored.json()["ok"] is True
+        assert API_KEY not in stored.text and API_KEY not in bad.text
+    assert fake.auth.count(f"Bearer {API_KEY}") == 2

@@ -16,9 +16,11 @@ from litestar.exceptions import ClientException, HTTPException, NotFoundExceptio
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.llm import test_connection
 from kubeward.core.notify import send, test_message
 from kubeward.core.settings_values import (
     PROVIDERS,
+    LLMConfig,
     SettingValidationError,
     UnknownSettingError,
     notification_key,
@@ -113,6 +115,21 @@ class AdminSettingsController(Controller):
         except SettingValidationError as exc:
             raise _bad(exc) from None
         return {"configured": True, "config": _store(state).masked("llm.config")}
+
+    @post("/llm/test", status_code=200, summary="Try an LLM configuration")
+    async def llm_test(self, data: JSONBody[LLMConfigIn], state: State) -> dict[str, Any]:
+        """Send a tiny prompt with the given configuration (or the stored key when
+        ``api_key`` is empty and the provider matches); report ``ok``, latency, error."""
+        config = msgspec.structs.asdict(data)
+        stored = _store(state).llm_config()
+        if not data.api_key and stored is not None and stored.provider == data.provider:
+            config["api_key"] = stored.api_key
+        try:
+            checked = LLMConfig(**config)
+        except (TypeError, ValueError) as exc:
+            raise _bad(exc) from None
+        result: dict[str, Any] = msgspec.to_builtins(await test_connection(checked))
+        return result
 
     @delete("/llm/config", status_code=200, summary="Remove the LLM configuration")
     async def llm_delete(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
