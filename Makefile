@@ -31,6 +31,7 @@ format: install ## Apply ruff fixes and formatting
 
 bench: install ## Benchmarks (not part of make test); prints ratios against raw limits
 	@$(PY) python bench/ingest.py
+	@$(PY) python bench/gateway.py
 
 asyncapi: install ## Regenerate docs/asyncapi.json from kubeward.schemas.bus
 	@$(PY) python -m kubeward.schemas.asyncapi > docs/asyncapi.json
