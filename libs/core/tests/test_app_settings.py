@@ -404,3 +404,10 @@ async def _set_ttl(s: AppSettings, seconds: int) -> bool:
     except Exception:
         return False  # still reconnecting
     return True
+
+
+def test_unparsable_url_is_a_validation_error() -> None:
+    from kubeward.core.settings_values import SettingValidationError, check_url
+
+    with pytest.raises(SettingValidationError, match="absolute http"):
+        check_url("llm.config", "base_url", "http://[::1")

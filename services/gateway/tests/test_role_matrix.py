@@ -1,8 +1,9 @@
 """Every HTTP route of the app x every kind of caller: the guard's decision, end to end.
 
 The expected decision is derived from each route's ``opt`` and method (the rules in
-``kubeward.gateway.auth``), so a route added later is covered without editing this test. Ingest and traffic-store
-are not running here: an allowed call may well answer 503/504; only the guard is judged.
+``kubeward.gateway.auth``), so a route added later is covered without editing this test.
+Ingest and traffic-store are not running here: an allowed call may answer 503/504; only
+the guard is judged.
 """
 
 from __future__ import annotations

@@ -162,3 +162,19 @@ async def test_metrics_are_served_over_the_bus(service: ServiceContext, nc: NATS
     text = (await nc.request(bus.RPC_INGEST_METRICS, b"", timeout=5)).data.decode()
     assert 'kubeward_ingest_records_total{kind="pod-traffic",outcome="accepted"}' in text
     assert 'kubeward_ingest_deadletters_total{kind="pod-traffic"}' in text
+
+
+async def test_deeply_nested_json_is_rejected_not_retried(
+    service: ServiceContext, nc: NATS
+) -> None:
+    js = nc.jetstream()
+    await js.publish(bus.COLLECT_POD_TRAFFIC, b"[" * 100_000 + b"]" * 100_000)
+    await js.publish(bus.COLLECT_POD_TRAFFIC, msgspec.json.encode(GOOD))
+    dead = await eventually(
+        lambda: drain(nc, bus.DEADLETTER_PREFIX + ">", bus.DEADLETTER.name),
+        lambda d: len(d) == 1,
+    )
+    assert (dead[0].headers or {})[bus.HDR_REASON] == "malformed JSON: nested too deeply"
+    # The consumer is not stalled: the next message goes through.
+    batches = await eventually(lambda: forwarded(nc), lambda b: len(events_of(b)) == 1)
+    assert events_of(batches) == ["8080"]

@@ -190,3 +190,8 @@ async def test_time_bounds_are_exact_when_combined_with_pod_or_namespace(
             if ("pod_name" not in extra or n % 2 == 0) and ("namespace" not in extra or n % 3)
         )
         assert got == want, extra
+
+
+async def test_a_batch_of_empty_groups_writes_nothing(store: PodTrafficStore) -> None:
+    outcome = await store.write([batch((1, "inbox", []))])
+    assert outcome.new_flows == 0 and outcome.waiting == ["inbox"]

@@ -166,11 +166,10 @@ def check_url(key: str, field: str, url: str) -> str:
     text = url.strip()
     try:
         parts = urlsplit(text)
-        host_ok = bool(parts.hostname)
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        host_ok = False
-    if parts.scheme not in ("http", "https") or not host_ok or len(text) > 2048:
+    except ValueError:  # e.g. "http://[::1": unparsable
+        raise SettingValidationError(key, field, "must be an absolute http(s) URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048:
         raise SettingValidationError(key, field, "must be an absolute http(s) URL")
     return text
 

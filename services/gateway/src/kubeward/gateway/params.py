@@ -24,12 +24,16 @@ def choice(field: str, value: str | None, allowed: frozenset[str]) -> str | None
 
 
 def iso_time(field: str, value: str | None) -> str | None:
-    """An ISO 8601 time in the stored form (naive UTC, microseconds); ``None`` passes."""
+    """An ISO 8601 time in the stored form (naive UTC, microseconds); ``None`` passes.
+
+    A time whose UTC conversion leaves the representable range (``0001-01-01T00:00+01:00``)
+    raises ``OverflowError``, not ``ValueError``: it is a bad value all the same.
+    """
     if value is None:
         return None
     try:
         return normalise_timestamp(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ClientException(detail=f"{field}: {value!r} is not an ISO 8601 time") from None
 
 

@@ -22,7 +22,7 @@ COLLECTION = "users"
 Role = Literal["read", "write", "admin"]
 ROLES: tuple[Role, ...] = ("read", "write", "admin")
 RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
@@ -47,7 +47,7 @@ class UserError(ValueError):
 
 def check_username(username: str) -> str:
     """``username`` if acceptable, else ``UserError`` 400."""
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         raise UserError(400, "username: 1-64 characters of letters, digits, '.', '_', '@', '-'")
     return username
 

@@ -103,15 +103,22 @@ class CollectRouter(ABC, Generic[R, G]):
     async def _route_one(self, msg: Msg) -> G | None:
         seq = stream_seq(msg)
         reply_to = (msg.headers or {}).get(bus.HDR_REPLY_TO)
-        records_in_message = count_records(msg.data)
-        if records_in_message > self._max_records:
-            reason = f"message holds {records_in_message} records; the limit is {self._max_records}"
-            await self._reject_whole(msg, seq, reply_to, reason, status=413)
-            return None
         try:
+            records_in_message = count_records(msg.data)
+            if records_in_message > self._max_records:
+                reason = (
+                    f"message holds {records_in_message} records; the limit is {self._max_records}"
+                )
+                await self._reject_whole(msg, seq, reply_to, reason, status=413)
+                return None
             records, rejects = self.parse(msg)
         except ValueError as exc:
             await self._reject_whole(msg, seq, reply_to, str(exc), status=400)
+            return None
+        except RecursionError:
+            # Not a transient failure: redelivering it would stall the consumer forever.
+            reason = "malformed JSON: nested too deeply"
+            await self._reject_whole(msg, seq, reply_to, reason, status=400)
             return None
         if rejects:
             metrics.RECORDS.labels(self.kind, "rejected").inc(len(rejects))

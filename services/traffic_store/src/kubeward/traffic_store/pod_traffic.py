@@ -102,6 +102,8 @@ class PodTrafficStore:
 
     async def _apply(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> list[_Op]:
         """Upsert ``ops`` (one per flow); return those that created their flow, in order."""
+        if not ops:  # a batch of empty groups (e.g. an HTTP caller's empty array)
+            return []
         try:
             result = await self._col.bulk_write([_upsert(op) for op in ops], ordered=False)
         except BulkWriteError as exc:
