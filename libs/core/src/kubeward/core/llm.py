@@ -40,6 +40,7 @@ from kubeward.core.llm_wire import (
     normalise_provider,
     parse,
 )
+from kubeward.core.logs import quiet_httpx
 from kubeward.core.settings_values import (
     LLMConfig,
     SettingValidationError,
@@ -61,10 +62,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# httpx logs every request at INFO; keep the library quiet unless the app asks for it.
-_httpx_log = logging.getLogger("httpx")
-if _httpx_log.level == logging.NOTSET:
-    _httpx_log.setLevel(logging.WARNING)
+quiet_httpx()
 
 ErrorKind = Literal["auth", "rate_limited", "timeout", "unavailable", "bad_response", "bad_config"]
 

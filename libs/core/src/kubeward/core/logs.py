@@ -16,3 +16,13 @@ def configure_logging(service: str, level: str = "INFO") -> logging.Logger:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     return logging.getLogger(f"kubeward.{service}")
+
+
+def quiet_httpx() -> None:
+    """Keep httpx's per-request INFO lines out of the logs unless the app set a level.
+
+    They carry full URLs, and webhook URLs hold their secret in the path.
+    """
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.level == logging.NOTSET:
+        httpx_log.setLevel(logging.WARNING)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import httpx
 import msgspec
 
+from kubeward.core.logs import quiet_httpx
 from kubeward.core.notify_payloads import BUILDERS, Notification, Severity
 from kubeward.core.settings_values import (
     SettingValidationError,
@@ -40,10 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# httpx logs every request's full URL at INFO; webhook URLs carry their secret in the path.
-_httpx_log = logging.getLogger("httpx")
-if _httpx_log.level == logging.NOTSET:
-    _httpx_log.setLevel(logging.WARNING)
+quiet_httpx()
 
 USER_AGENT = "kubeward-notify/0.1"
 _BODY_SNIPPET = 200
