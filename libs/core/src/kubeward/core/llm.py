@@ -16,15 +16,14 @@ are in :mod:`kubeward.core.llm_wire`.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
-from datetime import UTC, datetime
 from typing import ClassVar, Final, Literal
 
 import httpx
 import msgspec
 
+from kubeward.core.http_retry import retry_after_seconds
 from kubeward.core.llm_wire import (
     DEFAULT_BASE_URLS,
     NEEDS_API_KEY,
@@ -352,20 +351,7 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, float(millis) / 1000)
         except ValueError:
             pass
-    header = response.headers.get("retry-after")
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_seconds(response.headers.get("retry-after"))
 
 
 def _scrub(text: str, secret: str) -> str:

@@ -11,14 +11,13 @@ result, an exception message or a log line.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 import httpx
 import msgspec
 
+from kubeward.core.http_retry import retry_after_seconds
 from kubeward.core.logs import quiet_httpx
 from kubeward.core.notify_payloads import BUILDERS, Notification, Severity
 from kubeward.core.settings_values import (
@@ -216,17 +215,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     ``retry_after``; ``None`` when neither is usable."""
     header = response.headers.get("Retry-After")
     if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        return retry_after_seconds(header)
     try:
         value = response.json().get("retry_after")
     except (ValueError, AttributeError):
