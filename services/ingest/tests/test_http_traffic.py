@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from kubeward.core.service import ServiceContext, serving
 from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import stored_messages as drain
 from kubeward.ingest.app import ingest
 from kubeward.ingest.http_traffic import parse, source_id
 from kubeward.ingest.settings import Settings
@@ -92,19 +92,6 @@ async def service(nats_url: str) -> AsyncIterator[ServiceContext]:
     """Ingest running in-process."""
     async with serving("ingest", Settings(nats_url=nats_url), ingest) as ctx:
         yield ctx
-
-
-async def drain(nc: NATS, subject: str, stream: str) -> list[Msg]:
-    """Everything stored on ``subject`` so far (an ephemeral consumer; nothing is acked)."""
-    sub = await nc.jetstream().pull_subscribe(subject, stream=stream)
-    msgs: list[Msg] = []
-    try:
-        while True:
-            msgs += await sub.fetch(100, timeout=0.3)
-    except TimeoutError:
-        pass
-    await sub.unsubscribe()
-    return msgs
 
 
 async def forwarded(nc: NATS) -> list[HttpTrafficBatch]:

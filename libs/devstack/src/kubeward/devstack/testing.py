@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio
 import uvicorn
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
@@ -46,6 +47,19 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:
+    """Everything stored on ``subject`` so far (an ephemeral consumer; nothing is acked)."""
+    sub = await nc.jetstream().pull_subscribe(subject, stream=stream)
+    msgs: list[Msg] = []
+    try:
+        while True:
+            msgs += await sub.fetch(100, timeout=0.3)
+    except TimeoutError:
+        pass
+    await sub.unsubscribe()
+    return msgs
 
 
 @asynccontextmanager
