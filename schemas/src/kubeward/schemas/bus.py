@@ -72,7 +72,15 @@ AUDIT = StreamSpec(
     max_age_seconds=365 * 24 * 3600,
 )
 
-STREAMS: tuple[StreamSpec, ...] = (COLLECT, TRAFFIC, DEADLETTER, FEED, AUDIT)
+FAILURES = StreamSpec(
+    name="FAILURES",
+    subjects=("kubeward.failures.>",),
+    description="Validated failed-pod reports from ingest, and LLM diagnosis jobs, for "
+    "failure-analyzer.",
+    max_age_seconds=7 * 24 * 3600,
+)
+
+STREAMS: tuple[StreamSpec, ...] = (COLLECT, TRAFFIC, FAILURES, DEADLETTER, FEED, AUDIT)
 
 # --- Key-Value buckets --------------------------------------------------------
 
@@ -92,6 +100,8 @@ COLLECT_SECURITY_FINDINGS = "kubeward.collect.security-findings"
 
 TRAFFIC_POD = "kubeward.traffic.pod"
 TRAFFIC_HTTP = "kubeward.traffic.http"
+FAILURES_REPORT = "kubeward.failures.report"
+FAILURES_DIAGNOSE = "kubeward.failures.diagnose"
 DEADLETTER_PREFIX = "kubeward.deadletter."
 FEED_PREFIX = "kubeward.feed."
 AUDIT_PREFIX = "kubeward.audit."
@@ -102,12 +112,15 @@ RPC_POD_TRAFFIC_LIST = "kubeward.rpc.traffic-store.pod-traffic.list"
 RPC_HTTP_ENTITY_CREATE = "kubeward.rpc.traffic-store.http.create"
 RPC_HTTP_TRAFFIC_LIST = "kubeward.rpc.traffic-store.http-traffic.list"
 RPC_INGEST_METRICS = "kubeward.rpc.ingest.metrics"
+RPC_FAILURES_LIST = "kubeward.rpc.failure-analyzer.list"
+RPC_FAILURES_COMMAND = "kubeward.rpc.failure-analyzer.command"
 RPC_HEALTH_PREFIX = "kubeward.rpc.health."
 
 # --- Durable consumers --------------------------------------------------------
 
 CONSUMER_INGEST = "ingest"
 CONSUMER_TRAFFIC_STORE = "traffic-store"
+CONSUMER_FAILURE_ANALYZER = "failure-analyzer"
 
 # --- Headers ------------------------------------------------------------------
 
@@ -160,8 +173,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors",
         consumer="ingest",
-        payload="Kure failed-pod report (JSON)",
-        description="Reserved for failure-analyzer; dead-lettered until it consumes.",
+        payload="PodFailureReport (JSON)",
+        description="Kure failed-pod reports; validated by ingest, stored and diagnosed "
+        "by failure-analyzer.",
     ),
     SubjectSpec(
         subject=COLLECT_SECURITY_FINDINGS,
@@ -186,6 +200,22 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="traffic-store",
         payload="HttpTrafficBatch (msgpack)",
         description="Validated arkyn HttpTraffic records.",
+    ),
+    SubjectSpec(
+        subject=FAILURES_REPORT,
+        stream=FAILURES.name,
+        publisher="ingest",
+        consumer="failure-analyzer",
+        payload="FailureReportEnvelope (msgpack)",
+        description="A validated failed-pod report with its origin sequence.",
+    ),
+    SubjectSpec(
+        subject=FAILURES_DIAGNOSE,
+        stream=FAILURES.name,
+        publisher="failure-analyzer",
+        consumer="failure-analyzer",
+        payload="DiagnoseJob (msgpack)",
+        description="Ask the configured LLM about a stored failure (after the offline diagnosis).",
     ),
     SubjectSpec(
         subject=DEADLETTER_PREFIX + "<stage>",
@@ -242,5 +272,22 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="ingest",
         payload="empty -> Prometheus text",
         description="Ingest counters for the gateway's /metrics.",
+    ),
+    SubjectSpec(
+        subject=RPC_FAILURES_LIST,
+        stream=None,
+        publisher="gateway",
+        consumer="failure-analyzer",
+        payload="FailureQuery -> Reply with a JSON array of PodFailure + cursor (chunked)",
+        description="List failed pods (active, history or ignored).",
+    ),
+    SubjectSpec(
+        subject=RPC_FAILURES_COMMAND,
+        stream=None,
+        publisher="gateway",
+        consumer="failure-analyzer",
+        payload="FailureCommand (JSON, tagged by action) -> Reply",
+        description="Change a failure: status, dismiss, restore, retry the solution, "
+        "dismiss a deleted pod.",
     ),
 )
