@@ -142,11 +142,19 @@ class FailureReportEnvelope(msgspec.Struct, kw_only=True):
     """A validated report on its way from ingest to failure-analyzer (msgpack)."""
 
     origin_seq: int
-    """The report's ``COLLECT`` sequence: makes redelivery idempotent."""
+    """The report's ``COLLECT`` sequence: with ``index``, makes redelivery idempotent."""
+    index: int = 0
+    """Position of the report in its collect message (agents may send an array)."""
     origin_us: int
     """When it reached ``COLLECT``, Unix microseconds."""
     reply_to: str | None = None
     report: PodFailureReport
+
+
+class FailureReportBatch(msgspec.Struct, kw_only=True):
+    """One ``kubeward.failures.report`` message: the reports of one or more collect messages."""
+
+    reports: list[FailureReportEnvelope]
 
 
 class DiagnoseJob(msgspec.Struct, kw_only=True):

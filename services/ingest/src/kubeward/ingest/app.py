@@ -12,6 +12,7 @@ from kubeward.core.bus import BatchWorker, serve_requests
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
 from kubeward.ingest.http_traffic import HttpTrafficRouter
+from kubeward.ingest.pod_failures import PodFailureRouter
 from kubeward.ingest.pod_traffic import PodTrafficRouter
 from kubeward.ingest.routing import STAGE
 from kubeward.ingest.settings import Settings
@@ -44,6 +45,16 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
             durable=f"{bus.CONSUMER_INGEST}-http-traffic",
             filter_subject=bus.COLLECT_HTTP_TRAFFIC,
             handler=HttpTrafficRouter(ctx.nc, ctx.js, settings.max_records_per_message),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        BatchWorker(
+            ctx.js,
+            stream=bus.COLLECT.name,
+            durable=f"{bus.CONSUMER_INGEST}-pod-failures",
+            filter_subject=bus.COLLECT_POD_FAILURES,
+            handler=PodFailureRouter(ctx.nc, ctx.js, settings.max_records_per_message),
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,

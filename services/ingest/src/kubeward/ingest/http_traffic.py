@@ -10,13 +10,11 @@ derives each record's stable id and ``createdAt``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import msgspec
 from nats.aio.msg import Msg
 
 from kubeward.core.bus import stream_seq
-from kubeward.ingest.routing import CollectRouter, Reject
+from kubeward.ingest.routing import CollectRouter, Reject, origin_us, parse_records
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import (
     HTTP_METHODS,
@@ -29,8 +27,6 @@ from kubeward.schemas.http_traffic import (
 KIND = "http-traffic"
 
 _one = msgspec.json.Decoder(HttpTrafficIn)
-_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def source_id(subject: str) -> str:
@@ -68,27 +64,7 @@ def parse(data: bytes) -> tuple[list[HttpTrafficIn], list[Reject]]:
 
     Raises ``ValueError`` when the message is not JSON at all.
     """
-    try:
-        if data.lstrip()[:1] != b"[":
-            return [decode_one(data)], []
-        raws = _raw_list.decode(data)
-    except msgspec.DecodeError as exc:  # not JSON; validation errors are plain ValueErrors
-        raise ValueError(f"malformed JSON: {exc}") from None
-    except ValueError as exc:
-        return [], [Reject(None, str(exc), data)]
-    records: list[HttpTrafficIn] = []
-    rejects: list[Reject] = []
-    for index, raw in enumerate(raws):
-        try:
-            records.append(decode_one(raw))
-        except ValueError as exc:
-            rejects.append(Reject(index, f"[{index}] {exc}", bytes(raw)))
-    return records, rejects
-
-
-def origin_us(msg: Msg) -> int:
-    """The stream timestamp of a JetStream message, in Unix microseconds."""
-    return (msg.metadata.timestamp - _EPOCH) // timedelta(microseconds=1)
+    return parse_records(data, decode_one)
 
 
 class HttpTrafficRouter(CollectRouter[HttpTrafficIn, HttpTrafficGroup]):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 import msgspec
@@ -30,10 +32,12 @@ MAX_REJECTS_IN_DETAIL = 20
 
 R = TypeVar("R")
 """A validated record."""
+T = TypeVar("T")
 G = TypeVar("G")
 """The group of one collect message's records, as forwarded to traffic-store."""
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Reject(msgspec.Struct, frozen=True):
@@ -44,6 +48,11 @@ class Reject(msgspec.Struct, frozen=True):
     data: bytes
 
 
+def origin_us(msg: Msg) -> int:
+    """The stream timestamp of a JetStream message, in Unix microseconds."""
+    return (msg.metadata.timestamp - _EPOCH) // timedelta(microseconds=1)
+
+
 def count_records(data: bytes) -> int:
     """Records in a message without validating them (for the per-message limit)."""
     if data.lstrip()[:1] != b"[":
@@ -52,6 +61,32 @@ def count_records(data: bytes) -> int:
         return len(_raw_list.decode(data))
     except msgspec.DecodeError:
         return 1
+
+
+def parse_records(
+    data: bytes, decode_one: Callable[[bytes | msgspec.Raw], T]
+) -> tuple[list[T], list[Reject]]:
+    """Split a collect message holding one record or a JSON array of them into good records
+    and rejects, with ``decode_one`` raising ``ValueError`` (naming the field) for a bad one.
+
+    Raises ``ValueError`` when the message is not JSON at all.
+    """
+    try:
+        if data.lstrip()[:1] != b"[":
+            return [decode_one(data)], []
+        raws = _raw_list.decode(data)
+    except msgspec.DecodeError as exc:  # not JSON; validation errors are plain ValueErrors
+        raise ValueError(f"malformed JSON: {exc}") from None
+    except ValueError as exc:
+        return [], [Reject(None, str(exc), data)]
+    records: list[T] = []
+    rejects: list[Reject] = []
+    for index, raw in enumerate(raws):
+        try:
+            records.append(decode_one(raw))
+        except ValueError as exc:
+            rejects.append(Reject(index, f"[{index}] {exc}", bytes(raw)))
+    return records, rejects
 
 
 class CollectRouter(ABC, Generic[R, G]):
@@ -90,6 +125,10 @@ class CollectRouter(ABC, Generic[R, G]):
     def origin_seq(self, group: G) -> int:
         """The collect sequence a group came from (for the forwarded message's id)."""
 
+    def detail(self, reasons: str) -> str:
+        """The ``detail`` an HTTP caller gets for rejected input."""
+        return f"Invalid {self.label}: {reasons}"
+
     async def __call__(self, msgs: list[Msg]) -> None:
         """Route every message of a fetched batch, then forward the good records."""
         groups: list[tuple[G, int]] = []
@@ -125,9 +164,7 @@ class CollectRouter(ABC, Generic[R, G]):
             if reply_to is not None:
                 shown = "; ".join(r.reason for r in rejects[:MAX_REJECTS_IN_DETAIL])
                 more = len(rejects) - MAX_REJECTS_IN_DETAIL
-                detail = f"Invalid {self.label}: {shown}" + (
-                    f"; and {more} more" if more > 0 else ""
-                )
+                detail = self.detail(shown + (f"; and {more} more" if more > 0 else ""))
                 await publish_reply(self._nc, reply_to, msgspec.json.encode(error(400, detail)))
                 return None
             for reject in rejects:
@@ -144,7 +181,7 @@ class CollectRouter(ABC, Generic[R, G]):
     ) -> None:
         metrics.RECORDS.labels(self.kind, "rejected").inc()
         if reply_to is not None:
-            detail = f"Invalid {self.label}: {reason}"
+            detail = self.detail(reason)
             await publish_reply(self._nc, reply_to, msgspec.json.encode(error(status, detail)))
             return
         metrics.DEADLETTERS.labels(self.kind).inc()
