@@ -16,6 +16,7 @@ from litestar.exceptions import ClientException, HTTPException, NotFoundExceptio
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.feed import publish_event
 from kubeward.core.llm import test_connection
 from kubeward.core.notify import send, test_message
 from kubeward.core.settings_values import (
@@ -27,7 +28,6 @@ from kubeward.core.settings_values import (
 )
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
-from kubeward.schemas import bus
 
 
 class LLMConfigIn(msgspec.Struct, kw_only=True):
@@ -86,8 +86,7 @@ def _bad(exc: Exception) -> HTTPException:
 
 async def _feed(state: State, event_type: str, data: dict[str, Any]) -> None:
     link: BusLink = state.bus
-    body = msgspec.json.encode({"type": event_type, "data": data})
-    await link.js.publish(bus.feed_subject(event_type), body)
+    await publish_event(link.js, event_type, data)
 
 
 class AdminSettingsController(Controller):
