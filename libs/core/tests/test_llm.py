@@ -1,6 +1,6 @@
 """LLM provider clients against a real local HTTP server speaking each provider's format.
 
-The server is a plain ASGI app served by uvicorn (``serve_asgi``): it records every request
+The server is :mod:`kubeward.devstack.fake_llm` served by uvicorn: it records every request
 as it arrived and answers from a script, or with the provider's usual success reply.
 """
 
@@ -8,167 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
 from kubeward.core import llm
 from kubeward.core.llm import LLMError
 from kubeward.core.settings_values import LLMConfig
+from kubeward.devstack.fake_llm import Answer, FakeLLM, Seen, serve_fake_llm
 from kubeward.devstack.procs import free_port
-from kubeward.devstack.testing import serve_asgi
 
 KEY = "sk-test-SUPERSECRETKEY0123456789"
 SYSTEM = "You are a Kubernetes troubleshooting assistant."
 PROMPT = "Pod web-1 is in CrashLoopBackOff with exit code 1. Why?"
 ANSWER = "## Root Cause\nThe DATABASE_URL variable is missing."
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class Answer(msgspec.Struct, frozen=True):
-    """How the server answers one request (``body=None``: the path's success reply)."""
-
-    status: int = 200
-    body: bytes | None = None
-    headers: dict[str, str] = {}
-    hang: bool = False
-
-
-class Seen(msgspec.Struct, frozen=True):
-    """One request as it arrived."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-    def json(self) -> Any:
-        return msgspec.json.decode(self.body)
-
-
-def _success(path: str) -> bytes:
-    """Each provider's reply to a successful call, as its API sends it."""
-    if path.endswith("/chat/completions"):
-        reply: dict[str, Any] = {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1767225600,
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": ANSWER, "refusal": None},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42},
-        }
-    elif path.endswith("/messages"):
-        reply = {
-            "id": "msg_01",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-sonnet-4-20250514",
-            "content": [{"type": "text", "text": ANSWER}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 30, "output_tokens": 12},
-        }
-    elif path.endswith(":generateContent"):
-        reply = {
-            "candidates": [
-                {
-                    "content": {"parts": [{"text": ANSWER}], "role": "model"},
-                    "finishReason": "STOP",
-                    "index": 0,
-                }
-            ],
-            "usageMetadata": {
-                "promptTokenCount": 30,
-                "candidatesTokenCount": 12,
-                "totalTokenCount": 42,
-            },
-            "modelVersion": "gemini-2.0-flash",
-        }
-    elif path.endswith("/api/chat"):
-        reply = {
-            "model": "llama3.1:8b",
-            "created_at": "2026-01-01T00:00:00Z",
-            "message": {"role": "assistant", "content": ANSWER},
-            "done_reason": "stop",
-            "done": True,
-            "prompt_eval_count": 30,
-            "eval_count": 12,
-        }
-    else:
-        return b'{"error": "no such endpoint"}'
-    return msgspec.json.encode(reply)
-
-
-class FakeLLM:
-    """An ASGI app that speaks the providers' formats and records what it was sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self.script: list[Answer] = []
-        self.release = asyncio.Event()
-        """Hanging requests wait for this; set at teardown."""
-        self.url = ""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        path: str = scope["path"]
-        self.requests.append(
-            Seen(
-                method=scope["method"],
-                path=path,
-                query=scope["query_string"].decode(),
-                headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
-                body=body,
-                at=asyncio.get_running_loop().time(),
-            )
-        )
-        answer = self.script.pop(0) if self.script else Answer()
-        if answer.hang:
-            await self.release.wait()
-        content = _success(path) if answer.body is None else answer.body
-        headers = [(b"content-type", b"application/json")]
-        headers += [(k.encode(), v.encode()) for k, v in answer.headers.items()]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
-
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeLLM]:
-    """A running :class:`FakeLLM`; its hanging requests are released before it stops."""
-    app = FakeLLM()
-    async with serve_asgi(app) as url:
-        app.url = url
-        try:
-            yield app
-        finally:
-            app.release.set()
+    """A running :class:`FakeLLM` answering ``ANSWER``."""
+    async with serve_fake_llm(ANSWER) as app:
+        yield app
 
 
 def config(server: FakeLLM, provider: str, model: str, *, path: str = "") -> LLMConfig:
