@@ -647,7 +647,7 @@ def test_service_deployment(svc: Svc) -> None:
     ]
 
 
-def test_only_the_gateway_gets_the_secrets_and_they_are_placeholders() -> None:
+def test_secrets_go_only_where_they_are_used_and_are_placeholders() -> None:
     secret = find("Secret", "kubeward-service-token")
     assert set(secret["stringData"]) == set(GATEWAY_SECRETS)
     for key in GATEWAY_SECRETS:
@@ -657,7 +657,7 @@ def test_only_the_gateway_gets_the_secrets_and_they_are_placeholders() -> None:
     for svc in SERVICES:
         env = container_env(only_container(find("Deployment", svc.name)))
         for key in GATEWAY_SECRETS:
-            if svc.name == "gateway":
+            if key in SECRETS_USED_BY.get(svc.name, ()):
                 ref = env[key]["secretKeyRef"]
                 assert ref == {"name": "kubeward-service-token", "key": key}
             else:
@@ -668,6 +668,7 @@ def test_only_the_gateway_gets_the_secrets_and_they_are_placeholders() -> None:
 
 
 GATEWAY_SECRETS = ("SERVICE_TOKEN", "SESSION_SECRET", "SETTINGS_SECRET")
+SECRETS_USED_BY = {"gateway": GATEWAY_SECRETS, "failure-analyzer": ("SETTINGS_SECRET",)}
 
 HARDENED = {
     "runAsNonRoot": True,

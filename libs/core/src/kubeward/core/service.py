@@ -30,6 +30,9 @@ class ServiceContext:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.checks: dict[str, Check] = {"nats": self._nats_ok}
+        self.components: dict[str, object] = {}
+        """The body's main objects by name (its store, its settings view), so in-process
+        tests can look at the state the service sees."""
 
     async def _nats_ok(self) -> bool:
         return bool(self.nc.is_connected)

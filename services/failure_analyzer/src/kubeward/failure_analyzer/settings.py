@@ -9,3 +9,21 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Settings of failure-analyzer; shared ones: :class:`~kubeward.core.settings.BaseSettings`."""
 
     health_port: int = 8083
+    settings_secret: str = ""
+    """Decrypts the admin settings' secrets (LLM key, webhook URLs); the gateway's value."""
+    fetch_batch: int = 200
+    """Reports handled per fetch from ``FAILURES``."""
+    offline_diagnosis: bool = True
+    """Run the offline analyzers on every report (off only to measure the bare pipeline)."""
+    llm_timeout_seconds: float = 30.0
+    """One LLM diagnosis, retry included; past it the offline answer stands, marked."""
+    llm_concurrency: int = 4
+    """LLM diagnoses in flight at once per replica."""
+    retention_interval_seconds: float = 60.0
+    """How often resolved and ignored records past their retention are deleted."""
+    retention_batch: int = 500
+    """Records deleted per round trip by the retention sweep."""
+    max_page: int = 5000
+    """The most records one list request returns."""
+    public_url: str = ""
+    """The dashboard's base URL, for links in notifications (none when empty)."""

@@ -1,0 +1,122 @@
+"""The failure-analyzer service body: report and diagnosis workers, responders, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from kubeward.core import mongo
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.bus import BatchWorker, serve_replies
+from kubeward.core.service import ServiceContext
+from kubeward.failure_analyzer import retention
+from kubeward.failure_analyzer.commands import Commands
+from kubeward.failure_analyzer.llm_jobs import DiagnoseHandler
+from kubeward.failure_analyzer.notifier import Notifier
+from kubeward.failure_analyzer.reports import ReportHandler
+from kubeward.failure_analyzer.settings import Settings
+from kubeward.failure_analyzer.store import FailureStore
+from kubeward.schemas import bus
+from kubeward.schemas.pod_failures import FailureCommand, FailureQuery
+
+STAGE = "failure-analyzer"
+QUEUE = "failure-analyzer"
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
+    """Start everything the service does; drain it on exit."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    secret = settings.settings_secret
+    if not secret:
+        log.warning("SETTINGS_SECRET is empty: the LLM key and webhook URLs cannot be read")
+        secret = secrets.token_urlsafe(32)
+    client = mongo.connect(settings.mongodb_url)
+    store = FailureStore(mongo.database(client, settings.mongodb_db))
+    await store.ensure_indexes()
+    ctx.checks["mongodb"] = lambda: mongo.ping(client)
+    app_settings = await AppSettings.open(ctx.js, secret)
+    ctx.checks["settings"] = app_settings.is_healthy
+    ctx.components |= {"store": store, "app_settings": app_settings}
+    notifier = Notifier(app_settings, settings.public_url)
+    diagnoser = DiagnoseHandler(ctx.js, store, app_settings, timeout=settings.llm_timeout_seconds)
+    workers = [
+        BatchWorker(
+            ctx.js,
+            stream=bus.FAILURES.name,
+            durable=f"{bus.CONSUMER_FAILURE_ANALYZER}-reports",
+            filter_subject=bus.FAILURES_REPORT,
+            handler=ReportHandler(
+                ctx.nc,
+                store,
+                app_settings,
+                notifier,
+                offline_diagnosis=settings.offline_diagnosis,
+            ),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        BatchWorker(
+            ctx.js,
+            stream=bus.FAILURES.name,
+            durable=f"{bus.CONSUMER_FAILURE_ANALYZER}-diagnose",
+            filter_subject=bus.FAILURES_DIAGNOSE,
+            handler=diagnoser,
+            stage=STAGE,
+            batch=max(1, settings.llm_concurrency),
+            max_deliver=settings.max_deliver,
+            ack_wait=max(30.0, settings.llm_timeout_seconds + 10),
+        ),
+    ]
+    for worker in workers:
+        await worker.start()
+        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+    commands = Commands(
+        ctx.js,
+        store,
+        app_settings,
+        notifier,
+        max_page=settings.max_page,
+        llm_timeout=settings.llm_timeout_seconds,
+        offline_diagnosis=settings.offline_diagnosis,
+    )
+    subs = [
+        await serve_replies(ctx.nc, bus.RPC_FAILURES_LIST, FailureQuery, commands.list, QUEUE),
+        await serve_replies(
+            # A tagged union of Structs decodes like a type, which mypy cannot express.
+            ctx.nc,
+            bus.RPC_FAILURES_COMMAND,
+            cast(Any, FailureCommand),
+            commands.command,
+            QUEUE,
+        ),
+    ]
+    sweeper = asyncio.create_task(
+        retention.run(
+            store, app_settings, settings.retention_interval_seconds, settings.retention_batch
+        ),
+        name="failure-retention",
+    )
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        for sub in subs:
+            await sub.unsubscribe()
+        for worker in workers:
+            await worker.stop()
+        await diagnoser.close()
+        await notifier.close()
+        await app_settings.close()
+        await client.close()

@@ -1,0 +1,106 @@
+"""The report handler: exclusions, offline diagnosis, store, feed, notifications, LLM jobs.
+
+Reports of different pods in one fetched batch are handled concurrently; reports of the
+same pod in order. A batch that fails (MongoDB down) goes back for redelivery, which is
+harmless: records remember the reports they absorbed, and feed events carry message ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.bus import publish_reply
+from kubeward.core.settings_values import is_excluded
+from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer.notifier import Notifier
+from kubeward.failure_analyzer.store import FailureStore, Outcome, to_api
+from kubeward.schemas import bus
+from kubeward.schemas.pod_failures import DiagnoseJob, FailureReportBatch, FailureReportEnvelope
+from kubeward.schemas.replies import Reply
+
+log = logging.getLogger(__name__)
+
+
+class ReportHandler:
+    """Batch handler for ``kubeward.failures.report``."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        store: FailureStore,
+        app_settings: AppSettings,
+        notifier: Notifier,
+        *,
+        offline_diagnosis: bool = True,
+    ) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._store = store
+        self._settings = app_settings
+        self._notifier = notifier
+        self._offline = offline_diagnosis
+        self._decoder = msgspec.msgpack.Decoder(FailureReportBatch)
+        self._encoder = msgspec.msgpack.Encoder()
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """Handle every report of every message; raise to have the batch redelivered."""
+        by_pod: dict[tuple[str, str], list[FailureReportEnvelope]] = {}
+        for msg in msgs:
+            for envelope in self._decoder.decode(msg.data).reports:
+                key = (envelope.report.namespace, envelope.report.pod_name)
+                by_pod.setdefault(key, []).append(envelope)
+        await asyncio.gather(*(self._in_order(envelopes) for envelopes in by_pod.values()))
+
+    async def _in_order(self, envelopes: list[FailureReportEnvelope]) -> None:
+        for envelope in envelopes:
+            await self.handle(envelope)
+
+    def _exclusion(self, namespace: str, pod_name: str) -> str | None:
+        if is_excluded(namespace, pod_name, self._settings.excluded_namespaces(), ()):
+            return "excluded_namespace"
+        if is_excluded(namespace, pod_name, (), self._settings.excluded_pods()):
+            return "excluded_pod"
+        return None
+
+    async def handle(self, envelope: FailureReportEnvelope) -> None:
+        """One report: drop if excluded, else diagnose, store, announce and answer."""
+        report = envelope.report
+        excluded = self._exclusion(report.namespace, report.pod_name)
+        if excluded is not None:
+            metrics.REPORTS.labels("dropped").inc()
+            metrics.DROPPED.labels(excluded).inc()
+            body = {"excluded": True, "reason": excluded}
+            await self._answer(envelope, Reply(status=200, body=_raw(body), count=0))
+            return
+        solution = solutions.offline(report, self._offline)
+        outcome, doc = await self._store.record(envelope, solution)
+        metrics.REPORTS.labels(outcome.value).inc()
+        if outcome is not Outcome.DUPLICATE:
+            metrics.SOLUTIONS.labels(solution.source).inc()
+            tag = f"{envelope.origin_seq}:{envelope.index}"
+            await events.pod_failure(self._js, doc, tag)
+            if outcome is Outcome.CREATED and doc["status"] == "new":
+                self._notifier.failure(doc)
+            if self._settings.llm_config() is not None and doc.get("solution_source") != "llm":
+                job = DiagnoseJob(id=doc["_id"], report_seq=envelope.origin_seq)
+                await self._js.publish(
+                    bus.FAILURES_DIAGNOSE,
+                    self._encoder.encode(job),
+                    headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
+                )
+        await self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1))
+
+    async def _answer(self, envelope: FailureReportEnvelope, reply: Reply) -> None:
+        if envelope.reply_to is not None:
+            await publish_reply(self._nc, envelope.reply_to, msgspec.json.encode(reply))
+
+
+def _raw(value: object) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode(value))

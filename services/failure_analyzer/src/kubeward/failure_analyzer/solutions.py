@@ -1,0 +1,47 @@
+"""A record's solution: the offline analyzers' answer, or an LLM's built on it."""
+
+from __future__ import annotations
+
+import httpx
+
+from kubeward.core.settings_values import LLMConfig
+from kubeward.failure_analyzer.diagnosis import diagnose, render
+from kubeward.failure_analyzer.llm_solution import llm_solution
+from kubeward.failure_analyzer.store import Solution
+from kubeward.schemas.pod_failures import PodFailureReport
+
+NOT_DIAGNOSED = "Diagnosis is switched off on this installation (OFFLINE_DIAGNOSIS=false)."
+
+
+def offline(report: PodFailureReport, enabled: bool = True) -> Solution:
+    """The offline analyzers' solution (a fixed note when diagnosis is switched off)."""
+    if not enabled:
+        return Solution(text=NOT_DIAGNOSED, source="offline")
+    diagnosis = diagnose(report)
+    primary = diagnosis.primary
+    return Solution(
+        text=render(report, diagnosis),
+        source="offline",
+        analyzer=primary.analyzer if primary else None,
+    )
+
+
+async def with_llm(
+    config: LLMConfig,
+    report: PodFailureReport,
+    *,
+    timeout: float,
+    client: httpx.AsyncClient | None = None,
+) -> Solution:
+    """Ask the LLM, giving it the offline findings; on failure the offline answer, marked."""
+    diagnosis = diagnose(report)
+    primary = diagnosis.primary
+    outcome = await llm_solution(
+        config, report, diagnosis, render(report, diagnosis), timeout=timeout, client=client
+    )
+    return Solution(
+        text=outcome.solution,
+        source=outcome.source,
+        analyzer=primary.analyzer if primary else None,
+        error=outcome.error,
+    )

@@ -1,0 +1,355 @@
+"""Failed-pod records in MongoDB (collection ``pod_failures``, owned by failure-analyzer).
+
+One record per failure of a pod. While a record is open (new, investigating or ignored) it
+carries ``open_key`` = ``namespace/pod``, unique among records that have one: a repeat
+report for the pod updates that record, and two replicas racing on the first report of a
+pod cannot both create one. Resolving a record removes its key; the pod's next failure
+starts a new record. Ids are integers from a counter document, as the Kure API has them.
+
+Idempotency: each record remembers the last :data:`APPLIED_MEMORY` report tags
+(``<collect seq>:<index>``) it absorbed, so a redelivered report changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from kubeward.core.mongo import Document
+from kubeward.schemas.pod_failures import (
+    ACTIVE_STATUSES,
+    FailureQuery,
+    FailureReportEnvelope,
+    FailureStatus,
+    PodFailure,
+    PodFailureReport,
+    SolutionSource,
+)
+
+COLLECTION = "pod_failures"
+COUNTERS = "counters"
+APPLIED_MEMORY = 64
+
+_VIEWS: dict[str, list[str]] = {
+    "active": list(ACTIVE_STATUSES),
+    "history": ["resolved"],
+    "ignored": ["ignored"],
+}
+_REPORT_FIELDS = (
+    "node_name",
+    "phase",
+    "creation_timestamp",
+    "failure_reason",
+    "failure_message",
+    "container_statuses",
+    "init_container_statuses",
+    "events",
+    "logs",
+    "manifest",
+    "failure_logs",
+)
+_to_builtins = msgspec.to_builtins
+
+
+class Outcome(enum.Enum):
+    """What a report did to the store."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DUPLICATE = "duplicate"
+
+
+class Solution(msgspec.Struct, frozen=True, kw_only=True):
+    """A solution to store on a record."""
+
+    text: str
+    source: SolutionSource
+    analyzer: str | None = None
+    error: str | None = None
+
+
+def utcnow() -> datetime:
+    """Now, naive UTC with millisecond precision (what MongoDB keeps)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored time as RFC 3339 UTC."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def open_key(namespace: str, pod_name: str) -> str:
+    """The key an open record of a pod carries."""
+    return f"{namespace}/{pod_name}"
+
+
+def report_of(doc: Mapping[str, Any]) -> PodFailureReport:
+    """The latest report a record holds (for a new diagnosis)."""
+    fields = {name: doc.get(name) for name in _REPORT_FIELDS}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return msgspec.convert(
+        {"pod_name": doc["pod_name"], "namespace": doc["namespace"], **fields}, PodFailureReport
+    )
+
+
+def to_api(doc: Mapping[str, Any]) -> PodFailure:
+    """A stored record as the API returns it."""
+    first_seen = iso(doc["first_seen"])
+    return msgspec.convert(
+        {
+            "id": doc["_id"],
+            "pod_name": doc["pod_name"],
+            "namespace": doc["namespace"],
+            "node_name": doc.get("node_name"),
+            "phase": doc.get("phase"),
+            "creation_timestamp": doc.get("creation_timestamp"),
+            "failure_reason": doc.get("failure_reason") or "Unknown",
+            "failure_message": doc.get("failure_message"),
+            "container_statuses": doc.get("container_statuses") or [],
+            "events": doc.get("events") or [],
+            "logs": doc.get("logs") or "",
+            "manifest": doc.get("manifest") or "",
+            "solution": doc.get("solution") or "",
+            "solution_source": doc.get("solution_source") or "offline",
+            "llm_error": doc.get("llm_error"),
+            "analyzer": doc.get("analyzer"),
+            "timestamp": doc.get("creation_timestamp") or first_seen,
+            "first_seen": first_seen,
+            "last_seen": iso(doc["last_seen"]),
+            "report_count": doc.get("report_count", 1),
+            "status": doc.get("status", "new"),
+            "dismissed": doc.get("dismissed", False),
+            "resolved_at": iso(doc.get("resolved_at")),
+            "status_changed_at": iso(doc.get("status_changed_at")),
+        },
+        PodFailure,
+    )
+
+
+class StatusChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A record before and after a status change (``before`` is ``None`` when unknown)."""
+
+    before: FailureStatus | None
+    doc: Document | None
+    """The record after the change; ``None`` when no record has the id."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the status really changed."""
+        return self.doc is not None and self.before != self.doc["status"]
+
+
+class FailureStore:
+    """Reads and writes of failed-pod records."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col: AsyncCollection[Document] = db[COLLECTION]
+        self._counters: AsyncCollection[Document] = db[COUNTERS]
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the service relies on (idempotent)."""
+        await self._col.create_index("open_key", unique=True, sparse=True)
+        await self._col.create_index([("status", ASCENDING), ("_id", DESCENDING)])
+        await self._col.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)])
+        with contextlib.suppress(DuplicateKeyError):
+            await self._counters.insert_one({"_id": COLLECTION, "seq": 0})
+
+    async def _next_id(self) -> int:
+        # Two first-ever upserts of the counter can race: one of them loses (a duplicate
+        # key, or no document from some servers) and simply tries again.
+        for _ in range(10):
+            try:
+                doc = await self._counters.find_one_and_update(
+                    {"_id": COLLECTION},
+                    {"$inc": {"seq": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue
+            if doc is not None:
+                return int(doc["seq"])
+        raise RuntimeError("could not allocate a pod failure id")
+
+    async def get(self, record_id: int) -> Document | None:
+        """One record by id."""
+        return await self._col.find_one({"_id": record_id})
+
+    async def record(
+        self, envelope: FailureReportEnvelope, solution: Solution
+    ) -> tuple[Outcome, Document]:
+        """Store a report: update the pod's open record, or create one.
+
+        ``solution`` replaces the stored one unless the record already holds an LLM answer
+        for the same failure reason (a repeat report should not throw that away).
+        """
+        report = envelope.report
+        key = open_key(report.namespace, report.pod_name)
+        tag = f"{envelope.origin_seq}:{envelope.index}"
+        seen = datetime.fromtimestamp(envelope.origin_us / 1e6, UTC).replace(tzinfo=None)
+        fields = {name: _to_builtins(getattr(report, name)) for name in _REPORT_FIELDS}
+        while True:
+            existing = await self._col.find_one({"open_key": key})
+            if existing is not None:
+                if tag in existing.get("applied", []):
+                    return Outcome.DUPLICATE, existing
+                keep_llm = existing.get("solution_source") == "llm" and existing.get(
+                    "failure_reason"
+                ) == (report.failure_reason or "Unknown")
+                update: Document = {
+                    "$set": {
+                        **fields,
+                        "last_seen": max(seen, existing["last_seen"]),
+                        "report_seq": envelope.origin_seq,
+                        **({} if keep_llm else _solution_fields(solution)),
+                    },
+                    "$inc": {"report_count": 1},
+                    "$push": {"applied": {"$each": [tag], "$slice": -APPLIED_MEMORY}},
+                }
+                doc = await self._col.find_one_and_update(
+                    {"_id": existing["_id"], "open_key": key},
+                    update,
+                    return_document=ReturnDocument.AFTER,
+                )
+                if doc is not None:
+                    return Outcome.UPDATED, doc
+                continue  # resolved meanwhile: the report starts a new record
+            record_id = await self._next_id()
+            doc = {
+                "_id": record_id,
+                "open_key": key,
+                "pod_name": report.pod_name,
+                "namespace": report.namespace,
+                **fields,
+                **_solution_fields(solution),
+                "first_seen": seen,
+                "last_seen": seen,
+                "report_count": 1,
+                "report_seq": envelope.origin_seq,
+                "applied": [tag],
+                "status": "new",
+                "dismissed": False,
+                "resolved_at": None,
+                "status_changed_at": seen,
+            }
+            try:
+                await self._col.insert_one(doc)
+            except DuplicateKeyError:
+                continue  # another replica created the pod's record first: update that
+            return Outcome.CREATED, doc
+
+    async def set_solution(
+        self, record_id: int, solution: Solution, report_seq: int | None = None
+    ) -> Document | None:
+        """Store a new solution; with ``report_seq``, only if no newer report arrived."""
+        query: Document = {"_id": record_id}
+        if report_seq is not None:
+            query["report_seq"] = report_seq
+        return await self._col.find_one_and_update(
+            query, {"$set": _solution_fields(solution)}, return_document=ReturnDocument.AFTER
+        )
+
+    async def set_status(
+        self, record_id: int, status: FailureStatus, allowed_from: frozenset[str]
+    ) -> StatusChange:
+        """Move a record to ``status`` if its current status is in ``allowed_from``.
+
+        Races are settled by a conditional update on the status read; a record in the
+        target status already is returned unchanged.
+        """
+        for _ in range(5):
+            doc = await self._col.find_one({"_id": record_id})
+            if doc is None:
+                return StatusChange(before=None, doc=None)
+            before = doc["status"]
+            if before == status or before not in allowed_from:
+                return StatusChange(before=before, doc=doc)
+            now = utcnow()
+            update: Document = {
+                "$set": {
+                    "status": status,
+                    "status_changed_at": now,
+                    "dismissed": status in ("resolved", "ignored"),
+                }
+            }
+            if status == "resolved":
+                update["$set"]["resolved_at"] = now
+                update["$unset"] = {"open_key": ""}
+            after = await self._col.find_one_and_update(
+                {"_id": record_id, "status": before},
+                update,
+                return_document=ReturnDocument.AFTER,
+            )
+            if after is not None:
+                return StatusChange(before=before, doc=after)
+        raise RuntimeError(f"status of pod failure {record_id} keeps changing under us")
+
+    async def resolve_pod(self, namespace: str, pod_name: str) -> Document | None:
+        """Resolve the pod's open record, if it has one (the pod was deleted)."""
+        now = utcnow()
+        return await self._col.find_one_and_update(
+            {"open_key": open_key(namespace, pod_name)},
+            {
+                "$set": {
+                    "status": "resolved",
+                    "dismissed": True,
+                    "resolved_at": now,
+                    "status_changed_at": now,
+                },
+                "$unset": {"open_key": ""},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def query(self, query: FailureQuery, max_page: int) -> tuple[list[Document], int | None]:
+        """One page of a view, newest first, and the id to continue from (``None``: last)."""
+        limit = max(1, min(query.limit, max_page))
+        find: Document = {"status": {"$in": _VIEWS[query.view]}}
+        if query.namespace:
+            find["namespace"] = query.namespace
+        if query.cursor:
+            find["_id"] = {"$lt": int(query.cursor)}
+        docs = await self._col.find(find).sort("_id", DESCENDING).limit(limit + 1).to_list()
+        if len(docs) > limit:
+            return docs[:limit], docs[limit - 1]["_id"]
+        return docs, None
+
+    async def sweep(self, status: FailureStatus, older_than: timedelta, batch: int) -> int:
+        """Delete records in ``status`` whose status is older than ``older_than``, ``batch``
+        at a time; returns how many went."""
+        cutoff = utcnow() - older_than
+        deleted = 0
+        while True:
+            ids = [
+                d["_id"]
+                async for d in self._col.find(
+                    {"status": status, "status_changed_at": {"$lt": cutoff}}, {"_id": 1}
+                ).limit(batch)
+            ]
+            if not ids:
+                return deleted
+            result = await self._col.delete_many({"_id": {"$in": ids}, "status": status})
+            deleted += result.deleted_count
+            if len(ids) < batch:
+                return deleted
+
+
+def _solution_fields(solution: Solution) -> Document:
+    return {
+        "solution": solution.text,
+        "solution_source": solution.source,
+        "analyzer": solution.analyzer,
+        "llm_error": solution.error,
+    }
