@@ -19,7 +19,8 @@ from pymongo import AsyncMongoClient
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext, serving
-from kubeward.core.settings_values import NotificationSetting, WebhookConfig
+from kubeward.core.settings_values import LLMConfig, NotificationSetting, WebhookConfig
+from kubeward.devstack.fake_llm import Answer, FakeLLM, serve_fake_llm
 from kubeward.devstack.testing import eventually, serve_asgi, stored_messages
 from kubeward.failure_analyzer import retention
 from kubeward.failure_analyzer.app import failure_analyzer
@@ -36,6 +37,7 @@ from kubeward.schemas.pod_failures import (
     PodFailure,
     PodFailureReport,
     Restore,
+    RetrySolution,
     SetStatus,
 )
 from kubeward.schemas.replies import Reply
@@ -136,6 +138,7 @@ async def harness(
         mongodb_db=mongo_db_name,
         settings_secret=SECRET,
         retention_interval_seconds=3600,
+        llm_timeout_seconds=2.0,
     )
     async with (
         serving("ingest", IngestSettings(nats_url=nats_url), ingest),
@@ -416,3 +419,74 @@ async def _bodies(receiver: Receiver) -> list[dict[str, Any]]:
 
 async def _now(value: bool) -> bool:
     return value
+
+
+LLM_ANSWER = "## Root Cause\nDATABASE_URL is unset.\n\n## Fix\n1. Set it.\n\n## Verify\n`kubectl`"
+DB_PASSWORD = "pg-pass-4f8b2c9e1d"
+MANIFEST_WITH_SECRET = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: orders-6c8d9f7b5-kq2lp\n"
+    "  namespace: shop\nspec:\n  containers:\n  - name: orders\n"
+    "    image: registry.acme.io/shop/orders:2.3.1\n    env:\n    - name: DB_PASSWORD\n"
+    f"      value: {DB_PASSWORD}\n"
+)
+
+
+async def _llm_configured(harness: Harness, server: FakeLLM) -> None:
+    """Point the LLM setting at the fake OpenAI server; wait until the analyzer sees it."""
+    await harness.settings.set_llm_config(
+        LLMConfig(provider="openai", model="gpt-4o-mini", api_key="sk-x" * 6, base_url=server.url)
+    )
+    seen = _seen_by_analyzer(harness)
+    await eventually(
+        lambda: _now(seen.llm_config() is not None), bool, what="the analyzer sees the LLM"
+    )
+
+
+async def test_with_an_llm_its_answer_replaces_the_offline_one(harness: Harness) -> None:
+    async with serve_fake_llm(LLM_ANSWER) as server:
+        await _llm_configured(harness, server)
+        await harness.publish(report(manifest=MANIFEST_WITH_SECRET))
+        updates = await eventually(
+            lambda: harness.feed("solution_updated"), bool, what="solution_updated"
+        )
+        record = (await harness.listing())[0]
+    assert updates[0]["data"]["id"] == record.id
+    assert updates[0]["data"]["solution_source"] == "llm"
+    assert (record.solution, record.solution_source) == (LLM_ANSWER, "llm")
+    prompt = server.requests[0].body.decode()
+    assert "DATABASE_URL" in prompt  # the report's and the analyzers' findings went in
+    assert DB_PASSWORD not in prompt  # the manifest's env value did not
+
+
+async def test_when_the_llm_hangs_the_offline_answer_stays_marked(harness: Harness) -> None:
+    async with serve_fake_llm(LLM_ANSWER) as server:
+        server.script = [Answer(hang=True), Answer(hang=True)]
+        await _llm_configured(harness, server)
+        await harness.publish(REPORT)
+        updates = await eventually(
+            lambda: harness.feed("solution_updated"), bool, what="solution_updated"
+        )
+        record = (await harness.listing())[0]
+    assert updates[0]["data"]["solution_source"] == "offline-fallback"
+    assert record.solution_source == "offline-fallback"
+    assert record.llm_error
+    assert "## Root Cause" in record.solution
+    assert "DATABASE_URL" in record.solution
+
+
+async def test_retry_solution_asks_the_llm_again(harness: Harness) -> None:
+    await harness.publish(REPORT)
+    record = await harness.first()
+    assert record.solution_source == "offline"
+    async with serve_fake_llm(LLM_ANSWER) as server:
+        await _llm_configured(harness, server)
+        reply = await harness.command(RetrySolution(id=record.id))
+    assert reply.status == 200
+    retried = msgspec.json.decode(reply.body, type=PodFailure)
+    assert (retried.id, retried.solution, retried.solution_source) == (
+        record.id,
+        LLM_ANSWER,
+        "llm",
+    )
+    reply = await harness.command(RetrySolution(id=12345))
+    assert (reply.status, reply.detail) == (404, "Pod failure not found")
