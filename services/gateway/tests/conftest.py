@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import httpx
+import kmock
+import msgspec
 import pytest
 
 from kubeward.devstack.testing import serve_asgi
@@ -17,6 +22,7 @@ ADMIN = {"username": "root", "password": "correct horse battery"}
 SETTINGS_SECRET = "a-settings-secret-for-tests"
 
 Gateway = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
+KubeGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
@@ -51,3 +57,56 @@ async def admin(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
         resp = await client.post("/api/auth/signup", json=ADMIN)
         assert resp.status_code == 201
         yield client
+
+
+@pytest.fixture
+def kmock_kubeconfig(kmock: kmock.KubernetesEmulator, tmp_path: Path) -> str:
+    """A kubeconfig file pointing the official client at this test's kmock emulator.
+
+    ``kmock`` (its pytest plugin's fixture) is an in-memory Kubernetes API emulator on a
+    free loopback port; it records every request it gets.
+    """
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url)}}],
+        "users": [{"name": "kmock", "user": {"token": "kmock-token"}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+        "current-context": "kmock",
+    }
+    path = tmp_path / "kubeconfig.json"  # JSON is YAML: the client reads either
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture
+def kube_gateway(
+    nats_url: str,
+    mongo_url: str,
+    mongo_db_name: str,
+    clean_redis_url: str,
+    kmock_kubeconfig: str,
+) -> KubeGateway:
+    """Like ``gateway``, its Kubernetes client on the test's kmock; ``start(**settings)``."""
+    settings = Settings(
+        nats_url=nats_url,
+        mongodb_url=mongo_url,
+        mongodb_db=mongo_db_name,
+        redis_url=clean_redis_url,
+        service_token=TOKEN,
+        session_secret="shared-secret",
+        settings_secret=SETTINGS_SECRET,
+        request_timeout_seconds=1.0,
+        kubeconfig=kmock_kubeconfig,
+        kube_request_timeout_seconds=5.0,
+    )
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        async with (
+            serve_asgi(create_app(msgspec.structs.replace(settings, **overrides))) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
+            yield client
+
+    return start

@@ -1,10 +1,12 @@
 """Schemathesis over the gateway's own OpenAPI document: no generated request may get a 5xx.
 
 What runs: the real gateway (``create_app`` served by uvicorn on a free port through
-:func:`~kubeward.devstack.testing.serve_asgi`) with ingest and traffic-store running
-in-process behind it (:func:`~kubeward.core.service.serving`), on the test's NATS, MongoDB
-and Redis, so the bus-backed routes answer for real. The spec is fetched from
-``/docs/openapi.json`` and loaded with ``schemathesis.openapi.from_dict``.
+:func:`~kubeward.devstack.testing.serve_asgi`) with ingest, traffic-store and
+failure-analyzer running in-process behind it (:func:`~kubeward.core.service.serving`), on
+the test's NATS, MongoDB and Redis, so the bus-backed routes answer for real; its
+Kubernetes client points at an empty kmock emulator (``kmock_kubeconfig``), so the pod-log
+routes validate their input and answer the API's 404s rather than "no cluster" 503s. The
+spec is fetched from ``/docs/openapi.json`` and loaded with ``schemathesis.openapi.from_dict``.
 
 Threading: schemathesis sends its requests with the blocking ``requests`` library, and the
 servers live in pytest-asyncio's (session) event loop. Each fuzzing pass therefore runs in
@@ -59,6 +61,8 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from kubeward.core.service import serving
 from kubeward.devstack.testing import serve_asgi
+from kubeward.failure_analyzer.app import failure_analyzer
+from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
 from kubeward.gateway.app import create_app
 from kubeward.gateway.sessions import SESSION_COOKIE
 from kubeward.gateway.settings import Settings as GatewaySettings
@@ -128,9 +132,10 @@ class Findings:
 
 @pytest.fixture
 async def stack(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
+    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str, kmock_kubeconfig: str
 ) -> AsyncIterator[Stack]:
-    """Gateway + ingest + traffic-store on real infrastructure, with a signed-up admin."""
+    """Gateway + ingest + traffic-store + failure-analyzer on real infrastructure, with a
+    signed-up admin."""
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
             serving("ingest", IngestSettings(nats_url=nats_url), ingest)
@@ -139,6 +144,16 @@ async def stack(
             nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name, max_page=50
         )
         await stack.enter_async_context(serving("traffic-store", store_settings, traffic_store))
+        analyzer_settings = AnalyzerSettings(
+            nats_url=nats_url,
+            mongodb_url=mongo_url,
+            mongodb_db=mongo_db_name,
+            settings_secret="fuzz-settings-secret-0123456789",
+            max_page=50,
+        )
+        await stack.enter_async_context(
+            serving("failure-analyzer", analyzer_settings, failure_analyzer)
+        )
         app = create_app(
             GatewaySettings(
                 nats_url=nats_url,
@@ -150,6 +165,7 @@ async def stack(
                 settings_secret="fuzz-settings-secret-0123456789",
                 request_timeout_seconds=5.0,
                 default_page=50,
+                kubeconfig=kmock_kubeconfig,
             )
         )
         base_url = await stack.enter_async_context(serve_asgi(app))

@@ -24,7 +24,10 @@ from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
+from kubeward.gateway.kube import kube_lifespan
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
+from kubeward.gateway.pod_failures import PodFailuresController
+from kubeward.gateway.pod_logs import PodLogsController
 from kubeward.gateway.pod_traffic import PodTrafficController
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.sessions import SessionStore
@@ -87,12 +90,14 @@ def create_app(settings: Settings) -> Litestar:
             AuthController,
             UsersController,
             AdminSettingsController,
+            PodFailuresController,
+            PodLogsController,
             PodTrafficController,
             HttpTrafficController,
             feed_socket,
         ],
         guards=[require_auth],
-        lifespan=[bus_lifespan, settings_lifespan, auth_lifespan, feed_lifespan],
+        lifespan=[bus_lifespan, settings_lifespan, auth_lifespan, feed_lifespan, kube_lifespan],
         state=State({"settings": settings}),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
         before_send=[count_response],

@@ -58,10 +58,13 @@ class BusLink:
                 "Accepted, but the write was not confirmed in time; it will still be stored",
             )
 
-    async def ask(self, subject: str, payload: bytes, unavailable: str) -> Reply:
-        """A request answered with a :class:`Reply`; 503 ``unavailable`` when nobody answers."""
+    async def ask(
+        self, subject: str, payload: bytes, unavailable: str, timeout: float | None = None
+    ) -> Reply:
+        """A request answered with a :class:`Reply`; 503 ``unavailable`` when nobody answers
+        within ``timeout`` (default: the link's)."""
         try:
-            return _reply.decode(await self.request(subject, payload))
+            return _reply.decode(await self.request(subject, payload, timeout))
         except (TimeoutError, NoRespondersError):
             return error(503, unavailable)
 

@@ -14,6 +14,9 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Shared secret for agents and scanners; empty refuses every authenticated call."""
     request_timeout_seconds: float = 10.0
     """How long a write waits for the pipeline to confirm it, and a query for its answer."""
+    diagnosis_timeout_seconds: float = 45.0
+    """How long ``retry-solution`` waits for a new diagnosis; keep it above
+    failure-analyzer's ``LLM_TIMEOUT_SECONDS``."""
     default_page: int = 5000
     session_secret: str = ""
     """Signs session cookies; every replica needs the same one. Empty: a random secret per
@@ -36,3 +39,15 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     feed_lag_grace_seconds: float = 10.0
     """WebSocket feed: how long a lagging client gets to take the ``lagging`` message and
     the close frame before its connection is dropped."""
+    kubeconfig: str = ""
+    """Path of a kubeconfig file (``KUBECONFIG``, as kubectl reads it; several paths joined
+    with ``:`` are merged). Empty: the in-cluster service account when
+    ``KUBERNETES_SERVICE_HOST`` is set, else no cluster (pod logs answer 503)."""
+    kube_context: str = ""
+    """Context of the kubeconfig to use; empty: its ``current-context``."""
+    kube_request_timeout_seconds: float = 10.0
+    """Connect and read timeout of one Kubernetes API call (for a followed log: of opening it;
+    the open stream then waits for lines as long as they take)."""
+    log_stream_heartbeat_seconds: float = 15.0
+    """SSE log streams: a comment line is sent after this long without a log line, so
+    proxies keep the connection and the client sees it is alive."""

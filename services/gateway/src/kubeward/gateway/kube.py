@@ -1,0 +1,190 @@
+"""The gateway's read-only Kubernetes API client, shared by the cluster views (logs, diagrams).
+
+Which cluster: the kubeconfig in ``KUBECONFIG`` (setting ``kubeconfig``, context
+``kube_context``) when given; otherwise the pod's service account when the process runs in a
+cluster (``KUBERNETES_SERVICE_HOST`` set); otherwise none, and the cluster views answer
+``503 {"detail": "Kubernetes client not available"}`` as Kure does.
+
+The official client is synchronous (urllib3): every call runs in a worker thread
+(:func:`asyncio.to_thread`) with a connect/read timeout, so the event loop never blocks. A
+client that cannot be configured (unreadable kubeconfig, missing service-account token) is
+logged and treated as no cluster: the rest of the gateway keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import msgspec
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from kubeward.gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NOT_AVAILABLE = "Kubernetes client not available"
+"""The reference's 503 detail when no cluster is configured."""
+IN_CLUSTER_VARIABLE = "KUBERNETES_SERVICE_HOST"
+
+
+class KubeClient:
+    """One configured ``ApiClient`` and its ``CoreV1Api``, called from worker threads."""
+
+    def __init__(self, api_client: k8s.ApiClient, timeout_seconds: float, source: str) -> None:
+        self.api_client = api_client
+        self.core = k8s.CoreV1Api(api_client)
+        self.timeout = (float(timeout_seconds), float(timeout_seconds))
+        """``_request_timeout`` of every call: (connect, read) seconds."""
+        self.source = source
+        """Where the configuration came from (for logs): a kubeconfig path or ``in-cluster``."""
+
+    async def call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run one blocking client method in a worker thread, with the request timeout."""
+        kwargs.setdefault("_request_timeout", self.timeout)
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    async def get_raw(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bytes:
+        """The undecoded body of a GET (``_preload_content=False``), its connection released.
+
+        Reading the bytes ourselves skips the client's model deserialisation, which is slow
+        for large objects and mangles log text that happens to parse as JSON.
+        """
+
+        def fetch() -> bytes:
+            response = method(
+                *args, _preload_content=False, _request_timeout=self.timeout, **kwargs
+            )
+            try:
+                return bytes(response.data)
+            finally:
+                response.release_conn()
+
+        return await asyncio.to_thread(fetch)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.api_client.close()  # type: ignore[no-untyped-call]
+
+
+def load_client(settings: Settings, environ: Mapping[str, str] | None = None) -> KubeClient | None:
+    """A client for the configured cluster, or ``None`` when there is none (blocking).
+
+    Raises whatever the kubernetes package raises for a configuration it cannot load.
+    """
+    env = os.environ if environ is None else environ
+    if settings.kubeconfig:
+        api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=settings.kubeconfig,
+            context=settings.kube_context or None,
+            persist_config=False,
+        )
+        source = f"kubeconfig {settings.kubeconfig}"
+    elif env.get(IN_CLUSTER_VARIABLE):
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+        api_client = k8s.ApiClient(configuration)
+        source = "in-cluster service account"
+    else:
+        return None
+    return KubeClient(api_client, settings.kube_request_timeout_seconds, source)
+
+
+def kube_of(state: State) -> KubeClient:
+    """The app's client; ``503 Kubernetes client not available`` when there is none."""
+    kube: KubeClient | None = getattr(state, "kube", None)
+    if kube is None:
+        raise HTTPException(status_code=503, detail=NOT_AVAILABLE)
+    return kube
+
+
+@asynccontextmanager
+async def kube_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Configure ``app.state.kube`` (``None`` without a cluster) and close it on shutdown."""
+    settings: Settings = app.state.settings
+    kube: KubeClient | None
+    try:
+        kube = await asyncio.to_thread(load_client, settings)
+    except Exception as exc:  # a broken kubeconfig must not take the whole gateway down
+        log.error("Kubernetes client not configured, cluster views answer 503: %s", exc)
+        kube = None
+    if kube is None:
+        log.info("no Kubernetes cluster configured (KUBECONFIG empty, not in a cluster)")
+    else:
+        log.info("Kubernetes client configured from %s", kube.source)
+    app.state.kube = kube
+    try:
+        yield
+    finally:
+        app.state.kube = None
+        if kube is not None:
+            await asyncio.to_thread(kube.close)
+
+
+class _Status(msgspec.Struct):
+    """The fields of a Kubernetes ``Status`` error body that make a useful detail."""
+
+    message: str = ""
+    reason: str = ""
+
+
+_status = msgspec.json.Decoder(_Status)
+
+
+def api_message(exc: k8s.ApiException) -> str:
+    """The API server's own message for a failed call (its ``Status``), else the HTTP reason."""
+    body = exc.body
+    if isinstance(body, bytes | str) and body:
+        try:
+            status = _status.decode(body)
+        except msgspec.DecodeError:
+            status = _Status()
+        if status.message:
+            return status.message
+    return str(exc.reason or f"HTTP {exc.status}")
+
+
+def api_error(exc: Exception, not_found: str) -> HTTPException:
+    """The gateway's answer to a failed call; ``not_found`` is the 404 detail.
+
+    404 stays a 404; the API refusing the gateway (401/403) is a 502, throttling (429) a
+    503, an unreachable API a 503, a timeout a 504, anything else from the API a 502 with its
+    message. Never a 500: the caller gets a ``detail``, the log gets the exception.
+    """
+    if isinstance(exc, k8s.ApiException):
+        status = exc.status or 0
+        message = api_message(exc)
+        if status == 404:
+            return HTTPException(status_code=404, detail=not_found)
+        if status in (401, 403):
+            return HTTPException(
+                status_code=502,
+                detail=f"The Kubernetes API refused the gateway's request ({status}): {message}",
+            )
+        if status == 429:
+            return HTTPException(
+                status_code=503, detail=f"The Kubernetes API is throttling requests: {message}"
+            )
+        return HTTPException(
+            status_code=502, detail=f"The Kubernetes API failed ({status or 'TLS'}): {message}"
+        )
+    log.warning("Kubernetes API call failed: %r", exc)
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
+        return HTTPException(status_code=504, detail="The Kubernetes API did not answer in time")
+    if isinstance(cause, urllib3.exceptions.HTTPError | OSError):
+        return HTTPException(status_code=503, detail="The Kubernetes API is unreachable")
+    return HTTPException(status_code=502, detail="The Kubernetes API call failed")

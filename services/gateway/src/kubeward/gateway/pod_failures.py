@@ -1,0 +1,236 @@
+"""Kure's pod-monitoring endpoints: report, list and change failed pods.
+
+Reports go through ingest like an agent's bus message (``kubeward.collect.pod-failures``)
+and are answered with the stored, diagnosed record. Reads and changes ask failure-analyzer
+over request/reply.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+
+from kubeward.gateway.auth import principal_of
+from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.errors import reply_response
+from kubeward.gateway.params import next_page_headers
+from kubeward.gateway.settings import Settings
+from kubeward.schemas import bus
+from kubeward.schemas.pod_failures import (
+    MAX_NAME,
+    STATUSES,
+    Dismiss,
+    DismissDeleted,
+    FailureCommand,
+    FailureQuery,
+    FailureStatus,
+    FailureView,
+    Restore,
+    RetrySolution,
+    SetStatus,
+)
+from kubeward.schemas.replies import Reply
+
+UNAVAILABLE = "Failure analyzer is not available"
+NOT_FOUND = "Pod failure not found"
+_STATUSES: dict[str, FailureStatus] = {s: s for s in STATUSES}
+INVALID_STATUS = f"Invalid status. Must be one of: {', '.join(STATUSES)}"
+
+
+class StatusIn(msgspec.Struct, kw_only=True):
+    """``PUT /api/pods/{id}/status`` body."""
+
+    status: str
+    resolution_note: str | None = None
+    """Accepted for Kure compatibility; not stored."""
+
+
+class DeletedPodIn(msgspec.Struct, kw_only=True):
+    """``POST /api/pods/dismiss-deleted`` body (the agent's)."""
+
+    namespace: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+    pod_name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+
+
+def _json(reply: Reply, headers: dict[str, str] | None = None) -> Response[Any]:
+    if not reply.ok:
+        return reply_response(reply)
+    return Response(
+        content=bytes(reply.body),
+        status_code=reply.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def _command(state: State, command: FailureCommand, timeout: float | None = None) -> Reply:
+    link: BusLink = state.bus
+    return await link.ask(
+        bus.RPC_FAILURES_COMMAND, msgspec.json.encode(command), UNAVAILABLE, timeout
+    )
+
+
+def _id(pod_id: str) -> int:
+    """A record id from the path; anything else cannot name a record (404, after auth)."""
+    if not pod_id.isascii() or not pod_id.isdigit() or len(pod_id) > 18:
+        raise NotFoundException(detail=NOT_FOUND)
+    return int(pod_id)
+
+
+def _actor(request: Request[Any, Any, State]) -> str:
+    return principal_of(request).username
+
+
+async def _list(
+    request: Request[Any, Any, State],
+    state: State,
+    view: FailureView,
+    namespace: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Response[Any]:
+    link: BusLink = state.bus
+    query = FailureQuery(view=view, namespace=namespace, limit=limit, cursor=cursor)
+    reply = await link.ask(bus.RPC_FAILURES_LIST, msgspec.json.encode(query), UNAVAILABLE)
+    return _json(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
+
+
+Limit = Annotated[int, QueryParameter(ge=1, le=5000)]
+
+
+class PodFailuresController(Controller):
+    """Failed pods: agent reports in, dashboards read and triage them."""
+
+    path = "/api/pods"
+    tags = ["pods"]
+
+    @post(
+        "/failed",
+        status_code=200,
+        opt={"service_only": True},
+        summary="Report a failed pod (agent)",
+        description="Body: the Kure agent's report. A repeat report for a pod with an open "
+        "failure updates that record. Answers the stored record with its solution; a pod in "
+        'an excluded namespace or matching an excluded pattern answers {"excluded": true, '
+        '"reason": ...} and is not stored.',
+    )
+    async def report(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """Publish the report exactly as an agent would and relay the outcome."""
+        body = await request.body()
+        if body.lstrip()[:1] != b"{":
+            raise ClientException(detail="Expected one JSON object")
+        link: BusLink = state.bus
+        return _json(await link.collect(bus.COLLECT_POD_FAILURES, body))
+
+    @get("/failed", summary="List active failures (new, investigating)")
+    async def active(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        namespace: FromQuery[str | None] = None,
+        limit: Limit = 1000,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """Newest first; more pages through ``X-Next-Cursor`` / ``Link``."""
+        return await _list(request, state, "active", namespace, limit, cursor)
+
+    @get("/history", summary="List resolved failures")
+    async def history(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        namespace: FromQuery[str | None] = None,
+        limit: Limit = 1000,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """Newest first."""
+        return await _list(request, state, "history", namespace, limit, cursor)
+
+    @get("/ignored", summary="List ignored failures")
+    async def ignored(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        namespace: FromQuery[str | None] = None,
+        limit: Limit = 1000,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """Newest first."""
+        return await _list(request, state, "ignored", namespace, limit, cursor)
+
+    @put(
+        "/{pod_id:str}/status",
+        summary="Update a failure's status",
+        description="new, investigating, resolved or ignored. A resolved failure stays "
+        "resolved (the pod's next failure opens a new record); ignored ones come back "
+        "with new.",
+    )
+    async def set_status(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        pod_id: FromPath[str],
+        data: Annotated[StatusIn, Body()],
+    ) -> Response[Any]:
+        """400 for an unknown status or a transition that is not allowed; 404 for an id."""
+        status = _STATUSES.get(data.status)
+        if status is None:
+            raise ClientException(detail=INVALID_STATUS)
+        command = SetStatus(id=_id(pod_id), status=status, actor=_actor(request))
+        return _json(await _command(state, command))
+
+    @delete(
+        "/failed/{pod_id:str}",
+        status_code=200,
+        summary="Dismiss a failure (resolve it)",
+    )
+    async def dismiss(
+        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+    ) -> Response[Any]:
+        """The failure moves to history."""
+        return _json(await _command(state, Dismiss(id=_id(pod_id), actor=_actor(request))))
+
+    @put("/ignored/{pod_id:str}/restore", summary="Restore an ignored failure")
+    async def restore(
+        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+    ) -> Response[Any]:
+        """The failure becomes new again; 400 when it is not ignored."""
+        return _json(await _command(state, Restore(id=_id(pod_id), actor=_actor(request))))
+
+    @post(
+        "/failed/{pod_id:str}/retry-solution",
+        status_code=200,
+        summary="Diagnose a failure again",
+        description="With an LLM configured, asks it again (offline answer on failure, "
+        "marked solution_source=offline-fallback); otherwise re-runs the offline analyzers.",
+    )
+    async def retry(
+        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+    ) -> Response[Any]:
+        """Answers the record with its new solution."""
+        settings: Settings = state.settings
+        command = RetrySolution(id=_id(pod_id), actor=_actor(request))
+        return _json(await _command(state, command, settings.diagnosis_timeout_seconds))
+
+    @post(
+        "/dismiss-deleted",
+        status_code=200,
+        opt={"service_only": True},
+        summary="A pod was deleted or recovered (agent)",
+    )
+    async def dismiss_deleted(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        data: Annotated[DeletedPodIn, Body()],
+    ) -> Response[Any]:
+        """Resolves the pod's open failure and announces ``pod_deleted``."""
+        command = DismissDeleted(
+            namespace=data.namespace, pod_name=data.pod_name, actor=_actor(request)
+        )
+        return _json(await _command(state, command))

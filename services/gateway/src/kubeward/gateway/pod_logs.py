@@ -1,0 +1,466 @@
+"""Pod logs, as Kure serves them: one read, or a Server-Sent Events stream that follows them.
+
+- ``GET /api/pods/{namespace}/{pod_name}/logs?container=&tail_lines=100&previous=false``
+  answers Kure's ``{pod_name, namespace, container, containers, logs, tail_lines,
+  previous}``. Without ``container`` the pod's first container is read; ``containers``
+  lists the regular, init and ephemeral containers. A log the API cannot give (no previous
+  instance, a container still waiting) is Kure's ``"[No logs available: <why>]"``.
+- ``GET /api/pods/{namespace}/{pod_name}/logs/stream?container=&tail_lines=100`` follows the
+  log (``follow=true``) as ``text/event-stream``: ``data: <line>`` per log line, a
+  ``: heartbeat`` comment after ``log_stream_heartbeat_seconds`` of silence, ``data: [Error:
+  <why>]`` when the API breaks the stream, and the end of the response when the log ends.
+  Browsers' ``EventSource`` cannot send headers, so ``?token=<SERVICE_TOKEN>`` works here.
+
+The pod is read first (404 ``Pod 'p' not found in namespace 'ns'``, 404 for a container it
+does not have); bad names and ``tail_lines`` outside 1..10000 are 400s. Without a cluster
+both answer ``503 {"detail": "Kubernetes client not available"}``.
+
+A followed log is read by one thread per stream (blocking urllib3). When the client goes
+away the response generator's ``finally`` shuts the socket down, which wakes the blocked
+read at once; the thread then closes the connection and ends. Lines reach the event loop
+through a bounded queue, so a slow client slows the reading, not the gateway's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+import msgspec
+import urllib3
+from kubernetes import client as k8s
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import PathParameter, QueryParameter
+from litestar.response import Stream
+
+from kubeward.gateway.kube import NOT_AVAILABLE, KubeClient, api_error, api_message, kube_of
+from kubeward.gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""RFC 1123 label: namespaces and container names (at most 63 characters)."""
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""RFC 1123 subdomain: pod names (at most 253 characters)."""
+MAX_TAIL_LINES = 10000
+READ_SIZE = 64 * 1024
+"""Bytes asked of the socket per read of a followed log."""
+MAX_LINE = 1024 * 1024
+"""A longer run of bytes without a newline is sent as a line of its own."""
+QUEUE_BATCHES = 64
+"""Batches of lines (one per read) a stream's thread may get ahead of its client."""
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HEARTBEAT = b": heartbeat\n\n"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+_NAME_LIMITS = (
+    ("namespace", DNS_LABEL, 63),
+    ("pod_name", DNS_SUBDOMAIN, 253),
+    ("container", DNS_LABEL, 63),
+)
+
+Namespace = Annotated[
+    str,
+    PathParameter(pattern=DNS_LABEL, max_length=63, description="Namespace (RFC 1123 label)"),
+]
+PodName = Annotated[
+    str,
+    PathParameter(
+        pattern=DNS_SUBDOMAIN, max_length=253, description="Pod name (RFC 1123 subdomain)"
+    ),
+]
+Container = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=DNS_LABEL,
+        max_length=63,
+        description="Container name; default: the pod's first container",
+    ),
+]
+TailLines = Annotated[
+    int,
+    QueryParameter(ge=1, le=MAX_TAIL_LINES, description="Lines from the end of the log to return"),
+]
+Previous = Annotated[
+    bool, QueryParameter(description="The log of the container's previous instance")
+]
+
+
+class PodLogs(msgspec.Struct, kw_only=True):
+    """Kure's answer to ``GET /api/pods/{namespace}/{pod_name}/logs``."""
+
+    pod_name: str
+    namespace: str
+    container: str
+    containers: list[str]
+    """Regular, then init, then ephemeral containers."""
+    logs: str
+    tail_lines: int
+    previous: bool
+
+
+class _Named(msgspec.Struct):
+    name: str = ""
+
+
+class _PodSpec(msgspec.Struct, rename="camel"):
+    containers: list[_Named] = []
+    init_containers: list[_Named] | None = None
+    ephemeral_containers: list[_Named] | None = None
+
+
+class _Pod(msgspec.Struct):
+    spec: _PodSpec = msgspec.field(default_factory=_PodSpec)
+
+
+_pod = msgspec.json.Decoder(_Pod)
+
+
+def _responses() -> dict[int, ResponseSpec]:
+    """The error answers of both endpoints, for the OpenAPI document."""
+
+    def spec(description: str, detail: str) -> ResponseSpec:
+        return ResponseSpec(
+            data_container=dict[str, str],
+            description=description,
+            examples=[Example(value={"detail": detail})],
+        )
+
+    return {
+        400: spec("A name or tail_lines is invalid", "tail_lines: must be 1..10000"),
+        404: spec("No such pod or container", "Pod 'web' not found in namespace 'default'"),
+        502: spec("The Kubernetes API refused or failed", "The Kubernetes API refused ..."),
+        503: spec("No cluster configured, or the API is unreachable", NOT_AVAILABLE),
+        504: spec("The Kubernetes API did not answer in time", "The Kubernetes API ..."),
+    }
+
+
+def _check_names(**values: str | None) -> None:
+    """400 unless each given name is a valid Kubernetes name (``re.fullmatch``, length).
+
+    The route's parameter patterns already refuse most; ``$`` there would still let a
+    trailing newline through.
+    """
+    for field, pattern, limit in _NAME_LIMITS:
+        value = values.get(field)
+        if value is None:
+            continue
+        if len(value) > limit or not re.fullmatch(pattern.strip("^$"), value):
+            raise ClientException(
+                detail=f"{field}: {value!r} is not a valid Kubernetes name "
+                f"(lower-case RFC 1123, at most {limit} characters)"
+            )
+
+
+def _not_found(namespace: str, pod_name: str) -> str:
+    return f"Pod '{pod_name}' not found in namespace '{namespace}'"
+
+
+async def _target(
+    kube: KubeClient, namespace: str, pod_name: str, container: str | None
+) -> tuple[str, list[str]]:
+    """The container to read (asked for, or the pod's first) and all the pod's containers."""
+    try:
+        raw = await kube.get_raw(kube.core.read_namespaced_pod, pod_name, namespace)
+    except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise api_error(exc, _not_found(namespace, pod_name)) from None
+    try:
+        spec = _pod.decode(raw).spec
+    except msgspec.DecodeError:
+        raise HTTPException(
+            status_code=502, detail="The Kubernetes API answered an unreadable pod"
+        ) from None
+    regular = [c.name for c in spec.containers]
+    everything = regular + [
+        c.name for c in (spec.init_containers or []) + (spec.ephemeral_containers or [])
+    ]
+    target = container or (regular[0] if regular else None)
+    if target is None:
+        raise ClientException(detail="No containers found in pod")
+    if target not in everything:
+        raise HTTPException(
+            status_code=404,
+            detail=f"Container '{target}' not found. Available: {', '.join(everything)}",
+        )
+    return target, everything
+
+
+def sse_event(line: str) -> bytes:
+    """One log line as an SSE ``data:`` event (a CR inside the line becomes a new field)."""
+    return ("".join(f"data: {part}\n" for part in _LINE_BREAK.split(line)) + "\n").encode()
+
+
+class _End(msgspec.Struct):
+    """The last item of a follower's queue; ``error`` when the stream broke."""
+
+    error: str | None = None
+
+
+class LogFollower:
+    """Follows one pod log in a thread of its own and hands its lines to the event loop.
+
+    ``opened`` resolves once the API accepted the request (or fails with its error);
+    :meth:`events` then yields the SSE body. :meth:`stop` (idempotent, any thread) shuts the
+    socket down so a blocked read returns at once; the thread closes the connection.
+    """
+
+    def __init__(self, open_log: Callable[[], urllib3.BaseHTTPResponse], name: str) -> None:
+        self._open_log = open_log
+        self._loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = self._loop.create_future()
+        self._queue: asyncio.Queue[list[str] | _End] = asyncio.Queue()
+        self._credit = threading.Semaphore(QUEUE_BATCHES)
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._response: urllib3.BaseHTTPResponse | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Open the log and start reading it, in the thread."""
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop reading: wake the thread wherever it waits; it then ends."""
+        self._stopped.set()
+        self._credit.release()  # a thread waiting for queue room wakes and sees the stop
+        with self._lock:
+            response = self._response
+        if response is not None:
+            _shutdown(response)
+
+    async def events(self, heartbeat: float) -> AsyncIterator[bytes]:
+        """The SSE body: log lines as events, heartbeats while quiet; stops the thread."""
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), heartbeat)
+                except TimeoutError:
+                    yield HEARTBEAT
+                    continue
+                self._credit.release()
+                if isinstance(item, _End):
+                    if item.error is not None:
+                        yield sse_event(f"[Error: {item.error}]")
+                    return
+                yield b"".join(sse_event(line) for line in item)
+        finally:
+            self.stop()
+
+    # --- in the thread ---
+
+    def _run(self) -> None:
+        try:
+            response = self._open_log()
+        except BaseException as exc:
+            self._settle(exc)
+            return
+        with self._lock:
+            self._response = response
+        try:
+            if self._stopped.is_set():
+                return
+            _wait_forever(response)
+            self._settle(None)
+            self._put(_End(error=self._pump(response)))
+        except BaseException as exc:  # a bug, or the loop is gone: never leave a waiter
+            self._settle(exc)
+            if not self._stopped.is_set() and not self._loop.is_closed():
+                log.exception("log stream %s failed", self.thread.name)
+                with contextlib.suppress(RuntimeError):
+                    self._put(_End(error="the gateway failed to read the log"))
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _settle(self, exc: BaseException | None) -> None:
+        """Resolve ``opened`` (no-op once resolved, or when the loop is closed)."""
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_settle, self.opened, exc)
+
+    def _pump(self, response: urllib3.BaseHTTPResponse) -> str | None:
+        """Read lines until the log ends (``None``) or breaks (why); ``None`` when stopped."""
+        pending = b""
+        try:
+            while not self._stopped.is_set():
+                data = response.read1(READ_SIZE)
+                if not data:
+                    break
+                *lines, pending = (pending + data).split(b"\n")
+                if len(pending) > MAX_LINE:
+                    lines.append(pending)
+                    pending = b""
+                if lines and not self._put([_decode(line) for line in lines]):
+                    return None
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if self._stopped.is_set():
+                return None
+            log.info("log stream %s broke: %r", self.thread.name, exc)
+            return "the log stream from the Kubernetes API was interrupted"
+        if pending and not self._stopped.is_set():
+            self._put([_decode(pending)])
+        return None
+
+    def _put(self, item: list[str] | _End) -> bool:
+        """Queue ``item`` for the loop, waiting for room; ``False`` once stopped."""
+        self._credit.acquire()
+        if self._stopped.is_set():
+            return False
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        return True
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+
+
+def _decode(line: bytes) -> str:
+    return line.removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
+def _wait_forever(response: urllib3.BaseHTTPResponse) -> None:
+    """Let reads of an opened follow stream block as long as the log is quiet.
+
+    The request was sent with a read timeout (for the answer's headers); a quiet log must
+    not end the stream, and :meth:`LogFollower.stop` wakes a blocked read instead.
+    """
+    connection = getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(None)
+
+
+def _shutdown(response: urllib3.BaseHTTPResponse) -> None:
+    """Shut the response's socket down for reading: a read blocked on it returns at once."""
+    # Already closed or released: then no read can be blocked on it.
+    with contextlib.suppress(ValueError, RuntimeError, OSError, NotImplementedError):
+        response.shutdown()
+
+
+class PodLogsController(Controller):
+    """Kure's pod log endpoints, read from the Kubernetes API."""
+
+    path = "/api/pods"
+    opt = {"service": True}
+    tags = ["pods"]
+
+    @get(
+        "/{namespace:str}/{pod_name:str}/logs",
+        summary="Get a pod's logs",
+        description="The last tail_lines lines of a container's log (previous=true: of its "
+        "previous instance).",
+        responses=_responses(),
+    )
+    async def get_logs(
+        self,
+        state: State,
+        namespace: Namespace,
+        pod_name: PodName,
+        container: Container = None,
+        tail_lines: TailLines = 100,
+        previous: Previous = False,
+    ) -> PodLogs:
+        """Kure's log answer; a log the API cannot give is ``[No logs available: <why>]``."""
+        _check_names(namespace=namespace, pod_name=pod_name, container=container)
+        kube = kube_of(state)
+        target, containers = await _target(kube, namespace, pod_name, container)
+        try:
+            raw = await kube.get_raw(
+                kube.core.read_namespaced_pod_log,
+                pod_name,
+                namespace,
+                container=target,
+                tail_lines=tail_lines,
+                previous=previous,
+            )
+            logs = raw.decode("utf-8", errors="replace")
+        except k8s.ApiException as exc:
+            if exc.status != 400:
+                raise api_error(exc, _not_found(namespace, pod_name)) from None
+            logs = f"[No logs available: {api_message(exc)}]"
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise api_error(exc, _not_found(namespace, pod_name)) from None
+        return PodLogs(
+            pod_name=pod_name,
+            namespace=namespace,
+            container=target,
+            containers=containers,
+            logs=logs,
+            tail_lines=tail_lines,
+            previous=previous,
+        )
+
+    @get(
+        "/{namespace:str}/{pod_name:str}/logs/stream",
+        opt={"stream": True},
+        media_type="text/event-stream",
+        summary="Follow a pod's logs (Server-Sent Events)",
+        description="data: <line> per log line, ': heartbeat' comments while quiet; ends when "
+        "the log ends. Authenticate with the session cookie or ?token=<SERVICE_TOKEN>.",
+        responses=_responses(),
+    )
+    async def stream_logs(
+        self,
+        state: State,
+        namespace: Namespace,
+        pod_name: PodName,
+        container: Container = None,
+        tail_lines: TailLines = 100,
+    ) -> Stream:
+        """Follow the log; a log the API will not open yet is one ``[Error: <why>]`` event."""
+        _check_names(namespace=namespace, pod_name=pod_name, container=container)
+        kube = kube_of(state)
+        settings: Settings = state.settings
+        target, _ = await _target(kube, namespace, pod_name, container)
+
+        def open_log() -> urllib3.BaseHTTPResponse:
+            # Typed as returning the decoded str; without preloading it is the raw response.
+            response: urllib3.BaseHTTPResponse = kube.core.read_namespaced_pod_log(
+                pod_name,
+                namespace,
+                container=target,
+                follow=True,
+                tail_lines=tail_lines,
+                _preload_content=False,
+                _request_timeout=kube.timeout,
+            )  # type: ignore[assignment]
+            return response
+
+        follower = LogFollower(open_log, f"kubeward-pod-log {namespace}/{pod_name}/{target}")
+        follower.start()
+        try:
+            await follower.opened
+        except k8s.ApiException as exc:
+            follower.stop()
+            if exc.status != 400:
+                raise api_error(exc, _not_found(namespace, pod_name)) from None
+            return Stream(
+                [sse_event(f"[Error: {api_message(exc)}]")],
+                media_type="text/event-stream",
+                headers=STREAM_HEADERS,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            follower.stop()
+            raise api_error(exc, _not_found(namespace, pod_name)) from None
+        except BaseException:
+            follower.stop()  # cancelled (the client left) or a bug: the thread must not stay
+            raise
+        events = follower.events(settings.log_stream_heartbeat_seconds)
+        # Should the response never be iterated (the client left before it started), the
+        # generator's finally never runs: stop the thread when the generator is collected.
+        weakref.finalize(events, follower.stop)
+        return Stream(events, media_type="text/event-stream", headers=STREAM_HEADERS)

@@ -1,0 +1,76 @@
+"""End to end: a failed pod reported by an agent (over the bus and over HTTP) reaches the
+dashboard's list with its diagnosis, all six services running as processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import msgspec
+import nats
+import pytest
+
+from kubeward.devstack.services import ServiceSet
+from kubeward.devstack.testing import SERVICE_TOKEN, eventually
+from kubeward.schemas import bus
+
+AGENT = {"X-Service-Token": SERVICE_TOKEN}
+ADMIN = {"username": "admin", "password": "a long enough password"}
+
+
+def failure(pod: str) -> dict[str, object]:
+    """An OOMKilled report as the Kure agent sends it."""
+    return {
+        "pod_name": pod,
+        "namespace": "payments",
+        "node_name": "worker-3",
+        "phase": "Running",
+        "creation_timestamp": "2026-11-23T07:00:00+00:00",
+        "failure_reason": "OOMKilled",
+        "failure_message": "",
+        "container_statuses": [
+            {
+                "name": "ledger",
+                "ready": False,
+                "restart_count": 3,
+                "image": "ghcr.io/acme/ledger:5.1.0",
+                "state": "terminated",
+                "reason": "OOMKilled",
+                "exit_code": 137,
+            }
+        ],
+        "events": [],
+        "logs": "",
+        "manifest": "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: ledger\n"
+        "    image: ghcr.io/acme/ledger:5.1.0\n    resources:\n      limits:\n"
+        "        memory: 256Mi\n",
+    }
+
+
+@pytest.fixture
+async def dashboard(stack: ServiceSet) -> AsyncIterator[httpx.AsyncClient]:
+    """A logged-in dashboard client of the running gateway."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        assert (await client.post("/api/auth/signup", json=ADMIN)).status_code == 201
+        yield client
+
+
+async def test_reports_from_bus_and_http_reach_the_dashboard(
+    stack: ServiceSet, dashboard: httpx.AsyncClient
+) -> None:
+    nc = await nats.connect(stack.env["NATS_URL"])
+    try:
+        await nc.jetstream().publish(
+            bus.COLLECT_POD_FAILURES, msgspec.json.encode(failure("ledger-0"))
+        )
+    finally:
+        await nc.close()
+    resp = await dashboard.post("/api/pods/failed", json=failure("ledger-1"), headers=AGENT)
+    assert resp.status_code == 200, resp.text
+    assert "256Mi" in resp.json()["solution"]
+
+    async def listed() -> list[str]:
+        rows = (await dashboard.get("/api/pods/failed")).json()
+        return sorted(r["pod_name"] for r in rows)
+
+    await eventually(listed, lambda pods: pods == ["ledger-0", "ledger-1"], what="both")
