@@ -336,3 +336,22 @@ async def test_stream_ends_upstream_when_the_client_disconnects(
         )
     finally:
         never.set()  # let kmock's handler finish
+
+
+@pytest.mark.parametrize("namespace", ["failed", "ignored"])
+async def test_namespaces_named_like_failure_routes_get_their_logs(
+    kube_admin: httpx.AsyncClient, kmock: kmock.KubernetesEmulator, namespace: str
+) -> None:
+    kmock.objects[PODS, namespace, POD] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": POD, "namespace": namespace},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }
+    kmock[f"get /api/v1/namespaces/{namespace}/pods/{POD}/log"] << b"hello\n"
+    resp = await kube_admin.get(f"/api/pods/{namespace}/{POD}/logs")
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["namespace"], resp.json()["logs"]) == (namespace, "hello\n")
+    resp = await kube_admin.get(f"/api/pods/{namespace}/{POD}/logs/stream")
+    assert resp.status_code == 200, resp.text
+    assert "data: hello" in resp.text

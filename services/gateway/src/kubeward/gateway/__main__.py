@@ -20,6 +20,9 @@ def main() -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        # Open SSE log streams and WebSockets would otherwise hold shutdown until their
+        # clients leave; past this many seconds they are cut.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

@@ -30,12 +30,12 @@ import re
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 import urllib3
 from kubernetes import client as k8s
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.datastructures import ResponseSpec
@@ -351,6 +351,102 @@ def _shutdown(response: urllib3.BaseHTTPResponse) -> None:
         response.shutdown()
 
 
+RESERVED_NAMESPACES = ("failed", "ignored")
+"""Namespaces whose names are static segments of the failure routes."""
+
+
+async def read_logs(
+    state: State,
+    namespace: Namespace,
+    pod_name: PodName,
+    container: Container = None,
+    tail_lines: TailLines = 100,
+    previous: Previous = False,
+) -> PodLogs:
+    """Kure's log answer for one pod; a log the API cannot give is
+    ``[No logs available: <why>]``."""
+    _check_names(namespace=namespace, pod_name=pod_name, container=container)
+    kube = kube_of(state)
+    target, containers = await _target(kube, namespace, pod_name, container)
+    try:
+        raw = await kube.get_raw(
+            kube.core.read_namespaced_pod_log,
+            pod_name,
+            namespace,
+            container=target,
+            tail_lines=tail_lines,
+            previous=previous,
+        )
+        logs = raw.decode("utf-8", errors="replace")
+    except k8s.ApiException as exc:
+        if exc.status != 400:
+            raise api_error(exc, _not_found(namespace, pod_name)) from None
+        logs = f"[No logs available: {api_message(exc)}]"
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise api_error(exc, _not_found(namespace, pod_name)) from None
+    return PodLogs(
+        pod_name=pod_name,
+        namespace=namespace,
+        container=target,
+        containers=containers,
+        logs=logs,
+        tail_lines=tail_lines,
+        previous=previous,
+    )
+
+
+async def follow_logs(
+    state: State,
+    namespace: Namespace,
+    pod_name: PodName,
+    container: Container = None,
+    tail_lines: TailLines = 100,
+) -> Stream:
+    """Follow the log; a log the API will not open yet is one ``[Error: <why>]`` event."""
+    _check_names(namespace=namespace, pod_name=pod_name, container=container)
+    kube = kube_of(state)
+    settings: Settings = state.settings
+    target, _ = await _target(kube, namespace, pod_name, container)
+
+    def open_log() -> urllib3.BaseHTTPResponse:
+        # Typed as returning the decoded str; without preloading it is the raw response.
+        response: urllib3.BaseHTTPResponse = kube.core.read_namespaced_pod_log(
+            pod_name,
+            namespace,
+            container=target,
+            follow=True,
+            tail_lines=tail_lines,
+            _preload_content=False,
+            _request_timeout=kube.timeout,
+        )  # type: ignore[assignment]
+        return response
+
+    follower = LogFollower(open_log, f"kubeward-pod-log {namespace}/{pod_name}/{target}")
+    follower.start()
+    try:
+        await follower.opened
+    except k8s.ApiException as exc:
+        follower.stop()
+        if exc.status != 400:
+            raise api_error(exc, _not_found(namespace, pod_name)) from None
+        return Stream(
+            [sse_event(f"[Error: {api_message(exc)}]")],
+            media_type="text/event-stream",
+            headers=STREAM_HEADERS,
+        )
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        follower.stop()
+        raise api_error(exc, _not_found(namespace, pod_name)) from None
+    except BaseException:
+        follower.stop()  # cancelled (the client left) or a bug: the thread must not stay
+        raise
+    events = follower.events(settings.log_stream_heartbeat_seconds)
+    # Should the response never be iterated (the client left before it started), the
+    # generator's finally never runs: stop the thread when the generator is collected.
+    weakref.finalize(events, follower.stop)
+    return Stream(events, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
 class PodLogsController(Controller):
     """Kure's pod log endpoints, read from the Kubernetes API."""
 
@@ -374,35 +470,8 @@ class PodLogsController(Controller):
         tail_lines: TailLines = 100,
         previous: Previous = False,
     ) -> PodLogs:
-        """Kure's log answer; a log the API cannot give is ``[No logs available: <why>]``."""
-        _check_names(namespace=namespace, pod_name=pod_name, container=container)
-        kube = kube_of(state)
-        target, containers = await _target(kube, namespace, pod_name, container)
-        try:
-            raw = await kube.get_raw(
-                kube.core.read_namespaced_pod_log,
-                pod_name,
-                namespace,
-                container=target,
-                tail_lines=tail_lines,
-                previous=previous,
-            )
-            logs = raw.decode("utf-8", errors="replace")
-        except k8s.ApiException as exc:
-            if exc.status != 400:
-                raise api_error(exc, _not_found(namespace, pod_name)) from None
-            logs = f"[No logs available: {api_message(exc)}]"
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise api_error(exc, _not_found(namespace, pod_name)) from None
-        return PodLogs(
-            pod_name=pod_name,
-            namespace=namespace,
-            container=target,
-            containers=containers,
-            logs=logs,
-            tail_lines=tail_lines,
-            previous=previous,
-        )
+        """See :func:`read_logs`."""
+        return await read_logs(state, namespace, pod_name, container, tail_lines, previous)
 
     @get(
         "/{namespace:str}/{pod_name:str}/logs/stream",
@@ -421,46 +490,44 @@ class PodLogsController(Controller):
         container: Container = None,
         tail_lines: TailLines = 100,
     ) -> Stream:
-        """Follow the log; a log the API will not open yet is one ``[Error: <why>]`` event."""
-        _check_names(namespace=namespace, pod_name=pod_name, container=container)
-        kube = kube_of(state)
-        settings: Settings = state.settings
-        target, _ = await _target(kube, namespace, pod_name, container)
+        """See :func:`follow_logs`."""
+        return await follow_logs(state, namespace, pod_name, container, tail_lines)
 
-        def open_log() -> urllib3.BaseHTTPResponse:
-            # Typed as returning the decoded str; without preloading it is the raw response.
-            response: urllib3.BaseHTTPResponse = kube.core.read_namespaced_pod_log(
-                pod_name,
-                namespace,
-                container=target,
-                follow=True,
-                tail_lines=tail_lines,
-                _preload_content=False,
-                _request_timeout=kube.timeout,
-            )  # type: ignore[assignment]
-            return response
+    # Namespaces named like the failure routes' static segments (``/api/pods/failed/...``,
+    # ``/api/pods/ignored/...``) would never reach the handlers above: the router prefers
+    # the static segment and does not backtrack. These take their logs explicitly.
 
-        follower = LogFollower(open_log, f"kubeward-pod-log {namespace}/{pod_name}/{target}")
-        follower.start()
-        try:
-            await follower.opened
-        except k8s.ApiException as exc:
-            follower.stop()
-            if exc.status != 400:
-                raise api_error(exc, _not_found(namespace, pod_name)) from None
-            return Stream(
-                [sse_event(f"[Error: {api_message(exc)}]")],
-                media_type="text/event-stream",
-                headers=STREAM_HEADERS,
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            follower.stop()
-            raise api_error(exc, _not_found(namespace, pod_name)) from None
-        except BaseException:
-            follower.stop()  # cancelled (the client left) or a bug: the thread must not stay
-            raise
-        events = follower.events(settings.log_stream_heartbeat_seconds)
-        # Should the response never be iterated (the client left before it started), the
-        # generator's finally never runs: stop the thread when the generator is collected.
-        weakref.finalize(events, follower.stop)
-        return Stream(events, media_type="text/event-stream", headers=STREAM_HEADERS)
+    @get(
+        [f"/{ns}/{{pod_name:str}}/logs" for ns in RESERVED_NAMESPACES],
+        include_in_schema=False,
+    )
+    async def get_logs_reserved(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        pod_name: PodName,
+        container: Container = None,
+        tail_lines: TailLines = 100,
+        previous: Previous = False,
+    ) -> PodLogs:
+        """:meth:`get_logs` for a namespace named ``failed`` or ``ignored``."""
+        namespace = request.url.path.split("/")[3]
+        return await read_logs(state, namespace, pod_name, container, tail_lines, previous)
+
+    @get(
+        [f"/{ns}/{{pod_name:str}}/logs/stream" for ns in RESERVED_NAMESPACES],
+        opt={"stream": True},
+        media_type="text/event-stream",
+        include_in_schema=False,
+    )
+    async def stream_logs_reserved(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        pod_name: PodName,
+        container: Container = None,
+        tail_lines: TailLines = 100,
+    ) -> Stream:
+        """:meth:`stream_logs` for a namespace named ``failed`` or ``ignored``."""
+        namespace = request.url.path.split("/")[3]
+        return await follow_logs(state, namespace, pod_name, container, tail_lines)
