@@ -25,7 +25,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Encrypts admin secrets (LLM keys, webhook URLs) at rest; at least 16 characters and
     the same for every service. Empty: a random one per process (stored secrets are then
     unreadable after a restart)."""
-    shutdown_grace_seconds: float = 10.0
+    shutdown_grace_seconds: int = 10
     """On SIGTERM, how long open connections (log streams, feeds) get before they are cut."""
     session_ttl_seconds: int = 12 * 3600
     session_cookie_secure: bool = False
