@@ -220,7 +220,7 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
     SubjectSpec(
         subject=DEADLETTER_PREFIX + "<stage>",
         stream=DEADLETTER.name,
-        publisher="ingest, traffic-store",
+        publisher="ingest, traffic-store, failure-analyzer",
         consumer="operators",
         payload="original bytes; reason and origin in Kubeward-* headers",
         description="Rejected input with the reason.",
