@@ -33,6 +33,7 @@ from kubeward.schemas.pod_failures import (
     Dismiss,
     DismissDeleted,
     FailureQuery,
+    FailureReportBatch,
     FailureReportEnvelope,
     PodFailure,
     PodFailureReport,
@@ -182,23 +183,29 @@ async def test_a_repeat_report_updates_the_open_record(harness: Harness) -> None
     assert rows[0].solution != first.solution
 
 
-async def test_a_redelivered_report_changes_nothing(harness: Harness, mongo_url: str) -> None:
-    seq = await harness.publish(REPORT)
-    await harness.first()
-    settings = harness.analyzer.settings
-    assert isinstance(settings, Settings)
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
-    store = FailureStore(client[settings.mongodb_db])
+async def test_a_redelivered_report_changes_nothing_and_announces_once(
+    harness: Harness,
+) -> None:
+    # What ingest forwards, delivered twice (as after a crash between write and ack).
     envelope = FailureReportEnvelope(
-        origin_seq=seq,
+        origin_seq=77,
         origin_us=1_800_000_000_000_000,
         report=msgspec.convert(REPORT, PodFailureReport),
     )
-    outcome, doc = await store.record(envelope, Solution(text="x", source="offline"))
-    await client.close()
-    assert outcome.value == "duplicate"
-    assert doc["report_count"] == 1
-    assert (await harness.listing())[0].report_count == 1
+    data = msgspec.msgpack.encode(FailureReportBatch(reports=[envelope]))
+    await harness.js.publish(bus.FAILURES_REPORT, data)
+    await harness.js.publish(bus.FAILURES_REPORT, data)
+    await eventually(lambda: _consumer_idle(harness), bool, what="both deliveries handled")
+    rows = await harness.listing()
+    assert [r.report_count for r in rows] == [1]
+    assert len(await harness.feed("pod_failure")) == 1
+
+
+async def _consumer_idle(harness: Harness) -> bool:
+    info = await harness.js.consumer_info(
+        bus.FAILURES.name, f"{bus.CONSUMER_FAILURE_ANALYZER}-reports"
+    )
+    return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq >= 2
 
 
 async def test_two_replicas_racing_on_a_first_report_make_one_record(

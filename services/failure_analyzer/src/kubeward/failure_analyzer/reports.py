@@ -2,7 +2,8 @@
 
 Reports of different pods in one fetched batch are handled concurrently; reports of the
 same pod in order. A batch that fails (MongoDB down) goes back for redelivery, which is
-harmless: records remember the reports they absorbed, and feed events carry message ids.
+harmless: records remember the reports they absorbed, and feed events and LLM jobs carry
+message ids. Notifications are the exception: one lost to a crash is not sent again.
 """
 
 from __future__ import annotations
@@ -82,19 +83,25 @@ class ReportHandler:
         solution = solutions.offline(report, self._offline)
         outcome, doc = await self._store.record(envelope, solution)
         metrics.REPORTS.labels(outcome.value).inc()
+        tag = f"{envelope.origin_seq}:{envelope.index}"
+        # A duplicate is a redelivery after a crash between the write and the ack: its
+        # announcements go out again with the same message ids, which the streams drop if
+        # the first ones got through.
+        await events.pod_failure(self._js, doc, tag)
         if outcome is not Outcome.DUPLICATE:
             metrics.SOLUTIONS.labels(solution.source).inc()
-            tag = f"{envelope.origin_seq}:{envelope.index}"
-            await events.pod_failure(self._js, doc, tag)
             if outcome is Outcome.CREATED and doc["status"] == "new":
                 self._notifier.failure(doc)
-            if self._settings.llm_config() is not None and doc.get("solution_source") != "llm":
-                job = DiagnoseJob(id=doc["_id"], report_seq=envelope.origin_seq)
-                await self._js.publish(
-                    bus.FAILURES_DIAGNOSE,
-                    self._encoder.encode(job),
-                    headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
-                )
+        wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (
+            envelope.origin_seq
+        )
+        if wants_llm and self._settings.llm_config() is not None:
+            job = DiagnoseJob(id=doc["_id"], report_seq=envelope.origin_seq)
+            await self._js.publish(
+                bus.FAILURES_DIAGNOSE,
+                self._encoder.encode(job),
+                headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
+            )
         await self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1))
 
     async def _answer(self, envelope: FailureReportEnvelope, reply: Reply) -> None:
