@@ -58,6 +58,8 @@ class Notifier:
 
     def failure(self, doc: Mapping[str, Any]) -> None:
         """A new failure: tell every enabled provider."""
+        if not self._settings.enabled_notifications():
+            return  # skip the redaction, which parses the manifest
         reason = doc.get("failure_reason") or "Unknown"
         redactor = Redactor.from_report(report_of(doc))
         text = redactor.text(doc.get("failure_message") or "")

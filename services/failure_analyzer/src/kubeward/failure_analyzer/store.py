@@ -183,6 +183,18 @@ class FailureStore:
                 return int(doc["seq"])
         raise RuntimeError("could not allocate a pod failure id")
 
+    async def _update(self, query: Document, update: Document) -> Document | None:
+        """Apply ``update`` to the record ``query`` matches (its ``_id`` included) and return
+        the record as it is then; ``None`` when nothing matched.
+
+        Two round trips rather than ``find_one_and_update``: SecantusDB runs that as a
+        collection scan (35 ms at 4000 records against ~2 ms for these two).
+        """
+        result = await self._col.update_one(query, update)
+        if result.matched_count == 0:
+            return None
+        return await self._col.find_one({"_id": query["_id"]})
+
     async def get(self, record_id: int) -> Document | None:
         """One record by id."""
         return await self._col.find_one({"_id": record_id})
@@ -218,11 +230,7 @@ class FailureStore:
                     "$inc": {"report_count": 1},
                     "$push": {"applied": {"$each": [tag], "$slice": -APPLIED_MEMORY}},
                 }
-                doc = await self._col.find_one_and_update(
-                    {"_id": existing["_id"], "open_key": key},
-                    update,
-                    return_document=ReturnDocument.AFTER,
-                )
+                doc = await self._update({"_id": existing["_id"], "open_key": key}, update)
                 if doc is not None:
                     return Outcome.UPDATED, doc
                 continue  # resolved meanwhile: the report starts a new record
@@ -257,9 +265,7 @@ class FailureStore:
         query: Document = {"_id": record_id}
         if report_seq is not None:
             query["report_seq"] = report_seq
-        return await self._col.find_one_and_update(
-            query, {"$set": _solution_fields(solution)}, return_document=ReturnDocument.AFTER
-        )
+        return await self._update(query, {"$set": _solution_fields(solution)})
 
     async def set_status(
         self, record_id: int, status: FailureStatus, allowed_from: frozenset[str]
@@ -287,20 +293,20 @@ class FailureStore:
             if status == "resolved":
                 update["$set"]["resolved_at"] = now
                 update["$unset"] = {"open_key": ""}
-            after = await self._col.find_one_and_update(
-                {"_id": record_id, "status": before},
-                update,
-                return_document=ReturnDocument.AFTER,
-            )
+            after = await self._update({"_id": record_id, "status": before}, update)
             if after is not None:
                 return StatusChange(before=before, doc=after)
         raise RuntimeError(f"status of pod failure {record_id} keeps changing under us")
 
     async def resolve_pod(self, namespace: str, pod_name: str) -> Document | None:
         """Resolve the pod's open record, if it has one (the pod was deleted)."""
+        key = open_key(namespace, pod_name)
+        existing = await self._col.find_one({"open_key": key}, {"_id": 1})
+        if existing is None:
+            return None
         now = utcnow()
-        return await self._col.find_one_and_update(
-            {"open_key": open_key(namespace, pod_name)},
+        return await self._update(
+            {"_id": existing["_id"], "open_key": key},
             {
                 "$set": {
                     "status": "resolved",
@@ -310,7 +316,6 @@ class FailureStore:
                 },
                 "$unset": {"open_key": ""},
             },
-            return_document=ReturnDocument.AFTER,
         )
 
     async def query(self, query: FailureQuery, max_page: int) -> tuple[list[Document], int | None]:
