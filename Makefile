@@ -30,8 +30,9 @@ format: install ## Apply ruff fixes and formatting
 	@$(PY) ruff format .
 
 bench: install ## Benchmarks (not part of make test); prints ratios against raw limits
-	@$(PY) python bench/ingest.py
-	@$(PY) python bench/gateway.py
+	@$(PY) python -m bench.ingest
+	@$(PY) python -m bench.gateway
+	@$(PY) python -m bench.failures
 
 asyncapi: install ## Regenerate docs/asyncapi.json from kubeward.schemas.bus
 	@$(PY) python -m kubeward.schemas.asyncapi > docs/asyncapi.json

@@ -1,7 +1,7 @@
 """Gateway benchmark: live-feed WebSocket fan-out latency and authenticated GET throughput.
 
-Run by ``make bench`` (``uv run --no-sync python bench/gateway.py [--clients C] [--messages M]
-[--requests N]``; ``--help`` lists every option).
+Run by ``make bench`` (``uv run --no-sync python -m bench.gateway [--clients C] [--messages M]
+[--requests N]`` from the repository root; ``--help`` lists every option).
 
 It starts its own nats-server (JetStream in a temporary directory), SecantusDB (in memory)
 and redis-server on free ports, then the gateway as a process (``python -m
@@ -28,7 +28,7 @@ MongoDB ``find_one`` at the same concurrency from this process.
 
 It prints a table with the ratios of each gateway figure to its raw limit, plus the CPU
 seconds each process used per phase; it never asserts a timing. Every process it starts
-is stopped on exit, error, Ctrl-C or SIGTERM.
+is stopped on exit, error, Ctrl-C or SIGTERM (see :mod:`bench.common`).
 """
 
 from __future__ import annotations
@@ -36,17 +36,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import math
 import multiprocessing
 import os
-import platform
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from array import array
@@ -67,9 +61,18 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from bench import common
+from bench.common import (
+    BenchError,
+    Stack,
+    binary_version,
+    cpu_line,
+    machine_info,
+    say,
+    version,
+)
 from kubeward.devstack import infra
-from kubeward.devstack.procs import Proc, find_binary, free_port, http_ok
-from kubeward.devstack.services import ServiceSet, pick_ports
+from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.schemas import bus
 
 FEED_SUBJECT = bus.FEED_PREFIX + "bench"
@@ -92,18 +95,6 @@ RATIO_ME = "GET /api/auth/me / bare Litestar GET"
 RATIO_USERS = "GET /api/admin/users / bare Litestar GET"
 
 Kind = Literal["ws", "nats"]
-
-
-_T0 = time.monotonic()
-
-
-def say(text: str) -> None:
-    """A progress line, with the seconds since start."""
-    print(f"[{time.monotonic() - _T0:5.1f} s] {text}", flush=True)
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not complete; the message says what was seen."""
 
 
 # --- Statistics ---------------------------------------------------------------
@@ -739,148 +730,7 @@ def login(base: str) -> tuple[str, int]:
         return cookie, len(users.json())
 
 
-# --- Processes ------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds a process has used so far (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Stack(contextlib.ExitStack):
-    """The servers and services this run started; all stopped on exit, whatever happened.
-
-    The same approach as ``bench/ingest.py``'s: tracked processes are stopped in reverse,
-    then any direct child left behind (a server whose start was interrupted, a receiver
-    process) is signalled by pid.
-    """
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-        self.logs = root / "logs"
-        self.procs: list[Proc] = []
-        self.services: ServiceSet | None = None
-        self.callback(self._stop_everything)
-
-    def track(self, proc: Proc) -> Proc:
-        """Remember ``proc`` for the final stop."""
-        self.procs.append(proc)
-        return proc
-
-    def all_procs(self) -> list[Proc]:
-        """Servers, then services."""
-        return [*self.procs, *(self.services.procs.values() if self.services else [])]
-
-    def log_tails(self) -> str:
-        """The end of every started process's log."""
-        return "\n".join(
-            f"--- {p.name} ({p.log_path}) ---\n{p.log_tail(15)}" for p in self.all_procs()
-        )
-
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds used so far by each started server and service and by this process."""
-        used: dict[str, float] = {}
-        for proc in self.all_procs():
-            seconds = cpu_seconds(proc.popen.pid) if proc.popen is not None else None
-            if seconds is not None:
-                used[proc.name] = seconds
-        used["bench (publisher)"] = time.process_time()
-        return used
-
-    def _stop_everything(self) -> None:
-        if self.services is not None:
-            self.services.stop_all()
-        for proc in reversed(self.procs):
-            proc.stop()
-        _reap_own_children()
-
-
-def _resource_tracker(proc_dir: Path) -> bool:
-    """multiprocessing's resource tracker ignores SIGTERM and exits when this process does."""
-    with contextlib.suppress(OSError):
-        return b"multiprocessing.resource_tracker" in (proc_dir / "cmdline").read_bytes()
-    return False
-
-
-def _reap_own_children(timeout: float = 10.0) -> None:
-    """Stop direct children left behind, by pid (their process group when they lead one)."""
-    me = os.getpid()
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == me and fields[0] != "Z" and not _resource_tracker(stat.parent):
-                found.append(int(stat.parent.name))
-    for pid in found:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGTERM)
-            else:
-                os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for pid in found:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                if os.waitpid(pid, os.WNOHANG)[0] != 0:
-                    break
-            if not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _on_sigterm(_sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 # --- Report -------------------------------------------------------------------
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def _binary_version(name: str) -> str:
-    try:
-        out = subprocess.run(
-            [find_binary(name), "--version"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError, RuntimeError):
-        return "?"
-    text = out.stdout.strip().removeprefix("nats-server: ")
-    if name == "redis-server":
-        text = next((w.removeprefix("v=") for w in text.split() if w.startswith("v=")), text)
-    return text
-
-
-def machine_info() -> list[str]:
-    """Lines describing the machine and the components' versions."""
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [
-        f"machine   nproc={nproc}  cpu_count={os.cpu_count()}  {platform.platform()}",
-        f"python    {platform.python_version()} ({platform.python_implementation()})",
-        f"versions  nats-server {_binary_version('nats-server')}, "
-        f"redis-server {_binary_version('redis-server')}, SecantusDB {_version('secantusdb')} "
-        f"(in memory); nats-py {_version('nats-py')}, litestar {_version('litestar')}, "
-        f"uvicorn {_version('uvicorn')} (one worker, h11/websockets), "
-        f"websockets {_version('websockets')}, redis-py {_version('redis')}, "
-        f"pymongo {_version('pymongo')}",
-    ]
-
-
-def _cpu_line(cpu: dict[str, float], extra: dict[str, float]) -> str:
-    used = {name: s for name, s in cpu.items() if s >= 0.05} | extra
-    return ", ".join(f"{n} {s:.1f}" for n, s in sorted(used.items(), key=lambda kv: -kv[1]))
 
 
 def _ratio(label: str, value: float, throughput: bool) -> str:
@@ -901,7 +751,17 @@ def report(
     users: int,
 ) -> str:
     """The table: feed latencies, GET rates, ratios to the raw limits of the same run."""
-    lines = [*machine_info(), ""]
+    lines = [
+        *machine_info(
+            f"nats-server {binary_version('nats-server')}, "
+            f"redis-server {binary_version('redis-server')}, SecantusDB {version('secantusdb')} "
+            f"(in memory); nats-py {version('nats-py')}, litestar {version('litestar')}, "
+            f"uvicorn {version('uvicorn')} (one worker, h11/websockets), "
+            f"websockets {version('websockets')}, redis-py {version('redis')}, "
+            f"pymongo {version('pymongo')}"
+        ),
+        "",
+    ]
     offered = args.clients * 1000 / args.interval_ms
     lines.append(
         f"feed      C={args.clients} clients in {min(args.procs, args.clients)} receiver "
@@ -930,7 +790,7 @@ def report(
             lines.append(f"    control frames {run.control}, closed early {run.closed}")
         lines.append(
             "    CPU seconds while publishing/receiving: "
-            + _cpu_line(run.cpu, {"receivers": run.receiver_cpu})
+            + cpu_line(run.cpu, {"receivers": run.receiver_cpu})
             + f"; {server} {run.cpu.get(server, math.nan) * 1e6 / max(1, frames):,.0f} us, "
             f"receivers {run.receiver_cpu * 1e6 / max(1, frames):,.0f} us per frame"
         )
@@ -957,7 +817,7 @@ def report(
     for hrun in http:
         lines.append(
             f"  {hrun.label}: CPU seconds "
-            + _cpu_line(hrun.cpu, {"load process": hrun.client_cpu})
+            + cpu_line(hrun.cpu, {"load process": hrun.client_cpu})
             + f" in {hrun.seconds:.2f} s wall"
         )
     lines.append("  (CPU us/req: the serving process's CPU per request)")
@@ -1081,77 +941,58 @@ async def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     """Start what is needed, measure, print the table, stop everything."""
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
     db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
     token = secrets.token_urlsafe(24)
-    root = Path(tempfile.mkdtemp(prefix="kubeward-bench-gw-"))
-    failed = True
-    try:
-        with Stack(root) as stack:
-            nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
-            stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
-            stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
-            stack.track(infra.mongo(mongo_port, None, stack.logs))
-            nats_url = f"nats://127.0.0.1:{nats_port}"
-            redis_url = f"redis://127.0.0.1:{redis_port}/0"
-            mongo_url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
-            env = dict(os.environ) | {
-                "NATS_URL": nats_url,
-                "MONGODB_URL": mongo_url,
-                "MONGODB_DB": db_name,
-                "REDIS_URL": redis_url,
-                "SERVICE_TOKEN": token,
-                "SESSION_SECRET": secrets.token_urlsafe(32),
-                "SETTINGS_SECRET": secrets.token_urlsafe(32),
-                "LOG_LEVEL": "WARNING",
-            }
-            stack.services = ServiceSet(env, pick_ports(), stack.logs)
-            stack.services.start("gateway")
-            bare_port = free_port()
-            bare = stack.track(
-                Proc(
-                    BARE,
-                    [sys.executable, str(BARE_APP), str(bare_port)],
-                    stack.logs / "bare.log",
-                ).start()
+
+    def body(stack: Stack) -> str:
+        root = stack.root
+        nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
+        stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
+        stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
+        stack.track(infra.mongo(mongo_port, None, stack.logs))
+        nats_url = f"nats://127.0.0.1:{nats_port}"
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        mongo_url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
+        env = dict(os.environ) | {
+            "NATS_URL": nats_url,
+            "MONGODB_URL": mongo_url,
+            "MONGODB_DB": db_name,
+            "REDIS_URL": redis_url,
+            "SERVICE_TOKEN": token,
+            "SESSION_SECRET": secrets.token_urlsafe(32),
+            "SETTINGS_SECRET": secrets.token_urlsafe(32),
+            "LOG_LEVEL": "WARNING",
+        }
+        services = stack.start_services(env, ["gateway"])
+        bare_port = free_port()
+        bare = stack.track(
+            Proc(
+                BARE,
+                [sys.executable, str(BARE_APP), str(bare_port)],
+                stack.logs / "bare.log",
+            ).start()
+        )
+        bare.wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{bare_port}/hello"), 60, "an answer on /hello"
+        )
+        say(f"servers and gateway up; measuring (logs in {stack.logs}) ...")
+        return asyncio.run(
+            measure(
+                args,
+                nats_url,
+                redis_url,
+                mongo_url,
+                db_name,
+                services.ports["gateway"],
+                bare_port,
+                token,
+                stack.cpu,
             )
-            bare.wait_until(
-                lambda: http_ok(f"http://127.0.0.1:{bare_port}/hello"), 60, "an answer on /hello"
-            )
-            say(f"servers and gateway up; measuring (logs in {stack.logs}) ...")
-            try:
-                table = asyncio.run(
-                    measure(
-                        args,
-                        nats_url,
-                        redis_url,
-                        mongo_url,
-                        db_name,
-                        stack.services.ports["gateway"],
-                        bare_port,
-                        token,
-                        stack.cpu,
-                    )
-                )
-            except BenchError:
-                print(stack.log_tails(), file=sys.stderr)
-                raise
-        print()
-        print(table)
-        failed = False
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("interrupted; everything started was stopped", file=sys.stderr)
-        return 130
-    finally:
-        if failed:
-            print(f"(logs kept in {root / 'logs'})", file=sys.stderr)
-            for scratch in ("jetstream", "redis"):
-                shutil.rmtree(root / scratch, ignore_errors=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return 1 if failed else 0
+        )
+
+    return common.run(
+        "kubeward-bench-gw-", body, me="bench (publisher)", scratch=("jetstream", "redis")
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Pod-traffic ingest benchmark: collector → ingest → traffic-store → MongoDB, end to end.
 
-Run by ``make bench`` (``uv run --no-sync python bench/ingest.py [--events N] [--batch B]``).
+Run by ``make bench`` (``uv run --no-sync python -m bench.ingest [--events N] [--batch B]``
+from the repository root).
 
 It starts its own nats-server (JetStream in a temporary directory) and SecantusDB on free
 ports, unless ``BENCH_NATS_URL`` / ``BENCH_MONGODB_URL`` point at servers you run yourself,
@@ -22,7 +23,8 @@ three indexes: the cheapest write an upsert-per-flow store can do. It prints eve
 each and the pipeline's ratio against each, plus the CPU seconds every process used during
 the pipeline run (where the time goes); it never asserts a timing.
 
-Every process it starts is stopped on exit, error, Ctrl-C or SIGTERM.
+Every process it starts is stopped on exit, error, Ctrl-C or SIGTERM (see
+:mod:`bench.common`).
 """
 
 from __future__ import annotations
@@ -30,21 +32,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import os
-import platform
 import random
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -56,9 +51,19 @@ from nats.js.errors import NotFoundError
 from pymongo import DESCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from bench import common
+from bench.common import (
+    BenchError,
+    Figure,
+    Stack,
+    binary_version,
+    cpu_line,
+    machine_info,
+    publish_all,
+    version,
+)
 from kubeward.devstack import infra
-from kubeward.devstack.procs import Proc, find_binary, free_port
-from kubeward.devstack.services import ServiceSet, pick_ports
+from kubeward.devstack.procs import free_port
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import TIMESTAMP_FORMAT, PodTrafficEvent
 
@@ -86,10 +91,6 @@ RATIO_PUBLISH = "pipeline / raw JetStream publish"
 RATIO_PULL = "pipeline / raw JetStream pull"
 RATIO_INSERT = "pipeline / raw MongoDB insert_many"
 RATIO_UPSERT = "pipeline / raw MongoDB bulk upsert"
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not complete; the message says what was seen."""
 
 
 # --- Workload -----------------------------------------------------------------
@@ -305,21 +306,6 @@ def generate(events: int, batch: int, duplicate_share: float = 0.3, seed: int = 
 
 
 @dataclass
-class Figure:
-    """One measured rate."""
-
-    label: str
-    items: int
-    seconds: float
-    unit: str = "events"
-
-    @property
-    def rate(self) -> float:
-        """Items per second."""
-        return self.items / self.seconds if self.seconds > 0 else float("inf")
-
-
-@dataclass
 class PipelineRun:
     """Timings of the end-to-end run, in seconds from the first publish."""
 
@@ -335,24 +321,6 @@ class PipelineRun:
     """CPU seconds each process used during the run."""
     redelivered: dict[str, int] = field(default_factory=dict)
     """Messages each service's consumer got more than once."""
-
-
-async def publish_all(
-    js: JetStreamContext, subject: str, stream: str, messages: Sequence[bytes], timeout: float
-) -> tuple[float, int]:
-    """Publish every message with ``publish_async``; check each PubAck.
-
-    Returns the seconds from the first publish to the last ack, and the highest stream
-    sequence acknowledged.
-    """
-    started = time.perf_counter()
-    futures = [await js.publish_async(subject, payload) for payload in messages]
-    acks = await asyncio.wait_for(asyncio.gather(*futures), timeout)
-    elapsed = time.perf_counter() - started
-    bad = [a for a in acks if a.stream != stream or a.seq is None or a.duplicate]
-    if bad:
-        raise BenchError(f"{len(bad)} of {len(acks)} PubAcks are not for {stream}: {bad[0]!r}")
-    return elapsed, max(int(a.seq) for a in acks)
 
 
 async def raw_jetstream(
@@ -587,132 +555,7 @@ async def pipeline(
                 await publisher
 
 
-# --- Processes ----------------------------------------------------------------
-
-
-class Stack(contextlib.ExitStack):
-    """The servers and services this run started; all stopped on exit, whatever happened."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-        self.logs = root / "logs"
-        self.procs: list[Proc] = []
-        self.services: ServiceSet | None = None
-        self.callback(self._stop_everything)
-
-    def track(self, proc: Proc) -> Proc:
-        """Remember ``proc`` for the final stop."""
-        self.procs.append(proc)
-        return proc
-
-    def log_tails(self) -> str:
-        """The end of every started process's log."""
-        procs = list(self.services.procs.values()) if self.services else []
-        return "\n".join(
-            f"--- {p.name} ({p.log_path}) ---\n{p.log_tail(15)}" for p in [*self.procs, *procs]
-        )
-
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds used so far by each started process and by this one."""
-        procs = list(self.services.procs.values()) if self.services else []
-        used: dict[str, float] = {}
-        for proc in [*self.procs, *procs]:
-            seconds = cpu_seconds(proc.popen.pid) if proc.popen is not None else None
-            if seconds is not None:
-                used[proc.name] = seconds
-        used["bench (publisher, probes)"] = time.process_time()
-        return used
-
-    def _stop_everything(self) -> None:
-        if self.services is not None:
-            self.services.stop_all()
-        for proc in reversed(self.procs):
-            proc.stop()
-        _reap_own_children()
-
-
-def _reap_own_children(timeout: float = 10.0) -> None:
-    """Stop direct children left behind (a server whose start was interrupted), by pid.
-
-    ``infra.nats``/``infra.mongo`` do not hand back the process when their readiness wait
-    fails or is interrupted; every child runs in its own process group, so this signals
-    exactly those groups and nothing else.
-    """
-    me = os.getpid()
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == me and fields[0] != "Z":
-                children.append(int(stat.parent.name))
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGTERM)
-            else:
-                os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for pid in children:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                if os.waitpid(pid, os.WNOHANG)[0] != 0:
-                    break
-            if not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _on_sigterm(_sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds a process has used so far (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
 # --- Report -------------------------------------------------------------------
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def _nats_server_version(given: bool) -> str:
-    if given:
-        return "(external)"
-    try:
-        out = subprocess.run(
-            [find_binary("nats-server"), "--version"], capture_output=True, text=True, timeout=10
-        )
-        return out.stdout.strip().removeprefix("nats-server: ")
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
-def machine_info(nats_given: bool, mongo_desc: str) -> list[str]:
-    """Lines describing the machine and the components' versions."""
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [
-        f"machine   nproc={nproc}  cpu_count={os.cpu_count()}  {platform.platform()}",
-        f"python    {platform.python_version()} ({platform.python_implementation()})",
-        f"versions  nats-server {_nats_server_version(nats_given)}, nats-py {_version('nats-py')}, "
-        f"pymongo {_version('pymongo')}, msgspec {_version('msgspec')}; MongoDB: {mongo_desc}",
-    ]
 
 
 def report(header: list[str], workload: Workload, raw: list[Figure], run: PipelineRun) -> str:
@@ -752,11 +595,7 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
         f"took {run.aggregate_seconds:.2f} s in all)"
     )
     if run.cpu:
-        busy = ", ".join(
-            f"{name} {seconds:.1f}"
-            for name, seconds in sorted(run.cpu.items(), key=lambda item: -item[1])
-        )
-        lines.append(f"  CPU seconds during the run ({run.total:.1f} s wall): {busy}")
+        lines.append(f"  CPU seconds during the run ({run.total:.1f} s wall): {cpu_line(run.cpu)}")
     if run.redelivered:
         again = ", ".join(f"{name} {count}" for name, count in run.redelivered.items())
         lines.append(f"  messages redelivered: {again}")
@@ -846,64 +685,50 @@ async def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     """Start what is needed, measure, print the table, stop everything."""
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    nats_url = os.environ.get("BENCH_NATS_URL", "")
-    mongo_url = os.environ.get("BENCH_MONGODB_URL", "")
+    given_nats = os.environ.get("BENCH_NATS_URL", "")
+    given_mongo = os.environ.get("BENCH_MONGODB_URL", "")
     db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
     print(f"generating {args.events} events ...", flush=True)
     started = time.perf_counter()
     workload = generate(args.events, args.batch, seed=args.seed)
     print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
-    root = Path(tempfile.mkdtemp(prefix="kubeward-bench-"))
-    failed = True
-    try:
-        with Stack(root) as stack:
-            mongo_kind = "external" if mongo_url else "SecantusDB " + _version("secantusdb")
-            if not nats_url:
-                port = free_port()
-                stack.track(infra.nats(port, root / "jetstream", stack.logs))
-                nats_url = f"nats://127.0.0.1:{port}"
-            if not mongo_url:
-                port = free_port()
-                storage = root / "mongo" if args.mongo_disk else None
-                stack.track(infra.mongo(port, storage, stack.logs))
-                mongo_url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-                mongo_kind += " on disk" if args.mongo_disk else " in memory"
-            env = dict(os.environ) | {
-                "NATS_URL": nats_url,
-                "MONGODB_URL": mongo_url,
-                "MONGODB_DB": db_name,
-                "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                "LOG_LEVEL": "WARNING",
-            }
-            stack.services = ServiceSet(env, pick_ports(), stack.logs)
-            for name in SERVICES:
-                stack.services.start(name)
-            print(f"servers and services up; measuring (logs in {stack.logs}) ...", flush=True)
-            try:
-                raw, run, mongo_desc = asyncio.run(
-                    measure(args, nats_url, mongo_url, db_name, workload, stack.cpu)
-                )
-            except BenchError:
-                print(stack.log_tails(), file=sys.stderr)
-                raise
-        header = machine_info(bool(os.environ.get("BENCH_NATS_URL")), f"{mongo_kind}, {mongo_desc}")
-        print()
-        print(report(header, workload, raw, run))
-        failed = False
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("interrupted; everything started was stopped", file=sys.stderr)
-        return 130
-    finally:
-        if failed:
-            print(f"(logs kept in {root / 'logs'})", file=sys.stderr)
-            shutil.rmtree(root / "jetstream", ignore_errors=True)
-            shutil.rmtree(root / "mongo", ignore_errors=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return 1 if failed else 0
+
+    def body(stack: Stack) -> str:
+        nats_url, mongo_url = given_nats, given_mongo
+        mongo_kind = "external" if mongo_url else "SecantusDB " + version("secantusdb")
+        if not nats_url:
+            port = free_port()
+            stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
+            nats_url = f"nats://127.0.0.1:{port}"
+        if not mongo_url:
+            port = free_port()
+            storage = stack.root / "mongo" if args.mongo_disk else None
+            stack.track(infra.mongo(port, storage, stack.logs))
+            mongo_url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+            mongo_kind += " on disk" if args.mongo_disk else " in memory"
+        env = dict(os.environ) | {
+            "NATS_URL": nats_url,
+            "MONGODB_URL": mongo_url,
+            "MONGODB_DB": db_name,
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "LOG_LEVEL": "WARNING",
+        }
+        stack.start_services(env, SERVICES)
+        print(f"servers and services up; measuring (logs in {stack.logs}) ...", flush=True)
+        raw, run, mongo_desc = asyncio.run(
+            measure(args, nats_url, mongo_url, db_name, workload, stack.cpu)
+        )
+        nats_version = "(external)" if given_nats else binary_version("nats-server")
+        header = machine_info(
+            f"nats-server {nats_version}, nats-py {version('nats-py')}, "
+            f"pymongo {version('pymongo')}, msgspec {version('msgspec')}; "
+            f"MongoDB: {mongo_kind}, {mongo_desc}"
+        )
+        return report(header, workload, raw, run)
+
+    return common.run(
+        "kubeward-bench-", body, me="bench (publisher, probes)", scratch=("jetstream", "mongo")
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Keeps ``bench/gateway.py`` from rotting: a small run must finish and print its ratios.
+"""Keeps ``python -m bench.gateway`` from rotting: a small run must finish and print its ratios.
 
 It asserts no timing: the figures depend on the machine. It needs nats-server, SecantusDB
 and redis-server like every end-to-end test; the benchmark starts its own on free ports.
@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "gateway.py"
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "bench.gateway"
 RATIO_LINES = (
     "WS fan-out p50 / core NATS fan-out p50",
     "WS fan-out p99 / core NATS fan-out p99",
@@ -21,11 +22,12 @@ RATIO_LINES = (
 
 
 def test_gateway_bench_runs_and_prints_ratios() -> None:
-    """``bench/gateway.py --clients 50 --messages 20 --requests 500`` exits 0 with every ratio."""
+    """``-m bench.gateway --clients 50 --messages 20 --requests 500`` exits 0 with every ratio."""
     done = subprocess.run(
         [
             sys.executable,
-            str(BENCH),
+            "-m",
+            MODULE,
             "--clients",
             "50",
             "--messages",
@@ -33,6 +35,7 @@ def test_gateway_bench_runs_and_prints_ratios() -> None:
             "--requests",
             "500",
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,

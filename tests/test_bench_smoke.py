@@ -1,4 +1,4 @@
-"""Keeps ``bench/ingest.py`` from rotting: a tiny run must finish and print its ratios.
+"""Keeps ``python -m bench.ingest`` from rotting: a tiny run must finish and print its ratios.
 
 It asserts no timing: the figures depend on the machine. It needs nats-server and
 SecantusDB like every end-to-end test; the benchmark starts its own on free ports.
@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "ingest.py"
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "bench.ingest"
 RATIO_LINES = (
     "pipeline / raw JetStream publish",
     "pipeline / raw JetStream pull",
@@ -19,9 +20,10 @@ RATIO_LINES = (
 
 
 def test_ingest_bench_runs_and_prints_ratios() -> None:
-    """``bench/ingest.py --events 2000`` exits 0 and prints every ratio line."""
+    """``python -m bench.ingest --events 2000`` exits 0 and prints every ratio line."""
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--events", "2000"],
+        [sys.executable, "-m", MODULE, "--events", "2000"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,

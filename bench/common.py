@@ -1,0 +1,293 @@
+"""What the benchmarks share: the processes they start (and always stop), CPU accounting,
+pipelined JetStream publishing, the machine description and the ``main`` skeleton.
+
+Every benchmark runs inside :func:`run`: a temporary directory, a :class:`Stack` that stops
+every server and service it started on exit, error, Ctrl-C or SIGTERM, and any direct
+child left behind reaped by pid (never by name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nats.js import JetStreamContext
+
+from kubeward.devstack.procs import Proc, find_binary
+from kubeward.devstack.services import ServiceSet, pick_ports
+
+_T0 = time.monotonic()
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not complete; the message says what was seen."""
+
+
+def say(text: str) -> None:
+    """A progress line, with the seconds since start."""
+    print(f"[{time.monotonic() - _T0:5.1f} s] {text}", flush=True)
+
+
+# --- Measurements -------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One measured rate."""
+
+    label: str
+    items: int
+    seconds: float
+    unit: str = "events"
+
+    @property
+    def rate(self) -> float:
+        """Items per second."""
+        return self.items / self.seconds if self.seconds > 0 else float("inf")
+
+
+async def publish_all(
+    js: JetStreamContext, subject: str, stream: str, messages: Sequence[bytes], timeout: float
+) -> tuple[float, int]:
+    """Publish every message with ``publish_async``; check each PubAck.
+
+    How many are in flight at once is the context's ``publish_async_max_pending``. Returns
+    the seconds from the first publish to the last ack, and the highest stream sequence
+    acknowledged.
+    """
+    started = time.perf_counter()
+    futures = [await js.publish_async(subject, payload) for payload in messages]
+    acks = await asyncio.wait_for(asyncio.gather(*futures), timeout)
+    elapsed = time.perf_counter() - started
+    bad = [a for a in acks if a.stream != stream or a.seq is None or a.duplicate]
+    if bad:
+        raise BenchError(f"{len(bad)} of {len(acks)} PubAcks are not for {stream}: {bad[0]!r}")
+    return elapsed, max(int(a.seq) for a in acks)
+
+
+# --- Processes ----------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def cpu_line(cpu: Mapping[str, float], extra: Mapping[str, float] | None = None) -> str:
+    """``name seconds, ...``, busiest first, leaving out processes under 0.05 s."""
+    used = {name: s for name, s in cpu.items() if s >= 0.05} | dict(extra or {})
+    return ", ".join(f"{n} {s:.1f}" for n, s in sorted(used.items(), key=lambda kv: -kv[1]))
+
+
+class Stack(contextlib.ExitStack):
+    """The servers and services this run started; all stopped on exit, whatever happened.
+
+    Tracked servers are stopped in reverse after every service set; then any direct child
+    left behind (a server whose start was interrupted, a helper process) is signalled by pid.
+    """
+
+    def __init__(self, root: Path, me: str = "bench") -> None:
+        super().__init__()
+        self.root = root
+        self.logs = root / "logs"
+        self.me = me
+        """The name this process's own CPU seconds are reported under."""
+        self.procs: list[Proc] = []
+        self.service_sets: list[ServiceSet] = []
+        self.callback(self._stop_everything)
+
+    @property
+    def services(self) -> ServiceSet | None:
+        """The service set started last (the one running, if any)."""
+        return self.service_sets[-1] if self.service_sets else None
+
+    def track(self, proc: Proc) -> Proc:
+        """Remember ``proc`` for the final stop."""
+        self.procs.append(proc)
+        return proc
+
+    def start_services(
+        self, env: Mapping[str, str], names: Iterable[str], timeout: float = 60.0
+    ) -> ServiceSet:
+        """Stop the services of an earlier call, then start ``names`` with ``env``, each on
+        its own free health port, and wait until each is healthy."""
+        if self.services is not None:
+            self.services.stop_all()
+        services = ServiceSet(env, pick_ports(), self.logs)
+        self.service_sets.append(services)  # tracked before anything starts
+        for name in names:
+            services.start(name, timeout=timeout)
+        return services
+
+    def stop_services(self) -> None:
+        """Stop the running service set (a no-op when none runs)."""
+        if self.services is not None:
+            self.services.stop_all()
+
+    def all_procs(self) -> list[Proc]:
+        """Servers, then the services of the running set."""
+        return [*self.procs, *(self.services.procs.values() if self.services else [])]
+
+    def log_tails(self) -> str:
+        """The end of every started process's log."""
+        return "\n".join(
+            f"--- {p.name} ({p.log_path}) ---\n{p.log_tail(15)}" for p in self.all_procs()
+        )
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each running server and service and by this process."""
+        used: dict[str, float] = {}
+        for proc in self.all_procs():
+            seconds = cpu_seconds(proc.popen.pid) if proc.popen is not None else None
+            if seconds is not None:
+                used[proc.name] = seconds
+        used[self.me] = time.process_time()
+        return used
+
+    def _stop_everything(self) -> None:
+        for services in reversed(self.service_sets):
+            services.stop_all()
+        for proc in reversed(self.procs):
+            proc.stop()
+        reap_own_children()
+
+
+def _resource_tracker(proc_dir: Path) -> bool:
+    """multiprocessing's resource tracker ignores SIGTERM and exits when this process does."""
+    with contextlib.suppress(OSError):
+        return b"multiprocessing.resource_tracker" in (proc_dir / "cmdline").read_bytes()
+    return False
+
+
+def reap_own_children(timeout: float = 10.0) -> None:
+    """Stop direct children left behind, by pid (their process group when they lead one).
+
+    ``infra.nats``/``infra.mongo`` do not hand back the process when their readiness wait
+    fails or is interrupted; every child runs in its own process group, so this signals
+    exactly those groups and nothing else.
+    """
+    me = os.getpid()
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == me and fields[0] != "Z" and not _resource_tracker(stat.parent):
+                found.append(int(stat.parent.name))
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in found:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] != 0:
+                    break
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def on_sigterm(_sig: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every ``finally`` (and the :class:`Stack`) runs."""
+    raise KeyboardInterrupt
+
+
+def run(
+    prefix: str,
+    body: Callable[[Stack], str],
+    *,
+    me: str = "bench",
+    scratch: Sequence[str] = ("jetstream", "mongo", "redis"),
+) -> int:
+    """The ``main`` of a benchmark: run ``body`` in a :class:`Stack`, print what it returns.
+
+    ``body`` starts what it needs through the stack and returns the report. A
+    :class:`BenchError` prints the started processes' log tails and the error; Ctrl-C or
+    SIGTERM stop everything. Logs are kept when the run failed (the ``scratch`` data
+    directories are removed either way). Returns the exit code.
+    """
+    signal.signal(signal.SIGTERM, on_sigterm)
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    failed = True
+    try:
+        with Stack(root, me) as stack:
+            try:
+                table = body(stack)
+            except BenchError:
+                print(stack.log_tails(), file=sys.stderr)
+                raise
+        print()
+        print(table)
+        failed = False
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        if failed:
+            print(f"(logs kept in {root / 'logs'})", file=sys.stderr)
+            for name in scratch:
+                shutil.rmtree(root / name, ignore_errors=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 1 if failed else 0
+
+
+# --- Machine description ------------------------------------------------------
+
+
+def version(dist: str) -> str:
+    """The installed version of a Python distribution, ``?`` when absent."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def binary_version(name: str) -> str:
+    """``name --version`` of a server binary, trimmed to the version; ``?`` when unknown."""
+    try:
+        out = subprocess.run(
+            [find_binary(name), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError, RuntimeError):
+        return "?"
+    text = out.stdout.strip().removeprefix("nats-server: ")
+    if name == "redis-server":
+        text = next((w.removeprefix("v=") for w in text.split() if w.startswith("v=")), text)
+    return text
+
+
+def machine_info(versions: str) -> list[str]:
+    """Lines describing the machine, the interpreter and ``versions`` of the components."""
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        f"machine   nproc={nproc}  cpu_count={os.cpu_count()}  {platform.platform()}",
+        f"python    {platform.python_version()} ({platform.python_implementation()})",
+        f"versions  {versions}",
+    ]
