@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
 
@@ -24,3 +27,30 @@ async def ping(client: AsyncMongoClient[Document]) -> bool:
     """True when the server answers ``ping``."""
     await client.admin.command("ping")
     return True
+
+
+async def ensure_counter(counters: AsyncCollection[Document], name: str) -> None:
+    """Create the counter ``name`` (at 0) unless it exists."""
+    with contextlib.suppress(DuplicateKeyError):
+        await counters.insert_one({"_id": name, "seq": 0})
+
+
+async def next_id(counters: AsyncCollection[Document], name: str) -> int:
+    """The next integer of counter ``name`` (1, 2, ...), for APIs with integer ids.
+
+    Two first-ever upserts of a counter can race: the loser (a duplicate key, or no
+    document from some servers) simply tries again.
+    """
+    for _ in range(10):
+        try:
+            doc = await counters.find_one_and_update(
+                {"_id": name},
+                {"$inc": {"seq": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            continue
+        if doc is not None:
+            return int(doc["seq"])
+    raise RuntimeError(f"could not allocate an id from counter {name!r}")

@@ -12,18 +12,18 @@ Idempotency: each record remembers the last :data:`APPLIED_MEMORY` report tags
 
 from __future__ import annotations
 
-import contextlib
 import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.schemas.pod_failures import (
     ACTIVE_STATUSES,
@@ -163,25 +163,10 @@ class FailureStore:
         await self._col.create_index("open_key", unique=True, sparse=True)
         await self._col.create_index([("status", ASCENDING), ("_id", DESCENDING)])
         await self._col.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)])
-        with contextlib.suppress(DuplicateKeyError):
-            await self._counters.insert_one({"_id": COLLECTION, "seq": 0})
+        await mongo.ensure_counter(self._counters, COLLECTION)
 
     async def _next_id(self) -> int:
-        # Two first-ever upserts of the counter can race: one of them loses (a duplicate
-        # key, or no document from some servers) and simply tries again.
-        for _ in range(10):
-            try:
-                doc = await self._counters.find_one_and_update(
-                    {"_id": COLLECTION},
-                    {"$inc": {"seq": 1}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:
-                continue
-            if doc is not None:
-                return int(doc["seq"])
-        raise RuntimeError("could not allocate a pod failure id")
+        return await mongo.next_id(self._counters, COLLECTION)
 
     async def _update(self, query: Document, update: Document) -> Document | None:
         """Apply ``update`` to the record ``query`` matches (its ``_id`` included) and return
