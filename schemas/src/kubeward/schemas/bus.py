@@ -80,7 +80,22 @@ FAILURES = StreamSpec(
     max_age_seconds=7 * 24 * 3600,
 )
 
-STREAMS: tuple[StreamSpec, ...] = (COLLECT, TRAFFIC, FAILURES, DEADLETTER, FEED, AUDIT)
+SECURITY = StreamSpec(
+    name="SECURITY",
+    subjects=("kubeward.security.>",),
+    description="Validated scanner findings and workload manifests from ingest, for security.",
+    max_age_seconds=7 * 24 * 3600,
+)
+
+STREAMS: tuple[StreamSpec, ...] = (
+    COLLECT,
+    TRAFFIC,
+    FAILURES,
+    SECURITY,
+    DEADLETTER,
+    FEED,
+    AUDIT,
+)
 
 # --- Key-Value buckets --------------------------------------------------------
 
@@ -95,6 +110,7 @@ COLLECT_HTTP_TRAFFIC_PREFIX = "kubeward.collect.http-traffic."
 COLLECT_HTTP_TRAFFIC = COLLECT_HTTP_TRAFFIC_PREFIX + "*"
 COLLECT_POD_FAILURES = "kubeward.collect.pod-failures"
 COLLECT_SECURITY_FINDINGS = "kubeward.collect.security-findings"
+COLLECT_MANIFESTS = "kubeward.collect.manifests"
 
 # --- Internal stream subjects -------------------------------------------------
 
@@ -102,6 +118,8 @@ TRAFFIC_POD = "kubeward.traffic.pod"
 TRAFFIC_HTTP = "kubeward.traffic.http"
 FAILURES_REPORT = "kubeward.failures.report"
 FAILURES_DIAGNOSE = "kubeward.failures.diagnose"
+SECURITY_FINDINGS = "kubeward.security.findings"
+SECURITY_MANIFESTS = "kubeward.security.manifests"
 DEADLETTER_PREFIX = "kubeward.deadletter."
 FEED_PREFIX = "kubeward.feed."
 AUDIT_PREFIX = "kubeward.audit."
@@ -114,6 +132,8 @@ RPC_HTTP_TRAFFIC_LIST = "kubeward.rpc.traffic-store.http-traffic.list"
 RPC_INGEST_METRICS = "kubeward.rpc.ingest.metrics"
 RPC_FAILURES_LIST = "kubeward.rpc.failure-analyzer.list"
 RPC_FAILURES_COMMAND = "kubeward.rpc.failure-analyzer.command"
+RPC_SECURITY_LIST = "kubeward.rpc.security.list"
+RPC_SECURITY_COMMAND = "kubeward.rpc.security.command"
 RPC_HEALTH_PREFIX = "kubeward.rpc.health."
 
 # --- Durable consumers --------------------------------------------------------
@@ -121,6 +141,7 @@ RPC_HEALTH_PREFIX = "kubeward.rpc.health."
 CONSUMER_INGEST = "ingest"
 CONSUMER_TRAFFIC_STORE = "traffic-store"
 CONSUMER_FAILURE_ANALYZER = "failure-analyzer"
+CONSUMER_SECURITY = "security"
 
 # --- Headers ------------------------------------------------------------------
 
@@ -182,8 +203,16 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors",
         consumer="ingest",
-        payload="Kure security finding (JSON)",
-        description="Reserved for security; dead-lettered until it consumes.",
+        payload="SecurityFindingIn (JSON), or an array of them",
+        description="Kure scanner findings; validated by ingest, stored by security.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_MANIFESTS,
+        stream=COLLECT.name,
+        publisher="agents that send workloads",
+        consumer="ingest",
+        payload="a Kubernetes object, a List, or a JSON array of objects (JSON)",
+        description="Workload manifests for the built-in scanner.",
     ),
     SubjectSpec(
         subject=TRAFFIC_POD,
@@ -218,9 +247,25 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         description="Ask the configured LLM about a stored failure (after the offline diagnosis).",
     ),
     SubjectSpec(
+        subject=SECURITY_FINDINGS,
+        stream=SECURITY.name,
+        publisher="ingest",
+        consumer="security",
+        payload="FindingBatch (msgpack)",
+        description="Validated scanner findings with their origin sequence.",
+    ),
+    SubjectSpec(
+        subject=SECURITY_MANIFESTS,
+        stream=SECURITY.name,
+        publisher="ingest",
+        consumer="security",
+        payload="ManifestBatch (msgpack)",
+        description="Workload objects to scan (failed pods' manifests come from FAILURES).",
+    ),
+    SubjectSpec(
         subject=DEADLETTER_PREFIX + "<stage>",
         stream=DEADLETTER.name,
-        publisher="ingest, traffic-store, failure-analyzer",
+        publisher="ingest, traffic-store, failure-analyzer, security",
         consumer="operators",
         payload="original bytes; reason and origin in Kubeward-* headers",
         description="Rejected input with the reason.",
@@ -289,5 +334,22 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         payload="FailureCommand (JSON, tagged by action) -> Reply",
         description="Change a failure: status, dismiss, restore, retry the solution, "
         "dismiss a deleted pod.",
+    ),
+    SubjectSpec(
+        subject=RPC_SECURITY_LIST,
+        stream=None,
+        publisher="gateway",
+        consumer="security",
+        payload="FindingQuery -> Reply with a JSON array of SecurityFinding + cursor",
+        description="List findings with filters.",
+    ),
+    SubjectSpec(
+        subject=RPC_SECURITY_COMMAND,
+        stream=None,
+        publisher="gateway",
+        consumer="security",
+        payload="SecurityCommand (JSON, tagged by action) -> Reply",
+        description="Dismiss, restore, fix, clear, delete a resource's findings, rescan "
+        "status, scan duration, trusted registries, ad-hoc scan.",
     ),
 )

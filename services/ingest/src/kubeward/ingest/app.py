@@ -15,6 +15,7 @@ from kubeward.ingest.http_traffic import HttpTrafficRouter
 from kubeward.ingest.pod_failures import PodFailureRouter
 from kubeward.ingest.pod_traffic import PodTrafficRouter
 from kubeward.ingest.routing import STAGE
+from kubeward.ingest.security import ManifestRouter, SecurityFindingRouter
 from kubeward.ingest.settings import Settings
 from kubeward.schemas import bus
 
@@ -55,6 +56,26 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
             durable=f"{bus.CONSUMER_INGEST}-pod-failures",
             filter_subject=bus.COLLECT_POD_FAILURES,
             handler=PodFailureRouter(ctx.nc, ctx.js, settings.max_records_per_message),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        BatchWorker(
+            ctx.js,
+            stream=bus.COLLECT.name,
+            durable=f"{bus.CONSUMER_INGEST}-security-findings",
+            filter_subject=bus.COLLECT_SECURITY_FINDINGS,
+            handler=SecurityFindingRouter(ctx.nc, ctx.js, settings.max_records_per_message),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        BatchWorker(
+            ctx.js,
+            stream=bus.COLLECT.name,
+            durable=f"{bus.CONSUMER_INGEST}-manifests",
+            filter_subject=bus.COLLECT_MANIFESTS,
+            handler=ManifestRouter(ctx.nc, ctx.js, settings.max_records_per_message),
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
