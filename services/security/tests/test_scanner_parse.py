@@ -1,0 +1,166 @@
+"""parse_manifests: YAML and JSON text to objects, and its refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubeward.security.scanner import parse_manifests
+from kubeward.security.scanner.normalize import normalize
+
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\n"
+
+
+def test_multi_document_yaml_skips_empty_documents() -> None:
+    text = "---\n" + CM.format(i=1) + "---\n---\n# comment only\n---\n" + CM.format(i=2) + "---\n"
+    assert [o["metadata"]["name"] for o in parse_manifests(text)] == ["cm1", "cm2"]
+
+
+def test_json_object_and_array() -> None:
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}
+    assert parse_manifests(json.dumps(obj)) == [obj]
+    assert parse_manifests(json.dumps([obj, obj])) == [obj, obj]
+
+
+def test_list_kinds_are_flattened() -> None:
+    text = """
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: a}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: b}
+"""
+    assert [(o["kind"], o["metadata"]["name"]) for o in parse_manifests(text)] == [
+        ("Service", "a"),
+        ("Deployment", "b"),
+    ]
+
+
+def test_typed_list_items_get_the_kind_from_the_list() -> None:
+    text = json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DeploymentList",
+            "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}],
+        }
+    )
+    objs = parse_manifests(text)
+    assert [(o["kind"], o["apiVersion"], o["metadata"]["name"]) for o in objs] == [
+        ("Deployment", "apps/v1", "a"),
+        ("Deployment", "apps/v1", "b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: [unclosed\n", "not valid YAML"),
+        ("{not json: [", "not valid YAML"),
+        (CM.format(i=1) + "---\nmetadata: {name: x}\n", "document 2 has no kind"),
+        ("kind: Pod\nmetadata: {namespace: x}\n", "document 1 (Pod) has no metadata.name"),
+        ("kind: Pod\nmetadata: {name: ''}\n", "has no metadata.name"),
+        ("just a string\n", "document 1 is str"),
+        ("- a\n- b\n", "document 1 is list"),
+        (
+            "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n- 5\n",
+            "document 1, item 2 is int",
+        ),
+        (
+            "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n- kind: Pod\n",
+            "document 1, item 2 (Pod) has no metadata.name",
+        ),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, "
+                f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+                f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+                for i in range(8)
+            ),
+            "too many values",
+        ),
+    ],
+    ids=[
+        "yaml",
+        "json",
+        "no-kind",
+        "no-name",
+        "empty-name",
+        "scalar",
+        "sequence",
+        "list-item",
+        "list-item-no-name",
+        "alias-bomb",
+    ],
+)
+def test_refusals_name_the_document(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_manifests(text)
+
+
+def test_too_many_objects() -> None:
+    parse_manifests("---\n".join(CM.format(i=i) for i in range(500)))
+    with pytest.raises(ValueError, match="more than 500 objects"):
+        parse_manifests("---\n".join(CM.format(i=i) for i in range(501)))
+
+
+def test_too_many_objects_in_a_list() -> None:
+    items = [{"kind": "Pod", "metadata": {"name": f"p{i}"}} for i in range(501)]
+    with pytest.raises(ValueError, match="more than 500 objects"):
+        parse_manifests(json.dumps({"kind": "List", "items": items}))
+
+
+def test_too_large() -> None:
+    padding = "# " + "x" * 1000 + "\n"
+    text = CM.format(i=1) + padding * 2100
+    with pytest.raises(ValueError, match="larger than 2 MiB"):
+        parse_manifests(text)
+    # multi-byte characters count as bytes
+    wide = CM.format(i=1) + "# " + "é" * (1024 * 1024 + 10) + "\n"
+    assert len(wide) < 2 * 1024 * 1024
+    with pytest.raises(ValueError, match="larger than 2 MiB"):
+        parse_manifests(wide)
+
+
+def test_normalize_keeps_user_keys_and_returns_camel_case_unchanged() -> None:
+    camel = {"kind": "Pod", "metadata": {"name": "p", "labels": {"a_b": "c"}}, "spec": {}}
+    assert normalize(camel) is camel
+    snake = {
+        "kind": "Service",
+        "api_version": "v1",
+        "metadata": {
+            "name": "s",
+            "labels": {"team_name": "x"},
+            "annotations": {"my_note": "y"},
+        },
+        "spec": {
+            "external_i_ps": ["1.2.3.4"],
+            "cluster_ip": "None",
+            "selector": {"app_name": "web"},
+            "load_balancer_source_ranges": ["10.0.0.0/8"],
+        },
+        "data": {"some_key": "v"},
+    }
+    assert normalize(snake) == {
+        "kind": "Service",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "s",
+            "labels": {"team_name": "x"},
+            "annotations": {"my_note": "y"},
+        },
+        "spec": {
+            "externalIPs": ["1.2.3.4"],
+            "clusterIP": "None",
+            "selector": {"app_name": "web"},
+            "loadBalancerSourceRanges": ["10.0.0.0/8"],
+        },
+        "data": {"some_key": "v"},
+    }
+    selector = {"spec": {"selector": {"match_labels": {"app_name": "w"}}}}
+    assert normalize(selector) == {"spec": {"selector": {"matchLabels": {"app_name": "w"}}}}
