@@ -668,7 +668,11 @@ def test_secrets_go_only_where_they_are_used_and_are_placeholders() -> None:
 
 
 GATEWAY_SECRETS = ("SERVICE_TOKEN", "SESSION_SECRET", "SETTINGS_SECRET")
-SECRETS_USED_BY = {"gateway": GATEWAY_SECRETS, "failure-analyzer": ("SETTINGS_SECRET",)}
+SECRETS_USED_BY = {
+    "gateway": GATEWAY_SECRETS,
+    "failure-analyzer": ("SETTINGS_SECRET",),
+    "security": ("SETTINGS_SECRET",),
+}
 
 HARDENED = {
     "runAsNonRoot": True,

@@ -1,18 +1,15 @@
-"""Entry point: ``python -m kubeward.security``.
-
-So far the service joins the bus (ensuring the streams) and reports health; its domain
-work arrives with its own issue.
-"""
+"""Entry point: ``python -m kubeward.security``."""
 
 from __future__ import annotations
 
-from kubeward.core.service import launch, nothing
+from kubeward.core.service import launch
+from kubeward.security.app import security
 from kubeward.security.settings import Settings
 
 
 def main() -> None:
     """Run the security service until SIGINT/SIGTERM."""
-    launch("security", Settings, nothing)
+    launch("security", Settings, security)
 
 
 if __name__ == "__main__":

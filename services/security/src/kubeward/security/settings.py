@@ -9,3 +9,11 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Settings of security; shared ones: :class:`~kubeward.core.settings.BaseSettings`."""
 
     health_port: int = 8084
+    settings_secret: str = ""
+    """Decrypts the admin settings' secrets (the LLM key); the gateway's value."""
+    fetch_batch: int = 200
+    """Findings or manifests handled per fetch from ``SECURITY``."""
+    llm_timeout_seconds: float = 30.0
+    """One AI fix; past it the check's own remediation is answered, marked as fallback."""
+    max_page: int = 5000
+    """The most findings one list request returns."""

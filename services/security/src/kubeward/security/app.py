@@ -1,0 +1,107 @@
+"""The security service body: finding, manifest and failed-pod workers, and responders."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from kubeward.core import mongo
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.bus import BatchWorker, serve_replies
+from kubeward.core.service import ServiceContext
+from kubeward.schemas import bus
+from kubeward.schemas.security import FindingQuery, SecurityCommand
+from kubeward.security.commands import Commands
+from kubeward.security.handlers import FailedPodManifests, FindingHandler, ManifestHandler
+from kubeward.security.registries import Registries
+from kubeward.security.scanning import BuiltinScanner
+from kubeward.security.settings import Settings
+from kubeward.security.store import FindingStore
+
+STAGE = "security"
+QUEUE = "security"
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def security(ctx: ServiceContext) -> AsyncIterator[None]:
+    """Start everything the service does; drain it on exit."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    secret = settings.settings_secret
+    if not secret:
+        log.warning("SETTINGS_SECRET is empty: the LLM key cannot be read")
+        secret = secrets.token_urlsafe(32)
+    client = mongo.connect(settings.mongodb_url)
+    db = mongo.database(client, settings.mongodb_db)
+    store = FindingStore(db)
+    await store.ensure_indexes()
+    trusted = Registries(db)
+    await trusted.ensure()
+    ctx.checks["mongodb"] = lambda: mongo.ping(client)
+    app_settings = await AppSettings.open(ctx.js, secret)
+    ctx.checks["settings"] = app_settings.is_healthy
+    scanner = BuiltinScanner(ctx.js, store, trusted, app_settings)
+    ctx.components |= {"store": store, "app_settings": app_settings, "registries": trusted}
+
+    def worker(durable: str, stream: str, subject: str, handler: Any) -> BatchWorker:
+        return BatchWorker(
+            ctx.js,
+            stream=stream,
+            durable=f"{bus.CONSUMER_SECURITY}-{durable}",
+            filter_subject=subject,
+            handler=handler,
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        )
+
+    workers = [
+        worker(
+            "findings",
+            bus.SECURITY.name,
+            bus.SECURITY_FINDINGS,
+            FindingHandler(ctx.nc, store, app_settings),
+        ),
+        worker(
+            "manifests", bus.SECURITY.name, bus.SECURITY_MANIFESTS, ManifestHandler(ctx.nc, scanner)
+        ),
+        worker("pod-failures", bus.FAILURES.name, bus.FAILURES_REPORT, FailedPodManifests(scanner)),
+    ]
+    for w in workers:
+        await w.start()
+        ctx.checks[f"consumer:{w.durable}"] = w.is_healthy
+    commands = Commands(
+        ctx.js,
+        store,
+        trusted,
+        scanner,
+        app_settings,
+        max_page=settings.max_page,
+        llm_timeout=settings.llm_timeout_seconds,
+    )
+    subs = [
+        await serve_replies(ctx.nc, bus.RPC_SECURITY_LIST, FindingQuery, commands.list, QUEUE),
+        await serve_replies(
+            # A tagged union of Structs decodes like a type, which mypy cannot express.
+            ctx.nc,
+            bus.RPC_SECURITY_COMMAND,
+            cast(Any, SecurityCommand),
+            commands.command,
+            QUEUE,
+        ),
+    ]
+    try:
+        yield
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
+        for w in workers:
+            await w.stop()
+        await commands.close()
+        await app_settings.close()
+        await client.close()

@@ -1,0 +1,175 @@
+"""Request/reply handlers: list findings and change them, trusted registries, ad-hoc scans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import msgspec
+from nats.js import JetStreamContext
+
+from kubeward.core.app_settings import AppSettings
+from kubeward.schemas.replies import Reply, error
+from kubeward.schemas.security import (
+    AddRegistry,
+    ClearFindings,
+    DeleteResourceFindings,
+    DismissFinding,
+    FindingQuery,
+    FixFinding,
+    ListRegistries,
+    RemoveRegistry,
+    RescanStatus,
+    RestoreFinding,
+    ScanDuration,
+    ScanManifest,
+    SecurityCommand,
+)
+from kubeward.security import events, fix, metrics, registries
+from kubeward.security.registries import Registries
+from kubeward.security.scanner import DEFAULT_TRUSTED_REGISTRIES, parse_manifests, scan
+from kubeward.security.scanning import BuiltinScanner, namespace_of
+from kubeward.security.store import FindingStore, to_api
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "Finding not found"
+
+
+def _body(value: object) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode(value))
+
+
+class Commands:
+    """Answers ``kubeward.rpc.security.list`` and ``.command``."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: FindingStore,
+        trusted: Registries,
+        scanner: BuiltinScanner,
+        app_settings: AppSettings,
+        *,
+        max_page: int,
+        llm_timeout: float,
+    ) -> None:
+        self._js = js
+        self._store = store
+        self._trusted = trusted
+        self._scanner = scanner
+        self._settings = app_settings
+        self._max_page = max_page
+        self._llm_timeout = llm_timeout
+        self._client = httpx.AsyncClient(follow_redirects=False)
+        self._rescans: set[asyncio.Task[int]] = set()
+
+    async def close(self) -> None:
+        """Let running rescans finish, then close the HTTP pool."""
+        if self._rescans:
+            await asyncio.gather(*self._rescans, return_exceptions=True)
+        await self._client.aclose()
+
+    async def list(self, query: FindingQuery) -> Reply:
+        """One page of findings, newest first."""
+        if query.cursor is not None and not query.cursor.isdigit():
+            return error(400, f"cursor: {query.cursor!r} is not a cursor this API gave out")
+        docs, next_id = await self._store.query(query, self._max_page)
+        return Reply(
+            body=_body([to_api(d) for d in docs]),
+            count=len(docs),
+            cursor=None if next_id is None else str(next_id),
+        )
+
+    async def command(self, command: SecurityCommand) -> Reply:
+        """Dispatch one command."""
+        if isinstance(command, DismissFinding | RestoreFinding):
+            dismissed = isinstance(command, DismissFinding)
+            doc = await self._store.set_dismissed(command.id, dismissed)
+            if doc is None:
+                return error(404, NOT_FOUND)
+            word = "dismissed" if dismissed else "restored"
+            return Reply(body=_body({"message": f"Security finding {word}"}))
+        if isinstance(command, FixFinding):
+            return await self._fix(command.id)
+        if isinstance(command, ClearFindings):
+            count = await self._store.clear("scanner")
+            return Reply(body=_body({"message": "Security findings cleared", "count": count}))
+        if isinstance(command, DeleteResourceFindings):
+            count = await self._store.delete_resource(
+                command.resource_type, command.namespace, command.resource_name
+            )
+            message = f"Deleted {count} findings for resource"
+            return Reply(body=_body({"message": message, "count": count}))
+        if isinstance(command, RescanStatus):
+            await events.rescan_status(self._js, command.status, command.reason)
+            return Reply(body=_body({"message": f"Rescan status '{command.status}' broadcasted"}))
+        if isinstance(command, ScanDuration):
+            metrics.SCAN_DURATION.set(command.duration_seconds)
+            return Reply(body=_body({"message": "Scan duration recorded"}))
+        if isinstance(command, ListRegistries):
+            current = await self._trusted.load()
+            body = {"registries": current, "defaults": list(DEFAULT_TRUSTED_REGISTRIES)}
+            return Reply(body=_body(body))
+        if isinstance(command, AddRegistry | RemoveRegistry):
+            return await self._change_registry(command)
+        return await self._scan(command)
+
+    async def _fix(self, finding_id: int) -> Reply:
+        doc = await self._store.get(finding_id)
+        if doc is None:
+            return error(404, NOT_FOUND)
+        manifest = await self._store.manifest(
+            doc["resource_type"], doc["namespace"], doc["resource_name"]
+        )
+        if manifest is None and doc.get("manifest"):
+            try:
+                objects = parse_manifests(doc["manifest"])
+                manifest = objects[0] if objects else None
+            except ValueError:
+                manifest = None
+        answer = await fix.fix(
+            self._settings.llm_config(),
+            doc,
+            manifest,
+            timeout=self._llm_timeout,
+            client=self._client,
+        )
+        return Reply(body=_body(answer))
+
+    async def _change_registry(self, command: AddRegistry | RemoveRegistry) -> Reply:
+        try:
+            entry = registries.normalise(command.registry)
+        except ValueError as exc:
+            return error(400, str(exc))
+        adding = isinstance(command, AddRegistry)
+        changed = await (self._trusted.add(entry) if adding else self._trusted.remove(entry))
+        if not changed:
+            if adding:
+                return Reply(body=_body({"message": "Registry already trusted", "registry": entry}))
+            return error(404, f"Registry {entry} is not trusted")
+        action = "added" if adding else "removed"
+        await events.trusted_registry_change(self._js, entry, action)
+        # The rescan runs after the answer: findings follow within seconds, announced by
+        # security_rescan_status started/completed.
+        task = asyncio.create_task(self._scanner.rescan("trusted_registry_change"))
+        self._rescans.add(task)
+        task.add_done_callback(self._rescans.discard)
+        status = 201 if adding else 200
+        return Reply(
+            status=status, body=_body({"message": f"Registry {action}", "registry": entry})
+        )
+
+    async def _scan(self, command: ScanManifest) -> Reply:
+        try:
+            objects = parse_manifests(command.manifest)
+        except ValueError as exc:
+            return error(400, f"Invalid manifest: {exc}")
+        trusted = await self._trusted.load()
+        netpol = {namespace_of(o) for o in objects if o.get("kind") == "NetworkPolicy"}
+        netpol |= await self._store.network_policy_namespaces()
+        findings = scan(objects, trusted_registries=trusted, network_policy_namespaces=netpol)
+        metrics.MANIFEST_OBJECTS.labels("api").inc(len(objects))
+        body = {"scanned": len(objects), "findings": [msgspec.to_builtins(f) for f in findings]}
+        return Reply(body=_body(body))

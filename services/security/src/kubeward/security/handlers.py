@@ -1,0 +1,139 @@
+"""Bus workers: scanner findings, manifests from agents, and failed pods' manifests."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.bus import publish_reply
+from kubeward.schemas.pod_failures import FailureReportBatch
+from kubeward.schemas.replies import Reply
+from kubeward.schemas.security import FindingBatch, ManifestBatch, SecurityFindingIn, finding_key
+from kubeward.security import events, metrics
+from kubeward.security.scanner import parse_manifests
+from kubeward.security.scanning import BuiltinScanner, exclusion
+from kubeward.security.store import FindingStore, to_api
+
+log = logging.getLogger(__name__)
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def fields_of(finding: SecurityFindingIn) -> dict[str, object]:
+    """A scanner's finding as stored (Kure's older title/description fields folded in)."""
+    check = finding.check_name or _SLUG.sub("_", (finding.title or "").lower()).strip("_")
+    message = finding.message or finding.description or finding.title or check
+    return {
+        "resource_type": finding.resource_type,
+        "resource_name": finding.resource_name,
+        "namespace": finding.namespace,
+        "check_name": check,
+        "severity": finding.severity,
+        "message": message,
+        "remediation": finding.remediation or "",
+        "details": finding.details or {},
+        "title": finding.title or check,
+        "description": finding.description or message,
+        "category": finding.category or "Security",
+        "source": "scanner",
+        "json_path": None,
+        "timestamp": finding.timestamp,
+        "manifest": finding.manifest,
+    }
+
+
+def _reply(value: object) -> bytes:
+    return msgspec.json.encode(Reply(body=msgspec.Raw(msgspec.json.encode(value))))
+
+
+class FindingHandler:
+    """Batch handler for ``kubeward.security.findings``."""
+
+    def __init__(self, nc: NATS, store: FindingStore, app_settings: AppSettings) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._store = store
+        self._settings = app_settings
+        self._decoder = msgspec.msgpack.Decoder(FindingBatch)
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """Store every finding; answer HTTP callers; announce new ones."""
+        for msg in msgs:
+            for envelope in self._decoder.decode(msg.data).findings:
+                f = envelope.finding
+                excluded = exclusion(self._settings, f.namespace, f.resource_type, f.resource_name)
+                if excluded is not None:
+                    metrics.DROPPED.labels(excluded).inc()
+                    if envelope.reply_to:
+                        body = {"excluded": True, "reason": excluded}
+                        await publish_reply(self._nc, envelope.reply_to, _reply(body))
+                    continue
+                fields = fields_of(f)
+                key = finding_key(
+                    f.resource_type,
+                    f.namespace,
+                    f.resource_name,
+                    str(fields["check_name"]),
+                    f.details or {},
+                )
+                doc, is_new = await self._store.upsert(key, fields)
+                metrics.FINDINGS.labels("scanner", "created" if is_new else "updated").inc()
+                if is_new:
+                    await events.security_finding(self._js, doc)
+                if envelope.reply_to:
+                    await publish_reply(self._nc, envelope.reply_to, _reply(to_api(doc)))
+
+
+class ManifestHandler:
+    """Batch handler for ``kubeward.security.manifests``."""
+
+    def __init__(self, nc: NATS, scanner: BuiltinScanner) -> None:
+        self._nc = nc
+        self._scanner = scanner
+        self._decoder = msgspec.msgpack.Decoder(ManifestBatch)
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """Scan each message's objects together."""
+        for msg in msgs:
+            for envelope in self._decoder.decode(msg.data).manifests:
+                raised, new = await self._scanner.scan_and_store(envelope.objects, envelope.source)
+                if envelope.reply_to:
+                    body = {"scanned": len(envelope.objects), "findings": raised, "new": new}
+                    await publish_reply(self._nc, envelope.reply_to, _reply(body))
+
+
+class FailedPodManifests:
+    """Batch handler for ``kubeward.failures.report``: scans the failed pods' manifests."""
+
+    def __init__(self, scanner: BuiltinScanner) -> None:
+        self._scanner = scanner
+        self._decoder = msgspec.msgpack.Decoder(FailureReportBatch)
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """A manifest that does not parse is skipped (the report itself is fine)."""
+        for msg in msgs:
+            for envelope in self._decoder.decode(msg.data).reports:
+                text = envelope.report.manifest
+                if not text or not text.strip():
+                    continue
+                try:
+                    objects = [o for o in parse_manifests(text) if o.get("kind") == "Pod"]
+                except ValueError as exc:
+                    log.info(
+                        "skipping the manifest of %s/%s: %s",
+                        envelope.report.namespace,
+                        envelope.report.pod_name,
+                        exc,
+                    )
+                    continue
+                for obj in objects:
+                    obj.setdefault("metadata", {}).setdefault(
+                        "namespace", envelope.report.namespace
+                    )
+                if objects:
+                    await self._scanner.scan_and_store(objects, "pod-failure")

@@ -1,0 +1,125 @@
+"""The built-in scanner applied: scan objects, store their manifests and findings, drop the
+findings a new scan no longer raises, announce new ones; rescans of everything stored."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.settings_values import is_excluded
+from kubeward.schemas.security import CLUSTER_KINDS, CLUSTER_SCOPE, finding_key
+from kubeward.security import events, metrics
+from kubeward.security.registries import Registries
+from kubeward.security.scanner import Finding, scan
+from kubeward.security.store import FindingStore
+
+log = logging.getLogger(__name__)
+
+
+def namespace_of(obj: Mapping[str, Any]) -> str:
+    """Where a resource's findings are filed."""
+    if obj.get("kind") in CLUSTER_KINDS:
+        return CLUSTER_SCOPE
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("namespace") or "default")
+
+
+def exclusion(app_settings: AppSettings, namespace: str, kind: str, name: str) -> str | None:
+    """Why a finding about this resource is suppressed, or ``None``."""
+    if namespace != CLUSTER_SCOPE and is_excluded(
+        namespace, "", app_settings.excluded_namespaces(), ()
+    ):
+        return "excluded_namespace"
+    if kind == "Pod" and is_excluded("", name, (), app_settings.excluded_pods()):
+        return "excluded_pod"
+    return None
+
+
+def fields_of(finding: Finding) -> dict[str, Any]:
+    """A scanner finding as stored."""
+    return {
+        "resource_type": finding.resource_type,
+        "resource_name": finding.resource_name,
+        "namespace": finding.namespace,
+        "check_name": finding.check,
+        "severity": finding.severity,
+        "message": finding.message,
+        "remediation": finding.remediation,
+        "details": dict(finding.details),
+        "title": finding.title,
+        "description": finding.message,
+        "category": finding.category,
+        "source": "builtin",
+        "json_path": finding.json_path,
+    }
+
+
+class BuiltinScanner:
+    """Scans objects with the trusted-registry list and exclusions of the moment."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: FindingStore,
+        registries: Registries,
+        app_settings: AppSettings,
+    ) -> None:
+        self._js = js
+        self._store = store
+        self._registries = registries
+        self._settings = app_settings
+
+    async def scan_and_store(
+        self, objects: Sequence[Mapping[str, Any]], source: str, save: bool = True
+    ) -> tuple[int, int]:
+        """Scan ``objects``; returns (findings raised, of which new)."""
+        trusted = await self._registries.load()
+        netpol = await self._store.network_policy_namespaces()
+        netpol |= {namespace_of(o) for o in objects if o.get("kind") == "NetworkPolicy"}
+        results = scan(objects, trusted_registries=trusted, network_policy_namespaces=netpol)
+        metrics.MANIFEST_OBJECTS.labels(source).inc(len(objects))
+        by_resource: dict[tuple[str, str, str], list[Finding]] = {}
+        for obj in objects:
+            ns = namespace_of(obj)
+            by_resource[(str(obj["kind"]), ns, str(obj["metadata"]["name"]))] = []
+            if save:
+                await self._store.save_manifest(obj, ns)
+        for finding in results:
+            by_resource.setdefault(
+                (finding.resource_type, finding.namespace, finding.resource_name), []
+            ).append(finding)
+        raised = new = 0
+        for (kind, ns, name), findings in by_resource.items():
+            keys = []
+            excluded = exclusion(self._settings, ns, kind, name)
+            for finding in findings:
+                if excluded is not None:
+                    metrics.DROPPED.labels(excluded).inc()
+                    continue
+                key = finding_key(kind, ns, name, finding.check, dict(finding.details))
+                keys.append(key)
+                doc, is_new = await self._store.upsert(key, fields_of(finding))
+                metrics.FINDINGS.labels("builtin", "created" if is_new else "updated").inc()
+                raised += 1
+                if is_new:
+                    new += 1
+                    await events.security_finding(self._js, doc)
+            await self._store.drop_builtin_except(kind, ns, name, keys)
+        return raised, new
+
+    async def rescan(self, reason: str) -> int:
+        """Scan every stored manifest again; announces start and end. Returns objects."""
+        await events.rescan_status(self._js, "started", reason)
+        count = 0
+        try:
+            for batch in await self._store.manifests():
+                await self.scan_and_store(batch, "rescan", save=False)
+                count += len(batch)
+        finally:
+            await events.rescan_status(self._js, "completed", reason)
+        log.info("rescanned %d stored manifests (%s)", count, reason)
+        return count

@@ -1,0 +1,212 @@
+"""Findings, scanned manifests and trusted registries in MongoDB (owned by security).
+
+- ``security_findings``: one record per finding key (resource, check, part of the
+  resource; :func:`~kubeward.schemas.security.finding_key`), integer ids as in Kure. A
+  repeat report updates the record; a dismissal survives repeats.
+- ``security_manifests``: the latest manifest of each scanned resource (as JSON text, so
+  annotation keys with dots are stored as they are), for rescans and AI fixes.
+- ``counters`` (shared with nothing else in this database's owner): the id counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from kubeward.core import mongo
+from kubeward.core.mongo import Document
+from kubeward.schemas.security import FindingQuery, SecurityFinding
+
+FINDINGS = "security_findings"
+MANIFESTS = "security_manifests"
+COUNTERS = "security_counters"
+
+
+def utcnow() -> datetime:
+    """Now, naive UTC with millisecond precision (what MongoDB keeps)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(value: datetime) -> str:
+    """A stored time as RFC 3339 UTC."""
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def to_api(doc: Mapping[str, Any]) -> SecurityFinding:
+    """A stored finding as the API returns it."""
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "key", "first_seen", "last_seen")}
+    return msgspec.convert(
+        {
+            **fields,
+            "id": doc["_id"],
+            "first_seen": iso(doc["first_seen"]),
+            "last_seen": iso(doc["last_seen"]),
+            "timestamp": doc.get("timestamp") or iso(doc["first_seen"]),
+        },
+        SecurityFinding,
+    )
+
+
+def resource_id(kind: str, namespace: str, name: str) -> str:
+    """The key of a scanned resource."""
+    return f"{kind}/{namespace}/{name}"
+
+
+class FindingStore:
+    """Reads and writes of findings and scanned manifests."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col: AsyncCollection[Document] = db[FINDINGS]
+        self._manifests: AsyncCollection[Document] = db[MANIFESTS]
+        self._counters: AsyncCollection[Document] = db[COUNTERS]
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the service relies on (idempotent)."""
+        await self._col.create_index("key", unique=True)
+        await self._col.create_index([("dismissed", ASCENDING), ("_id", DESCENDING)])
+        await self._col.create_index(
+            [("resource_type", ASCENDING), ("namespace", ASCENDING), ("resource_name", ASCENDING)]
+        )
+        await mongo.ensure_counter(self._counters, FINDINGS)
+
+    async def get(self, finding_id: int) -> Document | None:
+        """One finding by id."""
+        return await self._col.find_one({"_id": finding_id})
+
+    async def upsert(self, key: str, fields: Document) -> tuple[Document, bool]:
+        """Store a finding: update the record with ``key`` or create one. Returns the record
+        and whether it is new. ``dismissed`` of an existing record is kept."""
+        now = utcnow()
+        while True:
+            existing = await self._col.find_one({"key": key}, {"_id": 1})
+            if existing is not None:
+                await self._col.update_one(
+                    {"_id": existing["_id"]}, {"$set": {**fields, "last_seen": now}}
+                )
+                doc = await self._col.find_one({"_id": existing["_id"]})
+                if doc is not None:
+                    return doc, False
+                continue  # deleted meanwhile: create it again
+            doc = {
+                "_id": await mongo.next_id(self._counters, FINDINGS),
+                "key": key,
+                **fields,
+                "first_seen": now,
+                "last_seen": now,
+                "dismissed": False,
+            }
+            try:
+                await self._col.insert_one(doc)
+            except DuplicateKeyError:
+                continue  # another replica stored it first: update that one
+            return doc, True
+
+    async def drop_builtin_except(
+        self, kind: str, namespace: str, name: str, keep: Iterable[str]
+    ) -> int:
+        """Delete the built-in scanner's findings about a resource that a new scan of it no
+        longer raised; returns how many went."""
+        result = await self._col.delete_many(
+            {
+                "source": "builtin",
+                "resource_type": kind,
+                "namespace": namespace,
+                "resource_name": name,
+                "key": {"$nin": list(keep)},
+            }
+        )
+        return result.deleted_count
+
+    async def set_dismissed(self, finding_id: int, dismissed: bool) -> Document | None:
+        """Dismiss or restore a finding; ``None`` for an unknown id."""
+        result = await self._col.update_one({"_id": finding_id}, {"$set": {"dismissed": dismissed}})
+        if result.matched_count == 0:
+            return None
+        return await self._col.find_one({"_id": finding_id})
+
+    async def clear(self, source: str = "scanner") -> int:
+        """Delete every finding of ``source`` (the scanner starts a full scan over)."""
+        return (await self._col.delete_many({"source": source})).deleted_count
+
+    async def delete_resource(self, kind: str, namespace: str, name: str) -> int:
+        """Delete every finding and the stored manifest of a resource that is gone."""
+        await self._manifests.delete_one({"_id": resource_id(kind, namespace, name)})
+        result = await self._col.delete_many(
+            {"resource_type": kind, "namespace": namespace, "resource_name": name}
+        )
+        return result.deleted_count
+
+    async def query(self, query: FindingQuery, max_page: int) -> tuple[list[Document], int | None]:
+        """One page of findings matching the filters, newest first."""
+        limit = max(1, min(query.limit, max_page))
+        find: Document = {}
+        if query.dismissed is not None:
+            find["dismissed"] = query.dismissed
+        for field, value in (
+            ("severity", query.severity),
+            ("namespace", query.namespace),
+            ("resource_type", query.resource_type),
+            ("resource_name", query.resource_name),
+            ("check_name", query.check),
+        ):
+            if value is not None:
+                find[field] = value
+        if query.cursor:
+            find["_id"] = {"$lt": int(query.cursor)}
+        docs = await self._col.find(find).sort("_id", DESCENDING).limit(limit + 1).to_list()
+        if len(docs) > limit:
+            return docs[:limit], docs[limit - 1]["_id"]
+        return docs, None
+
+    # --- Manifests -----------------------------------------------------------------
+
+    async def save_manifest(self, obj: Mapping[str, Any], namespace: str) -> None:
+        """Keep the latest manifest of a resource (for rescans and fixes)."""
+        name = obj["metadata"]["name"]
+        await self._manifests.replace_one(
+            {"_id": resource_id(obj["kind"], namespace, name)},
+            {
+                "kind": obj["kind"],
+                "namespace": namespace,
+                "name": name,
+                "json": msgspec.json.encode(obj).decode(),
+                "updated_at": utcnow(),
+            },
+            upsert=True,
+        )
+
+    async def manifest(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored manifest of a resource."""
+        doc = await self._manifests.find_one({"_id": resource_id(kind, namespace, name)})
+        if doc is None:
+            return None
+        obj: dict[str, Any] = msgspec.json.decode(doc["json"])
+        return obj
+
+    async def manifests(self, batch: int = 500) -> list[list[dict[str, Any]]]:
+        """Every stored manifest, in batches (for a rescan)."""
+        out: list[list[dict[str, Any]]] = []
+        current: list[dict[str, Any]] = []
+        async for doc in self._manifests.find({}, {"json": 1}):
+            current.append(msgspec.json.decode(doc["json"]))
+            if len(current) >= batch:
+                out.append(current)
+                current = []
+        if current:
+            out.append(current)
+        return out
+
+    async def network_policy_namespaces(self) -> set[str]:
+        """Namespaces a stored NetworkPolicy lives in."""
+        return {
+            doc["namespace"]
+            async for doc in self._manifests.find({"kind": "NetworkPolicy"}, {"namespace": 1})
+        }
