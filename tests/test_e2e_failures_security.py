@@ -1,5 +1,5 @@
-"""End to end: a failed pod reported by an agent (over the bus and over HTTP) reaches the
-dashboard's list with its diagnosis, all six services running as processes."""
+"""End to end: failed pods and security findings reported by agents and scanners (over the
+bus and over HTTP) reach the dashboard, all six services running as processes."""
 
 from __future__ import annotations
 
@@ -74,3 +74,45 @@ async def test_reports_from_bus_and_http_reach_the_dashboard(
         return sorted(r["pod_name"] for r in rows)
 
     await eventually(listed, lambda pods: pods == ["ledger-0", "ledger-1"], what="both")
+
+
+async def test_findings_from_the_scanner_and_the_built_in_scanner_reach_the_dashboard(
+    stack: ServiceSet, dashboard: httpx.AsyncClient
+) -> None:
+    finding = {
+        "resource_type": "Pod",
+        "resource_name": "ledger-0",
+        "namespace": "payments",
+        "check_name": "privileged_container",
+        "severity": "critical",
+        "message": "Container 'ledger' is running in privileged mode",
+        "remediation": "Remove 'privileged: true' from securityContext",
+    }
+    resp = await dashboard.post("/api/security/findings", json=finding, headers=AGENT)
+    assert resp.status_code == 200, resp.text
+    workload = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "ledger", "namespace": "payments"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "hostNetwork": True,
+                    "containers": [{"name": "ledger", "image": "ghcr.io/acme/ledger:5.1.0"}],
+                }
+            }
+        },
+    }
+    nc = await nats.connect(stack.env["NATS_URL"])
+    try:
+        await nc.jetstream().publish(bus.COLLECT_MANIFESTS, msgspec.json.encode(workload))
+    finally:
+        await nc.close()
+
+    async def checks() -> set[str]:
+        rows = (await dashboard.get("/api/security/findings?namespace=payments")).json()
+        return {r["check_name"] for r in rows}
+
+    await eventually(
+        checks, lambda c: {"privileged_container", "host-network"} <= c, what="both kinds"
+    )

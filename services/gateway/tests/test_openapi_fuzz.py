@@ -1,12 +1,12 @@
 """Schemathesis over the gateway's own OpenAPI document: no generated request may get a 5xx.
 
 What runs: the real gateway (``create_app`` served by uvicorn on a free port through
-:func:`~kubeward.devstack.testing.serve_asgi`) with ingest, traffic-store and
-failure-analyzer running in-process behind it (:func:`~kubeward.core.service.serving`), on
-the test's NATS, MongoDB and Redis, so the bus-backed routes answer for real; its
-Kubernetes client points at an empty kmock emulator (``kmock_kubeconfig``), so the pod-log
-routes validate their input and answer the API's 404s rather than "no cluster" 503s. The
-spec is fetched from ``/docs/openapi.json`` and loaded with ``schemathesis.openapi.from_dict``.
+:func:`~kubeward.devstack.testing.serve_asgi`) with ingest, traffic-store, failure-analyzer
+and security running in-process behind it (:func:`~kubeward.core.service.serving`), on the
+test's NATS, MongoDB and Redis, so the bus-backed routes answer for real; its Kubernetes
+client points at an empty kmock emulator (``kmock_kubeconfig``), so the pod-log routes
+validate their input and answer the API's 404s rather than "no cluster" 503s. The spec is
+fetched from ``/docs/openapi.json`` and loaded with ``schemathesis.openapi.from_dict``.
 
 Threading: schemathesis sends its requests with the blocking ``requests`` library, and the
 servers live in pytest-asyncio's (session) event loop. Each fuzzing pass therefore runs in
@@ -68,6 +68,8 @@ from kubeward.gateway.sessions import SESSION_COOKIE
 from kubeward.gateway.settings import Settings as GatewaySettings
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.security.app import security
+from kubeward.security.settings import Settings as SecuritySettings
 from kubeward.traffic_store.app import traffic_store
 from kubeward.traffic_store.settings import Settings as StoreSettings
 
@@ -134,8 +136,8 @@ class Findings:
 async def stack(
     nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str, kmock_kubeconfig: str
 ) -> AsyncIterator[Stack]:
-    """Gateway + ingest + traffic-store + failure-analyzer on real infrastructure, with a
-    signed-up admin."""
+    """Gateway + ingest + traffic-store + failure-analyzer + security on real
+    infrastructure, with a signed-up admin."""
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
             serving("ingest", IngestSettings(nats_url=nats_url), ingest)
@@ -154,6 +156,14 @@ async def stack(
         await stack.enter_async_context(
             serving("failure-analyzer", analyzer_settings, failure_analyzer)
         )
+        security_settings = SecuritySettings(
+            nats_url=nats_url,
+            mongodb_url=mongo_url,
+            mongodb_db=mongo_db_name,
+            settings_secret="fuzz-settings-secret-0123456789",
+            max_page=50,
+        )
+        await stack.enter_async_context(serving("security", security_settings, security))
         app = create_app(
             GatewaySettings(
                 nats_url=nats_url,

@@ -30,6 +30,7 @@ from kubeward.gateway.pod_failures import PodFailuresController
 from kubeward.gateway.pod_logs import PodLogsController
 from kubeward.gateway.pod_traffic import PodTrafficController
 from kubeward.gateway.ratelimit import SlidingWindowLimit
+from kubeward.gateway.security import SecurityController
 from kubeward.gateway.sessions import SessionStore
 from kubeward.gateway.settings import Settings
 from kubeward.gateway.users import COLLECTION as USERS
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             PodFailuresController,
             PodLogsController,
             PodTrafficController,
+            SecurityController,
             HttpTrafficController,
             feed_socket,
         ],

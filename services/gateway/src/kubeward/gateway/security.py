@@ -1,0 +1,289 @@
+"""Kure's security endpoints: scanner ingest, findings, AI fixes, trusted registries, and an
+ad-hoc scan of a manifest with the built-in scanner.
+
+Scanner findings go through ingest like a scanner's bus message
+(``kubeward.collect.security-findings``); everything else asks the security service over
+request/reply.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+
+from kubeward.gateway.auth import principal_of
+from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.errors import reply_response
+from kubeward.gateway.params import next_page_headers
+from kubeward.gateway.settings import Settings
+from kubeward.schemas import bus
+from kubeward.schemas.replies import Reply
+from kubeward.schemas.security import (
+    AddRegistry,
+    ClearFindings,
+    DeleteResourceFindings,
+    DismissFinding,
+    FindingQuery,
+    FixFinding,
+    ListRegistries,
+    RemoveRegistry,
+    RescanStatus,
+    RestoreFinding,
+    ScanDuration,
+    ScanManifest,
+    SecurityCommand,
+)
+
+UNAVAILABLE = "Security service is not available"
+NOT_FOUND = "Finding not found"
+MAX_MANIFEST = 2 * 1024 * 1024
+
+
+class RescanStatusIn(msgspec.Struct, kw_only=True):
+    """``POST /api/security/rescan-status`` body."""
+
+    status: str
+    reason: str | None = None
+
+
+class ScanDurationIn(msgspec.Struct, kw_only=True):
+    """``POST /api/metrics/security-scan-duration`` body (either name of the field)."""
+
+    duration_seconds: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    duration: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class RegistryIn(msgspec.Struct, kw_only=True):
+    """``POST /api/security/trusted-registries`` body."""
+
+    registry: str
+
+
+def _json(reply: Reply, headers: dict[str, str] | None = None) -> Response[Any]:
+    if not reply.ok:
+        return reply_response(reply)
+    return Response(
+        content=bytes(reply.body),
+        status_code=reply.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _id(finding_id: str) -> int:
+    """A finding id from the path; anything else cannot name one (404, after auth)."""
+    if not finding_id.isascii() or not finding_id.isdigit() or len(finding_id) > 18:
+        raise NotFoundException(detail=NOT_FOUND)
+    return int(finding_id)
+
+
+async def _command(state: State, command: SecurityCommand, timeout: float | None = None) -> Reply:
+    link: BusLink = state.bus
+    payload = msgspec.json.encode(command)
+    return await link.ask(bus.RPC_SECURITY_COMMAND, payload, UNAVAILABLE, timeout)
+
+
+class SecurityController(Controller):
+    """Security findings, trusted registries and scans."""
+
+    path = "/api"
+    tags = ["security"]
+
+    # --- Scanner ingest (service token) -------------------------------------------
+
+    @post(
+        "/security/findings",
+        status_code=200,
+        opt={"service_only": True},
+        summary="Report a security finding (scanner)",
+        description="Body: Kure's finding (or an array of them). The same finding (resource, "
+        "check, part) reported again updates its record. Answers the stored finding.",
+    )
+    async def report(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """Publish the finding exactly as a scanner would and relay the outcome."""
+        body = await request.body()
+        if body.lstrip()[:1] != b"{":
+            raise ClientException(detail="Expected one JSON object")
+        link: BusLink = state.bus
+        return _json(await link.collect(bus.COLLECT_SECURITY_FINDINGS, body))
+
+    @post(
+        "/security/scan/clear",
+        status_code=200,
+        opt={"service_only": True},
+        summary="Clear the scanner's findings (before a full scan)",
+    )
+    async def clear(self, state: State) -> Response[Any]:
+        """The built-in scanner's findings stay."""
+        return _json(await _command(state, ClearFindings()))
+
+    @post(
+        "/security/rescan-status",
+        status_code=200,
+        opt={"service_only": True},
+        summary="Announce a rescan's status (scanner)",
+    )
+    async def rescan_status(
+        self, state: State, data: Annotated[RescanStatusIn, Body()]
+    ) -> Response[Any]:
+        """``security_rescan_status`` on the feed."""
+        if data.status == "started":
+            command = RescanStatus(status="started", reason=data.reason)
+        elif data.status == "completed":
+            command = RescanStatus(status="completed", reason=data.reason)
+        else:
+            raise ClientException(detail="status must be 'started' or 'completed'")
+        return _json(await _command(state, command))
+
+    @delete(
+        "/security/findings/resource/{resource_type:str}/{namespace:str}/{resource_name:str}",
+        status_code=200,
+        opt={"service_only": True},
+        summary="Delete a deleted resource's findings (scanner)",
+    )
+    async def delete_resource(
+        self,
+        state: State,
+        resource_type: FromPath[str],
+        namespace: FromPath[str],
+        resource_name: FromPath[str],
+    ) -> Response[Any]:
+        """Answers ``{"message", "count"}``."""
+        command = DeleteResourceFindings(
+            resource_type=resource_type, namespace=namespace, resource_name=resource_name
+        )
+        return _json(await _command(state, command))
+
+    @post(
+        "/metrics/security-scan-duration",
+        status_code=200,
+        opt={"service_only": True},
+        summary="Record how long the scanner's full scan took",
+    )
+    async def scan_duration(
+        self, state: State, data: Annotated[ScanDurationIn, Body()]
+    ) -> Response[Any]:
+        """Exposed as ``kubeward_security_scan_duration_seconds`` on security's /metrics."""
+        seconds = data.duration_seconds if data.duration_seconds is not None else data.duration
+        if seconds is None:
+            raise ClientException(detail="duration_seconds is required")
+        return _json(await _command(state, ScanDuration(duration_seconds=seconds)))
+
+    # --- Findings (users) ----------------------------------------------------------
+
+    @get("/security/findings", summary="List security findings")
+    async def findings(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        severity: FromQuery[str | None] = None,
+        namespace: FromQuery[str | None] = None,
+        resource: FromQuery[str | None] = None,
+        resource_type: FromQuery[str | None] = None,
+        check: FromQuery[str | None] = None,
+        dismissed: FromQuery[bool] = False,
+        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 5000,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        """Active findings (``dismissed=true``: dismissed ones), newest first, filtered by
+        severity, namespace, resource (name), resource_type and check."""
+        query = FindingQuery(
+            severity=severity.lower() if severity else None,
+            namespace=namespace,
+            resource_name=resource,
+            resource_type=resource_type,
+            check=check,
+            dismissed=dismissed,
+            limit=limit,
+            cursor=cursor,
+        )
+        link: BusLink = state.bus
+        reply = await link.ask(bus.RPC_SECURITY_LIST, msgspec.json.encode(query), UNAVAILABLE)
+        return _json(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
+
+    @delete("/security/findings/{finding_id:str}", status_code=200, summary="Dismiss a finding")
+    async def dismiss(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+        """The finding leaves the list; a repeat report does not bring it back."""
+        return _json(await _command(state, DismissFinding(id=_id(finding_id))))
+
+    @put("/security/findings/{finding_id:str}/restore", summary="Restore a dismissed finding")
+    async def restore(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+        """The finding is listed again."""
+        return _json(await _command(state, RestoreFinding(id=_id(finding_id))))
+
+    @post(
+        "/security/findings/{finding_id:str}/fix",
+        status_code=200,
+        summary="Generate a fix for a finding",
+        description="With an LLM configured, a fixed manifest and its diff; otherwise (or "
+        "when the LLM fails) the check's own remediation, is_fallback=true.",
+    )
+    async def fix(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+        """Answers ``{finding_id, original_manifest, fixed_manifest, diff, explanation,
+        is_fallback}``."""
+        settings: Settings = state.settings
+        command = FixFinding(id=_id(finding_id))
+        return _json(await _command(state, command, settings.diagnosis_timeout_seconds))
+
+    @post(
+        "/security/scan",
+        status_code=200,
+        summary="Scan a manifest now (YAML or JSON; nothing is stored)",
+        description="Body: manifest text (one or more YAML documents, JSON, a List) or "
+        '{"manifest": "<text>"}. Answers {"scanned": n, "findings": [...]}.',
+    )
+    async def scan(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """The built-in scanner over the body, with the current trusted registries."""
+        body = await request.body()
+        if len(body) > MAX_MANIFEST:
+            raise ClientException(detail=f"Manifest exceeds {MAX_MANIFEST} bytes", status_code=413)
+        text = body.decode("utf-8", errors="replace")
+        if body.lstrip()[:1] == b"{":
+            try:
+                wrapped = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                wrapped = None
+            if isinstance(wrapped, dict) and isinstance(wrapped.get("manifest"), str):
+                text = wrapped["manifest"]
+        if not text.strip():
+            raise ClientException(detail="Empty manifest")
+        return _json(await _command(state, ScanManifest(manifest=text)))
+
+    # --- Trusted registries --------------------------------------------------------
+
+    @get("/security/trusted-registries", summary="List trusted registries")
+    async def registries(self, state: State) -> Response[Any]:
+        """``{"registries": [...], "defaults": [...]}``."""
+        return _json(await _command(state, ListRegistries()))
+
+    @post(
+        "/security/trusted-registries",
+        status_code=201,
+        opt={"role": "admin"},
+        summary="Trust a registry (rescans stored manifests)",
+    )
+    async def add_registry(
+        self, request: Request[Any, Any, State], state: State, data: Annotated[RegistryIn, Body()]
+    ) -> Response[Any]:
+        """A host (``ghcr.io``) or repository prefix (``ghcr.io/acme``)."""
+        actor = principal_of(request).username
+        return _json(await _command(state, AddRegistry(registry=data.registry, actor=actor)))
+
+    @delete(
+        "/security/trusted-registries/{registry:path}",
+        status_code=200,
+        opt={"role": "admin"},
+        summary="Stop trusting a registry (rescans stored manifests)",
+    )
+    async def remove_registry(
+        self, request: Request[Any, Any, State], state: State, registry: FromPath[str]
+    ) -> Response[Any]:
+        """404 when it was not trusted."""
+        actor = principal_of(request).username
+        command = RemoveRegistry(registry=registry.lstrip("/"), actor=actor)
+        return _json(await _command(state, command))
