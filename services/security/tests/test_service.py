@@ -142,6 +142,16 @@ async def _now(value: bool) -> bool:
     return value
 
 
+async def _handled(harness: Harness, *workers: str) -> bool:
+    """Whether each named security worker has taken and acked at least one message and
+    has nothing left (so what it stores is complete)."""
+    for worker in workers:
+        info = await harness.js.consumer_info(bus.SECURITY.name, f"security-{worker}")
+        if info.delivered.consumer_seq < 1 or info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
 async def test_a_repeated_finding_updates_never_duplicates(harness: Harness) -> None:
     await harness.publish(bus.COLLECT_SECURITY_FINDINGS, FINDING)
     first = (await eventually(harness.findings, bool, what="a finding"))[0]
@@ -207,6 +217,7 @@ async def test_trusting_a_registry_rescans_and_the_finding_goes_and_comes(
 ) -> None:
     await harness.publish(bus.COLLECT_MANIFESTS, deployment())
     await eventually(lambda: harness.findings(check="untrusted-registry"), bool, what="untrusted")
+    await eventually(lambda: _handled(harness, "manifests"), bool, what="the scan done")
     reply = await harness.command(AddRegistry(registry="evil.example.com"))
     assert reply.status == 201, reply
     await eventually(
@@ -273,11 +284,9 @@ async def test_excluded_namespaces_get_no_findings(harness: Harness) -> None:
 async def test_dismiss_restore_clear_and_delete_resource(harness: Harness) -> None:
     await harness.publish(bus.COLLECT_SECURITY_FINDINGS, FINDING)
     await harness.publish(bus.COLLECT_MANIFESTS, deployment())
-    rows = await eventually(
-        harness.findings,
-        lambda r: {"scanner", "builtin"} == {x.source for x in r} and len(r) > 2,
-        what="findings of both sources",
-    )
+    await eventually(lambda: _handled(harness, "findings", "manifests"), bool, what="both handled")
+    rows = await harness.findings()
+    assert {"scanner", "builtin"} == {x.source for x in rows}
     scanner_one = next(r for r in rows if r.source == "scanner")
     reply = await harness.command(DismissFinding(id=scanner_one.id))
     assert msgspec.json.decode(reply.body) == {"message": "Security finding dismissed"}
@@ -304,6 +313,7 @@ async def test_fix_without_an_llm_is_the_checks_remediation(harness: Harness) ->
     rows = await eventually(
         lambda: harness.findings(check="privileged-container"), bool, what="a finding"
     )
+    await eventually(lambda: _handled(harness, "manifests"), bool, what="the scan done")
     reply = await harness.command(FixFinding(id=rows[0].id))
     answer = msgspec.json.decode(reply.body)
     assert answer["is_fallback"] is True
@@ -328,6 +338,7 @@ async def test_fix_with_an_llm_rewrites_the_manifest_without_seeing_secrets(
     rows = await eventually(
         lambda: harness.findings(check="privileged-container"), bool, what="a finding"
     )
+    await eventually(lambda: _handled(harness, "manifests"), bool, what="the scan done")
     async with serve_fake_llm(fixed) as server:
         await harness.settings.set_llm_config(
             LLMConfig(
