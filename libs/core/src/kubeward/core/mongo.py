@@ -36,7 +36,12 @@ async def ensure_counter(counters: AsyncCollection[Document], name: str) -> None
 
 
 async def next_id(counters: AsyncCollection[Document], name: str) -> int:
-    """The next integer of counter ``name`` (1, 2, ...), for APIs with integer ids.
+    """The next integer of counter ``name`` (1, 2, ...), for APIs with integer ids."""
+    return (await reserve_ids(counters, name, 1)).start
+
+
+async def reserve_ids(counters: AsyncCollection[Document], name: str, count: int) -> range:
+    """``count`` consecutive integers of counter ``name``, in one round trip.
 
     Two first-ever upserts of a counter can race: the loser (a duplicate key, or no
     document from some servers) simply tries again.
@@ -45,12 +50,13 @@ async def next_id(counters: AsyncCollection[Document], name: str) -> int:
         try:
             doc = await counters.find_one_and_update(
                 {"_id": name},
-                {"$inc": {"seq": 1}},
+                {"$inc": {"seq": count}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             continue
         if doc is not None:
-            return int(doc["seq"])
-    raise RuntimeError(f"could not allocate an id from counter {name!r}")
+            last = int(doc["seq"])
+            return range(last - count + 1, last + 1)
+    raise RuntimeError(f"could not allocate ids from counter {name!r}")

@@ -94,21 +94,21 @@ class BuiltinScanner:
             ).append(finding)
         raised = new = 0
         for (kind, ns, name), findings in by_resource.items():
-            keys = []
             excluded = exclusion(self._settings, ns, kind, name)
-            for finding in findings:
-                if excluded is not None:
-                    metrics.DROPPED.labels(excluded).inc()
-                    continue
-                key = finding_key(kind, ns, name, finding.check, dict(finding.details))
-                keys.append(key)
-                doc, is_new = await self._store.upsert(key, fields_of(finding))
-                metrics.FINDINGS.labels("builtin", "created" if is_new else "updated").inc()
-                raised += 1
-                if is_new:
-                    new += 1
-                    await events.security_finding(self._js, doc)
-            await self._store.drop_builtin_except(kind, ns, name, keys)
+            if excluded is not None:
+                metrics.DROPPED.labels(excluded).inc(len(findings))
+                findings = []
+            items = [
+                (finding_key(kind, ns, name, f.check, dict(f.details)), fields_of(f))
+                for f in findings
+            ]
+            created = await self._store.replace_builtin(kind, ns, name, items)
+            raised += len(items)
+            new += len(created)
+            metrics.FINDINGS.labels("builtin", "created").inc(len(created))
+            metrics.FINDINGS.labels("builtin", "updated").inc(len(items) - len(created))
+            for doc in created:
+                await events.security_finding(self._js, doc)
         return raised, new
 
     async def rescan(self, reason: str) -> int:

@@ -10,15 +10,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
@@ -75,6 +75,7 @@ class FindingStore:
         await self._col.create_index(
             [("resource_type", ASCENDING), ("namespace", ASCENDING), ("resource_name", ASCENDING)]
         )
+        await self._manifests.create_index("kind")
         await mongo.ensure_counter(self._counters, FINDINGS)
 
     async def get(self, finding_id: int) -> Document | None:
@@ -109,21 +110,67 @@ class FindingStore:
                 continue  # another replica stored it first: update that one
             return doc, True
 
-    async def drop_builtin_except(
-        self, kind: str, namespace: str, name: str, keep: Iterable[str]
-    ) -> int:
-        """Delete the built-in scanner's findings about a resource that a new scan of it no
-        longer raised; returns how many went."""
-        result = await self._col.delete_many(
-            {
-                "source": "builtin",
-                "resource_type": kind,
-                "namespace": namespace,
-                "resource_name": name,
-                "key": {"$nin": list(keep)},
-            }
-        )
-        return result.deleted_count
+    async def replace_builtin(
+        self, kind: str, namespace: str, name: str, findings: list[tuple[str, Document]]
+    ) -> list[Document]:
+        """Make the built-in scanner's findings about a resource exactly ``findings`` (key,
+        fields): update those already stored, insert the others, delete the ones a new scan
+        no longer raised. Returns the new records.
+
+        A handful of round trips per resource, whatever its number of findings: the stored
+        findings are read by the indexed resource fields (with ``source`` or a ``$nin`` in
+        a filter SecantusDB scans the whole collection), ids are reserved in one go, new
+        records inserted together and the rest updated in one bulk write.
+        """
+        now = utcnow()
+        existing = {
+            doc["key"]: doc
+            async for doc in self._col.find(
+                {"resource_type": kind, "namespace": namespace, "resource_name": name},
+                {"_id": 1, "key": 1, "source": 1},
+            )
+        }
+        wanted = dict(findings)
+        stale = [
+            doc["_id"]
+            for key, doc in existing.items()
+            if doc.get("source") == "builtin" and key not in wanted
+        ]
+        updates = [
+            UpdateOne({"_id": existing[key]["_id"]}, {"$set": {**fields, "last_seen": now}})
+            for key, fields in wanted.items()
+            if key in existing
+        ]
+        fresh = [(key, fields) for key, fields in wanted.items() if key not in existing]
+        created: list[Document] = []
+        if fresh:
+            ids = await mongo.reserve_ids(self._counters, FINDINGS, len(fresh))
+            docs = [
+                {
+                    "_id": i,
+                    "key": key,
+                    **fields,
+                    "first_seen": now,
+                    "last_seen": now,
+                    "dismissed": False,
+                }
+                for i, (key, fields) in zip(ids, fresh, strict=True)
+            ]
+            try:
+                await self._col.insert_many(docs, ordered=False)
+                created = docs
+            except BulkWriteError as exc:
+                # Another replica stored some of them first: those become updates.
+                failed = {e["index"] for e in exc.details.get("writeErrors", [])}
+                created = [d for i, d in enumerate(docs) if i not in failed]
+                for i in failed:
+                    key, fields = fresh[i]
+                    await self.upsert(key, fields)
+        if updates:
+            await self._col.bulk_write(updates, ordered=False)
+        if stale:
+            await self._col.delete_many({"_id": {"$in": stale}})
+        return created
 
     async def set_dismissed(self, finding_id: int, dismissed: bool) -> Document | None:
         """Dismiss or restore a finding; ``None`` for an unknown id."""
