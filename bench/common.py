@@ -1,5 +1,6 @@
-"""What the benchmarks share: the processes they start (and always stop), CPU accounting,
-pipelined JetStream publishing, the machine description and the ``main`` skeleton.
+"""What the benchmarks share: the processes they start (and always stop), a fresh SecantusDB
+per measurement, CPU accounting, pipelined JetStream publishing and its raw limit, durable
+consumer state, ratio lines, the machine description and the ``main`` skeleton.
 
 Every benchmark runs inside :func:`run`: a temporary directory, a :class:`Stack` that stops
 every server and service it started on exit, error, Ctrl-C or SIGTERM, and any direct
@@ -24,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
 
-from kubeward.devstack.procs import Proc, find_binary
+from kubeward.devstack import infra
+from kubeward.devstack.procs import Proc, find_binary, free_port
 from kubeward.devstack.services import ServiceSet, pick_ports
 
 _T0 = time.monotonic()
@@ -75,6 +79,46 @@ async def publish_all(
     if bad:
         raise BenchError(f"{len(bad)} of {len(acks)} PubAcks are not for {stream}: {bad[0]!r}")
     return elapsed, max(int(a.seq) for a in acks)
+
+
+SCRATCH_STREAM = "BENCH_SCRATCH"
+SCRATCH_SUBJECT = "bench.scratch"
+
+
+async def scratch_publish(
+    js: JetStreamContext, messages: Sequence[bytes], timeout: float, label: str, unit: str
+) -> Figure:
+    """The raw publish limit: ``messages`` to a scratch stream without consumers, with
+    :func:`publish_all`; the stream is deleted afterwards."""
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(SCRATCH_STREAM)
+    await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=[SCRATCH_SUBJECT]))
+    try:
+        seconds, _last = await publish_all(js, SCRATCH_SUBJECT, SCRATCH_STREAM, messages, timeout)
+    finally:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(SCRATCH_STREAM)
+    return Figure(label, len(messages), seconds, unit=unit)
+
+
+async def consumer_state(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int, int]:
+    """(ack floor stream sequence, pending, ack pending) of a durable consumer."""
+    info = await js.consumer_info(stream, durable)
+    floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
+    return floor, int(info.num_pending or 0), int(info.num_ack_pending or 0)
+
+
+async def subject_count(js: JetStreamContext, stream: str, subject: str) -> int:
+    """Messages ``stream`` holds on ``subject``."""
+    info = await js.stream_info(stream, subjects_filter=subject)
+    return int((info.state.subjects or {}).get(subject, 0))
+
+
+def ratio_line(label: str, value: float, note: str, width: int = 46) -> str:
+    """One ratio line; ``note`` is formatted with ``inverse`` (1 / value)."""
+    if not value > 0:
+        return f"  {label:<{width}} = n/a"
+    return f"  {label:<{width}} = {value:.3g}  ({note.format(inverse=1 / value)})"
 
 
 # --- Processes ----------------------------------------------------------------
@@ -256,6 +300,41 @@ def run(
         else:
             shutil.rmtree(root, ignore_errors=True)
     return 1 if failed else 0
+
+
+class FreshMongo:
+    """Hands out a MongoDB URL per measurement: ``given`` (an external server) as is, else a
+    new SecantusDB each call, the previous one stopped first. A SecantusDB that served an
+    earlier measurement, even with its database dropped, made the next one 1.5-5x slower.
+    """
+
+    def __init__(self, stack: Stack, given: str = "", disk: bool = False) -> None:
+        self.stack = stack
+        self.given = given
+        self.disk = disk
+        self._running: list[Proc] = []
+        self._count = 0
+
+    @property
+    def kind(self) -> str:
+        """What the MongoDB is, for the report."""
+        if self.given:
+            return "external"
+        where = "on disk" if self.disk else "in memory"
+        return f"SecantusDB {version('secantusdb')} {where}, a fresh server per measurement"
+
+    def __call__(self) -> str:
+        """The URL for the next measurement."""
+        if self.given:
+            return self.given
+        for proc in self._running:
+            proc.stop()
+        self._running.clear()
+        self._count += 1
+        port = free_port()
+        storage = self.stack.root / f"mongo-{self._count}" if self.disk else None
+        self._running.append(self.stack.track(infra.mongo(port, storage, self.stack.logs)))
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
 # --- Machine description ------------------------------------------------------

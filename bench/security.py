@@ -1,0 +1,1206 @@
+"""Security-scanner benchmark: manifests scanned per second, a mixed set of 1000 workloads.
+
+Run by ``make bench`` (``uv run --no-sync python -m bench.security [--workloads N]`` from
+the repository root; ``--help`` lists every option).
+
+It generates N realistic workloads, deterministically (``--seed``): Deployments,
+StatefulSets, DaemonSets, Jobs, CronJobs and bare Pods, with the Services, Ingresses,
+ServiceAccounts, Roles, ClusterRoles and bindings that come with them, and each Namespace
+(with a default-deny NetworkPolicy in about half of them) sent along with the first
+workload in it. About 30 % are hardened, 45 % typical (pinned tags from the organisation's
+own registries, some limits or probes missing, the default service account) and 25 % carry
+the usual problems (privileged, hostPath, host namespaces, added capabilities, ``latest``
+tags, images from strangers on Docker Hub, credentials in env, RBAC wildcards, bindings to
+cluster-admin). A quarter are sent as the Python client's ``to_dict()`` (snake_case), as
+the Kure agent sends them; the rest in the usual camelCase.
+
+It measures, in one run:
+
+1. the built-in scanner alone, in this process: ``scan`` over every object at once with
+   ``DEFAULT_TRUSTED_REGISTRIES`` (and once per workload, as the service calls it), and
+   ``parse_manifests`` of each workload as YAML text (median of 3 passes each);
+2. the pipeline: nats-server and a fresh SecantusDB, the ``ingest`` and ``security``
+   services as processes; one JSON message per workload (an array of its objects) on
+   ``kubeward.collect.manifests``, pipelined with ``publish_async``, every PubAck checked;
+   timed until security's durable ``security-manifests`` on ``SECURITY`` has acked every
+   batch ingest forwarded and ``security_findings`` holds one record per distinct finding
+   key of the in-process scan (no exclusions are configured, so none is left out);
+3. the raw limits: JetStream publish of the same messages to a scratch stream without
+   consumers, and MongoDB ``insert_many`` of documents shaped like the stored findings.
+
+It prints objects/s for each, the ratios, CPU seconds per process and the findings by check
+and by severity; it never asserts a timing. Every process it starts is stopped on exit,
+error, Ctrl-C or SIGTERM (see :mod:`bench.common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import nats
+import yaml
+from nats.aio.client import Client as NATS
+from pymongo import DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from bench import common
+from bench.common import (
+    BenchError,
+    Figure,
+    FreshMongo,
+    Stack,
+    binary_version,
+    consumer_state,
+    cpu_line,
+    machine_info,
+    publish_all,
+    ratio_line,
+    say,
+    scratch_publish,
+    subject_count,
+    version,
+)
+from kubeward.devstack import infra
+from kubeward.devstack.procs import free_port
+from kubeward.schemas import bus
+from kubeward.schemas.security import SEVERITIES, finding_key
+from kubeward.security.scanner import DEFAULT_TRUSTED_REGISTRIES, Finding, parse_manifests, scan
+from kubeward.security.scanning import fields_of
+
+Document = dict[str, Any]
+Obj = dict[str, Any]
+
+SERVICES = ("ingest", "security")
+FINDINGS = "security_findings"
+"""security's collection: one record per finding key."""
+MANIFESTS = "security_manifests"
+INGEST_DURABLE = f"{bus.CONSUMER_INGEST}-manifests"
+SECURITY_DURABLE = f"{bus.CONSUMER_SECURITY}-manifests"
+FINDING_EVENT = bus.feed_subject("security_finding")
+
+SCRATCH_INSERT = "bench_raw_insert"
+MONGO_BATCH = 1000
+POLL_INTERVAL = 0.2
+SETTLE = 10.0
+"""Seconds MongoDB may lag once security has acked everything (it should not at all)."""
+PASSES = 3
+"""In-process measurements are the median of this many passes."""
+
+RATIO_PUBLISH = "pipeline / raw JetStream publish"
+RATIO_INSERT = "pipeline / raw MongoDB insert_many"
+RATIO_SCANNER = "pipeline / scanner alone"
+RATIO_PARSE = "parse_manifests (YAML) / scanner alone"
+
+
+# --- Workload -----------------------------------------------------------------
+
+_APPS = (
+    "checkout",
+    "cart",
+    "catalog",
+    "payments",
+    "auth",
+    "search",
+    "orders",
+    "shipping",
+    "recommend",
+    "email",
+    "frontend",
+    "inventory",
+    "reviews",
+    "pricing",
+    "ledger",
+    "notifier",
+    "reports",
+    "ingester",
+    "gateway",
+    "profile",
+    "media",
+    "billing",
+    "audit",
+    "export",
+)
+_NAMESPACES = (
+    "shop",
+    "payments",
+    "platform",
+    "data",
+    "edge",
+    "monitoring",
+    "batch",
+    "ml",
+    "search",
+    "auth",
+    "media",
+    "analytics",
+    "ci",
+    "logging",
+    "team-a",
+    "team-b",
+    "team-c",
+    "staging",
+    "default",
+    "kube-system",
+)
+_SYSTEM = frozenset({"kube-system"})
+_ORG_REGISTRIES = (
+    "ghcr.io/acme",
+    "registry.acme.internal/apps",
+    "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme",
+    "quay.io/acme",
+)
+_TRUSTED_IMAGES = (
+    "cgr.dev/chainguard/nginx@sha256:{digest}",
+    "gcr.io/distroless/static-debian12:nonroot",
+    "registry.k8s.io/ingress-nginx/controller:v1.11.2",
+    "docker.io/library/redis:7.2.5",
+    "mcr.microsoft.com/dotnet/aspnet:8.0.8",
+    "postgres:16.4",
+)
+_RISKY_IMAGES = (
+    "nginx",
+    "{app}:latest",
+    "randomdev/{app}-tools:latest",
+    "docker.io/bitnami/kubectl:latest",
+    "quay.io/someuser/{app}:1.0",
+    "ghcr.io/acme/{app}:latest",
+    "busybox",
+)
+_SIDECARS = (
+    "docker.io/envoyproxy/envoy:v1.31.0",
+    "fluent/fluent-bit:3.1.4",
+    "ghcr.io/acme/oauth-proxy:7.6.0",
+)
+_HOST_PATHS = ("/var/run/docker.sock", "/var/log", "/", "/etc", "/data/cache", "/proc")
+_CAPS = ("SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_PTRACE", "NET_BIND_SERVICE")
+_ALPHANUM = "bcdfghjklmnpqrstvwxz2456789"
+
+KINDS: tuple[tuple[str, float], ...] = (
+    ("Deployment", 0.45),
+    ("StatefulSet", 0.12),
+    ("DaemonSet", 0.08),
+    ("Job", 0.08),
+    ("CronJob", 0.10),
+    ("Pod", 0.17),
+)
+PROFILES: tuple[tuple[str, float], ...] = (("hardened", 0.30), ("typical", 0.45), ("risky", 0.25))
+SNAKE_SHARE = 0.25
+"""Workloads sent as the Python client's ``to_dict()`` (snake_case keys)."""
+
+
+@dataclass
+class Workload:
+    """The generated workloads: objects as sent, collect messages, YAML texts, statistics."""
+
+    objects: list[list[Obj]] = field(default_factory=list)
+    """Each workload's objects (its message), as sent."""
+    messages: list[bytes] = field(default_factory=list)
+    yaml_texts: list[str] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    """Objects by kind."""
+    workload_kinds: Counter[str] = field(default_factory=Counter)
+    profiles: Counter[str] = field(default_factory=Counter)
+    snake: int = 0
+
+    @property
+    def flat(self) -> list[Obj]:
+        """Every object, in message order."""
+        return [obj for objs in self.objects for obj in objs]
+
+    @property
+    def object_count(self) -> int:
+        """Objects in all messages together."""
+        return sum(len(objs) for objs in self.objects)
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of every collect message together."""
+        return sum(len(m) for m in self.messages)
+
+
+def _name(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(_ALPHANUM) for _ in range(size))
+
+
+def _semver(rng: random.Random) -> str:
+    return f"{rng.randint(1, 6)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}"
+
+
+def _image(rng: random.Random, profile: str, app: str) -> str:
+    if profile == "hardened" and rng.random() < 0.5:
+        digest = "".join(rng.choice("0123456789abcdef") for _ in range(64))
+        return rng.choice(_TRUSTED_IMAGES).format(digest=digest)
+    if profile == "risky" and rng.random() < 0.6:
+        return rng.choice(_RISKY_IMAGES).format(app=app)
+    return f"{rng.choice(_ORG_REGISTRIES)}/{app}:{_semver(rng)}"
+
+
+def _resources(rng: random.Random, profile: str) -> Obj | None:
+    cpu, memory = rng.choice((("100m", "128Mi"), ("250m", "256Mi"), ("500m", "512Mi")))
+    limit_memory = memory.replace("Mi", "") + "Mi"
+    if profile == "hardened":
+        return {
+            "requests": {"cpu": cpu, "memory": memory},
+            "limits": {"cpu": "1", "memory": limit_memory},
+        }
+    if profile == "risky" and rng.random() < 0.6:
+        return None
+    resources: Obj = {"requests": {"cpu": cpu, "memory": memory}}
+    roll = rng.random()
+    if roll < 0.5:
+        resources["limits"] = {"memory": limit_memory}
+    elif roll < 0.75:
+        resources["limits"] = {"cpu": "1", "memory": limit_memory}
+    return resources
+
+
+def _probes(container: Obj, port: int) -> None:
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/healthz", "port": port},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 10,
+    }
+    container["readinessProbe"] = {
+        "httpGet": {"path": "/ready", "port": port},
+        "periodSeconds": 5,
+    }
+
+
+def _container(rng: random.Random, profile: str, app: str, server: bool) -> Obj:
+    """The main container of a workload."""
+    port = 8080
+    container: Obj = {
+        "name": app,
+        "image": _image(rng, profile, app),
+        "env": [
+            {"name": "LOG_LEVEL", "value": "info"},
+            {
+                "name": "DATABASE_URL",
+                "valueFrom": {"secretKeyRef": {"name": f"{app}-db", "key": "url"}},
+            },
+        ],
+    }
+    if server:
+        container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    resources = _resources(rng, profile)
+    if resources is not None:
+        container["resources"] = resources
+    if profile == "hardened":
+        container["imagePullPolicy"] = "IfNotPresent"
+        container["securityContext"] = {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        if server:
+            _probes(container, port)
+        return container
+    if profile == "typical":
+        if rng.random() < 0.5:
+            container["securityContext"] = {"allowPrivilegeEscalation": False}
+            if rng.random() < 0.5:
+                container["securityContext"]["capabilities"] = {"drop": ["ALL"]}
+        if server and rng.random() < 0.7:
+            _probes(container, port)
+        if rng.random() < 0.08:
+            container["env"].append({"name": "API_TOKEN", "value": _name(rng, 24)})
+        return container
+    # risky: one to three of the usual problems
+    security: Obj = {}
+    for problem in rng.sample(
+        ("privileged", "root", "caps", "escalate", "secret", "host-port", "unconfined"),
+        rng.randint(1, 3),
+    ):
+        if problem == "privileged":
+            security["privileged"] = True
+        elif problem == "root":
+            security["runAsUser"] = 0
+        elif problem == "caps":
+            security["capabilities"] = {"add": rng.sample(_CAPS, rng.randint(1, 2))}
+        elif problem == "escalate":
+            security["allowPrivilegeEscalation"] = True
+        elif problem == "secret":
+            container["env"].append({"name": "DB_PASSWORD", "value": "s3cr3t-" + _name(rng, 8)})
+        elif problem == "host-port" and server:
+            container["ports"][0]["hostPort"] = port
+        elif problem == "unconfined":
+            security["seccompProfile"] = {"type": "Unconfined"}
+    if security:
+        container["securityContext"] = security
+    if server and rng.random() < 0.3:
+        _probes(container, port)
+    return container
+
+
+def _pod_spec(
+    rng: random.Random, profile: str, app: str, kind: str, service_account: str | None
+) -> Obj:
+    server = kind in ("Deployment", "StatefulSet", "DaemonSet") or (
+        kind == "Pod" and rng.random() < 0.5
+    )
+    containers = [_container(rng, profile, app, server)]
+    if server and rng.random() < 0.15:
+        sidecar: Obj = {"name": "proxy", "image": rng.choice(_SIDECARS)}
+        if profile != "risky":
+            sidecar["resources"] = {"requests": {"cpu": "50m", "memory": "64Mi"}}
+        containers.append(sidecar)
+    spec: Obj = {"containers": containers}
+    if rng.random() < 0.2:
+        spec["initContainers"] = [
+            {
+                "name": "wait-for-db",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", "until nc -z postgres 5432; do sleep 2; done"],
+            }
+        ]
+    if kind in ("Job", "CronJob"):
+        spec["restartPolicy"] = rng.choice(("Never", "OnFailure"))
+    if service_account is not None:
+        spec["serviceAccountName"] = service_account
+    if profile == "hardened":
+        spec["automountServiceAccountToken"] = False
+        spec["securityContext"] = {
+            "runAsNonRoot": True,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "appArmorProfile": {"type": "RuntimeDefault"},
+        }
+    elif profile == "typical" and rng.random() < 0.4:
+        spec["securityContext"] = {"runAsNonRoot": True, "runAsUser": 1000}
+    elif profile == "risky":
+        roll = rng.random()
+        if roll < 0.35 or kind == "DaemonSet":
+            path = rng.choice(_HOST_PATHS)
+            spec["volumes"] = [{"name": "host", "hostPath": {"path": path}}]
+            containers[0]["volumeMounts"] = [{"name": "host", "mountPath": "/host"}]
+        if 0.35 <= roll < 0.5 or (kind == "DaemonSet" and roll < 0.5):
+            spec["hostNetwork"] = True
+            spec["hostPID"] = rng.random() < 0.5
+    return spec
+
+
+def _meta(name: str, namespace: str | None, app: str) -> Obj:
+    meta: Obj = {"name": name, "labels": {"app.kubernetes.io/name": app, "team": "acme"}}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _workload_object(
+    rng: random.Random, kind: str, profile: str, name: str, ns: str, app: str, sa: str | None
+) -> Obj:
+    spec = _pod_spec(rng, profile, app, kind, sa)
+    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": name}
+    template = {"metadata": {"labels": labels}, "spec": spec}
+    obj: Obj = {
+        "apiVersion": "v1" if kind == "Pod" else "batch/v1" if kind.endswith("Job") else "apps/v1",
+        "kind": kind,
+        "metadata": _meta(name, ns, app),
+    }
+    if kind == "Pod":
+        obj["spec"] = spec
+    elif kind == "Job":
+        obj["spec"] = {"backoffLimit": 3, "template": template}
+    elif kind == "CronJob":
+        obj["spec"] = {
+            "schedule": f"{rng.randint(0, 59)} {rng.randint(0, 23)} * * *",
+            "concurrencyPolicy": "Forbid",
+            "jobTemplate": {"spec": {"backoffLimit": 2, "template": template}},
+        }
+    else:
+        body: Obj = {"selector": {"matchLabels": labels}, "template": template}
+        if kind != "DaemonSet":
+            body["replicas"] = 3 if profile == "hardened" else rng.choice((1, 1, 2, 3))
+        if kind == "StatefulSet":
+            body["serviceName"] = name
+            body["volumeClaimTemplates"] = [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "10Gi"}},
+                    },
+                }
+            ]
+        obj["spec"] = body
+    return obj
+
+
+def _service(rng: random.Random, kind: str, name: str, ns: str, app: str) -> Obj:
+    spec: Obj = {
+        "selector": {"app.kubernetes.io/instance": name},
+        "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+    }
+    annotations: dict[str, str] = {}
+    if kind == "StatefulSet":
+        spec["clusterIP"] = "None"
+    else:
+        roll = rng.random()
+        if roll < 0.10:
+            spec["type"] = "NodePort"
+        elif roll < 0.23:
+            spec["type"] = "LoadBalancer"
+            if rng.random() < 0.5:
+                spec["loadBalancerSourceRanges"] = ["10.0.0.0/8"]
+            elif rng.random() < 0.5:
+                annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
+        elif roll < 0.25:
+            spec["externalIPs"] = [f"203.0.113.{rng.randint(1, 254)}"]
+    obj: Obj = {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, ns, app)}
+    if annotations:
+        obj["metadata"]["annotations"] = annotations
+    obj["spec"] = spec
+    return obj
+
+
+def _ingress(rng: random.Random, name: str, ns: str, app: str) -> Obj:
+    roll = rng.random()
+    host = f"{name}.acme.example"
+    if roll < 0.08:
+        host = "*.acme.example"
+    rule: Obj = {
+        "http": {
+            "paths": [
+                {
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": name, "port": {"number": 80}}},
+                }
+            ]
+        }
+    }
+    if roll >= 0.04:
+        rule["host"] = host
+    spec: Obj = {"ingressClassName": "nginx", "rules": [rule]}
+    if rng.random() < 0.6:
+        spec["tls"] = [{"hosts": [host], "secretName": f"{name}-tls"}]
+    elif rng.random() < 0.25:
+        spec["tls"] = [{"hosts": [f"www.{name}.acme.example"], "secretName": f"{name}-tls"}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(name, ns, app),
+        "spec": spec,
+    }
+
+
+_SAFE_RULES = (
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["endpoints", "services"], "verbs": ["get", "list"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update"]},
+)
+_RISKY_RULES = (
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
+    {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete"]},
+    {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+)
+_NODE_RULES = (
+    {"apiGroups": [""], "resources": ["nodes", "pods", "namespaces"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["nodes/proxy", "nodes/metrics"], "verbs": ["get"]},
+)
+
+
+def _rbac(rng: random.Random, profile: str, name: str, ns: str, app: str, sa: str) -> list[Obj]:
+    """A Role and its RoleBinding for the workload's service account."""
+    rules = [dict(r) for r in rng.sample(_SAFE_RULES, rng.randint(1, 2))]
+    if profile == "risky" or rng.random() < 0.1:
+        rules += [dict(r) for r in rng.sample(_RISKY_RULES, rng.randint(1, 2))]
+    role: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(name, ns, app),
+        "rules": rules,
+    }
+    binding: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(name, ns, app),
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+    }
+    return [role, binding]
+
+
+def _cluster_rbac(rng: random.Random, profile: str, name: str, ns: str, sa: str) -> list[Obj]:
+    """A ClusterRole and its ClusterRoleBinding (node agents, operators)."""
+    cluster_name = f"{ns}:{name}"
+    rules = [dict(r) for r in _NODE_RULES]
+    if profile == "risky":
+        rules.append(dict(rng.choice(_RISKY_RULES)))
+    role_ref = cluster_name
+    subjects: list[Obj] = [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]
+    if profile == "risky" and rng.random() < 0.3:
+        role_ref = "cluster-admin"
+    if rng.random() < 0.03:
+        group = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group"}
+        subjects.append(group | {"name": "system:authenticated"})
+    objects: list[Obj] = []
+    if role_ref == cluster_name:
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": cluster_name},
+                "rules": rules,
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": cluster_name},
+            "subjects": subjects,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role_ref,
+            },
+        }
+    )
+    return objects
+
+
+def _namespace(rng: random.Random, ns: str) -> list[Obj]:
+    """The Namespace, with Pod Security labels or not, and maybe a default-deny policy."""
+    labels = {"kubernetes.io/metadata.name": ns}
+    roll = rng.random()
+    level = "restricted" if roll < 0.3 else "baseline" if roll < 0.6 else "privileged"
+    if roll < 0.85:
+        labels["pod-security.kubernetes.io/enforce"] = level
+    objects: list[Obj] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
+    ]
+    if rng.random() < 0.5:
+        objects.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "default-deny", "namespace": ns},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            }
+        )
+    return objects
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SNAKE_SPECIAL = {
+    "externalIPs": "external_i_ps",
+    "clusterIPs": "cluster_i_ps",
+    "nonResourceURLs": "non_resource_ur_ls",
+}
+_OPAQUE = frozenset(
+    {"labels", "annotations", "matchLabels", "nodeSelector", "data", "limits", "requests"}
+)
+
+
+def to_python_client(value: Any, opaque: bool = False) -> Any:
+    """``value`` as the Python client's ``to_dict()`` names its keys (snake_case); label,
+    annotation and other user-chosen keys are kept."""
+    if isinstance(value, list):
+        return [to_python_client(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if opaque:
+        return dict(value)
+    out: Obj = {}
+    for key, item in value.items():
+        snake = _SNAKE_SPECIAL.get(key) or _CAMEL.sub("_", key).lower()
+        keep = key in _OPAQUE or (
+            key == "selector"
+            and isinstance(item, dict)
+            and not {"matchLabels", "matchExpressions"} & item.keys()
+        )
+        out[snake] = to_python_client(item, keep)
+    return out
+
+
+_YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def generate(workloads: int, seed: int = 7) -> Workload:
+    """``workloads`` workloads, each one collect message (a JSON array of its objects)."""
+    rng = random.Random(seed)
+    kinds, kind_weights = zip(*KINDS, strict=True)
+    profiles, profile_weights = zip(*PROFILES, strict=True)
+    out = Workload()
+    names: set[tuple[str, str]] = set()
+    namespaces_sent: set[str] = set()
+    for index in range(workloads):
+        kind = rng.choices(kinds, kind_weights)[0]
+        profile = rng.choices(profiles, profile_weights)[0]
+        ns = rng.choice(_NAMESPACES)
+        if kind == "DaemonSet":
+            ns = rng.choice(("monitoring", "logging", "kube-system", "platform"))
+        app = _APPS[index % len(_APPS)]
+        name = f"{app}-{_name(rng, 5)}"
+        while (ns, name) in names:
+            name = f"{app}-{_name(rng, 5)}"
+        names.add((ns, name))
+        custom_sa = profile == "hardened" or kind == "DaemonSet" or rng.random() < 0.4
+        sa = name if custom_sa else None
+        objects: list[Obj] = []
+        if ns not in namespaces_sent and ns not in _SYSTEM:
+            namespaces_sent.add(ns)
+            objects += _namespace(rng, ns)
+        objects.append(_workload_object(rng, kind, profile, name, ns, app, sa))
+        if kind in ("Deployment", "StatefulSet") and rng.random() < 0.7:
+            objects.append(_service(rng, kind, name, ns, app))
+            if kind == "Deployment" and rng.random() < 0.35:
+                objects.append(_ingress(rng, name, ns, app))
+        if sa is not None:
+            objects.append(
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(sa, ns, app)}
+            )
+            if kind == "DaemonSet" or (kind == "Deployment" and rng.random() < 0.1):
+                objects += _cluster_rbac(rng, profile, name, ns, sa)
+            elif rng.random() < 0.4:
+                objects += _rbac(rng, profile, name, ns, app, sa)
+        if rng.random() < SNAKE_SHARE:
+            objects = [to_python_client(obj) for obj in objects]
+            out.snake += 1
+        out.objects.append(objects)
+        out.messages.append(msgspec.json.encode(objects))
+        out.yaml_texts.append(
+            yaml.dump_all(objects, Dumper=_YAML_DUMPER, default_flow_style=False, sort_keys=False)
+        )
+        out.workload_kinds[kind] += 1
+        out.profiles[profile] += 1
+        for obj in objects:
+            out.kinds[str(obj["kind"])] += 1
+    return out
+
+
+# --- The scanner alone --------------------------------------------------------
+
+
+def key_of(finding: Finding) -> str:
+    """The finding's record key, as security stores it."""
+    return finding_key(
+        finding.resource_type,
+        finding.namespace,
+        finding.resource_name,
+        finding.check,
+        dict(finding.details),
+    )
+
+
+@dataclass
+class Alone:
+    """The scanner and the parser alone over the workload, in this process."""
+
+    scan_all: Figure
+    scan_each: Figure
+    parse: Figure
+    scan_cpu: float
+    findings: list[Finding]
+    """Findings of one ``scan`` over every object."""
+    expected: dict[str, Finding]
+    """The records security should store: the last finding per finding key."""
+
+
+def _median_pass(run: Callable[[], object]) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds) of :data:`PASSES` calls."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(PASSES):
+        cpu = time.process_time()
+        started = time.perf_counter()
+        run()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def scanner_alone(workload: Workload) -> Alone:
+    """``scan`` over every object at once and per workload; ``parse_manifests`` per workload.
+
+    Checks that both scans raise the same findings and that every YAML text parses back to
+    the objects sent (the message and the YAML carry the same workload).
+    """
+    flat = workload.flat
+    trusted = DEFAULT_TRUSTED_REGISTRIES
+    findings = scan(flat, trusted_registries=trusted)
+    per_workload = [f for objs in workload.objects for f in scan(objs, trusted_registries=trusted)]
+    if Counter(map(key_of, findings)) != Counter(map(key_of, per_workload)):
+        raise BenchError("scanning per workload raised other findings than scanning all at once")
+    for index, text in enumerate(workload.yaml_texts):
+        if parse_manifests(text) != workload.objects[index]:
+            raise BenchError(f"workload {index}: its YAML does not parse back to its objects")
+    n = len(flat)
+    seconds, cpu = _median_pass(lambda: scan(flat, trusted_registries=trusted))
+    each, _ = _median_pass(
+        lambda: [scan(objs, trusted_registries=trusted) for objs in workload.objects]
+    )
+    parse, _ = _median_pass(lambda: [parse_manifests(t) for t in workload.yaml_texts])
+    expected = {key_of(f): f for f in findings}
+    return Alone(
+        Figure("scanner alone: scan() over all objects at once, in-process", n, seconds, "objects"),
+        Figure(
+            "scanner per workload: scan() once per message, as security calls it",
+            n,
+            each,
+            "objects",
+        ),
+        Figure("parse_manifests of each workload's YAML text, in-process", n, parse, "objects"),
+        cpu,
+        findings,
+        expected,
+    )
+
+
+# --- Raw limits ---------------------------------------------------------------
+
+
+def _finding_doc(index: int, key: str, finding: Finding, seen: datetime) -> Document:
+    """A document shaped like security's finding record (written without its indexes)."""
+    return {
+        "_id": index + 1,
+        "key": key,
+        **fields_of(finding),
+        "first_seen": seen,
+        "last_seen": seen,
+        "dismissed": False,
+    }
+
+
+async def raw_insert(col: AsyncCollection[Document], expected: dict[str, Finding]) -> Figure:
+    """``insert_many`` of one finding-shaped document per expected record, 1k per call."""
+    await col.drop()
+    seen = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    docs = [_finding_doc(i, k, f, seen) for i, (k, f) in enumerate(expected.items())]
+    started = time.perf_counter()
+    for first in range(0, len(docs), MONGO_BATCH):
+        await col.insert_many(docs[first : first + MONGO_BATCH], ordered=False)
+    seconds = time.perf_counter() - started
+    count = await col.count_documents({})
+    await col.drop()
+    if count != len(docs):
+        raise BenchError(f"raw insert_many stored {count} of {len(docs)} documents")
+    return Figure(
+        f"raw MongoDB insert_many of finding records ({MONGO_BATCH // 1000}k/call, no indexes)",
+        len(docs),
+        seconds,
+        unit="findings",
+    )
+
+
+async def raw_limits(
+    nats_url: str,
+    mongo_url: str,
+    workload: Workload,
+    expected: dict[str, Finding],
+    in_flight: int,
+    timeout: float,
+) -> tuple[Figure, Figure, str]:
+    """Raw publish and raw insert; returns them and a description of the MongoDB server."""
+    nc: NATS = await nats.connect(nats_url, name="bench-raw")
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
+    db_name = f"kw_bench_raw_{uuid.uuid4().hex[:8]}"
+    try:
+        js = nc.jetstream(publish_async_max_pending=in_flight)
+        build = await client.admin.command("buildInfo")
+        publish = await scratch_publish(
+            js,
+            workload.messages,
+            timeout,
+            "raw JetStream publish of the same messages (publish_async, no consumer)",
+            "workloads",
+        )
+        insert = await raw_insert(client[db_name][SCRATCH_INSERT], expected)
+        return publish, insert, f"server {build.get('version', '?')}"
+    finally:
+        with contextlib.suppress(Exception):
+            await client.drop_database(db_name)
+        await client.close()
+        await nc.close()
+
+
+# --- The pipeline -------------------------------------------------------------
+
+
+@dataclass
+class PipelineRun:
+    """The end-to-end run, timings in seconds from the first publish."""
+
+    total: float = 0.0
+    published: float = 0.0
+    ingest_drained: float | None = None
+    security_drained: float | None = None
+    batches: int = 0
+    """``kubeward.security.manifests`` messages ingest forwarded."""
+    records: int = 0
+    manifests: int = 0
+    feed_events: int = 0
+    deadletter: int = 0
+    by_check: Counter[str] = field(default_factory=Counter)
+    by_severity: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each process used during the run."""
+    redelivered: dict[str, int] = field(default_factory=dict)
+    """Redelivered messages still unacked at the end (JetStream forgets acked ones)."""
+
+
+async def _counts(db: AsyncDatabase[Document]) -> tuple[Counter[str], Counter[str]]:
+    """Stored findings by check and by severity."""
+    cursor = await db[FINDINGS].aggregate(
+        [{"$group": {"_id": {"c": "$check_name", "s": "$severity"}, "n": {"$sum": 1}}}]
+    )
+    by_check: Counter[str] = Counter()
+    by_severity: Counter[str] = Counter()
+    for row in await cursor.to_list():
+        by_check[str(row["_id"]["c"])] += int(row["n"])
+        by_severity[str(row["_id"]["s"])] += int(row["n"])
+    return by_check, by_severity
+
+
+async def _last_write(db: AsyncDatabase[Document]) -> datetime | None:
+    """The newest ``last_seen`` of a finding or ``updated_at`` of a manifest (naive UTC)."""
+    times = []
+    for col, name in ((FINDINGS, "last_seen"), (MANIFESTS, "updated_at")):
+        doc = await db[col].find_one({}, {name: 1}, sort=[(name, DESCENDING)])
+        if doc is not None and isinstance(doc.get(name), datetime):
+            times.append(doc[name])
+    return max(times) if times else None
+
+
+async def _mismatch(db: AsyncDatabase[Document], expected: dict[str, Finding]) -> str:
+    """Which expected records are missing and which stored ones were not expected."""
+    stored = {str(d["key"]) async for d in db[FINDINGS].find({}, {"key": 1})}
+    missing = sorted(set(expected) - stored)
+    extra = sorted(stored - set(expected))
+    return (
+        f"{len(missing)} expected records missing (e.g. {missing[:3]}), {len(extra)} "
+        f"unexpected (e.g. {extra[:3]})"
+    )
+
+
+async def pipeline(
+    nats_url: str,
+    mongo_url: str,
+    db_name: str,
+    workload: Workload,
+    expected: dict[str, Finding],
+    in_flight: int,
+    timeout: float,
+    cpu: Callable[[], dict[str, float]],
+) -> PipelineRun:
+    """Publish the workload to COLLECT; wait until security has acked every manifest batch
+    and ``security_findings`` holds every expected record.
+
+    Every 0.2 s the consumers' states are read from JetStream; MongoDB is counted once
+    security has acked all ingest forwarded (its handler stores a batch before the ack).
+    The run ends at the newest write security made (its clock, same host), not at the poll
+    that saw it; CPU seconds are read at that poll.
+    """
+    run = PipelineRun()
+    n = len(workload.messages)
+    want = len(expected)
+    nc: NATS = await nats.connect(nats_url, name="bench-publisher")
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
+    db = client[db_name]
+    try:
+        js = nc.jetstream(publish_async_max_pending=in_flight)
+        before = cpu()
+        started_wall = time.time()
+        started = time.perf_counter()
+        deadline = started + timeout
+        collect_last = 0
+
+        async def publish() -> None:
+            nonlocal collect_last
+            _seconds, collect_last = await publish_all(
+                js, bus.COLLECT_MANIFESTS, bus.COLLECT.name, workload.messages, timeout
+            )
+            run.published = time.perf_counter() - started
+
+        publisher = asyncio.create_task(publish())
+        try:
+            while True:
+                await asyncio.sleep(POLL_INTERVAL)
+                if publisher.done():
+                    publisher.result()  # a failed publish ends the run here
+                now = time.perf_counter() - started
+                ingest_floor, ingest_pending, ingest_acks = await consumer_state(
+                    js, bus.COLLECT.name, INGEST_DURABLE
+                )
+                sec_floor, sec_pending, sec_acks = await consumer_state(
+                    js, bus.SECURITY.name, SECURITY_DURABLE
+                )
+                security_last = int((await js.stream_info(bus.SECURITY.name)).state.last_seq)
+                if run.ingest_drained is None and collect_last and ingest_floor >= collect_last:
+                    run.ingest_drained = now
+                    run.batches = security_last
+                records = -1
+                if run.ingest_drained is not None and sec_floor >= security_last:
+                    if run.security_drained is None:
+                        run.security_drained = now
+                    records = await db[FINDINGS].count_documents({})
+                    if records == want:
+                        after = cpu()
+                        run.cpu = {k: after[k] - before[k] for k in after if k in before}
+                        last = await _last_write(db)
+                        stamped = (
+                            last.replace(tzinfo=UTC).timestamp() - started_wall if last else now
+                        )
+                        run.total = stamped if 0 < stamped <= now else now
+                        break
+                run.samples.append(
+                    f"t={now:6.1f}s ingest pending={ingest_pending} unacked={ingest_acks}  "
+                    f"security pending={sec_pending} unacked={sec_acks}  "
+                    f"records={records if records >= 0 else '?'}"
+                )
+                if run.security_drained is not None and now - run.security_drained > SETTLE:
+                    raise BenchError(
+                        f"security acked every batch, yet {FINDINGS} holds {records} records "
+                        f"for {want} expected: {await _mismatch(db, expected)}\n  "
+                        + "\n  ".join(run.samples[-8:])
+                    )
+                if time.perf_counter() > deadline:
+                    raise BenchError(
+                        f"security did not handle {n} workloads within {timeout:.0f}s\n  "
+                        + "\n  ".join(run.samples[-8:])
+                    )
+        finally:
+            if not publisher.done():
+                publisher.cancel()
+                with contextlib.suppress(BaseException):
+                    await publisher
+        run.by_check, run.by_severity = await _counts(db)
+        run.manifests = await db[MANIFESTS].count_documents({})
+        run.feed_events = await subject_count(js, bus.FEED.name, FINDING_EVENT)
+        run.deadletter = int((await js.stream_info(bus.DEADLETTER.name)).state.messages)
+        for stream, durable in (
+            (bus.COLLECT.name, INGEST_DURABLE),
+            (bus.SECURITY.name, SECURITY_DURABLE),
+        ):
+            info = await js.consumer_info(stream, durable)
+            run.redelivered[durable] = int(info.num_redelivered or 0)
+        if run.deadletter:
+            raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
+        return run
+    finally:
+        await client.close()
+        await nc.close()
+
+
+# --- Report -------------------------------------------------------------------
+
+
+def _us(seconds: float, count: int) -> str:
+    return f"{seconds * 1e6 / max(1, count):,.0f} µs"
+
+
+def _ms(seconds: float, count: int) -> str:
+    return f"{seconds * 1e3 / max(1, count):.2f} ms"
+
+
+def report(
+    header: list[str],
+    workload: Workload,
+    alone: Alone,
+    publish: Figure,
+    insert: Figure,
+    run: PipelineRun,
+) -> str:
+    """The table: workload, every figure, per-process CPU, findings, the ratios."""
+    n = len(workload.messages)
+    objects = workload.object_count
+    want = len(alone.expected)
+    pct = 100.0 / n
+    lines = [*header, ""]
+    lines.append(
+        f"workload  N={n} workloads, {objects} objects, one JSON message per workload on "
+        f"{bus.COLLECT_MANIFESTS} (mean {workload.payload_bytes / n / 1024:.1f} KiB); "
+        f"{workload.snake} ({workload.snake * pct:.0f} %) in the Python client's snake_case"
+    )
+    lines.append(
+        "          workloads: "
+        + ", ".join(f"{k} {c}" for k, c in workload.workload_kinds.most_common())
+        + "; profiles: "
+        + ", ".join(f"{k} {c * pct:.0f} %" for k, c in workload.profiles.most_common())
+    )
+    lines.append(
+        "          objects: " + ", ".join(f"{k} {c}" for k, c in workload.kinds.most_common())
+    )
+    lines.append(
+        f"          scan raises {len(alone.findings)} findings, {want} distinct finding keys "
+        "(= records security stores); trusted registries: the default list"
+    )
+    pipe = Figure(
+        "pipeline: publish -> ingest -> security -> MongoDB (all findings stored)",
+        objects,
+        run.total,
+        "objects",
+    )
+    figures = [alone.parse, alone.scan_all, alone.scan_each, pipe, publish, insert]
+    lines += ["", f"{'measurement':<78}{'rate':>18}{'seconds':>9}"]
+    lines.append("-" * 105)
+    for fig in figures:
+        rate = f"{fig.rate:,.0f} {fig.unit}/s"
+        lines.append(f"{fig.label:<78}{rate:>18}{fig.seconds:>9.3f}")
+    lines.append(
+        f"  pipeline = {n / run.total:,.1f} workloads/s, {want / run.total:,.0f} findings/s; "
+        f"raw publish = {publish.rate * objects / n:,.0f} objects/s"
+    )
+    lines.append(
+        f"  scanner alone: {_us(alone.scan_all.seconds, n)} per workload, "
+        f"{_us(alone.scan_all.seconds, objects)} per object ({_us(alone.scan_cpu, n)} CPU per "
+        f"workload); parse_manifests: {_us(alone.parse.seconds, n)} per workload; medians of "
+        f"{PASSES} passes"
+    )
+    lines.append(
+        f"  pipeline: all {n} PubAcks after {run.published:.2f} s; ingest acked all of COLLECT "
+        f"by {run.ingest_drained or 0:.1f} s ({run.batches} SECURITY batches); security acked "
+        f"all by {run.security_drained or 0:.1f} s; {run.total:.1f} s to the last write"
+    )
+    lines.append(
+        f"    {FINDINGS}: {run.records} records ({want} expected); {MANIFESTS}: {run.manifests}; "
+        f"FEED security_finding events {run.feed_events}; dead letters {run.deadletter}; "
+        "redeliveries unacked " + ", ".join(f"{d} {c}" for d, c in run.redelivered.items())
+    )
+    lines.append(f"    CPU seconds ({run.total:.1f} s wall): {cpu_line(run.cpu)}")
+    lines.append(
+        f"    CPU per workload: security {_ms(run.cpu.get('security', 0.0), n)}, ingest "
+        f"{_ms(run.cpu.get('ingest', 0.0), n)}, secantusdb "
+        f"{_ms(run.cpu.get('secantusdb', 0.0), n)}, nats-server "
+        f"{_ms(run.cpu.get('nats-server', 0.0), n)}; per stored finding: security "
+        f"{_ms(run.cpu.get('security', 0.0), want)}, secantusdb "
+        f"{_ms(run.cpu.get('secantusdb', 0.0), want)}"
+    )
+    top = ", ".join(f"{check} {count}" for check, count in run.by_check.most_common(10))
+    lines.append(f"  findings by check (top 10 of {len(run.by_check)}): {top}")
+    severities = ", ".join(f"{s} {run.by_severity.get(s, 0)}" for s in SEVERITIES)
+    lines.append(f"  findings by severity: {severities}")
+
+    lines += ["", "ratios (same run, same machine; the same items per second)"]
+    raw_note = "raw is {inverse:,.1f}x faster"
+    pipe_seconds = run.total
+    lines.append(
+        ratio_line(RATIO_PUBLISH, publish.seconds / pipe_seconds, raw_note + ", workloads/s")
+    )
+    lines.append(ratio_line(RATIO_INSERT, insert.seconds / pipe_seconds, raw_note + ", findings/s"))
+    lines.append(
+        ratio_line(
+            RATIO_SCANNER,
+            alone.scan_all.seconds / pipe_seconds,
+            "the scanner alone is {inverse:,.1f}x faster, objects/s",
+        )
+    )
+    lines.append(
+        ratio_line(
+            RATIO_PARSE,
+            alone.scan_all.seconds / alone.parse.seconds,
+            "the scanner alone is {inverse:,.1f}x faster, objects/s",
+        )
+    )
+    return "\n".join(lines)
+
+
+# --- Main ---------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workloads", type=int, default=1000, help="workloads to send (N)")
+    parser.add_argument(
+        "--in-flight", type=int, default=1000, help="publish_async acks outstanding at most"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="workload random seed")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds allowed per stage (default scales)"
+    )
+    parser.add_argument(
+        "--mongo-disk",
+        action="store_true",
+        help="run SecantusDB on a temporary directory instead of in memory",
+    )
+    args = parser.parse_args(argv)
+    if args.workloads < 1 or args.in_flight < 1:
+        parser.error("--workloads and --in-flight must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start what is needed, measure, print the table, stop everything."""
+    args = parse_args(argv)
+    # Generous: with security as it is, the run grows faster than linearly (see the README).
+    timeout = args.timeout or 180.0 + args.workloads * 1.5
+    say(f"generating {args.workloads} workloads ...")
+    workload = generate(args.workloads, args.seed)
+    say(f"scanner and parser alone over {workload.object_count} objects (in this process) ...")
+    alone = scanner_alone(workload)
+
+    def body(stack: Stack) -> str:
+        port = free_port()
+        stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
+        nats_url = f"nats://127.0.0.1:{port}"
+        fresh_mongo = FreshMongo(
+            stack, os.environ.get("BENCH_MONGODB_URL", ""), disk=args.mongo_disk
+        )
+        say("raw JetStream publish and MongoDB insert_many ...")
+        publish, insert, mongo_desc = asyncio.run(
+            raw_limits(nats_url, fresh_mongo(), workload, alone.expected, args.in_flight, timeout)
+        )
+        db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
+        mongo_url = fresh_mongo()
+        env = dict(os.environ) | {
+            "NATS_URL": nats_url,
+            "MONGODB_URL": mongo_url,
+            "MONGODB_DB": db_name,
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "SETTINGS_SECRET": "bench-settings-" + uuid.uuid4().hex,
+            "LOG_LEVEL": "WARNING",
+        }
+        stack.start_services(env, SERVICES)
+        say(f"pipeline: services up (logs in {stack.logs}) ...")
+        run = asyncio.run(
+            pipeline(
+                nats_url,
+                mongo_url,
+                db_name,
+                workload,
+                alone.expected,
+                args.in_flight,
+                timeout,
+                stack.cpu,
+            )
+        )
+        run.records = sum(run.by_check.values())
+        stack.stop_services()
+        header = machine_info(
+            f"nats-server {binary_version('nats-server')}, nats-py {version('nats-py')}, "
+            f"pymongo {version('pymongo')}, msgspec {version('msgspec')}, "
+            f"PyYAML {version('pyyaml')}; MongoDB: {fresh_mongo.kind}, {mongo_desc}"
+        )
+        return report(header, workload, alone, publish, insert, run)
+
+    return common.run(
+        "kubeward-bench-sec-", body, me="bench (publisher)", scratch=("jetstream", "mongo")
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
