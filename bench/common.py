@@ -1,6 +1,7 @@
 """What the benchmarks share: the processes they start (and always stop), a fresh SecantusDB
-per measurement, CPU accounting, pipelined JetStream publishing and its raw limit, durable
-consumer state, ratio lines, the machine description and the ``main`` skeleton.
+per measurement, CPU accounting, pipelined JetStream publishing (in the background too) and its
+raw limit, the raw MongoDB write limit, durable consumer state, ratio lines, the machine
+description and the ``main`` skeleton.
 
 Every benchmark runs inside :func:`run`: a temporary directory, a :class:`Stack` that stops
 every server and service it started on exit, error, Ctrl-C or SIGTERM, and any direct
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import math
 import os
 import platform
 import shutil
@@ -20,19 +22,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
 
+import nats
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, find_binary, free_port
 from kubeward.devstack.services import ServiceSet, pick_ports
+from kubeward.schemas import bus
 
 _T0 = time.monotonic()
+
+Document = dict[str, Any]
+T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
@@ -85,20 +98,92 @@ SCRATCH_STREAM = "BENCH_SCRATCH"
 SCRATCH_SUBJECT = "bench.scratch"
 
 
+@contextlib.asynccontextmanager
+async def scratch_stream(js: JetStreamContext) -> AsyncIterator[None]:
+    """:data:`SCRATCH_STREAM` on :data:`SCRATCH_SUBJECT`, new and without consumers, for the
+    block; deleted afterwards."""
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(SCRATCH_STREAM)
+    await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=[SCRATCH_SUBJECT]))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(SCRATCH_STREAM)
+
+
 async def scratch_publish(
     js: JetStreamContext, messages: Sequence[bytes], timeout: float, label: str, unit: str
 ) -> Figure:
     """The raw publish limit: ``messages`` to a scratch stream without consumers, with
     :func:`publish_all`; the stream is deleted afterwards."""
-    with contextlib.suppress(NotFoundError):
-        await js.delete_stream(SCRATCH_STREAM)
-    await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=[SCRATCH_SUBJECT]))
-    try:
+    async with scratch_stream(js):
         seconds, _last = await publish_all(js, SCRATCH_SUBJECT, SCRATCH_STREAM, messages, timeout)
-    finally:
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(SCRATCH_STREAM)
     return Figure(label, len(messages), seconds, unit=unit)
+
+
+async def publish_limit(
+    nats_url: str,
+    in_flight: int,
+    messages: Sequence[bytes],
+    timeout: float,
+    label: str,
+    unit: str,
+) -> Figure:
+    """:func:`scratch_publish` on a connection of its own, ``in_flight`` acks outstanding."""
+    nc: NATS = await nats.connect(nats_url, name="bench-raw")
+    try:
+        js = nc.jetstream(publish_async_max_pending=in_flight)
+        return await scratch_publish(js, messages, timeout, label, unit)
+    finally:
+        await nc.close()
+
+
+class Publisher:
+    """:func:`publish_all` in a background task for an ``async with`` block, which polls
+    while it runs; the task is cancelled when the block ends before it does."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subject: str,
+        stream: str,
+        messages: Sequence[bytes],
+        timeout: float,
+    ) -> None:
+        self._publish = publish_all(js, subject, stream, messages, timeout)
+        self.started = 0.0
+        """``time.perf_counter()`` at the start of the block (the first publish)."""
+        self.published = 0.0
+        """Seconds from the start to the last PubAck (0 until then)."""
+        self.last = 0
+        """The highest stream sequence acknowledged (0 until every PubAck is in)."""
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        _seconds, self.last = await self._publish
+        self.published = time.perf_counter() - self.started
+
+    def check(self) -> None:
+        """Raise what the publishing raised, if it failed."""
+        if self._task is not None and self._task.done():
+            self._task.result()
+
+    async def __aenter__(self) -> Publisher:
+        self.started = time.perf_counter()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
 
 
 async def consumer_state(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int, int]:
@@ -114,11 +199,147 @@ async def subject_count(js: JetStreamContext, stream: str, subject: str) -> int:
     return int((info.state.subjects or {}).get(subject, 0))
 
 
+@dataclass
+class Drain:
+    """How far ingest (its durable on COLLECT) and the service it feeds (``durable`` on
+    ``stream``) are, read from JetStream; times in seconds from the first publish."""
+
+    ingest_durable: str
+    stream: str
+    durable: str
+    name: str
+    """The service, for the samples."""
+    ingest: float | None = None
+    """When ingest had acked every published message."""
+    forwarded: int = 0
+    """Messages ingest had forwarded to ``stream`` by then."""
+    service: float | None = None
+    """When the service had acked all of those too."""
+
+    @property
+    def durables(self) -> tuple[tuple[str, str], ...]:
+        """(stream, durable) of both consumers."""
+        return ((bus.COLLECT.name, self.ingest_durable), (self.stream, self.durable))
+
+    async def poll(self, js: JetStreamContext, published_last: int, now: float) -> str:
+        """Read both consumers at ``now``; ``published_last`` is the last COLLECT sequence
+        published (0 while PubAcks are outstanding). Returns their state for a sample line."""
+        ingest_floor, ingest_pending, ingest_acks = await consumer_state(
+            js, bus.COLLECT.name, self.ingest_durable
+        )
+        floor, pending, acks = await consumer_state(js, self.stream, self.durable)
+        last = await last_seq(js, self.stream)
+        if self.ingest is None and published_last and ingest_floor >= published_last:
+            self.ingest = now
+            self.forwarded = last
+        if self.ingest is not None and self.service is None and floor >= last:
+            self.service = now
+        return (
+            f"ingest pending={ingest_pending} unacked={ingest_acks}  "
+            f"{self.name} pending={pending} unacked={acks}"
+        )
+
+
+async def redeliveries(js: JetStreamContext, durables: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Redelivered messages still unacked, by durable, for each (stream, durable)."""
+    found: dict[str, int] = {}
+    for stream, durable in durables:
+        info = await js.consumer_info(stream, durable)
+        found[durable] = int(info.num_redelivered or 0)
+    return found
+
+
+async def last_seq(js: JetStreamContext, stream: str) -> int:
+    """The stream's last sequence number."""
+    return int((await js.stream_info(stream)).state.last_seq)
+
+
+async def stream_messages(js: JetStreamContext, stream: str) -> int:
+    """Messages the stream holds."""
+    return int((await js.stream_info(stream)).state.messages)
+
+
+# --- MongoDB ------------------------------------------------------------------
+
+SCRATCH_COLLECTION = "bench_raw"
+
+
+@contextlib.asynccontextmanager
+async def mongo_client(url: str) -> AsyncIterator[AsyncMongoClient[Document]]:
+    """A client for the block (naive datetimes, as the services have them)."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=False)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def server_description(client: AsyncMongoClient[Document]) -> str:
+    """``server <version>`` of the MongoDB server ``client`` talks to."""
+    build = await client.admin.command("buildInfo")
+    return f"server {build.get('version', '?')}"
+
+
+async def write_limit(
+    col: AsyncCollection[Document],
+    items: Sequence[T],
+    write: Callable[[Sequence[T]], Awaitable[object]],
+    batch: int,
+    label: str,
+    unit: str = "docs",
+) -> Figure:
+    """``write`` ``items`` in calls of ``batch``, timed; each must leave one document in
+    ``col`` (checked), which is dropped afterwards."""
+    started = time.perf_counter()
+    for first in range(0, len(items), batch):
+        await write(items[first : first + batch])
+    seconds = time.perf_counter() - started
+    count = await col.count_documents({})
+    await col.drop()
+    if count != len(items):
+        raise BenchError(f"{label}: {count} of {len(items)} documents stored")
+    return Figure(label, len(items), seconds, unit=unit)
+
+
+async def insert_many_limit(
+    col: AsyncCollection[Document], docs: Sequence[Document], batch: int, label: str, unit: str
+) -> Figure:
+    """The raw insert limit: ``insert_many`` of ``docs`` into an emptied ``col``, ``batch``
+    per call, unordered."""
+    await col.drop()
+    return await write_limit(
+        col, docs, lambda chunk: col.insert_many(chunk, ordered=False), batch, label, unit
+    )
+
+
+async def on_scratch_db(
+    url: str, measure: Callable[[AsyncCollection[Document]], Awaitable[Figure]]
+) -> tuple[Figure, str]:
+    """``measure`` on a collection of a scratch database (dropped afterwards) at ``url``;
+    returns its figure and :func:`server_description`."""
+    db_name = f"kw_bench_raw_{uuid.uuid4().hex[:8]}"
+    async with mongo_client(url) as client:
+        try:
+            server = await server_description(client)
+            return await measure(client[db_name][SCRATCH_COLLECTION]), server
+        finally:
+            with contextlib.suppress(Exception):
+                await client.drop_database(db_name)
+
+
+# --- Report -------------------------------------------------------------------
+
+
 def ratio_line(label: str, value: float, note: str, width: int = 46) -> str:
-    """One ratio line; ``note`` is formatted with ``inverse`` (1 / value)."""
-    if not value > 0:
+    """One ratio line; ``note`` is formatted with ``value`` and ``inverse`` (1 / value)."""
+    if not math.isfinite(value) or not value > 0:
         return f"  {label:<{width}} = n/a"
-    return f"  {label:<{width}} = {value:.3g}  ({note.format(inverse=1 / value)})"
+    return f"  {label:<{width}} = {value:.3g}  ({note.format(value=value, inverse=1 / value)})"
+
+
+def ms_per(seconds: float, count: int) -> str:
+    """``seconds`` per item in milliseconds, for the report."""
+    return f"{seconds * 1e3 / max(1, count):.2f} ms"
 
 
 # --- Processes ----------------------------------------------------------------
@@ -302,6 +523,31 @@ def run(
     return 1 if failed else 0
 
 
+def own_nats(stack: Stack) -> str:
+    """Start a nats-server (JetStream under ``jetstream`` in the run's directory) on a free
+    port; returns its URL."""
+    port = free_port()
+    stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
+    return f"nats://127.0.0.1:{port}"
+
+
+def service_env(nats_url: str, mongo_url: str, db_name: str, **extra: str) -> dict[str, str]:
+    """The environment of the services a benchmark starts: this process's, the servers,
+    ``REDIS_URL`` from ``BENCH_REDIS_URL`` (or the services' default), warnings only, and
+    ``extra``."""
+    return (
+        dict(os.environ)
+        | {
+            "NATS_URL": nats_url,
+            "MONGODB_URL": mongo_url,
+            "MONGODB_DB": db_name,
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "LOG_LEVEL": "WARNING",
+        }
+        | extra
+    )
+
+
 class FreshMongo:
     """Hands out a MongoDB URL per measurement: ``given`` (an external server) as is, else a
     new SecantusDB each call, the previous one stopped first. A SecantusDB that served an
@@ -332,7 +578,10 @@ class FreshMongo:
         self._running.clear()
         self._count += 1
         port = free_port()
-        storage = self.stack.root / f"mongo-{self._count}" if self.disk else None
+        storage = None
+        if self.disk:  # under ``mongo``, which a failed run removes (see :func:`run`)
+            storage = self.stack.root / "mongo" / str(self._count)
+            storage.parent.mkdir(parents=True, exist_ok=True)
         self._running.append(self.stack.track(infra.mongo(port, storage, self.stack.logs)))
         return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import gzip
 import os
 import random
@@ -59,26 +58,35 @@ import nats
 import yaml
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
-from nats.js.errors import NotFoundError
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench import common
 from bench.common import (
     BenchError,
+    Document,
+    Drain,
     Figure,
+    FreshMongo,
+    Publisher,
     Stack,
     binary_version,
     cpu_line,
+    insert_many_limit,
+    last_seq,
     machine_info,
-    publish_all,
+    mongo_client,
+    ms_per,
+    on_scratch_db,
+    own_nats,
+    publish_limit,
+    ratio_line,
+    redeliveries,
     say,
+    service_env,
+    stream_messages,
+    subject_count,
     version,
 )
-from kubeward.devstack import infra
-from kubeward.devstack.procs import Proc, free_port
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import (
@@ -90,8 +98,6 @@ from kubeward.schemas.pod_failures import (
     PodFailureReport,
 )
 
-Document = dict[str, Any]
-
 SERVICES = ("ingest", "failure_analyzer")
 RECORDS = "pod_failures"
 """failure-analyzer's collection: one record per failure of a pod."""
@@ -99,9 +105,6 @@ INGEST_DURABLE = f"{bus.CONSUMER_INGEST}-pod-failures"
 ANALYZER_DURABLE = f"{bus.CONSUMER_FAILURE_ANALYZER}-reports"
 POD_FAILURE_SUBJECT = bus.feed_subject("pod_failure")
 
-SCRATCH_STREAM = "BENCH_SCRATCH"
-SCRATCH_SUBJECT = "bench.scratch"
-SCRATCH_INSERT = "bench_raw_insert"
 MONGO_BATCH = 1000
 """Documents per ``insert_many`` (records are several KB; 16 MB is a MongoDB message)."""
 POLL_INTERVAL = 0.2
@@ -819,26 +822,6 @@ def analyzers_alone(workload: Workload) -> Analyzers:
     return Analyzers(figure, time.process_time() - cpu, solutions, primary)
 
 
-async def raw_publish(js: JetStreamContext, workload: Workload, timeout: float) -> Figure:
-    """The same messages to a scratch stream without consumers."""
-    with contextlib.suppress(NotFoundError):
-        await js.delete_stream(SCRATCH_STREAM)
-    await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=[SCRATCH_SUBJECT]))
-    try:
-        seconds, _last = await publish_all(
-            js, SCRATCH_SUBJECT, SCRATCH_STREAM, workload.messages, timeout
-        )
-    finally:
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(SCRATCH_STREAM)
-    return Figure(
-        "raw JetStream publish (publish_async, no consumer)",
-        len(workload.messages),
-        seconds,
-        unit="reports",
-    )
-
-
 _REPORT_FIELDS = tuple(f for f in PodFailureReport.__struct_fields__ if f not in ("pod_name",))
 
 
@@ -865,55 +848,22 @@ def _record(index: int, report: PodFailureReport, solution: str, seen: datetime)
     }
 
 
-async def raw_insert(
-    col: AsyncCollection[Document], workload: Workload, solutions: Sequence[str]
-) -> Figure:
-    """``insert_many`` of one record-shaped document per report, 1k per call, unordered."""
-    await col.drop()
+def record_docs(workload: Workload, solutions: Sequence[str]) -> list[Document]:
+    """One record-shaped document per report, for the raw insert limit."""
     seen = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    docs = [
+    return [
         _record(i, r, s, seen)
         for i, (r, s) in enumerate(zip(workload.reports, solutions, strict=True))
     ]
-    started = time.perf_counter()
-    for first in range(0, len(docs), MONGO_BATCH):
-        await col.insert_many(docs[first : first + MONGO_BATCH], ordered=False)
-    seconds = time.perf_counter() - started
-    count = await col.count_documents({})
-    await col.drop()
-    if count != len(docs):
-        raise BenchError(f"raw insert_many stored {count} of {len(docs)} documents")
-    return Figure(
-        f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered, no indexes)",
-        len(docs),
-        seconds,
-        unit="docs",
+
+
+async def raw_insert(mongo_url: str, docs: Sequence[Document]) -> tuple[Figure, str]:
+    """``insert_many`` of the record-shaped documents, 1k per call, unordered; returns it and
+    a description of the MongoDB server."""
+    label = f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered, no indexes)"
+    return await on_scratch_db(
+        mongo_url, lambda col: insert_many_limit(col, docs, MONGO_BATCH, label, "docs")
     )
-
-
-async def raw_limits(
-    nats_url: str,
-    mongo_url: str,
-    db_name: str,
-    workload: Workload,
-    solutions: Sequence[str],
-    in_flight: int,
-    timeout: float,
-) -> tuple[Figure, Figure, str]:
-    """Raw publish and raw insert; returns them and a description of the MongoDB server."""
-    nc: NATS = await nats.connect(nats_url, name="bench-raw")
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
-    try:
-        js = nc.jetstream(publish_async_max_pending=in_flight)
-        build = await client.admin.command("buildInfo")
-        publish = await raw_publish(js, workload, timeout)
-        insert = await raw_insert(client[db_name][SCRATCH_INSERT], workload, solutions)
-        return publish, insert, f"server {build.get('version', '?')}"
-    finally:
-        with contextlib.suppress(Exception):
-            await client.drop_database(db_name)
-        await client.close()
-        await nc.close()
 
 
 # --- The pipeline -------------------------------------------------------------
@@ -926,9 +876,12 @@ class PipelineRun:
     label: str
     total: float = 0.0
     published: float = 0.0
-    ingest_drained: float | None = None
-    analyzer_drained: float | None = None
-    report_batches: int = 0
+    drain: Drain = field(
+        default_factory=lambda: Drain(
+            INGEST_DURABLE, bus.FAILURES.name, ANALYZER_DURABLE, "failure-analyzer"
+        )
+    )
+    """When ingest and failure-analyzer had acked everything; FAILURES batches forwarded."""
     records: int = 0
     report_count: int = 0
     deadletter: int = 0
@@ -943,19 +896,6 @@ class PipelineRun:
     def figure(self, reports: int) -> Figure:
         """The run as a rate."""
         return Figure(self.label, reports, self.total, unit="reports")
-
-
-async def _consumer_state(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int, int]:
-    """(ack floor stream sequence, pending, ack pending) of a durable consumer."""
-    info = await js.consumer_info(stream, durable)
-    floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
-    return floor, int(info.num_pending or 0), int(info.num_ack_pending or 0)
-
-
-async def _subject_count(js: JetStreamContext, stream: str, subject: str) -> int:
-    """Messages ``stream`` holds on ``subject``."""
-    info = await js.stream_info(stream, subjects_filter=subject)
-    return int((info.state.subjects or {}).get(subject, 0))
 
 
 async def _records(db: AsyncDatabase[Document]) -> tuple[int, int, Counter[str]]:
@@ -992,133 +932,107 @@ async def pipeline(
     run = PipelineRun(label)
     n = len(workload.messages)
     nc: NATS = await nats.connect(nats_url, name="bench-publisher")
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
     try:
-        js = nc.jetstream(publish_async_max_pending=in_flight)
-        before = cpu()
-        started_wall = time.time()
-        started = time.perf_counter()
-        deadline = started + timeout
-        collect_last = 0
-
-        async def publish() -> None:
-            nonlocal collect_last
-            _seconds, collect_last = await publish_all(
+        async with mongo_client(mongo_url) as client:
+            js = nc.jetstream(publish_async_max_pending=in_flight)
+            before = cpu()
+            started_wall = time.time()
+            publisher = Publisher(
                 js, bus.COLLECT_POD_FAILURES, bus.COLLECT.name, workload.messages, timeout
             )
-            run.published = time.perf_counter() - started
-
-        publisher = asyncio.create_task(publish())
-        try:
-            while True:
-                await asyncio.sleep(POLL_INTERVAL)
-                if publisher.done():
-                    publisher.result()  # a failed publish ends the run here
-                events = await _subject_count(js, bus.FEED.name, POD_FAILURE_SUBJECT)
-                now = time.perf_counter() - started
-                if events >= n:
-                    after = cpu()
-                    run.cpu = {k: after[k] - before[k] for k in after if k in before}
-                    if events > n:
-                        raise BenchError(f"{events} pod_failure events for {n} reports")
-                    # The stream's own time of the last event, not the poll's (same host).
-                    last = await js.get_last_msg(bus.FEED.name, POD_FAILURE_SUBJECT)
-                    stamped = last.time.timestamp() - started_wall if last.time else now
-                    run.total = stamped if 0 < stamped <= now else now
-                    break
-                ingest_floor, ingest_pending, ingest_acks = await _consumer_state(
-                    js, bus.COLLECT.name, INGEST_DURABLE
-                )
-                fa_floor, fa_pending, fa_acks = await _consumer_state(
-                    js, bus.FAILURES.name, ANALYZER_DURABLE
-                )
-                failures_last = int((await js.stream_info(bus.FAILURES.name)).state.last_seq)
-                if run.ingest_drained is None and collect_last and ingest_floor >= collect_last:
-                    run.ingest_drained = now
-                    run.report_batches = failures_last
-                if (
-                    run.ingest_drained is not None
-                    and run.analyzer_drained is None
-                    and fa_floor >= failures_last
-                ):
-                    run.analyzer_drained = now
-                run.samples.append(
-                    f"t={now:6.1f}s ingest pending={ingest_pending} unacked={ingest_acks}  "
-                    f"failure-analyzer pending={fa_pending} unacked={fa_acks}  "
-                    f"pod_failure events={events}"
-                )
-                if run.analyzer_drained is not None and now - run.analyzer_drained > SETTLE:
-                    raise BenchError(
-                        f"both services acked everything, yet FEED holds {events} pod_failure "
-                        f"events for {n} reports\n  " + "\n  ".join(run.samples[-8:])
-                    )
-                if time.perf_counter() > deadline:
-                    raise BenchError(
-                        f"{events} of {n} pod_failure events within {timeout:.0f}s\n  "
-                        + "\n  ".join(run.samples[-8:])
-                    )
-        finally:
-            if not publisher.done():
-                publisher.cancel()
-                with contextlib.suppress(BaseException):
-                    await publisher
-        if run.analyzer_drained is None:
-            run.analyzer_drained = run.total  # the last feed event comes before the ack
-        if run.ingest_drained is None:
-            run.ingest_drained = run.total
-            run.report_batches = int((await js.stream_info(bus.FAILURES.name)).state.last_seq)
-        run.records, run.report_count, run.analyzers = await _records(client[db_name])
-        run.deadletter = int((await js.stream_info(bus.DEADLETTER.name)).state.messages)
-        run.diagnose_jobs = await _subject_count(js, bus.FAILURES.name, bus.FAILURES_DIAGNOSE)
-        for stream, durable in (
-            (bus.COLLECT.name, INGEST_DURABLE),
-            (bus.FAILURES.name, ANALYZER_DURABLE),
-        ):
-            info = await js.consumer_info(stream, durable)
-            run.redelivered[durable] = int(info.num_redelivered or 0)
-        if run.records != workload.distinct or run.report_count != n:
-            raise BenchError(
-                f"{n} pod_failure events, yet {RECORDS} holds {run.records} records for "
-                f"{workload.distinct} pods and sum(report_count)={run.report_count} for {n} "
-                "reports"
-            )
-        if run.deadletter:
-            raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
-        if run.diagnose_jobs:
-            raise BenchError(f"{run.diagnose_jobs} LLM diagnose jobs queued without an LLM")
-        return run
+            async with publisher:
+                await _wait(run, js, publisher, n, timeout, started_wall, before, cpu)
+            run.published = publisher.published
+            await _check(run, js, client[db_name], workload)
+            return run
     finally:
-        await client.close()
         await nc.close()
+
+
+async def _wait(
+    run: PipelineRun,
+    js: JetStreamContext,
+    publisher: Publisher,
+    n: int,
+    timeout: float,
+    started_wall: float,
+    before: dict[str, float],
+    cpu: Callable[[], dict[str, float]],
+) -> None:
+    """Poll until FEED holds ``n`` pod_failure events; fill in the run's timings."""
+    started = publisher.started
+    deadline = started + timeout
+    while True:
+        await asyncio.sleep(POLL_INTERVAL)
+        publisher.check()  # a failed publish ends the run here
+        events = await subject_count(js, bus.FEED.name, POD_FAILURE_SUBJECT)
+        now = time.perf_counter() - started
+        if events >= n:
+            after = cpu()
+            run.cpu = {k: after[k] - before[k] for k in after if k in before}
+            if events > n:
+                raise BenchError(f"{events} pod_failure events for {n} reports")
+            # The stream's own time of the last event, not the poll's (same host).
+            last = await js.get_last_msg(bus.FEED.name, POD_FAILURE_SUBJECT)
+            stamped = last.time.timestamp() - started_wall if last.time else now
+            run.total = stamped if 0 < stamped <= now else now
+            return
+        consumers = await run.drain.poll(js, publisher.last, now)
+        run.samples.append(f"t={now:6.1f}s {consumers}  pod_failure events={events}")
+        if run.drain.service is not None and now - run.drain.service > SETTLE:
+            raise BenchError(
+                f"both services acked everything, yet FEED holds {events} pod_failure "
+                f"events for {n} reports\n  " + "\n  ".join(run.samples[-8:])
+            )
+        if time.perf_counter() > deadline:
+            raise BenchError(
+                f"{events} of {n} pod_failure events within {timeout:.0f}s\n  "
+                + "\n  ".join(run.samples[-8:])
+            )
+
+
+async def _check(
+    run: PipelineRun, js: JetStreamContext, db: AsyncDatabase[Document], workload: Workload
+) -> None:
+    """Read the end state (records, dead letters, diagnose jobs, redeliveries) and check it."""
+    n = len(workload.messages)
+    drain = run.drain
+    if drain.service is None:
+        drain.service = run.total  # the last feed event comes before the ack
+    if drain.ingest is None:
+        drain.ingest = run.total
+        drain.forwarded = await last_seq(js, bus.FAILURES.name)
+    run.records, run.report_count, run.analyzers = await _records(db)
+    run.deadletter = await stream_messages(js, bus.DEADLETTER.name)
+    run.diagnose_jobs = await subject_count(js, bus.FAILURES.name, bus.FAILURES_DIAGNOSE)
+    run.redelivered = await redeliveries(js, drain.durables)
+    if run.records != workload.distinct or run.report_count != n:
+        raise BenchError(
+            f"{n} pod_failure events, yet {RECORDS} holds {run.records} records for "
+            f"{workload.distinct} pods and sum(report_count)={run.report_count} for {n} "
+            "reports"
+        )
+    if run.deadletter:
+        raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
+    if run.diagnose_jobs:
+        raise BenchError(f"{run.diagnose_jobs} LLM diagnose jobs queued without an LLM")
 
 
 async def reset(nats_url: str, mongo_url: str, db_name: str) -> None:
     """Delete every stream of this run's own NATS server and drop ``db_name``."""
     nc: NATS = await nats.connect(nats_url, name="bench-reset")
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
     try:
         js = nc.jetstream()
         for info in await js.streams_info():
             if info.config.name:
                 await js.delete_stream(info.config.name)
-        await client.drop_database(db_name)
+        async with mongo_client(mongo_url) as client:
+            await client.drop_database(db_name)
     finally:
-        await client.close()
         await nc.close()
 
 
 # --- Report -------------------------------------------------------------------
-
-
-def _ratio(label: str, value: float, note: str) -> str:
-    """One ratio line; ``note`` is formatted with ``inverse`` (1 / value)."""
-    if not value > 0:
-        return f"  {label:<46} = n/a"
-    return f"  {label:<46} = {value:.3g}  ({note.format(inverse=1 / value)})"
-
-
-def _ms_per_report(seconds: float, reports: int) -> str:
-    return f"{seconds * 1000 / max(1, reports):.2f} ms"
 
 
 def report(
@@ -1155,8 +1069,8 @@ def report(
         lines.append(f"  {run.label}:")
         lines.append(
             f"    all {n} PubAcks after {run.published:.2f} s; ingest acked all of COLLECT by "
-            f"{run.ingest_drained or 0:.1f} s ({run.report_batches} FAILURES batches); "
-            f"failure-analyzer acked all by {run.analyzer_drained or 0:.1f} s"
+            f"{run.drain.ingest or 0:.1f} s ({run.drain.forwarded} FAILURES batches); "
+            f"failure-analyzer acked all by {run.drain.service or 0:.1f} s"
         )
         lines.append(
             f"    FEED: {n} pod_failure events; {RECORDS}: {run.records} records, "
@@ -1166,14 +1080,14 @@ def report(
         lines.append(f"    CPU seconds ({run.total:.1f} s wall): {cpu_line(run.cpu)}")
         fa = run.cpu.get("failure_analyzer", 0.0)
         lines.append(
-            f"    CPU per report: failure_analyzer {_ms_per_report(fa, n)}, ingest "
-            f"{_ms_per_report(run.cpu.get('ingest', 0.0), n)}, secantusdb "
-            f"{_ms_per_report(run.cpu.get('secantusdb', 0.0), n)}"
+            f"    CPU per report: failure_analyzer {ms_per(fa, n)}, ingest "
+            f"{ms_per(run.cpu.get('ingest', 0.0), n)}, secantusdb "
+            f"{ms_per(run.cpu.get('secantusdb', 0.0), n)}"
         )
     extra = full.cpu.get("failure_analyzer", 0.0) - bare.cpu.get("failure_analyzer", 0.0)
     lines.append(
-        f"  offline analyzers alone: {_ms_per_report(analyzers.cpu, n)} CPU per report in this "
-        f"process; failure-analyzer used {_ms_per_report(extra, n)} more per report with "
+        f"  offline analyzers alone: {ms_per(analyzers.cpu, n)} CPU per report in this "
+        f"process; failure-analyzer used {ms_per(extra, n)} more per report with "
         "diagnosis than without"
     )
     top = ", ".join(f"{name} {count}" for name, count in full.analyzers.most_common(8))
@@ -1184,17 +1098,19 @@ def report(
     lines += ["", "ratios (same run, same machine; reports/s)"]
     full_rate, bare_rate = full.figure(n).rate, bare.figure(n).rate
     raw_note = "raw is {inverse:,.1f}x faster"
-    lines.append(_ratio(RATIO_PUBLISH, full_rate / publish.rate, raw_note))
-    lines.append(_ratio(RATIO_INSERT, full_rate / insert.rate, raw_note))
+    lines.append(ratio_line(RATIO_PUBLISH, full_rate / publish.rate, raw_note))
+    lines.append(ratio_line(RATIO_INSERT, full_rate / insert.rate, raw_note))
     lines.append(
-        _ratio(
+        ratio_line(
             RATIO_ANALYZERS,
             full_rate / analyzers.figure.rate,
             "analyzers alone are {inverse:,.1f}x faster",
         )
     )
-    lines.append(_ratio(RATIO_DIAGNOSIS, full_rate / bare_rate, "without is {inverse:.2f}x faster"))
-    lines.append(_ratio(RATIO_BARE_INSERT, bare_rate / insert.rate, raw_note))
+    lines.append(
+        ratio_line(RATIO_DIAGNOSIS, full_rate / bare_rate, "without is {inverse:.2f}x faster")
+    )
+    lines.append(ratio_line(RATIO_BARE_INSERT, bare_rate / insert.rate, raw_note))
     lines.append(
         f"  (offline analyzers alone: {analyzers.figure.rate:,.0f} reports/s on one core; "
         "'pipeline' is the deployed setup, with diagnosis)"
@@ -1243,41 +1159,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyzers = analyzers_alone(workload)
 
     def body(stack: Stack) -> str:
-        port = free_port()
-        stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
-        nats_url = f"nats://127.0.0.1:{port}"
-        mongo_kind = "external" if given_mongo else "SecantusDB " + version("secantusdb")
-        if not given_mongo:
-            mongo_kind += " on disk" if args.mongo_disk else " in memory"
-            mongo_kind += ", a fresh server per measurement"
-        running: list[Proc] = []
-
-        def fresh_mongo() -> str:
-            """The MongoDB URL for the next measurement. SecantusDB gets slower after a
-            dropped database (the pipeline run after another was ~1.5-5x slower on the same
-            server, whichever ran second), so each measurement starts its own."""
-            if given_mongo:
-                return given_mongo
-            for proc in running:
-                proc.stop()
-            running.clear()
-            mongo_port = free_port()
-            storage = stack.root / f"mongo-{uuid.uuid4().hex[:6]}" if args.mongo_disk else None
-            running.append(stack.track(infra.mongo(mongo_port, storage, stack.logs)))
-            return f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
-
-        mongo_url = fresh_mongo()
+        nats_url = own_nats(stack)
+        fresh_mongo = FreshMongo(stack, given_mongo, disk=args.mongo_disk)
         say("raw JetStream publish and MongoDB insert_many ...")
-        publish, insert, mongo_desc = asyncio.run(
-            raw_limits(
+        publish = asyncio.run(
+            publish_limit(
                 nats_url,
-                mongo_url,
-                f"kw_bench_raw_{uuid.uuid4().hex[:8]}",
-                workload,
-                analyzers.solutions,
                 args.in_flight,
+                workload.messages,
                 timeout,
+                "raw JetStream publish (publish_async, no consumer)",
+                "reports",
             )
+        )
+        insert, mongo_desc = asyncio.run(
+            raw_insert(fresh_mongo(), record_docs(workload, analyzers.solutions))
         )
         runs: list[PipelineRun] = []
         settings_secret = "bench-settings-" + uuid.uuid4().hex
@@ -1289,15 +1185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
             mongo_url = fresh_mongo()
-            env = dict(os.environ) | {
-                "NATS_URL": nats_url,
-                "MONGODB_URL": mongo_url,
-                "MONGODB_DB": db_name,
-                "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                "SETTINGS_SECRET": settings_secret,
-                "OFFLINE_DIAGNOSIS": "true" if diagnosis else "false",
-                "LOG_LEVEL": "WARNING",
-            }
+            env = service_env(
+                nats_url,
+                mongo_url,
+                db_name,
+                SETTINGS_SECRET=settings_secret,
+                OFFLINE_DIAGNOSIS="true" if diagnosis else "false",
+            )
             stack.start_services(env, SERVICES)
             say(f"{label}: services up (logs in {stack.logs}) ...")
             runs.append(
@@ -1319,7 +1213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         header = machine_info(
             f"nats-server {binary_version('nats-server')}, nats-py {version('nats-py')}, "
             f"pymongo {version('pymongo')}, msgspec {version('msgspec')}, "
-            f"PyYAML {version('pyyaml')}; MongoDB: {mongo_kind}, {mongo_desc}"
+            f"PyYAML {version('pyyaml')}; MongoDB: {fresh_mongo.kind}, {mongo_desc}"
         )
         return report(header, workload, publish, insert, analyzers, runs[0], runs[1])
 

@@ -68,6 +68,7 @@ from bench.common import (
     binary_version,
     cpu_line,
     machine_info,
+    ratio_line,
     say,
     version,
 )
@@ -735,10 +736,8 @@ def login(base: str) -> tuple[str, int]:
 
 def _ratio(label: str, value: float, throughput: bool) -> str:
     """One ratio line; ``throughput``: gateway rate / raw rate, else gateway / raw latency."""
-    if not math.isfinite(value) or value <= 0:
-        return f"  {label:<44} = n/a"
-    note = f"raw is {1 / value:,.1f}x faster" if throughput else f"{value:,.1f}x the raw latency"
-    return f"  {label:<44} = {value:.3g}  ({note})"
+    note = "raw is {inverse:,.1f}x faster" if throughput else "{value:,.1f}x the raw latency"
+    return ratio_line(label, value, note, width=44)
 
 
 def report(

@@ -19,7 +19,9 @@ In the same run it measures the raw limits of the same components: JetStream pub
 the same messages to a scratch stream without consumers, a raw pull consumer on that
 stream, ``insert_many`` of similar documents and, as a diagnostic, one plain upsert per
 flow (``$setOnInsert``/``$inc``/``$min``/``$max``) into a collection with traffic-store's
-three indexes: the cheapest write an upsert-per-flow store can do. It prints events/s for
+three indexes: the cheapest write an upsert-per-flow store can do. Each MongoDB measurement
+(raw insert, raw upsert, the pipeline) gets a fresh SecantusDB: one that served an earlier
+measurement, even with its database dropped, stays slower. It prints events/s for
 each and the pipeline's ratio against each, plus the CPU seconds every process used during
 the pipeline run (where the time goes); it never asserts a timing.
 
@@ -40,34 +42,44 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
-from nats.js.errors import NotFoundError
-from pymongo import DESCENDING, AsyncMongoClient, UpdateOne
+from nats.js.api import AckPolicy, ConsumerConfig
+from pymongo import DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from bench import common
 from bench.common import (
+    SCRATCH_STREAM,
+    SCRATCH_SUBJECT,
     BenchError,
+    Document,
+    Drain,
     Figure,
+    FreshMongo,
+    Publisher,
     Stack,
     binary_version,
+    consumer_state,
     cpu_line,
+    insert_many_limit,
     machine_info,
+    mongo_client,
+    on_scratch_db,
+    own_nats,
     publish_all,
+    ratio_line,
+    redeliveries,
+    scratch_stream,
+    service_env,
     version,
+    write_limit,
 )
-from kubeward.devstack import infra
-from kubeward.devstack.procs import free_port
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import TIMESTAMP_FORMAT, PodTrafficEvent
-
-Document = dict[str, Any]
 
 SERVICES = ("ingest", "traffic_store")
 POD_TRAFFIC = "pod_traffic"
@@ -77,10 +89,6 @@ STORE_DURABLE = f"{bus.CONSUMER_TRAFFIC_STORE}-pod"
 EPHEMERAL_PORT_MIN = 32768
 """traffic-store's default ``EPHEMERAL_PORT_MIN``: UDP client ports from here on are folded."""
 
-SCRATCH_STREAM = "BENCH_SCRATCH"
-SCRATCH_SUBJECT = "bench.scratch"
-SCRATCH_INSERT = "bench_raw_insert"
-SCRATCH_UPSERT = "bench_raw_upsert"
 MONGO_BATCH = 10_000
 FETCH_BATCH = 1000
 POLL_INTERVAL = 0.5
@@ -311,9 +319,10 @@ class PipelineRun:
 
     total: float = 0.0
     published: float = 0.0
-    ingest_drained: float | None = None
-    store_drained: float | None = None
-    traffic_messages: int = 0
+    drain: Drain = field(
+        default_factory=lambda: Drain(INGEST_DURABLE, bus.TRAFFIC.name, STORE_DURABLE, "store")
+    )
+    """When ingest and traffic-store had acked everything; TRAFFIC batches forwarded."""
     polls: int = 0
     aggregate_seconds: float = 0.0
     samples: list[str] = field(default_factory=list)
@@ -324,43 +333,46 @@ class PipelineRun:
 
 
 async def raw_jetstream(
-    js: JetStreamContext, workload: Workload, timeout: float
+    nats_url: str, in_flight: int, workload: Workload, timeout: float
 ) -> tuple[Figure, Figure]:
     """Raw publish to a scratch stream without consumers, then a raw pull consumer on it."""
-    with contextlib.suppress(NotFoundError):
-        await js.delete_stream(SCRATCH_STREAM)
-    await js.add_stream(StreamConfig(name=SCRATCH_STREAM, subjects=[SCRATCH_SUBJECT]))
+    nc: NATS = await nats.connect(nats_url, name="bench-raw")
     try:
-        seconds, _last = await publish_all(
-            js, SCRATCH_SUBJECT, SCRATCH_STREAM, workload.messages, timeout
-        )
-        publish = Figure(
-            "raw JetStream publish (publish_async, no consumer)", workload.events, seconds
-        )
-        config = ConsumerConfig(durable_name="bench-raw", ack_policy=AckPolicy.EXPLICIT)
-        sub = await js.pull_subscribe(
-            SCRATCH_SUBJECT, durable="bench-raw", stream=SCRATCH_STREAM, config=config
-        )
-        wanted, got = len(workload.messages), 0
-        started = time.perf_counter()
-        deadline = started + timeout
-        while got < wanted:
-            if time.perf_counter() > deadline:
-                raise BenchError(f"raw pull: {got} of {wanted} messages within {timeout:.0f}s")
-            try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=5)
-            except TimeoutError:
-                continue
-            for msg in msgs:
-                await msg.ack()
-            got += len(msgs)
-        seconds = time.perf_counter() - started
-        await sub.unsubscribe()
-        pull = Figure(f"raw JetStream pull (fetch {FETCH_BATCH} + ack)", workload.events, seconds)
-        return publish, pull
+        js = nc.jetstream(publish_async_max_pending=in_flight)
+        async with scratch_stream(js):
+            seconds, _last = await publish_all(
+                js, SCRATCH_SUBJECT, SCRATCH_STREAM, workload.messages, timeout
+            )
+            publish = Figure(
+                "raw JetStream publish (publish_async, no consumer)", workload.events, seconds
+            )
+            return publish, await _raw_pull(js, workload, timeout)
     finally:
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(SCRATCH_STREAM)
+        await nc.close()
+
+
+async def _raw_pull(js: JetStreamContext, workload: Workload, timeout: float) -> Figure:
+    """A pull consumer on the scratch stream: fetch and ack every message."""
+    config = ConsumerConfig(durable_name="bench-raw", ack_policy=AckPolicy.EXPLICIT)
+    sub = await js.pull_subscribe(
+        SCRATCH_SUBJECT, durable="bench-raw", stream=SCRATCH_STREAM, config=config
+    )
+    wanted, got = len(workload.messages), 0
+    started = time.perf_counter()
+    deadline = started + timeout
+    while got < wanted:
+        if time.perf_counter() > deadline:
+            raise BenchError(f"raw pull: {got} of {wanted} messages within {timeout:.0f}s")
+        try:
+            msgs = await sub.fetch(FETCH_BATCH, timeout=5)
+        except TimeoutError:
+            continue
+        for msg in msgs:
+            await msg.ack()
+        got += len(msgs)
+    seconds = time.perf_counter() - started
+    await sub.unsubscribe()
+    return Figure(f"raw JetStream pull (fetch {FETCH_BATCH} + ack)", workload.events, seconds)
 
 
 def _flow_doc(event: PodTrafficEvent) -> Document:
@@ -374,36 +386,22 @@ def _flow_doc(event: PodTrafficEvent) -> Document:
     }
 
 
-async def raw_insert(col: AsyncCollection[Document], workload: Workload) -> Figure:
-    """``insert_many`` of one ~300-byte document per distinct flow, 10k per call, unordered."""
-    await col.drop()
+async def raw_insert(mongo_url: str, workload: Workload) -> tuple[Figure, str]:
+    """``insert_many`` of one ~300-byte document per distinct flow, 10k per call, unordered;
+    returns it and a description of the MongoDB server."""
     docs = [_flow_doc(e) for e in workload.flows]
-    started = time.perf_counter()
-    for first in range(0, len(docs), MONGO_BATCH):
-        await col.insert_many(docs[first : first + MONGO_BATCH], ordered=False)
-    seconds = time.perf_counter() - started
-    count = await col.count_documents({})
-    await col.drop()
-    if count != len(docs):
-        raise BenchError(f"raw insert_many stored {count} of {len(docs)} documents")
-    return Figure(
-        f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered)",
-        len(docs),
-        seconds,
-        unit="docs",
+    label = f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered)"
+    return await on_scratch_db(
+        mongo_url, lambda col: insert_many_limit(col, docs, MONGO_BATCH, label, "docs")
     )
 
 
-async def raw_upsert(col: AsyncCollection[Document], workload: Workload) -> Figure:
+async def raw_upsert(mongo_url: str, workload: Workload) -> Figure:
     """Diagnostic: one plain upsert per flow, 10k per call, on traffic-store's three indexes.
 
     traffic-store's own upserts also carry a redelivery guard (see its ``pod_traffic``
     module), so this is a ceiling for it, not a copy of it.
     """
-    await col.drop()
-    await col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
-    await col.create_index([("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
-    await col.create_index([("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
     ops = [
         UpdateOne(
             {"_id": "|".join(folded_key(e))},
@@ -417,27 +415,21 @@ async def raw_upsert(col: AsyncCollection[Document], workload: Workload) -> Figu
         )
         for e in workload.flows
     ]
-    started = time.perf_counter()
-    for first in range(0, len(ops), MONGO_BATCH):
-        await col.bulk_write(ops[first : first + MONGO_BATCH], ordered=False)
-    seconds = time.perf_counter() - started
-    count = await col.count_documents({})
-    await col.drop()
-    if count != len(ops):
-        raise BenchError(f"raw bulk upsert stored {count} of {len(ops)} documents")
-    return Figure(
-        f"raw MongoDB bulk upsert ({MONGO_BATCH // 1000}k/call, 3 indexes)",
-        len(ops),
-        seconds,
-        unit="docs",
-    )
+    label = f"raw MongoDB bulk upsert ({MONGO_BATCH // 1000}k/call, 3 indexes)"
 
+    async def upsert(col: AsyncCollection[Document]) -> Figure:
+        await col.drop()
+        await col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+        await col.create_index([("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+        await col.create_index(
+            [("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
+        )
+        return await write_limit(
+            col, ops, lambda chunk: col.bulk_write(chunk, ordered=False), MONGO_BATCH, label
+        )
 
-async def _consumer_state(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int, int]:
-    """(ack floor stream sequence, pending, ack pending) of a durable consumer."""
-    info = await js.consumer_info(stream, durable)
-    floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
-    return floor, int(info.num_pending or 0), int(info.num_ack_pending or 0)
+    figure, _server = await on_scratch_db(mongo_url, upsert)
+    return figure
 
 
 async def _stored(col: AsyncCollection[Document]) -> tuple[int, int]:
@@ -456,7 +448,7 @@ async def wait_idle(js: JetStreamContext, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for stream, durable in ((bus.COLLECT.name, INGEST_DURABLE), (bus.TRAFFIC.name, STORE_DURABLE)):
         while True:
-            _floor, pending, ack_pending = await _consumer_state(js, stream, durable)
+            _floor, pending, ack_pending = await consumer_state(js, stream, durable)
             if pending == 0 and ack_pending == 0:
                 break
             if time.monotonic() > deadline:
@@ -481,61 +473,29 @@ async def pipeline(
     ``eager_probe`` aggregates on every poll instead.
     """
     run = PipelineRun()
-    started = time.perf_counter()
-    deadline = started + timeout
-    collect_last = 0
-
-    async def publish() -> None:
-        nonlocal collect_last
-        _seconds, collect_last = await publish_all(
-            js, bus.COLLECT_POD_TRAFFIC, bus.COLLECT.name, workload.messages, timeout
-        )
-        run.published = time.perf_counter() - started
-
-    publisher = asyncio.create_task(publish())
+    publisher = Publisher(js, bus.COLLECT_POD_TRAFFIC, bus.COLLECT.name, workload.messages, timeout)
     hits = docs = 0
-    try:
+    async with publisher:
+        started = publisher.started
+        deadline = started + timeout
         while True:
             await asyncio.sleep(POLL_INTERVAL)
-            if publisher.done():
-                publisher.result()  # a failed publish ends the run here
+            publisher.check()  # a failed publish ends the run here
             now = time.perf_counter() - started
-            ingest_floor, ingest_pending, ingest_acks = await _consumer_state(
-                js, bus.COLLECT.name, INGEST_DURABLE
-            )
-            store_floor, store_pending, store_acks = await _consumer_state(
-                js, bus.TRAFFIC.name, STORE_DURABLE
-            )
-            traffic_last = int((await js.stream_info(bus.TRAFFIC.name)).state.last_seq)
-            if run.ingest_drained is None and collect_last and ingest_floor >= collect_last:
-                run.ingest_drained = now
-                run.traffic_messages = traffic_last
-            if (
-                run.ingest_drained is not None
-                and run.store_drained is None
-                and store_floor >= traffic_last
-            ):
-                run.store_drained = now
-            if eager_probe or run.store_drained is not None:
+            consumers = await run.drain.poll(js, publisher.last, now)
+            if eager_probe or run.drain.service is not None:
                 probe = time.perf_counter()
                 hits, docs = await _stored(col)
                 run.aggregate_seconds += time.perf_counter() - probe
                 run.polls += 1
-            run.samples.append(
-                f"t={now:6.1f}s ingest pending={ingest_pending} unacked={ingest_acks}  "
-                f"store pending={store_pending} unacked={store_acks}  hits={hits} docs={docs}"
-            )
+            run.samples.append(f"t={now:6.1f}s {consumers}  hits={hits} docs={docs}")
             if hits == workload.events and docs == workload.distinct:
                 run.total = time.perf_counter() - started
-                for stream, durable in (
-                    (bus.COLLECT.name, INGEST_DURABLE),
-                    (bus.TRAFFIC.name, STORE_DURABLE),
-                ):
-                    info = await js.consumer_info(stream, durable)
-                    run.redelivered[durable] = int(info.num_redelivered or 0)
+                run.published = publisher.published
+                run.redelivered = await redeliveries(js, run.drain.durables)
                 return run
-            if run.store_drained is not None and (
-                hits > workload.events or now - run.store_drained > SETTLE
+            if run.drain.service is not None and (
+                hits > workload.events or now - run.drain.service > SETTLE
             ):
                 raise BenchError(
                     f"both services acked everything, yet pod_traffic holds sum(hits)={hits} "
@@ -548,11 +508,6 @@ async def pipeline(
                     f"{workload.events}, docs={docs} of {workload.distinct}\n  "
                     + "\n  ".join(run.samples[-8:])
                 )
-    finally:
-        if not publisher.done():
-            publisher.cancel()
-            with contextlib.suppress(BaseException):
-                await publisher
 
 
 # --- Report -------------------------------------------------------------------
@@ -583,13 +538,14 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
         unit = "" if fig.unit == "events" else f" ({fig.unit}/s)"
         lines.append(f"{fig.label + unit:<58}{fig.rate:>12,.0f}{fig.seconds:>10.2f}")
     lines.append(f"  all {len(workload.messages)} PubAcks received after {run.published:.2f} s")
-    if run.ingest_drained is not None:
+    drain = run.drain
+    if drain.ingest is not None:
         lines.append(
-            f"  ingest had acked all of COLLECT by {run.ingest_drained:.1f} s "
-            f"(~{n / run.ingest_drained:,.0f} events/s; {run.traffic_messages} TRAFFIC batches)"
+            f"  ingest had acked all of COLLECT by {drain.ingest:.1f} s "
+            f"(~{n / drain.ingest:,.0f} events/s; {drain.forwarded} TRAFFIC batches)"
         )
-    if run.store_drained is not None:
-        lines.append(f"  traffic-store had acked all of TRAFFIC by {run.store_drained:.1f} s")
+    if drain.service is not None:
+        lines.append(f"  traffic-store had acked all of TRAFFIC by {drain.service:.1f} s")
     lines.append(
         f"  (consumers polled every {POLL_INTERVAL} s; {run.polls} pod_traffic aggregates "
         f"took {run.aggregate_seconds:.2f} s in all)"
@@ -605,12 +561,13 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
         "raw MongoDB insert_many": RATIO_INSERT,
         "raw MongoDB bulk upsert": RATIO_UPSERT,
     }
-    lines += ["", "ratios (same run, same servers)"]
+    lines += ["", "ratios (same run, same machine)"]
     for fig in raw:
         for prefix, ratio in labels.items():
             if fig.label.startswith(prefix):
-                value = pipe.rate / fig.rate
-                lines.append(f"  {ratio:<38} = {value:.3g}  (raw is {1 / value:,.1f}x)")
+                lines.append(
+                    ratio_line(ratio, pipe.rate / fig.rate, "raw is {inverse:,.1f}x", width=38)
+                )
     return "\n".join(lines)
 
 
@@ -654,37 +611,34 @@ async def measure(
     mongo_url: str,
     db_name: str,
     workload: Workload,
+    timeout: float,
     cpu: Callable[[], dict[str, float]],
-) -> tuple[list[Figure], PipelineRun, str]:
-    """Raw limits first, then the pipeline; returns the figures and a MongoDB description."""
-    timeout = args.timeout or 60.0 + args.events / 250
+) -> PipelineRun:
+    """The pipeline, once both services have nothing left to do, with its CPU seconds."""
     nc: NATS = await nats.connect(nats_url, name="bench")
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
     try:
-        js = nc.jetstream(publish_async_max_pending=args.in_flight)
-        db = client[db_name]
-        build = await client.admin.command("buildInfo")
-        mongo_desc = f"server {build.get('version', '?')}"
-        publish, pull = await raw_jetstream(js, workload, timeout)
-        insert = await raw_insert(db[SCRATCH_INSERT], workload)
-        upsert = await raw_upsert(db[SCRATCH_UPSERT], workload)
-        await wait_idle(js, timeout)
-        await db[POD_TRAFFIC].delete_many({})
-        before = cpu()
-        run = await pipeline(js, db[POD_TRAFFIC], workload, timeout, args.eager_probe)
-        after = cpu()
-        run.cpu = {name: after[name] - before[name] for name in after if name in before}
-        return [publish, pull, insert, upsert], run, mongo_desc
+        async with mongo_client(mongo_url) as client:
+            js = nc.jetstream(publish_async_max_pending=args.in_flight)
+            db = client[db_name]
+            try:
+                await wait_idle(js, timeout)
+                await db[POD_TRAFFIC].delete_many({})
+                before = cpu()
+                run = await pipeline(js, db[POD_TRAFFIC], workload, timeout, args.eager_probe)
+                after = cpu()
+                run.cpu = {name: after[name] - before[name] for name in after if name in before}
+                return run
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.drop_database(db_name)
     finally:
-        with contextlib.suppress(Exception):
-            await client.drop_database(db_name)
-        await client.close()
         await nc.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start what is needed, measure, print the table, stop everything."""
     args = parse_args(argv)
+    timeout = args.timeout or 60.0 + args.events / 250
     given_nats = os.environ.get("BENCH_NATS_URL", "")
     given_mongo = os.environ.get("BENCH_MONGODB_URL", "")
     db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
@@ -694,37 +648,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
 
     def body(stack: Stack) -> str:
-        nats_url, mongo_url = given_nats, given_mongo
-        mongo_kind = "external" if mongo_url else "SecantusDB " + version("secantusdb")
-        if not nats_url:
-            port = free_port()
-            stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
-            nats_url = f"nats://127.0.0.1:{port}"
-        if not mongo_url:
-            port = free_port()
-            storage = stack.root / "mongo" if args.mongo_disk else None
-            stack.track(infra.mongo(port, storage, stack.logs))
-            mongo_url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-            mongo_kind += " on disk" if args.mongo_disk else " in memory"
-        env = dict(os.environ) | {
-            "NATS_URL": nats_url,
-            "MONGODB_URL": mongo_url,
-            "MONGODB_DB": db_name,
-            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            "LOG_LEVEL": "WARNING",
-        }
-        stack.start_services(env, SERVICES)
-        print(f"servers and services up; measuring (logs in {stack.logs}) ...", flush=True)
-        raw, run, mongo_desc = asyncio.run(
-            measure(args, nats_url, mongo_url, db_name, workload, stack.cpu)
-        )
+        nats_url = given_nats or own_nats(stack)
+        fresh_mongo = FreshMongo(stack, given_mongo, disk=args.mongo_disk)
+        print("raw JetStream publish and pull ...", flush=True)
+        publish, pull = asyncio.run(raw_jetstream(nats_url, args.in_flight, workload, timeout))
+        print("raw MongoDB insert_many and bulk upsert ...", flush=True)
+        insert, mongo_desc = asyncio.run(raw_insert(fresh_mongo(), workload))
+        upsert = asyncio.run(raw_upsert(fresh_mongo(), workload))
+        mongo_url = fresh_mongo()
+        stack.start_services(service_env(nats_url, mongo_url, db_name), SERVICES)
+        print(f"services up; pipeline (logs in {stack.logs}) ...", flush=True)
+        run = asyncio.run(measure(args, nats_url, mongo_url, db_name, workload, timeout, stack.cpu))
         nats_version = "(external)" if given_nats else binary_version("nats-server")
         header = machine_info(
             f"nats-server {nats_version}, nats-py {version('nats-py')}, "
             f"pymongo {version('pymongo')}, msgspec {version('msgspec')}; "
-            f"MongoDB: {mongo_kind}, {mongo_desc}"
+            f"MongoDB: {fresh_mongo.kind}, {mongo_desc}"
         )
-        return report(header, workload, raw, run)
+        return report(header, workload, [publish, pull, insert, upsert], run)
 
     return common.run(
         "kubeward-bench-", body, me="bench (publisher, probes)", scratch=("jetstream", "mongo")

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import re
@@ -55,35 +54,41 @@ import msgspec
 import nats
 import yaml
 from nats.aio.client import Client as NATS
-from pymongo import DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
+from nats.js import JetStreamContext
+from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench import common
 from bench.common import (
     BenchError,
+    Document,
+    Drain,
     Figure,
     FreshMongo,
+    Publisher,
     Stack,
     binary_version,
-    consumer_state,
     cpu_line,
+    insert_many_limit,
     machine_info,
-    publish_all,
+    mongo_client,
+    ms_per,
+    on_scratch_db,
+    own_nats,
+    publish_limit,
     ratio_line,
+    redeliveries,
     say,
-    scratch_publish,
+    service_env,
+    stream_messages,
     subject_count,
     version,
 )
-from kubeward.devstack import infra
-from kubeward.devstack.procs import free_port
 from kubeward.schemas import bus
 from kubeward.schemas.security import SEVERITIES, finding_key
 from kubeward.security.scanner import DEFAULT_TRUSTED_REGISTRIES, Finding, parse_manifests, scan
 from kubeward.security.scanning import fields_of
 
-Document = dict[str, Any]
 Obj = dict[str, Any]
 
 SERVICES = ("ingest", "security")
@@ -94,7 +99,6 @@ INGEST_DURABLE = f"{bus.CONSUMER_INGEST}-manifests"
 SECURITY_DURABLE = f"{bus.CONSUMER_SECURITY}-manifests"
 FINDING_EVENT = bus.feed_subject("security_finding")
 
-SCRATCH_INSERT = "bench_raw_insert"
 MONGO_BATCH = 1000
 POLL_INTERVAL = 0.2
 SETTLE = 10.0
@@ -784,56 +788,15 @@ def _finding_doc(index: int, key: str, finding: Finding, seen: datetime) -> Docu
     }
 
 
-async def raw_insert(col: AsyncCollection[Document], expected: dict[str, Finding]) -> Figure:
-    """``insert_many`` of one finding-shaped document per expected record, 1k per call."""
-    await col.drop()
+async def raw_insert(mongo_url: str, expected: dict[str, Finding]) -> tuple[Figure, str]:
+    """``insert_many`` of one finding-shaped document per expected record, 1k per call;
+    returns it and a description of the MongoDB server."""
     seen = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     docs = [_finding_doc(i, k, f, seen) for i, (k, f) in enumerate(expected.items())]
-    started = time.perf_counter()
-    for first in range(0, len(docs), MONGO_BATCH):
-        await col.insert_many(docs[first : first + MONGO_BATCH], ordered=False)
-    seconds = time.perf_counter() - started
-    count = await col.count_documents({})
-    await col.drop()
-    if count != len(docs):
-        raise BenchError(f"raw insert_many stored {count} of {len(docs)} documents")
-    return Figure(
-        f"raw MongoDB insert_many of finding records ({MONGO_BATCH // 1000}k/call, no indexes)",
-        len(docs),
-        seconds,
-        unit="findings",
+    label = f"raw MongoDB insert_many of finding records ({MONGO_BATCH // 1000}k/call, no indexes)"
+    return await on_scratch_db(
+        mongo_url, lambda col: insert_many_limit(col, docs, MONGO_BATCH, label, "findings")
     )
-
-
-async def raw_limits(
-    nats_url: str,
-    mongo_url: str,
-    workload: Workload,
-    expected: dict[str, Finding],
-    in_flight: int,
-    timeout: float,
-) -> tuple[Figure, Figure, str]:
-    """Raw publish and raw insert; returns them and a description of the MongoDB server."""
-    nc: NATS = await nats.connect(nats_url, name="bench-raw")
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
-    db_name = f"kw_bench_raw_{uuid.uuid4().hex[:8]}"
-    try:
-        js = nc.jetstream(publish_async_max_pending=in_flight)
-        build = await client.admin.command("buildInfo")
-        publish = await scratch_publish(
-            js,
-            workload.messages,
-            timeout,
-            "raw JetStream publish of the same messages (publish_async, no consumer)",
-            "workloads",
-        )
-        insert = await raw_insert(client[db_name][SCRATCH_INSERT], expected)
-        return publish, insert, f"server {build.get('version', '?')}"
-    finally:
-        with contextlib.suppress(Exception):
-            await client.drop_database(db_name)
-        await client.close()
-        await nc.close()
 
 
 # --- The pipeline -------------------------------------------------------------
@@ -845,10 +808,13 @@ class PipelineRun:
 
     total: float = 0.0
     published: float = 0.0
-    ingest_drained: float | None = None
-    security_drained: float | None = None
-    batches: int = 0
-    """``kubeward.security.manifests`` messages ingest forwarded."""
+    drain: Drain = field(
+        default_factory=lambda: Drain(
+            INGEST_DURABLE, bus.SECURITY.name, SECURITY_DURABLE, "security"
+        )
+    )
+    """When ingest and security had acked everything; ``kubeward.security.manifests``
+    messages ingest forwarded."""
     records: int = 0
     manifests: int = 0
     feed_events: int = 0
@@ -915,94 +881,86 @@ async def pipeline(
     that saw it; CPU seconds are read at that poll.
     """
     run = PipelineRun()
-    n = len(workload.messages)
-    want = len(expected)
     nc: NATS = await nats.connect(nats_url, name="bench-publisher")
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=False)
-    db = client[db_name]
     try:
-        js = nc.jetstream(publish_async_max_pending=in_flight)
-        before = cpu()
-        started_wall = time.time()
-        started = time.perf_counter()
-        deadline = started + timeout
-        collect_last = 0
-
-        async def publish() -> None:
-            nonlocal collect_last
-            _seconds, collect_last = await publish_all(
+        async with mongo_client(mongo_url) as client:
+            db = client[db_name]
+            js = nc.jetstream(publish_async_max_pending=in_flight)
+            before = cpu()
+            started_wall = time.time()
+            publisher = Publisher(
                 js, bus.COLLECT_MANIFESTS, bus.COLLECT.name, workload.messages, timeout
             )
-            run.published = time.perf_counter() - started
-
-        publisher = asyncio.create_task(publish())
-        try:
-            while True:
-                await asyncio.sleep(POLL_INTERVAL)
-                if publisher.done():
-                    publisher.result()  # a failed publish ends the run here
-                now = time.perf_counter() - started
-                ingest_floor, ingest_pending, ingest_acks = await consumer_state(
-                    js, bus.COLLECT.name, INGEST_DURABLE
+            async with publisher:
+                await _wait(
+                    run,
+                    js,
+                    db,
+                    publisher,
+                    len(workload.messages),
+                    expected,
+                    timeout,
+                    started_wall,
+                    before,
+                    cpu,
                 )
-                sec_floor, sec_pending, sec_acks = await consumer_state(
-                    js, bus.SECURITY.name, SECURITY_DURABLE
-                )
-                security_last = int((await js.stream_info(bus.SECURITY.name)).state.last_seq)
-                if run.ingest_drained is None and collect_last and ingest_floor >= collect_last:
-                    run.ingest_drained = now
-                    run.batches = security_last
-                records = -1
-                if run.ingest_drained is not None and sec_floor >= security_last:
-                    if run.security_drained is None:
-                        run.security_drained = now
-                    records = await db[FINDINGS].count_documents({})
-                    if records == want:
-                        after = cpu()
-                        run.cpu = {k: after[k] - before[k] for k in after if k in before}
-                        last = await _last_write(db)
-                        stamped = (
-                            last.replace(tzinfo=UTC).timestamp() - started_wall if last else now
-                        )
-                        run.total = stamped if 0 < stamped <= now else now
-                        break
-                run.samples.append(
-                    f"t={now:6.1f}s ingest pending={ingest_pending} unacked={ingest_acks}  "
-                    f"security pending={sec_pending} unacked={sec_acks}  "
-                    f"records={records if records >= 0 else '?'}"
-                )
-                if run.security_drained is not None and now - run.security_drained > SETTLE:
-                    raise BenchError(
-                        f"security acked every batch, yet {FINDINGS} holds {records} records "
-                        f"for {want} expected: {await _mismatch(db, expected)}\n  "
-                        + "\n  ".join(run.samples[-8:])
-                    )
-                if time.perf_counter() > deadline:
-                    raise BenchError(
-                        f"security did not handle {n} workloads within {timeout:.0f}s\n  "
-                        + "\n  ".join(run.samples[-8:])
-                    )
-        finally:
-            if not publisher.done():
-                publisher.cancel()
-                with contextlib.suppress(BaseException):
-                    await publisher
-        run.by_check, run.by_severity = await _counts(db)
-        run.manifests = await db[MANIFESTS].count_documents({})
-        run.feed_events = await subject_count(js, bus.FEED.name, FINDING_EVENT)
-        run.deadletter = int((await js.stream_info(bus.DEADLETTER.name)).state.messages)
-        for stream, durable in (
-            (bus.COLLECT.name, INGEST_DURABLE),
-            (bus.SECURITY.name, SECURITY_DURABLE),
-        ):
-            info = await js.consumer_info(stream, durable)
-            run.redelivered[durable] = int(info.num_redelivered or 0)
-        if run.deadletter:
-            raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
-        return run
+            run.published = publisher.published
+            run.by_check, run.by_severity = await _counts(db)
+            run.manifests = await db[MANIFESTS].count_documents({})
+            run.feed_events = await subject_count(js, bus.FEED.name, FINDING_EVENT)
+            run.deadletter = await stream_messages(js, bus.DEADLETTER.name)
+            run.redelivered = await redeliveries(js, run.drain.durables)
+            if run.deadletter:
+                raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
+            return run
     finally:
-        await client.close()
         await nc.close()
+
+
+async def _wait(
+    run: PipelineRun,
+    js: JetStreamContext,
+    db: AsyncDatabase[Document],
+    publisher: Publisher,
+    n: int,
+    expected: dict[str, Finding],
+    timeout: float,
+    started_wall: float,
+    before: dict[str, float],
+    cpu: Callable[[], dict[str, float]],
+) -> None:
+    """Poll until security has acked everything and MongoDB holds every expected record;
+    fill in the run's timings."""
+    want = len(expected)
+    started = publisher.started
+    deadline = started + timeout
+    while True:
+        await asyncio.sleep(POLL_INTERVAL)
+        publisher.check()  # a failed publish ends the run here
+        now = time.perf_counter() - started
+        consumers = await run.drain.poll(js, publisher.last, now)
+        records = -1
+        if run.drain.service is not None:  # security stores a batch before its ack
+            records = await db[FINDINGS].count_documents({})
+            if records == want:
+                after = cpu()
+                run.cpu = {k: after[k] - before[k] for k in after if k in before}
+                last = await _last_write(db)
+                stamped = last.replace(tzinfo=UTC).timestamp() - started_wall if last else now
+                run.total = stamped if 0 < stamped <= now else now
+                return
+        run.samples.append(f"t={now:6.1f}s {consumers}  records={records if records >= 0 else '?'}")
+        if run.drain.service is not None and now - run.drain.service > SETTLE:
+            raise BenchError(
+                f"security acked every batch, yet {FINDINGS} holds {records} records "
+                f"for {want} expected: {await _mismatch(db, expected)}\n  "
+                + "\n  ".join(run.samples[-8:])
+            )
+        if time.perf_counter() > deadline:
+            raise BenchError(
+                f"security did not handle {n} workloads within {timeout:.0f}s\n  "
+                + "\n  ".join(run.samples[-8:])
+            )
 
 
 # --- Report -------------------------------------------------------------------
@@ -1010,10 +968,6 @@ async def pipeline(
 
 def _us(seconds: float, count: int) -> str:
     return f"{seconds * 1e6 / max(1, count):,.0f} µs"
-
-
-def _ms(seconds: float, count: int) -> str:
-    return f"{seconds * 1e3 / max(1, count):.2f} ms"
 
 
 def report(
@@ -1072,8 +1026,8 @@ def report(
     )
     lines.append(
         f"  pipeline: all {n} PubAcks after {run.published:.2f} s; ingest acked all of COLLECT "
-        f"by {run.ingest_drained or 0:.1f} s ({run.batches} SECURITY batches); security acked "
-        f"all by {run.security_drained or 0:.1f} s; {run.total:.1f} s to the last write"
+        f"by {run.drain.ingest or 0:.1f} s ({run.drain.forwarded} SECURITY batches); security "
+        f"acked all by {run.drain.service or 0:.1f} s; {run.total:.1f} s to the last write"
     )
     lines.append(
         f"    {FINDINGS}: {run.records} records ({want} expected); {MANIFESTS}: {run.manifests}; "
@@ -1082,12 +1036,12 @@ def report(
     )
     lines.append(f"    CPU seconds ({run.total:.1f} s wall): {cpu_line(run.cpu)}")
     lines.append(
-        f"    CPU per workload: security {_ms(run.cpu.get('security', 0.0), n)}, ingest "
-        f"{_ms(run.cpu.get('ingest', 0.0), n)}, secantusdb "
-        f"{_ms(run.cpu.get('secantusdb', 0.0), n)}, nats-server "
-        f"{_ms(run.cpu.get('nats-server', 0.0), n)}; per stored finding: security "
-        f"{_ms(run.cpu.get('security', 0.0), want)}, secantusdb "
-        f"{_ms(run.cpu.get('secantusdb', 0.0), want)}"
+        f"    CPU per workload: security {ms_per(run.cpu.get('security', 0.0), n)}, ingest "
+        f"{ms_per(run.cpu.get('ingest', 0.0), n)}, secantusdb "
+        f"{ms_per(run.cpu.get('secantusdb', 0.0), n)}, nats-server "
+        f"{ms_per(run.cpu.get('nats-server', 0.0), n)}; per stored finding: security "
+        f"{ms_per(run.cpu.get('security', 0.0), want)}, secantusdb "
+        f"{ms_per(run.cpu.get('secantusdb', 0.0), want)}"
     )
     top = ", ".join(f"{check} {count}" for check, count in run.by_check.most_common(10))
     lines.append(f"  findings by check (top 10 of {len(run.by_check)}): {top}")
@@ -1154,26 +1108,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     alone = scanner_alone(workload)
 
     def body(stack: Stack) -> str:
-        port = free_port()
-        stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
-        nats_url = f"nats://127.0.0.1:{port}"
+        nats_url = own_nats(stack)
         fresh_mongo = FreshMongo(
             stack, os.environ.get("BENCH_MONGODB_URL", ""), disk=args.mongo_disk
         )
         say("raw JetStream publish and MongoDB insert_many ...")
-        publish, insert, mongo_desc = asyncio.run(
-            raw_limits(nats_url, fresh_mongo(), workload, alone.expected, args.in_flight, timeout)
+        publish = asyncio.run(
+            publish_limit(
+                nats_url,
+                args.in_flight,
+                workload.messages,
+                timeout,
+                "raw JetStream publish of the same messages (publish_async, no consumer)",
+                "workloads",
+            )
         )
+        insert, mongo_desc = asyncio.run(raw_insert(fresh_mongo(), alone.expected))
         db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
         mongo_url = fresh_mongo()
-        env = dict(os.environ) | {
-            "NATS_URL": nats_url,
-            "MONGODB_URL": mongo_url,
-            "MONGODB_DB": db_name,
-            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            "SETTINGS_SECRET": "bench-settings-" + uuid.uuid4().hex,
-            "LOG_LEVEL": "WARNING",
-        }
+        env = service_env(
+            nats_url, mongo_url, db_name, SETTINGS_SECRET="bench-settings-" + uuid.uuid4().hex
+        )
         stack.start_services(env, SERVICES)
         say(f"pipeline: services up (logs in {stack.logs}) ...")
         run = asyncio.run(
