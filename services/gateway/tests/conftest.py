@@ -110,3 +110,25 @@ def kube_gateway(
             yield client
 
     return start
+
+
+@pytest.fixture(autouse=True)
+def kmock_parses_namespace_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let kmock's emulator parse ``GET /api/v1/namespaces`` (the Namespace list).
+
+    kmock's path parser reads ``namespaces`` as the start of ``namespaces/{ns}/...`` and
+    raises on the bare list path, before any reaction or stored object is consulted: every
+    such request was a 500. This fixes that one case in kmock's parser (the cluster-scoped
+    ``namespaces`` resource); the emulator then serves the Namespace objects a test stores,
+    or its usual 404 for a resource it holds none of. The client is not touched.
+    """
+    from kmock._internal import parsing  # private: no public hook for the parser
+
+    original = parsing.parse_path
+
+    def parse_path(path: str) -> parsing.ParsedPath:
+        if path.strip("/") == "api/v1/namespaces":
+            return parsing.ParsedPath(group="", version="v1", plural="namespaces")
+        return original(path)
+
+    monkeypatch.setattr(parsing, "parse_path", parse_path)

@@ -21,6 +21,7 @@ from kubeward.gateway.accounts import AuthController, UsersController
 from kubeward.gateway.admin import AdminSettingsController
 from kubeward.gateway.auth import DOCS_PATH, require_auth
 from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.diagram import DiagramController
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             AdminSettingsController,
             PodFailuresController,
             PodLogsController,
+            DiagramController,
             PodTrafficController,
             SecurityController,
             HttpTrafficController,

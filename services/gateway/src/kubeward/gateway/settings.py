@@ -50,6 +50,9 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     kube_request_timeout_seconds: float = 10.0
     """Connect and read timeout of one Kubernetes API call (for a followed log: of opening it;
     the open stream then waits for lines as long as they take)."""
+    diagram_cache_seconds: float = 5.0
+    """Cluster views: how long the list calls of one namespace (and the cluster's RBAC
+    objects) are reused; concurrent identical requests share one fetch. 0: no reuse."""
     log_stream_heartbeat_seconds: float = 15.0
     """SSE log streams: a comment line is sent after this long without a log line, so
     proxies keep the connection and the client sees it is alive."""
