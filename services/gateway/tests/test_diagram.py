@@ -20,8 +20,13 @@ import kmock
 import pytest
 import yaml
 
+from kubeward.core.service import serving
 from kubeward.gateway.diagram import LAST_APPLIED, sanitise
 from kubeward.gateway.diagram_graph import selector_matches
+from kubeward.ingest.app import ingest
+from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.traffic_store.app import traffic_store
+from kubeward.traffic_store.settings import Settings as StoreSettings
 
 ADMIN = {"username": "root", "password": "correct horse battery"}
 TOKEN = "svc-token"  # as in conftest.py
@@ -742,3 +747,63 @@ def test_sanitise_drops_secret_data_everywhere() -> None:
             {"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {}}, "data": {"a": "b"}},
         ],
     }
+
+
+def flow(n: int, pod_ip: str, peer_ip: str, kind: str, decision: str = "ALLOW") -> dict[str, str]:
+    """A kguardian event (a distinct flow per ``n``)."""
+    return {
+        "uuid": f"00000000-0000-4000-8000-{n:012d}",
+        "pod_name": "x",
+        "pod_namespace": NS,
+        "pod_ip": pod_ip,
+        "pod_port": str(30000 + n),
+        "ip_protocol": "TCP",
+        "traffic_type": kind,
+        "traffic_in_out_ip": peer_ip,
+        "traffic_in_out_port": "5432",
+        "decision": decision,
+        "time_stamp": f"2026-11-20T10:00:{n:02d}.000000",
+    }
+
+
+async def test_traffic_overlay_joins_workloads_that_talked(
+    kube_admin: httpx.AsyncClient,
+    kmock: kmock.KubernetesEmulator,
+    nats_url: str,
+    mongo_url: str,
+    mongo_db_name: str,
+) -> None:
+    # The emulator has no kubelet: the pods' IPs are set here, as a real cluster reports them.
+    for name, ip in (
+        ("web-7d9f-a", "10.1.0.10"),
+        ("web-7d9f-b", "10.1.0.11"),
+        ("canary", "10.1.0.20"),
+    ):
+        kmock.objects[PODS, NS, name].patch({"status": {"podIP": ip}})
+    store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
+    async with (
+        serving("ingest", IngestSettings(nats_url=nats_url), ingest),
+        serving("traffic-store", store, traffic_store),
+    ):
+        events = [
+            flow(1, "10.1.0.10", "10.1.0.20", "EGRESS"),
+            flow(2, "10.1.0.11", "10.1.0.20", "EGRESS", decision="DROP"),
+            flow(3, "10.1.0.20", "10.1.0.10", "INGRESS"),
+            flow(4, "10.1.0.10", "203.0.113.7", "EGRESS"),
+        ]
+        resp = await kube_admin.post(
+            "/pod/traffic/batch", json=events, headers={"X-Service-Token": TOKEN}
+        )
+        assert resp.status_code == 200, resp.text
+        resp = await kube_admin.get(f"/api/diagram/namespace/{NS}?traffic=true")
+        assert resp.status_code == 200, resp.text
+    body = resp.json()
+    traffic = {(e["source"], e["target"]): e for e in body["edges"] if e["kind"] == "traffic"}
+    web = f"Deployment/{NS}/web"
+    canary = p("canary")
+    assert set(traffic) == {(web, canary), (web, "External/203.0.113.7")}
+    assert (traffic[(web, canary)]["count"], traffic[(web, canary)]["dropped"]) == (3, True)
+    assert traffic[(web, "External/203.0.113.7")]["dropped"] is False
+    assert "External/203.0.113.7" in ids(body["nodes"])
+    plain = (await kube_admin.get(f"/api/diagram/namespace/{NS}")).json()
+    assert not [e for e in plain["edges"] if e["kind"] == "traffic"]

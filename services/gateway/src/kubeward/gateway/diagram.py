@@ -32,8 +32,9 @@ from kubernetes import client as k8s
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException
-from litestar.params import Parameter
+from litestar.params import FromQuery, Parameter
 
+from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.diagram_graph import (
     NAMESPACE_KINDS,
     WORKLOAD_ROOT_KINDS,
@@ -48,9 +49,12 @@ from kubeward.gateway.diagram_graph import (
     who_can,
     workload_diagram,
 )
+from kubeward.gateway.diagram_traffic import overlay
 from kubeward.gateway.kube import KubeClient, api_error, kube_of
 from kubeward.gateway.pod_logs import DNS_LABEL, DNS_SUBDOMAIN
 from kubeward.gateway.settings import Settings
+from kubeward.schemas import bus
+from kubeward.schemas.traffic import PodTrafficQuery
 
 T = TypeVar("T")
 
@@ -205,6 +209,23 @@ async def _namespace_objects(state: State, namespace: str) -> dict[str, list[Obj
     return await _guarded(cache.get(("namespace", namespace), fetch))
 
 
+TRAFFIC_FLOWS = 5000
+"""The most recent flows of a namespace the overlay reads."""
+
+
+async def _flows(state: State, namespace: str) -> list[dict[str, Any]]:
+    """The namespace's stored flows with their hit counts; 503 when traffic-store is away."""
+    link: BusLink = state.bus
+    query = PodTrafficQuery(namespace=namespace, limit=TRAFFIC_FLOWS, with_stats=True)
+    reply = await link.ask(
+        bus.RPC_POD_TRAFFIC_LIST, msgspec.json.encode(query), "Traffic store is not available"
+    )
+    if not reply.ok:
+        raise HTTPException(status_code=reply.status, detail=reply.detail or "Request failed")
+    rows: list[dict[str, Any]] = msgspec.json.decode(reply.body) or []
+    return rows
+
+
 async def _rbac(state: State) -> Rbac:
     apis, kube, cache = _context(state)
 
@@ -274,10 +295,19 @@ class DiagramController(Controller):
 
         return {"namespaces": await _guarded(cache.get(("namespaces",), fetch))}
 
-    @get("/namespace/{ns:str}", summary="Per-namespace graph", description=_RESPONSES_DOC)
-    async def namespace(self, state: State, ns: Ns) -> Diagram:
+    @get(
+        "/namespace/{ns:str}",
+        summary="Per-namespace graph",
+        description="?traffic=true overlays observed traffic: a 'traffic' edge per pair of "
+        "workloads (or external IPs) that talked, with count and dropped. " + _RESPONSES_DOC,
+    )
+    async def namespace(self, state: State, ns: Ns, traffic: FromQuery[bool] = False) -> Diagram:
         _check("namespace", ns, label=True)
-        return namespace_diagram(ns, await _namespace_objects(state, ns))
+        objects = await _namespace_objects(state, ns)
+        diagram = namespace_diagram(ns, objects)
+        if not traffic:
+            return diagram
+        return overlay(diagram, ns, objects.get("Pod", []), await _flows(state, ns))
 
     @get(
         "/workload/{ns:str}/{kind:str}/{name:str}",
