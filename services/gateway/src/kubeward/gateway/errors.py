@@ -26,6 +26,18 @@ def reply_response(reply: Reply) -> Response[dict[str, str]]:
     return detail_response(reply.status, reply.detail or "Request failed")
 
 
+def json_reply(reply: Reply, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A service's :class:`Reply` as the HTTP response: its JSON body, or its error."""
+    if not reply.ok:
+        return reply_response(reply)
+    return Response(
+        content=bytes(reply.body),
+        status_code=reply.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
 def http_exception(
     _request: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, str]]:

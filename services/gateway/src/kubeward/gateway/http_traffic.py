@@ -16,7 +16,7 @@ from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.errors import detail_response, reply_response
+from kubeward.gateway.errors import detail_response, json_reply
 from kubeward.gateway.params import choice, iso_time, next_page_headers
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import (
@@ -31,14 +31,6 @@ from kubeward.schemas.replies import Reply
 
 DEFAULT_PAGE = 10
 """arkyn's default page size."""
-
-
-def _json(reply: Reply) -> Response[Any]:
-    if not reply.ok:
-        return reply_response(reply)
-    return Response(
-        content=bytes(reply.body), status_code=reply.status, media_type="application/json"
-    )
 
 
 async def _object_body(request: Request[Any, Any, State]) -> bytes:
@@ -71,7 +63,7 @@ async def _create(
     payload = HttpEntityCreate(
         kind=kind, body=body, traffic_source_id=traffic_source_id, domain_id=domain_id
     )
-    return _json(await _ask(state, bus.RPC_HTTP_ENTITY_CREATE, msgspec.json.encode(payload)))
+    return json_reply(await _ask(state, bus.RPC_HTTP_ENTITY_CREATE, msgspec.json.encode(payload)))
 
 
 class HttpTrafficController(Controller):
@@ -139,7 +131,7 @@ class HttpTrafficController(Controller):
         body = await _object_body(request)
         link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_HTTP_TRAFFIC_PREFIX + traffic_source_id, body)
-        return _json(reply)
+        return json_reply(reply)
 
     @get(
         "/http-traffic/{traffic_source_id:str}",
@@ -184,6 +176,6 @@ class HttpTrafficController(Controller):
         )
         answer = await _ask(state, bus.RPC_HTTP_TRAFFIC_LIST, msgspec.json.encode(query))
         if not answer.ok:
-            return _json(answer)
+            return json_reply(answer)
         headers = next_page_headers(request, answer.cursor)
         return Response(content=bytes(answer.body), media_type="application/json", headers=headers)

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, NotFoundException
 
 from kubeward.schemas.traffic import normalise_timestamp
 
@@ -53,3 +53,11 @@ def next_page_headers(request: Request[Any, Any, Any], cursor: str | None) -> di
         NEXT_CURSOR_HEADER: cursor,
         "Link": f'<{request.url.path}?{urlencode(params)}>; rel="next"',
     }
+
+
+def path_id(value: str, not_found: str) -> int:
+    """An integer record id from the path. Anything else cannot name a record: 404 with
+    ``not_found`` (raised in the handler, so after the auth guard, never before it)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise NotFoundException(detail=not_found)
+    return int(value)

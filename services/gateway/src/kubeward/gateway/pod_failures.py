@@ -12,13 +12,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.errors import reply_response
-from kubeward.gateway.params import next_page_headers
+from kubeward.gateway.errors import json_reply
+from kubeward.gateway.params import next_page_headers, path_id
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import (
@@ -57,29 +57,11 @@ class DeletedPodIn(msgspec.Struct, kw_only=True):
     pod_name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 
 
-def _json(reply: Reply, headers: dict[str, str] | None = None) -> Response[Any]:
-    if not reply.ok:
-        return reply_response(reply)
-    return Response(
-        content=bytes(reply.body),
-        status_code=reply.status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
 async def _command(state: State, command: FailureCommand, timeout: float | None = None) -> Reply:
     link: BusLink = state.bus
     return await link.ask(
         bus.RPC_FAILURES_COMMAND, msgspec.json.encode(command), UNAVAILABLE, timeout
     )
-
-
-def _id(pod_id: str) -> int:
-    """A record id from the path; anything else cannot name a record (404, after auth)."""
-    if not pod_id.isascii() or not pod_id.isdigit() or len(pod_id) > 18:
-        raise NotFoundException(detail=NOT_FOUND)
-    return int(pod_id)
 
 
 def _actor(request: Request[Any, Any, State]) -> str:
@@ -97,7 +79,7 @@ async def _list(
     link: BusLink = state.bus
     query = FailureQuery(view=view, namespace=namespace, limit=limit, cursor=cursor)
     reply = await link.ask(bus.RPC_FAILURES_LIST, msgspec.json.encode(query), UNAVAILABLE)
-    return _json(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
+    return json_reply(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=5000)]
@@ -125,7 +107,7 @@ class PodFailuresController(Controller):
         if body.lstrip()[:1] != b"{":
             raise ClientException(detail="Expected one JSON object")
         link: BusLink = state.bus
-        return _json(await link.collect(bus.COLLECT_POD_FAILURES, body))
+        return json_reply(await link.collect(bus.COLLECT_POD_FAILURES, body))
 
     @get("/failed", summary="List active failures (new, investigating)")
     async def active(
@@ -181,8 +163,8 @@ class PodFailuresController(Controller):
         status = _STATUSES.get(data.status)
         if status is None:
             raise ClientException(detail=INVALID_STATUS)
-        command = SetStatus(id=_id(pod_id), status=status, actor=_actor(request))
-        return _json(await _command(state, command))
+        command = SetStatus(id=path_id(pod_id, NOT_FOUND), status=status, actor=_actor(request))
+        return json_reply(await _command(state, command))
 
     @delete(
         "/failed/{pod_id:str}",
@@ -193,14 +175,18 @@ class PodFailuresController(Controller):
         self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
     ) -> Response[Any]:
         """The failure moves to history."""
-        return _json(await _command(state, Dismiss(id=_id(pod_id), actor=_actor(request))))
+        return json_reply(
+            await _command(state, Dismiss(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
+        )
 
     @put("/ignored/{pod_id:str}/restore", summary="Restore an ignored failure")
     async def restore(
         self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
     ) -> Response[Any]:
         """The failure becomes new again; 400 when it is not ignored."""
-        return _json(await _command(state, Restore(id=_id(pod_id), actor=_actor(request))))
+        return json_reply(
+            await _command(state, Restore(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
+        )
 
     @post(
         "/failed/{pod_id:str}/retry-solution",
@@ -214,8 +200,8 @@ class PodFailuresController(Controller):
     ) -> Response[Any]:
         """Answers the record with its new solution."""
         settings: Settings = state.settings
-        command = RetrySolution(id=_id(pod_id), actor=_actor(request))
-        return _json(await _command(state, command, settings.diagnosis_timeout_seconds))
+        command = RetrySolution(id=path_id(pod_id, NOT_FOUND), actor=_actor(request))
+        return json_reply(await _command(state, command, settings.diagnosis_timeout_seconds))
 
     @post(
         "/dismiss-deleted",
@@ -233,4 +219,4 @@ class PodFailuresController(Controller):
         command = DismissDeleted(
             namespace=data.namespace, pod_name=data.pod_name, actor=_actor(request)
         )
-        return _json(await _command(state, command))
+        return json_reply(await _command(state, command))

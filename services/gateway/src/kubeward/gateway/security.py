@@ -13,13 +13,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.errors import reply_response
-from kubeward.gateway.params import next_page_headers
+from kubeward.gateway.errors import json_reply
+from kubeward.gateway.params import next_page_headers, path_id
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
@@ -64,24 +64,6 @@ class RegistryIn(msgspec.Struct, kw_only=True):
     registry: str
 
 
-def _json(reply: Reply, headers: dict[str, str] | None = None) -> Response[Any]:
-    if not reply.ok:
-        return reply_response(reply)
-    return Response(
-        content=bytes(reply.body),
-        status_code=reply.status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-def _id(finding_id: str) -> int:
-    """A finding id from the path; anything else cannot name one (404, after auth)."""
-    if not finding_id.isascii() or not finding_id.isdigit() or len(finding_id) > 18:
-        raise NotFoundException(detail=NOT_FOUND)
-    return int(finding_id)
-
-
 async def _command(state: State, command: SecurityCommand, timeout: float | None = None) -> Reply:
     link: BusLink = state.bus
     payload = msgspec.json.encode(command)
@@ -110,7 +92,7 @@ class SecurityController(Controller):
         if body.lstrip()[:1] != b"{":
             raise ClientException(detail="Expected one JSON object")
         link: BusLink = state.bus
-        return _json(await link.collect(bus.COLLECT_SECURITY_FINDINGS, body))
+        return json_reply(await link.collect(bus.COLLECT_SECURITY_FINDINGS, body))
 
     @post(
         "/security/scan/clear",
@@ -120,7 +102,7 @@ class SecurityController(Controller):
     )
     async def clear(self, state: State) -> Response[Any]:
         """The built-in scanner's findings stay."""
-        return _json(await _command(state, ClearFindings()))
+        return json_reply(await _command(state, ClearFindings()))
 
     @post(
         "/security/rescan-status",
@@ -138,7 +120,7 @@ class SecurityController(Controller):
             command = RescanStatus(status="completed", reason=data.reason)
         else:
             raise ClientException(detail="status must be 'started' or 'completed'")
-        return _json(await _command(state, command))
+        return json_reply(await _command(state, command))
 
     @delete(
         "/security/findings/resource/{resource_type:str}/{namespace:str}/{resource_name:str}",
@@ -157,7 +139,7 @@ class SecurityController(Controller):
         command = DeleteResourceFindings(
             resource_type=resource_type, namespace=namespace, resource_name=resource_name
         )
-        return _json(await _command(state, command))
+        return json_reply(await _command(state, command))
 
     @post(
         "/metrics/security-scan-duration",
@@ -172,7 +154,7 @@ class SecurityController(Controller):
         seconds = data.duration_seconds if data.duration_seconds is not None else data.duration
         if seconds is None:
             raise ClientException(detail="duration_seconds is required")
-        return _json(await _command(state, ScanDuration(duration_seconds=seconds)))
+        return json_reply(await _command(state, ScanDuration(duration_seconds=seconds)))
 
     # --- Findings (users) ----------------------------------------------------------
 
@@ -204,17 +186,17 @@ class SecurityController(Controller):
         )
         link: BusLink = state.bus
         reply = await link.ask(bus.RPC_SECURITY_LIST, msgspec.json.encode(query), UNAVAILABLE)
-        return _json(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
+        return json_reply(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
 
     @delete("/security/findings/{finding_id:str}", status_code=200, summary="Dismiss a finding")
     async def dismiss(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """The finding leaves the list; a repeat report does not bring it back."""
-        return _json(await _command(state, DismissFinding(id=_id(finding_id))))
+        return json_reply(await _command(state, DismissFinding(id=path_id(finding_id, NOT_FOUND))))
 
     @put("/security/findings/{finding_id:str}/restore", summary="Restore a dismissed finding")
     async def restore(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """The finding is listed again."""
-        return _json(await _command(state, RestoreFinding(id=_id(finding_id))))
+        return json_reply(await _command(state, RestoreFinding(id=path_id(finding_id, NOT_FOUND))))
 
     @post(
         "/security/findings/{finding_id:str}/fix",
@@ -227,8 +209,8 @@ class SecurityController(Controller):
         """Answers ``{finding_id, original_manifest, fixed_manifest, diff, explanation,
         is_fallback}``."""
         settings: Settings = state.settings
-        command = FixFinding(id=_id(finding_id))
-        return _json(await _command(state, command, settings.diagnosis_timeout_seconds))
+        command = FixFinding(id=path_id(finding_id, NOT_FOUND))
+        return json_reply(await _command(state, command, settings.diagnosis_timeout_seconds))
 
     @post(
         "/security/scan",
@@ -252,14 +234,14 @@ class SecurityController(Controller):
                 text = wrapped["manifest"]
         if not text.strip():
             raise ClientException(detail="Empty manifest")
-        return _json(await _command(state, ScanManifest(manifest=text)))
+        return json_reply(await _command(state, ScanManifest(manifest=text)))
 
     # --- Trusted registries --------------------------------------------------------
 
     @get("/security/trusted-registries", summary="List trusted registries")
     async def registries(self, state: State) -> Response[Any]:
         """``{"registries": [...], "defaults": [...]}``."""
-        return _json(await _command(state, ListRegistries()))
+        return json_reply(await _command(state, ListRegistries()))
 
     @post(
         "/security/trusted-registries",
@@ -272,7 +254,7 @@ class SecurityController(Controller):
     ) -> Response[Any]:
         """A host (``ghcr.io``) or repository prefix (``ghcr.io/acme``)."""
         actor = principal_of(request).username
-        return _json(await _command(state, AddRegistry(registry=data.registry, actor=actor)))
+        return json_reply(await _command(state, AddRegistry(registry=data.registry, actor=actor)))
 
     @delete(
         "/security/trusted-registries/{registry:path}",
@@ -286,4 +268,4 @@ class SecurityController(Controller):
         """404 when it was not trusted."""
         actor = principal_of(request).username
         command = RemoveRegistry(registry=registry.lstrip("/"), actor=actor)
-        return _json(await _command(state, command))
+        return json_reply(await _command(state, command))

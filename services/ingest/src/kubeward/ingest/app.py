@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from nats.aio.msg import Msg
 from prometheus_client import generate_latest
@@ -14,7 +15,7 @@ from kubeward.ingest import metrics
 from kubeward.ingest.http_traffic import HttpTrafficRouter
 from kubeward.ingest.pod_failures import PodFailureRouter
 from kubeward.ingest.pod_traffic import PodTrafficRouter
-from kubeward.ingest.routing import STAGE
+from kubeward.ingest.routing import STAGE, CollectRouter
 from kubeward.ingest.security import ManifestRouter, SecurityFindingRouter
 from kubeward.ingest.settings import Settings
 from kubeward.schemas import bus
@@ -29,57 +30,25 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start the routing workers and the metrics responder; drain them on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
+    routers: list[tuple[str, str, type[CollectRouter[Any, Any]]]] = [
+        ("pod-traffic", bus.COLLECT_POD_TRAFFIC, PodTrafficRouter),
+        ("http-traffic", bus.COLLECT_HTTP_TRAFFIC, HttpTrafficRouter),
+        ("pod-failures", bus.COLLECT_POD_FAILURES, PodFailureRouter),
+        ("security-findings", bus.COLLECT_SECURITY_FINDINGS, SecurityFindingRouter),
+        ("manifests", bus.COLLECT_MANIFESTS, ManifestRouter),
+    ]
     workers = [
         BatchWorker(
             ctx.js,
             stream=bus.COLLECT.name,
-            durable=f"{bus.CONSUMER_INGEST}-pod-traffic",
-            filter_subject=bus.COLLECT_POD_TRAFFIC,
-            handler=PodTrafficRouter(ctx.nc, ctx.js, settings.max_records_per_message),
+            durable=f"{bus.CONSUMER_INGEST}-{name}",
+            filter_subject=subject,
+            handler=router(ctx.nc, ctx.js, settings.max_records_per_message),
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
-        ),
-        BatchWorker(
-            ctx.js,
-            stream=bus.COLLECT.name,
-            durable=f"{bus.CONSUMER_INGEST}-http-traffic",
-            filter_subject=bus.COLLECT_HTTP_TRAFFIC,
-            handler=HttpTrafficRouter(ctx.nc, ctx.js, settings.max_records_per_message),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
-        ),
-        BatchWorker(
-            ctx.js,
-            stream=bus.COLLECT.name,
-            durable=f"{bus.CONSUMER_INGEST}-pod-failures",
-            filter_subject=bus.COLLECT_POD_FAILURES,
-            handler=PodFailureRouter(ctx.nc, ctx.js, settings.max_records_per_message),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
-        ),
-        BatchWorker(
-            ctx.js,
-            stream=bus.COLLECT.name,
-            durable=f"{bus.CONSUMER_INGEST}-security-findings",
-            filter_subject=bus.COLLECT_SECURITY_FINDINGS,
-            handler=SecurityFindingRouter(ctx.nc, ctx.js, settings.max_records_per_message),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
-        ),
-        BatchWorker(
-            ctx.js,
-            stream=bus.COLLECT.name,
-            durable=f"{bus.CONSUMER_INGEST}-manifests",
-            filter_subject=bus.COLLECT_MANIFESTS,
-            handler=ManifestRouter(ctx.nc, ctx.js, settings.max_records_per_message),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
-        ),
+        )
+        for name, subject, router in routers
     ]
     for worker in workers:
         await worker.start()
