@@ -35,6 +35,7 @@ from kubeward.schemas.pod_failures import (
     FailureQuery,
     FailureReportBatch,
     FailureReportEnvelope,
+    GetFailure,
     PodFailure,
     PodFailureReport,
     Restore,
@@ -497,3 +498,18 @@ async def test_retry_solution_asks_the_llm_again(harness: Harness) -> None:
     )
     reply = await harness.command(RetrySolution(id=12345))
     assert (reply.status, reply.detail) == (404, "Pod failure not found")
+
+
+async def test_get_failure_answers_one_record_or_404(harness: Harness) -> None:
+    await harness.publish(REPORT)
+    record = await harness.first()
+    reply = await harness.command(GetFailure(id=record.id))
+    assert reply.ok, reply
+    got = msgspec.json.decode(reply.body, type=PodFailure)
+    assert (got.id, got.pod_name, got.manifest) == (
+        record.id,
+        REPORT["pod_name"],
+        REPORT["manifest"],
+    )
+    missing = await harness.command(GetFailure(id=record.id + 1000))
+    assert (missing.status, missing.detail) == (404, "Pod failure not found")

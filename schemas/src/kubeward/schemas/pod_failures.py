@@ -211,4 +211,10 @@ class DismissDeleted(msgspec.Struct, kw_only=True, tag="dismiss-deleted", tag_fi
     actor: str = "agent"
 
 
-FailureCommand = SetStatus | Dismiss | Restore | RetrySolution | DismissDeleted
+class GetFailure(msgspec.Struct, kw_only=True, tag="get", tag_field="action"):
+    """One failure record (the mirror service reads the failed pod's manifest this way)."""
+
+    id: int
+
+
+FailureCommand = SetStatus | Dismiss | Restore | RetrySolution | DismissDeleted | GetFailure

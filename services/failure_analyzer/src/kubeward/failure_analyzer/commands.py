@@ -17,6 +17,7 @@ from kubeward.schemas.pod_failures import (
     FailureCommand,
     FailureQuery,
     FailureStatus,
+    GetFailure,
     Restore,
     RetrySolution,
     SetStatus,
@@ -81,6 +82,11 @@ class Commands:
             return await self._restore(command)
         if isinstance(command, RetrySolution):
             return await self._retry(command)
+        if isinstance(command, GetFailure):
+            doc = await self._store.get(command.id)
+            if doc is None:
+                return error(404, NOT_FOUND)
+            return Reply(body=_body(to_api(doc)))
         return await self._dismiss_deleted(command)
 
     async def _changed(self, change: StatusChange) -> None:
