@@ -779,10 +779,18 @@ def test_mirror_touches_pods_and_nothing_else() -> None:
         assert rule["apiGroups"] == [""]
         assert "resourceNames" not in rule and "nonResourceURLs" not in rule
         for resource in rule["resources"]:
-            assert resource in ("pods", "pods/log"), f"mirror may touch {resource}"
+            assert resource in ("pods", "pods/log", "events"), f"mirror may touch {resource}"
+            assert "*" not in resource and "secrets" not in resource
+            assert "*" not in rule["verbs"]
             verbs.setdefault(resource, set()).update(rule["verbs"])
-    assert verbs == {"pods": {"create", "get", "list", "watch", "delete"}, "pods/log": {"get"}}
-    assert "kubeward.io/mirror=true" in (K8S / "rbac-mirror.yaml").read_text()
+    assert verbs == {
+        "pods": {"create", "get", "list", "watch", "delete"},
+        "pods/log": {"get"},
+        "events": {"get", "list"},
+    }
+    text = (K8S / "rbac-mirror.yaml").read_text()
+    # RBAC cannot restrict by label: the manifest says so and that the service enforces it.
+    assert "kubeward.io/mirror=true" in text and "cannot restrict a verb by label" in text
 
 
 @each_service

@@ -68,6 +68,8 @@ from kubeward.gateway.sessions import SESSION_COOKIE
 from kubeward.gateway.settings import Settings as GatewaySettings
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.mirror.app import mirror
+from kubeward.mirror.settings import Settings as MirrorSettings
 from kubeward.security.app import security
 from kubeward.security.settings import Settings as SecuritySettings
 from kubeward.traffic_store.app import traffic_store
@@ -164,6 +166,15 @@ async def stack(
             max_page=50,
         )
         await stack.enter_async_context(serving("security", security_settings, security))
+        mirror_settings = MirrorSettings(
+            nats_url=nats_url,
+            mongodb_url=mongo_url,
+            mongodb_db=mongo_db_name,
+            settings_secret="fuzz-settings-secret-0123456789",
+            kubeconfig=kmock_kubeconfig,  # the empty emulator
+            reaper_interval_seconds=3600,
+        )
+        await stack.enter_async_context(serving("mirror", mirror_settings, mirror))
         app = create_app(
             GatewaySettings(
                 nats_url=nats_url,

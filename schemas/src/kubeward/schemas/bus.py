@@ -134,6 +134,7 @@ RPC_FAILURES_LIST = "kubeward.rpc.failure-analyzer.list"
 RPC_FAILURES_COMMAND = "kubeward.rpc.failure-analyzer.command"
 RPC_SECURITY_LIST = "kubeward.rpc.security.list"
 RPC_SECURITY_COMMAND = "kubeward.rpc.security.command"
+RPC_MIRROR_COMMAND = "kubeward.rpc.mirror.command"
 RPC_HEALTH_PREFIX = "kubeward.rpc.health."
 
 # --- Durable consumers --------------------------------------------------------
@@ -351,5 +352,13 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         payload="SecurityCommand (JSON, tagged by action) -> Reply",
         description="Dismiss, restore, fix, clear, delete a resource's findings, rescan "
         "status, scan duration, trusted registries, ad-hoc scan.",
+    ),
+    SubjectSpec(
+        subject=RPC_MIRROR_COMMAND,
+        stream=None,
+        publisher="gateway",
+        consumer="mirror",
+        payload="MirrorCommand (JSON, tagged by action) -> Reply",
+        description="Mirror pods: preview a fix, deploy, status, delete, list active.",
     ),
 )

@@ -26,6 +26,7 @@ from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
 from kubeward.gateway.kube import kube_lifespan
+from kubeward.gateway.mirror import MirrorController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
 from kubeward.gateway.pod_failures import PodFailuresController
 from kubeward.gateway.pod_logs import PodLogsController
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> Litestar:
             DiagramController,
             PodTrafficController,
             SecurityController,
+            MirrorController,
             HttpTrafficController,
             feed_socket,
         ],

@@ -1,18 +1,15 @@
-"""Entry point: ``python -m kubeward.mirror``.
-
-So far the service joins the bus (ensuring the streams) and reports health; its domain
-work arrives with its own issue.
-"""
+"""Entry point: ``python -m kubeward.mirror``."""
 
 from __future__ import annotations
 
-from kubeward.core.service import launch, nothing
+from kubeward.core.service import launch
+from kubeward.mirror.app import mirror
 from kubeward.mirror.settings import Settings
 
 
 def main() -> None:
     """Run the mirror service until SIGINT/SIGTERM."""
-    launch("mirror", Settings, nothing)
+    launch("mirror", Settings, mirror)
 
 
 if __name__ == "__main__":

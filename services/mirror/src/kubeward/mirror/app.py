@@ -1,0 +1,101 @@
+"""The mirror service body: the command responder and the reaper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from kubeward.core import mongo
+from kubeward.core.app_settings import AppSettings
+from kubeward.core.bus import serve_replies
+from kubeward.core.service import ServiceContext
+from kubeward.mirror.commands import Commands
+from kubeward.mirror.kube import KubeClient, load_client
+from kubeward.mirror.settings import Settings
+from kubeward.mirror.store import MirrorStore
+from kubeward.schemas import bus
+from kubeward.schemas.mirror import MirrorCommand
+
+QUEUE = "mirror"
+log = logging.getLogger(__name__)
+
+
+async def reaper(commands: Commands, interval: float) -> None:
+    """On start: orphans and whatever expired meanwhile; then expired mirrors every
+    ``interval`` seconds."""
+    first = True
+    while True:
+        try:
+            if first:
+                orphans = await commands.reap_orphans()
+                if orphans:
+                    log.info("deleted %d orphan mirror pod(s)", orphans)
+                first = False
+            reaped = await commands.reap()
+            if reaped:
+                log.info("deleted %d expired mirror(s)", reaped)
+        except Exception:
+            log.exception("reaper pass failed")
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
+    """Start the responder and the reaper; stop them on exit."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    secret = settings.settings_secret
+    if not secret:
+        log.warning("SETTINGS_SECRET is empty: the LLM key cannot be read")
+        secret = secrets.token_urlsafe(32)
+    kube: KubeClient | None
+    try:
+        kube = await asyncio.to_thread(
+            load_client,
+            settings.kubeconfig,
+            settings.kube_context,
+            settings.kube_request_timeout_seconds,
+        )
+    except Exception as exc:
+        log.error("Kubernetes client not configured; deploy/status/delete answer 503: %s", exc)
+        kube = None
+    client = mongo.connect(settings.mongodb_url)
+    store = MirrorStore(mongo.database(client, settings.mongodb_db))
+    await store.ensure_indexes()
+    ctx.checks["mongodb"] = lambda: mongo.ping(client)
+    app_settings = await AppSettings.open(ctx.js, secret)
+    owner = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+    commands = Commands(
+        ctx.nc,
+        ctx.js,
+        store,
+        app_settings,
+        kube,
+        owner=owner,
+        claim_seconds=settings.claim_seconds,
+        llm_timeout=settings.llm_timeout_seconds,
+        request_timeout=settings.request_timeout_seconds,
+        logs_tail_lines=settings.logs_tail_lines,
+    )
+    ctx.components |= {"store": store, "app_settings": app_settings, "commands": commands}
+    sub = await serve_replies(
+        ctx.nc, bus.RPC_MIRROR_COMMAND, cast(Any, MirrorCommand), commands.command, QUEUE
+    )
+    task = asyncio.create_task(reaper(commands, settings.reaper_interval_seconds), name="reaper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await sub.unsubscribe()
+        await app_settings.close()
+        await client.close()
+        if kube is not None:
+            await asyncio.to_thread(kube.close)
