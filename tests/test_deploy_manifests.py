@@ -672,6 +672,7 @@ SECRETS_USED_BY = {
     "gateway": GATEWAY_SECRETS,
     "failure-analyzer": ("SETTINGS_SECRET",),
     "security": ("SETTINGS_SECRET",),
+    "mirror": ("SETTINGS_SECRET",),
 }
 
 HARDENED = {
