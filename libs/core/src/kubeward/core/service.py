@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -16,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core import bus
+from kubeward.core.app_settings import AppSettings
 from kubeward.core.health import Check, HealthServer, health_report
 from kubeward.core.settings import BaseSettings
 from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS
@@ -84,6 +86,25 @@ async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
         await stop.wait()
         log.info("%s stopping", name)
         await health.stop()
+
+
+async def open_app_settings(ctx: ServiceContext, secret: str) -> AppSettings:
+    """The admin settings for a service body: opened with ``secret`` (``SETTINGS_SECRET``),
+    health-checked as ``settings`` and registered as the ``app_settings`` component. Close
+    it when the body ends.
+
+    Without a secret the service still runs, but cannot read the stored secrets (LLM key,
+    webhook URLs): that is logged once here.
+    """
+    if not secret:
+        logging.getLogger(f"kubeward.{ctx.name}").warning(
+            "SETTINGS_SECRET is empty: stored secrets (LLM key, webhook URLs) cannot be read"
+        )
+        secret = secrets.token_urlsafe(32)
+    app_settings = await AppSettings.open(ctx.js, secret)
+    ctx.checks["settings"] = app_settings.is_healthy
+    ctx.components["app_settings"] = app_settings
+    return app_settings
 
 
 @contextlib.asynccontextmanager

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import BatchWorker, serve_replies
-from kubeward.core.service import ServiceContext
+from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.failure_analyzer import retention
 from kubeward.failure_analyzer.commands import Commands
 from kubeward.failure_analyzer.llm_jobs import DiagnoseHandler
@@ -27,25 +24,18 @@ from kubeward.schemas.pod_failures import FailureCommand, FailureQuery
 STAGE = "failure-analyzer"
 QUEUE = "failure-analyzer"
 
-log = logging.getLogger(__name__)
-
 
 @asynccontextmanager
 async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start everything the service does; drain it on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
-    secret = settings.settings_secret
-    if not secret:
-        log.warning("SETTINGS_SECRET is empty: the LLM key and webhook URLs cannot be read")
-        secret = secrets.token_urlsafe(32)
     client = mongo.connect(settings.mongodb_url)
     store = FailureStore(mongo.database(client, settings.mongodb_db))
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
-    app_settings = await AppSettings.open(ctx.js, secret)
-    ctx.checks["settings"] = app_settings.is_healthy
-    ctx.components |= {"store": store, "app_settings": app_settings}
+    app_settings = await open_app_settings(ctx, settings.settings_secret)
+    ctx.components["store"] = store
     notifier = Notifier(app_settings, settings.public_url)
     diagnoser = DiagnoseHandler(ctx.js, store, app_settings, timeout=settings.llm_timeout_seconds)
     workers = [

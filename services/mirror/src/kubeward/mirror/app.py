@@ -12,9 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import serve_replies
-from kubeward.core.service import ServiceContext
+from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.mirror.commands import Commands
 from kubeward.mirror.kube import KubeClient, load_client
 from kubeward.mirror.settings import Settings
@@ -50,10 +49,6 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start the responder and the reaper; stop them on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
-    secret = settings.settings_secret
-    if not secret:
-        log.warning("SETTINGS_SECRET is empty: the LLM key cannot be read")
-        secret = secrets.token_urlsafe(32)
     kube: KubeClient | None
     try:
         kube = await asyncio.to_thread(
@@ -69,7 +64,7 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
     store = MirrorStore(mongo.database(client, settings.mongodb_db))
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
-    app_settings = await AppSettings.open(ctx.js, secret)
+    app_settings = await open_app_settings(ctx, settings.settings_secret)
     owner = f"{socket.gethostname()}-{secrets.token_hex(4)}"
     commands = Commands(
         ctx.nc,
@@ -83,7 +78,7 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
         request_timeout=settings.request_timeout_seconds,
         logs_tail_lines=settings.logs_tail_lines,
     )
-    ctx.components |= {"store": store, "app_settings": app_settings, "commands": commands}
+    ctx.components |= {"store": store, "commands": commands}
     sub = await serve_replies(
         ctx.nc, bus.RPC_MIRROR_COMMAND, cast(Any, MirrorCommand), commands.command, QUEUE
     )

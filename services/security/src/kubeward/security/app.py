@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import BatchWorker, serve_replies
-from kubeward.core.service import ServiceContext
+from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.schemas import bus
 from kubeward.schemas.security import FindingQuery, SecurityCommand
 from kubeward.security.commands import Commands
@@ -24,18 +21,12 @@ from kubeward.security.store import FindingStore
 STAGE = "security"
 QUEUE = "security"
 
-log = logging.getLogger(__name__)
-
 
 @asynccontextmanager
 async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start everything the service does; drain it on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
-    secret = settings.settings_secret
-    if not secret:
-        log.warning("SETTINGS_SECRET is empty: the LLM key cannot be read")
-        secret = secrets.token_urlsafe(32)
     client = mongo.connect(settings.mongodb_url)
     db = mongo.database(client, settings.mongodb_db)
     store = FindingStore(db)
@@ -43,10 +34,9 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     trusted = Registries(db)
     await trusted.ensure()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
-    app_settings = await AppSettings.open(ctx.js, secret)
-    ctx.checks["settings"] = app_settings.is_healthy
+    app_settings = await open_app_settings(ctx, settings.settings_secret)
     scanner = BuiltinScanner(ctx.js, store, trusted, app_settings)
-    ctx.components |= {"store": store, "app_settings": app_settings, "registries": trusted}
+    ctx.components |= {"store": store, "registries": trusted}
 
     def worker(durable: str, stream: str, subject: str, handler: Any) -> BatchWorker:
         return BatchWorker(
