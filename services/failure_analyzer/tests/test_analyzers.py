@@ -21,7 +21,6 @@ from kubeward.failure_analyzer.report_view import (
     _FastYaml,
     _Loader,
     _UnsupportedError,
-    camel,
     decode_block,
     load_yaml,
     parse_manifest,
@@ -304,9 +303,6 @@ def test_snake_and_camel_manifests_read_the_same() -> None:
 
 
 def test_camel_keeps_user_keys() -> None:
-    assert camel("security_context") == "securityContext"
-    assert camel("_exec") == "exec"
-    assert camel("pod_ip") == "podIP"
     manifest = parse_manifest(
         "metadata:\n  labels:\n    team_name: a_b\nspec:\n  node_selector:\n    disk_type: ssd\n"
     )

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from kubeward.security.scanner import parse_manifests
-from kubeward.security.scanner.normalize import normalize
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\n"
 
@@ -125,42 +124,3 @@ def test_too_large() -> None:
     assert len(wide) < 2 * 1024 * 1024
     with pytest.raises(ValueError, match="larger than 2 MiB"):
         parse_manifests(wide)
-
-
-def test_normalize_keeps_user_keys_and_returns_camel_case_unchanged() -> None:
-    camel = {"kind": "Pod", "metadata": {"name": "p", "labels": {"a_b": "c"}}, "spec": {}}
-    assert normalize(camel) is camel
-    snake = {
-        "kind": "Service",
-        "api_version": "v1",
-        "metadata": {
-            "name": "s",
-            "labels": {"team_name": "x"},
-            "annotations": {"my_note": "y"},
-        },
-        "spec": {
-            "external_i_ps": ["1.2.3.4"],
-            "cluster_ip": "None",
-            "selector": {"app_name": "web"},
-            "load_balancer_source_ranges": ["10.0.0.0/8"],
-        },
-        "data": {"some_key": "v"},
-    }
-    assert normalize(snake) == {
-        "kind": "Service",
-        "apiVersion": "v1",
-        "metadata": {
-            "name": "s",
-            "labels": {"team_name": "x"},
-            "annotations": {"my_note": "y"},
-        },
-        "spec": {
-            "externalIPs": ["1.2.3.4"],
-            "clusterIP": "None",
-            "selector": {"app_name": "web"},
-            "loadBalancerSourceRanges": ["10.0.0.0/8"],
-        },
-        "data": {"some_key": "v"},
-    }
-    selector = {"spec": {"selector": {"match_labels": {"app_name": "w"}}}}
-    assert normalize(selector) == {"spec": {"selector": {"matchLabels": {"app_name": "w"}}}}

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from kubeward.core.k8s_keys import normalize
 from kubeward.schemas.pod_failures import ContainerStatus, PodEvent, PodFailureReport
 
 LOG_TAIL_CHARS = 64 * 1024
@@ -251,39 +252,6 @@ def load_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_Loader)
 
 
-# --- Key normalisation ------------------------------------------------------------------
-
-_OPAQUE = frozenset(
-    {"labels", "annotations", "nodeSelector", "limits", "requests", "matchLabels", "data"}
-)
-"""Maps whose keys are user data (label keys, resource names), not field names."""
-_SPECIAL = {"podIp": "podIP", "hostIp": "hostIP", "podIps": "podIPs", "hostIps": "hostIPs"}
-_SPECIAL |= {"imageId": "imageID", "containerId": "containerID"}
-
-
-@lru_cache(maxsize=2048)
-def camel(key: str) -> str:
-    """``security_context`` -> ``securityContext``; ``_exec`` -> ``exec``."""
-    stripped = key.lstrip("_")
-    if "_" not in stripped:
-        return stripped or key
-    head, *tail = stripped.split("_")
-    joined = head + "".join(part[:1].upper() + part[1:] for part in tail)
-    return _SPECIAL.get(joined, joined)
-
-
-def _normalise(value: Any) -> Any:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            name = camel(key) if isinstance(key, str) else str(key)
-            out[name] = item if name in _OPAQUE else _normalise(item)
-        return out
-    if isinstance(value, list):
-        return [_normalise(item) for item in value]
-    return value
-
-
 def parse_manifest(text: str | None) -> dict[str, Any]:
     """The manifest as a camelCase dict; ``{}`` when absent, too large or not YAML."""
     if not text or len(text) > MAX_MANIFEST_CHARS:
@@ -294,7 +262,7 @@ def parse_manifest(text: str | None) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         return {}
-    result: dict[str, Any] = _normalise(data)
+    result: dict[str, Any] = normalize(data)
     return result
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from kubeward.core.k8s_keys import DATA_MAPS, normalize
 from kubeward.security.scanner.base import Target
 from kubeward.security.scanner.images import trust_entry
 from kubeward.security.scanner.model import Finding
@@ -15,13 +16,15 @@ from kubeward.security.scanner.network import (
     check_service,
     namespace_check,
 )
-from kubeward.security.scanner.normalize import normalize
 from kubeward.security.scanner.rbac import RBAC_CHECKS
 from kubeward.security.scanner.workloads import WORKLOAD_CHECKS, image_checks, workload
 
 log = logging.getLogger("kubeward.security.scanner")
 
 ObjectCheck = Callable[[Any, Target], Iterator[Finding]]
+
+UNREAD = DATA_MAPS | {"status", "managedFields"}
+"""Fields no check reads, and large on live objects: left as they are."""
 
 
 def scan(
@@ -46,7 +49,7 @@ def scan(
                 continue
             # An object with ``apiVersion`` is camelCase already (kubectl, the API); the
             # Python client's to_dict() says ``api_version``.
-            item = obj if isinstance(obj, dict) and "apiVersion" in obj else normalize(obj)
+            item = obj if isinstance(obj, dict) and "apiVersion" in obj else normalize(obj, UNREAD)
             target = Target.of(item)
             if not target.kind:
                 continue
