@@ -50,9 +50,10 @@ from kubeward.gateway.diagram_graph import (
     workload_diagram,
 )
 from kubeward.gateway.diagram_traffic import overlay
-from kubeward.gateway.kube import KubeClient, api_error, kube_of
+from kubeward.gateway.kube import api_error, kube_of
 from kubeward.gateway.pod_logs import DNS_LABEL, DNS_SUBDOMAIN
 from kubeward.gateway.settings import Settings
+from kubeward.kube.client import KubeClient
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import PodTrafficQuery
 
@@ -177,7 +178,7 @@ def _context(state: State) -> tuple[_Apis, KubeClient, DiagramCache]:
 async def _list(kube: KubeClient, method: Callable[..., Any], *args: Any) -> list[Obj]:
     """The items of one list call; a 404 (resource not served) is an empty list."""
     try:
-        raw = await kube.get_raw(method, *args)
+        raw = await kube.raw(method, *args)
     except k8s.ApiException as exc:
         if exc.status == 404:
             return []
@@ -362,7 +363,7 @@ class DiagramController(Controller):
         else:
             args = (name,)
             not_found = f"{canonical} '{name}' not found"
-        raw = await _guarded(kube.get_raw(method, *args), not_found)
+        raw = await _guarded(kube.raw(method, *args), not_found)
         try:
             obj = sanitise(_decode.decode(raw))
         except msgspec.DecodeError:

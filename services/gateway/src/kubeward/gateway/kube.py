@@ -1,106 +1,33 @@
 """The gateway's read-only Kubernetes API client, shared by the cluster views (logs, diagrams).
 
-Which cluster: the kubeconfig in ``KUBECONFIG`` (setting ``kubeconfig``, context
-``kube_context``) when given; otherwise the pod's service account when the process runs in a
-cluster (``KUBERNETES_SERVICE_HOST`` set); otherwise none, and the cluster views answer
-``503 {"detail": "Kubernetes client not available"}`` as Kure does.
-
-The official client is synchronous (urllib3): every call runs in a worker thread
-(:func:`asyncio.to_thread`) with a connect/read timeout, so the event loop never blocks. A
-client that cannot be configured (unreadable kubeconfig, missing service-account token) is
-logged and treated as no cluster: the rest of the gateway keeps serving.
+Which cluster (:func:`kubeward.kube.client.load_client`): ``KUBECONFIG``/``KUBE_CONTEXT``,
+else in-cluster, else none, and the cluster views answer
+``503 {"detail": "Kubernetes client not available"}`` as Kure does. A client that cannot be
+configured (unreadable kubeconfig, missing service-account token) is logged and treated as
+no cluster: the rest of the gateway keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
 
 import msgspec
 import urllib3
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from kubeward.gateway.settings import Settings
+from kubeward.kube.client import KubeClient, load_client
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 NOT_AVAILABLE = "Kubernetes client not available"
 """The reference's 503 detail when no cluster is configured."""
-IN_CLUSTER_VARIABLE = "KUBERNETES_SERVICE_HOST"
-
-
-class KubeClient:
-    """One configured ``ApiClient`` and its ``CoreV1Api``, called from worker threads."""
-
-    def __init__(self, api_client: k8s.ApiClient, timeout_seconds: float, source: str) -> None:
-        self.api_client = api_client
-        self.core = k8s.CoreV1Api(api_client)
-        self.timeout = (float(timeout_seconds), float(timeout_seconds))
-        """``_request_timeout`` of every call: (connect, read) seconds."""
-        self.source = source
-        """Where the configuration came from (for logs): a kubeconfig path or ``in-cluster``."""
-
-    async def call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run one blocking client method in a worker thread, with the request timeout."""
-        kwargs.setdefault("_request_timeout", self.timeout)
-        return await asyncio.to_thread(method, *args, **kwargs)
-
-    async def get_raw(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bytes:
-        """The undecoded body of a GET (``_preload_content=False``), its connection released.
-
-        Reading the bytes ourselves skips the client's model deserialisation, which is slow
-        for large objects and mangles log text that happens to parse as JSON.
-        """
-
-        def fetch() -> bytes:
-            response = method(
-                *args, _preload_content=False, _request_timeout=self.timeout, **kwargs
-            )
-            try:
-                return bytes(response.data)
-            finally:
-                response.release_conn()
-
-        return await asyncio.to_thread(fetch)
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.api_client.close()  # type: ignore[no-untyped-call]
-
-
-def load_client(settings: Settings, environ: Mapping[str, str] | None = None) -> KubeClient | None:
-    """A client for the configured cluster, or ``None`` when there is none (blocking).
-
-    Raises whatever the kubernetes package raises for a configuration it cannot load.
-    """
-    env = os.environ if environ is None else environ
-    if settings.kubeconfig:
-        api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=settings.kubeconfig,
-            context=settings.kube_context or None,
-            persist_config=False,
-        )
-        source = f"kubeconfig {settings.kubeconfig}"
-    elif env.get(IN_CLUSTER_VARIABLE):
-        configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
-        api_client = k8s.ApiClient(configuration)
-        source = "in-cluster service account"
-    else:
-        return None
-    return KubeClient(api_client, settings.kube_request_timeout_seconds, source)
 
 
 def kube_of(state: State) -> KubeClient:
@@ -117,7 +44,12 @@ async def kube_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     kube: KubeClient | None
     try:
-        kube = await asyncio.to_thread(load_client, settings)
+        kube = await asyncio.to_thread(
+            load_client,
+            settings.kubeconfig,
+            settings.kube_context,
+            settings.kube_request_timeout_seconds,
+        )
     except Exception as exc:  # a broken kubeconfig must not take the whole gateway down
         log.error("Kubernetes client not configured, cluster views answer 503: %s", exc)
         kube = None

@@ -43,8 +43,9 @@ from litestar.openapi.spec import Example
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
-from kubeward.gateway.kube import NOT_AVAILABLE, KubeClient, api_error, api_message, kube_of
+from kubeward.gateway.kube import NOT_AVAILABLE, api_error, api_message, kube_of
 from kubeward.gateway.settings import Settings
+from kubeward.kube.client import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ async def _target(
 ) -> tuple[str, list[str]]:
     """The container to read (asked for, or the pod's first) and all the pod's containers."""
     try:
-        raw = await kube.get_raw(kube.core.read_namespaced_pod, pod_name, namespace)
+        raw = await kube.raw(kube.core.read_namespaced_pod, pod_name, namespace)
     except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise api_error(exc, _not_found(namespace, pod_name)) from None
     try:
@@ -369,7 +370,7 @@ async def read_logs(
     kube = kube_of(state)
     target, containers = await _target(kube, namespace, pod_name, container)
     try:
-        raw = await kube.get_raw(
+        raw = await kube.raw(
             kube.core.read_namespaced_pod_log,
             pod_name,
             namespace,

@@ -14,8 +14,8 @@ from typing import Any, cast
 from kubeward.core import mongo
 from kubeward.core.bus import serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
+from kubeward.kube.client import KubeClient, load_client
 from kubeward.mirror.commands import Commands
-from kubeward.mirror.kube import KubeClient, load_client
 from kubeward.mirror.settings import Settings
 from kubeward.mirror.store import MirrorStore
 from kubeward.schemas import bus

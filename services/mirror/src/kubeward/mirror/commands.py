@@ -16,8 +16,8 @@ from kubeward.core import llm
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.feed import publish_event
 from kubeward.core.mongo import Document
+from kubeward.kube.client import KubeClient, is_not_found
 from kubeward.mirror import manifests
-from kubeward.mirror.kube import KubeClient, is_not_found
 from kubeward.mirror.store import MirrorStore, now
 from kubeward.schemas import bus
 from kubeward.schemas.mirror import (
@@ -243,7 +243,7 @@ class Commands:
             assert existing is not None
             return Reply(body=_body(info_of(existing)))
         try:
-            await kube.call_raw(kube.core.create_namespaced_pod, ns, body)
+            await kube.raw(kube.core.create_namespaced_pod, ns, body)
         except Exception as exc:
             log.warning("creating mirror pod %s/%s failed: %s", ns, name, exc)
             await self._store.remove(mirror_id, self.owner)
@@ -264,7 +264,7 @@ class Commands:
             return error(404, NOT_FOUND)
         ns, name = doc["namespace"], doc["mirror_pod_name"]
         try:
-            raw = await kube.call_raw(kube.core.read_namespaced_pod, name, ns)
+            raw = await kube.raw(kube.core.read_namespaced_pod, name, ns)
         except Exception as exc:
             if not is_not_found(exc):
                 return error(502, f"Reading the mirror pod failed: {exc}")
@@ -282,7 +282,7 @@ class Commands:
             events = await self._events(kube, ns, name)
             try:
                 logs = (
-                    await kube.call_raw(
+                    await kube.raw(
                         kube.core.read_namespaced_pod_log, name, ns, tail_lines=self._tail
                     )
                 ).decode(errors="replace")
@@ -310,7 +310,7 @@ class Commands:
 
     async def _events(self, kube: KubeClient, ns: str, name: str) -> list[MirrorEvent]:
         try:
-            raw = await kube.call_raw(
+            raw = await kube.raw(
                 kube.core.list_namespaced_event,
                 ns,
                 field_selector=f"involvedObject.name={name}",
@@ -347,7 +347,7 @@ class Commands:
         """Delete a claimed mirror's pod (absent is fine) and its record; announce it."""
         ns, name = doc["namespace"], doc["mirror_pod_name"]
         try:
-            await kube.call_raw(kube.core.delete_namespaced_pod, name, ns, grace_period_seconds=0)
+            await kube.raw(kube.core.delete_namespaced_pod, name, ns, grace_period_seconds=0)
         except Exception as exc:
             if not is_not_found(exc):
                 raise
@@ -385,7 +385,7 @@ class Commands:
         if kube is None:
             return 0
         try:
-            raw = await kube.call_raw(
+            raw = await kube.raw(
                 kube.core.list_pod_for_all_namespaces, label_selector=f"{MIRROR_LABEL}=true"
             )
         except Exception as exc:
@@ -405,7 +405,7 @@ class Commands:
             if mirror_id in known or not meta.get("namespace") or not meta.get("name"):
                 continue
             try:
-                await kube.call_raw(
+                await kube.raw(
                     kube.core.delete_namespaced_pod,
                     meta["name"],
                     meta["namespace"],

@@ -1,8 +1,11 @@
-"""The mirror service's Kubernetes client: the only one in kubeward that writes (pods).
+"""Which cluster, and how its API is called.
 
-Which cluster: ``KUBECONFIG`` (and ``KUBE_CONTEXT``) when set; otherwise the pod's service
-account when running in a cluster; otherwise none. The official client is synchronous:
-every call runs in a worker thread with a (connect, read) timeout.
+Which cluster: the kubeconfig in ``KUBECONFIG`` (and its context ``KUBE_CONTEXT``) when
+given; otherwise the pod's service account when the process runs in a cluster
+(``KUBERNETES_SERVICE_HOST`` set); otherwise none.
+
+The official client is synchronous (urllib3): every call runs in a worker thread with a
+(connect, read) timeout, so the event loop never blocks.
 """
 
 from __future__ import annotations
@@ -20,21 +23,27 @@ IN_CLUSTER_VARIABLE = "KUBERNETES_SERVICE_HOST"
 
 
 class KubeClient:
-    """One ``ApiClient`` and its ``CoreV1Api``."""
+    """One configured ``ApiClient`` and its ``CoreV1Api``, called from worker threads."""
 
     def __init__(self, api_client: k8s.ApiClient, timeout_seconds: float, source: str) -> None:
         self.api_client = api_client
         self.core = k8s.CoreV1Api(api_client)
         self.timeout = (float(timeout_seconds), float(timeout_seconds))
+        """``_request_timeout`` of every call: (connect, read) seconds."""
         self.source = source
+        """Where the configuration came from (for logs): a kubeconfig path or in-cluster."""
 
     async def call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run one blocking client method in a worker thread, with the request timeout."""
         kwargs.setdefault("_request_timeout", self.timeout)
         return await asyncio.to_thread(method, *args, **kwargs)
 
-    async def call_raw(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bytes:
-        """The undecoded body of a call (no model deserialisation)."""
+    async def raw(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bytes:
+        """The undecoded body of a call (``_preload_content=False``), its connection released.
+
+        Reading the bytes ourselves skips the client's model deserialisation, which is slow
+        for large objects and mangles log text that happens to parse as JSON.
+        """
 
         def fetch() -> bytes:
             response = method(
@@ -58,7 +67,10 @@ def load_client(
     timeout_seconds: float,
     environ: Mapping[str, str] | None = None,
 ) -> KubeClient | None:
-    """A client for the configured cluster, or ``None`` (blocking; raises on a broken config)."""
+    """A client for the configured cluster, or ``None`` when there is none (blocking).
+
+    Raises whatever the kubernetes package raises for a configuration it cannot load.
+    """
     env = os.environ if environ is None else environ
     if kubeconfig:
         api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
