@@ -4,7 +4,8 @@ finish and print every ratio line.
 No timing is asserted: the figures depend on the machine. They need nats-server and
 SecantusDB like every end-to-end test (the gateway one also redis-server); each benchmark
 starts its own on free ports and runs its services as processes (failures runs ingest and
-failure-analyzer twice, without and with offline diagnosis).
+failure-analyzer twice, without and with offline diagnosis; diagram runs two gateways on
+kmock's Kubernetes emulator).
 """
 
 from __future__ import annotations
@@ -82,6 +83,27 @@ CASES = (
             "parse_manifests (YAML) / scanner alone",
         ),
         ("N=50 workloads", "findings by severity:", "dead letters 0"),
+    ),
+    Case(
+        "bench.diagram",
+        (
+            "--pods",
+            "60",
+            "--deployments",
+            "12",
+            "--services",
+            "6",
+            "--requests",
+            "20",
+            "--uncached-requests",
+            "5",
+        ),
+        90,
+        (
+            "namespace graph uncached / raw API fetch",
+            "namespace graph cached / bare Litestar GET",
+        ),
+        ("namespace of P=60 pods, D=12 deployments, S=6 services", "graph     "),
     ),
 )
 

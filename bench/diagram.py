@@ -1,0 +1,966 @@
+"""Namespace graph benchmark: ``GET /api/diagram/namespace/{ns}`` of a 500-pod namespace,
+with the gateway's list cache off and on.
+
+Run by ``make bench`` (``uv run --no-sync python -m bench.diagram [--pods P] [--deployments
+D] [--services S] [--requests N]`` from the repository root; ``--help`` lists every option).
+
+There is no real API server here: the cluster is kmock's ``KubernetesEmulator`` (an
+in-memory Kubernetes API on aiohttp), run as a process of its own on a free port and seeded
+with one namespace, deterministically: D Deployments, each with a ReplicaSet (owned by it)
+and its share of the P Pods (owned by the ReplicaSet, labelled to match the Deployment's
+selector, with a ServiceAccount, ``envFrom``/``env`` references to a ConfigMap and Secrets,
+ConfigMap/Secret/projected volumes, a PVC for every fourth Deployment, pull secrets, status
+and a ``managedFields`` entry, as a real API server lists them); S Services selecting
+Deployments' Pods; a ConfigMap per Deployment; an Ingress per ten Services routing to them.
+The kinds the namespace has none of are declared, so their lists answer 200 and ``[]``.
+kmock keeps every request for test assertions and matches each new one against all of them;
+the bench's emulator forgets a request once answered, so a list costs the same all run long.
+
+In one run it measures, one request at a time:
+
+1. the raw limit: the list calls the gateway makes for one namespace graph (the twelve
+   kinds of ``NAMESPACE_KINDS``), concurrently in worker threads, with the official
+   ``kubernetes`` client and ``_preload_content=False`` (undecoded bytes), as the gateway
+   does, against the same emulator — time per fetch of all twelve;
+2. the gateway (``python -m kubeward.gateway``, one uvicorn worker, ``KUBECONFIG`` pointing
+   at the emulator, on its own nats-server, SecantusDB and redis-server) with
+   ``DIAGRAM_CACHE_SECONDS=0``: every request lists the namespace again;
+3. the same with the cache on (``--cache-seconds``, long enough that no entry expires during
+   the run): the lists are reused, the graph is still built and serialised per request;
+4. the bare Litestar app of ``bench/bare_app.py`` (raw limit of the cached figure: what a
+   GET costs with no work behind it, same uvicorn setup and client).
+
+The HTTP requests come from this process (a minimal HTTP/1.1 client on asyncio streams, one
+keep-alive connection, one request at a time), logged in with a session cookie as the
+first dashboard user. Both gateways start together; each is measured alone. As a diagnostic
+it also times, in this process, decoding the fetched lists, ``namespace_diagram`` and the
+JSON encoding of the graph. It checks the graph (a node per Pod, Deployment and Service;
+edges present) so a broken seed fails loudly, prints p50/mean/p99 per measurement, the CPU
+each process used per request and the ratios; it never asserts a timing. Every process it
+starts is stopped on exit, error, Ctrl-C or SIGTERM (see :mod:`bench.common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from bench import common
+from bench.common import BenchError, Stack, binary_version, cpu_line, machine_info, ratio_line, say
+from bench.common import version as dist_version
+from kubeward.devstack import infra
+from kubeward.devstack.procs import Proc, free_port, http_ok, port_open
+from kubeward.gateway.diagram_graph import NAMESPACE_KINDS, namespace_diagram
+
+ROOT = Path(__file__).resolve().parents[1]
+BARE_APP = ROOT / "bench" / "bare_app.py"
+BARE = "bare-litestar"
+EMULATOR = "kmock"
+GW_OFF = "gateway (cache off)"
+GW_ON = "gateway (cached)"
+SESSION_COOKIE = "kure_session"
+USER = "bench-admin"
+PASSWORD = "bench-password-" + secrets.token_hex(4)
+
+RATIO_UNCACHED = "namespace graph uncached / raw API fetch"
+RATIO_CACHED = "namespace graph cached / bare Litestar GET"
+
+Obj = dict[str, Any]
+
+
+# --- The namespace ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where the API serves one kind."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        """``apiVersion`` of its objects."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+KINDS = {
+    k.kind: k
+    for k in (
+        Kind("apps", "v1", "deployments", "Deployment"),
+        Kind("apps", "v1", "replicasets", "ReplicaSet"),
+        Kind("apps", "v1", "statefulsets", "StatefulSet"),
+        Kind("apps", "v1", "daemonsets", "DaemonSet"),
+        Kind("batch", "v1", "jobs", "Job"),
+        Kind("batch", "v1", "cronjobs", "CronJob"),
+        Kind("", "v1", "pods", "Pod"),
+        Kind("", "v1", "services", "Service"),
+        Kind("networking.k8s.io", "v1", "ingresses", "Ingress"),
+        Kind("", "v1", "configmaps", "ConfigMap"),
+        Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+        Kind("", "v1", "serviceaccounts", "ServiceAccount"),
+    )
+}
+"""The kinds the gateway lists for a namespace graph (checked against ``NAMESPACE_KINDS``)."""
+
+CREATED = "2026-01-05T09:30:00Z"
+TIERS = ("frontend", "backend", "worker")
+
+
+def _obj(kind: str, name: str, namespace: str, labels: dict[str, str] | None = None) -> Obj:
+    """An object's envelope: ``apiVersion``, ``kind`` and the metadata a server adds."""
+    uid = uuid.uuid5(uuid.NAMESPACE_DNS, f"{kind}/{namespace}/{name}")
+    metadata: Obj = {
+        "name": name,
+        "namespace": namespace,
+        "uid": str(uid),
+        "resourceVersion": str(100000 + uid.int % 900000),
+        "creationTimestamp": CREATED,
+    }
+    if labels:
+        metadata["labels"] = dict(labels)
+    return {"apiVersion": KINDS[kind].api_version, "kind": kind, "metadata": metadata}
+
+
+def _owned(obj: Obj, kind: str, name: str, namespace: str) -> Obj:
+    """``obj`` with a controller ``ownerReference`` to ``kind/name``."""
+    owner_uid = uuid.uuid5(uuid.NAMESPACE_DNS, f"{kind}/{namespace}/{name}")
+    obj["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": KINDS[kind].api_version,
+            "kind": kind,
+            "name": name,
+            "uid": str(owner_uid),
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    return obj
+
+
+def _pod_spec(index: int, name: str, accounts: int) -> Obj:
+    """The pod template of Deployment ``index``: what ``namespace_diagram`` follows, and the
+    rest of a typical spec."""
+    container: Obj = {
+        "name": "app",
+        "image": f"registry.example.com/shop/{name}:1.{index % 17}.{index % 5}",
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+        "envFrom": [{"configMapRef": {"name": f"{name}-config"}}, {"secretRef": {"name": name}}],
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {
+                "name": "DB_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": "shared-db", "key": "password"}},
+            },
+        ],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        },
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 20},
+        "volumeMounts": [
+            {"name": "config", "mountPath": "/etc/app"},
+            {"name": "tls", "mountPath": "/etc/tls", "readOnly": True},
+            {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/sa"},
+        ],
+        "imagePullPolicy": "IfNotPresent",
+    }
+    volumes: list[Obj] = [
+        {"name": "config", "configMap": {"name": f"{name}-config", "defaultMode": 420}},
+        {"name": "tls", "secret": {"secretName": f"{name}-tls", "defaultMode": 420}},
+        {
+            "name": "kube-api-access",
+            "projected": {
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt"}]}},
+                ]
+            },
+        },
+    ]
+    if index % 4 == 0:
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": f"{name}-data"}})
+        container["volumeMounts"].append({"name": "data", "mountPath": "/data"})
+    containers = [container]
+    if index % 3 == 0:
+        containers.append(
+            {
+                "name": "proxy",
+                "image": "registry.example.com/infra/envoy:1.31.2",
+                "ports": [{"name": "admin", "containerPort": 9901, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+            }
+        )
+    return {
+        "serviceAccountName": f"sa-{index % accounts}",
+        "containers": containers,
+        "volumes": volumes,
+        "imagePullSecrets": [{"name": "registry-cred"}],
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirst",
+        "terminationGracePeriodSeconds": 30,
+    }
+
+
+def _hex(*parts: object) -> str:
+    """A stable 32-digit hex string for ``parts``."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, "/".join(map(str, parts))).hex
+
+
+def _pod_status(index: int, pod: int, containers: list[Obj]) -> Obj:
+    """A running pod's status."""
+    conditions = [
+        {"type": t, "status": "True", "lastTransitionTime": CREATED}
+        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
+    ]
+    return {
+        "phase": "Running",
+        "conditions": conditions,
+        "hostIP": f"10.0.0.{1 + index % 6}",
+        "podIP": f"10.244.{index % 250}.{1 + pod % 250}",
+        "startTime": CREATED,
+        "qosClass": "Burstable",
+        "containerStatuses": [
+            {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": f"{c['image']}@sha256:{_hex('image', c['image'])}",
+                "containerID": f"containerd://{_hex('container', index, pod, c['name'])}",
+                "ready": True,
+                "started": True,
+                "restartCount": (index + pod) % 3,
+                "state": {"running": {"startedAt": CREATED}},
+            }
+            for c in containers
+        ],
+    }
+
+
+MANAGED = [
+    {
+        "manager": "kubelet",
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": CREATED,
+        "fieldsType": "FieldsV1",
+        "subresource": "status",
+        "fieldsV1": {
+            "f:status": {
+                "f:conditions": {'k:{"type":"Ready"}': {".": {}, "f:status": {}, "f:type": {}}},
+                "f:containerStatuses": {},
+                "f:hostIP": {},
+                "f:phase": {},
+                "f:podIP": {},
+                "f:startTime": {},
+            }
+        },
+    }
+]
+
+
+def share(total: int, parts: int, index: int) -> int:
+    """Part ``index`` of ``total`` split as evenly as possible into ``parts``."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def build_namespace(
+    namespace: str, pods: int, deployments: int, services: int
+) -> dict[str, list[Obj]]:
+    """Every object of the namespace by kind (each of :data:`KINDS`, maybe empty)."""
+    objects: dict[str, list[Obj]] = {kind: [] for kind in KINDS}
+    accounts = max(1, deployments // 5)
+    names = [f"app-{i:03d}" for i in range(deployments)]
+    for i, name in enumerate(names):
+        labels = {"app": name, "tier": TIERS[i % len(TIERS)], "team": f"team-{i % 7}"}
+        replicas = share(pods, deployments, i)
+        spec = _pod_spec(i, name, accounts)
+        template_hash = uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:10]
+        deployment = _obj("Deployment", name, namespace, labels)
+        deployment["spec"] = {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": labels}, "spec": spec},
+            "strategy": {"type": "RollingUpdate"},
+        }
+        deployment["status"] = {"replicas": replicas, "readyReplicas": replicas}
+        objects["Deployment"].append(deployment)
+        rs_name = f"{name}-{template_hash}"
+        rs_labels = {**labels, "pod-template-hash": template_hash}
+        replica_set = _owned(
+            _obj("ReplicaSet", rs_name, namespace, rs_labels), "Deployment", name, namespace
+        )
+        replica_set["spec"] = {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name, "pod-template-hash": template_hash}},
+            "template": {"metadata": {"labels": rs_labels}, "spec": spec},
+        }
+        replica_set["status"] = {"replicas": replicas, "readyReplicas": replicas}
+        objects["ReplicaSet"].append(replica_set)
+        for k in range(replicas):
+            pod_name = f"{rs_name}-{uuid.uuid5(uuid.NAMESPACE_DNS, f'{rs_name}/{k}').hex[:5]}"
+            pod = _owned(
+                _obj("Pod", pod_name, namespace, rs_labels), "ReplicaSet", rs_name, namespace
+            )
+            pod["metadata"]["generateName"] = f"{rs_name}-"
+            pod["metadata"]["managedFields"] = MANAGED
+            pod["spec"] = {**spec, "nodeName": f"node-{(i + k) % 6}"}
+            pod["status"] = _pod_status(i, k, spec["containers"])
+            objects["Pod"].append(pod)
+        config = _obj("ConfigMap", f"{name}-config", namespace, {"app": name})
+        config["data"] = {"LOG_LEVEL": "info", "FEATURES": "a,b,c", "app.yaml": "port: 8080\n"}
+        objects["ConfigMap"].append(config)
+        if i % 4 == 0:
+            claim = _obj("PersistentVolumeClaim", f"{name}-data", namespace, {"app": name})
+            claim["spec"] = {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "standard",
+                "resources": {"requests": {"storage": "10Gi"}},
+            }
+            claim["status"] = {"phase": "Bound"}
+            objects["PersistentVolumeClaim"].append(claim)
+    root_ca = _obj("ConfigMap", "kube-root-ca.crt", namespace)
+    root_ca["data"] = {"ca.crt": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"}
+    objects["ConfigMap"].append(root_ca)
+    for name in ["default", *(f"sa-{k}" for k in range(accounts))]:
+        objects["ServiceAccount"].append(_obj("ServiceAccount", name, namespace))
+    service_names = []
+    for j in range(services):
+        target = j % deployments if services > deployments else j * deployments // services
+        name = names[target] + ("" if j < deployments else f"-{j // deployments}")
+        service = _obj("Service", name, namespace, {"app": names[target]})
+        service["spec"] = {
+            "type": "ClusterIP",
+            "clusterIP": f"10.96.{j // 250}.{1 + j % 250}",
+            "selector": {"app": names[target]},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        }
+        objects["Service"].append(service)
+        service_names.append(name)
+    ingresses = max(1, services // 10) if services else 0
+    for k in range(ingresses):
+        routed = service_names[k::ingresses][:5]
+        ingress = _obj("Ingress", f"web-{k}", namespace)
+        ingress["spec"] = {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "host": f"web-{k}.shop.example",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": f"/{svc}",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": svc, "port": {"number": 80}}},
+                            }
+                            for svc in routed
+                        ]
+                    },
+                }
+            ],
+        }
+        objects["Ingress"].append(ingress)
+    return objects
+
+
+# --- The emulator process -------------------------------------------------------------------
+
+
+def serve_emulator(args: argparse.Namespace) -> None:
+    """Entry point of the emulator process: kmock's ``KubernetesEmulator`` on
+    ``127.0.0.1:<--emulator>``, seeded with :func:`build_namespace`, until SIGTERM."""
+    import aiohttp.web
+    import kmock  # only this process needs them
+
+    objects = build_namespace(args.namespace, args.pods, args.deployments, args.services)
+
+    class Emulator(kmock.KubernetesEmulator):
+        """Forgets each request once answered: kmock keeps every request for assertions and
+        matches each new one against all of them, so a list call would cost more the longer
+        the emulator runs (measured: 112 ms per fetch of the twelve lists at first, 440 ms
+        after 600 calls); here every one costs the same."""
+
+        async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+            try:
+                return await super()._handle(request)
+            finally:
+                for seen in (self._requests, *(p._requests for p in self._payloads)):
+                    with contextlib.suppress(ValueError):
+                        seen.remove(request)
+
+    async def serve() -> None:
+        async with Emulator() as emulator:
+            for kind, items in objects.items():
+                spec = KINDS[kind]
+                resource = kmock.resource(spec.group, spec.version, spec.plural)
+                emulator.resources[resource] = kmock.ResourceInfo(namespaced=True, kind=kind)
+                for obj in items:
+                    emulator.objects[resource, args.namespace, obj["metadata"]["name"]] = obj
+            async with kmock.Server(emulator, port=args.emulator):
+                await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def write_kubeconfig(path: Path, server: str) -> None:
+    """A kubeconfig pointing the official client at ``server`` (JSON is YAML)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kmock", "cluster": {"server": server}}],
+        "users": [{"name": "kmock", "user": {"token": "kmock-token"}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+        "current-context": "kmock",
+    }
+    path.write_text(json.dumps(config))
+
+
+# --- Measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """Sequential latencies of one measurement and the CPU each process used meanwhile."""
+
+    label: str
+    server: str
+    """The process that serves (its CPU is reported per request)."""
+    ms: list[float]
+    """Milliseconds, ascending."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds per process during the measurement."""
+
+    @property
+    def count(self) -> int:
+        """Samples."""
+        return len(self.ms)
+
+    @property
+    def p50(self) -> float:
+        """Median."""
+        return statistics.median(self.ms) if self.ms else math.nan
+
+    @property
+    def mean(self) -> float:
+        """Arithmetic mean."""
+        return statistics.fmean(self.ms) if self.ms else math.nan
+
+    @property
+    def p99(self) -> float:
+        """Nearest-rank 99th percentile."""
+        if not self.ms:
+            return math.nan
+        return self.ms[min(len(self.ms) - 1, max(0, math.ceil(0.99 * len(self.ms)) - 1))]
+
+    def cpu_ms(self, name: str) -> float:
+        """CPU milliseconds of process ``name`` per sample (NaN when not measured)."""
+        return self.cpu.get(name, math.nan) * 1e3 / max(1, self.count)
+
+
+def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after if name in before}
+
+
+class RawFetcher:
+    """The gateway's list calls for one namespace with the official client, undecoded."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, timeout: float) -> None:
+        self.api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), persist_config=False
+        )
+        core = k8s.CoreV1Api(self.api)
+        apps = k8s.AppsV1Api(self.api)
+        batch = k8s.BatchV1Api(self.api)
+        networking = k8s.NetworkingV1Api(self.api)
+        self.namespace = namespace
+        self.timeout = (timeout, timeout)
+        self.lists: dict[str, Callable[..., Any]] = {
+            "Deployment": apps.list_namespaced_deployment,
+            "ReplicaSet": apps.list_namespaced_replica_set,
+            "StatefulSet": apps.list_namespaced_stateful_set,
+            "DaemonSet": apps.list_namespaced_daemon_set,
+            "Job": batch.list_namespaced_job,
+            "CronJob": batch.list_namespaced_cron_job,
+            "Pod": core.list_namespaced_pod,
+            "Service": core.list_namespaced_service,
+            "Ingress": networking.list_namespaced_ingress,
+            "ConfigMap": core.list_namespaced_config_map,
+            "PersistentVolumeClaim": core.list_namespaced_persistent_volume_claim,
+            "ServiceAccount": core.list_namespaced_service_account,
+        }
+        if set(self.lists) != set(NAMESPACE_KINDS):
+            raise BenchError(
+                f"the gateway lists {sorted(NAMESPACE_KINDS)}; this bench {sorted(self.lists)}"
+            )
+
+    def _get(self, method: Callable[..., Any]) -> bytes:
+        response = method(self.namespace, _preload_content=False, _request_timeout=self.timeout)
+        try:
+            return bytes(response.data)
+        finally:
+            response.release_conn()
+
+    async def fetch(self) -> dict[str, bytes]:
+        """Every list's body, the calls concurrent in worker threads (as the gateway's
+        ``asyncio.gather`` of ``asyncio.to_thread``)."""
+        bodies = await asyncio.gather(
+            *(asyncio.to_thread(self._get, method) for method in self.lists.values())
+        )
+        return dict(zip(self.lists, bodies, strict=True))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.api.close()
+
+
+async def raw_fetch(
+    kubeconfig: Path,
+    namespace: str,
+    count: int,
+    cpu: Callable[[], dict[str, float]],
+) -> tuple[Timing, dict[str, bytes]]:
+    """``count`` sequential fetches of the twelve lists after three warm-ups; the timing and
+    the last fetch's bodies."""
+    fetcher = RawFetcher(kubeconfig, namespace, 10.0)
+    try:
+        for _ in range(3):
+            bodies = await fetcher.fetch()
+        ns: list[int] = []
+        before = cpu()
+        for _ in range(count):
+            started = time.perf_counter_ns()
+            bodies = await fetcher.fetch()
+            ns.append(time.perf_counter_ns() - started)
+        after = cpu()
+    finally:
+        fetcher.close()
+    label = f"raw: the {len(bodies)} list calls, official client, concurrent"
+    return Timing(label, "bench", _sorted_ms(ns), _cpu_delta(before, after)), bodies
+
+
+@dataclass
+class Breakdown:
+    """Milliseconds (median of a few passes, in this process) of the gateway's steps after
+    the fetch."""
+
+    decode: float
+    build: float
+    encode: float
+    objects: int
+    body_bytes: int
+
+
+_decode = msgspec.json.Decoder(dict[str, Any])
+
+
+def breakdown(namespace: str, bodies: dict[str, bytes], passes: int = 5) -> Breakdown:
+    """Decode the lists as the gateway does, build the graph, encode it as JSON; timed."""
+    decode, build, encode = [], [], []
+    objects: dict[str, list[Obj]] = {}
+    body = b""
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        objects = {}
+        for kind, raw in bodies.items():
+            items = _decode.decode(raw).get("items")
+            objects[kind] = (
+                [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+            )
+        t1 = time.perf_counter()
+        diagram = namespace_diagram(namespace, objects)
+        t2 = time.perf_counter()
+        body = msgspec.json.encode(diagram)
+        t3 = time.perf_counter()
+        decode.append(t1 - t0)
+        build.append(t2 - t1)
+        encode.append(t3 - t2)
+    return Breakdown(
+        decode=statistics.median(decode) * 1e3,
+        build=statistics.median(build) * 1e3,
+        encode=statistics.median(encode) * 1e3,
+        objects=sum(len(v) for v in objects.values()),
+        body_bytes=len(body),
+    )
+
+
+def _sorted_ms(ns: Sequence[int]) -> list[float]:
+    return sorted(v / 1e6 for v in ns)
+
+
+def _response_head(head: bytes) -> tuple[int, int]:
+    """(status, content length) of an HTTP/1.1 response head."""
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return status, int(value.strip())
+    raise BenchError(f"response without Content-Length: {head[:200]!r}")
+
+
+async def http_timing(
+    label: str,
+    server: str,
+    port: int,
+    path: str,
+    cookie: str,
+    requests: int,
+    warmup: int,
+    cpu: Callable[[], dict[str, float]],
+) -> Timing:
+    """``requests`` sequential GETs of ``path`` on one keep-alive connection, after
+    ``warmup``, with a minimal HTTP/1.1 client on asyncio streams (this process does nothing
+    else meanwhile); every answer must be 200."""
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Cookie: {SESSION_COOKIE}={cookie}\r\nAccept: application/json\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    ns: list[int] = []
+    try:
+
+        async def one() -> None:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status, length = _response_head(head)
+            body = await reader.readexactly(length)
+            if status != 200:
+                raise BenchError(f"{label}: answered {status}: {(head + body)[:300]!r}")
+
+        for _ in range(warmup):
+            await one()
+        before = cpu()
+        for _ in range(requests):
+            started = time.perf_counter_ns()
+            await one()
+            ns.append(time.perf_counter_ns() - started)
+        after = cpu()
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    return Timing(label, server, _sorted_ms(ns), _cpu_delta(before, after))
+
+
+def login(base: str) -> str:
+    """Sign up the first user (an admin) unless one exists, log in; the session cookie."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        body = {"username": USER, "password": PASSWORD}
+        signup = client.post("/api/auth/signup", json=body)
+        client.cookies.clear()
+        answer = client.post("/api/auth/login", json=body)
+        cookie = answer.cookies.get(SESSION_COOKIE)
+        if answer.status_code != 200 or not cookie:
+            raise BenchError(
+                f"login answered {answer.status_code}: {answer.text[:200]} "
+                f"(signup answered {signup.status_code}: {signup.text[:200]})"
+            )
+        return cookie
+
+
+@dataclass
+class Graph:
+    """What one answer of the endpoint holds."""
+
+    nodes: int
+    edges: int
+    groups: int
+    body_bytes: int
+    by_kind: dict[str, int]
+    edge_kinds: dict[str, int]
+
+
+def fetch_graph(base: str, path: str, cookie: str, args: argparse.Namespace) -> Graph:
+    """One answer, checked: a node per Pod, Deployment and Service, and edges."""
+    with httpx.Client(base_url=base, timeout=60, cookies={SESSION_COOKIE: cookie}) as client:
+        answer = client.get(path)
+    if answer.status_code != 200:
+        raise BenchError(f"GET {path} answered {answer.status_code}: {answer.text[:300]}")
+    body = answer.json()
+    nodes, edges = body["nodes"], body["edges"]
+    by_kind: dict[str, int] = {}
+    for node in nodes:
+        by_kind[node["kind"]] = by_kind.get(node["kind"], 0) + 1
+    edge_kinds: dict[str, int] = {}
+    for edge in edges:
+        edge_kinds[edge["kind"]] = edge_kinds.get(edge["kind"], 0) + 1
+    wanted = {"Pod": args.pods, "Deployment": args.deployments, "Service": args.services}
+    wrong = {k: (by_kind.get(k, 0), n) for k, n in wanted.items() if by_kind.get(k, 0) != n}
+    if wrong or len(nodes) < args.pods + args.deployments + args.services or not edges:
+        raise BenchError(
+            f"the graph has {len(nodes)} nodes, {len(edges)} edges; (found, seeded) by kind "
+            f"{wrong}: the seed or the graph is broken"
+        )
+    return Graph(
+        len(nodes), len(edges), len(body["groups"]), len(answer.content), by_kind, edge_kinds
+    )
+
+
+# --- Report -------------------------------------------------------------------------------
+
+
+def _ratio(label: str, value: float) -> str:
+    return ratio_line(label, value, "{value:,.1f}x the raw latency", width=44)
+
+
+def report(
+    args: argparse.Namespace,
+    seeded: dict[str, list[Obj]],
+    graph: Graph,
+    raw: Timing,
+    raw_bytes: int,
+    steps: Breakdown,
+    runs: list[Timing],
+    bare: Timing,
+) -> str:
+    """The table and the ratios (p50 against p50)."""
+    uncached, cached = runs
+    lines = [
+        *machine_info(
+            f"kmock {dist_version('kmock')} (KubernetesEmulator, "
+            f"aiohttp {dist_version('aiohttp')}), "
+            f"kubernetes {dist_version('kubernetes')}, litestar {dist_version('litestar')}, "
+            f"uvicorn {dist_version('uvicorn')}, msgspec {dist_version('msgspec')}, "
+            f"nats-server {binary_version('nats-server')}, "
+            f"redis-server {binary_version('redis-server')}, "
+            f"SecantusDB {dist_version('secantusdb')}"
+        ),
+        "",
+    ]
+    others = ", ".join(
+        f"{len(items)} {kind}"
+        for kind, items in seeded.items()
+        if items and kind not in ("Pod", "Deployment", "Service")
+    )
+    total = sum(len(items) for items in seeded.values())
+    lines.append(
+        f"namespace of P={args.pods} pods, D={args.deployments} deployments, "
+        f"S={args.services} services in '{args.namespace}' (+ {others}; {total} objects, "
+        f"{raw_bytes / 1e6:.2f} MB of JSON over {len(seeded)} list calls)"
+    )
+    lines.append(
+        f"graph     {graph.nodes} nodes, {graph.edges} edges, {graph.groups} groups; "
+        f"{graph.body_bytes / 1e3:,.0f} kB of JSON per answer; edges: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(graph.edge_kinds.items()))
+    )
+    lines.append(
+        f"requests  one at a time on one keep-alive connection from this process; "
+        f"uncached: DIAGRAM_CACHE_SECONDS=0, N={uncached.count} after 2 warm-ups; cached: "
+        f"DIAGRAM_CACHE_SECONDS={args.cache_seconds:g}, N={cached.count} after "
+        f"{max(1, args.requests // 20)} warm-up(s)"
+    )
+    head = (
+        f"{'measurement':<58}{'n':>5}{'p50 ms':>9}{'mean ms':>9}{'p99 ms':>9}"
+        f"{'server CPU ms':>15}{'kmock CPU ms':>14}"
+    )
+    lines += ["", head, "-" * len(head)]
+    for timing in (raw, uncached, cached, bare):
+        lines.append(
+            f"{timing.label:<58}{timing.count:>5}{timing.p50:>9.2f}{timing.mean:>9.2f}"
+            f"{timing.p99:>9.2f}{timing.cpu_ms(timing.server):>15.2f}{timing.cpu_ms(EMULATOR):>14.2f}"
+        )
+    lines.append(
+        "  (CPU ms per request: the serving process's (for the raw fetch: this process's) "
+        "and the emulator's; this process is the client throughout)"
+    )
+    for timing in (raw, *runs, bare):
+        used = cpu_line(timing.cpu) or "none of 0.05 s or more"
+        lines.append(f"  {timing.label}: CPU seconds {used}")
+    lines.append(
+        f"  in-process, this process, on the fetched lists (median of 5): decode "
+        f"{steps.decode:.1f} ms, namespace_diagram {steps.build:.1f} ms, JSON encode "
+        f"{steps.encode:.1f} ms ({steps.objects} objects in, {steps.body_bytes / 1e3:,.0f} kB out)"
+    )
+    lines += ["", "ratios (same run; p50 over p50, lower is better)"]
+    lines.append(_ratio(RATIO_UNCACHED, uncached.p50 / raw.p50))
+    lines.append(_ratio(RATIO_CACHED, cached.p50 / bare.p50))
+    return "\n".join(lines)
+
+
+# --- Main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--pods", type=int, default=500, help="pods in the namespace (P)")
+    parser.add_argument("--deployments", type=int, default=100, help="deployments (D)")
+    parser.add_argument("--services", type=int, default=50, help="services (S)")
+    parser.add_argument(
+        "--requests", type=int, default=200, help="cached requests (and bare Litestar GETs)"
+    )
+    parser.add_argument(
+        "--uncached-requests",
+        type=int,
+        default=30,
+        help="uncached requests (and raw fetches of the lists)",
+    )
+    parser.add_argument(
+        "--cache-seconds",
+        type=float,
+        default=3600.0,
+        help="DIAGRAM_CACHE_SECONDS of the cached run (longer than the run: every request hits)",
+    )
+    parser.add_argument("--namespace", default="shop", help="the namespace's name")
+    parser.add_argument("--emulator", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if min(args.pods, args.deployments, args.requests, args.uncached_requests) < 1:
+        parser.error("--pods, --deployments and the request counts must be positive")
+    if args.services < 0 or args.cache_seconds <= 0:
+        parser.error("--services must not be negative, --cache-seconds must be positive")
+    return args
+
+
+def _sizes(args: argparse.Namespace) -> list[str]:
+    return [
+        "--pods",
+        str(args.pods),
+        "--deployments",
+        str(args.deployments),
+        "--services",
+        str(args.services),
+        "--namespace",
+        args.namespace,
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start what is needed, measure, print the table, stop everything."""
+    args = parse_args(argv)
+    if args.emulator:
+        serve_emulator(args)
+        return 0
+    seeded = build_namespace(args.namespace, args.pods, args.deployments, args.services)
+    path = f"/api/diagram/namespace/{args.namespace}"
+
+    def body(stack: Stack) -> str:
+        root = stack.root
+        emulator_port = free_port()
+        env_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        emulator = stack.track(
+            Proc(
+                EMULATOR,
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.diagram",
+                    "--emulator",
+                    str(emulator_port),
+                    *_sizes(args),
+                ],
+                stack.logs / "kmock.log",
+                dict(os.environ) | {"PYTHONPATH": env_path},
+            ).start()
+        )
+        nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
+        stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
+        stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
+        stack.track(infra.mongo(mongo_port, None, stack.logs))
+        bare_port = free_port()
+        bare = stack.track(
+            Proc(
+                BARE, [sys.executable, str(BARE_APP), str(bare_port)], stack.logs / "bare.log"
+            ).start()
+        )
+        kubeconfig = root / "kubeconfig.json"
+        write_kubeconfig(kubeconfig, f"http://127.0.0.1:{emulator_port}")
+        env = dict(os.environ) | {
+            "NATS_URL": f"nats://127.0.0.1:{nats_port}",
+            "MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
+            "MONGODB_DB": f"kw_bench_{uuid.uuid4().hex[:10]}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "SERVICE_TOKEN": secrets.token_urlsafe(24),
+            "SESSION_SECRET": secrets.token_urlsafe(32),
+            "SETTINGS_SECRET": secrets.token_urlsafe(32),
+            "LOG_LEVEL": "WARNING",
+            "KUBECONFIG": str(kubeconfig),
+            "HTTP_HOST": "127.0.0.1",
+        }
+        env.pop("KUBE_CONTEXT", None)
+        # Both gateways start together (their start-up is most of a small run's time); each
+        # is measured alone, the other idle, and the uncached one is stopped after its turn.
+        gateways = []
+        for name, cache in ((GW_OFF, 0.0), (GW_ON, args.cache_seconds)):
+            port = free_port()
+            gw_env = env | {"HTTP_PORT": str(port), "DIAGRAM_CACHE_SECONDS": f"{cache:g}"}
+            command = [sys.executable, "-m", "kubeward.gateway"]
+            log = stack.logs / f"{name.replace(' ', '-').strip('()')}.log"
+            gateways.append((stack.track(Proc(name, command, log, gw_env).start()), port))
+        emulator.wait_until(lambda: port_open(emulator_port), 60, "a listening port")
+        bare.wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{bare_port}/hello"), 60, "an answer on /hello"
+        )
+        for proc, port in gateways:
+            health = f"http://127.0.0.1:{port}/health"
+            proc.wait_until(partial(http_ok, health), 90, f"a healthy answer at {health}")
+
+        say(f"raw fetch of the lists, {args.uncached_requests} times ...")
+        raw, bodies = asyncio.run(
+            raw_fetch(kubeconfig, args.namespace, args.uncached_requests, stack.cpu)
+        )
+        raw_bytes = sum(len(b) for b in bodies.values())
+        steps = breakdown(args.namespace, bodies)
+        say(f"bare Litestar GET, {args.requests} requests ...")
+        bare_run = asyncio.run(
+            http_timing(
+                "raw: bare Litestar GET /hello",
+                BARE,
+                bare_port,
+                "/hello",
+                "",
+                args.requests,
+                max(10, args.requests // 10),
+                stack.cpu,
+            )
+        )
+        runs: list[Timing] = []
+        graph: Graph | None = None
+        for (proc, port), (count, warmup) in zip(
+            gateways,
+            ((args.uncached_requests, 2), (args.requests, max(1, args.requests // 20))),
+            strict=True,
+        ):
+            base = f"http://127.0.0.1:{port}"
+            cookie = login(base)
+            if graph is None:
+                graph = fetch_graph(base, path, cookie, args)
+            label = f"gateway GET {path}, " + (
+                "cache off" if proc.name == GW_OFF else "lists cached"
+            )
+            say(f"{label}, {count} requests ...")
+            runs.append(
+                asyncio.run(
+                    http_timing(label, proc.name, port, path, cookie, count, warmup, stack.cpu)
+                )
+            )
+            if proc.name == GW_OFF:
+                proc.stop()
+        assert graph is not None
+        return report(args, seeded, graph, raw, raw_bytes, steps, runs, bare_run)
+
+    return common.run("kubeward-bench-diagram-", body, scratch=("jetstream", "redis"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
