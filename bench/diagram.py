@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
 import secrets
@@ -68,6 +67,7 @@ from bench import common
 from bench.common import BenchError, Stack, binary_version, cpu_line, machine_info, ratio_line, say
 from bench.common import version as dist_version
 from kubeward.devstack import infra
+from kubeward.devstack.kube_emulator import write_kubeconfig
 from kubeward.devstack.procs import Proc, free_port, http_ok, port_open
 from kubeward.gateway.diagram_graph import NAMESPACE_KINDS, namespace_diagram
 
@@ -421,19 +421,6 @@ def serve_emulator(args: argparse.Namespace) -> None:
                 await asyncio.Event().wait()
 
     asyncio.run(serve())
-
-
-def write_kubeconfig(path: Path, server: str) -> None:
-    """A kubeconfig pointing the official client at ``server`` (JSON is YAML)."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": server}}],
-        "users": [{"name": "kmock", "user": {"token": "kmock-token"}}],
-        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
-        "current-context": "kmock",
-    }
-    path.write_text(json.dumps(config))
 
 
 # --- Measurements ---------------------------------------------------------------------------

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
-import kmock
 import msgspec
 import pytest
 
@@ -60,26 +57,6 @@ async def admin(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def kmock_kubeconfig(kmock: kmock.KubernetesEmulator, tmp_path: Path) -> str:
-    """A kubeconfig file pointing the official client at this test's kmock emulator.
-
-    ``kmock`` (its pytest plugin's fixture) is an in-memory Kubernetes API emulator on a
-    free loopback port; it records every request it gets.
-    """
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url)}}],
-        "users": [{"name": "kmock", "user": {"token": "kmock-token"}}],
-        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
-        "current-context": "kmock",
-    }
-    path = tmp_path / "kubeconfig.json"  # JSON is YAML: the client reads either
-    path.write_text(json.dumps(config))
-    return str(path)
-
-
-@pytest.fixture
 def kube_gateway(
     nats_url: str,
     mongo_url: str,
@@ -110,25 +87,3 @@ def kube_gateway(
             yield client
 
     return start
-
-
-@pytest.fixture(autouse=True)
-def kmock_parses_namespace_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let kmock's emulator parse ``GET /api/v1/namespaces`` (the Namespace list).
-
-    kmock's path parser reads ``namespaces`` as the start of ``namespaces/{ns}/...`` and
-    raises on the bare list path, before any reaction or stored object is consulted: every
-    such request was a 500. This fixes that one case in kmock's parser (the cluster-scoped
-    ``namespaces`` resource); the emulator then serves the Namespace objects a test stores,
-    or its usual 404 for a resource it holds none of. The client is not touched.
-    """
-    from kmock._internal import parsing  # private: no public hook for the parser
-
-    original = parsing.parse_path
-
-    def parse_path(path: str) -> parsing.ParsedPath:
-        if path.strip("/") == "api/v1/namespaces":
-            return parsing.ParsedPath(group="", version="v1", plural="namespaces")
-        return original(path)
-
-    monkeypatch.setattr(parsing, "parse_path", parse_path)
