@@ -31,9 +31,11 @@ from kubeward.failure_analyzer.app import failure_analyzer
 from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.kube.client import load_client
 from kubeward.mirror.app import mirror
 from kubeward.mirror.commands import Commands, mirror_name
 from kubeward.mirror.settings import Settings
+from kubeward.mirror.status_watch import StatusWatch
 from kubeward.mirror.store import MirrorStore, now
 from kubeward.schemas import bus
 from kubeward.schemas.mirror import Active, Delete, Deploy, Preview, Status
@@ -498,3 +500,144 @@ async def test_without_a_cluster_the_cluster_commands_answer_503(
             assert (reply.status, reply.detail) == (503, "Kubernetes client not available")
         assert await h.ok(Active()) == []
         assert (await h.ok(Preview(pod_id=pod_id)))["is_fallback"] is True
+
+
+# The failed pod as the Kure agent sends it: the Python client's to_dict(), snake_case keys
+# and every unset field as null.
+SNAKE_MANIFEST: dict[str, Any] = {
+    "api_version": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "billing-7d9f-x1",
+        "generate_name": "billing-7d9f-",
+        "namespace": NS,
+        "uid": "4b0c",
+        "resource_version": "9001",
+        "creation_timestamp": "2026-11-20T08:15:00+00:00",
+        "deletion_timestamp": None,
+        "labels": {"app": "billing", "team_name": "payments"},
+        "annotations": None,
+        "owner_references": [{"api_version": "apps/v1", "kind": "ReplicaSet", "name": "b"}],
+        "managed_fields": [{"manager": "kubelet", "fields_v1": {}}],
+    },
+    "spec": {
+        "node_name": "worker-1",
+        "host_pid": None,
+        "service_account_name": "billing",
+        "containers": [
+            {
+                "name": "billing",
+                "image": "registry.acme.io/billing:1.4.0",
+                "resources": {"limits": {"memory": "300Mi"}, "requests": None},
+                "liveness_probe": {"_exec": {"command": ["cat", "/tmp/ok"]}, "period_seconds": 5},
+                "security_context": None,
+                "volume_mounts": [
+                    {"name": "kube-api-access-q", "mount_path": "/var/run/secrets/x"}
+                ],
+            }
+        ],
+        "volumes": [{"name": "kube-api-access-q", "projected": {"sources": []}, "host_path": None}],
+    },
+    "status": {"phase": "Running", "pod_ip": "10.0.0.7"},
+}
+
+
+async def test_agent_snake_case_manifests_are_read_and_checked(h: Harness) -> None:
+    report = copy.deepcopy(REPORT) | {
+        "pod_name": "billing-7d9f-x1",
+        "manifest": yaml.safe_dump(SNAKE_MANIFEST),
+        "container_statuses": [
+            {"name": "billing", "state": "terminated", "reason": "OOMKilled", "exit_code": 137}
+        ],
+    }
+    pod_id = await h.failure(report)
+    body = await h.ok(Preview(pod_id=pod_id))
+    pod = yaml.safe_load(body["fixed_manifest"])
+    assert pod["apiVersion"] == "v1" and "api_version" not in pod
+    assert set(pod["metadata"]) == {"name", "namespace", "labels"}
+    assert pod["metadata"]["labels"] == {"app": "billing", "team_name": "payments"}
+    spec = pod["spec"]
+    assert "nodeName" not in spec and "volumes" not in spec and "hostPID" not in spec
+    assert spec["serviceAccountName"] == "billing"
+    container = spec["containers"][0]
+    assert "volumeMounts" not in container and "securityContext" not in container
+    assert container["livenessProbe"] == {
+        "exec": {"command": ["cat", "/tmp/ok"]},
+        "periodSeconds": 5,
+    }
+    assert container["resources"]["limits"]["memory"] == "600Mi"  # OOMKilled: doubled
+
+    def override(**changes: Any) -> str:
+        manifest = copy.deepcopy(SNAKE_MANIFEST)
+        for key, value in changes.items():
+            target = (
+                manifest["spec"]["containers"][0] if key == "security_context" else manifest["spec"]
+            )
+            target[key] = value
+        return yaml.safe_dump(manifest)
+
+    refused = {
+        override(security_context={"privileged": True}): "privileged",
+        override(host_pid=True): "hostPID",
+        override(security_context={"capabilities": {"add": ["NET_ADMIN"]}}): "capabilities",
+        override(volumes=[{"name": "h", "host_path": {"path": "/etc"}}]): "hostPath",
+    }
+    for manifest, word in refused.items():
+        reply = await h.command(Deploy(pod_id=pod_id, manifest=manifest))
+        assert reply.status == 403 and word in (reply.detail or ""), reply
+    created = await h.ok(Deploy(pod_id=pod_id, manifest=override(), ttl_seconds=60))
+    stored = plain(h.k.objects[PODS, NS, created["mirror_pod_name"]])
+    assert stored["spec"]["containers"][0]["livenessProbe"]["exec"] == {
+        "command": ["cat", "/tmp/ok"]
+    }
+    assert "node_name" not in stored["spec"] and "nodeName" not in stored["spec"]
+
+
+async def test_the_watch_announces_each_status_change_once(make_harness: MakeHarness) -> None:
+    """Two replicas watch; the kubelet's status updates (made here through the API, as the
+    kubelet does) and a deletion by someone else each become one ``mirror_status`` event,
+    with no status request from anyone."""
+    async with make_harness(replicas=2, status_watch_seconds=2) as h:
+        pod_id = await h.failure()
+        body = await h.ok(Deploy(pod_id=pod_id, ttl_seconds=300))
+        mirror_id, name = body["mirror_id"], body["mirror_pod_name"]
+        kube = load_client(h.settings.kubeconfig, "", 5.0)
+        assert kube is not None
+
+        async def kubelet_reports(status: dict[str, Any]) -> None:
+            await kube.raw(kube.core.patch_namespaced_pod_status, name, NS, {"status": status})
+
+        async def announced(count: int) -> list[str]:
+            async def statuses() -> list[str]:
+                events = await h.feed("mirror_status")
+                return [e["status"] for e in events if e["mirror_id"] == mirror_id]
+
+            return await eventually(statuses, lambda s: len(s) >= count, what=f"{count} events")
+
+        def container(state: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "name": "orders",
+                "ready": "running" in state,
+                "restartCount": 0,
+                "state": state,
+            }
+
+        await kubelet_reports(
+            {"phase": "Running", "containerStatuses": [container({"running": {}})]}
+        )
+        assert await announced(1) == ["Running"]
+        crash = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}}
+        await kubelet_reports({"phase": "Running", "containerStatuses": [container(crash)]})
+        assert await announced(2) == ["Running", "CrashLoopBackOff"]
+        await kube.raw(kube.core.delete_namespaced_pod, name, NS)
+        assert await announced(3) == ["Running", "CrashLoopBackOff", "Deleted"]
+        status = await h.ok(Status(mirror_id=mirror_id))
+        assert status["status"] == "Deleted"
+        # Both replicas relist after their 2 s watch ends: nothing is announced twice.
+        for ctx in h.mirrors:
+            watch = StatusWatch(kube, h.store(ctx), h.js, watch_seconds=1, retry_seconds=1)
+            await watch.resync()
+        assert await announced(3) == ["Running", "CrashLoopBackOff", "Deleted"]
+        active = await h.ok(Active())
+        assert [(a["mirror_id"], a["status"]) for a in active] == [(mirror_id, "Deleted")]
+        kube.close()

@@ -3,9 +3,9 @@
 The official client's ``watch.Watch`` blocks a thread and cannot be stopped from outside.
 Here a daemon thread reads the raw stream line by line and hands each event to the event
 loop; leaving the iterator (end, error, cancellation) shuts the socket down, which ends
-the thread's blocking read at once. The caller relists and watches again after the stream
-ends: the server closes a watch after ``timeout_seconds``, an ``ERROR`` event (410 Gone:
-the resource version is too old) ends it too.
+the thread's blocking read at once, and closes the connection. The caller relists and
+watches again after the stream ends: the server closes a watch after ``timeout_seconds``,
+an ``ERROR`` event (410 Gone: the resource version is too old) ends it too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import msgspec
@@ -45,11 +45,12 @@ async def watch(
     resource_version: str | None,
     timeout_seconds: int,
     **kwargs: Any,
-) -> AsyncIterator[WatchEvent]:
+) -> AsyncGenerator[WatchEvent, None]:
     """The events of ``method`` (a list call) from ``resource_version`` on.
 
     Ends when the server ends the watch or the stream stays silent past
-    ``timeout_seconds`` plus :data:`READ_SLACK_SECONDS`; raises what the call raises.
+    ``timeout_seconds`` plus :data:`READ_SLACK_SECONDS`; raises what the call raises. Use it
+    under ``contextlib.aclosing`` so that leaving early closes the stream at once.
     """
     if resource_version:
         kwargs["resource_version"] = resource_version
@@ -94,7 +95,9 @@ async def watch(
             assert isinstance(item, bytes)
             yield _event.decode(item)
     finally:
+        # shutdown() ends the thread's blocking read; close() drops the connection (a
+        # half-read stream cannot go back to the pool) and tells the server it may stop.
         with contextlib.suppress(Exception):
             response.shutdown()
         with contextlib.suppress(Exception):
-            response.release_conn()
+            response.close()

@@ -1,4 +1,4 @@
-"""The mirror service body: the command responder and the reaper."""
+"""The mirror service body: the command responder, the reaper and the pod status watch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.kube.client import KubeClient, load_client
 from kubeward.mirror.commands import Commands
 from kubeward.mirror.settings import Settings
+from kubeward.mirror.status_watch import StatusWatch
 from kubeward.mirror.store import MirrorStore
 from kubeward.schemas import bus
 from kubeward.schemas.mirror import MirrorCommand
@@ -82,13 +83,24 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
     sub = await serve_replies(
         ctx.nc, bus.RPC_MIRROR_COMMAND, cast(Any, MirrorCommand), commands.command, QUEUE
     )
-    task = asyncio.create_task(reaper(commands, settings.reaper_interval_seconds), name="reaper")
+    tasks = [asyncio.create_task(reaper(commands, settings.reaper_interval_seconds), name="reaper")]
+    if kube is not None:
+        status_watch = StatusWatch(
+            kube,
+            store,
+            ctx.js,
+            watch_seconds=settings.status_watch_seconds,
+            retry_seconds=settings.watch_retry_seconds,
+        )
+        tasks.append(asyncio.create_task(status_watch.run(), name="status-watch"))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await sub.unsubscribe()
         await app_settings.close()
         await client.close()

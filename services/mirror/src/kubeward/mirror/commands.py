@@ -18,7 +18,9 @@ from kubeward.core.feed import publish_event
 from kubeward.core.mongo import Document
 from kubeward.kube.client import KubeClient, is_not_found
 from kubeward.mirror import manifests
-from kubeward.mirror.store import MirrorStore, now
+from kubeward.mirror.pod_state import DELETED, pod_status
+from kubeward.mirror.status_watch import record_status
+from kubeward.mirror.store import CREATING, MirrorStore, now
 from kubeward.schemas import bus
 from kubeward.schemas.mirror import (
     KUBE_NOT_AVAILABLE,
@@ -232,7 +234,7 @@ class Commands:
             "expires_at": t + timedelta(seconds=ttl),
             "fixed_manifest": manifests.dump(fixed),
             "explanation": explanation,
-            "status": "Creating",
+            "status": CREATING,
             "deleted_at": None,
             "claimed_by": self.owner,  # held while the pod is being created
             "claim_until": t + timedelta(seconds=self._claim),
@@ -269,10 +271,10 @@ class Commands:
             if not is_not_found(exc):
                 return error(502, f"Reading the mirror pod failed: {exc}")
             pod: dict[str, Any] = {}
-            phase = "Deleted"
+            phase = DELETED
         else:
             pod = msgspec.json.decode(raw)
-            phase = str((pod.get("status") or {}).get("phase") or "Pending")
+            phase = pod_status(pod)
         containers = [
             _container(c) for c in (pod.get("status") or {}).get("containerStatuses") or []
         ]
@@ -288,12 +290,8 @@ class Commands:
                 ).decode(errors="replace")
             except Exception as exc:  # no logs yet (container not started) is normal
                 log.debug("no logs for %s/%s: %s", ns, name, exc)
-        if await self._store.set_status(mirror_id, phase):
-            await publish_event(
-                self._js,
-                "mirror_status",
-                {"mirror_id": mirror_id, "mirror_pod_name": name, "namespace": ns, "status": phase},
-            )
+        seen = pod or {"metadata": {"name": name, "namespace": ns}}
+        await record_status(self._store, self._js, seen, mirror_id=mirror_id, status=phase)
         status = MirrorStatus(
             mirror_id=mirror_id,
             mirror_pod_name=name,

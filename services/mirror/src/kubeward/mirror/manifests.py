@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from kubeward.core.k8s_keys import normalize
 from kubeward.schemas.pod_failures import PodFailure
 
 MiB = 1024 * 1024
@@ -44,14 +45,15 @@ class ManifestError(ValueError):
 
 
 def load_pod(text: str) -> dict[str, Any]:
-    """Parse YAML that must be exactly one Pod object."""
+    """Parse YAML that must be exactly one Pod object, its field names in camelCase (the
+    Kure agent writes the Python client's snake_case) and without null fields."""
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError(f"Manifest is not valid YAML: {exc}") from exc
     if len(docs) != 1:
         raise ManifestError("Manifest must contain exactly one object")
-    pod = docs[0]
+    pod = normalize(docs[0])
     if not isinstance(pod, dict) or pod.get("kind") != "Pod":
         raise ManifestError("Manifest must be a single Pod")
     if pod.get("apiVersion", "v1") != "v1":
@@ -63,7 +65,17 @@ def load_pod(text: str) -> dict[str, Any]:
         raise ManifestError("Manifest must have at least one container")
     if not all(isinstance(c, dict) for c in containers):
         raise ManifestError("Manifest containers must be objects")
-    return pod
+    clean: dict[str, Any] = _without_nulls(pod)
+    return clean
+
+
+def _without_nulls(value: Any) -> Any:
+    """``to_dict()`` writes every unset field as ``null``: drop them (and nothing else)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def dump(pod: dict[str, Any]) -> str:

@@ -19,6 +19,10 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Decrypts the admin settings (the LLM key); ``SETTINGS_SECRET``, as every service."""
     reaper_interval_seconds: float = 15.0
     """How often expired mirrors are looked for."""
+    status_watch_seconds: int = 300
+    """How long one watch of the mirror pods runs before the pods are listed again."""
+    watch_retry_seconds: float = 5.0
+    """Pause before listing again after the watch failed (API unreachable, refused)."""
     claim_seconds: float = 60.0
     """How long a replica's claim on one expiry holds before another replica may retry it."""
     llm_timeout_seconds: float = 60.0

@@ -15,8 +15,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from kubeward.core.mongo import Document
+from kubeward.mirror.pod_state import DELETED
 
 COLLECTION = "mirrors"
+CREATING = "Creating"
+"""A record's status until its pod exists."""
 
 
 def now() -> datetime:
@@ -56,10 +59,28 @@ class MirrorStore:
         """Update fields of one record."""
         await self.col.update_one({"_id": mirror_id}, {"$set": fields})
 
-    async def set_status(self, mirror_id: str, status: str) -> bool:
-        """Record a new status; true if it changed."""
+    async def observe_status(self, mirror_id: str, status: str, version: int | None) -> bool:
+        """Record a status seen on the mirror's pod; true if this call changed it.
+
+        Only one replica's write of a change succeeds, so the change is announced once. A
+        record being created or deleted (claimed, or still ``Creating``) is left alone,
+        ``Deleted`` is final, and an observation older (by ``version``, the pod's
+        ``resourceVersion``) than the one recorded never overwrites it.
+        """
+        conditions: list[dict[str, Any]] = [
+            {"status": {"$ne": status}},
+            {"status": {"$ne": CREATING}},
+            {"status": {"$ne": DELETED}},
+            {"$or": [{"claim_until": None}, {"claim_until": {"$lt": now()}}]},
+        ]
+        fields: dict[str, Any] = {"status": status}
+        if version is not None:
+            conditions.append(
+                {"$or": [{"status_version": None}, {"status_version": {"$lt": version}}]}
+            )
+            fields["status_version"] = version
         result = await self.col.update_one(
-            {"_id": mirror_id, "status": {"$ne": status}}, {"$set": {"status": status}}
+            {"_id": mirror_id, "deleted_at": None, "$and": conditions}, {"$set": fields}
         )
         return result.modified_count == 1
 
