@@ -22,7 +22,7 @@ import yaml
 
 from kubeward.core.service import serving
 from kubeward.gateway.diagram import LAST_APPLIED, sanitise
-from kubeward.gateway.diagram_graph import selector_matches
+from kubeward.gateway.diagram_graph import namespace_diagram, selector_matches
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.traffic_store.app import traffic_store
@@ -722,6 +722,64 @@ async def test_cache_shares_fetches(
 )
 def test_selector_matching(selector: dict[str, Any], labels: dict[str, str], matches: bool) -> None:
     assert selector_matches(selector, labels) is matches
+
+
+def _pod(name: str, labels: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if owner:
+        meta["ownerReferences"] = [{"kind": "ReplicaSet", "name": owner, "controller": True}]
+    return {"metadata": meta, "spec": {}}
+
+
+def test_selects_edges_from_the_label_index() -> None:
+    """Selector edges need every pair on one Pod: two listed Pods sharing a name (a node)
+    do not combine their labels; values compare as strings; workloads select orphans only."""
+    objects = {
+        "Pod": [
+            _pod("a", {"app": "web", "tier": "front"}),
+            _pod("b", {"app": "web"}, owner="web-1"),
+            _pod("dup", {"app": "web"}),
+            _pod("dup", {"tier": "front"}),
+            _pod("num", {"port": "80", "app": "api"}),
+        ],
+        "Service": [
+            {"metadata": {"name": "both"}, "spec": {"selector": {"app": "web", "tier": "front"}}},
+            {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}},
+            {"metadata": {"name": "port"}, "spec": {"selector": {"port": 80}}},
+            {"metadata": {"name": "none"}, "spec": {"selector": {}}},
+        ],
+        "Deployment": [
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "selector": {
+                        "matchLabels": {"app": "web"},
+                        "matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}],
+                    }
+                },
+            },
+            {
+                "metadata": {"name": "any-api"},
+                "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}},
+            },
+        ],
+    }
+    edges = {
+        (e.source.split("/")[0], e.source.split("/")[-1], e.target.split("/")[-1])
+        for e in namespace_diagram(NS, objects).edges
+        if e.kind == "selects"
+    }
+    assert edges == {
+        ("Service", "both", "a"),
+        ("Service", "web", "a"),
+        ("Service", "web", "b"),
+        ("Service", "web", "dup"),
+        ("Service", "port", "num"),
+        ("Deployment", "web", "dup"),  # "b" is controlled, "a" has a tier
+        ("Deployment", "any-api", "a"),
+        ("Deployment", "any-api", "dup"),
+        ("Deployment", "any-api", "num"),
+    }
 
 
 def test_sanitise_drops_secret_data_everywhere() -> None:

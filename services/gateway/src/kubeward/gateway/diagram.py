@@ -20,9 +20,11 @@ pod logs (:func:`kubeward.gateway.kube.api_error`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -66,6 +68,26 @@ _RBAC_NAME = re.compile(r"[^/%\x00-\x1f\x7f]{1,253}")
 """RBAC object names only have to be valid path segments (``system:controller:x`` is one)."""
 
 _decode = msgspec.json.Decoder(dict[str, Any])
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off for one synchronous burst of allocations.
+
+    Decoding a namespace's lists creates some 50,000 dicts and lists (500 Pods), building its
+    graph thousands more; with the collector on, that many allocations trigger full
+    collections that walk the whole heap (measured: decoding 2.3 MB of lists took ~85 ms
+    instead of ~10 ms). Decoded JSON holds no reference cycles, so nothing is lost by
+    collecting later. Never spans an ``await``; a collector already off stays off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Apis:
@@ -183,9 +205,9 @@ async def _list(kube: KubeClient, method: Callable[..., Any], *args: Any) -> lis
         if exc.status == 404:
             return []
         raise
-    body = _decode.decode(raw)
-    items = body.get("items")
-    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    with _gc_paused():
+        items = _decode.decode(raw).get("items")
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 async def _guarded(call: Awaitable[T], not_found: str = "Not found") -> T:
@@ -305,7 +327,8 @@ class DiagramController(Controller):
     async def namespace(self, state: State, ns: Ns, traffic: FromQuery[bool] = False) -> Diagram:
         _check("namespace", ns, label=True)
         objects = await _namespace_objects(state, ns)
-        diagram = namespace_diagram(ns, objects)
+        with _gc_paused():
+            diagram = namespace_diagram(ns, objects)
         if not traffic:
             return diagram
         return overlay(diagram, ns, objects.get("Pod", []), await _flows(state, ns))
@@ -323,7 +346,9 @@ class DiagramController(Controller):
             )
         _check("namespace", ns, label=True)
         _check("name", name)
-        full = namespace_diagram(ns, await _namespace_objects(state, ns))
+        objects = await _namespace_objects(state, ns)
+        with _gc_paused():
+            full = namespace_diagram(ns, objects)
         root = node_id(canonical, name, ns)
         if not any(n.id == root and not n.metadata.get("missing") for n in full.nodes):
             raise HTTPException(

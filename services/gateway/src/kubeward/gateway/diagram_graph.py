@@ -278,6 +278,33 @@ def _ingress_services(ingress: Obj) -> set[str]:
     return names
 
 
+class _Pods:
+    """The named Pods of a namespace, each read once, indexed for selector matching.
+
+    Pods are kept by position (two listed Pods may share a name, hence a node id, yet carry
+    different labels): ``by_label`` maps each ``(key, value)`` label pair to the positions of
+    the Pods carrying it, and a selector's candidates are the intersection over its pairs.
+    """
+
+    def __init__(self, pods: list[Obj], namespace: str) -> None:
+        self.ids = [node_id("Pod", _name(pod), namespace) for pod in pods]
+        self.labels = [_labels(pod) for pod in pods]
+        self.by_label: dict[tuple[str, str], set[int]] = {}
+        for index, labels in enumerate(self.labels):
+            for pair in labels.items():
+                self.by_label.setdefault(pair, set()).add(index)
+
+    def carrying(self, pairs: Mapping[Any, Any], among: set[int] | None = None) -> list[int]:
+        """Positions (ascending) of the Pods (of ``among``; default all) carrying every
+        ``key: value`` of ``pairs`` (compared as strings); all of ``among`` when empty."""
+        found = set(range(len(self.ids))) if among is None else among
+        for key, value in pairs.items():
+            found = found & self.by_label.get((str(key), str(value)), set())
+            if not found:
+                break
+        return sorted(found)
+
+
 def namespace_diagram(namespace: str, objects: Mapping[str, Iterable[Obj]]) -> Diagram:
     """The graph of one namespace from its objects per kind (``NAMESPACE_KINDS``)."""
     b = _Builder()
@@ -301,26 +328,31 @@ def namespace_diagram(namespace: str, objects: Mapping[str, Iterable[Obj]]) -> D
                 if parent in b.nodes:
                     b.edge("owns", parent, child)
 
-    pods = by_kind["Pod"]
-    # selects: Services by their selector map; workloads' selectors for orphan Pods.
+    pods = _Pods(by_kind["Pod"], namespace)
+    # selects: Services by their selector map; workloads' selectors for orphan Pods. The
+    # label index narrows the Pods to those carrying every matchLabels pair; the selector
+    # itself has the final word (matchExpressions, empty selectors).
     for service in by_kind["Service"]:
         selector = _dict(_dict(service.get("spec")).get("selector"))
+        if not selector:
+            continue
         source = node_id("Service", _name(service), namespace)
-        for pod in pods:
-            if service_selects(selector, _labels(pod)):
-                b.edge("selects", source, node_id("Pod", _name(pod), namespace))
+        for index in pods.carrying(selector):
+            if service_selects(selector, pods.labels[index]):
+                b.edge("selects", source, pods.ids[index])
+    orphans = {i for i, pod_id in enumerate(pods.ids) if pod_id not in controlled}
     for kind in SELECTING_WORKLOADS:
         for workload in by_kind[kind]:
             selector = _dict(_dict(workload.get("spec")).get("selector"))
+            if not orphans or not selector:
+                continue
             source = node_id(kind, _name(workload), namespace)
-            for pod in pods:
-                target = node_id("Pod", _name(pod), namespace)
-                if target not in controlled and selector_matches(selector, _labels(pod)):
-                    b.edge("selects", source, target)
+            for index in pods.carrying(_dict(selector.get("matchLabels")), orphans):
+                if selector_matches(selector, pods.labels[index]):
+                    b.edge("selects", source, pods.ids[index])
 
     # mounts and uses.
-    for pod in pods:
-        source = node_id("Pod", _name(pod), namespace)
+    for pod, source in zip(by_kind["Pod"], pods.ids, strict=True):
         for kind, name in sorted(_pod_references(pod)):
             if kind == "Secret":
                 target = b.ensure(kind, name, namespace, referenced_only=True)
