@@ -68,7 +68,9 @@ class MirrorStatus(msgspec.Struct, kw_only=True):
     mirror_pod_name: str
     namespace: str
     status: str
-    """The pod's phase (``Pending``, ``Running``, ``Succeeded``, ``Failed``, ``Unknown``)."""
+    """kubectl's STATUS word: the pod's phase (``Pending``, ``Running``, ``Succeeded``,
+    ``Failed``) unless a container says more (``CrashLoopBackOff``, ``OOMKilled``…);
+    ``Deleted`` when the pod is gone."""
     ttl_seconds: int
     created_at: str
     expires_at: str
