@@ -130,6 +130,7 @@ class BatchWorker:
         self._max_ack_pending = max_ack_pending
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._fetching = False
         self.healthy = False
 
     @property
@@ -159,14 +160,22 @@ class BatchWorker:
         self._task = asyncio.create_task(self._run(), name=f"worker-{self._durable}")
 
     async def stop(self) -> None:
-        """Finish the batch in hand, then stop pulling."""
+        """Finish the batch in hand, then stop pulling.
+
+        A fetch still waiting for messages is abandoned rather than waited out: whatever
+        the server sent it meanwhile is redelivered after ``ack_wait``, nothing is lost.
+        """
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            if self._fetching:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self.healthy = False
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            self._fetching = True
             try:
                 msgs = await self._sub.fetch(self._batch, timeout=0.5)
             except TimeoutError:
@@ -176,6 +185,8 @@ class BatchWorker:
                 self.healthy = False
                 await asyncio.sleep(self._retry_delay)
                 continue
+            finally:
+                self._fetching = False
             self.healthy = True
             if msgs:
                 await self._process(msgs)
