@@ -10,6 +10,7 @@ child left behind reaped by pid (never by name).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import importlib.metadata
@@ -328,6 +329,28 @@ async def on_scratch_db(
 
 
 # --- Report -------------------------------------------------------------------
+
+
+def pipeline_parser(
+    doc: str | None, count: str, default: int, what: str, *, in_flight: int, seed: int
+) -> argparse.ArgumentParser:
+    """The options every pipeline benchmark takes: ``--<count>`` (N), ``--in-flight``,
+    ``--seed``, ``--timeout``, ``--mongo-disk``; the caller adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument(f"--{count}", type=int, default=default, help=f"{what} to send (N)")
+    parser.add_argument(
+        "--in-flight", type=int, default=in_flight, help="publish_async acks outstanding at most"
+    )
+    parser.add_argument("--seed", type=int, default=seed, help="workload random seed")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds allowed per stage (default scales)"
+    )
+    parser.add_argument(
+        "--mongo-disk",
+        action="store_true",
+        help="run SecantusDB on a temporary directory instead of in memory",
+    )
+    return parser
 
 
 def ratio_line(label: str, value: float, note: str, width: int = 46) -> str:

@@ -78,6 +78,7 @@ from bench.common import (
     ms_per,
     on_scratch_db,
     own_nats,
+    pipeline_parser,
     publish_limit,
     ratio_line,
     redeliveries,
@@ -1123,22 +1124,9 @@ def report(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--reports", type=int, default=5000, help="reports to send (N)")
+    parser = pipeline_parser(__doc__, "reports", 5000, "reports", in_flight=1000, seed=11)
     parser.add_argument(
         "--repeat-share", type=float, default=0.2, help="share of reports about a pod seen before"
-    )
-    parser.add_argument(
-        "--in-flight", type=int, default=1000, help="publish_async acks outstanding at most"
-    )
-    parser.add_argument("--seed", type=int, default=11, help="workload random seed")
-    parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds allowed per stage (default scales)"
-    )
-    parser.add_argument(
-        "--mongo-disk",
-        action="store_true",
-        help="run SecantusDB on a temporary directory instead of in memory",
     )
     args = parser.parse_args(argv)
     if args.reports < 1 or args.in_flight < 1:

@@ -70,6 +70,7 @@ from bench.common import (
     mongo_client,
     on_scratch_db,
     own_nats,
+    pipeline_parser,
     publish_all,
     ratio_line,
     redeliveries,
@@ -576,28 +577,12 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=200_000, help="events to send (N)")
+    parser = pipeline_parser(__doc__, "events", 200_000, "events", in_flight=4000, seed=7)
     parser.add_argument("--batch", type=int, default=100, help="events per collect message")
-    parser.add_argument(
-        "--in-flight", type=int, default=4000, help="publish_async acks outstanding at most"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="workload random seed")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        help="seconds allowed per stage (default scales with N)",
-    )
     parser.add_argument(
         "--eager-probe",
         action="store_true",
         help="aggregate pod_traffic on every poll, not only once the consumers are drained",
-    )
-    parser.add_argument(
-        "--mongo-disk",
-        action="store_true",
-        help="run SecantusDB on a temporary directory instead of in memory",
     )
     args = parser.parse_args(argv)
     if args.events < 1 or args.batch < 1 or args.in_flight < 1:

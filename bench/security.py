@@ -75,6 +75,7 @@ from bench.common import (
     ms_per,
     on_scratch_db,
     own_nats,
+    pipeline_parser,
     publish_limit,
     ratio_line,
     redeliveries,
@@ -1077,20 +1078,7 @@ def report(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--workloads", type=int, default=1000, help="workloads to send (N)")
-    parser.add_argument(
-        "--in-flight", type=int, default=1000, help="publish_async acks outstanding at most"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="workload random seed")
-    parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds allowed per stage (default scales)"
-    )
-    parser.add_argument(
-        "--mongo-disk",
-        action="store_true",
-        help="run SecantusDB on a temporary directory instead of in memory",
-    )
+    parser = pipeline_parser(__doc__, "workloads", 1000, "workloads", in_flight=1000, seed=7)
     args = parser.parse_args(argv)
     if args.workloads < 1 or args.in_flight < 1:
         parser.error("--workloads and --in-flight must be positive")
