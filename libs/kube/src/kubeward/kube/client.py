@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-T = TypeVar("T")
 IN_CLUSTER_VARIABLE = "KUBERNETES_SERVICE_HOST"
 
 
@@ -32,11 +31,6 @@ class KubeClient:
         """``_request_timeout`` of every call: (connect, read) seconds."""
         self.source = source
         """Where the configuration came from (for logs): a kubeconfig path or in-cluster."""
-
-    async def call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run one blocking client method in a worker thread, with the request timeout."""
-        kwargs.setdefault("_request_timeout", self.timeout)
-        return await asyncio.to_thread(method, *args, **kwargs)
 
     async def raw(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bytes:
         """The undecoded body of a call (``_preload_content=False``), its connection released.

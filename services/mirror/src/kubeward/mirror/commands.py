@@ -18,6 +18,7 @@ from kubeward.core.feed import publish_event
 from kubeward.core.mongo import Document
 from kubeward.kube.client import KubeClient, is_not_found
 from kubeward.mirror import manifests
+from kubeward.mirror.mirror_pods import list_mirror_pods, mirror_id_of
 from kubeward.mirror.pod_state import DELETED, pod_status
 from kubeward.mirror.status_watch import record_status
 from kubeward.mirror.store import CREATING, MirrorStore, now
@@ -382,20 +383,8 @@ class Commands:
         kube = self.kube
         if kube is None:
             return 0
-        try:
-            raw = await kube.raw(
-                kube.core.list_pod_for_all_namespaces, label_selector=f"{MIRROR_LABEL}=true"
-            )
-        except Exception as exc:
-            if not is_not_found(exc):  # kmock's emulator: 404 while it holds no pod at all
-                raise
-            return 0
-        pods = [
-            p
-            for p in msgspec.json.decode(raw).get("items") or []
-            if ((p.get("metadata") or {}).get("labels") or {}).get(MIRROR_LABEL) == "true"
-        ]
-        ids = [str(p["metadata"]["labels"].get(MIRROR_ID_LABEL, "")) for p in pods]
+        pods, _ = await list_mirror_pods(kube)
+        ids = [mirror_id_of(p) or "" for p in pods]
         known = await self._store.known_ids(ids)
         done = 0
         for pod, mirror_id in zip(pods, ids, strict=True):

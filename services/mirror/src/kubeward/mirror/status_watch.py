@@ -15,18 +15,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.core.feed import publish_event
-from kubeward.kube.client import KubeClient, is_not_found
+from kubeward.kube.client import KubeClient
 from kubeward.kube.watch import watch
+from kubeward.mirror.mirror_pods import SELECTOR, list_mirror_pods, mirror_id_of
 from kubeward.mirror.pod_state import DELETED, pod_status, resource_version
 from kubeward.mirror.store import CREATING, MirrorStore
-from kubeward.schemas.mirror import MIRROR_ID_LABEL, MIRROR_LABEL
 
 log = logging.getLogger(__name__)
-SELECTOR = f"{MIRROR_LABEL}=true"
 
 
 async def record_status(
@@ -52,18 +50,6 @@ async def record_status(
         },
     )
     return True
-
-
-def mirror_id_of(pod: Mapping[str, Any]) -> str | None:
-    """The mirror id of a kubeward mirror pod, ``None`` for any other pod.
-
-    The label selector is checked again here: not every API server (kmock's emulator)
-    applies it.
-    """
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    if labels.get(MIRROR_LABEL) != "true" or not labels.get(MIRROR_ID_LABEL):
-        return None
-    return str(labels[MIRROR_ID_LABEL])
 
 
 class StatusWatch:
@@ -99,20 +85,8 @@ class StatusWatch:
     async def resync(self) -> str | None:
         """Reconcile every active record with the listed pods; the list's resource version."""
         docs = [d for d in await self._store.active() if d.get("status") != CREATING]
-        kube = self._kube
-        try:
-            raw = await kube.raw(kube.core.list_pod_for_all_namespaces, label_selector=SELECTOR)
-        except Exception as exc:
-            if not is_not_found(exc):  # kmock: 404 while it holds no pod at all
-                raise
-            listing: dict[str, Any] = {}
-        else:
-            listing = msgspec.json.decode(raw)
-        pods = {
-            mirror_id: pod
-            for pod in listing.get("items") or []
-            if (mirror_id := mirror_id_of(pod)) is not None
-        }
+        listed, version = await list_mirror_pods(self._kube)
+        pods = {mirror_id_of(pod): pod for pod in listed}
         for doc in docs:
             pod = pods.get(doc["_id"])
             if pod is None:
@@ -124,8 +98,7 @@ class StatusWatch:
                 await record_status(
                     self._store, self._js, pod, mirror_id=doc["_id"], status=pod_status(pod)
                 )
-        version = (listing.get("metadata") or {}).get("resourceVersion")
-        return str(version) if version else None
+        return version
 
     async def _follow(self, version: str | None) -> None:
         kube = self._kube
@@ -144,7 +117,7 @@ class StatusWatch:
                     log.info("mirror pod watch ended by the API: %s", event.object.get("message"))
                     return
                 mirror_id = mirror_id_of(event.object)
-                if event.type == "BOOKMARK" or mirror_id is None:
+                if event.type == "BOOKMARK" or not mirror_id:
                     continue
                 status = DELETED if event.type == "DELETED" else pod_status(event.object)
                 await record_status(
