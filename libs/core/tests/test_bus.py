@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
+import sys
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -12,11 +16,15 @@ from kubeward.core.bus import (
     BatchWorker,
     NoRespondersError,
     ReplyInbox,
+    await_acks,
+    dead_letter,
     ensure_streams,
     publish_reply,
     serve_replies,
     serve_requests,
 )
+from kubeward.core.service import nothing, serving
+from kubeward.core.settings import BaseSettings
 from kubeward.devstack.testing import eventually
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
@@ -156,3 +164,121 @@ async def test_reply_split_into_parts_uses_headers(nc: NATS) -> None:
     second = await sub.next_msg(timeout=5)
     assert (first.headers or {})[bus.HDR_PARTS] == "2"
     assert [(m.headers or {})[bus.HDR_PART] for m in (first, second)] == ["0", "1"]
+
+
+async def test_handler_waiting_forever_is_given_back_and_health_says_so(nc: NATS) -> None:
+    """A handler stuck on something that never comes (a PubAck lost in a server restart)
+    must not hold its batch in progress for good: it is cut off and the batch redelivered."""
+    js = nc.jetstream()
+    await ensure_streams(js, bus.STREAMS)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    deliveries: list[int] = []
+    health_while_stuck: list[bool] = []
+
+    async def handler(msgs: list[Msg]) -> None:
+        deliveries.extend(m.metadata.num_delivered for m in msgs)
+        if len(deliveries) == 1:
+            await never
+
+    worker = BatchWorker(
+        js,
+        stream="COLLECT",
+        durable="stuck",
+        filter_subject=SUBJECT,
+        handler=handler,
+        stage="test",
+        ack_wait=1.0,
+        retry_delay=0.1,
+        handler_timeout=1.0,
+    )
+    await worker.start()
+    await js.publish(SUBJECT, b"x")
+    await eventually(
+        lambda: _pending(nc, "stuck"), lambda p: p == (0, 0), timeout=20, what="batch acked"
+    )
+    health_while_stuck.append(await worker.is_healthy())
+    await worker.stop()
+    assert deliveries == [1, 2]
+    assert health_while_stuck == [True]
+
+
+async def test_pipelined_acks_that_never_come_time_out() -> None:
+    never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    done.set_result(7)
+    failed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("nope"))
+    outcomes = await await_acks([done, never, failed], timeout=0.2)
+    assert outcomes[0] == 7
+    assert isinstance(outcomes[1], TimeoutError)
+    assert isinstance(outcomes[2], RuntimeError)
+    assert never.cancelled()
+
+
+async def test_dead_letter_of_a_message_near_max_payload_fits_and_keeps_the_connection(
+    nc: NATS,
+) -> None:
+    """The dead letter of a message just under the server's limit would exceed it with
+    its headers; the server would close the connection and the service would stall."""
+    js = nc.jetstream()
+    await ensure_streams(js, bus.STREAMS)
+    data = b"x" * (nc.max_payload - 16)
+    await dead_letter(js, "test", data, "malformed JSON: " + "y" * 1500, SUBJECT, 42)
+    assert nc.is_connected
+    (dead,) = await eventually(lambda: dead_letters(nc), lambda d: len(d) == 1)
+    headers = dead.headers or {}
+    assert headers[bus.HDR_TRUNCATED] == str(len(data))
+    assert headers[bus.HDR_ORIGIN_SEQ] == "42"
+    assert 0 < len(dead.data) < len(data)
+    assert data.startswith(dead.data)
+
+
+async def test_dead_letters_dedup_by_content_not_by_process(nc: NATS) -> None:
+    """The same dead letter twice is stored once; two identical records of one message
+    (their reasons name their index) are two dead letters."""
+    js = nc.jetstream()
+    await ensure_streams(js, bus.STREAMS)
+    await dead_letter(js, "test", b"1", "[0] not an object", SUBJECT, 5)
+    await dead_letter(js, "test", b"1", "[0] not an object", SUBJECT, 5)
+    await dead_letter(js, "test", b"1", "[1] not an object", SUBJECT, 5)
+    dead = await eventually(lambda: dead_letters(nc), lambda d: len(d) >= 2)
+    assert sorted((m.headers or {})[bus.HDR_REASON] for m in dead) == [
+        "[0] not an object",
+        "[1] not an object",
+    ]
+
+
+def test_dead_letter_id_is_the_same_in_every_process() -> None:
+    """Python salts ``hash()`` per process; a restarted or second replica must produce the
+    id the first one did, or the stream's dedup cannot recognise its dead letter."""
+    code = (
+        "from kubeward.core.bus import dead_letter_id;"
+        "print(dead_letter_id('ingest', 'kubeward.collect.x', 9, 'why', b'data'))"
+    )
+    ids = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=os.environ | {"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(ids) == 1
+    assert ids.pop().startswith("dl-ingest-9-")
+
+
+async def test_service_is_told_when_the_server_closes_its_connection(nats_url: str) -> None:
+    """nats-py does not reconnect after some server errors; ``serving`` reports it so
+    ``run_service`` can exit and be restarted instead of living on without a bus."""
+    lost = asyncio.Event()
+    async with serving("probe", BaseSettings(nats_url=nats_url), nothing, lost.set) as ctx:
+        # Payload under the client-side check, headers pushing it over the server's limit:
+        # the server answers with an error and closes the connection.
+        big = b"x" * (ctx.nc.max_payload - 10)
+        with contextlib.suppress(Exception):
+            await ctx.nc.publish(SUBJECT, big, headers={"pad": "p" * 200})
+            await ctx.nc.flush(timeout=2)
+        await asyncio.wait_for(lost.wait(), timeout=15)
+    assert lost.is_set()

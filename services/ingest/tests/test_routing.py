@@ -165,3 +165,34 @@ async def test_deeply_nested_json_is_rejected_not_retried(
     # The consumer is not stalled: the next message goes through.
     batches = await eventually(lambda: forwarded(nc), lambda b: len(events_of(b)) == 1)
     assert events_of(batches) == ["8080"]
+
+
+async def test_identical_bad_records_are_separate_dead_letters(
+    service: ServiceContext, nc: NATS
+) -> None:
+    """``[1, 1]``: two bad records with the same bytes are two dead letters, one per index."""
+    js = nc.jetstream()
+    await js.publish(bus.COLLECT_POD_TRAFFIC, b"[1,1]")
+    dead = await eventually(
+        lambda: drain(nc, bus.DEADLETTER_PREFIX + ">", bus.DEADLETTER.name),
+        lambda d: len(d) >= 2,
+        what="two dead letters",
+    )
+    reasons = sorted((m.headers or {})[bus.HDR_REASON] for m in dead)
+    assert [r[:3] for r in reasons] == ["[0]", "[1]"]
+    assert [m.data for m in dead] == [b"1", b"1"]
+
+
+async def test_malformed_message_near_max_payload_leaves_ingest_consuming(
+    service: ServiceContext, nc: NATS
+) -> None:
+    """Its dead letter would exceed the server's limit with headers: it is cut to fit, and
+    the valid message behind it is still forwarded."""
+    js = nc.jetstream()
+    await js.publish(bus.COLLECT_POD_TRAFFIC, b"[" + b" " * (nc.max_payload - 200))
+    await js.publish(bus.COLLECT_POD_TRAFFIC, msgspec.json.encode(GOOD))
+    batches = await eventually(lambda: forwarded(nc), lambda b: len(events_of(b)) == 1)
+    assert events_of(batches) == ["8080"]
+    (dead,) = await drain(nc, bus.DEADLETTER_PREFIX + ">", bus.DEADLETTER.name)
+    assert (dead.headers or {})[bus.HDR_TRUNCATED] == str(nc.max_payload - 199)
+    assert service.nc.is_connected

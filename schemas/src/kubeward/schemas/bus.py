@@ -156,6 +156,7 @@ HDR_STAGE = "Kubeward-Stage"
 HDR_PART = "Kubeward-Part"
 HDR_PARTS = "Kubeward-Parts"
 HDR_STATUS = "Kubeward-Status"
+HDR_TRUNCATED = "Kubeward-Truncated"
 
 
 def deadletter_subject(stage: str) -> str:

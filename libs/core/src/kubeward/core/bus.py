@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -30,17 +31,53 @@ RequestHandler = Callable[[Msg], Awaitable[bytes]]
 Req = TypeVar("Req")
 
 _PART_HEADROOM = 4096
+_HEADER_HEADROOM = 512
+"""Bytes kept free in a dead letter for the NATS header framing beyond names and values."""
+
+ACK_TIMEOUT = 10.0
+"""Seconds a service waits for PubAcks of pipelined publishes. A PubAck lost in a server
+restart never arrives; without a bound the consumer waiting for it stalls for good."""
 
 
-async def connect(url: str, name: str) -> NATS:
-    """Connect to NATS with reconnects that never give up."""
+async def connect(
+    url: str, name: str, closed_cb: Callable[[], Awaitable[None]] | None = None
+) -> NATS:
+    """Connect to NATS with reconnects that never give up.
+
+    ``closed_cb`` runs when the connection is closed for good, which nats-py does on
+    some server errors (e.g. ``maximum payload exceeded``) whatever the reconnect policy:
+    a service then has no bus and should exit so that its supervisor restarts it.
+    """
+    options: dict[str, Any] = {}
+    if closed_cb is not None:
+        options["closed_cb"] = closed_cb
     return await nats.connect(
         url,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        **options,
     )
+
+
+async def await_acks(futures: Sequence[Awaitable[Any]], timeout: float = ACK_TIMEOUT) -> list[Any]:
+    """The results of pipelined publishes (``publish_async`` futures), each an ack or the
+    exception it raised; acks still missing after ``timeout`` come back as ``TimeoutError``."""
+    tasks = [asyncio.ensure_future(f) for f in futures]
+    if not tasks:
+        return []
+    _done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    return [
+        TimeoutError(f"no PubAck within {timeout}s") if t in pending else _outcome(t) for t in tasks
+    ]
+
+
+def _outcome(task: asyncio.Future[Any]) -> Any:
+    exc = task.exception()
+    return exc if exc is not None else task.result()
 
 
 async def ensure_streams(js: JetStreamContext, specs: Sequence[bus.StreamSpec]) -> None:
@@ -72,7 +109,16 @@ async def dead_letter(
     origin_subject: str,
     origin_seq: int | None = None,
 ) -> None:
-    """Publish ``data`` to the dead-letter stream with the reason in headers."""
+    """Publish ``data`` to the dead-letter stream with the reason in headers.
+
+    The message id is a digest of the origin, the reason and the bytes, so a restarted or
+    second replica dead-lettering the same record is deduplicated, while two identical
+    records of one message (their reasons name their index) stay two dead letters.
+
+    A dead letter never exceeds the server's message size (the server would close the
+    connection): bytes beyond it are cut, ``Kubeward-Truncated`` gives the original size,
+    and the whole original stays in its stream at ``Kubeward-Origin-Seq``.
+    """
     headers = {
         bus.HDR_REASON: _header_safe(reason),
         bus.HDR_ORIGIN_SUBJECT: origin_subject,
@@ -80,8 +126,32 @@ async def dead_letter(
     }
     if origin_seq is not None:
         headers[bus.HDR_ORIGIN_SEQ] = str(origin_seq)
-        headers[bus.HDR_MSG_ID] = f"dl-{stage}-{origin_subject}-{origin_seq}-{hash(data)}"
+        headers[bus.HDR_MSG_ID] = dead_letter_id(stage, origin_subject, origin_seq, reason, data)
+    room = (
+        _max_payload(js) - _HEADER_HEADROOM - sum(len(k) + len(v) + 4 for k, v in headers.items())
+    )
+    if len(data) > room:
+        headers[bus.HDR_TRUNCATED] = str(len(data))
+        data = data[: max(room - 64, 0)]
     await js.publish(bus.deadletter_subject(stage), data, headers=headers)
+
+
+def dead_letter_id(
+    stage: str, origin_subject: str, origin_seq: int, reason: str, data: bytes
+) -> str:
+    """A stable ``Nats-Msg-Id`` for a dead letter (the same in every process)."""
+    digest = hashlib.blake2b(digest_size=12)
+    for part in (stage, origin_subject, str(origin_seq), reason):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(data)
+    return f"dl-{stage}-{origin_seq}-{digest.hexdigest()}"
+
+
+def _max_payload(js: JetStreamContext) -> int:
+    # nats-py exposes the connection of a JetStream context only as ``_nc``.
+    nc: NATS = js._nc
+    return int(nc.max_payload)
 
 
 def _header_safe(text: str) -> str:
@@ -116,6 +186,7 @@ class BatchWorker:
         ack_wait: float = 30.0,
         retry_delay: float = 1.0,
         max_ack_pending: int = 20_000,
+        handler_timeout: float | None = None,
     ) -> None:
         self._js = js
         self._stream = stream
@@ -128,7 +199,9 @@ class BatchWorker:
         self._ack_wait = ack_wait
         self._retry_delay = retry_delay
         self._max_ack_pending = max_ack_pending
+        self._handler_timeout = handler_timeout or 10 * ack_wait
         self._stopping = asyncio.Event()
+        self._last_progress = 0.0
         self._task: asyncio.Task[None] | None = None
         self._fetching = False
         self.healthy = False
@@ -139,8 +212,14 @@ class BatchWorker:
         return self._durable
 
     async def is_healthy(self) -> bool:
-        """Health check: the last fetch reached the server."""
-        return self.healthy
+        """Health check: the last fetch reached the server and the pull loop is moving
+        (a loop that has not come round for longer than a handler may take is stuck)."""
+        stalled = self._clock() - self._last_progress > self._handler_timeout + self._ack_wait
+        return self.healthy and not stalled
+
+    @staticmethod
+    def _clock() -> float:
+        return asyncio.get_running_loop().time()
 
     async def start(self) -> None:
         """Create or bind the durable consumer and start pulling."""
@@ -157,6 +236,7 @@ class BatchWorker:
             self._filter, durable=self._durable, stream=self._stream, config=config
         )
         self.healthy = True
+        self._last_progress = self._clock()
         self._task = asyncio.create_task(self._run(), name=f"worker-{self._durable}")
 
     async def stop(self) -> None:
@@ -175,6 +255,7 @@ class BatchWorker:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            self._last_progress = self._clock()
             self._fetching = True
             try:
                 msgs = await self._sub.fetch(self._batch, timeout=0.5)
@@ -188,13 +269,21 @@ class BatchWorker:
             finally:
                 self._fetching = False
             self.healthy = True
-            if msgs:
+            if not msgs:
+                continue
+            try:
                 await self._process(msgs)
+            except Exception:
+                # Acks or naks that could not be sent (the connection dropped): the server
+                # redelivers those messages after ack_wait; the loop must go on.
+                log.exception("%s: could not settle a batch of %d", self._durable, len(msgs))
 
     async def _process(self, msgs: list[Msg]) -> None:
         keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
-            await self._handler(msgs)
+            # Bounded: a handler waiting on something that never comes (a PubAck lost in a
+            # server restart) would otherwise hold its messages in progress for good.
+            await asyncio.wait_for(self._handler(msgs), self._handler_timeout)
         except Exception as exc:
             log.exception("%s: batch of %d failed; will retry", self._durable, len(msgs))
             await self._give_back(msgs, f"{type(exc).__name__}: {exc}")

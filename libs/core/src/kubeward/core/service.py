@@ -48,14 +48,26 @@ Body = Callable[[ServiceContext], AbstractAsyncContextManager[None]]
 
 
 @contextlib.asynccontextmanager
-async def serving(name: str, settings: BaseSettings, body: Body) -> AsyncIterator[ServiceContext]:
+async def serving(
+    name: str,
+    settings: BaseSettings,
+    body: Body,
+    on_connection_lost: Callable[[], None] | None = None,
+) -> AsyncIterator[ServiceContext]:
     """Connect to NATS, ensure the streams and run ``body`` for the duration of the block.
 
     ``body`` is an async context manager factory: it starts the service's workers on
     entry (registering health checks on the context) and drains them on exit. Tests use
-    this to run a service in-process against real servers.
+    this to run a service in-process against real servers. ``on_connection_lost`` is
+    called if the NATS connection closes for good while the block runs.
     """
-    nc = await bus.connect(settings.nats_url, name)
+    leaving = False
+
+    async def closed() -> None:
+        if not leaving and on_connection_lost is not None:
+            on_connection_lost()
+
+    nc = await bus.connect(settings.nats_url, name, closed_cb=closed)
     try:
         ctx = ServiceContext(name, settings, nc)
         await bus.ensure_streams(ctx.js, STREAMS)
@@ -66,26 +78,46 @@ async def serving(name: str, settings: BaseSettings, body: Body) -> AsyncIterato
             try:
                 yield ctx
             finally:
-                await health.unsubscribe()
+                leaving = True
+                with contextlib.suppress(Exception):
+                    await health.unsubscribe()
     finally:
+        leaving = True
         with contextlib.suppress(Exception):
             await nc.close()
 
 
 async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
-    """Run ``body`` (see :func:`serving`) and serve health until SIGINT/SIGTERM."""
+    """Run ``body`` (see :func:`serving`) and serve health until SIGINT/SIGTERM.
+
+    If the NATS connection closes for good (nats-py gives up on some server errors
+    whatever the reconnect policy), the service stops and exits with status 1 so that
+    its supervisor (``make run``, Kubernetes) starts a fresh process: alive without a
+    bus it would consume nothing and never recover.
+    """
     log = logging.getLogger(f"kubeward.{name}")
     stop = asyncio.Event()
+    lost = False
+
+    def connection_lost() -> None:
+        nonlocal lost
+        lost = True
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serving(name, settings, body) as ctx:
+    async with serving(name, settings, body, on_connection_lost=connection_lost) as ctx:
         health = HealthServer(name, settings.health_host, settings.health_port, ctx.checks)
         await health.start()
         log.info("%s ready; health on %s:%d", name, settings.health_host, health.port)
         await stop.wait()
+        if lost:
+            log.error("%s lost its NATS connection for good; exiting to be restarted", name)
         log.info("%s stopping", name)
         await health.stop()
+    if lost:
+        raise SystemExit(1)
 
 
 async def open_app_settings(ctx: ServiceContext, secret: str) -> AppSettings:

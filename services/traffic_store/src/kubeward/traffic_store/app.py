@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core import mongo
-from kubeward.core.bus import BatchWorker, publish_reply, serve_replies, stream_seq
+from kubeward.core.bus import BatchWorker, await_acks, publish_reply, serve_replies, stream_seq
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
@@ -74,7 +74,7 @@ class PodTrafficWriter:
             )
             for flow in created
         ]
-        acks = await asyncio.gather(*futures, return_exceptions=True)
+        acks = await await_acks(futures)
         failed = [ack for ack in acks if isinstance(ack, BaseException)]
         if failed:
             log.error(
