@@ -20,6 +20,10 @@ def main() -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, which let
+        # any local client choose its address per login attempt.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
         # Open SSE log streams and WebSockets would otherwise hold shutdown until their
         # clients leave; past this many seconds they are cut.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,

@@ -56,3 +56,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     log_stream_heartbeat_seconds: float = 15.0
     """SSE log streams: a comment line is sent after this long without a log line, so
     proxies keep the connection and the client sees it is alive."""
+    forwarded_allow_ips: str = ""
+    """Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (comma-separated
+    addresses or networks, ``*`` for any). Empty: none, so a client cannot pick its own
+    address and escape the login rate limit; set it to your ingress's address."""
