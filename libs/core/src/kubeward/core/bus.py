@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
+from pymongo.errors import ConnectionFailure
 
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply, error
@@ -335,7 +336,8 @@ async def publish_reply(nc: NATS, subject: str, data: bytes) -> None:
 async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue: str) -> Any:
     """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes.
 
-    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`.
+    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`; an
+    unreachable database a 503.
     """
 
     async def on_request(msg: Msg) -> None:
@@ -343,6 +345,9 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
             return
         try:
             data = await handler(msg)
+        except ConnectionFailure as exc:
+            log.warning("request on %s: database unavailable: %s", subject, exc)
+            data = msgspec.json.encode(error(503, "Database unavailable"))
         except Exception:
             log.exception("request on %s failed", subject)
             data = msgspec.json.encode(error(500, "Internal server error"))

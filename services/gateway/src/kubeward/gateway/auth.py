@@ -67,7 +67,12 @@ def _is_docs(path: str) -> bool:
 def is_service_token(connection: ASGIConnection[Any, Any, Any, Any], token: str | None) -> bool:
     """True when ``token`` is the configured service token (never when none is configured)."""
     expected: str = connection.app.state.settings.service_token
-    return bool(expected) and token is not None and hmac.compare_digest(token, expected)
+    # Bytes: compare_digest refuses str with non-ASCII characters (a 500 otherwise).
+    return (
+        bool(expected)
+        and token is not None
+        and hmac.compare_digest(token.encode(), expected.encode())
+    )
 
 
 async def authenticate(

@@ -7,7 +7,14 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kubeward.schemas.replies import Reply
 
@@ -53,7 +60,19 @@ def http_exception(
     return detail_response(exc.status_code, detail, dict(exc.headers or {}))
 
 
+UNAVAILABLE = (ConnectionFailure, RedisConnectionError, RedisTimeoutError)
+"""Errors that mean a dependency is down, not that the request or the gateway is wrong."""
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    """Log the failure and answer without leaking its internals."""
+    """Answer what slipped past the handlers: 400 for input nested too deeply to decode,
+    503 while MongoDB or Redis is unreachable, otherwise a logged 500 without internals."""
+    if isinstance(exc, RecursionError):
+        return detail_response(HTTP_400_BAD_REQUEST, "Request body is nested too deeply")
+    if isinstance(exc, UNAVAILABLE):
+        log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
+        return detail_response(
+            HTTP_503_SERVICE_UNAVAILABLE, "Service temporarily unavailable", {"Retry-After": "5"}
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return detail_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")

@@ -42,7 +42,7 @@ class SessionStore:
 
     def _sid(self, cookie: str) -> str | None:
         sid, _, signature = cookie.partition(".")
-        if not sid or not hmac.compare_digest(signature, self._sign(sid)):
+        if not sid or not hmac.compare_digest(signature.encode(), self._sign(sid).encode()):
             return None
         return sid
 

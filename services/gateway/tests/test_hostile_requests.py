@@ -1,0 +1,56 @@
+"""Requests built to break the gateway get a 4xx with a ``detail`` (503 while a dependency
+is down), never a 500 (issue 13, item 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import httpx
+import pytest
+
+from kubeward.devstack.procs import free_port
+from kubeward.devstack.testing import serve_asgi
+from kubeward.gateway.app import create_app
+from kubeward.gateway.settings import Settings
+
+TOKEN = "svc-token"  # the gateway fixtures' (conftest.py)
+Gateway = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
+DEEP = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/admin/llm/config", "/api/security/scan"])
+async def test_json_nested_too_deeply_is_400(admin: httpx.AsyncClient, path: str) -> None:
+    resp = await admin.post(path, content=DEEP, headers={"content-type": "application/json"})
+    assert resp.status_code == 400
+    assert "detail" in resp.json()
+
+
+async def test_database_down_is_503_not_500(
+    nats_url: str, clean_redis_url: str, mongo_db_name: str
+) -> None:
+    """Login reads the user from MongoDB; with no MongoDB the caller learns to retry."""
+    settings = Settings(
+        nats_url=nats_url,
+        mongodb_url=f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300",
+        mongodb_db=mongo_db_name,
+        redis_url=clean_redis_url,
+        service_token=TOKEN,
+        session_secret="s",
+        settings_secret="a-settings-secret-for-tests",
+    )
+    async with (
+        serve_asgi(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as c,
+    ):
+        resp = await c.post("/api/auth/login", json={"username": "u", "password": "p" * 9})
+    assert resp.status_code == 503
+    assert resp.json() == {"detail": "Service temporarily unavailable"}
+
+
+async def test_non_ascii_credentials_are_401(gateway: Gateway) -> None:
+    async with gateway() as client:
+        token = await client.get("/pod/traffic", headers={"X-Service-Token": b"t\xe9st"})
+        cookie = await client.get("/api/auth/me", headers={"Cookie": b"kure_session=\xe9.\xe9"})
+    assert token.status_code == 401
+    assert cookie.status_code == 401
