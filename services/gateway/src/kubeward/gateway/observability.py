@@ -13,8 +13,8 @@ from litestar.datastructures import State
 from litestar.response import Redirect
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
-from kubeward.core import metrics
 from kubeward.core.bus import NoRespondersError
+from kubeward.core.metrics import gather, merge
 from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
 from kubeward.schemas import asyncapi, bus
@@ -56,8 +56,8 @@ class ObservabilityController(Controller):
         """The gateway's own metrics and the counters of ingest, failure-analyzer and security
         (those that answer within :data:`METRICS_TIMEOUT`), merged into one page."""
         link: BusLink = state.bus
-        pages = await metrics.gather(link.request, METRICS_SUBJECTS, METRICS_TIMEOUT)
-        text = metrics.merge([generate_latest(REGISTRY), *pages])
+        pages = await gather(link.request, METRICS_SUBJECTS, METRICS_TIMEOUT)
+        text = merge([generate_latest(REGISTRY), *pages])
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     @get(f"{DOCS_PATH}/asyncapi.json", summary="AsyncAPI document of the bus")
