@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from nats.aio.client import Client as NATS
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubeward.core import metrics
 from kubeward.core.bus import ReplyInbox
+from kubeward.core.health import HealthServer
 from kubeward.core.metrics import LLMMetrics
 from kubeward.core.service import ServiceContext, serving
 from kubeward.core.settings import BaseSettings
@@ -86,3 +88,18 @@ async def test_gather_asks_every_service_at_once_and_skips_the_silent(
 
 async def _ignore(_msg: object) -> None:
     return None
+
+
+async def test_the_health_port_serves_the_services_own_registry() -> None:
+    registry = CollectorRegistry()
+    Gauge("kure_security_scan_duration_seconds", "Last scan", registry=registry).set(3.5)
+    server = HealthServer("security", "127.0.0.1", 0, {}, registry)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            resp = await client.get(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        await server.stop()
+    assert resp.status_code == 200
+    assert "kure_security_scan_duration_seconds 3.5" in resp.text.splitlines()
+    assert "python_info" in resp.text  # the process's default registry stays
