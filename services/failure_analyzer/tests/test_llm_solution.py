@@ -47,6 +47,10 @@ PROVIDERS: dict[str, tuple[str, str, str, str]] = {
         "/custom/v1/chat/completions",
         "authorization",
     ),
+    # GitHub Models under Kure Monitor's names (OpenAI format, no version segment).
+    "copilot": ("openai/gpt-5-mini", "/inference", "/inference/chat/completions", "authorization"),
+    "github": ("openai/gpt-4.1", "/inference", "/inference/chat/completions", "authorization"),
+    "github_models": ("openai/gpt-5-mini", "/gh", "/gh/chat/completions", "authorization"),
 }
 
 DIAGNOSIS = Diagnosis(

@@ -13,7 +13,6 @@ from typing import Any
 import msgspec
 import pytest
 from nats.aio.client import Client as NATS
-from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 
 from kubeward.core.app_settings import AppSettings
@@ -24,6 +23,7 @@ from kubeward.devstack.fake_llm import Answer, FakeLLM, serve_fake_llm
 from kubeward.devstack.testing import eventually, serve_asgi, stored_messages
 from kubeward.failure_analyzer import retention
 from kubeward.failure_analyzer.app import failure_analyzer
+from kubeward.failure_analyzer.metrics import REGISTRY
 from kubeward.failure_analyzer.settings import Settings
 from kubeward.failure_analyzer.store import COLLECTION, FailureStore, Solution
 from kubeward.ingest.app import ingest

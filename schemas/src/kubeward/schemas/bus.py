@@ -136,6 +136,9 @@ RPC_SECURITY_LIST = "kubeward.rpc.security.list"
 RPC_SECURITY_COMMAND = "kubeward.rpc.security.command"
 RPC_MIRROR_COMMAND = "kubeward.rpc.mirror.command"
 RPC_HEALTH_PREFIX = "kubeward.rpc.health."
+METRICS_SERVICES: tuple[str, ...] = ("ingest", "failure-analyzer", "security")
+"""Services whose Prometheus counters the gateway's ``/metrics`` relays (see
+:func:`metrics_subject`)."""
 
 # --- Durable consumers --------------------------------------------------------
 
@@ -162,6 +165,12 @@ HDR_TRUNCATED = "Kubeward-Truncated"
 def deadletter_subject(stage: str) -> str:
     """Dead-letter subject for records rejected at ``stage`` (e.g. ``ingest``)."""
     return DEADLETTER_PREFIX + stage
+
+
+def metrics_subject(service: str) -> str:
+    """Request/reply subject on which ``service`` answers its Prometheus text
+    (``kubeward.rpc.<service>.metrics``; ingest's is :data:`RPC_INGEST_METRICS`)."""
+    return f"kubeward.rpc.{service}.metrics"
 
 
 def feed_subject(event_type: str) -> str:
@@ -361,5 +370,14 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="mirror",
         payload="MirrorCommand (JSON, tagged by action) -> Reply",
         description="Mirror pods: preview a fix, deploy, status, delete, list active.",
+    ),
+    SubjectSpec(
+        subject=metrics_subject("<service>"),
+        stream=None,
+        publisher="gateway",
+        consumer=", ".join(METRICS_SERVICES),
+        payload="empty -> Prometheus text",
+        description="A service's counters (kubeward_* and Kure's kure_*) for the gateway's "
+        "/metrics; each is asked concurrently with a timeout.",
     ),
 )

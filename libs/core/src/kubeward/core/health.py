@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,19 @@ async def health_report(service: str, checks: dict[str, Check]) -> HealthReport:
 
 
 class HealthServer:
-    """Serves ``GET /health`` (200 when every check passes, else 503) and ``GET /metrics``."""
+    """Serves ``GET /health`` (200 when every check passes, else 503) and ``GET /metrics``
+    (the process's default registry, then the service's own ``registry`` if it has one)."""
 
-    def __init__(self, service: str, host: str, port: int, checks: dict[str, Check]) -> None:
+    def __init__(
+        self,
+        service: str,
+        host: str,
+        port: int,
+        checks: dict[str, Check],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self._service = service
+        self._registry = registry
         self._host = host
         self._port = port
         self._checks = checks
@@ -83,7 +92,10 @@ class HealthServer:
                 ok = report.status == "ok"
                 status, ctype = ("200 OK" if ok else "503 Service Unavailable"), "application/json"
             elif path == "/metrics":
-                body, status, ctype = generate_latest(REGISTRY), "200 OK", CONTENT_TYPE_LATEST
+                body = generate_latest(REGISTRY)
+                if self._registry is not None:
+                    body += generate_latest(self._registry)
+                status, ctype = "200 OK", CONTENT_TYPE_LATEST
             else:
                 body, status, ctype = b'{"detail":"Not Found"}', "404 Not Found", "application/json"
             writer.write(

@@ -1,4 +1,5 @@
-"""LLM provider clients: OpenAI, Anthropic, Gemini, Groq, Ollama and OpenAI-compatible servers.
+"""LLM provider clients: OpenAI, Anthropic, Gemini, Groq, Ollama, GitHub Models (``copilot``)
+and OpenAI-compatible servers.
 
 :func:`complete` asks the configured model for one answer over plain HTTP (httpx) and
 returns a :class:`Completion`, or raises :class:`LLMError` with a ``kind`` the caller can
@@ -40,6 +41,7 @@ from kubeward.core.llm_wire import (
     parse,
 )
 from kubeward.core.logs import quiet_httpx
+from kubeward.core.metrics import LLMMetrics
 from kubeward.core.settings_values import (
     LLMConfig,
     SettingValidationError,
@@ -128,14 +130,43 @@ async def complete(
     timeout: float = 30,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     client: httpx.AsyncClient | None = None,
+    metrics: LLMMetrics | None = None,
 ) -> Completion:
     """Ask ``config``'s model to answer ``prompt`` under the ``system`` instructions.
 
     ``timeout`` bounds the whole call in seconds, retry and backoff included. ``client``
     lets callers share a connection pool (redirects are never followed, whatever its
-    settings); without it a client is made for this call. Raises :class:`LLMError`.
+    settings); without it a client is made for this call. ``metrics``, when given, counts
+    the call (Kure's ``kure_llm_*``) once its configuration is usable. Raises
+    :class:`LLMError`.
     """
     provider, base_url = _check(config)
+    if metrics is None:
+        return await _complete(
+            config, provider, base_url, system, prompt, timeout, max_tokens, client
+        )
+    started = time.monotonic()
+    ok = False
+    try:
+        completion = await _complete(
+            config, provider, base_url, system, prompt, timeout, max_tokens, client
+        )
+        ok = True
+        return completion
+    finally:
+        metrics.record(provider, ok, time.monotonic() - started)
+
+
+async def _complete(
+    config: LLMConfig,
+    provider: Provider,
+    base_url: str,
+    system: str,
+    prompt: str,
+    timeout: float,
+    max_tokens: int,
+    client: httpx.AsyncClient | None,
+) -> Completion:
     request = build(
         provider, base_url, config.model.strip(), config.api_key, system, prompt, max_tokens
     )

@@ -14,6 +14,11 @@ Pure data and functions (no I/O); :mod:`kubeward.core.llm` sends the requests bu
   ``x-goog-api-key`` header (never in the URL, so it cannot land in an access log),
   ``systemInstruction`` and ``generationConfig.maxOutputTokens``.
 - Ollama: ``POST {base}/api/chat`` with ``stream: false`` and ``options.num_predict``.
+- GitHub Models (Kure's ``copilot``, also ``github`` / ``github_models``): the OpenAI format
+  at ``POST {base}/chat/completions`` (no version segment; base
+  ``https://models.github.ai/inference``), a GitHub token as ``Authorization: Bearer``,
+  GitHub's ``Accept`` and ``X-GitHub-Api-Version`` headers, ``max_tokens``, and namespaced
+  model names such as ``openai/gpt-5-mini``.
 
 A ``base_url`` may include the API's version segment (``http://vllm:8000/v1``) or not
 (``http://vllm:8000``); both reach the same endpoint.
@@ -26,7 +31,9 @@ from urllib.parse import quote
 
 import msgspec
 
-Provider = Literal["openai", "anthropic", "gemini", "groq", "ollama", "openai-compatible"]
+Provider = Literal[
+    "openai", "anthropic", "gemini", "groq", "ollama", "openai-compatible", "copilot"
+]
 PROVIDERS: Final[tuple[Provider, ...]] = (
     "openai",
     "anthropic",
@@ -34,11 +41,15 @@ PROVIDERS: Final[tuple[Provider, ...]] = (
     "groq",
     "ollama",
     "openai-compatible",
+    "copilot",
 )
 ALIASES: Final[dict[str, Provider]] = {
     "openai_compatible": "openai-compatible",
     "claude": "anthropic",
     "google": "gemini",
+    "github": "copilot",
+    "github_models": "copilot",
+    "github-models": "copilot",
 }
 """Other names people use for a provider -> our name."""
 
@@ -49,11 +60,15 @@ DEFAULT_BASE_URLS: Final[dict[Provider, str | None]] = {
     "groq": "https://api.groq.com/openai",
     "ollama": "http://localhost:11434",
     "openai-compatible": None,
+    "copilot": "https://models.github.ai/inference",
 }
 """Where each provider is reached when the config has no ``base_url`` (``None``: required)."""
 
-NEEDS_API_KEY: Final[frozenset[Provider]] = frozenset({"openai", "anthropic", "gemini", "groq"})
+NEEDS_API_KEY: Final[frozenset[Provider]] = frozenset(
+    {"openai", "anthropic", "gemini", "groq", "copilot"}
+)
 ANTHROPIC_VERSION = "2023-06-01"
+GITHUB_API_VERSION = "2022-11-28"
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +168,16 @@ def build(
             "options": {"num_predict": max_tokens},
         }
         return WireRequest(url=endpoint(base_url, ("/api",), "/chat"), headers=headers, body=body)
+    if provider == "copilot":
+        headers |= {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": GITHUB_API_VERSION,
+        }
+        body = {"model": model, "messages": messages, "max_tokens": max_tokens}
+        url = base_url.rstrip("/")
+        if not url.endswith("/chat/completions"):
+            url += "/chat/completions"
+        return WireRequest(url=url, headers=headers, body=body)
     limit = "max_tokens" if provider == "openai-compatible" else "max_completion_tokens"
     body = {"model": model, "messages": messages, limit: max_tokens}
     return WireRequest(

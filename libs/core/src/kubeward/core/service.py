@@ -15,12 +15,14 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 from kubeward.core import bus
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.health import Check, HealthServer, health_report
+from kubeward.core.metrics import render
 from kubeward.core.settings import BaseSettings
-from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS
+from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS, metrics_subject
 
 
 class ServiceContext:
@@ -35,6 +37,10 @@ class ServiceContext:
         self.components: dict[str, object] = {}
         """The body's main objects by name (its store, its settings view), so in-process
         tests can look at the state the service sees."""
+        self.metrics: CollectorRegistry | None = None
+        """The service's own Prometheus registry, when its body sets one: answered on
+        ``metrics_subject(name)`` for the gateway's ``/metrics`` and served on the health
+        port's ``/metrics``."""
 
     async def _nats_ok(self) -> bool:
         return bool(self.nc.is_connected)
@@ -42,6 +48,10 @@ class ServiceContext:
 
 async def _health(ctx: ServiceContext, _msg: Msg) -> bytes:
     return msgspec.json.encode(await health_report(ctx.name, ctx.checks))
+
+
+async def _metrics(registry: CollectorRegistry, _msg: Msg) -> bytes:
+    return render(registry)
 
 
 Body = Callable[[ServiceContext], AbstractAsyncContextManager[None]]
@@ -72,15 +82,24 @@ async def serving(
         ctx = ServiceContext(name, settings, nc)
         await bus.ensure_streams(ctx.js, STREAMS)
         async with body(ctx):
-            health = await bus.serve_requests(
-                nc, RPC_HEALTH_PREFIX + name, partial(_health, ctx), queue=name
-            )
+            subs = [
+                await bus.serve_requests(
+                    nc, RPC_HEALTH_PREFIX + name, partial(_health, ctx), queue=name
+                )
+            ]
+            if ctx.metrics is not None:
+                subs.append(
+                    await bus.serve_requests(
+                        nc, metrics_subject(name), partial(_metrics, ctx.metrics), queue=name
+                    )
+                )
             try:
                 yield ctx
             finally:
                 leaving = True
-                with contextlib.suppress(Exception):
-                    await health.unsubscribe()
+                for sub in subs:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
     finally:
         leaving = True
         with contextlib.suppress(Exception):
@@ -108,7 +127,9 @@ async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with serving(name, settings, body, on_connection_lost=connection_lost) as ctx:
-        health = HealthServer(name, settings.health_host, settings.health_port, ctx.checks)
+        health = HealthServer(
+            name, settings.health_host, settings.health_port, ctx.checks, ctx.metrics
+        )
         await health.start()
         log.info("%s ready; health on %s:%d", name, settings.health_host, health.port)
         await stop.wait()

@@ -11,7 +11,7 @@ from typing import Any, cast
 from kubeward.core import mongo
 from kubeward.core.bus import BatchWorker, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
-from kubeward.failure_analyzer import retention
+from kubeward.failure_analyzer import metrics, retention
 from kubeward.failure_analyzer.commands import Commands
 from kubeward.failure_analyzer.llm_jobs import DiagnoseHandler
 from kubeward.failure_analyzer.notifier import Notifier
@@ -34,6 +34,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     store = FailureStore(mongo.database(client, settings.mongodb_db))
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
+    ctx.metrics = metrics.REGISTRY
     app_settings = await open_app_settings(ctx, settings.settings_secret)
     ctx.components["store"] = store
     notifier = Notifier(app_settings, settings.public_url)

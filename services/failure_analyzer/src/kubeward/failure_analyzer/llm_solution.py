@@ -25,6 +25,7 @@ import yaml
 
 from kubeward.core.llm import LLMError, complete
 from kubeward.core.settings_values import LLMConfig
+from kubeward.failure_analyzer import metrics
 from kubeward.failure_analyzer.findings import Diagnosis, Finding
 from kubeward.failure_analyzer.redaction import Redactor, encode_log_block, read_log_block
 from kubeward.schemas.pod_failures import (
@@ -119,7 +120,13 @@ async def llm_solution(
         prompt = redactor.text(build_prompt(redactor.report(_logs_tail(report)), diagnosis))
         async with asyncio.timeout(timeout + 1):  # complete() keeps to timeout; a backstop
             completion = await complete(
-                config, system, prompt, timeout=timeout, max_tokens=MAX_TOKENS, client=client
+                config,
+                system,
+                prompt,
+                timeout=timeout,
+                max_tokens=MAX_TOKENS,
+                client=client,
+                metrics=metrics.LLM,
             )
         text = completion.text.strip()
         if not text:

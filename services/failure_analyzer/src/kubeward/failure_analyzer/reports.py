@@ -90,6 +90,7 @@ class ReportHandler:
         await events.pod_failure(self._js, doc, tag)
         if outcome is not Outcome.DUPLICATE:
             metrics.SOLUTIONS.labels(solution.source).inc()
+            metrics.KURE_POD_FAILURES.labels(report.namespace, report.failure_reason).inc()
             if outcome is Outcome.CREATED and doc["status"] == "new":
                 self._notifier.failure(doc)
         wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (

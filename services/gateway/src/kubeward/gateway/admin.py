@@ -100,9 +100,13 @@ class AdminSettingsController(Controller):
 
     @get("/llm/status", summary="LLM configuration (key masked)")
     async def llm_status(self, state: State) -> dict[str, Any]:
-        """``configured`` and the masked configuration."""
+        """``configured`` and the masked configuration; when configured, also Kure's
+        ``provider``, ``model`` and ``source`` the dashboard shows."""
         masked = _store(state).masked("llm.config")
-        return {"configured": masked is not None, "config": masked}
+        if masked is None:
+            return {"configured": False, "config": None}
+        kure = {"provider": masked.provider, "model": masked.model, "source": "database"}
+        return {"configured": True, "config": masked} | kure
 
     @post("/llm/config", status_code=200, summary="Store the LLM configuration")
     async def llm_set(
@@ -128,7 +132,9 @@ class AdminSettingsController(Controller):
         except (TypeError, ValueError) as exc:
             raise _bad(exc) from None
         result: dict[str, Any] = msgspec.to_builtins(await test_connection(checked))
-        return result
+        # Kure's dashboard reads ``success`` and ``message``.
+        message = "LLM connection successful" if result["ok"] else result.get("error")
+        return result | {"success": result["ok"], "message": message or "Test failed"}
 
     @delete("/llm/config", status_code=200, summary="Remove the LLM configuration")
     async def llm_delete(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:

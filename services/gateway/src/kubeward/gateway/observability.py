@@ -1,4 +1,5 @@
-"""``/health``, ``/metrics`` (with ingest's counters relayed over the bus) and docs redirects."""
+"""``/health``, ``/metrics`` (with the services' counters relayed over the bus) and docs
+redirects."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from litestar.response import Redirect
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
 from kubeward.core.bus import NoRespondersError
+from kubeward.core.metrics import gather, merge
 from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
 from kubeward.schemas import asyncapi, bus
@@ -21,7 +23,9 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 METRICS_TIMEOUT = 2.0
-"""Seconds a scrape waits for ingest's counters before answering without them."""
+"""Seconds a scrape waits for the services' counters (asked all at once) before answering
+without those that did not answer."""
+METRICS_SUBJECTS = tuple((s, bus.metrics_subject(s)) for s in bus.METRICS_SERVICES)
 
 ASYNCAPI = asyncapi.render().encode()
 SERVICES = ("ingest", "traffic-store", "failure-analyzer", "security", "mirror")
@@ -49,13 +53,11 @@ class ObservabilityController(Controller):
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
     async def metrics(self, state: State) -> Response[bytes]:
-        """The gateway's own metrics followed by ingest's counters (when ingest answers)."""
+        """The gateway's own metrics and the counters of ingest, failure-analyzer and security
+        (those that answer within :data:`METRICS_TIMEOUT`), merged into one page."""
         link: BusLink = state.bus
-        text = generate_latest(REGISTRY)
-        try:
-            text += await link.request(bus.RPC_INGEST_METRICS, b"", timeout=METRICS_TIMEOUT)
-        except (TimeoutError, NoRespondersError):
-            log.warning("ingest did not answer the metrics request")
+        pages = await gather(link.request, METRICS_SUBJECTS, METRICS_TIMEOUT)
+        text = merge([generate_latest(REGISTRY), *pages])
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     @get(f"{DOCS_PATH}/asyncapi.json", summary="AsyncAPI document of the bus")

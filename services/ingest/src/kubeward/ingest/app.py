@@ -6,10 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from nats.aio.msg import Msg
-from prometheus_client import generate_latest
-
-from kubeward.core.bus import BatchWorker, serve_requests
+from kubeward.core.bus import BatchWorker
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
 from kubeward.ingest.http_traffic import HttpTrafficRouter
@@ -21,13 +18,10 @@ from kubeward.ingest.settings import Settings
 from kubeward.schemas import bus
 
 
-async def _metrics(_msg: Msg) -> bytes:
-    return bytes(generate_latest(metrics.REGISTRY))
-
-
 @asynccontextmanager
 async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
-    """Start the routing workers and the metrics responder; drain them on exit."""
+    """Start the routing workers (their counters answered on ``RPC_INGEST_METRICS``);
+    drain them on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
     routers: list[tuple[str, str, type[CollectRouter[Any, Any]]]] = [
@@ -53,10 +47,9 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
     for worker in workers:
         await worker.start()
         ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
-    sub = await serve_requests(ctx.nc, bus.RPC_INGEST_METRICS, _metrics, queue="ingest")
+    ctx.metrics = metrics.REGISTRY
     try:
         yield
     finally:
-        await sub.unsubscribe()
         for worker in workers:
             await worker.stop()

@@ -107,6 +107,7 @@ class Commands:
             return Reply(body=_body({"message": f"Rescan status '{command.status}' broadcasted"}))
         if isinstance(command, ScanDuration):
             metrics.SCAN_DURATION.set(command.duration_seconds)
+            metrics.KURE_SCAN_DURATION.set(command.duration_seconds)
             return Reply(body=_body({"message": "Scan duration recorded"}))
         if isinstance(command, ListRegistries):
             current = await self._trusted.load()

@@ -20,6 +20,7 @@ import yaml
 
 from kubeward.core.llm import LLMError, complete
 from kubeward.core.settings_values import LLMConfig
+from kubeward.security import metrics
 from kubeward.security.scanner import CHECKS
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,9 @@ async def fix(
         f"Suggested remediation: {finding.get('remediation')}\n\nManifest:\n```yaml\n{original}```"
     )
     try:
-        completion = await complete(config, SYSTEM, prompt, timeout=timeout, client=client)
+        completion = await complete(
+            config, SYSTEM, prompt, timeout=timeout, client=client, metrics=metrics.LLM
+        )
     except LLMError as exc:
         return fallback(finding, original, f"the LLM ({config.provider}) failed: {exc.message}")
     text = completion.text.strip()

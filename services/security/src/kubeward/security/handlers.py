@@ -83,6 +83,7 @@ class FindingHandler:
                 )
                 doc, is_new = await self._store.upsert(key, fields)
                 metrics.FINDINGS.labels("scanner", "created" if is_new else "updated").inc()
+                metrics.KURE_FINDINGS.labels(f.severity).inc()
                 if is_new:
                     await events.security_finding(self._js, doc)
                 if envelope.reply_to:
