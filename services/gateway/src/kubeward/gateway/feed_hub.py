@@ -31,6 +31,12 @@ from kubeward.schemas import bus
 log = logging.getLogger(__name__)
 
 FEED_CLIENTS = Gauge("kubeward_gateway_feed_clients", "WebSocket feed clients connected.")
+WEBSOCKET_CONNECTIONS_ACTIVE = Gauge(
+    "kure_websocket_connections_active",
+    "Number of currently active WebSocket connections",
+)
+"""Kure's metric (``backend/services/prometheus_metrics.py``): open feed sockets, on ``/ws``
+and ``/api/ws`` together."""
 FEED_LAGGING = Counter(
     "kubeward_gateway_feed_lagging_disconnects",
     "WebSocket feed clients disconnected because their queue overflowed.",
