@@ -105,10 +105,11 @@ class KureRelay:
         """``/ws`` sockets attached."""
         return len(self._clients)
 
-    def start(self) -> None:
-        """Start relaying (from the hub's current position)."""
-        self.last_seq = self._hub.last_seq
-        self._task = asyncio.create_task(self._run(), name="kure-feed-relay")
+    async def start(self) -> None:
+        """Start relaying from the hub's current position."""
+        source = await self._hub.attach(FeedFilter(), None, internal=True)
+        self.last_seq = source.after
+        self._task = asyncio.create_task(self._run(source), name="kure-feed-relay")
 
     async def stop(self) -> None:
         """Stop relaying and end every socket's pump."""
@@ -130,10 +131,8 @@ class KureRelay:
         """Forget a socket's queue (idempotent)."""
         self._clients.discard(client)
 
-    async def _run(self) -> None:
-        since: int | None = None
+    async def _run(self, source: FeedClient) -> None:
         while True:
-            source = await self._hub.attach(FeedFilter(), since)
             try:
                 await source.pump(self._relay)
             finally:
@@ -141,7 +140,7 @@ class KureRelay:
             if not source.lagging:
                 return  # the hub stopped
             log.warning("Kure feed relay fell behind at %d; resuming", source.delivered)
-            since = source.delivered
+            source = await self._hub.attach(FeedFilter(), source.delivered, internal=True)
 
     async def _relay(self, data: str) -> None:
         frame = _frame.decode(data)
@@ -186,7 +185,7 @@ async def kure_feed_lifespan(app: Litestar) -> AsyncIterator[None]:
     link: BusLink = app.state.bus
     fetch = record_fetcher(link, settings.request_timeout_seconds)
     relay = KureRelay(app.state.feed, fetch, settings.feed_client_queue)
-    relay.start()
+    await relay.start()
     app.state.kure_feed = relay
     try:
         yield
