@@ -24,7 +24,7 @@ from kubeward.gateway.auth import authenticate, principal_of
 from kubeward.gateway.errors import detail_response
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.sessions import SESSION_COOKIE, SessionStore
-from kubeward.gateway.users import ROLES, User, UserError, UserStore
+from kubeward.gateway.users import ROLES, User, UserError, UserStore, is_id
 
 
 class Credentials(msgspec.Struct):
@@ -115,7 +115,7 @@ class AuthController(Controller):
     @get("/status", opt={"public": True}, summary="Whether initial admin setup is needed")
     async def status(self, request: Request[Any, Any, State], state: State) -> AuthStatus:
         """``setup_required`` until the first user exists; the caller, if logged in."""
-        setup_required = await user_store(state).count() == 0
+        setup_required = not await user_store(state).any()
         principal = await authenticate(request)
         user = None
         if principal is not None and principal.kind == "user":
@@ -133,7 +133,7 @@ class AuthController(Controller):
     async def signup(self, data: JSONBody[Credentials], state: State) -> Response[User]:
         """The first user becomes admin and is logged in; afterwards this is 403."""
         users = user_store(state)
-        if await users.count() > 0:
+        if await users.any():
             raise PermissionDeniedException(detail="Signup is closed: users already exist")
         try:
             user = await users.create(data.username, data.password, "admin")
@@ -280,7 +280,7 @@ class UsersController(Controller):
         reference): ``{"detail": "User <name> deleted"}``.
         """
         users = user_store(state)
-        by_id = key.isdigit()
+        by_id = is_id(key)
         if by_id:
             target = await users.resolve(key)
             if target is None:

@@ -24,9 +24,12 @@ from kubeward.core.mongo import Document
 from kubeward.gateway.accounts import audit_user_change, session_cookie, session_store, user_store
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.invitations import Invitation, InvitationStore
+from kubeward.gateway.params import path_id
 from kubeward.gateway.users import User, UserError
 
 INVITABLE = ("admin", "member", "write", "read")
+MAX_HOURS = 1_000_000
+"""About 114 years: any longer is ``null`` (never expires) in all but name."""
 SETUP_LOCK = "first-admin"
 """A document in ``auth_counters`` that only the first setup can insert."""
 
@@ -52,7 +55,7 @@ class InvitationIn(msgspec.Struct, kw_only=True):
     """``POST /api/admin/invitations``; ``expires_in_hours: null`` never expires."""
 
     role: str
-    expires_in_hours: Annotated[int, msgspec.Meta(ge=1)] | None = 72
+    expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=MAX_HOURS)] | None = 72
 
 
 class CreatedInvitation(msgspec.Struct, kw_only=True):
@@ -190,6 +193,7 @@ class InvitationsController(Controller):
     @delete("/{invitation_id:str}", status_code=200, summary="Revoke an invitation")
     async def revoke(self, invitation_id: FromPath[str], state: State) -> dict[str, str]:
         """404 ``Invitation not found`` for an unknown id."""
-        if not invitation_id.isdigit() or not await _invitations(state).revoke(int(invitation_id)):
+        number = path_id(invitation_id, "Invitation not found")
+        if not await _invitations(state).revoke(number):
             raise NotFoundException(detail="Invitation not found")
         return {"message": "Invitation revoked"}

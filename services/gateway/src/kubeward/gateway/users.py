@@ -55,11 +55,20 @@ class UserError(ValueError):
         self.detail = detail
 
 
+MAX_ID_DIGITS = 18
+"""Longer digit strings cannot be an id (MongoDB integers are 64-bit)."""
+
+
+def is_id(key: str) -> bool:
+    """Whether a path segment is an integer id rather than a name (ASCII digits only)."""
+    return key.isascii() and key.isdigit()
+
+
 def check_username(username: str) -> str:
     """``username`` if acceptable, else ``UserError`` 400."""
     if not _USERNAME.fullmatch(username):
         raise UserError(400, "username: 1-64 characters of letters, digits, '.', '_', '@', '-'")
-    if username.isdigit():
+    if is_id(username):
         # /api/admin/users/{key} takes an id or a name: an all-digit name would be ambiguous.
         raise UserError(400, "username: must not be all digits")
     return username
@@ -171,8 +180,8 @@ class UserStore:
 
     async def resolve(self, key: str) -> User | None:
         """The user a path segment names: an id when all digits, else a name."""
-        if key.isdigit():
-            return await self.get_by_id(int(key))
+        if is_id(key):
+            return await self.get_by_id(int(key)) if len(key) <= MAX_ID_DIGITS else None
         return await self.get(key)
 
     async def list(self) -> list[User]:
