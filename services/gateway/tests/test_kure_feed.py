@@ -288,3 +288,57 @@ async def test_the_kure_connection_gauge_counts_both_feeds(
         await kure.close()
         await reference.close()
         await eventually(scraped, lambda v: v == before, what="both sockets uncounted")
+
+
+async def test_a_relay_held_up_by_a_slow_lookup_resumes_without_a_gap(
+    kure_gateway: GatewayFactory, nc: NATS
+) -> None:
+    release = asyncio.Event()
+    asked: list[int] = []
+
+    async def slow_lookup(record_id: int) -> msgspec.Raw | None:
+        asked.append(record_id)
+        await release.wait()  # failure-analyzer taking its time
+        return msgspec.Raw(msgspec.json.encode({"id": record_id, "failure_reason": "OOMKilled"}))
+
+    async with kure_gateway() as gw:
+        relay = KureRelay(gw.app.state.feed, slow_lookup, client_queue=100, relay_queue=5)
+        await relay.start()
+        received: list[str] = []
+        client = relay.attach()
+        pump = asyncio.create_task(client.pump(_append_to(received)))
+        try:
+            await publish(nc, "pod_status_change", {"id": 5, "status": "resolved"})
+            await eventually(_async(lambda: len(asked)), lambda n: n == 1, what="lookup asked")
+            for i in range(20):  # more than the relay's queue while it waits
+                await publish(nc, "pod_deleted", {"namespace": "prod", "pod_name": f"p{i}"})
+            hub = gw.app.state.feed
+            await eventually(_async(lambda: hub.last_seq), lambda s: s >= 21, what="published")
+            release.set()
+            await eventually(_async(lambda: len(received)), lambda n: n >= 21, what="relayed")
+            frames = [msgspec.json.decode(f) for f in received]
+            assert frames[0] == {
+                "type": "pod_status_change",
+                "data": {"id": 5, "failure_reason": "OOMKilled"},
+            }
+            names = [f["data"]["pod_name"] for f in frames[1:]]
+            assert names == [f"p{i}" for i in range(20)]  # none lost, none twice
+            assert relay.resumed == 1  # it did fall behind
+            assert hub.lagged_total == 0 and hub.clients == 0  # a relay is not a client
+        finally:
+            pump.cancel()
+            await relay.stop()
+
+
+def _append_to(frames: list[str]) -> Callable[[str], Any]:
+    async def send(data: str) -> None:
+        frames.append(data)
+
+    return send
+
+
+def _async(value: Callable[[], int]) -> Callable[[], Any]:
+    async def probe() -> int:
+        return value()
+
+    return probe

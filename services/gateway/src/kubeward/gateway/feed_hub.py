@@ -42,8 +42,6 @@ FEED_LAGGING = Counter(
     "WebSocket feed clients disconnected because their queue overflowed.",
 )
 
-INTERNAL_QUEUE = 10_000
-"""Queue of a relay inside the process (see :meth:`FeedHub.attach`)."""
 RESYNC_REQUIRED = "resync_required"
 LAGGING = "lagging"
 
@@ -265,12 +263,12 @@ class FeedHub:
         FEED_LAGGING.inc()
 
     async def attach(
-        self, flt: FeedFilter, since: int | None, *, internal: bool = False
+        self, flt: FeedFilter, since: int | None, *, internal: bool = False, limit: int = 0
     ) -> FeedClient:
         """Register a client; with ``since``, queue what it missed first.
 
-        ``internal``: a relay inside this process rather than a socket (not counted; its
-        queue holds ``INTERNAL_QUEUE`` messages).
+        ``internal``: a relay inside this process rather than a socket (not counted).
+        ``limit``: its queue (default ``FEED_CLIENT_QUEUE``).
 
         A ``since`` beyond the stream's last sequence (a reset stream, a made-up number)
         gets ``resync_required`` and live messages only; one older than the history kept
@@ -291,8 +289,8 @@ class FeedHub:
                 since = None
         # From here to the end: no await, so no live message slips between replay and live.
         head = self.last_seq
-        limit = INTERNAL_QUEUE if internal else self._client_queue
-        client = FeedClient(flt, limit, head if since is None else max(since, head))
+        queue = limit if limit > 0 else self._client_queue
+        client = FeedClient(flt, queue, head if since is None else max(since, head))
         if resync is not None:
             client.backlog.append(resync)
             client.delivered = head

@@ -8,7 +8,6 @@ and ``routes_users.py``): answers are 200 (not 201), bodies ``{"user": {...}}`` 
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -109,9 +108,11 @@ class KureAuthController(Controller):
             raise HTTPException(status_code=409, detail="Setup already completed") from None
         try:
             user = await users.create(data.username.strip(), data.password, "admin", data.email)
-        except UserError as exc:
-            await counters.delete_one({"_id": SETUP_LOCK})
-            raise HTTPException(status_code=exc.status, detail=exc.detail) from None
+        except BaseException as exc:
+            await counters.delete_one({"_id": SETUP_LOCK})  # setup stays open
+            if isinstance(exc, UserError):
+                raise HTTPException(status_code=exc.status, detail=exc.detail) from None
+            raise
         cookie = await session_store(state).create(user.username, user.role)
         return _logged_in(state, {"user": public_user(user)}, cookie)
 
@@ -174,8 +175,7 @@ class InvitationsController(Controller):
         inv, token = await _invitations(state).create(
             data.role, data.expires_in_hours, creator.id if creator else None, actor
         )
-        with contextlib.suppress(Exception):  # the audit trail must not undo the invitation
-            await audit_user_change(request, state, "invite", f"invitation-{inv.id}", role=inv.role)
+        await audit_user_change(request, state, "invite", f"invitation-{inv.id}", role=inv.role)
         return CreatedInvitation(
             id=inv.id,
             token=token,

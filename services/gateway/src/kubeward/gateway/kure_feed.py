@@ -52,6 +52,10 @@ from kubeward.schemas.pod_failures import GetFailure
 log = logging.getLogger(__name__)
 
 KURE_FEED_PATH = "/ws"
+RELAY_QUEUE = 10_000
+"""Messages the relay may fall behind the hub before it resumes from the hub's history."""
+RETRY_SECONDS = 1.0
+"""Pause before the relay resumes after an unexpected error."""
 CLOSE_UNAUTHORIZED = 4001
 """Kure's close code for refused credentials (sent before accepting: HTTP 403)."""
 
@@ -91,14 +95,23 @@ def _record_id(data: msgspec.Raw) -> int | None:
 class KureRelay:
     """Translates the hub's messages once and fans them out to the ``/ws`` sockets."""
 
-    def __init__(self, hub: FeedHub, fetch_record: FetchRecord, client_queue: int) -> None:
+    def __init__(
+        self,
+        hub: FeedHub,
+        fetch_record: FetchRecord,
+        client_queue: int,
+        relay_queue: int = RELAY_QUEUE,
+    ) -> None:
         self._hub = hub
         self._fetch = fetch_record
         self._queue = max(1, client_queue)
+        self._relay_queue = max(1, relay_queue)
         self._clients: set[FeedClient] = set()
         self._task: asyncio.Task[None] | None = None
         self.last_seq = 0
         """Stream sequence of the last message relayed (or skipped)."""
+        self.resumed = 0
+        """How often the relay fell behind (or failed) and resumed from the hub's history."""
 
     @property
     def clients(self) -> int:
@@ -107,7 +120,7 @@ class KureRelay:
 
     async def start(self) -> None:
         """Start relaying from the hub's current position."""
-        source = await self._hub.attach(FeedFilter(), None, internal=True)
+        source = await self._attach(None)
         self.last_seq = source.after
         self._task = asyncio.create_task(self._run(source), name="kure-feed-relay")
 
@@ -121,6 +134,9 @@ class KureRelay:
             client.stop()
         self._clients.clear()
 
+    async def _attach(self, since: int | None) -> FeedClient:
+        return await self._hub.attach(FeedFilter(), since, internal=True, limit=self._relay_queue)
+
     def attach(self) -> FeedClient:
         """A queue for one new socket: messages relayed from now on."""
         client = FeedClient(FeedFilter(), self._queue, self.last_seq)
@@ -133,14 +149,23 @@ class KureRelay:
 
     async def _run(self, source: FeedClient) -> None:
         while True:
+            resume = source.delivered
             try:
                 await source.pump(self._relay)
+            except Exception:
+                # Skip the message that failed (last_seq), so it cannot block /ws for good.
+                log.exception("Kure feed relay failed on message %d; skipped", self.last_seq)
+                await asyncio.sleep(RETRY_SECONDS)
+                resume = max(source.delivered, self.last_seq)
+            else:
+                if not source.lagging:
+                    return  # the hub stopped
+                resume = source.delivered
+                log.warning("Kure feed relay fell behind at %d; resuming", resume)
             finally:
                 self._hub.detach(source)
-            if not source.lagging:
-                return  # the hub stopped
-            log.warning("Kure feed relay fell behind at %d; resuming", source.delivered)
-            source = await self._hub.attach(FeedFilter(), source.delivered, internal=True)
+            self.resumed += 1
+            source = await self._attach(resume)
 
     async def _relay(self, data: str) -> None:
         frame = _frame.decode(data)
@@ -167,12 +192,16 @@ def record_fetcher(link: BusLink, timeout: float) -> FetchRecord:
     command = msgspec.json.Encoder()
 
     async def fetch(record_id: int) -> msgspec.Raw | None:
-        reply = await link.ask(
-            bus.RPC_FAILURES_COMMAND,
-            command.encode(GetFailure(id=record_id)),
-            "Failure analyzer is not available",
-            timeout,
-        )
+        try:
+            reply = await link.ask(
+                bus.RPC_FAILURES_COMMAND,
+                command.encode(GetFailure(id=record_id)),
+                "Failure analyzer is not available",
+                timeout,
+            )
+        except Exception:  # a closing connection, a bad reply: send what the event has
+            log.warning("could not read failure %d for /ws", record_id, exc_info=True)
+            return None
         return reply.body if reply.status == 200 else None
 
     return fetch
