@@ -224,3 +224,20 @@ async def test_invitations_single_use_hashed_at_rest(
         assert (await anyone.get("/api/admin/invitations")).status_code == 401
     bad_role = await admin.post("/api/admin/invitations", json={"role": "owner"})
     assert bad_role.status_code == 400 and "role" in bad_role.json()["detail"]
+
+
+async def test_users_stored_before_ids_get_one_at_start(
+    gateway: Gateway, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    async with gateway() as browser:
+        assert (await browser.post("/api/auth/setup", json=ADMIN)).status_code == 200
+    users = mongo[mongo_db_name]["users"]
+    old = {"_id": "legacy", "password_hash": "x", "role": "read"}
+    await users.insert_one(old | {"created_at": "2026-01-01T00:00:00Z", "updated_at": "x"})
+    async with gateway() as admin:  # a restart gives the old row an id
+        login = await admin.post("/api/auth/login", json=ADMIN)
+        assert login.status_code == 200
+        rows = {r["username"]: r["id"] for r in (await admin.get("/api/admin/users")).json()}
+        assert isinstance(rows["legacy"], int) and rows["legacy"] != rows["root"]
+        gone = await admin.delete(f"/api/admin/users/{rows['legacy']}")
+        assert gone.json() == {"message": "User deleted"}

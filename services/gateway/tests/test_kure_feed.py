@@ -281,7 +281,8 @@ async def test_the_kure_connection_gauge_counts_both_feeds(
         async def scraped() -> float:
             async with httpx.AsyncClient(base_url=gw.http) as http:
                 text = (await http.get("/metrics")).text
-            lines = [ln for ln in text.splitlines() if ln.startswith("kure_websocket_")]
+            name = "kure_websocket_connections_active "
+            lines = [ln for ln in text.splitlines() if ln.startswith(name)]
             return float(lines[0].split()[1])
 
         await eventually(scraped, lambda v: v == before + 2, what="two feed sockets counted")
