@@ -149,7 +149,6 @@ class KureRelay:
 
     async def _run(self, source: FeedClient) -> None:
         while True:
-            resume = source.delivered
             try:
                 await source.pump(self._relay)
             except Exception:
