@@ -85,8 +85,9 @@ REQUEST_TIMEOUT = 30.0
 SPEC_PATH = "/docs/openapi.json"
 SESSION_ENDERS = (
     ("PUT", "/api/admin/users/{username}/role"),
+    ("PATCH", "/api/admin/users/{key}"),
     ("POST", "/api/auth/password"),
-    ("DELETE", "/api/admin/users/{username}"),
+    ("DELETE", "/api/admin/users/{key}"),
     ("POST", "/api/auth/logout"),
 )
 """Operations that can end the admin's session or remove it, in the order fuzzed last

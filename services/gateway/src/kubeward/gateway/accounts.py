@@ -1,13 +1,22 @@
-"""``/api/auth/*`` (status, signup, login, logout, me, password) and ``/api/admin/users``."""
+"""``/api/auth/*`` (status, signup, login, logout, me, password) and ``/api/admin/users``.
+
+``/api/admin/users/{key}`` takes a user's integer ``id`` (the Kure dashboard) or its name
+(the reference); names are never all digits, so the two cannot be confused.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import Cookie, State
-from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.params import FromPath, JSONBody
 
 from kubeward.core import audit
@@ -15,7 +24,7 @@ from kubeward.gateway.auth import authenticate, principal_of
 from kubeward.gateway.errors import detail_response
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.sessions import SESSION_COOKIE, SessionStore
-from kubeward.gateway.users import User, UserError, UserStore
+from kubeward.gateway.users import ROLES, User, UserError, UserStore, is_id
 
 
 class Credentials(msgspec.Struct):
@@ -54,19 +63,22 @@ class AuthStatus(msgspec.Struct):
     user: User | None = None
 
 
-def _users(state: State) -> UserStore:
+def user_store(state: State) -> UserStore:
+    """The app's user store."""
     store: UserStore = state.users
     return store
 
 
-def _sessions(state: State) -> SessionStore:
+def session_store(state: State) -> SessionStore:
+    """The app's session store."""
     store: SessionStore = state.sessions
     return store
 
 
-async def _audit(
+async def audit_user_change(
     request: Request[Any, Any, State], state: State, action: str, username: str, **details: Any
 ) -> None:
+    """Record a change to users on the ``AUDIT`` stream, with its actor."""
     record = audit.AuditRecord(
         actor=principal_of(request).username,
         action=action,
@@ -81,7 +93,8 @@ def _http(exc: UserError) -> HTTPException:
     return HTTPException(status_code=exc.status, detail=exc.detail)
 
 
-def _session_cookie(state: State, value: str, max_age: int | None) -> Cookie:
+def session_cookie(state: State, value: str, max_age: int | None) -> Cookie:
+    """The ``kure_session`` cookie carrying ``value`` (empty with ``max_age=0`` clears it)."""
     return Cookie(
         key=SESSION_COOKIE,
         value=value,
@@ -102,11 +115,11 @@ class AuthController(Controller):
     @get("/status", opt={"public": True}, summary="Whether initial admin setup is needed")
     async def status(self, request: Request[Any, Any, State], state: State) -> AuthStatus:
         """``setup_required`` until the first user exists; the caller, if logged in."""
-        setup_required = await _users(state).count() == 0
+        setup_required = not await user_store(state).any()
         principal = await authenticate(request)
         user = None
         if principal is not None and principal.kind == "user":
-            user = await _users(state).get(principal.username)
+            user = await user_store(state).get(principal.username)
         return AuthStatus(
             setup_required=setup_required, authenticated=principal is not None, user=user
         )
@@ -119,16 +132,16 @@ class AuthController(Controller):
     )
     async def signup(self, data: JSONBody[Credentials], state: State) -> Response[User]:
         """The first user becomes admin and is logged in; afterwards this is 403."""
-        users = _users(state)
-        if await users.count() > 0:
+        users = user_store(state)
+        if await users.any():
             raise PermissionDeniedException(detail="Signup is closed: users already exist")
         try:
             user = await users.create(data.username, data.password, "admin")
         except UserError as exc:
             raise _http(exc) from None
-        cookie = await _sessions(state).create(user.username, user.role)
+        cookie = await session_store(state).create(user.username, user.role)
         ttl = state.settings.session_ttl_seconds
-        return Response(user, status_code=201, cookies=[_session_cookie(state, cookie, ttl)])
+        return Response(user, status_code=201, cookies=[session_cookie(state, cookie, ttl)])
 
     @post("/login", opt={"public": True}, status_code=200, summary="Log in (5 per 30 s)")
     async def login(
@@ -145,20 +158,20 @@ class AuthController(Controller):
                 "Too many login attempts; try again later",
                 headers={"Retry-After": retry_after},
             )
-        user = await _users(state).verify(data.username, data.password)
+        user = await user_store(state).verify(data.username, data.password)
         if user is None:
             return detail_response(401, "Invalid username or password")
-        cookie = await _sessions(state).create(user.username, user.role)
+        cookie = await session_store(state).create(user.username, user.role)
         ttl = state.settings.session_ttl_seconds
-        return Response(user, cookies=[_session_cookie(state, cookie, ttl)])
+        return Response(user, cookies=[session_cookie(state, cookie, ttl)])
 
     @post("/logout", opt={"public": True}, status_code=200, summary="End this session")
     async def logout(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Revoke the session (on every replica) and clear the cookie."""
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            await _sessions(state).revoke(cookie)
-        return Response({"detail": "Logged out"}, cookies=[_session_cookie(state, "", 0)])
+            await session_store(state).revoke(cookie)
+        return Response({"detail": "Logged out"}, cookies=[session_cookie(state, "", 0)])
 
     @get("/me", summary="The logged-in user")
     async def me(self, request: Request[Any, Any, State], state: State) -> Any:
@@ -166,7 +179,7 @@ class AuthController(Controller):
         principal = principal_of(request)
         if principal.kind == "service":
             return {"username": principal.username, "role": principal.role}
-        return await _users(state).get(principal.username)
+        return await user_store(state).get(principal.username)
 
     @post("/password", opt={"role": "read"}, status_code=200, summary="Change your own password")
     async def change_password(
@@ -176,16 +189,16 @@ class AuthController(Controller):
         principal = principal_of(request)
         if principal.kind != "user":
             raise ClientException(detail="The service token has no password")
-        users = _users(state)
+        users = user_store(state)
         if await users.verify(principal.username, data.current_password) is None:
             return detail_response(403, "Current password is wrong")
         try:
             await users.set_password(principal.username, data.new_password)
         except UserError as exc:
             raise _http(exc) from None
-        await _sessions(state).revoke_user(principal.username)
+        await session_store(state).revoke_user(principal.username)
         return Response(
-            {"detail": "Password changed; log in again"}, cookies=[_session_cookie(state, "", 0)]
+            {"detail": "Password changed; log in again"}, cookies=[session_cookie(state, "", 0)]
         )
 
 
@@ -199,7 +212,7 @@ class UsersController(Controller):
     @get("/", summary="List users")
     async def list_users(self, state: State) -> list[User]:
         """Every user (no password hashes)."""
-        return await _users(state).list()
+        return await user_store(state).list()
 
     @post("/", status_code=201, summary="Create a user")
     async def create_user(
@@ -207,10 +220,10 @@ class UsersController(Controller):
     ) -> User:
         """400 for a bad name, password or role; 409 when the name is taken."""
         try:
-            user = await _users(state).create(data.username, data.password, data.role)
+            user = await user_store(state).create(data.username, data.password, data.role)
         except UserError as exc:
             raise _http(exc) from None
-        await _audit(request, state, "create", user.username, role=user.role)
+        await audit_user_change(request, state, "create", user.username, role=user.role)
         return user
 
     @put("/{username:str}/role", summary="Change a user's role")
@@ -223,22 +236,66 @@ class UsersController(Controller):
     ) -> User:
         """The user's sessions end, so the new role applies at once."""
         try:
-            user = await _users(state).set_role(username, data.role)
+            user = await user_store(state).set_role(username, data.role)
         except UserError as exc:
             raise _http(exc) from None
-        await _sessions(state).revoke_user(username)
-        await _audit(request, state, "set_role", username, role=user.role)
+        await session_store(state).revoke_user(username)
+        await audit_user_change(request, state, "set_role", username, role=user.role)
         return user
 
-    @delete("/{username:str}", status_code=200, summary="Delete a user")
-    async def delete_user(
-        self, request: Request[Any, Any, State], username: FromPath[str], state: State
-    ) -> dict[str, str]:
-        """The last admin cannot be deleted (409); the user's sessions end."""
+    @patch("/{key:str}", summary="Change a user's role (Kure dashboard, by id)")
+    async def patch_role(
+        self,
+        request: Request[Any, Any, State],
+        key: FromPath[str],
+        data: JSONBody[RoleChange],
+        state: State,
+    ) -> User:
+        """Kure's answers: 400 ``Invalid role`` / ``Cannot change your own role``, 404 ``User
+        not found``, 409 ``Cannot demote the last admin``; the user's sessions end."""
+        users = user_store(state)
+        if data.role not in ROLES:
+            raise HTTPException(status_code=400, detail="Invalid role")
+        target = await users.resolve(key)
+        if target is None:
+            raise NotFoundException(detail="User not found")
+        if target.username == principal_of(request).username:
+            raise HTTPException(status_code=400, detail="Cannot change your own role")
         try:
-            await _users(state).delete(username)
+            user = await users.set_role(target.username, data.role, "Cannot demote the last admin")
         except UserError as exc:
             raise _http(exc) from None
-        await _sessions(state).revoke_user(username)
-        await _audit(request, state, "delete", username)
+        await session_store(state).revoke_user(user.username)
+        await audit_user_change(request, state, "set_role", user.username, role=user.role)
+        return user
+
+    @delete("/{key:str}", status_code=200, summary="Delete a user (by id or by name)")
+    async def delete_user(
+        self, request: Request[Any, Any, State], key: FromPath[str], state: State
+    ) -> dict[str, str]:
+        """The last admin cannot be deleted (409); the user's sessions end.
+
+        By id (the Kure dashboard) it answers as Kure's backend: ``{"message": "User
+        deleted"}``, 400 ``Cannot delete yourself``, 404 ``User not found``. By name (the
+        reference): ``{"detail": "User <name> deleted"}``.
+        """
+        users = user_store(state)
+        by_id = is_id(key)
+        if by_id:
+            target = await users.resolve(key)
+            if target is None:
+                raise NotFoundException(detail="User not found")
+            if target.username == principal_of(request).username:
+                raise HTTPException(status_code=400, detail="Cannot delete yourself")
+            username = target.username
+        else:
+            username = key
+        try:
+            await users.delete(username, "Cannot delete the last admin" if by_id else None)
+        except UserError as exc:
+            raise _http(exc) from None
+        await session_store(state).revoke_user(username)
+        await audit_user_change(request, state, "delete", username)
+        if by_id:
+            return {"message": "User deleted"}
         return {"detail": f"User {username} deleted"}

@@ -25,7 +25,11 @@ from kubeward.gateway.diagram import DiagramController
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
+from kubeward.gateway.invitations import COLLECTION as INVITATIONS
+from kubeward.gateway.invitations import InvitationStore
 from kubeward.gateway.kube import kube_lifespan
+from kubeward.gateway.kure_accounts import InvitationsController, KureAuthController
+from kubeward.gateway.kure_feed import kure_feed_lifespan, kure_feed_socket
 from kubeward.gateway.mirror import MirrorController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
 from kubeward.gateway.pod_failures import PodFailuresController
@@ -36,6 +40,7 @@ from kubeward.gateway.security import SecurityController
 from kubeward.gateway.sessions import SessionStore
 from kubeward.gateway.settings import Settings
 from kubeward.gateway.users import COLLECTION as USERS
+from kubeward.gateway.users import COUNTERS as AUTH_COUNTERS
 from kubeward.gateway.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -58,7 +63,12 @@ def create_app(settings: Settings) -> Litestar:
         client = mongo.connect(settings.mongodb_url)
         redis = Redis.from_url(settings.redis_url)
         secret = settings.session_secret or secrets.token_urlsafe(32)
-        app.state.users = UserStore(mongo.database(client, settings.mongodb_db)[USERS])
+        db = mongo.database(client, settings.mongodb_db)
+        app.state.auth_counters = db[AUTH_COUNTERS]
+        app.state.users = UserStore(db[USERS], db[AUTH_COUNTERS])
+        app.state.invitations = InvitationStore(db[INVITATIONS], db[AUTH_COUNTERS])
+        await app.state.users.ensure()
+        await app.state.invitations.ensure()
         app.state.sessions = SessionStore(redis, secret, settings.session_ttl_seconds)
         app.state.login_limit = SlidingWindowLimit(
             redis, "login", settings.login_rate_limit, settings.login_rate_window_seconds
@@ -101,9 +111,19 @@ def create_app(settings: Settings) -> Litestar:
             MirrorController,
             HttpTrafficController,
             feed_socket,
+            KureAuthController,
+            InvitationsController,
+            kure_feed_socket,
         ],
         guards=[require_auth],
-        lifespan=[bus_lifespan, settings_lifespan, auth_lifespan, feed_lifespan, kube_lifespan],
+        lifespan=[
+            bus_lifespan,
+            settings_lifespan,
+            auth_lifespan,
+            feed_lifespan,
+            kube_lifespan,
+            kure_feed_lifespan,
+        ],
         state=State({"settings": settings}),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
         before_send=[count_response],

@@ -31,7 +31,14 @@ from litestar.exceptions import WebSocketDisconnect
 
 from kubeward.gateway.auth import NOT_AUTHENTICATED, authenticate_websocket
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.feed_hub import LAGGING, FeedClient, FeedFilter, FeedHub, control_frame
+from kubeward.gateway.feed_hub import (
+    LAGGING,
+    WEBSOCKET_CONNECTIONS_ACTIVE,
+    FeedClient,
+    FeedFilter,
+    FeedHub,
+    control_frame,
+)
 from kubeward.gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,15 +95,17 @@ async def feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
     hub: FeedHub = socket.app.state.feed
     settings: Settings = socket.app.state.settings
     client = await hub.attach(flt, since)
+    WEBSOCKET_CONNECTIONS_ACTIVE.inc()
     try:
         await _serve(socket, client, settings.feed_lag_grace_seconds)
     finally:
+        WEBSOCKET_CONNECTIONS_ACTIVE.dec()
         hub.detach(client)
 
 
 async def _serve(socket: WebSocket[Any, Any, Any], client: FeedClient, grace: float) -> None:
     pump = asyncio.create_task(client.pump(socket.send_text))
-    reader = asyncio.create_task(_until_disconnect(socket))
+    reader = asyncio.create_task(until_disconnect(socket))
     lagged = asyncio.create_task(client.lagged.wait())
     tasks = (pump, reader, lagged)
     try:
@@ -104,9 +113,9 @@ async def _serve(socket: WebSocket[Any, Any, Any], client: FeedClient, grace: fl
         if reader in done or (pump in done and pump.exception() is not None):
             return  # the client left
         if client.lagging:
-            await _bounded(_say_lagging(socket, client, pump), grace, "lagging client")
+            await bounded(_say_lagging(socket, client, pump), grace, "lagging client")
         else:
-            await _bounded(socket.close(CLOSE_GOING_AWAY, "Gateway shutting down"), grace, "close")
+            await bounded(socket.close(CLOSE_GOING_AWAY, "Gateway shutting down"), grace, "close")
     finally:
         for task in tasks:
             task.cancel()
@@ -123,7 +132,7 @@ async def _say_lagging(
     await socket.close(CLOSE_LAGGING, "Client is lagging; reconnect with since")
 
 
-async def _bounded(work: Any, seconds: float, what: str) -> None:
+async def bounded(work: Any, seconds: float, what: str) -> None:
     """Run ``work`` for at most ``seconds``; a client that does not read is dropped."""
     try:
         await asyncio.wait_for(work, seconds)
@@ -133,7 +142,7 @@ async def _bounded(work: Any, seconds: float, what: str) -> None:
         pass
 
 
-async def _until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+async def until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
     """Read (and ignore) what the client sends until it disconnects."""
     with contextlib.suppress(WebSocketDisconnect):
         while True:

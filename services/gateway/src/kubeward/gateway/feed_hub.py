@@ -31,6 +31,12 @@ from kubeward.schemas import bus
 log = logging.getLogger(__name__)
 
 FEED_CLIENTS = Gauge("kubeward_gateway_feed_clients", "WebSocket feed clients connected.")
+WEBSOCKET_CONNECTIONS_ACTIVE = Gauge(
+    "kure_websocket_connections_active",
+    "Number of currently active WebSocket connections",
+)
+"""Kure's metric (``backend/services/prometheus_metrics.py``): open feed sockets, on ``/ws``
+and ``/api/ws`` together."""
 FEED_LAGGING = Counter(
     "kubeward_gateway_feed_lagging_disconnects",
     "WebSocket feed clients disconnected because their queue overflowed.",
@@ -175,6 +181,8 @@ class FeedHub:
         self._client_queue = max(1, client_queue)
         self._ring: deque[FeedItem] = deque(maxlen=max(0, replay_max))
         self._clients: set[FeedClient] = set()
+        self._internal: set[FeedClient] = set()
+        """Clients that are relays inside this process (``/ws``), not sockets."""
         self._sub: Any = None
         self._warm = asyncio.Event()
         self._boot_last = 0
@@ -185,8 +193,11 @@ class FeedHub:
 
     @property
     def clients(self) -> int:
-        """Clients currently attached."""
-        return len(self._clients)
+        """WebSocket clients currently attached (relays inside the process not counted)."""
+        return len(self._clients - self._internal)
+
+    def _count(self) -> None:
+        FEED_CLIENTS.set(self.clients)
 
     async def start(self, warm_timeout: float = 10.0) -> None:
         """Subscribe from the oldest message worth replaying; wait until it is loaded."""
@@ -220,6 +231,7 @@ class FeedHub:
         for client in list(self._clients):
             client.stop()
         self._clients.clear()
+        self._internal.clear()
         FEED_CLIENTS.set(0)
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -243,12 +255,20 @@ class FeedHub:
 
     def _detach_lagging(self, client: FeedClient) -> None:
         self._clients.discard(client)
-        FEED_CLIENTS.set(len(self._clients))
+        if client in self._internal:
+            self._internal.discard(client)
+            return  # a relay resumes on its own
+        self._count()
         self.lagged_total += 1
         FEED_LAGGING.inc()
 
-    async def attach(self, flt: FeedFilter, since: int | None) -> FeedClient:
+    async def attach(
+        self, flt: FeedFilter, since: int | None, *, internal: bool = False, limit: int = 0
+    ) -> FeedClient:
         """Register a client; with ``since``, queue what it missed first.
+
+        ``internal``: a relay inside this process rather than a socket (not counted).
+        ``limit``: its queue (default ``FEED_CLIENT_QUEUE``).
 
         A ``since`` beyond the stream's last sequence (a reset stream, a made-up number)
         gets ``resync_required`` and live messages only; one older than the history kept
@@ -269,7 +289,8 @@ class FeedHub:
                 since = None
         # From here to the end: no await, so no live message slips between replay and live.
         head = self.last_seq
-        client = FeedClient(flt, self._client_queue, head if since is None else max(since, head))
+        queue = limit if limit > 0 else self._client_queue
+        client = FeedClient(flt, queue, head if since is None else max(since, head))
         if resync is not None:
             client.backlog.append(resync)
             client.delivered = head
@@ -285,10 +306,13 @@ class FeedHub:
                 )
             client.backlog.extend(i for i in self._ring if i.seq > since and flt.accepts(i))
         self._clients.add(client)
-        FEED_CLIENTS.set(len(self._clients))
+        if internal:
+            self._internal.add(client)
+        self._count()
         return client
 
     def detach(self, client: FeedClient) -> None:
         """Forget a client (idempotent)."""
         self._clients.discard(client)
-        FEED_CLIENTS.set(len(self._clients))
+        self._internal.discard(client)
+        self._count()
