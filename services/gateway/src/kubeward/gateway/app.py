@@ -25,6 +25,7 @@ from kubeward.gateway.diagram import DiagramController
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
+from kubeward.gateway.kguardian import KguardianController
 from kubeward.gateway.kube import kube_lifespan
 from kubeward.gateway.mirror import MirrorController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> Litestar:
             SecurityController,
             MirrorController,
             HttpTrafficController,
+            KguardianController,
             feed_socket,
         ],
         guards=[require_auth],
