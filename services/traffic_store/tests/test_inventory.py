@@ -105,3 +105,10 @@ async def test_nulls_never_overwrite_and_mark_dead_checks_the_ip(store: Inventor
     assert await store.apply(group("pod-dead", b'{"pod_name": ""}')) == b"0"
     listed = await store.query(InventoryQuery(lookup="pods-on-node", key="node-a"))
     assert len(msgspec.json.decode(listed.body)) == 1
+
+
+async def test_a_late_spec_does_not_cut_the_newer_holder(store: InventoryStore) -> None:
+    await store.apply(group("pod-spec", pod("b", "10.0.0.7", "2026-03-01T00:00:00.000000")))
+    await store.apply(group("pod-spec", pod("a", "10.0.0.7", "2026-01-01T00:00:00.000000")))
+    assert await holder(store, "10.0.0.7", "2026-02-01T00:00:00.000000") == "a"
+    assert await holder(store, "10.0.0.7", "2026-04-01T00:00:00.000000") == "b"

@@ -193,9 +193,14 @@ class InventoryStore:
             if ip in held:
                 continue
             iid = f"{ip}|{name}|{since}"
-            async for other in self._history.find({"ip": ip, "until": OPEN}, {"_id": 1}):
-                if other["_id"] != iid:
+            until = OPEN
+            async for other in self._history.find({"ip": ip, "until": OPEN}, {"from": 1}):
+                if other["_id"] == iid:
+                    continue
+                if other["from"] <= since:
                     await self._close(other["_id"], since)
+                else:  # a late spec: the IP has a newer holder, so ours ended then
+                    until = min(until, other["from"])
             await self._history.update_one(
                 {"_id": iid},
                 {
@@ -204,12 +209,13 @@ class InventoryStore:
                         "pod_name": name,
                         "pod_namespace": pod.pod_namespace,
                         "from": since,
-                        "until": OPEN,
+                        "until": until,
                     }
                 },
                 upsert=True,
             )
-            open_ids.append(iid)
+            if until == OPEN:
+                open_ids.append(iid)
         fields = msgspec.structs.asdict(pod)
         for key in _JSON_FIELDS:
             fields[key] = _json_text(fields[key])
