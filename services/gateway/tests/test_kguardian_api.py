@@ -32,6 +32,7 @@ from pymongo import AsyncMongoClient
 
 from kubeward.core.service import serving
 from kubeward.devstack.testing import eventually, serve_asgi
+from kubeward.devstack.testing import stored_messages as drain
 from kubeward.gateway.app import create_app
 from kubeward.gateway.settings import Settings as GatewaySettings
 from kubeward.ingest.app import ingest
@@ -265,7 +266,15 @@ async def test_a_recycled_ip_maps_to_the_pod_that_held_it_at_the_time(
     try:
         js = conn.jetstream()
         await js.publish(bus.COLLECT_POD_SPEC, wire(second))
-        await js.publish(bus.COLLECT_POD_SPEC, wire(second | {"node_name": "node-b"}))
+        # One bad record of an array is dead-lettered alone; the good one goes on.
+        bad_and_good = [second | {"is_dead": "no"}, second | {"node_name": "node-b"}]
+        await js.publish(bus.COLLECT_POD_SPEC, wire(bad_and_good))
+        dead = await eventually(
+            lambda: drain(conn, bus.deadletter_subject("ingest"), bus.DEADLETTER.name),
+            lambda msgs: len(msgs) == 1,
+            what="the bad pod spec dead-lettered",
+        )
+        assert "is_dead" in (dead[0].headers or {})[bus.HDR_REASON]
     finally:
         await conn.close()
     await eventually(
