@@ -204,8 +204,13 @@ async def test_pod_spec_is_answered_as_stored_and_read_back_by_the_ui_and_adviso
     assert by_name.json() == web
     by_ip = await api.get("/pod/ip/10.244.1.5", headers=READER)
     assert by_ip.json()["pod_name"] == "web-1"
+    v6 = pod_detail("v6-1", "FD00:0:0:0:0:0:0:5", "2026-05-12T10:00:02", pod_ips=None)
+    await api.post("/pod/spec", content=wire(v6), headers=CONTROLLER)
+    # llm-bridge percent-encodes the IP (encodeURIComponent); any spelling finds the pod.
+    by_v6 = await api.get("/pod/ip/FD00%3A%3A5", headers=READER)
+    assert by_v6.json()["pod_ips"] == ["fd00::5"] and by_v6.json()["pod_ip"] == "fd00::5"
     listed = (await api.get("/pod/list/node-a", headers=READER)).json()
-    assert {p["pod_name"] for p in listed} == {"web-1", "api-1"}
+    assert {p["pod_name"] for p in listed} == {"web-1", "api-1", "v6-1"}
     assert (await api.get("/pod/list/node-z", headers=READER)).json() == []
     for path in ("/pod/name/ghost", "/pod/ip/10.9.9.9"):
         missing = await api.get(path, headers=READER)
@@ -224,7 +229,7 @@ async def test_pod_spec_is_answered_as_stored_and_read_back_by_the_ui_and_adviso
     )
     assert stale.json() == 0  # the IP sanity check: a racing restart stays alive
     listed = (await api.get("/pod/list/node-a", headers=READER)).json()
-    assert [p["pod_name"] for p in listed] == ["api-1"]
+    assert [p["pod_name"] for p in listed] == ["v6-1", "api-1"]
     assert (await api.get("/pod/name/web-1", headers=READER)).json()["is_dead"] is True
     # A re-post without a manifest keeps the stored one (the broker's upsert skips nulls).
     await api.post(
