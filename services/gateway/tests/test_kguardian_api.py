@@ -99,35 +99,35 @@ def pod_detail(name: str, ip: str, at: str, **changes: Any) -> dict[str, Any]:
     } | changes
 
 
+def gateway_settings(nats_url: str, anonymous_read: bool = False) -> GatewaySettings:
+    """A gateway configured as a kguardian broker was: its tokens, optionally open reads."""
+    return GatewaySettings(
+        nats_url=nats_url,
+        service_token=SERVICE_TOKEN,
+        broker_auth_token=BROKER_AUTH_TOKEN,
+        broker_token_read=READ_TOKEN,
+        kguardian_anonymous_read=anonymous_read,
+    )
+
+
 @pytest.fixture
-async def stack(
+async def api(
     nats_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    """Ingest and traffic-store, a gateway with broker tokens, and one with anonymous reads."""
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest and traffic-store, and a gateway holding the broker's tokens."""
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
             serving("ingest", IngestSettings(nats_url=nats_url), ingest)
         )
         store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
         await stack.enter_async_context(serving("traffic-store", store, traffic_store))
-        clients = []
-        for anonymous in (False, True):
-            settings = GatewaySettings(
-                nats_url=nats_url,
-                service_token=SERVICE_TOKEN,
-                broker_auth_token=BROKER_AUTH_TOKEN,
-                broker_token_read=READ_TOKEN,
-                kguardian_anonymous_read=anonymous,
-            )
-            url = await stack.enter_async_context(serve_asgi(create_app(settings)))
-            clients.append(await stack.enter_async_context(httpx.AsyncClient(base_url=url)))
-        yield clients[0], clients[1]
+        url = await stack.enter_async_context(serve_asgi(create_app(gateway_settings(nats_url))))
+        yield await stack.enter_async_context(httpx.AsyncClient(base_url=url))
 
 
-async def test_controller_batch_with_sctp_drop_and_null_namespace_is_stored(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
+async def test_controller_batch_is_stored_and_read_back_as_the_broker_answers(
+    api: httpx.AsyncClient,
 ) -> None:
-    api, _ = stack
     batch = [
         traffic(1),
         traffic(2, ip_protocol="UNKNOWN(132)", decision="DROP", syn_retries=4),
@@ -152,17 +152,12 @@ async def test_controller_batch_with_sctp_drop_and_null_namespace_is_stored(
     )
     assert bad.status_code == 400 and "pod_port" in bad.json()["detail"]
 
-
-async def test_traffic_reads_clamp_limit_and_answer_plain_text_404(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
-) -> None:
-    api, _ = stack
-    await api.post("/pod/traffic/batch", content=wire([traffic(1), traffic(2)]), headers=CONTROLLER)
+    # GET /pod/traffic?limit= is clamped to [1, 20000] as the broker does, never refused.
     for limit in ("0", "-3"):
         clamped = await api.get("/pod/traffic", params={"limit": limit}, headers=READER)
         assert clamped.status_code == 200 and len(clamped.json()) == 1, limit
     assert (
-        len((await api.get("/pod/traffic", params={"limit": "99999"}, headers=READER)).json()) == 2
+        len((await api.get("/pod/traffic", params={"limit": "99999"}, headers=READER)).json()) == 4
     )
     missing = await api.get("/pod/traffic/nobody", headers=READER)
     assert missing.status_code == 404 and missing.text == "No data found"
@@ -170,9 +165,8 @@ async def test_traffic_reads_clamp_limit_and_answer_plain_text_404(
 
 
 async def test_pod_spec_is_answered_as_stored_and_read_back_by_the_ui_and_advisor(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    api: httpx.AsyncClient,
 ) -> None:
-    api, _ = stack
     posted = pod_detail("web-1", "10.244.1.5", "2026-05-12T10:00:00")
     resp = await api.post("/pod/spec", content=wire(posted), headers=CONTROLLER)
     assert resp.status_code == 200
@@ -243,12 +237,11 @@ async def test_pod_spec_is_answered_as_stored_and_read_back_by_the_ui_and_adviso
 
 
 async def test_a_recycled_ip_maps_to_the_pod_that_held_it_at_the_time(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    api: httpx.AsyncClient,
     nats_url: str,
     mongo_url: str,
     mongo_db_name: str,
 ) -> None:
-    api, _ = stack
     first = pod_detail("job-a", "10.244.7.7", "2026-01-01T00:00:00")
     second = pod_detail("job-b", "10.244.7.7", "2026-03-01T00:00:00")
     for body in (first, second):
@@ -300,9 +293,8 @@ async def test_a_recycled_ip_maps_to_the_pod_that_held_it_at_the_time(
 
 
 async def test_services_syscalls_and_version(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    api: httpx.AsyncClient,
 ) -> None:
-    api, _ = stack
     svc = {
         "svc_ip": "10.96.0.10",
         "svc_name": "db",
@@ -330,7 +322,7 @@ async def test_services_syscalls_and_version(
     assert (await api.get("/svc/ip/10.96.0.99", headers=READER)).text == "No data found"
 
     calls = [{"pod_name": "web-1", "pod_namespace": "shop", "syscalls": ["read", "write"],
-              "arch": "x86_64", "time_stamp": "2026-05-12T10:00:00.5"}]  # fmt: skip
+              "arch": "x86_64", "time_stamp": "2026-05-12T10:00:00.500000001"}]  # fmt: skip
     resp = await api.post("/pod/syscalls", content=wire(calls), headers=CONTROLLER)
     assert resp.status_code == 200 and resp.content == b"null"
     calls[0]["syscalls"] = ["read", "write", "openat"]
@@ -358,10 +350,7 @@ async def test_services_syscalls_and_version(
     assert version["update_available"] is False and version["latest"] is None
 
 
-async def test_scoped_tokens_and_anonymous_reads(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
-) -> None:
-    api, open_api = stack
+async def test_scoped_tokens_and_anonymous_reads(api: httpx.AsyncClient, nats_url: str) -> None:
     spec = wire(pod_detail("web-1", "10.244.1.5", "2026-05-12T10:00:00"))
     refused = await api.post("/pod/spec", content=spec, headers=READER)
     assert refused.status_code == 403  # the read scope does not ingest
@@ -370,8 +359,12 @@ async def test_scoped_tokens_and_anonymous_reads(
     outside = await api.get("/api/pods/failed", headers=READER)
     assert outside.status_code == 403  # broker tokens only open the kguardian routes
     assert (await api.get("/pod/info")).status_code == 401
-    anonymous = await open_api.get("/pod/info")
-    assert anonymous.status_code == 200 and anonymous.json()[0]["pod_name"] == "web-1"
-    assert (await open_api.get("/pod/traffic")).status_code == 200
-    assert (await open_api.post("/pod/spec", content=spec)).status_code == 401
-    assert (await open_api.get("/api/pods/failed")).status_code == 401
+    async with (
+        serve_asgi(create_app(gateway_settings(nats_url, anonymous_read=True))) as url,
+        httpx.AsyncClient(base_url=url) as open_api,
+    ):
+        anonymous = await open_api.get("/pod/info")
+        assert anonymous.status_code == 200 and anonymous.json()[0]["pod_name"] == "web-1"
+        assert (await open_api.get("/pod/traffic")).status_code == 200
+        assert (await open_api.post("/pod/spec", content=spec)).status_code == 401
+        assert (await open_api.get("/api/pods/failed")).status_code == 401
