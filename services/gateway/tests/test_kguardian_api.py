@@ -167,6 +167,7 @@ async def test_controller_batch_is_stored_and_read_back_as_the_broker_answers(
 async def test_pod_spec_is_answered_as_stored_and_read_back_by_the_ui_and_advisor(
     api: httpx.AsyncClient,
 ) -> None:
+    assert (await api.get("/pod/info", headers=READER)).json() == []  # as the broker: 200 []
     posted = pod_detail("web-1", "10.244.1.5", "2026-05-12T10:00:00")
     resp = await api.post("/pod/spec", content=wire(posted), headers=CONTROLLER)
     assert resp.status_code == 200
@@ -357,7 +358,7 @@ async def test_scoped_tokens_and_anonymous_reads(api: httpx.AsyncClient, nats_ur
     kubeward = await api.post("/pod/spec", content=spec, headers={"X-Service-Token": SERVICE_TOKEN})
     assert kubeward.status_code == 200  # the service token acts as kguardian's ingest
     outside = await api.get("/api/pods/failed", headers=READER)
-    assert outside.status_code == 403  # broker tokens only open the kguardian routes
+    assert outside.status_code == 401  # broker tokens are credentials on kguardian routes only
     assert (await api.get("/pod/info")).status_code == 401
     async with (
         serve_asgi(create_app(gateway_settings(nats_url, anonymous_read=True))) as url,

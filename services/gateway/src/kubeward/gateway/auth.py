@@ -101,9 +101,7 @@ async def authenticate(
     """The caller, from the service token or the session cookie; ``None`` when neither."""
     token = presented_token(connection) if allow_query_token else header_token(connection)
     if token is not None:
-        if is_service_token(connection, token):
-            return SERVICE
-        return kguardian_principal(connection, token)
+        return SERVICE if is_service_token(connection, token) else None
     cookie = connection.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -142,6 +140,10 @@ async def require_auth(
     if handler.opt.get("public") or _is_docs(connection.scope["path"]):
         return
     principal = await authenticate(connection, allow_query_token=bool(handler.opt.get("stream")))
+    if principal is None and handler.opt.get("kguardian"):
+        # kguardian's scoped tokens: only here, never for the feed or the auth status.
+        token = header_token(connection)
+        principal = kguardian_principal(connection, token) if token else None
     if principal is None:
         anonymous_read = connection.app.state.settings.kguardian_anonymous_read
         if not (anonymous_read and handler.opt.get("kguardian") == "read"):

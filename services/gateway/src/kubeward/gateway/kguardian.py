@@ -104,12 +104,12 @@ class KguardianController(Controller):
 
     @get("/pod/info", opt=READ, summary="Every known pod")
     async def pods(self, state: State) -> Response[Any]:
-        """Pods ordered by namespace (null last) and name; 404 when there are none."""
+        """Pods ordered by namespace (null last) and name; ``[]`` when there are none."""
         return await _read(state, _lookup("pods"))
 
     @get("/svc/info", opt=READ, summary="Every known Service")
     async def services(self, state: State) -> Response[Any]:
-        """Services ordered by namespace, name and IP; 404 when there are none."""
+        """Services ordered by namespace, name and IP; ``[]`` when there are none."""
         return await _read(state, _lookup("services"))
 
     @get("/pod/name/{name:str}", opt=READ, summary="A pod by name")

@@ -287,7 +287,7 @@ class InventoryStore:
         if q.lookup == "pods":
             docs = await self._pods.find({}).to_list()
             docs.sort(key=_by_namespace_and_name)
-            return _ok([pod_row(d) for d in docs]) if docs else error(404, NO_DATA)
+            return _ok([pod_row(d) for d in docs])  # the broker's empty load is 200 []
         if q.lookup == "pods-on-node":
             docs = await self._pods.find({"node_name": q.key, "is_dead": False}).to_list()
             docs.sort(key=_by_namespace_and_name)
@@ -309,7 +309,7 @@ class InventoryStore:
                     d["_id"],
                 )
             )
-            return _ok([svc_row(d) for d in docs]) if docs else error(404, NO_DATA)
+            return _ok([svc_row(d) for d in docs])
         if q.lookup == "svc-by-ip":
             doc = await self._services.find_one({"_id": q.key})
             return _ok(svc_row(doc)) if doc else error(404, NO_DATA)
