@@ -29,6 +29,7 @@ from kubeward.schemas.inventory import (
     MarkDead,
     PodDetail,
     PodSyscalls,
+    PodSyscallsRow,
     SvcDetail,
     chrono_time,
 )
@@ -75,14 +76,6 @@ class _SvcRow(msgspec.Struct):
     svc_name: str | None
     svc_namespace: str | None
     service_spec: msgspec.Raw
-    time_stamp: str
-
-
-class _SyscallRow(msgspec.Struct):
-    pod_name: str
-    pod_namespace: str
-    syscalls: str
-    arch: str
     time_stamp: str
 
 
@@ -318,7 +311,7 @@ class InventoryStore:
             return _ok([])  # the broker's empty result set is 200 []
         return _ok(
             [
-                _SyscallRow(
+                PodSyscallsRow(
                     pod_name=doc["_id"],
                     pod_namespace=doc["pod_namespace"],
                     syscalls=doc["syscalls"],
