@@ -192,7 +192,7 @@ def folded_key(event: PodTrafficEvent) -> tuple[str, ...]:
         event.traffic_in_out_ip,
         peer_port,
         event.ip_protocol,
-        event.decision,
+        event.decision or "ALLOW",
     )
 
 

@@ -116,7 +116,7 @@ async def test_bus_and_http_input_meet_in_one_store(
     pod = await api.get("/pod/traffic/pod-1", headers=AUTH)
     assert {r["pod_name"] for r in pod.json()} == {"pod-1"}
     missing = await api.get("/pod/traffic/no-such-pod", headers=AUTH)
-    assert missing.status_code == 404 and missing.content == b'"No data found"'
+    assert missing.status_code == 404 and missing.content == b"No data found"
 
 
 async def test_errors_over_http(api: httpx.AsyncClient) -> None:

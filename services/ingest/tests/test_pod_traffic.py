@@ -61,7 +61,6 @@ def test_ipv6_is_compressed() -> None:
         ("traffic_in_out_ip", "peer", "traffic_in_out_ip: 'peer' is not an IP address"),
         ("pod_port", "70000", "pod_port: '70000' is not a port number"),
         ("traffic_in_out_port", "-1", "traffic_in_out_port: '-1' is not a port number"),
-        ("ip_protocol", "QUIC", "ip_protocol: 'QUIC' is not one of"),
         ("traffic_type", "SIDEWAYS", "traffic_type: 'SIDEWAYS' is not one of EGRESS, INGRESS"),
         ("decision", "MAYBE", "decision: 'MAYBE' is not one of ALLOW, DROP"),
         ("time_stamp", "yesterday", "time_stamp: 'yesterday' is not an ISO 8601 time"),
@@ -114,3 +113,20 @@ def test_single_invalid_object_is_one_reject_without_index() -> None:
 def test_count_records() -> None:
     assert count_records(msgspec.json.encode([event()] * 3)) == 3
     assert count_records(msgspec.json.encode(event())) == 1
+
+
+def test_unknown_protocols_are_kept_as_given_and_known_ones_upper_cased() -> None:
+    # kguardian's controller (controller/src/network.rs, proto_to_string) sends
+    # "UNKNOWN(<n>)" for protocols it has no name for, e.g. SCTP drops; its broker stores it.
+    unknown = normalise(msgspec.convert(event(ip_protocol="UNKNOWN(132)"), PodTrafficEvent))
+    assert unknown.ip_protocol == "UNKNOWN(132)"
+    icmp6 = normalise(msgspec.convert(event(ip_protocol="ICMPv6"), PodTrafficEvent))
+    assert icmp6.ip_protocol == "ICMPV6"
+
+
+def test_null_namespace_and_null_decision_are_accepted() -> None:
+    events, rejects = parse(msgspec.json.encode([event(), {**event(), "pod_namespace": None}]))
+    assert rejects == []
+    assert [e.pod_namespace for e in events] == ["production", None]
+    nulled = parse(msgspec.json.encode({**event(), "decision": None}))[0][0]
+    assert nulled.decision == "ALLOW"

@@ -111,6 +111,10 @@ COLLECT_HTTP_TRAFFIC = COLLECT_HTTP_TRAFFIC_PREFIX + "*"
 COLLECT_POD_FAILURES = "kubeward.collect.pod-failures"
 COLLECT_SECURITY_FINDINGS = "kubeward.collect.security-findings"
 COLLECT_MANIFESTS = "kubeward.collect.manifests"
+COLLECT_POD_SPEC = "kubeward.collect.pod-spec"
+COLLECT_SVC_SPEC = "kubeward.collect.svc-spec"
+COLLECT_POD_DEAD = "kubeward.collect.pod-dead"
+COLLECT_POD_SYSCALLS = "kubeward.collect.pod-syscalls"
 
 # --- Internal stream subjects -------------------------------------------------
 
@@ -123,6 +127,7 @@ SECURITY_MANIFESTS = "kubeward.security.manifests"
 DEADLETTER_PREFIX = "kubeward.deadletter."
 FEED_PREFIX = "kubeward.feed."
 AUDIT_PREFIX = "kubeward.audit."
+TRAFFIC_INVENTORY = "kubeward.traffic.inventory"
 
 # --- Request/reply (core NATS) ------------------------------------------------
 
@@ -139,6 +144,7 @@ RPC_HEALTH_PREFIX = "kubeward.rpc.health."
 METRICS_SERVICES: tuple[str, ...] = ("ingest", "failure-analyzer", "security")
 """Services whose Prometheus counters the gateway's ``/metrics`` relays (see
 :func:`metrics_subject`)."""
+RPC_INVENTORY = "kubeward.rpc.traffic-store.inventory"
 
 # --- Durable consumers --------------------------------------------------------
 
@@ -379,5 +385,54 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         payload="empty -> Prometheus text",
         description="A service's counters (kubeward_* and Kure's kure_*) for the gateway's "
         "/metrics; each is asked concurrently with a timeout.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_POD_SPEC,
+        stream=COLLECT.name,
+        publisher="kguardian controllers, gateway (POST /pod/spec)",
+        consumer="ingest",
+        payload="PodDetail (JSON; kguardian broker/src/types.rs), or an array of them",
+        description="A pod's spec, IP and node; kept with its IP history by traffic-store.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_SVC_SPEC,
+        stream=COLLECT.name,
+        publisher="kguardian controllers, gateway (POST /svc/spec)",
+        consumer="ingest",
+        payload="SvcDetail (JSON), or an array of them",
+        description="A Service keyed by its cluster IP.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_POD_DEAD,
+        stream=COLLECT.name,
+        publisher="kguardian controllers, gateway (POST /pod/mark_dead)",
+        consumer="ingest",
+        payload='{"pod_name", "pod_ip"?} (JSON), or an array of them',
+        description="A pod is gone: marked dead, its IPs released.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_POD_SYSCALLS,
+        stream=COLLECT.name,
+        publisher="kguardian controllers, gateway (POST /pod/syscalls)",
+        consumer="ingest",
+        payload="PodSyscalls (JSON), or an array of them",
+        description="Syscalls a pod made (replaces the pod's stored set).",
+    ),
+    SubjectSpec(
+        subject=TRAFFIC_INVENTORY,
+        stream=TRAFFIC.name,
+        publisher="ingest",
+        consumer="traffic-store",
+        payload="InventoryBatch (msgpack)",
+        description="Validated pod/service inventory records grouped by origin message.",
+    ),
+    SubjectSpec(
+        subject=RPC_INVENTORY,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="InventoryQuery -> Reply (JSON body in kguardian's shape; 404 when none)",
+        description="Read the pod/service inventory: lists, by name, by IP (at a time), "
+        "by node, syscalls.",
     ),
 )

@@ -8,6 +8,9 @@ from typing import Annotated
 import msgspec
 
 PROTOCOLS = frozenset({"TCP", "UDP", "SCTP", "ICMP", "ICMPV6"})
+"""Protocols kubeward spells canonically (upper case). Any other ``ip_protocol`` string
+(the kguardian controller sends ``UNKNOWN(132)`` for SCTP drops) is stored as given, as
+kguardian's broker does."""
 TRAFFIC_TYPES = frozenset({"INGRESS", "EGRESS"})
 DECISIONS = frozenset({"ALLOW", "DROP"})
 
@@ -41,14 +44,16 @@ class PodTrafficEvent(msgspec.Struct, kw_only=True):
 
     uuid: str = ""
     pod_name: NonEmpty
-    pod_namespace: NonEmpty
+    pod_namespace: NonEmpty | None
+    """``null`` when the controller could not tell (kguardian stores it as NULL)."""
     pod_ip: NonEmpty
     pod_port: Port
-    ip_protocol: NonEmpty
+    ip_protocol: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     traffic_type: NonEmpty
     traffic_in_out_ip: NonEmpty
     traffic_in_out_port: Port
-    decision: str = "ALLOW"
+    decision: str | None = "ALLOW"
+    """``null`` or absent is ``ALLOW`` (normalised by ingest)."""
     time_stamp: NonEmpty
 
 

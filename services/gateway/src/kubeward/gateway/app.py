@@ -27,6 +27,7 @@ from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
 from kubeward.gateway.invitations import COLLECTION as INVITATIONS
 from kubeward.gateway.invitations import InvitationStore
+from kubeward.gateway.kguardian import KguardianController
 from kubeward.gateway.kube import kube_lifespan
 from kubeward.gateway.kure_accounts import InvitationsController, KureAuthController
 from kubeward.gateway.kure_feed import kure_feed_lifespan, kure_feed_socket
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> Litestar:
             SecurityController,
             MirrorController,
             HttpTrafficController,
+            KguardianController,
             feed_socket,
             KureAuthController,
             InvitationsController,

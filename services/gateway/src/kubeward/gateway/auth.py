@@ -5,6 +5,10 @@ Route ``opt`` keys decide who may call:
 - ``service``: the service token is accepted here (agent and scanner ingest, the kguardian
   and arkyn endpoints); elsewhere it is refused with 403, admin endpoints included;
 - ``service_only``: only the service token (users get 403);
+- ``kguardian``: ``read`` or ``ingest``, the scope kguardian's broker requires on the route;
+  its scoped tokens (``BROKER_TOKEN_READ``, ``BROKER_TOKEN_INGEST``, ``BROKER_TOKEN_ADMIN``,
+  ``BROKER_AUTH_TOKEN``) are accepted on these routes only, and with
+  ``KGUARDIAN_ANONYMOUS_READ`` the ``read`` ones need no credentials;
 - ``role``: the least user role (``read`` < ``write`` < ``admin``); by default ``read``
   for GET/HEAD/OPTIONS and ``write`` for everything else.
 """
@@ -38,6 +42,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 SERVICE = Principal(kind="service", username="service-token", role="service")
+KGUARDIAN_READ = Principal(kind="service", username="kguardian-read", role="kguardian-read")
+KGUARDIAN_INGEST = Principal(kind="service", username="kguardian-ingest", role="kguardian-ingest")
+ANONYMOUS = Principal(kind="service", username="anonymous", role="kguardian-read")
 
 
 def presented_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -75,6 +82,24 @@ def is_service_token(connection: ASGIConnection[Any, Any, Any, Any], token: str 
     )
 
 
+def kguardian_principal(
+    connection: ASGIConnection[Any, Any, Any, Any], token: str
+) -> Principal | None:
+    """The kguardian scope a token carries, from the broker's token variables."""
+    settings = connection.app.state.settings
+    scoped = (
+        (settings.broker_token_read, KGUARDIAN_READ),
+        (settings.broker_token_ingest, KGUARDIAN_INGEST),
+        (settings.broker_token_admin, KGUARDIAN_INGEST),
+        (settings.broker_auth_token, KGUARDIAN_INGEST),
+    )
+    found = None
+    for expected, principal in scoped:
+        if expected and hmac.compare_digest(token, expected):
+            found = found or principal
+    return found
+
+
 async def authenticate(
     connection: ASGIConnection[Any, Any, Any, Any], allow_query_token: bool = False
 ) -> Principal | None:
@@ -93,6 +118,13 @@ async def authenticate(
 
 def authorise(principal: Principal, opt: dict[str, Any], method: str) -> None:
     """Raise 403 unless ``principal`` may call a route with ``opt`` by ``method``."""
+    if principal.role.startswith("kguardian-"):
+        scope = opt.get("kguardian")
+        if scope is None:
+            raise PermissionDeniedException(detail="The service token is not accepted here")
+        if scope == "ingest" and principal.role == KGUARDIAN_READ.role:
+            raise PermissionDeniedException(detail=INSUFFICIENT)
+        return
     if principal.kind == "service":
         if not (opt.get("service") or opt.get("service_only")):
             raise PermissionDeniedException(detail="The service token is not accepted here")
@@ -113,8 +145,15 @@ async def require_auth(
     if handler.opt.get("public") or _is_docs(connection.scope["path"]):
         return
     principal = await authenticate(connection, allow_query_token=bool(handler.opt.get("stream")))
+    if principal is None and handler.opt.get("kguardian"):
+        # kguardian's scoped tokens: only here, never for the feed or the auth status.
+        token = header_token(connection)
+        principal = kguardian_principal(connection, token) if token else None
     if principal is None:
-        raise NotAuthorizedException(detail=NOT_AUTHENTICATED)
+        anonymous_read = connection.app.state.settings.kguardian_anonymous_read
+        if not (anonymous_read and handler.opt.get("kguardian") == "read"):
+            raise NotAuthorizedException(detail=NOT_AUTHENTICATED)
+        principal = ANONYMOUS
     authorise(principal, handler.opt, str(connection.scope.get("method", "GET")))
     connection.scope[_PRINCIPAL] = principal  # type: ignore[literal-required]
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
+from kubeward.gateway.kguardian import INGEST, READ, no_data_response
 from kubeward.gateway.params import choice, iso_time, next_page_headers
 from kubeward.schemas import bus
 from kubeward.schemas.replies import NULL
@@ -21,8 +22,6 @@ from kubeward.schemas.traffic import (
     TRAFFIC_TYPES,
     PodTrafficQuery,
 )
-
-NO_DATA = b'"No data found"'
 
 _rows = msgspec.json.Decoder(list[msgspec.Raw])
 _EMPTY_ARRAY = re.compile(rb"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*")
@@ -39,6 +38,7 @@ class PodTrafficController(Controller):
     @post(
         "/",
         status_code=200,
+        opt=INGEST,
         summary="Insert one traffic event",
         description="Returns the inserted row, or null when the flow was already stored.",
     )
@@ -59,6 +59,7 @@ class PodTrafficController(Controller):
     @post(
         "/batch",
         status_code=200,
+        opt=INGEST,
         summary="Insert traffic events in bulk",
         description="Returns the number of rows inserted after dedup (within the batch and "
         "against stored rows). Invalid records reject the whole batch with 400.",
@@ -80,6 +81,7 @@ class PodTrafficController(Controller):
 
     @get(
         "/",
+        opt=READ,
         summary="List traffic, newest first",
         description="Ordered (time_stamp DESC, uuid DESC). Paged: the next page's cursor is in "
         "the X-Next-Cursor header and a Link rel=next header.",
@@ -95,7 +97,7 @@ class PodTrafficController(Controller):
         decision: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+        limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
         with_stats: FromQuery[bool] = False,
     ) -> Response[Any]:
@@ -115,7 +117,7 @@ class PodTrafficController(Controller):
             not_found=False,
         )
 
-    @get("/{name:str}", summary="List traffic of one pod, newest first")
+    @get("/{name:str}", opt=READ, summary="List traffic of one pod, newest first")
     async def list_pod(
         self,
         request: Request[Any, Any, State],
@@ -126,7 +128,7 @@ class PodTrafficController(Controller):
         decision: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+        limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
         with_stats: FromQuery[bool] = False,
     ) -> Response[Any]:
@@ -169,7 +171,8 @@ async def _list(
         decision=choice("decision", decision, DECISIONS),
         since=iso_time("since", since),
         until=iso_time("until", until),
-        limit=limit or state.settings.default_page,
+        # As the broker: absent is the default page, anything else clamped to [1, max].
+        limit=state.settings.default_page if limit is None else max(1, limit),
         cursor=cursor,
         with_stats=with_stats,
     )
@@ -181,6 +184,6 @@ async def _list(
         return reply_response(answer)
     rows = bytes(answer.body)
     if not_found and cursor is None and rows == b"[]":
-        return Response(content=NO_DATA, status_code=404, media_type="application/json")
+        return no_data_response()
     headers = next_page_headers(request, answer.cursor)
     return Response(content=rows, media_type="application/json", headers=headers)

@@ -60,3 +60,15 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (comma-separated
     addresses or networks, ``*`` for any). Empty: none, so a client cannot pick its own
     address and escape the login rate limit; set it to your ingress's address."""
+    broker_token_read: str = ""
+    """kguardian's read-scope token (same variable as its broker): accepted on the kguardian
+    read routes (``GET /pod/*``, ``/svc/*``, ``/version``) only."""
+    broker_token_ingest: str = ""
+    """kguardian's ingest-scope token: the kguardian write routes and read routes."""
+    broker_token_admin: str = ""
+    """kguardian's admin-scope token: every kguardian route (no kubeward admin right)."""
+    broker_auth_token: str = ""
+    """kguardian's pre-scopes shared token (read + ingest), what its controller sends."""
+    kguardian_anonymous_read: bool = False
+    """Let anyone call the kguardian read routes without credentials (the kguardian UI on
+    a trusted network, as a broker without tokens). Off by default."""

@@ -10,6 +10,12 @@ from kubeward.core.bus import BatchWorker
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
 from kubeward.ingest.http_traffic import HttpTrafficRouter
+from kubeward.ingest.inventory import (
+    PodDeadRouter,
+    PodSpecRouter,
+    PodSyscallsRouter,
+    SvcSpecRouter,
+)
 from kubeward.ingest.pod_failures import PodFailureRouter
 from kubeward.ingest.pod_traffic import PodTrafficRouter
 from kubeward.ingest.routing import STAGE, CollectRouter
@@ -30,6 +36,10 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
         ("pod-failures", bus.COLLECT_POD_FAILURES, PodFailureRouter),
         ("security-findings", bus.COLLECT_SECURITY_FINDINGS, SecurityFindingRouter),
         ("manifests", bus.COLLECT_MANIFESTS, ManifestRouter),
+        ("pod-spec", bus.COLLECT_POD_SPEC, PodSpecRouter),
+        ("svc-spec", bus.COLLECT_SVC_SPEC, SvcSpecRouter),
+        ("pod-dead", bus.COLLECT_POD_DEAD, PodDeadRouter),
+        ("pod-syscalls", bus.COLLECT_POD_SYSCALLS, PodSyscallsRouter),
     ]
     workers = [
         BatchWorker(

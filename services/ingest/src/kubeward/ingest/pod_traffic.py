@@ -61,6 +61,12 @@ def _member(field: str, value: str, allowed: frozenset[str]) -> str:
     return upper
 
 
+def _protocol(value: str) -> str:
+    """Known protocols upper-cased; anything else (``UNKNOWN(132)``) kept as given."""
+    upper = value.upper()
+    return upper if upper in PROTOCOLS else value
+
+
 def normalise(event: PodTrafficEvent) -> PodTrafficEvent:
     """Check what the schema cannot express and return the event in canonical form.
 
@@ -74,9 +80,9 @@ def normalise(event: PodTrafficEvent) -> PodTrafficEvent:
     event.traffic_in_out_ip = _ip("traffic_in_out_ip", event.traffic_in_out_ip)
     event.pod_port = _port("pod_port", event.pod_port)
     event.traffic_in_out_port = _port("traffic_in_out_port", event.traffic_in_out_port)
-    event.ip_protocol = _member("ip_protocol", event.ip_protocol, PROTOCOLS)
+    event.ip_protocol = _protocol(event.ip_protocol)
     event.traffic_type = _member("traffic_type", event.traffic_type, TRAFFIC_TYPES)
-    event.decision = _member("decision", event.decision, DECISIONS)
+    event.decision = _member("decision", event.decision or "ALLOW", DECISIONS)
     try:
         event.time_stamp = normalise_timestamp(event.time_stamp)
     except ValueError:

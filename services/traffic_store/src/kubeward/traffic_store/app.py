@@ -20,6 +20,7 @@ from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
 from kubeward.traffic_store.http_handlers import HttpTrafficService
+from kubeward.traffic_store.inventory_service import InventoryService
 from kubeward.traffic_store.pod_traffic import (
     APPLIED_MEMORY,
     COLLECTION,
@@ -112,14 +113,16 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
             ctx.nc,
             bus.RPC_POD_TRAFFIC_LIST,
             PodTrafficQuery,
-            partial(store.query, max_page=settings.max_page),
+            partial(store.query, max_page=settings.pod_traffic_max_page),
             queue="traffic-store",
         )
     ]
     http_traffic = await HttpTrafficService.start(ctx, db)
+    inventory = await InventoryService.start(ctx, db)
     try:
         yield
     finally:
+        await inventory.stop()
         await http_traffic.stop()
         for sub in subs:
             await sub.unsubscribe()

@@ -15,4 +15,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     ephemeral_port_min: int = 32768
     """UDP ports at or above this on the client side of a flow are treated as ephemeral."""
     max_page: int = 5000
-    """Largest page ``GET /pod/traffic`` returns; also the default."""
+    """Largest page ``GET /http-traffic/{id}`` returns; also the default."""
+    pod_traffic_max_page: int = 20000
+    """Largest page ``GET /pod/traffic`` returns; a larger ``limit`` is clamped to it, as
+    kguardian's broker clamps to 20000."""
