@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import httpx
 import pytest
 
+from kubeward.devstack import infra
 from kubeward.devstack.procs import free_port
 from kubeward.devstack.testing import serve_asgi
 from kubeward.gateway.app import create_app
@@ -27,23 +29,29 @@ async def test_json_nested_too_deeply_is_400(admin: httpx.AsyncClient, path: str
 
 
 async def test_database_down_is_503_not_500(
-    nats_url: str, clean_redis_url: str, mongo_db_name: str
+    nats_url: str, clean_redis_url: str, mongo_db_name: str, tmp_path: Path
 ) -> None:
-    """Login reads the user from MongoDB; with no MongoDB the caller learns to retry."""
+    """Login reads the user from MongoDB; with MongoDB gone the caller learns to retry."""
+    port = free_port()
+    database = infra.mongo(port, None, tmp_path)
     settings = Settings(
         nats_url=nats_url,
-        mongodb_url=f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300",
+        mongodb_url=f"mongodb://127.0.0.1:{port}/?directConnection=true",
         mongodb_db=mongo_db_name,
         redis_url=clean_redis_url,
         service_token=TOKEN,
         session_secret="s",
         settings_secret="a-settings-secret-for-tests",
     )
-    async with (
-        serve_asgi(create_app(settings)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as c,
-    ):
-        resp = await c.post("/api/auth/login", json={"username": "u", "password": "p" * 9})
+    try:
+        async with (
+            serve_asgi(create_app(settings)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as c,
+        ):
+            database.kill()
+            resp = await c.post("/api/auth/login", json={"username": "u", "password": "p" * 9})
+    finally:
+        database.stop()
     assert resp.status_code == 503
     assert resp.json() == {"detail": "Service temporarily unavailable"}
 
