@@ -26,6 +26,7 @@ from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
 from kubeward.gateway.kube import kube_lifespan
+from kubeward.gateway.kure_admin import KureAdminController
 from kubeward.gateway.mirror import MirrorController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
 from kubeward.gateway.pod_failures import PodFailuresController
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> Litestar:
             SecurityController,
             MirrorController,
             HttpTrafficController,
+            KureAdminController,
             feed_socket,
         ],
         guards=[require_auth],
