@@ -218,16 +218,15 @@ class KureAdminController(Controller):
 
     @get("/trusted-registries", opt={"service": True}, summary="Trusted registries")
     async def trusted_registries(self, state: State) -> Response[Any]:
-        """``[{"registry", "created_at": null, "default"}]``: every trusted entry
-        (``default``: one of the built-in list)."""
+        """``[{"registry", "created_at": null}]``: the entries admins added, as Kure (the
+        dashboard lists its own defaults beside them; the scanner merges its own)."""
         reply = await _security(state, ListRegistries())
         if not reply.ok:
             return json_reply(reply)
         listed = msgspec.json.decode(bytes(reply.body))
         defaults = set(listed["defaults"])
         rows = [
-            {"registry": r, "created_at": None, "default": r in defaults}
-            for r in listed["registries"]
+            {"registry": r, "created_at": None} for r in listed["registries"] if r not in defaults
         ]
         return Response(rows)
 
