@@ -356,6 +356,14 @@ class AppSettings:
             await self._audit("delete", key, actor, self._revisions[key], {})
         return changed
 
+    async def refresh(self, key: str) -> None:
+        """Read ``key`` from the bucket now instead of waiting for the watch to deliver it:
+        after another process's write, this instance reads that value (or a newer one)."""
+        spec_of(key)
+        value, present, revision = await self._read(key)
+        if revision:
+            self._apply(key, revision, value if present else None)
+
     # --- Reference (Kure API) keys -----------------------------------------------------
 
     def get_reference(self, name: str) -> int:

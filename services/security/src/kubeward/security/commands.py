@@ -10,6 +10,7 @@ import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.settings_values import EXCLUDED_RULES
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.security import (
     CLUSTER_SCOPE,
@@ -129,6 +130,9 @@ class Commands:
             self._background_rescan(MANUAL_RESCAN)
             return Reply(body=_body({"message": "Security rescan requested"}))
         if isinstance(command, PurgeRule):
+            # Take the new exclusion into account before purging, so that nothing this
+            # replica stores afterwards slips through while its settings watch catches up.
+            await self._settings.refresh(EXCLUDED_RULES)
             count = await self._store.purge_rule(command.rule_title, command.namespace)
             return Reply(body=_body({"deleted": count}))
         if isinstance(command, RuleTitles):
