@@ -200,7 +200,7 @@ class Commands:
         answer = await fix.fix(
             self._settings.llm_config(),
             doc,
-            manifest,
+            manifest_view.clean(manifest) if manifest is not None else None,
             timeout=self._llm_timeout,
             client=self._client,
         )
