@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from kubeward.schemas import bus
 
 API_KEY = "sk-live-0123456789abcdefWXYZ"
+TOKEN = "svc-token"  # as in conftest.py
 
 
 async def test_pod_exclusions_emit_feed_events(admin: httpx.AsyncClient, nc: NATS) -> None:
@@ -31,9 +32,9 @@ async def test_pod_exclusions_emit_feed_events(admin: httpx.AsyncClient, nc: NAT
     assert added.status_code == 201
     event = msgspec.json.decode((await feed.next_msg(timeout=10)).data)
     assert event == {"type": "pod_exclusion", "data": {"pod_name": "test-*", "action": "excluded"}}
-    assert [p["pod_name"] for p in (await admin.get("/api/admin/excluded-pods")).json()] == [
-        "test-*"
-    ]
+    # Kure's agent (agent/clients/backend_client.py @ fc87ba75) reads the patterns too.
+    agent = await admin.get("/api/admin/excluded-pods", headers={"X-Service-Token": TOKEN})
+    assert [item.get("pod_name") for item in agent.json() if item.get("pod_name")] == ["test-*"]
     assert (await admin.delete("/api/admin/excluded-pods/test-%2A")).status_code == 200
     event = msgspec.json.decode((await feed.next_msg(timeout=10)).data)
     assert event == {"type": "pod_exclusion", "data": {"pod_name": "test-*", "action": "included"}}

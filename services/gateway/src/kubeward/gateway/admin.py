@@ -179,8 +179,10 @@ class AdminSettingsController(Controller):
 
     @get(
         "/excluded-pods",
+        opt={"service": True},
         summary="Excluded pod name patterns",
-        description='Kure\'s answer: [{"pod_name": "test-*", "created_at": null}, ...].',
+        description='Kure\'s answer: [{"pod_name": "test-*", "created_at": null}, ...] (Kure\'s '
+        "agent reads it too, with the service token).",
     )
     async def pods(self, state: State) -> list[dict[str, Any]]:
         """Glob patterns such as ``test-*``."""
