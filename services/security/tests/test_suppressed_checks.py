@@ -32,7 +32,7 @@ from kubeward.schemas.security import (
     SecurityFinding,
 )
 from kubeward.security.app import security
-from kubeward.security.manifest_view import clean
+from kubeward.security.manifest_view import clean, render_text
 from kubeward.security.settings import Settings
 
 SECRET = "security-test-settings-secret"
@@ -78,6 +78,11 @@ def test_the_manifest_view_drops_what_the_cluster_assigned() -> None:
     pod = cleaned["spec"]["template"]["spec"]
     assert "nodeName" not in pod and "terminationMessagePath" not in pod["containers"][0]
     assert DEPLOYMENT["metadata"]["uid"] == "u-1"  # the input is left alone
+    # The scanner's text: cleaned when it is one mapping, otherwise shown as it came.
+    text = "metadata:\n  name: x\n  uid: u-2\nstatus:\n  phase: Running\n"
+    assert yaml.safe_load(render_text(text)) == {"metadata": {"name": "x"}}
+    for as_is in ("- a\n- b\n", "a: [unclosed\n", "kind: A\n---\nkind: B\n"):
+        assert render_text(as_is) == as_is
 
 
 class Service:

@@ -15,7 +15,10 @@ from typing import Any
 
 import yaml
 
-from kubeward.security.scanner import parse_manifests
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 _METADATA_RUNTIME = frozenset(
     {
@@ -122,12 +125,12 @@ def render(obj: Mapping[str, Any]) -> str:
 
 
 def render_text(text: str) -> str:
-    """The scanner's manifest text, cleaned; text that is not one YAML object is returned
-    as it is (Kure does the same)."""
+    """The scanner's manifest text, cleaned; text that is not one YAML (or JSON) mapping is
+    returned as it is (Kure does the same)."""
     try:
-        objects = parse_manifests(text)
-    except ValueError:
+        obj = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
         return text
-    if len(objects) != 1:
+    if not isinstance(obj, dict):
         return text
-    return render(objects[0])
+    return render(obj)
