@@ -84,9 +84,10 @@ async def test_exclusions_emit_feed_events(admin: httpx.AsyncClient, nc: NATS) -
     feed = await nc.subscribe(bus.feed_subject("namespace_exclusion"))
     added = await admin.post("/api/admin/excluded-namespaces", json={"namespace": "kube-system"})
     assert added.status_code == 201
-    assert (await admin.get("/api/admin/excluded-namespaces")).json() == {
-        "namespaces": ["kube-system"]
-    }
+    # Kure's answer (the reference documents no GET body): the rows the dashboard maps over.
+    assert (await admin.get("/api/admin/excluded-namespaces")).json() == [
+        {"namespace": "kube-system", "created_at": None}
+    ]
     event = msgspec.json.decode((await feed.next_msg(timeout=10)).data)
     assert event == {
         "type": "namespace_exclusion",
@@ -100,7 +101,9 @@ async def test_exclusions_emit_feed_events(admin: httpx.AsyncClient, nc: NATS) -
     assert (
         await admin.post("/api/admin/excluded-pods", json={"pod_name": "test-*"})
     ).status_code == 201
-    assert (await admin.get("/api/admin/excluded-pods")).json() == {"pods": ["test-*"]}
+    assert (await admin.get("/api/admin/excluded-pods")).json() == [
+        {"pod_name": "test-*", "created_at": None}
+    ]
     assert (await admin.delete("/api/admin/excluded-pods/test-*")).status_code == 200
 
 

@@ -212,6 +212,36 @@ class ScanManifest(msgspec.Struct, kw_only=True, tag="scan", tag_field="action")
     manifest: str
 
 
+class FindingManifest(msgspec.Struct, kw_only=True, tag="manifest", tag_field="action"):
+    """``GET /api/security/findings/{id}/manifest``: the finding's resource manifest."""
+
+    id: int
+
+
+class RequestRescan(msgspec.Struct, kw_only=True, tag="rescan", tag_field="action"):
+    """``POST /api/security/rescan``: ask every scanner for a full scan."""
+
+    actor: str = "api"
+
+
+class PurgeRule(msgspec.Struct, kw_only=True, tag="purge-rule", tag_field="action"):
+    """A check was suppressed (``/api/admin/excluded-rules``): delete its findings, in
+    ``namespace`` or everywhere when it is empty."""
+
+    rule_title: str
+    namespace: str = ""
+
+
+class RuleTitles(msgspec.Struct, kw_only=True, tag="rule-titles", tag_field="action"):
+    """``GET /api/admin/rule-titles``: the titles of the checks (seen in ``namespace``)."""
+
+    namespace: str | None = None
+
+
+class FindingNamespaces(msgspec.Struct, kw_only=True, tag="namespaces", tag_field="action"):
+    """The namespaces findings were raised in (``GET /api/admin/namespaces``)."""
+
+
 SecurityCommand = (
     DismissFinding
     | RestoreFinding
@@ -224,4 +254,9 @@ SecurityCommand = (
     | AddRegistry
     | RemoveRegistry
     | ScanManifest
+    | FindingManifest
+    | RequestRescan
+    | PurgeRule
+    | RuleTitles
+    | FindingNamespaces
 )

@@ -42,6 +42,7 @@ from kubeward.core.secret_box import SecretBox, SecretBoxError
 from kubeward.core.settings_values import (
     EXCLUDED_NAMESPACES,
     EXCLUDED_PODS,
+    EXCLUDED_RULES,
     HISTORY_RETENTION,
     IGNORED_RETENTION,
     KEYS,
@@ -54,9 +55,13 @@ from kubeward.core.settings_values import (
     Patterns,
     Provider,
     Retention,
+    RuleExclusion,
+    RuleExclusions,
     WebhookConfig,
     check_pattern,
+    check_rule,
     is_excluded,
+    is_rule_excluded,
     masked,
     notification_key,
     reference_key,
@@ -351,6 +356,14 @@ class AppSettings:
             await self._audit("delete", key, actor, self._revisions[key], {})
         return changed
 
+    async def refresh(self, key: str) -> None:
+        """Read ``key`` from the bucket now instead of waiting for the watch to deliver it:
+        after another process's write, this instance reads that value (or a newer one)."""
+        spec_of(key)
+        value, present, revision = await self._read(key)
+        if revision:
+            self._apply(key, revision, value if present else None)
+
     # --- Reference (Kure API) keys -----------------------------------------------------
 
     def get_reference(self, name: str) -> int:
@@ -448,6 +461,63 @@ class AppSettings:
         changed, _ = await self._modify(key, remove)
         if changed:
             await self._audit("remove", key, actor, self._revisions[key], {"pattern": text})
+        return changed
+
+    # --- Rule exclusions (security checks) ---------------------------------------------
+
+    def excluded_rules(self) -> tuple[RuleExclusion, ...]:
+        """Suppressed security checks, global (``namespace`` empty) and per namespace."""
+        return self._typed(EXCLUDED_RULES, RuleExclusions).rules
+
+    def is_rule_excluded(self, title: str, check: str, namespace: str) -> bool:
+        """Whether a finding with this title / check id in ``namespace`` is suppressed."""
+        return is_rule_excluded(title, check, namespace, self.excluded_rules())
+
+    async def add_excluded_rule(
+        self, rule_title: str, namespace: str = "", *, actor: str = SYSTEM_ACTOR
+    ) -> tuple[RuleExclusion, bool]:
+        """Suppress a check (globally when ``namespace`` is empty). Returns the stored
+        exclusion and whether it is new (an existing one keeps its ``created_at``)."""
+        wanted = check_rule(
+            EXCLUDED_RULES,
+            RuleExclusion(
+                rule_title=rule_title, namespace=namespace, created_at=audit.now().isoformat()
+            ),
+        )
+
+        def add(current: Any, _present: bool) -> Any:
+            rules = current.rules if isinstance(current, RuleExclusions) else ()
+            if any(_same_rule(r, wanted) for r in rules):
+                return _UNCHANGED
+            return RuleExclusions(rules=(*rules, wanted))
+
+        changed, _ = await self._modify(EXCLUDED_RULES, add)
+        if changed:
+            details = {"rule_title": wanted.rule_title, "namespace": wanted.namespace}
+            await self._audit(
+                "add", EXCLUDED_RULES, actor, self._revisions[EXCLUDED_RULES], details
+            )
+            return wanted, True
+        existing = next(r for r in self.excluded_rules() if _same_rule(r, wanted))
+        return existing, False
+
+    async def remove_excluded_rule(
+        self, rule_title: str, namespace: str = "", *, actor: str = SYSTEM_ACTOR
+    ) -> bool:
+        """Stop suppressing a check in that scope; ``False`` when it was not suppressed."""
+        gone = RuleExclusion(rule_title=rule_title.strip(), namespace=namespace.strip())
+
+        def remove(current: Any, _present: bool) -> Any:
+            rules = current.rules if isinstance(current, RuleExclusions) else ()
+            kept = tuple(r for r in rules if not _same_rule(r, gone))
+            return _UNCHANGED if len(kept) == len(rules) else RuleExclusions(rules=kept)
+
+        changed, _ = await self._modify(EXCLUDED_RULES, remove)
+        if changed:
+            details = {"rule_title": gone.rule_title, "namespace": gone.namespace}
+            await self._audit(
+                "remove", EXCLUDED_RULES, actor, self._revisions[EXCLUDED_RULES], details
+            )
         return changed
 
     # --- LLM ---------------------------------------------------------------------------
@@ -575,6 +645,10 @@ class AppSettings:
                 raise KeyWrongLastSequenceError(description=exc.description) from None
             raise
         return int(ack.seq)
+
+
+def _same_rule(a: RuleExclusion, b: RuleExclusion) -> bool:
+    return a.rule_title == b.rule_title and a.namespace == b.namespace
 
 
 class _Marker:

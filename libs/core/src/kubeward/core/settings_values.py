@@ -21,6 +21,7 @@ IGNORED_RETENTION = "retention.ignored_minutes"
 MIRROR_TTL = "mirror.ttl_seconds"
 EXCLUDED_NAMESPACES = "exclusions.namespaces"
 EXCLUDED_PODS = "exclusions.pods"
+EXCLUDED_RULES = "exclusions.rules"
 LLM_CONFIG = "llm.config"
 NOTIFICATIONS_PREFIX = "notifications."
 
@@ -87,6 +88,24 @@ class Patterns(msgspec.Struct, frozen=True, kw_only=True):
     """Glob patterns (``fnmatch``, case-sensitive), e.g. ``kube-*`` or ``test-?``."""
 
     patterns: tuple[str, ...] = ()
+
+
+class RuleExclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """A security check suppressed everywhere (``namespace`` empty) or in one namespace.
+
+    ``rule_title`` names a finding title (Kure's ``Privileged container: app``), a title's
+    base before ``": "`` (``Privileged container``: every container) or a check id.
+    """
+
+    rule_title: str
+    namespace: str = ""
+    created_at: str = ""
+
+
+class RuleExclusions(msgspec.Struct, frozen=True, kw_only=True):
+    """Every suppressed security check (Kure's ``/api/admin/excluded-rules``)."""
+
+    rules: tuple[RuleExclusion, ...] = ()
 
 
 class LLMConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -197,6 +216,28 @@ def _check_patterns(key: str, value: Patterns) -> Patterns:
     return Patterns(patterns=tuple(unique))
 
 
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9._\-]{1,253}$")
+
+
+def check_rule(key: str, rule: RuleExclusion) -> RuleExclusion:
+    """A rule exclusion with its title and namespace stripped; raises when unusable."""
+    title = rule.rule_title.strip()
+    if not title or len(title) > 500:
+        raise SettingValidationError(key, "rule_title", "is required (1-500 characters)")
+    namespace = rule.namespace.strip()
+    if namespace and not _NAMESPACE_RE.match(namespace):
+        raise SettingValidationError(key, "namespace", f"is not a namespace name: {namespace!r}")
+    return RuleExclusion(rule_title=title, namespace=namespace, created_at=rule.created_at)
+
+
+def _check_rules(key: str, value: RuleExclusions) -> RuleExclusions:
+    unique: dict[tuple[str, str], RuleExclusion] = {}
+    for rule in value.rules:
+        checked = check_rule(key, rule)
+        unique.setdefault((checked.rule_title, checked.namespace), checked)
+    return RuleExclusions(rules=tuple(unique.values()))
+
+
 def _check_llm(key: str, value: LLMConfig) -> LLMConfig:
     provider = value.provider.strip().lower()
     if not _PROVIDER_RE.match(provider):
@@ -239,6 +280,7 @@ _SPECS: dict[str, KeySpec] = {
         KeySpec(MIRROR_TTL, MirrorTTL, MirrorTTL(), _check_mirror_ttl),
         KeySpec(EXCLUDED_NAMESPACES, Patterns, Patterns(), _check_patterns),
         KeySpec(EXCLUDED_PODS, Patterns, Patterns(), _check_patterns),
+        KeySpec(EXCLUDED_RULES, RuleExclusions, RuleExclusions(), _check_rules),
         KeySpec(LLM_CONFIG, LLMConfig, None, _check_llm, secret=True),
         *(
             KeySpec(NOTIFICATIONS_PREFIX + p, NotificationSetting, None, _check_notification, True)
@@ -378,4 +420,22 @@ def is_excluded(
     """
     return any(fnmatch.fnmatchcase(namespace, p) for p in namespace_patterns) or any(
         fnmatch.fnmatchcase(pod_name, p) for p in pod_patterns
+    )
+
+
+def rule_base(title: str) -> str:
+    """The rule a finding title belongs to: ``Privileged container: app`` ->
+    ``Privileged container`` (Kure's scanner names the container after ``": "``)."""
+    return title.split(": ", 1)[0]
+
+
+def is_rule_excluded(
+    title: str, check: str, namespace: str, rules: Iterable[RuleExclusion]
+) -> bool:
+    """Whether a finding (its title, check id and namespace) is suppressed by a rule
+    exclusion: same title, same base title or same check id, globally or in its namespace."""
+    base = rule_base(title)
+    return any(
+        (not r.namespace or r.namespace == namespace) and r.rule_title in (title, base, check)
+        for r in rules
     )

@@ -144,10 +144,18 @@ class AdminSettingsController(Controller):
 
     # --- Exclusions --------------------------------------------------------------------
 
-    @get("/excluded-namespaces", summary="Excluded namespaces (glob patterns)")
-    async def namespaces(self, state: State) -> dict[str, list[str]]:
+    @get(
+        "/excluded-namespaces",
+        opt={"service": True},
+        summary="Excluded namespaces (glob patterns)",
+        description='Kure\'s answer: [{"namespace": "kube-system", "created_at": null}, ...] '
+        "(the dashboard and the scanner map over it; the scanner reads it with the "
+        "service token).",
+    )
+    async def namespaces(self, state: State) -> list[dict[str, Any]]:
         """Failures and findings in these namespaces are dropped with a counted reason."""
-        return {"namespaces": list(_store(state).excluded_namespaces())}
+        patterns = sorted(_store(state).excluded_namespaces())
+        return [{"namespace": p, "created_at": None} for p in patterns]
 
     @post("/excluded-namespaces", status_code=201, summary="Exclude a namespace")
     async def add_namespace(
@@ -175,29 +183,39 @@ class AdminSettingsController(Controller):
         await _feed(state, "namespace_exclusion", {"namespace": namespace, "action": "included"})
         return {"namespace": namespace, "removed": True}
 
-    @get("/excluded-pods", summary="Excluded pod name patterns")
-    async def pods(self, state: State) -> dict[str, list[str]]:
+    @get(
+        "/excluded-pods",
+        opt={"service": True},
+        summary="Excluded pod name patterns",
+        description='Kure\'s answer: [{"pod_name": "test-*", "created_at": null}, ...] (Kure\'s '
+        "agent reads it too, with the service token).",
+    )
+    async def pods(self, state: State) -> list[dict[str, Any]]:
         """Glob patterns such as ``test-*``."""
-        return {"pods": list(_store(state).excluded_pods())}
+        return [{"pod_name": p, "created_at": None} for p in sorted(_store(state).excluded_pods())]
 
     @post("/excluded-pods", status_code=201, summary="Exclude pods by name pattern")
     async def add_pod(
         self, request: Request[Any, Any, State], data: JSONBody[PodPatternIn], state: State
     ) -> dict[str, Any]:
-        """Idempotent."""
+        """Idempotent; emits a ``pod_exclusion`` feed event."""
         try:
             added = await _store(state).add_excluded_pod(data.pod_name, actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
+        await _feed(
+            state, "pod_exclusion", {"pod_name": data.pod_name.strip(), "action": "excluded"}
+        )
         return {"pod_name": data.pod_name, "added": added}
 
     @delete("/excluded-pods/{pod_name:str}", status_code=200, summary="Remove a pod pattern")
     async def remove_pod(
         self, request: Request[Any, Any, State], pod_name: FromPath[str], state: State
     ) -> dict[str, Any]:
-        """404 when the pattern was not set."""
+        """404 when the pattern was not set; emits a ``pod_exclusion`` feed event."""
         if not await _store(state).remove_excluded_pod(pod_name, actor=_actor(request)):
             raise NotFoundException(detail=f"Pod pattern {pod_name} is not excluded")
+        await _feed(state, "pod_exclusion", {"pod_name": pod_name, "action": "included"})
         return {"pod_name": pod_name, "removed": True}
 
     # --- Notifications -----------------------------------------------------------------

@@ -30,6 +30,7 @@ from kubeward.gateway.invitations import InvitationStore
 from kubeward.gateway.kguardian import KguardianController
 from kubeward.gateway.kube import kube_lifespan
 from kubeward.gateway.kure_accounts import InvitationsController, KureAuthController
+from kubeward.gateway.kure_admin import KureAdminController
 from kubeward.gateway.kure_feed import kure_feed_lifespan, kure_feed_socket
 from kubeward.gateway.mirror import MirrorController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> Litestar:
             MirrorController,
             HttpTrafficController,
             KguardianController,
+            KureAdminController,
             feed_socket,
             KureAuthController,
             InvitationsController,

@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.response import Redirect
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
+from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import NoRespondersError
 from kubeward.core.metrics import gather, merge
 from kubeward.gateway.auth import DOCS_PATH
@@ -84,11 +85,16 @@ class ConfigController(Controller):
 
     @get("/", summary="App status")
     async def config(self, state: State) -> dict[str, Any]:
-        """Version, auth mode and each service's health (asked over the bus, 2 s each)."""
+        """Kure's ``ai_enabled`` / ``ai_provider`` (an LLM is configured), then version,
+        auth mode and each service's health (asked over the bus, 2 s each)."""
         link: BusLink = state.bus
         reports = await asyncio.gather(*(_health(link, name) for name in SERVICES))
         services = dict(zip(SERVICES, reports, strict=True))
+        store: AppSettings = state.app_settings
+        llm = store.llm_config()
         return {
+            "ai_enabled": llm is not None,
+            "ai_provider": llm.provider if llm is not None else None,
             "version": VERSION,
             "auth": {"sessions": True, "service_token": bool(state.settings.service_token)},
             "status": "ok" if all(r["status"] == "ok" for r in reports) else "degraded",

@@ -28,10 +28,12 @@ from kubeward.schemas.security import (
     ClearFindings,
     DeleteResourceFindings,
     DismissFinding,
+    FindingManifest,
     FindingQuery,
     FixFinding,
     ListRegistries,
     RemoveRegistry,
+    RequestRescan,
     RescanStatus,
     RestoreFinding,
     ScanDuration,
@@ -197,6 +199,33 @@ class SecurityController(Controller):
     async def restore(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """The finding is listed again."""
         return json_reply(await _command(state, RestoreFinding(id=path_id(finding_id, NOT_FOUND))))
+
+    @get(
+        "/security/findings/{finding_id:str}/manifest",
+        summary="A finding's resource manifest (as Kure's manifest viewer reads it)",
+    )
+    async def manifest(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+        """``{id, manifest, resource_type, resource_name, namespace, title, description,
+        remediation, severity}``; ``manifest`` is the scanner's YAML (or the built-in
+        scanner's stored object) without what the cluster assigned, ``""`` when none is
+        known. 404 ``Finding not found``."""
+        command = FindingManifest(id=path_id(finding_id, NOT_FOUND))
+        return json_reply(await _command(state, command))
+
+    @post(
+        "/security/rescan",
+        status_code=200,
+        opt={"role": "write"},
+        summary="Ask the scanners for a full rescan",
+        description="Publishes Kure's security_rescan_request on the feed (external "
+        "scanners connected to /ws rescan) and rescans the built-in scanner's stored "
+        'manifests (security_rescan_status reason "manual"). Answers {"message": '
+        '"Security rescan requested"}.',
+    )
+    async def rescan(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        """As Kure's dashboard calls it (write role)."""
+        actor = principal_of(request).username
+        return json_reply(await _command(state, RequestRescan(actor=actor)))
 
     @post(
         "/security/findings/{finding_id:str}/fix",

@@ -10,31 +10,40 @@ import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.settings_values import EXCLUDED_RULES
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.security import (
+    CLUSTER_SCOPE,
     AddRegistry,
     ClearFindings,
     DeleteResourceFindings,
     DismissFinding,
+    FindingManifest,
+    FindingNamespaces,
     FindingQuery,
     FixFinding,
     ListRegistries,
+    PurgeRule,
     RemoveRegistry,
+    RequestRescan,
     RescanStatus,
     RestoreFinding,
+    RuleTitles,
     ScanDuration,
     ScanManifest,
     SecurityCommand,
 )
-from kubeward.security import events, fix, metrics, registries
+from kubeward.security import events, fix, manifest_view, metrics, registries
 from kubeward.security.registries import Registries
-from kubeward.security.scanner import DEFAULT_TRUSTED_REGISTRIES, parse_manifests, scan
+from kubeward.security.scanner import CHECKS, DEFAULT_TRUSTED_REGISTRIES, parse_manifests, scan
 from kubeward.security.scanning import BuiltinScanner, namespace_of
 from kubeward.security.store import FindingStore, to_api
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "Finding not found"
+MANUAL_RESCAN = "manual"
+"""The ``reason`` of the built-in scanner's rescan started by ``POST /api/security/rescan``."""
 
 
 def _body(value: object) -> msgspec.Raw:
@@ -115,7 +124,66 @@ class Commands:
             return Reply(body=_body(body))
         if isinstance(command, AddRegistry | RemoveRegistry):
             return await self._change_registry(command)
+        if isinstance(command, FindingManifest):
+            return await self._manifest(command.id)
+        if isinstance(command, RequestRescan):
+            await events.rescan_request(self._js)
+            self._background_rescan(MANUAL_RESCAN)
+            return Reply(body=_body({"message": "Security rescan requested"}))
+        if isinstance(command, PurgeRule):
+            # Take the new exclusion into account before purging, so that nothing this
+            # replica stores afterwards slips through while its settings watch catches up.
+            await self._settings.refresh(EXCLUDED_RULES)
+            count = await self._store.purge_rule(command.rule_title, command.namespace)
+            return Reply(body=_body({"deleted": count}))
+        if isinstance(command, RuleTitles):
+            return await self._rule_titles(command.namespace)
+        if isinstance(command, FindingNamespaces):
+            found = await self._store.namespaces()
+            return Reply(body=_body(sorted(n for n in found if n != CLUSTER_SCOPE)))
         return await self._scan(command)
+
+    async def _manifest(self, finding_id: int) -> Reply:
+        """Kure's answer: the cleaned manifest (``""`` when there is none) and the
+        finding's identity."""
+        doc = await self._store.get(finding_id)
+        if doc is None:
+            return error(404, NOT_FOUND)
+        text = doc.get("manifest") or ""
+        if text:
+            text = manifest_view.render_text(text)
+        else:
+            stored = await self._store.manifest(
+                doc["resource_type"], doc["namespace"], doc["resource_name"]
+            )
+            text = manifest_view.render(stored) if stored is not None else ""
+        body = {
+            "id": doc["_id"],
+            "manifest": text,
+            "resource_type": doc["resource_type"],
+            "resource_name": doc["resource_name"],
+            "namespace": doc["namespace"],
+            "title": doc.get("title", ""),
+            "description": doc.get("description", ""),
+            "remediation": doc.get("remediation", ""),
+            "severity": doc["severity"],
+        }
+        return Reply(body=_body(body))
+
+    async def _rule_titles(self, namespace: str | None) -> Reply:
+        """Titles seen (in ``namespace``), with the base of every ``"base: part"`` title as
+        Kure lists them; without a namespace also every built-in check's title."""
+        titles = set(await self._store.titles(namespace))
+        titles |= {t.split(": ", 1)[0] for t in titles if ": " in t}
+        if not namespace:
+            titles |= {c.title for c in CHECKS.values()}
+        return Reply(body=_body(sorted(titles)))
+
+    def _background_rescan(self, reason: str) -> None:
+        """Rescan every stored manifest after the answer (status on the feed)."""
+        task = asyncio.create_task(self._scanner.rescan(reason))
+        self._rescans.add(task)
+        task.add_done_callback(self._rescans.discard)
 
     async def _fix(self, finding_id: int) -> Reply:
         doc = await self._store.get(finding_id)
@@ -133,7 +201,7 @@ class Commands:
         answer = await fix.fix(
             self._settings.llm_config(),
             doc,
-            manifest,
+            manifest_view.clean(manifest) if manifest is not None else None,
             timeout=self._llm_timeout,
             client=self._client,
         )
@@ -154,9 +222,7 @@ class Commands:
         await events.trusted_registry_change(self._js, entry, action)
         # The rescan runs after the answer: findings follow within seconds, announced by
         # security_rescan_status started/completed.
-        task = asyncio.create_task(self._scanner.rescan("trusted_registry_change"))
-        self._rescans.add(task)
-        task.add_done_callback(self._rescans.discard)
+        self._background_rescan("trusted_registry_change")
         status = 201 if adding else 200
         return Reply(
             status=status, body=_body({"message": f"Registry {action}", "registry": entry})

@@ -30,3 +30,9 @@ async def trusted_registry_change(js: JetStreamContext, registry: str, action: s
 async def rescan_status(js: JetStreamContext, status: str, reason: str | None) -> None:
     """A rescan ``started`` or ``completed`` (ours, or the external scanner's)."""
     await publish_event(js, "security_rescan_status", {"status": status, "reason": reason})
+
+
+async def rescan_request(js: JetStreamContext) -> None:
+    """Ask external scanners (connected to the feed) for a full scan: Kure's
+    ``security_rescan_request``, whose ``data`` is an empty object."""
+    await publish_event(js, "security_rescan_request", {})

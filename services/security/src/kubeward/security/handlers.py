@@ -17,7 +17,7 @@ from kubeward.schemas.security import FindingBatch, ManifestBatch, SecurityFindi
 from kubeward.security import events, metrics
 from kubeward.security.scanner import parse_manifests
 from kubeward.security.scanning import BuiltinScanner, exclusion
-from kubeward.security.store import FindingStore, to_api
+from kubeward.security.store import FindingStore, rule_keys, to_api
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def fields_of(finding: SecurityFindingIn) -> dict[str, object]:
     """A scanner's finding as stored (Kure's older title/description fields folded in)."""
     check = finding.check_name or _SLUG.sub("_", (finding.title or "").lower()).strip("_")
     message = finding.message or finding.description or finding.title or check
+    title = finding.title or check
     return {
         "resource_type": finding.resource_type,
         "resource_name": finding.resource_name,
@@ -37,7 +38,8 @@ def fields_of(finding: SecurityFindingIn) -> dict[str, object]:
         "message": message,
         "remediation": finding.remediation or "",
         "details": finding.details or {},
-        "title": finding.title or check,
+        "title": title,
+        "rule_keys": rule_keys(title, check),
         "description": finding.description or message,
         "category": finding.category or "Security",
         "source": "scanner",
@@ -66,14 +68,18 @@ class FindingHandler:
         for msg in msgs:
             for envelope in self._decoder.decode(msg.data).findings:
                 f = envelope.finding
+                fields = fields_of(f)
                 excluded = exclusion(self._settings, f.namespace, f.resource_type, f.resource_name)
+                if excluded is None and self._settings.is_rule_excluded(
+                    str(fields["title"]), str(fields["check_name"]), f.namespace
+                ):
+                    excluded = "excluded_rule"
                 if excluded is not None:
                     metrics.DROPPED.labels(excluded).inc()
                     if envelope.reply_to:
                         body = {"excluded": True, "reason": excluded}
                         await publish_reply(self._nc, envelope.reply_to, _reply(body))
                     continue
-                fields = fields_of(f)
                 key = finding_key(
                     f.resource_type,
                     f.namespace,
@@ -85,6 +91,7 @@ class FindingHandler:
                 metrics.FINDINGS.labels("scanner", "created" if is_new else "updated").inc()
                 metrics.KURE_FINDINGS.labels(f.severity).inc()
                 if is_new:
+                    await self._store.register_titles({(f.namespace, str(fields["title"]))})
                     await events.security_finding(self._js, doc)
                 if envelope.reply_to:
                     await publish_reply(self._nc, envelope.reply_to, _reply(to_api(doc)))

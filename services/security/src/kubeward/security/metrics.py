@@ -23,7 +23,8 @@ FINDINGS = Counter(
 )
 DROPPED = Counter(
     "kubeward_security_findings_dropped",
-    "Findings dropped by an exclusion, by reason (excluded_namespace, excluded_pod).",
+    "Findings dropped by an exclusion, by reason "
+    "(excluded_namespace, excluded_pod, excluded_rule).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -15,7 +15,7 @@ from kubeward.schemas.security import CLUSTER_KINDS, CLUSTER_SCOPE, finding_key
 from kubeward.security import events, metrics
 from kubeward.security.registries import Registries
 from kubeward.security.scanner import Finding, scan
-from kubeward.security.store import FindingStore
+from kubeward.security.store import FindingStore, rule_keys
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def fields_of(finding: Finding) -> dict[str, Any]:
         "remediation": finding.remediation,
         "details": dict(finding.details),
         "title": finding.title,
+        "rule_keys": rule_keys(finding.title, finding.check),
         "description": finding.message,
         "category": finding.category,
         "source": "builtin",
@@ -98,6 +99,12 @@ class BuiltinScanner:
             if excluded is not None:
                 metrics.DROPPED.labels(excluded).inc(len(findings))
                 findings = []
+            kept = [
+                f for f in findings if not self._settings.is_rule_excluded(f.title, f.check, ns)
+            ]
+            if len(kept) < len(findings):
+                metrics.DROPPED.labels("excluded_rule").inc(len(findings) - len(kept))
+                findings = kept
             items = [
                 (finding_key(kind, ns, name, f.check, dict(f.details)), fields_of(f))
                 for f in findings
@@ -107,6 +114,8 @@ class BuiltinScanner:
             new += len(created)
             metrics.FINDINGS.labels("builtin", "created").inc(len(created))
             metrics.FINDINGS.labels("builtin", "updated").inc(len(items) - len(created))
+            if created:
+                await self._store.register_titles({(ns, str(d["title"])) for d in created})
             for doc in created:
                 await events.security_finding(self._js, doc)
         return raised, new

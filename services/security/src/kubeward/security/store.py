@@ -5,11 +5,16 @@
   repeat report updates the record; a dismissal survives repeats.
 - ``security_manifests``: the latest manifest of each scanned resource (as JSON text, so
   annotation keys with dots are stored as they are), for rescans and AI fixes.
+- ``security_rule_titles``: which finding titles (and so which namespaces) have been
+  seen, one small document per (namespace, title) and per title, for the admin's
+  suggestions (``/api/admin/rule-titles``, ``/api/admin/namespaces``) without scanning
+  the findings.
 - ``counters`` (shared with nothing else in this database's owner): the id counter.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,11 +27,21 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
+from kubeward.core.settings_values import rule_base
 from kubeward.schemas.security import FindingQuery, SecurityFinding
 
 FINDINGS = "security_findings"
 MANIFESTS = "security_manifests"
 COUNTERS = "security_counters"
+TITLES = "security_rule_titles"
+LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
+"""What a list does not need: the scanner's manifest text (large) and the match keys."""
+
+
+def rule_keys(title: str, check: str) -> list[str]:
+    """The names a rule exclusion may use for a finding: its title, the title's base
+    (``Privileged container`` of ``Privileged container: app``) and its check id."""
+    return list(dict.fromkeys((title, rule_base(title), check)))
 
 
 def utcnow() -> datetime:
@@ -67,6 +82,8 @@ class FindingStore:
         self._col: AsyncCollection[Document] = db[FINDINGS]
         self._manifests: AsyncCollection[Document] = db[MANIFESTS]
         self._counters: AsyncCollection[Document] = db[COUNTERS]
+        self._titles: AsyncCollection[Document] = db[TITLES]
+        self._seen_titles: set[tuple[str, str]] = set()
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
@@ -75,6 +92,9 @@ class FindingStore:
         await self._col.create_index(
             [("resource_type", ASCENDING), ("namespace", ASCENDING), ("resource_name", ASCENDING)]
         )
+        await self._col.create_index([("rule_keys", ASCENDING), ("namespace", ASCENDING)])
+        await self._titles.create_index([("title", ASCENDING), ("namespace", ASCENDING)])
+        await self._titles.create_index([("namespace", ASCENDING), ("title", ASCENDING)])
         await self._manifests.create_index("kind")
         await mongo.ensure_counter(self._counters, FINDINGS)
 
@@ -208,10 +228,52 @@ class FindingStore:
                 find[field] = value
         if query.cursor:
             find["_id"] = {"$lt": int(query.cursor)}
-        docs = await self._col.find(find).sort("_id", DESCENDING).limit(limit + 1).to_list()
+        cursor = self._col.find(find, LIST_PROJECTION)
+        docs = await cursor.sort("_id", DESCENDING).limit(limit + 1).to_list()
         if len(docs) > limit:
             return docs[:limit], docs[limit - 1]["_id"]
         return docs, None
+
+    async def purge_rule(self, rule_title: str, namespace: str = "") -> int:
+        """Delete the findings a rule exclusion suppresses (by title, base title or check
+        id; in ``namespace`` or everywhere when empty): one indexed delete."""
+        find: Document = {"rule_keys": rule_title}
+        if namespace:
+            find["namespace"] = namespace
+        return (await self._col.delete_many(find)).deleted_count
+
+    # --- Titles seen (admin suggestions) -------------------------------------------
+
+    async def register_titles(self, seen: set[tuple[str, str]]) -> None:
+        """Remember (namespace, title) pairs of new findings; once per process and pair."""
+        fresh = seen - self._seen_titles
+        if not fresh:
+            return
+        ops = []
+        for namespace, title in fresh:
+            for ns, t in ((namespace, title), ("", title), (namespace, "")):
+                ops.append(
+                    UpdateOne(
+                        {"_id": f"{ns}\n{t}"},
+                        {"$setOnInsert": {"namespace": ns, "title": t}},
+                        upsert=True,
+                    )
+                )
+        # A concurrent upsert of the same pair fails here: the pair is stored either way.
+        with contextlib.suppress(BulkWriteError):
+            await self._titles.bulk_write(ops, ordered=False)
+        self._seen_titles |= fresh
+
+    async def titles(self, namespace: str | None) -> list[str]:
+        """Titles seen in ``namespace`` (every namespace when ``None``)."""
+        ns = namespace or ""
+        docs = self._titles.find({"namespace": ns, "title": {"$gt": ""}}, {"title": 1})
+        return [doc["title"] async for doc in docs]
+
+    async def namespaces(self) -> list[str]:
+        """Namespaces findings have been raised in."""
+        docs = self._titles.find({"title": "", "namespace": {"$gt": ""}}, {"namespace": 1})
+        return [doc["namespace"] async for doc in docs]
 
     # --- Manifests -----------------------------------------------------------------
 
