@@ -31,6 +31,7 @@ from kubeward.gateway.observability import REQUESTS, ConfigController, Observabi
 from kubeward.gateway.pod_failures import PodFailuresController
 from kubeward.gateway.pod_logs import PodLogsController
 from kubeward.gateway.pod_traffic import PodTrafficController
+from kubeward.gateway.pod_triage import PodTriageController
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.security import SecurityController
 from kubeward.gateway.sessions import SessionStore
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> Litestar:
             MirrorController,
             HttpTrafficController,
             feed_socket,
+            PodTriageController,
         ],
         guards=[require_auth],
         lifespan=[bus_lifespan, settings_lifespan, auth_lifespan, feed_lifespan, kube_lifespan],
