@@ -189,7 +189,7 @@ async def feed(nc: NATS, event_type: str) -> list[dict[str, Any]]:
     return [msgspec.json.decode(m.data) for m in msgs]
 
 
-async def test_acknowledge_ignore_restore_as_the_dashboard(
+async def test_acknowledge_ignore_restore_delete_as_the_dashboard(
     admin: httpx.AsyncClient, nc: NATS
 ) -> None:
     record = await agent_report(admin, crash_report(failure_logs=None))
@@ -239,9 +239,8 @@ async def test_acknowledge_ignore_restore_as_the_dashboard(
     assert "solution" in first and "manifest" in first  # the whole record, as Kure sends it
     assert [e["data"]["status"] for e in events[:3]] == ["investigating", "ignored", "new"]
 
-
-async def test_deleting_records_as_the_dashboard(admin: httpx.AsyncClient, nc: NATS) -> None:
-    record = await agent_report(admin, crash_report())
+    # Delete, in History and Ignored.
+    record = await agent_report(admin, crash_report(pod_name="other-pod"))
     pod_id = record["id"]
     resp = await admin.delete(f"/api/pods/records/{pod_id}")
     assert (resp.status_code, resp.json()) == (
@@ -257,7 +256,7 @@ async def test_deleting_records_as_the_dashboard(admin: httpx.AsyncClient, nc: N
     events = await feed(nc, "pod_record_deleted")
     assert events[0]["data"]["id"] == pod_id
     resp = await admin.post(f"/api/pods/failed/{pod_id}/troubleshoot")
-    assert (resp.status_code, resp.json()) == (404, NOT_FOUND)  # the logs went with it
+    assert (resp.status_code, resp.json()) == (404, NOT_FOUND)  # gone for every route
 
 
 async def test_a_pods_manifest_is_its_latest_records(admin: httpx.AsyncClient) -> None:
@@ -287,10 +286,14 @@ async def test_a_pods_manifest_is_its_latest_records(admin: httpx.AsyncClient) -
         await agent_report(admin, crash_report(failure_logs=None, namespace=namespace))
         resp = await admin.get(f"/api/pods/{namespace}/{POD}/manifest")
         assert (resp.status_code, resp.json()["namespace"]) == (200, namespace)
-    assert (await admin.get(f"/api/pods/records/{POD}/logs")).status_code != 405
+    logs = await admin.get(f"/api/pods/records/{POD}/logs")  # the log route, not a 405
+    assert (logs.status_code, logs.json()) == (
+        503,
+        {"detail": "Kubernetes client not available"},
+    )
 
 
-async def test_crash_logs_are_stored_redacted_and_troubleshot_offline(
+async def test_crash_logs_are_stored_redacted_and_troubleshot_offline_as_kure(
     admin: httpx.AsyncClient, nc: NATS, mongo_url: str, mongo_db_name: str
 ) -> None:
     record = await agent_report(admin, crash_report())
@@ -341,8 +344,7 @@ async def test_crash_logs_are_stored_redacted_and_troubleshot_offline(
     repeat = await agent_report(admin, crash_report(failure_logs=None))
     assert (repeat["id"], repeat["logs_captured"]) == (record["id"], True)
 
-
-async def test_troubleshoot_refuses_as_kure(admin: httpx.AsyncClient) -> None:
+    # What Kure refuses.
     pulling = await agent_report(
         admin, crash_report(pod_name="web-1", failure_reason="ImagePullBackOff")
     )
@@ -365,6 +367,16 @@ async def test_troubleshoot_refuses_as_kure(admin: httpx.AsyncClient) -> None:
     assert resp.status_code == 404
     resp = await admin.post("/api/pods/failed/4242/troubleshoot")
     assert (resp.status_code, resp.json()) == (404, NOT_FOUND)
+
+    # Deleting the record deletes its logs.
+    assert (await admin.delete(f"/api/pods/failed/{record['id']}")).status_code == 200
+    assert (await admin.delete(f"/api/pods/records/{record['id']}")).status_code == 200
+    client = AsyncMongoClient(mongo_url)
+    try:
+        gone = await client[mongo_db_name]["pod_failure_logs"].find_one({"_id": record["id"]})
+    finally:
+        await client.close()
+    assert gone is None
 
 
 async def _llm_configured(admin: httpx.AsyncClient, server: FakeLLM) -> None:
