@@ -172,7 +172,7 @@ def clean(report: PodFailureReport, redactor: Redactor | None = None) -> CleanLo
             if decoded is None:
                 continue
             if redactor is None:
-                redactor = Redactor.from_report(report)
+                redactor = Redactor.for_text(report)
             text = redactor.text(decoded[0])
             blocks.append(
                 CleanBlock(
