@@ -30,6 +30,7 @@ from kubeward.failure_analyzer.crash_logs import (
     with_logs,
 )
 from kubeward.failure_analyzer.diagnosis import diagnose
+from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.schemas.pod_failures import PodFailureReport
 
 REPORTS = Path(__file__).parent / "reports"
@@ -204,3 +205,13 @@ def test_a_later_error_only_report_keeps_the_logs_a_new_log_replaces_them() -> N
         blocks=[CleanBlock(container="api", source="previous", gz=gzip.compress(b"second"))]
     )
     assert [b.text() for b in merge(kept, newer).blocks] == ["second"]
+
+
+def test_the_agents_logs_field_is_line_capped_for_the_analyzers_too() -> None:
+    original = msgspec.structs.replace(
+        report({}), failure_logs=None, logs="x" * 50_000 + "\nKeyError: 'PAYMENT_TOKEN'\n"
+    )
+    (source,) = ReportView(original).logs
+    assert max(len(line) for line in source.text.split("\n")) <= MAX_LINE_CHARS + 20
+    finding = diagnose(original).primary
+    assert finding is not None and "PAYMENT_TOKEN" in finding.root_cause

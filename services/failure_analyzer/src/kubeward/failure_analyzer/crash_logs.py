@@ -30,6 +30,7 @@ from typing import Final, Literal
 import msgspec
 
 from kubeward.failure_analyzer.redaction import Redactor
+from kubeward.failure_analyzer.report_view import MAX_LINE_CHARS, cap_lines
 from kubeward.schemas.pod_failures import (
     FailureLogBlock,
     FailureLogEntry,
@@ -55,13 +56,10 @@ MAX_LOG_BYTES: Final = 256 * 1024
 """Decompressed bytes of one block that are kept: the agent's own cap (``MAX_RAW_BYTES``)."""
 MAX_INFLATE: Final = 8 * 1024 * 1024
 """Decompression of one block stops here; what came out so far is kept (its tail)."""
-MAX_LINE_CHARS: Final = 4096
-"""A longer line keeps its first characters and a marker."""
 MAX_BLOCKS: Final = 16
 """Blocks kept per record (8 containers' previous and current logs)."""
 MAX_ERROR: Final = 200
 _CHUNK: Final = 64 * 1024
-_LINE_CUT: Final = " …[line truncated]"
 
 Source = Literal["previous", "current"]
 
@@ -130,14 +128,6 @@ def inflate_tail(data: str, limit: int = MAX_LOG_BYTES) -> tuple[bytes, bool] | 
             return None
         dropped = True
     return bytes(tail), dropped
-
-
-def cap_lines(text: str, limit: int = MAX_LINE_CHARS) -> tuple[str, bool]:
-    """``text`` with every line longer than ``limit`` characters cut; whether any was."""
-    if len(text) <= limit or all(len(line) <= limit for line in text.split("\n")):
-        return text, False
-    out = [line if len(line) <= limit else line[:limit] + _LINE_CUT for line in text.split("\n")]
-    return "\n".join(out), True
 
 
 def _text_of(block: FailureLogBlock) -> tuple[str, bool] | None:
