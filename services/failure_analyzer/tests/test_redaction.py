@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import gzip
 import time
+from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -339,3 +341,24 @@ def test_large_input_is_bounded_and_fast() -> None:
     assert out.endswith(f"password={REDACTED}\n")
     assert len(out) <= 1024 * 1024 + 100
     assert elapsed < 5  # linear, a fraction of a second on a development machine
+
+
+@pytest.mark.parametrize("camel", [False, True])
+def test_the_log_redactor_knows_the_same_secrets_as_the_report_redactor(camel: bool) -> None:
+    samples = [PodFailureReport(pod_name="api-1", namespace="shop", manifest=_manifest(camel))]
+    reports = Path(__file__).parent / "reports"
+    samples += [
+        msgspec.json.decode(path.read_bytes(), type=PodFailureReport)
+        for path in sorted(reports.glob("*.json"))
+    ]
+    for garbage in (
+        "env: [unclosed",
+        "[" * 5000,
+        "a: &x [*x]",
+        "spec:\n  containers:\n  - name: a\n    env:\n    - name: K\n"
+        "      value: plain-secret-1234\n\t bad indent: [",
+    ):
+        samples.append(PodFailureReport(pod_name="x", namespace="y", manifest=garbage))
+    for report in samples:
+        assert Redactor.for_text(report).values == Redactor.from_report(report).values
+    assert Redactor.for_text(samples[0]).values  # the sample manifest has secrets

@@ -5,7 +5,9 @@ the service's request/reply subjects and the FEED stream."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -513,3 +515,31 @@ async def test_get_failure_answers_one_record_or_404(harness: Harness) -> None:
     )
     missing = await harness.command(GetFailure(id=record.id + 1000))
     assert (missing.status, missing.detail) == (404, "Pod failure not found")
+
+
+async def test_the_llm_job_reads_the_stored_crash_logs_redacted(harness: Harness) -> None:
+    crash_log = (
+        f"connecting to postgres://orders:{DB_PASSWORD}@db:5432/orders\nKeyError: 'PAYMENT_TOKEN'\n"
+    )
+    block = {
+        "data": base64.b64encode(gzip.compress(crash_log.encode(), compresslevel=6)).decode(),
+        "original_size": len(crash_log),
+        "lines": 2,
+        "truncated": False,
+    }
+    failure_logs = {
+        "version": 1,
+        "encoding": "gzip+base64",
+        "containers": {"orders": {"previous": block, "current": None, "error": None}},
+    }
+    async with serve_fake_llm(LLM_ANSWER) as server:
+        await _llm_configured(harness, server)
+        await harness.publish(
+            report(manifest=MANIFEST_WITH_SECRET, logs="", failure_logs=failure_logs)
+        )
+        await eventually(lambda: harness.feed("solution_updated"), bool, what="solution_updated")
+    record = (await harness.listing())[0]
+    assert record.logs_captured and record.solution_source == "llm"
+    prompt = server.requests[0].body.decode()
+    assert "KeyError: 'PAYMENT_TOKEN'" in prompt  # from the stored, cleaned previous log
+    assert DB_PASSWORD not in prompt

@@ -133,6 +133,15 @@ class PodFailure(msgspec.Struct, kw_only=True):
     """Kure compatibility: true once the record left the active list."""
     resolved_at: str | None = None
     status_changed_at: str | None = None
+    resolution_note: str | None = None
+    """Kure: the note sent with a resolution (``PATCH /api/pods/failed/{id}/status``)."""
+    logs_captured: bool = False
+    """Kure: crash logs from the agent's ``failure_logs`` are stored for this record."""
+    log_aware_solution: str | None = None
+    """Kure: the last answer of ``POST /api/pods/failed/{id}/troubleshoot``."""
+    log_aware_solution_generated_at: str | None = None
+    auto_solution_mode: str = "quick"
+    """Kure: ``quick`` (the solution above) or ``log_aware``; kubeward always says quick."""
 
 
 # --- Internal bus bodies -------------------------------------------------------------
@@ -217,4 +226,49 @@ class GetFailure(msgspec.Struct, kw_only=True, tag="get", tag_field="action"):
     id: int
 
 
-FailureCommand = SetStatus | Dismiss | Restore | RetrySolution | DismissDeleted | GetFailure
+class UpdateStatus(msgspec.Struct, kw_only=True, tag="update-status", tag_field="action"):
+    """``PATCH /api/pods/failed/{id}/status`` (Kure's dashboard): Kure's transitions
+    (new -> investigating/ignored, investigating -> ignored, ignored -> new)."""
+
+    id: int
+    status: FailureStatus
+    resolution_note: str | None = None
+    actor: str = "api"
+
+
+class DeleteRecord(msgspec.Struct, kw_only=True, tag="delete-record", tag_field="action"):
+    """``DELETE /api/pods/records/{id}``: delete a resolved or ignored record for good."""
+
+    id: int
+    actor: str = "api"
+
+
+class GetPodManifest(msgspec.Struct, kw_only=True, tag="pod-manifest", tag_field="action"):
+    """``GET /api/pods/{namespace}/{pod_name}/manifest``: the manifest of the pod's latest
+    failure record."""
+
+    namespace: str
+    pod_name: str
+
+
+class Troubleshoot(msgspec.Struct, kw_only=True, tag="troubleshoot", tag_field="action"):
+    """``POST /api/pods/failed/{id}/troubleshoot``: a diagnosis built on the stored crash
+    logs (cached on the record unless ``regenerate``)."""
+
+    id: int
+    regenerate: bool = False
+    actor: str = "api"
+
+
+FailureCommand = (
+    SetStatus
+    | Dismiss
+    | Restore
+    | RetrySolution
+    | DismissDeleted
+    | GetFailure
+    | UpdateStatus
+    | DeleteRecord
+    | GetPodManifest
+    | Troubleshoot
+)

@@ -8,19 +8,24 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer.kure_triage import KureTriage
 from kubeward.failure_analyzer.notifier import Notifier
-from kubeward.failure_analyzer.store import FailureStore, Solution, StatusChange, report_of, to_api
+from kubeward.failure_analyzer.store import FailureStore, Solution, StatusChange, to_api
 from kubeward.schemas.pod_failures import (
     STATUSES,
+    DeleteRecord,
     Dismiss,
     DismissDeleted,
     FailureCommand,
     FailureQuery,
     FailureStatus,
     GetFailure,
+    GetPodManifest,
     Restore,
     RetrySolution,
     SetStatus,
+    Troubleshoot,
+    UpdateStatus,
 )
 from kubeward.schemas.replies import Reply, error
 
@@ -60,6 +65,9 @@ class Commands:
         self._max_page = max_page
         self._llm_timeout = llm_timeout
         self._offline = offline_diagnosis
+        self._kure = KureTriage(
+            js, store, app_settings, llm_timeout=llm_timeout, offline_diagnosis=offline_diagnosis
+        )
 
     async def list(self, query: FailureQuery) -> Reply:
         """One page of a view, newest first."""
@@ -82,6 +90,14 @@ class Commands:
             return await self._restore(command)
         if isinstance(command, RetrySolution):
             return await self._retry(command)
+        if isinstance(command, UpdateStatus):
+            return await self._kure.update_status(command)
+        if isinstance(command, DeleteRecord):
+            return await self._kure.delete_record(command)
+        if isinstance(command, GetPodManifest):
+            return await self._kure.pod_manifest(command)
+        if isinstance(command, Troubleshoot):
+            return await self._kure.troubleshoot(command)
         if isinstance(command, GetFailure):
             doc = await self._store.get(command.id)
             if doc is None:
@@ -130,7 +146,7 @@ class Commands:
         doc = await self._store.get(command.id)
         if doc is None:
             return error(404, NOT_FOUND)
-        report = report_of(doc)
+        report = await self._store.full_report(doc)
         config = self._settings.llm_config()
         solution: Solution
         if config is not None:

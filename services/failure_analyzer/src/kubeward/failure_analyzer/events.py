@@ -1,8 +1,9 @@
 """Feed events about failures, in the Kure WebSocket's shapes.
 
-``pod_failure`` carries the whole record; ``solution_updated``, ``pod_status_change`` and
-``pod_deleted`` the fields the reference names plus ``namespace``/``pod_name`` so feed
-clients can filter by namespace.
+``pod_failure`` and ``pod_status_change`` carry the whole record (Kure's dashboard moves
+the record it receives between its lists); ``solution_updated``, ``pod_deleted``,
+``pod_record_deleted`` and ``pod_troubleshoot_updated`` the fields Kure sends plus
+``namespace``/``pod_name`` so feed clients can filter by namespace.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ MAX_EVENT_BYTES = 512 * 1024
 (``"truncated": true``); the full record stays readable through the API."""
 
 
-async def pod_failure(js: JetStreamContext, doc: Mapping[str, Any], tag: str) -> None:
-    """A failure was recorded or updated by the report ``tag``."""
-    data = msgspec.to_builtins(to_api(doc))
+def _record(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as the API answers it, without ``logs`` and ``manifest`` when too big."""
+    data: dict[str, Any] = msgspec.to_builtins(to_api(doc))
     if len(msgspec.json.encode(data)) > MAX_EVENT_BYTES:
         data |= {"logs": "", "manifest": "", "truncated": True}
-    await publish_event(js, "pod_failure", data, msg_id=f"pod_failure-{doc['_id']}-{tag}")
+    return data
+
+
+async def pod_failure(js: JetStreamContext, doc: Mapping[str, Any], tag: str) -> None:
+    """A failure was recorded or updated by the report ``tag``."""
+    await publish_event(js, "pod_failure", _record(doc), msg_id=f"pod_failure-{doc['_id']}-{tag}")
 
 
 async def solution_updated(js: JetStreamContext, doc: Mapping[str, Any]) -> None:
@@ -46,15 +52,32 @@ async def solution_updated(js: JetStreamContext, doc: Mapping[str, Any]) -> None
 
 
 async def status_change(js: JetStreamContext, doc: Mapping[str, Any]) -> None:
-    """A record changed status."""
+    """A record changed status: the whole record (``id``, ``status``, ... as Kure)."""
+    await publish_event(js, "pod_status_change", _record(doc))
+
+
+async def record_deleted(js: JetStreamContext, doc: Mapping[str, Any]) -> None:
+    """A resolved or ignored record was deleted for good (Kure's ``pod_record_deleted``)."""
     await publish_event(
         js,
-        "pod_status_change",
+        "pod_record_deleted",
+        {"id": doc["_id"], "namespace": doc["namespace"], "pod_name": doc["pod_name"]},
+    )
+
+
+async def troubleshoot_updated(js: JetStreamContext, doc: Mapping[str, Any]) -> None:
+    """A record has a new log-aware solution (Kure's ``pod_troubleshoot_updated``)."""
+    api = to_api(doc)
+    await publish_event(
+        js,
+        "pod_troubleshoot_updated",
         {
-            "id": doc["_id"],
-            "namespace": doc["namespace"],
-            "pod_name": doc["pod_name"],
-            "status": doc["status"],
+            "pod_id": api.id,
+            "id": api.id,
+            "namespace": api.namespace,
+            "pod_name": api.pod_name,
+            "solution": api.log_aware_solution,
+            "generated_at": api.log_aware_solution_generated_at,
         },
     )
 

@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
-from kubeward.failure_analyzer.store import FailureStore, report_of
+from kubeward.failure_analyzer.store import FailureStore
 from kubeward.schemas.pod_failures import DiagnoseJob
 
 
@@ -55,8 +55,9 @@ class DiagnoseHandler:
         doc = await self._store.get(job.id)
         if doc is None or doc.get("report_seq") != job.report_seq:
             return
+        report = await self._store.full_report(doc)
         solution = await solutions.with_llm(
-            config, report_of(doc), timeout=self._timeout, client=self._client
+            config, report, timeout=self._timeout, client=self._client
         )
         updated = await self._store.set_solution(job.id, solution, report_seq=job.report_seq)
         if updated is not None:

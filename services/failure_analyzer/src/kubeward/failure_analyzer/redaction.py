@@ -41,6 +41,7 @@ from urllib.parse import quote, quote_plus
 import msgspec
 import yaml
 
+from kubeward.failure_analyzer.report_view import load_yaml
 from kubeward.schemas.pod_failures import (
     ContainerStatus,
     FailureLogBlock,
@@ -277,6 +278,28 @@ class Redactor:
         if report.manifest is not None and manifest_out is not None:
             redactor._manifests[report.manifest] = manifest_out
         return redactor
+
+    @classmethod
+    def for_text(cls, report: PodFailureReport) -> Redactor:
+        """A redactor knowing the same secret values as :meth:`from_report`, for texts
+        other than the manifest (logs). Cheaper: the manifest is parsed with the fast
+        loader and never dumped back (:meth:`manifest` still works, parsing it again)."""
+        values: list[str] = []
+        manifest = report.manifest
+        if manifest:
+            tree: Any = None
+            if len(manifest) <= MAX_MANIFEST:
+                try:
+                    tree = load_yaml(manifest)
+                except Exception:  # any YAML error, or a nesting too deep for the parser
+                    tree = None
+            if isinstance(tree, dict):
+                _walk(tree, values, set(), 0)
+            else:
+                _VALUE_LINE.sub(lambda m: _collect(m, values), manifest)
+            for value in list(values):
+                values.extend(_pattern_secrets(value))
+        return cls(values, public=_public_strings(report))
 
     def text(self, text: str) -> str:
         """``text`` with every known secret value and secret-looking pattern replaced by

@@ -34,6 +34,19 @@ MAX_DECOMPRESSED = 1024 * 1024
 MAX_MANIFEST_CHARS = 512 * 1024
 """A larger manifest is not parsed at all."""
 EVIDENCE_CHARS = 200
+MAX_LINE_CHARS = 4096
+"""A longer log line keeps its first characters and a marker: no pattern runs over one
+huge line (some would cost a quadratic scan)."""
+_LINE_CUT = " …[line truncated]"
+
+
+def cap_lines(text: str, limit: int = MAX_LINE_CHARS) -> tuple[str, bool]:
+    """``text`` with every line longer than ``limit`` characters cut; whether any was."""
+    if len(text) <= limit or all(len(line) <= limit for line in text.split("\n")):
+        return text, False
+    out = [line if len(line) <= limit else line[:limit] + _LINE_CUT for line in text.split("\n")]
+    return "\n".join(out), True
+
 
 # --- YAML -----------------------------------------------------------------------------
 
@@ -837,10 +850,11 @@ class ReportView:
                         continue
                     text = decode_block(block.data)
                     if text:
-                        out.append(LogSource(name, kind, text))
+                        out.append(LogSource(name, kind, cap_lines(text)[0]))
         if self.report.logs:
             single = self.containers[0].name if len(self.containers) == 1 else None
-            out.append(LogSource(single, "logs", self.report.logs[-LOG_TAIL_CHARS:]))
+            tail = cap_lines(self.report.logs[-LOG_TAIL_CHARS:])[0]
+            out.append(LogSource(single, "logs", tail))
         return out
 
     def find_log(self, pattern: re.Pattern[str], container: str | None = None) -> LogHit | None:

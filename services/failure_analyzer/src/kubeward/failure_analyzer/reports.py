@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import publish_reply
 from kubeward.core.settings_values import is_excluded
-from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.store import FailureStore, Outcome, to_api
 from kubeward.schemas import bus
@@ -80,8 +80,15 @@ class ReportHandler:
             body = {"excluded": True, "reason": excluded}
             await self._answer(envelope, Reply(status=200, body=_raw(body), count=0))
             return
+        # Crash logs are decoded, bounded and redacted once; the analyzers, the store and
+        # everything after them see only that.
+        logs = crash_logs.clean(report)
+        report = crash_logs.with_logs(report, logs)
         solution = solutions.offline(report, self._offline)
-        outcome, doc = await self._store.record(envelope, solution)
+        captured = logs is not None and logs.captured
+        outcome, doc = await self._store.record(envelope, solution, logs_captured=captured)
+        if logs is not None and logs.blocks:
+            await self._store.save_logs(doc["_id"], logs)
         metrics.REPORTS.labels(outcome.value).inc()
         tag = f"{envelope.origin_seq}:{envelope.index}"
         # A duplicate is a redelivery after a crash between the write and the ack: its

@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
+from kubeward.failure_analyzer.crash_logs import CleanLogs, merge, with_logs
 from kubeward.schemas.pod_failures import (
     ACTIVE_STATUSES,
     FailureQuery,
@@ -57,6 +58,12 @@ _REPORT_FIELDS = (
     "manifest",
     "failure_logs",
 )
+_STORED_FIELDS = tuple(f for f in _REPORT_FIELDS if f != "failure_logs")
+"""A report's crash logs are kept apart, cleaned (:mod:`~kubeward.failure_analyzer.crash_logs`);
+records stored before that may still hold the agent's raw ``failure_logs``."""
+LOGS_COLLECTION = "pod_failure_logs"
+"""Cleaned crash logs, one document per record (``_id`` = the record's id)."""
+KURE_DELETABLE = ("resolved", "ignored")
 _to_builtins = msgspec.to_builtins
 
 
@@ -133,6 +140,10 @@ def to_api(doc: Mapping[str, Any]) -> PodFailure:
             "dismissed": doc.get("dismissed", False),
             "resolved_at": iso(doc.get("resolved_at")),
             "status_changed_at": iso(doc.get("status_changed_at")),
+            "resolution_note": doc.get("resolution_note"),
+            "logs_captured": bool(doc.get("logs_captured")),
+            "log_aware_solution": doc.get("log_aware_solution"),
+            "log_aware_solution_generated_at": iso(doc.get("log_aware_solution_generated_at")),
         },
         PodFailure,
     )
@@ -157,12 +168,16 @@ class FailureStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col: AsyncCollection[Document] = db[COLLECTION]
         self._counters: AsyncCollection[Document] = db[COUNTERS]
+        self._logs: AsyncCollection[Document] = db[LOGS_COLLECTION]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
         await self._col.create_index("open_key", unique=True, sparse=True)
         await self._col.create_index([("status", ASCENDING), ("_id", DESCENDING)])
         await self._col.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)])
+        await self._col.create_index(
+            [("namespace", ASCENDING), ("pod_name", ASCENDING), ("_id", DESCENDING)]
+        )
         await mongo.ensure_counter(self._counters, COLLECTION)
 
     async def _next_id(self) -> int:
@@ -185,18 +200,22 @@ class FailureStore:
         return await self._col.find_one({"_id": record_id})
 
     async def record(
-        self, envelope: FailureReportEnvelope, solution: Solution
+        self, envelope: FailureReportEnvelope, solution: Solution, *, logs_captured: bool = False
     ) -> tuple[Outcome, Document]:
         """Store a report: update the pod's open record, or create one.
 
         ``solution`` replaces the stored one unless the record already holds an LLM answer
         for the same failure reason (a repeat report should not throw that away).
+        ``logs_captured`` says the report brought crash logs (saved with :meth:`save_logs`);
+        a later report without any does not clear the flag.
         """
         report = envelope.report
         key = open_key(report.namespace, report.pod_name)
         tag = f"{envelope.origin_seq}:{envelope.index}"
         seen = datetime.fromtimestamp(envelope.origin_us / 1e6, UTC).replace(tzinfo=None)
-        fields = {name: _to_builtins(getattr(report, name)) for name in _REPORT_FIELDS}
+        fields = {name: _to_builtins(getattr(report, name)) for name in _STORED_FIELDS}
+        if logs_captured:
+            fields["logs_captured"] = True
         while True:
             existing = await self._col.find_one({"open_key": key})
             if existing is not None:
@@ -214,6 +233,7 @@ class FailureStore:
                     },
                     "$inc": {"report_count": 1},
                     "$push": {"applied": {"$each": [tag], "$slice": -APPLIED_MEMORY}},
+                    "$unset": {"failure_logs": ""},
                 }
                 doc = await self._update({"_id": existing["_id"], "open_key": key}, update)
                 if doc is not None:
@@ -236,6 +256,7 @@ class FailureStore:
                 "dismissed": False,
                 "resolved_at": None,
                 "status_changed_at": seen,
+                "logs_captured": logs_captured,
             }
             try:
                 await self._col.insert_one(doc)
@@ -253,9 +274,14 @@ class FailureStore:
         return await self._update(query, {"$set": _solution_fields(solution)})
 
     async def set_status(
-        self, record_id: int, status: FailureStatus, allowed_from: frozenset[str]
+        self,
+        record_id: int,
+        status: FailureStatus,
+        allowed_from: frozenset[str],
+        extra: Document | None = None,
     ) -> StatusChange:
-        """Move a record to ``status`` if its current status is in ``allowed_from``.
+        """Move a record to ``status`` if its current status is in ``allowed_from``, also
+        setting ``extra`` fields.
 
         Races are settled by a conditional update on the status read; a record in the
         target status already is returned unchanged.
@@ -273,6 +299,7 @@ class FailureStore:
                     "status": status,
                     "status_changed_at": now,
                     "dismissed": status in ("resolved", "ignored"),
+                    **(extra or {}),
                 }
             }
             if status == "resolved":
@@ -303,6 +330,65 @@ class FailureStore:
             },
         )
 
+    async def delete_record(self, record_id: int) -> tuple[Document | None, bool]:
+        """Delete a resolved or ignored record and its logs: the record as it was, and
+        whether it went (``False``: it is in another status)."""
+        doc = await self._col.find_one({"_id": record_id})
+        if doc is None or doc.get("status") not in KURE_DELETABLE:
+            return doc, False
+        result = await self._col.delete_one(
+            {"_id": record_id, "status": {"$in": list(KURE_DELETABLE)}}
+        )
+        await self._logs.delete_one({"_id": record_id})
+        return doc, result.deleted_count == 1
+
+    async def latest_of_pod(self, namespace: str, pod_name: str) -> Document | None:
+        """The pod's latest record: its open one (one indexed lookup), else its newest.
+
+        The second lookup reads the pod's own records only (index on namespace, pod_name
+        and id), never the collection.
+        """
+        doc = await self._col.find_one({"open_key": open_key(namespace, pod_name)})
+        if doc is not None:
+            return doc
+        docs = (
+            await self._col.find({"namespace": namespace, "pod_name": pod_name})
+            .sort("_id", DESCENDING)
+            .limit(1)
+            .to_list()
+        )
+        return docs[0] if docs else None
+
+    async def save_logs(self, record_id: int, logs: CleanLogs) -> CleanLogs:
+        """Merge a report's cleaned crash logs into the record's (idempotent); what is kept."""
+        old = await self.get_logs(record_id)
+        merged = merge(old, logs)
+        body = msgspec.to_builtins(merged, builtin_types=(bytes,))
+        await self._logs.replace_one({"_id": record_id}, {"_id": record_id, **body}, upsert=True)
+        return merged
+
+    async def get_logs(self, record_id: int) -> CleanLogs | None:
+        """The record's cleaned crash logs, if any were stored."""
+        doc = await self._logs.find_one({"_id": record_id})
+        if doc is None:
+            return None
+        doc.pop("_id", None)
+        return msgspec.convert(doc, CleanLogs, builtin_types=(bytes,))
+
+    async def full_report(self, doc: Mapping[str, Any]) -> PodFailureReport:
+        """The latest report a record holds, with its stored crash logs."""
+        report = report_of(doc)
+        if not doc.get("logs_captured"):
+            return report
+        return with_logs(report, await self.get_logs(doc["_id"]))
+
+    async def set_troubleshoot(self, record_id: int, solution: str) -> Document | None:
+        """Store a log-aware solution on the record (Kure's ``log_aware_solution``)."""
+        return await self._update(
+            {"_id": record_id},
+            {"$set": {"log_aware_solution": solution, "log_aware_solution_generated_at": utcnow()}},
+        )
+
     async def query(self, query: FailureQuery, max_page: int) -> tuple[list[Document], int | None]:
         """One page of a view, newest first, and the id to continue from (``None``: last)."""
         limit = max(1, min(query.limit, max_page))
@@ -331,6 +417,7 @@ class FailureStore:
             if not ids:
                 return deleted
             result = await self._col.delete_many({"_id": {"$in": ids}, "status": status})
+            await self._logs.delete_many({"_id": {"$in": ids}})
             deleted += result.deleted_count
             if len(ids) < batch:
                 return deleted

@@ -37,6 +37,7 @@ from kubeward.gateway.observability import REQUESTS, ConfigController, Observabi
 from kubeward.gateway.pod_failures import PodFailuresController
 from kubeward.gateway.pod_logs import PodLogsController
 from kubeward.gateway.pod_traffic import PodTrafficController
+from kubeward.gateway.pod_triage import PodTriageController
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.security import SecurityController
 from kubeward.gateway.sessions import SessionStore
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> Litestar:
             KureAuthController,
             InvitationsController,
             kure_feed_socket,
+            PodTriageController,
         ],
         guards=[require_auth],
         lifespan=[

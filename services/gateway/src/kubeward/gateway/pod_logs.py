@@ -352,7 +352,7 @@ def _shutdown(response: urllib3.BaseHTTPResponse) -> None:
         response.shutdown()
 
 
-RESERVED_NAMESPACES = ("failed", "ignored")
+RESERVED_NAMESPACES = ("failed", "ignored", "records")
 """Namespaces whose names are static segments of the failure routes."""
 
 

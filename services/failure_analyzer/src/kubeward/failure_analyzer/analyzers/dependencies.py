@@ -39,7 +39,13 @@ _UNREACHABLE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "refused",
         ),
         (rf"Error 111 connecting to (?P<host>{_HOST}):(?P<port>\d+)", "refused"),
-        (rf"(?P<host>{_HOST}):(?P<port>\d+):? (?:\[Errno 111\] )?Connection refused", "refused"),
+        # The lookbehind starts a match only where a host name can start: without it, a
+        # long run of name characters costs a quadratic scan.
+        (
+            rf"(?<![\w.\-])(?P<host>{_HOST}):(?P<port>\d+):? (?:\[Errno 111\] )?Connection "
+            r"refused",
+            "refused",
+        ),
         (
             r"(?:Connection refused|ConnectException: Connection refused|Communications link "
             r"failure)",
