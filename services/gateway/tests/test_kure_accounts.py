@@ -27,6 +27,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
+from kubeward.devstack.testing import eventually
 
 ADMIN = {"username": "root", "password": "correct horse battery"}
 Gateway = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -237,7 +238,13 @@ async def test_users_stored_before_ids_get_one_at_start(
     async with gateway() as admin:  # a restart gives the old row an id
         login = await admin.post("/api/auth/login", json=ADMIN)
         assert login.status_code == 200
-        rows = {r["username"]: r["id"] for r in (await admin.get("/api/admin/users")).json()}
+
+        async def ids() -> dict[str, object]:
+            return {
+                r["username"]: r.get("id") for r in (await admin.get("/api/admin/users")).json()
+            }
+
+        rows = await eventually(ids, lambda r: r.get("legacy") is not None, what="legacy id")
         assert isinstance(rows["legacy"], int) and rows["legacy"] != rows["root"]
         gone = await admin.delete(f"/api/admin/users/{rows['legacy']}")
         assert gone.json() == {"message": "User deleted"}

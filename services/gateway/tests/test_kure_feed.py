@@ -260,7 +260,8 @@ async def test_status_changes_carry_the_whole_record_as_kures_do(
         assert second["data"]["pod_name"] == REPORT["pod_name"]
         ref = await aiohttp_frames(reference, 2)
         assert [f["type"] for f in ref] == ["pod_failure", "pod_status_change"]
-        assert "failure_reason" not in ref[1]["data"]  # /api/ws keeps the reference's shape
+        # /api/ws: the reference's {id, status}; the feed event now carries the whole record
+        assert (ref[1]["data"]["id"], ref[1]["data"]["status"]) == (record["id"], "investigating")
         assert ref[1]["seq"] > ref[0]["seq"]
         await kure.close()
         await reference.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Message, Scope
+from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
 
 from kubeward.core import mongo
@@ -48,6 +50,9 @@ from kubeward.gateway.users import UserStore
 
 log = logging.getLogger(__name__)
 
+AUTH_RETRY_SECONDS = 2.0
+"""How often start-up retries indexing the auth collections while MongoDB is unreachable."""
+
 
 def create_app(settings: Settings) -> Litestar:
     """Build the app; it connects to the bus on start-up and drains on shutdown."""
@@ -70,8 +75,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.auth_counters = db[AUTH_COUNTERS]
         app.state.users = UserStore(db[USERS], db[AUTH_COUNTERS])
         app.state.invitations = InvitationStore(db[INVITATIONS], db[AUTH_COUNTERS])
-        await app.state.users.ensure()
-        await app.state.invitations.ensure()
+        preparing = asyncio.create_task(_prepare_auth_store(app.state.users, app.state.invitations))
         app.state.sessions = SessionStore(redis, secret, settings.session_ttl_seconds)
         app.state.login_limit = SlidingWindowLimit(
             redis, "login", settings.login_rate_limit, settings.login_rate_window_seconds
@@ -79,6 +83,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            preparing.cancel()
             await redis.aclose()
             await client.close()
 
@@ -140,3 +145,17 @@ def create_app(settings: Settings) -> Litestar:
             render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
         ),
     )
+
+
+async def _prepare_auth_store(users: UserStore, invitations: InvitationStore) -> None:
+    """Index the auth collections (and give users stored before ids one) once MongoDB
+    answers. In the background, so the gateway starts and serves while the database is
+    down (its auth calls answer 503 meanwhile) instead of failing its start-up."""
+    while True:
+        try:
+            await users.ensure()
+            await invitations.ensure()
+            return
+        except ConnectionFailure as exc:
+            log.warning("auth store not ready, retrying in %ss: %s", AUTH_RETRY_SECONDS, exc)
+            await asyncio.sleep(AUTH_RETRY_SECONDS)
