@@ -111,6 +111,7 @@ COLLECT_HTTP_TRAFFIC = COLLECT_HTTP_TRAFFIC_PREFIX + "*"
 COLLECT_POD_FAILURES = "kubeward.collect.pod-failures"
 COLLECT_SECURITY_FINDINGS = "kubeward.collect.security-findings"
 COLLECT_MANIFESTS = "kubeward.collect.manifests"
+COLLECT_HTTP_LOG = "kubeward.collect.http-log"
 
 # --- Internal stream subjects -------------------------------------------------
 
@@ -123,6 +124,7 @@ SECURITY_MANIFESTS = "kubeward.security.manifests"
 DEADLETTER_PREFIX = "kubeward.deadletter."
 FEED_PREFIX = "kubeward.feed."
 AUDIT_PREFIX = "kubeward.audit."
+TRAFFIC_HTTP_LOG = "kubeward.traffic.http-log"
 
 # --- Request/reply (core NATS) ------------------------------------------------
 
@@ -136,6 +138,7 @@ RPC_SECURITY_LIST = "kubeward.rpc.security.list"
 RPC_SECURITY_COMMAND = "kubeward.rpc.security.command"
 RPC_MIRROR_COMMAND = "kubeward.rpc.mirror.command"
 RPC_HEALTH_PREFIX = "kubeward.rpc.health."
+RPC_ARKYN = "kubeward.rpc.traffic-store.arkyn"
 
 # --- Durable consumers --------------------------------------------------------
 
@@ -360,5 +363,30 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="mirror",
         payload="MirrorCommand (JSON, tagged by action) -> Reply",
         description="Mirror pods: preview a fix, deploy, status, delete, list active.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_HTTP_LOG,
+        stream=COLLECT.name,
+        publisher="collectors, gateway (POST /ingest-log)",
+        consumer="ingest",
+        payload="ArkynLogIn (JSON): @arkyn/server's logRequest body",
+        description="arkyn collector logs: one transaction with its domain, pathname, "
+        "request and response; a Nats-Msg-Id of the body digest makes a retry a no-op.",
+    ),
+    SubjectSpec(
+        subject=TRAFFIC_HTTP_LOG,
+        stream=TRAFFIC.name,
+        publisher="ingest",
+        consumer="traffic-store",
+        payload="HttpLogBatch (msgpack)",
+        description="Validated arkyn collector logs, composed into entities by traffic-store.",
+    ),
+    SubjectSpec(
+        subject=RPC_ARKYN,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="ArkynCommand (JSON) -> Reply",
+        description="arkyn's plural routes: list, get, create, update, delete.",
     ),
 )

@@ -19,6 +19,8 @@ from kubeward.core import mongo
 from kubeward.core.app_settings import AppSettings
 from kubeward.gateway.accounts import AuthController, UsersController
 from kubeward.gateway.admin import AdminSettingsController
+from kubeward.gateway.arkyn_log import ArkynLogController
+from kubeward.gateway.arkyn_plural import ArkynPluralController
 from kubeward.gateway.auth import DOCS_PATH, require_auth
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.diagram import DiagramController
@@ -101,6 +103,8 @@ def create_app(settings: Settings) -> Litestar:
             MirrorController,
             HttpTrafficController,
             feed_socket,
+            ArkynLogController,
+            ArkynPluralController,
         ],
         guards=[require_auth],
         lifespan=[bus_lifespan, settings_lifespan, auth_lifespan, feed_lifespan, kube_lifespan],

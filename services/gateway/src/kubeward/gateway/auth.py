@@ -109,9 +109,26 @@ async def require_auth(
         return
     principal = await authenticate(connection, allow_query_token=bool(handler.opt.get("stream")))
     if principal is None:
+        principal = extra_token(connection, handler.opt)
+    if principal is None:
         raise NotAuthorizedException(detail=NOT_AUTHENTICATED)
     authorise(principal, handler.opt, str(connection.scope.get("method", "GET")))
     connection.scope[_PRINCIPAL] = principal  # type: ignore[literal-required]
+
+
+def extra_token(
+    connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str, Any]
+) -> Principal | None:
+    """The service principal for a header token listed in the setting a route names in
+    ``opt["extra_tokens"]`` (comma-separated; e.g. ``ARKYN_LOG_TOKENS`` on arkyn's collector
+    routes, whose library sends the app's own token)."""
+    setting = opt.get("extra_tokens")
+    token = header_token(connection)
+    if not setting or token is None:
+        return None
+    listed = str(getattr(connection.app.state.settings, setting, ""))
+    tokens = [t.strip() for t in listed.split(",") if t.strip()]
+    return SERVICE if any(hmac.compare_digest(token, t) for t in tokens) else None
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -56,3 +56,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     log_stream_heartbeat_seconds: float = 15.0
     """SSE log streams: a comment line is sent after this long without a log line, so
     proxies keep the connection and the client sees it is alive."""
+    arkyn_log_tokens: str = ""
+    """Tokens accepted besides ``SERVICE_TOKEN`` on arkyn's collector routes only
+    (``POST /ingest-log``, ``POST /http-traffic-records/{id}``), comma-separated: the
+    ``userToken`` an ``@arkyn/server`` app already sends as ``Authorization: Bearer``."""

@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 from kubeward.core.bus import BatchWorker, serve_requests
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
+from kubeward.ingest.http_log import HttpLogRouter
 from kubeward.ingest.http_traffic import HttpTrafficRouter
 from kubeward.ingest.pod_failures import PodFailureRouter
 from kubeward.ingest.pod_traffic import PodTrafficRouter
@@ -36,6 +37,7 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
         ("pod-failures", bus.COLLECT_POD_FAILURES, PodFailureRouter),
         ("security-findings", bus.COLLECT_SECURITY_FINDINGS, SecurityFindingRouter),
         ("manifests", bus.COLLECT_MANIFESTS, ManifestRouter),
+        ("http-log", bus.COLLECT_HTTP_LOG, HttpLogRouter),
     ]
     workers = [
         BatchWorker(

@@ -1,0 +1,486 @@
+"""arkyn's plural routes, answered as arkyn-logs and its panel expect.
+
+Lists page through one index, ``lk`` = ``<parent>|<ts>|<id>``: a bounded range on one
+field, in ``createdAt`` order (the only sort key offered), ``skip`` for ``page``. Totals
+come from counters; with filters they are counted within the parent's range, capped at
+:data:`FILTERED_TOTAL_CAP`. Answers use the server's names, lowercase ``method``/``level``/
+``protocol``, ``createdAt`` as ``"MM/DD/YYYY at hh:mm:ss"`` (UTC) and list meta
+``{page, pageLimit, totalItems}``. Headers, bodies and query parameters are JSON texts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from kubeward.core.mongo import Document
+from kubeward.schemas.arkyn import ARKYN_CREATED_AT, ArkynCommand
+from kubeward.schemas.http_traffic import (
+    SORT_KEY_FORMAT,
+    HttpEntityCreate,
+    iso_created_at,
+    uuid7,
+)
+from kubeward.schemas.replies import NULL, Reply, error
+from kubeward.traffic_store import http_counters
+from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_traffic import HttpTrafficStore
+
+FILTERED_TOTAL_CAP = 10_000
+"""``totalItems`` of a filtered list counts at most this many matches."""
+BODY_PREVIEW = 4096
+"""Characters of a body the record view previews (the full body is at ``bodyUrl``)."""
+
+_LK_INDEX = [("lk", ASCENDING)]
+_TOP = "\x7f"
+"""Sorts after every character of a ``ts`` or an id."""
+
+
+class ExchangeIn(msgspec.Struct, kw_only=True, rename="camel"):
+    """Body of ``POST /requests`` and ``POST /responses``: JSON texts, as arkyn requires."""
+
+    headers: str
+    body: str | None = None
+    query_params: str | None = None
+
+
+class SourceUpdate(msgspec.Struct, kw_only=True, rename="camel"):
+    """Body of ``PUT /traffic-sources/{id}``."""
+
+    name: str | None = None
+    traffic_domain: str | None = None
+
+
+def arkyn_time(doc: Document) -> str:
+    """``createdAt`` of a stored document in arkyn's ``MM/DD/YYYY at hh:mm:ss`` (UTC)."""
+    ts = doc.get("ts")
+    if isinstance(ts, str):
+        moment = datetime.strptime(ts, SORT_KEY_FORMAT)
+    else:
+        moment = datetime.fromisoformat(str(doc.get("createdAt", "1970-01-01T00:00:00Z")))
+    return moment.strftime(ARKYN_CREATED_AT)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+def render_source(doc: Document) -> dict[str, Any]:
+    """A traffic source as arkyn-logs answers it."""
+    updated = arkyn_time({"createdAt": doc["updatedAt"]}) if doc.get("updatedAt") else None
+    return {
+        "id": doc["_id"],
+        "name": doc["name"],
+        "trafficDomain": doc.get("trafficDomain") or "",
+        "userId": doc.get("userId") or "",
+        "createdAt": arkyn_time(doc),
+        "updatedAt": updated or arkyn_time(doc),
+    }
+
+
+def render_domain(doc: Document) -> dict[str, Any]:
+    """A domain, protocol lowercase."""
+    return {
+        "id": doc["_id"],
+        "value": doc["value"],
+        "protocol": str(doc["protocol"]).lower(),
+        "trafficSourceId": doc["trafficSourceId"],
+        "createdAt": arkyn_time(doc),
+    }
+
+
+def render_pathname(doc: Document) -> dict[str, Any]:
+    """A pathname."""
+    return {
+        "id": doc["_id"],
+        "value": doc["value"],
+        "domainId": doc["domainId"],
+        "trafficSourceId": doc["trafficSourceId"],
+        "createdAt": arkyn_time(doc),
+    }
+
+
+def render_traffic(doc: Document) -> dict[str, Any]:
+    """An HttpTraffic record, method and level lowercase."""
+    return {
+        "id": doc["_id"],
+        "status": doc["status"],
+        "method": str(doc["method"]).lower(),
+        "level": str(doc["level"]).lower(),
+        "elapsedTime": doc["elapsedTime"],
+        "trafficUserId": doc.get("trafficUserId"),
+        "trafficSourceId": doc["trafficSourceId"],
+        "domainId": doc["domainId"],
+        "pathnameId": doc["pathnameId"],
+        "requestId": doc["requestId"],
+        "responseId": doc["responseId"],
+        "createdAt": arkyn_time(doc),
+    }
+
+
+def exchange_texts(doc: Document) -> dict[str, Any]:
+    """A stored request/response as arkyn's texts: as sent when sent as texts."""
+    raw = doc.get("raw")
+    if isinstance(raw, dict):
+        return dict(raw)
+    parsed = msgspec.json.decode(doc["json"])
+    texts = {"headers": _text(parsed.get("headers", {})), "body": None}
+    if parsed.get("body") is not None:
+        texts["body"] = _text(parsed["body"])
+    if "queryParams" in parsed:
+        texts["queryParams"] = _text(parsed["queryParams"])
+    return texts
+
+
+def render_exchange(doc: Document, kind: str) -> dict[str, Any]:
+    """``GET /requests/{id}`` / ``GET /responses/{id}``."""
+    texts = exchange_texts(doc)
+    out: dict[str, Any] = {"id": doc["_id"], "headers": texts.get("headers") or "{}"}
+    out["body"] = texts.get("body")
+    if kind == "requests":
+        out["queryParams"] = texts.get("queryParams") or "{}"
+    out["createdAt"] = arkyn_time(doc)
+    return out
+
+
+def _record_part(doc: Document | None, path: str, with_query: bool) -> dict[str, Any]:
+    texts = exchange_texts(doc) if doc is not None else {}
+    body = texts.get("body")
+    part: dict[str, Any] = {
+        "headers": texts.get("headers") or "{}",
+        "bodyPreview": (body or "")[:BODY_PREVIEW],
+        "bodyUrl": path,
+    }
+    if with_query:
+        part["queryParams"] = texts.get("queryParams") or "{}"
+    part["createdAt"] = arkyn_time(doc) if doc is not None else ""
+    return part
+
+
+def _origin(domain: Document | None) -> str:
+    if domain is None:
+        return ""
+    value = str(domain["value"])
+    if "://" in value:
+        return value
+    return f"{str(domain['protocol']).lower()}://{value}"
+
+
+class PluralApi:
+    """Answers :class:`ArkynCommand` requests from the owned collections."""
+
+    def __init__(self, store: HttpTrafficStore, traffic: AsyncCollection[Document]) -> None:
+        self._store = store
+        self._ent: HttpEntities = store.entities
+        self._traffic = traffic
+
+    async def __call__(self, cmd: ArkynCommand) -> Reply:
+        """Dispatch by kind and action; unknown combinations are 405."""
+        handler = getattr(self, f"_{cmd.action}_{cmd.kind.replace('-', '_')}", None)
+        if handler is None:
+            return error(405, f"{cmd.action} is not offered on /{cmd.kind}")
+        reply: Reply = await handler(cmd)
+        return reply
+
+    # --- generic helpers -------------------------------------------------------
+
+    async def _page(
+        self,
+        col: AsyncCollection[Document],
+        cmd: ArkynCommand,
+        parent: str,
+        counter: str,
+        extra: dict[str, Any] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> tuple[list[Document], int]:
+        lo = f"{parent}|{since}" if since else f"{parent}|"
+        hi = f"{parent}|{until}{_TOP}" if until else f"{parent}|{_TOP}"
+        flt: dict[str, Any] = {"lk": {"$gte": lo, "$lt": hi}} | (extra or {})
+        direction = ASCENDING if cmd.sort_direction == "asc" else DESCENDING
+        skip = (max(1, cmd.page) - 1) * cmd.page_limit
+        found = col.find(flt).sort("lk", direction).hint(_LK_INDEX).skip(skip)
+        docs = await found.limit(cmd.page_limit).to_list()
+        if extra or since or until:
+            total = await col.count_documents(flt, limit=FILTERED_TOTAL_CAP, hint=_LK_INDEX)
+        else:
+            total = await self._ent.counters.get(counter)
+        return docs, total
+
+    @staticmethod
+    def _list(cmd: ArkynCommand, rows: list[dict[str, Any]], total: int) -> Reply:
+        meta = {"page": cmd.page, "pageLimit": cmd.page_limit, "totalItems": total}
+        return Reply(body=msgspec.Raw(msgspec.json.encode({"data": rows, "meta": meta})))
+
+    @staticmethod
+    def _one(row: dict[str, Any], status: int = 200) -> Reply:
+        return Reply(status=status, body=msgspec.Raw(msgspec.json.encode(row)))
+
+    async def _by_id(
+        self, col: AsyncCollection[Document], entity_id: str | None, what: str
+    ) -> Document | Reply:
+        doc = await col.find_one({"_id": entity_id or ""})
+        if doc is None:
+            return error(404, f"{what} not found")
+        return doc
+
+    async def _delete(
+        self, col: AsyncCollection[Document], cmd: ArkynCommand, what: str, counter_of: str
+    ) -> Reply:
+        doc = await self._by_id(col, cmd.id, what)
+        if isinstance(doc, Reply):
+            return doc
+        result = await col.delete_one({"_id": doc["_id"]})
+        if result.deleted_count:
+            key = {
+                "sources": http_counters.sources(),
+                "domains": http_counters.domains(str(doc.get("trafficSourceId"))),
+                "pathnames": http_counters.pathnames(str(doc.get("domainId"))),
+                "traffic": http_counters.traffic(str(doc.get("trafficSourceId"))),
+            }[counter_of]
+            await self._ent.counters.add(key, -1)
+        return Reply(status=200, body=NULL)
+
+    async def _created(self, reply: Reply, col: AsyncCollection[Document], render: Any) -> Reply:
+        """Re-read what a singular create stored and answer it in the plural shape."""
+        if not reply.ok:
+            return reply
+        entity_id = msgspec.json.decode(reply.body)["id"]
+        doc = await col.find_one({"_id": entity_id})
+        if doc is None:
+            return error(409, "The entity was removed concurrently; retry")
+        return self._one(render(doc))
+
+    async def _source_or_404(self, source_id: str | None) -> Reply | None:
+        if await self._ent.source_exists(source_id or ""):
+            return None
+        return error(404, f"Traffic source {source_id} not found")
+
+    # --- traffic sources -------------------------------------------------------
+
+    async def _list_traffic_sources(self, cmd: ArkynCommand) -> Reply:
+        extra = {"name": cmd.filters["name"]} if "name" in cmd.filters else None
+        docs, total = await self._page(self._ent.sources, cmd, "", http_counters.sources(), extra)
+        return self._list(cmd, [render_source(d) for d in docs], total)
+
+    async def _get_traffic_sources(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._ent.sources, cmd.id, "Traffic source")
+        return doc if isinstance(doc, Reply) else self._one(render_source(doc))
+
+    async def _create_traffic_sources(self, cmd: ArkynCommand) -> Reply:
+        reply = await self._ent.create(HttpEntityCreate(kind="traffic-source", body=cmd.body))
+        return await self._created(reply, self._ent.sources, render_source)
+
+    async def _update_traffic_sources(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._ent.sources, cmd.id, "Traffic source")
+        if isinstance(doc, Reply):
+            return doc
+        try:
+            body = msgspec.json.decode(cmd.body, type=SourceUpdate)
+        except msgspec.DecodeError as exc:
+            return error(400, f"Invalid traffic source: {exc}")
+        changes: dict[str, Any] = {"updatedAt": iso_created_at(datetime.now(UTC))}
+        if body.name is not None:
+            changes["name"] = body.name
+        if body.traffic_domain is not None and body.traffic_domain != doc.get("trafficDomain"):
+            taken = await self._ent.sources.find_one({"trafficDomain": body.traffic_domain})
+            if taken is not None:
+                return error(409, f"Traffic domain {body.traffic_domain!r} is already registered")
+            changes["trafficDomain"] = body.traffic_domain
+        await self._ent.sources.update_one({"_id": doc["_id"]}, {"$set": changes})
+        return self._one(render_source(doc | changes))
+
+    async def _delete_traffic_sources(self, cmd: ArkynCommand) -> Reply:
+        return await self._delete(self._ent.sources, cmd, "Traffic source", "sources")
+
+    # --- domains and pathnames -------------------------------------------------
+
+    async def _list_domains(self, cmd: ArkynCommand) -> Reply:
+        missing = await self._source_or_404(cmd.parent)
+        if missing is not None:
+            return missing
+        extra: dict[str, Any] = {}
+        if "protocol" in cmd.filters:
+            extra["protocol"] = cmd.filters["protocol"].upper()
+        if "value" in cmd.filters:
+            extra["value"] = cmd.filters["value"]
+        parent = cmd.parent or ""
+        counter = http_counters.domains(parent)
+        docs, total = await self._page(self._ent.domains, cmd, parent, counter, extra)
+        return self._list(cmd, [render_domain(d) for d in docs], total)
+
+    async def _get_domains(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._ent.domains, cmd.id, "Domain")
+        return doc if isinstance(doc, Reply) else self._one(render_domain(doc))
+
+    async def _create_domains(self, cmd: ArkynCommand) -> Reply:
+        req = HttpEntityCreate(kind="domain", body=cmd.body, traffic_source_id=cmd.parent)
+        return await self._created(await self._ent.create(req), self._ent.domains, render_domain)
+
+    async def _delete_domains(self, cmd: ArkynCommand) -> Reply:
+        return await self._delete(self._ent.domains, cmd, "Domain", "domains")
+
+    async def _list_pathnames(self, cmd: ArkynCommand) -> Reply:
+        missing = await self._source_or_404(cmd.parent)
+        if missing is not None:
+            return missing
+        domain = cmd.domain or ""
+        found = await self._ent.domains.find_one({"_id": domain}, {"trafficSourceId": 1})
+        if found is None or found["trafficSourceId"] != cmd.parent:
+            return error(404, f"Domain {domain} not found in traffic source {cmd.parent}")
+        extra = {"value": cmd.filters["value"]} if "value" in cmd.filters else None
+        counter = http_counters.pathnames(domain)
+        docs, total = await self._page(self._ent.pathnames, cmd, domain, counter, extra)
+        return self._list(cmd, [render_pathname(d) for d in docs], total)
+
+    async def _get_pathnames(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._ent.pathnames, cmd.id, "Pathname")
+        return doc if isinstance(doc, Reply) else self._one(render_pathname(doc))
+
+    async def _create_pathnames(self, cmd: ArkynCommand) -> Reply:
+        req = HttpEntityCreate(
+            kind="pathname", body=cmd.body, traffic_source_id=cmd.parent, domain_id=cmd.domain
+        )
+        reply = await self._ent.create(req)
+        return await self._created(reply, self._ent.pathnames, render_pathname)
+
+    async def _delete_pathnames(self, cmd: ArkynCommand) -> Reply:
+        return await self._delete(self._ent.pathnames, cmd, "Pathname", "pathnames")
+
+    # --- traffic ---------------------------------------------------------------
+
+    async def _traffic_page(self, cmd: ArkynCommand) -> tuple[list[Document], int] | Reply:
+        missing = await self._source_or_404(cmd.parent)
+        if missing is not None:
+            return missing
+        f = cmd.filters
+        extra: dict[str, Any] = {}
+        for name, field in (("id", "_id"), ("domainId", "domainId"), ("pathnameId", "pathnameId")):
+            if name in f:
+                extra[field] = f[name]
+        if "method" in f:
+            extra["method"] = f["method"].upper()
+        if "level" in f:
+            extra["level"] = f["level"].upper()
+        if "status" in f:
+            extra["status"] = int(f["status"])
+        if "protocol" in f:
+            domains = await self._ent.domains.find(
+                {
+                    "lk": {"$gte": f"{cmd.parent}|", "$lt": f"{cmd.parent}|{_TOP}"},
+                    "protocol": f["protocol"].upper(),
+                },
+                {"_id": 1},
+            ).to_list()
+            extra["domainId"] = {"$in": [d["_id"] for d in domains]}
+        parent = cmd.parent or ""
+        return await self._page(
+            self._traffic,
+            cmd,
+            parent,
+            http_counters.traffic(parent),
+            extra,
+            since=f.get("since"),
+            until=f.get("until"),
+        )
+
+    async def _list_http_traffics(self, cmd: ArkynCommand) -> Reply:
+        page = await self._traffic_page(cmd)
+        if isinstance(page, Reply):
+            return page
+        docs, total = page
+        return self._list(cmd, [render_traffic(d) for d in docs], total)
+
+    async def _get_http_traffics(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._traffic, cmd.id, "Http traffic")
+        return doc if isinstance(doc, Reply) else self._one(render_traffic(doc))
+
+    async def _delete_http_traffics(self, cmd: ArkynCommand) -> Reply:
+        return await self._delete(self._traffic, cmd, "Http traffic", "traffic")
+
+    async def _records(self, docs: list[Document]) -> list[dict[str, Any]]:
+        """The composed record view of a page: one ``$in`` read per entity collection."""
+        ent = self._ent
+
+        async def by_id(col: AsyncCollection[Document], key: str) -> dict[str, Document]:
+            ids = sorted({str(d[key]) for d in docs})
+            return {doc["_id"]: doc for doc in await col.find({"_id": {"$in": ids}}).to_list()}
+
+        domains = await by_id(ent.domains, "domainId")
+        pathnames = await by_id(ent.pathnames, "pathnameId")
+        requests = await by_id(ent.requests, "requestId")
+        responses = await by_id(ent.responses, "responseId")
+        rows = []
+        for doc in docs:
+            domain = domains.get(doc["domainId"])
+            pathname = pathnames.get(doc["pathnameId"])
+            rows.append(
+                {
+                    "id": doc["_id"],
+                    "status": doc["status"],
+                    "method": str(doc["method"]).lower(),
+                    "level": str(doc["level"]).lower(),
+                    "protocol": str(domain["protocol"]).lower() if domain else "",
+                    "elapsedTime": doc["elapsedTime"],
+                    "trafficUserId": doc.get("trafficUserId"),
+                    "trafficSourceId": doc["trafficSourceId"],
+                    "domain": _origin(domain),
+                    "pathname": pathname["value"] if pathname else "",
+                    "request": _record_part(
+                        requests.get(doc["requestId"]), f"/requests/{doc['requestId']}", True
+                    ),
+                    "response": _record_part(
+                        responses.get(doc["responseId"]), f"/responses/{doc['responseId']}", False
+                    ),
+                    "createdAt": arkyn_time(doc),
+                }
+            )
+        return rows
+
+    async def _list_http_traffic_records(self, cmd: ArkynCommand) -> Reply:
+        page = await self._traffic_page(cmd)
+        if isinstance(page, Reply):
+            return page
+        docs, total = page
+        return self._list(cmd, await self._records(docs), total)
+
+    async def _get_http_traffic_records(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._traffic, cmd.id, "Http traffic record")
+        if isinstance(doc, Reply):
+            return doc
+        return self._one((await self._records([doc]))[0])
+
+    # --- requests and responses ------------------------------------------------
+
+    async def _exchange(self, cmd: ArkynCommand, kind: str) -> Reply:
+        try:
+            body = msgspec.json.decode(cmd.body, type=ExchangeIn)
+        except msgspec.ValidationError as exc:
+            return error(400, f"Invalid {kind[:-1]}: {exc}")
+        except msgspec.DecodeError as exc:
+            return error(400, f"Invalid {kind[:-1]}: malformed JSON: {exc}")
+        raw: dict[str, str | None] = {"headers": body.headers, "body": body.body}
+        if kind == "requests":
+            raw["queryParams"] = body.query_params if body.query_params is not None else "{}"
+        doc = await self._ent.store_exchange(
+            "request" if kind == "requests" else "response", uuid7(), datetime.now(UTC), raw
+        )
+        return self._one(render_exchange(doc, kind))
+
+    async def _create_requests(self, cmd: ArkynCommand) -> Reply:
+        return await self._exchange(cmd, "requests")
+
+    async def _create_responses(self, cmd: ArkynCommand) -> Reply:
+        return await self._exchange(cmd, "responses")
+
+    async def _get_requests(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._ent.requests, cmd.id, "Request")
+        return doc if isinstance(doc, Reply) else self._one(render_exchange(doc, "requests"))
+
+    async def _get_responses(self, cmd: ArkynCommand) -> Reply:
+        doc = await self._by_id(self._ent.responses, cmd.id, "Response")
+        return doc if isinstance(doc, Reply) else self._one(render_exchange(doc, "responses"))
