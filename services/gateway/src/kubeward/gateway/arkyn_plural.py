@@ -36,6 +36,8 @@ from kubeward.schemas.replies import Reply
 
 MAX_PAGE_LIMIT = 1000
 """Largest ``pageLimit`` served; larger values are clamped."""
+MAX_PAGE = 1_000_000
+"""Largest ``page`` or ``pageLimit`` accepted (422 beyond, like any invalid number)."""
 _METHODS = frozenset({"get", "post", "put", "delete", "patch", "head", "options"})
 _LEVELS = frozenset({"info", "warning", "fatal"})
 _PROTOCOLS = frozenset({"http", "https"})
@@ -49,9 +51,10 @@ def _positive(params: Any, name: str, default: int) -> int:
     value = params.get(name)
     if value in (None, ""):
         return default
-    if not str(value).isdigit() or int(value) < 1:
-        raise InvalidParamError(f"{name}: Expected a positive integer, received {value!r}")
-    return int(value)
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
+        raise InvalidParamError(f"{name}: Expected an integer from 1 to {MAX_PAGE}")
+    return int(text)
 
 
 def _enum(params: Any, name: str, allowed: frozenset[str]) -> str | None:
@@ -87,7 +90,7 @@ def command(
             filters[name] = value
     if q.get("status"):
         status = str(q.get("status"))
-        if not status.isdigit():
+        if not (status.isascii() and status.isdigit() and len(status) <= 3):
             raise InvalidParamError("status: Status must be an integer")
         filters["status"] = status
     for name, key in (("startDate", "since"), ("endDate", "until")):
