@@ -48,6 +48,21 @@ class ArkynLogIn(msgspec.Struct, kw_only=True, rename="camel"):
     response_body: str | None = None
 
 
+class ExchangeIn(msgspec.Struct, kw_only=True, rename="camel"):
+    """Body of ``POST /requests`` and ``POST /responses``: JSON texts, as arkyn requires."""
+
+    headers: str
+    body: str | None = None
+    query_params: str | None = None
+
+
+class SourceUpdate(msgspec.Struct, kw_only=True, rename="camel"):
+    """Body of ``PUT /traffic-sources/{id}``."""
+
+    name: str | None = None
+    traffic_domain: str | None = None
+
+
 class HttpLogGroup(msgspec.Struct, array_like=True):
     """One valid collector log from one ``COLLECT`` message."""
 

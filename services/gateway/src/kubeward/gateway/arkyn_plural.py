@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.exceptions import ClientException
 from litestar.params import FromPath
 
 from kubeward.gateway.arkyn_errors import arkyn_error, arkyn_invalid, arkyn_reply
@@ -97,7 +98,7 @@ def command(
         if q.get(name):
             try:
                 filters[key] = iso_time(name, q.get(name)) or ""
-            except Exception:
+            except ClientException:
                 raise InvalidParamError(f"{name}: Invalid {name} format") from None
     return ArkynCommand(
         kind=kind,

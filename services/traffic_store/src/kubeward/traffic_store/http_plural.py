@@ -18,7 +18,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.mongo import Document
-from kubeward.schemas.arkyn import ARKYN_CREATED_AT, ArkynCommand
+from kubeward.schemas.arkyn import ARKYN_CREATED_AT, ArkynCommand, ExchangeIn, SourceUpdate
 from kubeward.schemas.http_traffic import (
     SORT_KEY_FORMAT,
     HttpEntityCreate,
@@ -38,21 +38,6 @@ BODY_PREVIEW = 4096
 _LK_INDEX = [("lk", ASCENDING)]
 _TOP = "\x7f"
 """Sorts after every character of a ``ts`` or an id."""
-
-
-class ExchangeIn(msgspec.Struct, kw_only=True, rename="camel"):
-    """Body of ``POST /requests`` and ``POST /responses``: JSON texts, as arkyn requires."""
-
-    headers: str
-    body: str | None = None
-    query_params: str | None = None
-
-
-class SourceUpdate(msgspec.Struct, kw_only=True, rename="camel"):
-    """Body of ``PUT /traffic-sources/{id}``."""
-
-    name: str | None = None
-    traffic_domain: str | None = None
 
 
 def arkyn_time(doc: Document) -> str:
