@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
-from kubeward.schemas.arkyn import ArkynLogIn, HttpLogGroup
+from kubeward.schemas.arkyn import ArkynCommand, ArkynLogIn, HttpLogGroup
 from kubeward.schemas.http_traffic import HttpEntityCreate
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities
 from kubeward.traffic_store.http_log import HttpLogComposer
+from kubeward.traffic_store.http_plural import PluralApi
 from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
 
 T0 = 1_762_442_821_000_000
@@ -93,3 +95,37 @@ async def test_an_unknown_source_is_a_404(
     reply = await compose.compose(group("no-such-source", 1, "d1"))
     assert reply.status == 404
     assert reply.detail == "Traffic source no-such-source not found"
+
+
+async def test_lists_widen_their_time_window_and_keep_the_order(
+    composer: tuple[HttpLogComposer, HttpTrafficStore, str],
+    mongo: AsyncMongoClient[Document],
+    mongo_db_name: str,
+) -> None:
+    compose, store, source = composer
+    day = 86_400_000_000
+    for k in range(6):  # three days apart: the first 10-minute window holds one
+        g = group(source, 10 + k, f"w{k}", status=200 + k)
+        g.origin_us = T0 + k * 3 * day
+        assert (await compose.compose(g)).count == 1
+    api = PluralApi(store, mongo[mongo_db_name][COLLECTION])
+
+    async def page(**kw: Any) -> tuple[list[int], int]:
+        cmd = ArkynCommand(kind="http-traffics", action="list", parent=source, **kw)
+        body = json.loads(bytes((await api(cmd)).body))
+        return [r["status"] for r in body["data"]], body["meta"]["totalItems"]
+
+    assert await page(page_limit=2) == ([205, 204], 6)
+    assert await page(page=2, page_limit=2) == ([203, 202], 6)
+    assert await page(page=3, page_limit=2, sort_direction="asc") == ([204, 205], 6)
+    assert await page(page=4, page_limit=2) == ([], 6)
+    since = "2025-11-13T00:00:00.000000"  # logs on Nov 6, 9, 12, 15, 18, 21 (15:27 UTC)
+    assert await page(page_limit=10, filters={"since": since}) == ([205, 204, 203], 3)
+    assert await page(page_limit=10, sort_direction="asc", filters={"since": since}) == (
+        [203, 204, 205],
+        3,
+    )
+    # A filtered page that does not reach the range's end: a lower bound with a next page.
+    statuses, total = await page(page_limit=1, filters={"method": "post"})
+    assert statuses == [205]
+    assert total >= 2

@@ -124,8 +124,9 @@ class HttpEntities:
             created_at=now,
             updated_at=now,
         )
-        await self.sources.insert_one(_document(source, "", moment))
-        await self.counters.add(http_counters.sources(), 1)
+        doc = _document(source, "", moment)
+        await self.sources.insert_one(doc)
+        await self.counters.add(http_counters.sources(), 1, doc["ts"], doc["ts"])
         return _created(source)
 
     async def _domain(self, req: HttpEntityCreate, body: DomainIn) -> Reply:
@@ -158,7 +159,8 @@ class HttpEntities:
             self.domains, natural, _document(domain, source_id, moment)
         )
         if new:
-            await self.counters.add(http_counters.domains(source_id), 1)
+            ts = stored["ts"]
+            await self.counters.add(http_counters.domains(source_id), 1, ts, ts)
         return msgspec.convert(stored, Domain), new
 
     async def _pathname(self, req: HttpEntityCreate, body: PathnameIn) -> Reply:
@@ -191,7 +193,8 @@ class HttpEntities:
             self.pathnames, natural, _document(pathname, domain_id, moment)
         )
         if new:
-            await self.counters.add(http_counters.pathnames(domain_id), 1)
+            ts = stored["ts"]
+            await self.counters.add(http_counters.pathnames(domain_id), 1, ts, ts)
         return msgspec.convert(stored, Pathname), new
 
     async def _insert_or_existing(

@@ -1,16 +1,17 @@
 """arkyn's plural routes, answered as arkyn-logs and its panel expect.
 
-Lists page through one index, ``lk`` = ``<parent>|<ts>|<id>``: a bounded range on one
-field, in ``createdAt`` order (the only sort key offered), ``skip`` for ``page``. Totals
-come from counters; with filters they are counted within the parent's range, capped at
-:data:`FILTERED_TOTAL_CAP`. Answers use the server's names, lowercase ``method``/``level``/
+Lists page through one index, ``lk`` = ``<parent>|<ts>|<id>``: bounded ranges on one
+field, in ``createdAt`` order (the only sort key offered), time windows grown until they
+hold ``page`` pages (see :meth:`PluralApi._page`). Totals come from counters; a filtered
+list's total is exact when its window covered the whole range, else a lower bound that
+keeps a next page. Answers use the server's names, lowercase ``method``/``level``/
 ``protocol``, ``createdAt`` as ``"MM/DD/YYYY at hh:mm:ss"`` (UTC) and list meta
 ``{page, pageLimit, totalItems}``. Headers, bodies and query parameters are JSON texts.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -30,14 +31,21 @@ from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities
 from kubeward.traffic_store.http_traffic import HttpTrafficStore
 
-FILTERED_TOTAL_CAP = 10_000
-"""``totalItems`` of a filtered list counts at most this many matches."""
+FIRST_WINDOW = timedelta(minutes=10)
+"""The first time window a list reads from its newest (or oldest) entry; then 4x wider."""
 BODY_PREVIEW = 4096
 """Characters of a body the record view previews (the full body is at ``bodyUrl``)."""
 
-_LK_INDEX = [("lk", ASCENDING)]
 _TOP = "\x7f"
 """Sorts after every character of a ``ts`` or an id."""
+
+
+def _shifted(moment: datetime, by: timedelta) -> str | None:
+    """``moment + by`` as a stored ``ts``; ``None`` past the representable years."""
+    try:
+        return (moment + by).strftime(SORT_KEY_FORMAT)
+    except OverflowError:
+        return None
 
 
 def arkyn_time(doc: Document) -> str:
@@ -183,18 +191,48 @@ class PluralApi:
         since: str | None = None,
         until: str | None = None,
     ) -> tuple[list[Document], int]:
-        lo = f"{parent}|{since}" if since else f"{parent}|"
-        hi = f"{parent}|{until}{_TOP}" if until else f"{parent}|{_TOP}"
-        flt: dict[str, Any] = {"lk": {"$gte": lo, "$lt": hi}} | (extra or {})
-        direction = ASCENDING if cmd.sort_direction == "asc" else DESCENDING
-        skip = (max(1, cmd.page) - 1) * cmd.page_limit
-        found = col.find(flt).sort("lk", direction).hint(_LK_INDEX).skip(skip)
-        docs = await found.limit(cmd.page_limit).to_list()
-        if extra or since or until:
-            total = await col.count_documents(flt, limit=FILTERED_TOTAL_CAP, hint=_LK_INDEX)
-        else:
-            total = await self._ent.counters.get(counter)
-        return docs, total
+        """One page in ``lk`` order and the total, reading O(page) documents.
+
+        On SecantusDB a range read costs every document in the range whatever the
+        ``limit`` (and a ``hint`` turns it into a full scan), so the range itself is kept
+        small: a time window from the newest (``desc``) or oldest (``asc``) time the
+        counter has seen (or the filter's bound), widened fourfold until it holds the page
+        or reaches the range's end.
+        """
+        tally = await self._ent.counters.read(counter)
+        filtered = bool(extra or since or until)
+        if tally.first is None or tally.last is None:
+            return [], 0 if filtered else tally.n
+        need = max(1, cmd.page) * cmd.page_limit
+        desc = cmd.sort_direction == "desc"
+        lo_end = f"{parent}|{since or ''}"
+        hi_end = f"{parent}|{until}{_TOP}" if until else f"{parent}|{_TOP}"
+        start = tally.last if desc else tally.first
+        if desc and until is not None:
+            start = min(start, until)
+        if not desc and since is not None:
+            start = max(start, since)
+        anchor = datetime.strptime(start, SORT_KEY_FORMAT)
+        step = FIRST_WINDOW
+        while True:
+            edge = _shifted(anchor, -step if desc else step)
+            lo = max(lo_end, f"{parent}|{edge}") if desc and edge else lo_end
+            hi = min(hi_end, f"{parent}|{edge}") if not desc and edge else hi_end
+            flt: dict[str, Any] = {"lk": {"$gte": lo, "$lt": hi}} | (extra or {})
+            docs = await col.find(flt).sort("lk", DESCENDING if desc else ASCENDING).to_list()
+            # Nothing lies outside the counter's span: reaching its far end covers the range.
+            if desc:
+                covered = lo == lo_end or lo <= f"{parent}|{tally.first}"
+            else:
+                covered = hi == hi_end or hi > f"{parent}|{tally.last}{_TOP}"
+            if len(docs) >= need or covered or lo >= hi:
+                break
+            step *= 4
+        page = docs[need - cmd.page_limit : need]
+        if not filtered:
+            return page, tally.n
+        # Exact when the window covered the whole range; else a lower bound with a next page.
+        return page, len(docs) if covered else len(docs) + 1
 
     @staticmethod
     def _list(cmd: ArkynCommand, rows: list[dict[str, Any]], total: int) -> Reply:

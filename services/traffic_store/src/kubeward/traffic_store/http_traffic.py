@@ -185,13 +185,13 @@ class HttpTrafficStore:
 
     async def count_new(self, docs: list[Document], duplicates: set[int]) -> None:
         """Move the per-source traffic counters by the documents genuinely inserted."""
-        per_source: dict[str, int] = {}
+        per_source: dict[str, list[str]] = {}
         for index, doc in enumerate(docs):
             if index not in duplicates:
-                source = doc["trafficSourceId"]
-                per_source[source] = per_source.get(source, 0) + 1
-        for source, n in per_source.items():
-            await self.entities.counters.add(http_counters.traffic(source), n)
+                per_source.setdefault(doc["trafficSourceId"], []).append(doc["ts"])
+        for source, times in per_source.items():
+            key = http_counters.traffic(source)
+            await self.entities.counters.add(key, len(times), min(times), max(times))
 
     async def insert(self, docs: list[Document]) -> set[int]:
         """Insert ``docs`` (duplicates ignored) and count them; the duplicate positions."""
