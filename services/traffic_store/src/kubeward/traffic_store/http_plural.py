@@ -19,7 +19,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.mongo import Document
-from kubeward.schemas.arkyn import ARKYN_CREATED_AT, ArkynCommand, ExchangeIn, SourceUpdate
+from kubeward.schemas.arkyn import ArkynCommand, ExchangeIn, SourceUpdate
 from kubeward.schemas.http_traffic import (
     SORT_KEY_FORMAT,
     HttpEntityCreate,
@@ -30,11 +30,17 @@ from kubeward.schemas.replies import NULL, Reply, error
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities
 from kubeward.traffic_store.http_traffic import HttpTrafficStore
+from kubeward.traffic_store.http_views import (
+    render_domain,
+    render_exchange,
+    render_pathname,
+    render_record,
+    render_source,
+    render_traffic,
+)
 
 FIRST_WINDOW = timedelta(minutes=10)
 """The first time window a list reads from its newest (or oldest) entry; then 4x wider."""
-BODY_PREVIEW = 4096
-"""Characters of a body the record view previews (the full body is at ``bodyUrl``)."""
 
 _TOP = "\x7f"
 """Sorts after every character of a ``ts`` or an id."""
@@ -46,121 +52,6 @@ def _shifted(moment: datetime, by: timedelta) -> str | None:
         return (moment + by).strftime(SORT_KEY_FORMAT)
     except OverflowError:
         return None
-
-
-def arkyn_time(doc: Document) -> str:
-    """``createdAt`` of a stored document in arkyn's ``MM/DD/YYYY at hh:mm:ss`` (UTC)."""
-    ts = doc.get("ts")
-    if isinstance(ts, str):
-        moment = datetime.strptime(ts, SORT_KEY_FORMAT)
-    else:
-        moment = datetime.fromisoformat(str(doc.get("createdAt", "1970-01-01T00:00:00Z")))
-    return moment.strftime(ARKYN_CREATED_AT)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
-
-
-def render_source(doc: Document) -> dict[str, Any]:
-    """A traffic source as arkyn-logs answers it."""
-    updated = arkyn_time({"createdAt": doc["updatedAt"]}) if doc.get("updatedAt") else None
-    return {
-        "id": doc["_id"],
-        "name": doc["name"],
-        "trafficDomain": doc.get("trafficDomain") or "",
-        "userId": doc.get("userId") or "",
-        "createdAt": arkyn_time(doc),
-        "updatedAt": updated or arkyn_time(doc),
-    }
-
-
-def render_domain(doc: Document) -> dict[str, Any]:
-    """A domain, protocol lowercase."""
-    return {
-        "id": doc["_id"],
-        "value": doc["value"],
-        "protocol": str(doc["protocol"]).lower(),
-        "trafficSourceId": doc["trafficSourceId"],
-        "createdAt": arkyn_time(doc),
-    }
-
-
-def render_pathname(doc: Document) -> dict[str, Any]:
-    """A pathname."""
-    return {
-        "id": doc["_id"],
-        "value": doc["value"],
-        "domainId": doc["domainId"],
-        "trafficSourceId": doc["trafficSourceId"],
-        "createdAt": arkyn_time(doc),
-    }
-
-
-def render_traffic(doc: Document) -> dict[str, Any]:
-    """An HttpTraffic record, method and level lowercase."""
-    return {
-        "id": doc["_id"],
-        "status": doc["status"],
-        "method": str(doc["method"]).lower(),
-        "level": str(doc["level"]).lower(),
-        "elapsedTime": doc["elapsedTime"],
-        "trafficUserId": doc.get("trafficUserId"),
-        "trafficSourceId": doc["trafficSourceId"],
-        "domainId": doc["domainId"],
-        "pathnameId": doc["pathnameId"],
-        "requestId": doc["requestId"],
-        "responseId": doc["responseId"],
-        "createdAt": arkyn_time(doc),
-    }
-
-
-def exchange_texts(doc: Document) -> dict[str, Any]:
-    """A stored request/response as arkyn's texts: as sent when sent as texts."""
-    raw = doc.get("raw")
-    if isinstance(raw, dict):
-        return dict(raw)
-    parsed = msgspec.json.decode(doc["json"])
-    texts = {"headers": _text(parsed.get("headers", {})), "body": None}
-    if parsed.get("body") is not None:
-        texts["body"] = _text(parsed["body"])
-    if "queryParams" in parsed:
-        texts["queryParams"] = _text(parsed["queryParams"])
-    return texts
-
-
-def render_exchange(doc: Document, kind: str) -> dict[str, Any]:
-    """``GET /requests/{id}`` / ``GET /responses/{id}``."""
-    texts = exchange_texts(doc)
-    out: dict[str, Any] = {"id": doc["_id"], "headers": texts.get("headers") or "{}"}
-    out["body"] = texts.get("body")
-    if kind == "requests":
-        out["queryParams"] = texts.get("queryParams") or "{}"
-    out["createdAt"] = arkyn_time(doc)
-    return out
-
-
-def _record_part(doc: Document | None, path: str, with_query: bool) -> dict[str, Any]:
-    texts = exchange_texts(doc) if doc is not None else {}
-    body = texts.get("body")
-    part: dict[str, Any] = {
-        "headers": texts.get("headers") or "{}",
-        "bodyPreview": (body or "")[:BODY_PREVIEW],
-        "bodyUrl": path,
-    }
-    if with_query:
-        part["queryParams"] = texts.get("queryParams") or "{}"
-    part["createdAt"] = arkyn_time(doc) if doc is not None else ""
-    return part
-
-
-def _origin(domain: Document | None) -> str:
-    if domain is None:
-        return ""
-    value = str(domain["value"])
-    if "://" in value:
-        return value
-    return f"{str(domain['protocol']).lower()}://{value}"
 
 
 class PluralApi:
@@ -437,32 +328,16 @@ class PluralApi:
         pathnames = await by_id(ent.pathnames, "pathnameId")
         requests = await by_id(ent.requests, "requestId")
         responses = await by_id(ent.responses, "responseId")
-        rows = []
-        for doc in docs:
-            domain = domains.get(doc["domainId"])
-            pathname = pathnames.get(doc["pathnameId"])
-            rows.append(
-                {
-                    "id": doc["_id"],
-                    "status": doc["status"],
-                    "method": str(doc["method"]).lower(),
-                    "level": str(doc["level"]).lower(),
-                    "protocol": str(domain["protocol"]).lower() if domain else "",
-                    "elapsedTime": doc["elapsedTime"],
-                    "trafficUserId": doc.get("trafficUserId"),
-                    "trafficSourceId": doc["trafficSourceId"],
-                    "domain": _origin(domain),
-                    "pathname": pathname["value"] if pathname else "",
-                    "request": _record_part(
-                        requests.get(doc["requestId"]), f"/requests/{doc['requestId']}", True
-                    ),
-                    "response": _record_part(
-                        responses.get(doc["responseId"]), f"/responses/{doc['responseId']}", False
-                    ),
-                    "createdAt": arkyn_time(doc),
-                }
+        return [
+            render_record(
+                doc,
+                domains.get(doc["domainId"]),
+                pathnames.get(doc["pathnameId"]),
+                requests.get(doc["requestId"]),
+                responses.get(doc["responseId"]),
             )
-        return rows
+            for doc in docs
+        ]
 
     async def _list_http_traffic_records(self, cmd: ArkynCommand) -> Reply:
         page = await self._traffic_page(cmd)
