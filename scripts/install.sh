@@ -29,3 +29,12 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 export UV_PYTHON_DOWNLOADS=never
 uv sync --all-packages --frozen --quiet 2>/dev/null || uv sync --all-packages --quiet
+
+# The arkyn client harness (tests drive the real @arkyn/server npm library with node).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+if [ ! -d tests/clients/arkyn/node_modules/@arkyn/server ] \
+  || [ tests/clients/arkyn/package-lock.json -nt tests/clients/arkyn/node_modules ]; then
+  (cd tests/clients/arkyn && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -115,6 +115,7 @@ COLLECT_POD_SPEC = "kubeward.collect.pod-spec"
 COLLECT_SVC_SPEC = "kubeward.collect.svc-spec"
 COLLECT_POD_DEAD = "kubeward.collect.pod-dead"
 COLLECT_POD_SYSCALLS = "kubeward.collect.pod-syscalls"
+COLLECT_HTTP_LOG = "kubeward.collect.http-log"
 
 # --- Internal stream subjects -------------------------------------------------
 
@@ -128,6 +129,7 @@ DEADLETTER_PREFIX = "kubeward.deadletter."
 FEED_PREFIX = "kubeward.feed."
 AUDIT_PREFIX = "kubeward.audit."
 TRAFFIC_INVENTORY = "kubeward.traffic.inventory"
+TRAFFIC_HTTP_LOG = "kubeward.traffic.http-log"
 
 # --- Request/reply (core NATS) ------------------------------------------------
 
@@ -145,6 +147,7 @@ METRICS_SERVICES: tuple[str, ...] = ("ingest", "failure-analyzer", "security")
 """Services whose Prometheus counters the gateway's ``/metrics`` relays (see
 :func:`metrics_subject`)."""
 RPC_INVENTORY = "kubeward.rpc.traffic-store.inventory"
+RPC_ARKYN = "kubeward.rpc.traffic-store.arkyn"
 
 # --- Durable consumers --------------------------------------------------------
 
@@ -434,5 +437,30 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         payload="InventoryQuery -> Reply (JSON body in kguardian's shape; 404 when none)",
         description="Read the pod/service inventory: lists, by name, by IP (at a time), "
         "by node, syscalls.",
+    ),
+    SubjectSpec(
+        subject=COLLECT_HTTP_LOG,
+        stream=COLLECT.name,
+        publisher="collectors, gateway (POST /ingest-log)",
+        consumer="ingest",
+        payload="ArkynLogIn (JSON): @arkyn/server's logRequest body",
+        description="arkyn collector logs: one transaction with its domain, pathname, "
+        "request and response; a Nats-Msg-Id of the body digest makes a retry a no-op.",
+    ),
+    SubjectSpec(
+        subject=TRAFFIC_HTTP_LOG,
+        stream=TRAFFIC.name,
+        publisher="ingest",
+        consumer="traffic-store",
+        payload="HttpLogBatch (msgpack)",
+        description="Validated arkyn collector logs, composed into entities by traffic-store.",
+    ),
+    SubjectSpec(
+        subject=RPC_ARKYN,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="ArkynCommand (JSON) -> Reply",
+        description="arkyn's plural routes: list, get, create, update, delete.",
     ),
 )

@@ -21,6 +21,8 @@ from kubeward.core import mongo
 from kubeward.core.app_settings import AppSettings
 from kubeward.gateway.accounts import AuthController, UsersController
 from kubeward.gateway.admin import AdminSettingsController
+from kubeward.gateway.arkyn_log import ArkynLogController
+from kubeward.gateway.arkyn_plural import ArkynPluralController
 from kubeward.gateway.auth import DOCS_PATH, require_auth
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.diagram import DiagramController
@@ -125,6 +127,8 @@ def create_app(settings: Settings) -> Litestar:
             InvitationsController,
             kure_feed_socket,
             PodTriageController,
+            ArkynLogController,
+            ArkynPluralController,
         ],
         guards=[require_auth],
         lifespan=[

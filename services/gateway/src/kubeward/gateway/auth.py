@@ -71,15 +71,21 @@ def _is_docs(path: str) -> bool:
     return path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
 
 
-def is_service_token(connection: ASGIConnection[Any, Any, Any, Any], token: str | None) -> bool:
-    """True when ``token`` is the configured service token (never when none is configured)."""
-    expected: str = connection.app.state.settings.service_token
-    # Bytes: compare_digest refuses str with non-ASCII characters (a 500 otherwise).
+def same_token(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison; an empty ``expected`` matches nothing.
+
+    On bytes: ``compare_digest`` refuses ``str`` with non-ASCII characters, which a caller
+    can put in a header (a 500 otherwise)."""
     return (
         bool(expected)
-        and token is not None
-        and hmac.compare_digest(token.encode(), expected.encode())
+        and presented is not None
+        and hmac.compare_digest(presented.encode(), expected.encode())
     )
+
+
+def is_service_token(connection: ASGIConnection[Any, Any, Any, Any], token: str | None) -> bool:
+    """True when ``token`` is the configured service token (never when none is configured)."""
+    return same_token(token, connection.app.state.settings.service_token)
 
 
 def kguardian_principal(
@@ -95,7 +101,7 @@ def kguardian_principal(
     )
     found = None
     for expected, principal in scoped:
-        if expected and hmac.compare_digest(token, expected):
+        if same_token(token, expected):
             found = found or principal
     return found
 
@@ -150,12 +156,29 @@ async def require_auth(
         token = header_token(connection)
         principal = kguardian_principal(connection, token) if token else None
     if principal is None:
+        principal = extra_token(connection, handler.opt)
+    if principal is None:
         anonymous_read = connection.app.state.settings.kguardian_anonymous_read
         if not (anonymous_read and handler.opt.get("kguardian") == "read"):
             raise NotAuthorizedException(detail=NOT_AUTHENTICATED)
         principal = ANONYMOUS
     authorise(principal, handler.opt, str(connection.scope.get("method", "GET")))
     connection.scope[_PRINCIPAL] = principal  # type: ignore[literal-required]
+
+
+def extra_token(
+    connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str, Any]
+) -> Principal | None:
+    """The service principal for a header token listed in the setting a route names in
+    ``opt["extra_tokens"]`` (comma-separated; e.g. ``ARKYN_LOG_TOKENS`` on arkyn's collector
+    routes, whose library sends the app's own token)."""
+    setting = opt.get("extra_tokens")
+    token = header_token(connection)
+    if not setting or token is None:
+        return None
+    listed = str(getattr(connection.app.state.settings, setting, ""))
+    tokens = [t.strip() for t in listed.split(",") if t.strip()]
+    return SERVICE if any(same_token(token, t) for t in tokens) else None
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -72,3 +72,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     kguardian_anonymous_read: bool = False
     """Let anyone call the kguardian read routes without credentials (the kguardian UI on
     a trusted network, as a broker without tokens). Off by default."""
+    arkyn_log_tokens: str = ""
+    """Tokens accepted besides ``SERVICE_TOKEN`` on arkyn's collector routes only
+    (``POST /ingest-log``, ``POST /http-traffic-records/{id}``), comma-separated: the
+    ``userToken`` an ``@arkyn/server`` app already sends as ``Authorization: Bearer``."""

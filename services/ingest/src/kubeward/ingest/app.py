@@ -9,6 +9,7 @@ from typing import Any
 from kubeward.core.bus import BatchWorker
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
+from kubeward.ingest.http_log import HttpLogRouter
 from kubeward.ingest.http_traffic import HttpTrafficRouter
 from kubeward.ingest.inventory import (
     PodDeadRouter,
@@ -40,6 +41,7 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
         ("svc-spec", bus.COLLECT_SVC_SPEC, SvcSpecRouter),
         ("pod-dead", bus.COLLECT_POD_DEAD, PodDeadRouter),
         ("pod-syscalls", bus.COLLECT_POD_SYSCALLS, PodSyscallsRouter),
+        ("http-log", bus.COLLECT_HTTP_LOG, HttpLogRouter),
     ]
     workers = [
         BatchWorker(

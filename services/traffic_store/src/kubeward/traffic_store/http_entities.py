@@ -3,12 +3,17 @@
 Creating a domain or pathname that already exists (same source, value, protocol and port;
 same domain and value) returns the stored one, as arkyn documents for domains, so that
 collectors can "create" them on every observation without piling up duplicates.
+
+Every document also carries ``ts`` (its creation time, text-sortable) and ``lk``, the list
+key ``<parent>|<ts>|<id>`` that arkyn's plural lists page through with one bounded range on
+one index; list totals are counters (:mod:`kubeward.traffic_store.http_counters`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from pymongo.asynchronous.collection import AsyncCollection
@@ -30,9 +35,12 @@ from kubeward.schemas.http_traffic import (
     TrafficSource,
     TrafficSourceIn,
     iso_created_at,
+    sort_key,
     uuid7,
 )
 from kubeward.schemas.replies import Reply, error
+from kubeward.traffic_store import http_counters
+from kubeward.traffic_store.http_counters import Counters
 
 SOURCES = "http_sources"
 DOMAINS = "http_domains"
@@ -67,6 +75,7 @@ class HttpEntities:
         self.pathnames: AsyncCollection[Document] = db[PATHNAMES]
         self.requests: AsyncCollection[Document] = db[REQUESTS]
         self.responses: AsyncCollection[Document] = db[RESPONSES]
+        self.counters = Counters(db)
 
     async def ensure_indexes(self) -> None:
         """Unique natural keys for domains and pathnames; traffic-domain look-ups."""
@@ -75,6 +84,8 @@ class HttpEntities:
             [("trafficSourceId", 1), ("value", 1), ("protocol", 1), ("port", 1)], unique=True
         )
         await self.pathnames.create_index([("domainId", 1), ("value", 1)], unique=True)
+        for col in (self.sources, self.domains, self.pathnames):
+            await col.create_index("lk")
 
     async def create(self, req: HttpEntityCreate) -> Reply:
         """Validate and store one entity: 201 with it, 400 naming a field, 404 for a parent."""
@@ -104,7 +115,8 @@ class HttpEntities:
                     f"Traffic domain {body.traffic_domain!r} is already registered "
                     "with another traffic source",
                 )
-        now = iso_created_at(datetime.now(UTC))
+        moment = datetime.now(UTC)
+        now = iso_created_at(moment)
         source = TrafficSource(
             id=uuid7(),
             name=body.name,
@@ -112,7 +124,9 @@ class HttpEntities:
             created_at=now,
             updated_at=now,
         )
-        await self.sources.insert_one(_document(source))
+        doc = _document(source, "", moment)
+        await self.sources.insert_one(doc)
+        await self.counters.add(http_counters.sources(), 1, doc["ts"], doc["ts"])
         return _created(source)
 
     async def _domain(self, req: HttpEntityCreate, body: DomainIn) -> Reply:
@@ -124,22 +138,30 @@ class HttpEntities:
         source_id = req.traffic_source_id or ""
         if not await self.source_exists(source_id):
             return error(404, f"Traffic source {source_id} not found")
-        value = body.value.lower()
-        natural = {
-            "trafficSourceId": source_id,
-            "value": value,
-            "protocol": protocol,
-            "port": body.port,
-        }
+        domain, _new = await self.ensure_domain(source_id, body.value.lower(), protocol, body.port)
+        return _created(domain)
+
+    async def ensure_domain(
+        self, source_id: str, value: str, protocol: str, port: int | None
+    ) -> tuple[Domain, bool]:
+        """The domain with this natural key, created when missing; and whether it is new."""
+        natural = {"trafficSourceId": source_id, "value": value, "protocol": protocol, "port": port}
+        moment = datetime.now(UTC)
         domain = Domain(
             id=uuid7(),
             value=value,
             protocol=protocol,
-            port=body.port,
+            port=port,
             traffic_source_id=source_id,
-            created_at=iso_created_at(datetime.now(UTC)),
+            created_at=iso_created_at(moment),
         )
-        return await self._insert_or_existing(self.domains, natural, domain, Domain)
+        stored, new = await self._insert_or_existing(
+            self.domains, natural, _document(domain, source_id, moment)
+        )
+        if new:
+            ts = stored["ts"]
+            await self.counters.add(http_counters.domains(source_id), 1, ts, ts)
+        return msgspec.convert(stored, Domain), new
 
     async def _pathname(self, req: HttpEntityCreate, body: PathnameIn) -> Reply:
         source_id = req.traffic_source_id or ""
@@ -151,34 +173,45 @@ class HttpEntities:
         found = await self.domains.find_one({"_id": domain_id}, {"trafficSourceId": 1})
         if found is None or found["trafficSourceId"] != source_id:
             return error(404, f"Domain {domain_id} not found in traffic source {source_id}")
-        natural = {"domainId": domain_id, "value": body.value}
+        pathname, _new = await self.ensure_pathname(source_id, domain_id, body.value)
+        return _created(pathname)
+
+    async def ensure_pathname(
+        self, source_id: str, domain_id: str, value: str
+    ) -> tuple[Pathname, bool]:
+        """The domain's pathname ``value``, created when missing; and whether it is new."""
+        moment = datetime.now(UTC)
         pathname = Pathname(
             id=uuid7(),
-            value=body.value,
+            value=value,
             traffic_source_id=source_id,
             domain_id=domain_id,
-            created_at=iso_created_at(datetime.now(UTC)),
+            created_at=iso_created_at(moment),
         )
-        return await self._insert_or_existing(self.pathnames, natural, pathname, Pathname)
+        natural = {"domainId": domain_id, "value": value}
+        stored, new = await self._insert_or_existing(
+            self.pathnames, natural, _document(pathname, domain_id, moment)
+        )
+        if new:
+            ts = stored["ts"]
+            await self.counters.add(http_counters.pathnames(domain_id), 1, ts, ts)
+        return msgspec.convert(stored, Pathname), new
 
     async def _insert_or_existing(
-        self,
-        col: AsyncCollection[Document],
-        natural: dict[str, Any],
-        entity: msgspec.Struct,
-        kind: type[msgspec.Struct],
-    ) -> Reply:
-        """Insert ``entity`` unless one with the same natural key exists; return the stored one."""
-        for _attempt in range(2):
+        self, col: AsyncCollection[Document], natural: dict[str, Any], doc: Document
+    ) -> tuple[Document, bool]:
+        """Insert ``doc`` unless one with the same natural key exists; the stored one, and
+        whether it was inserted now. ``RuntimeError`` when it keeps vanishing."""
+        for _attempt in range(3):
             existing = await col.find_one(natural, _NO_ID)
             if existing is not None:
-                return _created(msgspec.convert(existing, kind))
+                return existing, False
             try:
-                await col.insert_one(_document(entity))
+                await col.insert_one(doc)
             except DuplicateKeyError:
                 continue  # created concurrently: answer with that one
-            return _created(entity)
-        return error(409, "The entity was created and removed concurrently; retry")
+            return doc, True
+        raise RuntimeError("The entity was created and removed concurrently; retry")
 
     async def _request(self, body: RequestIn) -> Reply:
         request = Request(
@@ -207,6 +240,38 @@ class HttpEntities:
         await col.insert_one({"_id": entity_id, "json": encoded})
         return Reply(status=201, body=msgspec.Raw(encoded))
 
+    async def store_exchange(
+        self,
+        kind: Literal["request", "response"],
+        entity_id: str,
+        moment: datetime,
+        raw: dict[str, str | None],
+    ) -> Document:
+        """Store a request or response given as arkyn's JSON texts (``headers``, ``body``,
+        ``queryParams``); idempotent by ``entity_id``. The texts are kept as sent (``raw``,
+        what the plural routes answer) next to the parsed blob the singular routes use.
+        """
+        col = self.requests if kind == "request" else self.responses
+        headers = _parsed(raw.get("headers"))
+        fields: dict[str, Any] = {
+            "id": entity_id,
+            "headers": headers if isinstance(headers, dict) else {"": headers},
+            "body": _parsed(raw.get("body")),
+        }
+        if kind == "request":
+            query = _parsed(raw.get("queryParams"))
+            fields["queryParams"] = query if isinstance(query, dict) else {"": query}
+        fields["createdAt"] = iso_created_at(moment)
+        doc: Document = {
+            "_id": entity_id,
+            "json": msgspec.json.encode(fields),
+            "raw": raw,
+            "ts": sort_key(moment),
+        }
+        with contextlib.suppress(DuplicateKeyError):  # a redelivered log: already stored
+            await col.insert_one(doc)
+        return doc
+
     async def found(
         self, col: AsyncCollection[Document], ids: set[str], fields: tuple[str, ...] = ()
     ) -> dict[str, Document]:
@@ -216,7 +281,24 @@ class HttpEntities:
         return {doc["_id"]: doc for doc in found}
 
 
-def _document(entity: msgspec.Struct) -> Document:
+def _parsed(text: str | None) -> Any:
+    """A JSON text as its value; text that is not JSON stays text (the server keeps it)."""
+    if text is None:
+        return None
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+
+
+def list_key(parent: str, ts: str, entity_id: str) -> str:
+    """The key arkyn's plural lists page through: ``<parent>|<ts>|<id>``."""
+    return f"{parent}|{ts}|{entity_id}"
+
+
+def _document(entity: msgspec.Struct, parent: str, moment: datetime) -> Document:
     doc: Document = msgspec.to_builtins(entity)
     doc["_id"] = doc["id"]
+    doc["ts"] = sort_key(moment)
+    doc["lk"] = list_key(parent, doc["ts"], doc["id"])
     return doc

@@ -16,8 +16,11 @@ from kubeward.core.bus import BatchWorker, dead_letter, publish_reply, serve_rep
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
+from kubeward.schemas.arkyn import ArkynCommand
 from kubeward.schemas.http_traffic import HttpEntityCreate, HttpTrafficBatch, HttpTrafficQuery
 from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_log import HttpLogComposer, HttpLogWriter
+from kubeward.traffic_store.http_plural import PluralApi
 from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
 from kubeward.traffic_store.settings import Settings
 
@@ -57,8 +60,9 @@ class HttpTrafficWriter:
 class HttpTrafficService:
     """The worker and responders of the capability, started and stopped together."""
 
-    def __init__(self, worker: BatchWorker, subs: list[Any]) -> None:
+    def __init__(self, worker: BatchWorker, subs: list[Any], log_worker: BatchWorker) -> None:
         self.worker = worker
+        self.log_worker = log_worker
         self._subs = subs
 
     @classmethod
@@ -82,6 +86,18 @@ class HttpTrafficService:
         )
         await worker.start()
         ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+        log_worker = BatchWorker(
+            ctx.js,
+            stream=bus.TRAFFIC.name,
+            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http-log",
+            filter_subject=bus.TRAFFIC_HTTP_LOG,
+            handler=HttpLogWriter(ctx.nc, ctx.js, HttpLogComposer(db, store)),
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        )
+        await log_worker.start()
+        ctx.checks[f"consumer:{log_worker.durable}"] = log_worker.is_healthy
         queue = "traffic-store"
         subs = [
             await serve_replies(
@@ -94,11 +110,15 @@ class HttpTrafficService:
                 partial(store.query, max_page=settings.max_page),
                 queue,
             ),
+            await serve_replies(
+                ctx.nc, bus.RPC_ARKYN, ArkynCommand, PluralApi(store, db[COLLECTION]), queue
+            ),
         ]
-        return cls(worker, subs)
+        return cls(worker, subs, log_worker)
 
     async def stop(self) -> None:
         """Stop answering, then finish the batch in hand."""
         for sub in self._subs:
             await sub.unsubscribe()
         await self.worker.stop()
+        await self.log_worker.stop()

@@ -29,7 +29,8 @@ from kubeward.schemas.http_traffic import (
     uuid7,
 )
 from kubeward.schemas.replies import Reply, error
-from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store import http_counters
+from kubeward.traffic_store.http_entities import HttpEntities, list_key
 from kubeward.traffic_store.pod_traffic import decode_cursor, encode_cursor
 
 COLLECTION = "http_traffic"
@@ -101,9 +102,15 @@ def build_record(group: HttpTrafficGroup, index: int, rec: HttpTrafficIn) -> Htt
 
 
 def _document(record: HttpTraffic, group: HttpTrafficGroup) -> Document:
+    return traffic_document(record, group.origin_us)
+
+
+def traffic_document(record: HttpTraffic, origin_us: int) -> Document:
+    """The stored form of ``record``: with its sort time ``ts`` and list key ``lk``."""
     doc: Document = msgspec.to_builtins(record)
     doc["_id"] = record.id
-    doc["ts"] = sort_key(_EPOCH + timedelta(microseconds=group.origin_us))
+    doc["ts"] = sort_key(_EPOCH + timedelta(microseconds=origin_us))
+    doc["lk"] = list_key(record.traffic_source_id, doc["ts"], record.id)
     return doc
 
 
@@ -122,6 +129,7 @@ class HttpTrafficStore:
         follows an equality field, which would drop rows at ``since``/``until`` exactly.
         """
         await self._col.create_index(_ORDER)
+        await self._col.create_index("lk")
 
     async def write(self, batches: list[HttpTrafficBatch]) -> WriteOutcome:
         """Insert every record whose references resolve; redelivery never adds a row.
@@ -151,6 +159,7 @@ class HttpTrafficStore:
                 answers.append((group.reply_to, records, len(docs) - len(records)))
         duplicates = await self._insert(docs)
         outcome.inserted = len(docs) - len(duplicates)
+        await self.count_new(docs, duplicates)
         for reply_to, records, first in answers:
             new = sum(1 for i in range(first, first + len(records)) if i not in duplicates)
             body = msgspec.json.encode(records[0] if len(records) == 1 else records)
@@ -173,6 +182,22 @@ class HttpTrafficStore:
                 await ent.found(ent.responses, {r.response_id for r in records}),
             ]
         )
+
+    async def count_new(self, docs: list[Document], duplicates: set[int]) -> None:
+        """Move the per-source traffic counters by the documents genuinely inserted."""
+        per_source: dict[str, list[str]] = {}
+        for index, doc in enumerate(docs):
+            if index not in duplicates:
+                per_source.setdefault(doc["trafficSourceId"], []).append(doc["ts"])
+        for source, times in per_source.items():
+            key = http_counters.traffic(source)
+            await self.entities.counters.add(key, len(times), min(times), max(times))
+
+    async def insert(self, docs: list[Document]) -> set[int]:
+        """Insert ``docs`` (duplicates ignored) and count them; the duplicate positions."""
+        duplicates = await self._insert(docs)
+        await self.count_new(docs, duplicates)
+        return duplicates
 
     async def _insert(self, docs: list[Document]) -> set[int]:
         """Insert ``docs``; return the positions that were already stored."""
