@@ -107,17 +107,19 @@ async def test_kure_metrics_reach_the_gateways_metrics(
         return str(retried.json().get("solution_source"))
 
     await eventually(llm_solution, lambda source: source == "llm", what="an LLM solution")
-    calls = len(llm.requests)
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in llm.requests)
     assert {r.path for r in llm.requests} == {"/inference/chat/completions"}
 
-    expected = [
-        'kure_pod_failures_total{namespace="payments",reason="OOMKilled"} 2.0',
-        'kure_security_findings_total{severity="critical"} 2.0',
-        "kure_security_scan_duration_seconds 42.5",
-        f'kure_llm_requests_total{{provider="copilot",status="success"}} {calls:.1f}',
-        f'kure_llm_request_duration_seconds_count{{provider="copilot"}} {calls:.1f}',
-    ]
+    def expected() -> list[str]:
+        # LLM jobs for the stored failures may still be calling: count what the server saw.
+        calls = len(llm.requests)
+        return [
+            'kure_pod_failures_total{namespace="payments",reason="OOMKilled"} 2.0',
+            'kure_security_findings_total{severity="critical"} 2.0',
+            "kure_security_scan_duration_seconds 42.5",
+            f'kure_llm_requests_total{{provider="copilot",status="success"}} {calls:.1f}',
+            f'kure_llm_request_duration_seconds_count{{provider="copilot"}} {calls:.1f}',
+        ]
 
     async def scrape() -> str:
         resp = await dashboard.get("/metrics")
@@ -125,7 +127,9 @@ async def test_kure_metrics_reach_the_gateways_metrics(
         return resp.text
 
     text = await eventually(
-        scrape, lambda t: all(line in t.splitlines() for line in expected), what="Kure's series"
+        scrape,
+        lambda t: all(line in t.splitlines() for line in expected()),
+        what="Kure's series",
     )
     for family, kind in (
         ("kure_pod_failures_total", "counter"),
