@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply, error
@@ -96,23 +96,24 @@ async def ensure_streams(
     """Create each stream if absent, or bring its subjects, limits and ``replicas`` (the
     ``NATS_STREAM_REPLICAS`` setting: 3 on a three-node cluster) up to date.
 
-    A JetStream API call that times out (a cluster electing a leader, or busy with other
-    replicas starting at once) is tried again, ``ENSURE_ATTEMPTS`` times in all.
+    A JetStream API call that times out or answers 503 (a cluster electing a leader, or
+    busy with other replicas starting at once) is tried again, ``ENSURE_ATTEMPTS`` times.
     """
     for spec in specs:
         for attempt in range(1, ENSURE_ATTEMPTS + 1):
             try:
                 await _ensure_stream(js, spec, replicas)
                 break
-            except TimeoutError:
+            except _NOT_YET as exc:
                 if attempt == ENSURE_ATTEMPTS:
                     raise
-                log.warning("stream %s: JetStream API timed out; trying again", spec.name)
+                log.warning("stream %s: JetStream not answering (%r); trying again", spec.name, exc)
                 await asyncio.sleep(0.5 * attempt)
 
 
 ENSURE_ATTEMPTS = 5
 """Tries of each stream's creation or update (each JetStream API call waits up to 5 s)."""
+_NOT_YET = (TimeoutError, ServiceUnavailableError)
 
 
 async def _ensure_stream(js: JetStreamContext, spec: bus.StreamSpec, replicas: int) -> None:
@@ -147,7 +148,8 @@ async def pull_subscribe(
 
     On a cluster, a replica that looks up a durable consumer another replica is creating
     at that moment gets no answer until it has a leader: the look-up times out. It is tried
-    again (``ENSURE_ATTEMPTS`` in all) rather than failing the service's start-up.
+    again (``ENSURE_ATTEMPTS`` in all, as a 503 during an election) rather than failing the
+    service's start-up.
     """
     assert config.durable_name is not None and config.filter_subject is not None
     for attempt in range(1, ENSURE_ATTEMPTS + 1):
@@ -155,10 +157,12 @@ async def pull_subscribe(
             return await js.pull_subscribe(
                 config.filter_subject, durable=config.durable_name, stream=stream, config=config
             )
-        except TimeoutError:
+        except _NOT_YET as exc:
             if attempt == ENSURE_ATTEMPTS:
                 raise
-            log.warning("consumer %s: JetStream API timed out; trying again", config.durable_name)
+            log.warning(
+                "consumer %s: JetStream not answering (%r); trying again", config.durable_name, exc
+            )
             await asyncio.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
 
