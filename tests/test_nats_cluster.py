@@ -130,6 +130,8 @@ async def test_a_cluster_node_killed_mid_run_loses_and_stalls_nothing(
             )
             assert rows == FLOWS
             assert hits == acked
+    dead = await js.stream_info(bus.DEADLETTER.name)
+    assert dead.state.messages == 0, "a batch gave up during the fail-over"
     # The killed node comes back on its store and catches up (its /healthz waits for that).
     await asyncio.to_thread(doomed.start)
     await asyncio.to_thread(doomed.wait_ready, 60)
