@@ -79,12 +79,24 @@ SERVICES = (
 )
 BY_NAME = {svc.name: svc for svc in SERVICES}
 INFRA = ("nats", "mongo", "redis")
+COMPOSE_NATS = ("nats-0", "nats-1", "nats-2")
+COMPOSE_INFRA = (*COMPOSE_NATS, "mongo", "redis")
 SHARED_ENV = {
-    "NATS_URL": "nats://nats:4222",
-    "MONGODB_URL": "mongodb://mongo:27017",
+    "NATS_URL": "nats://nats-0.nats:4222,nats://nats-1.nats:4222,nats://nats-2.nats:4222",
+    "NATS_STREAM_REPLICAS": "3",
+    "MONGODB_URL": (
+        "mongodb://mongo-0.mongo:27017,mongo-1.mongo:27017,mongo-2.mongo:27017/?replicaSet=rs0"
+    ),
     "MONGODB_DB": "kubeward",
     "REDIS_URL": "redis://redis:6379/0",
 }
+"""What k8s/ gives every service: the clustered bus (R3) and database (replica set)."""
+COMPOSE_ENV = SHARED_ENV | {
+    "NATS_URL": "nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222",
+    "MONGODB_URL": "mongodb://mongo:27017/?replicaSet=rs0",
+}
+SERVICE_REPLICAS = 2
+"""Every service runs twice in k8s/: none holds state only one replica may hold."""
 each_service = pytest.mark.parametrize("svc", SERVICES, ids=[svc.name for svc in SERVICES])
 
 
@@ -387,26 +399,48 @@ def test_dockerignore_sends_what_the_dockerfile_copies_and_nothing_else() -> Non
 
 
 def test_compose_names_every_service_and_the_infrastructure() -> None:
-    assert set(compose()["services"]) == {*BY_NAME, *INFRA}
+    assert set(compose()["services"]) == {*BY_NAME, *COMPOSE_INFRA}
+
+
+def flag(argv: list[str], name: str) -> str:
+    """The value after ``name`` in ``argv``."""
+    assert name in argv, f"{name} missing from {argv}"
+    return argv[argv.index(name) + 1]
 
 
 def test_compose_infrastructure() -> None:
     named_volumes = set(compose()["volumes"])
-    nats = compose_service("nats")
-    assert nats["image"].startswith("nats:2.10")
-    command = nats["command"]
-    assert "-js" in command
-    assert command[command.index("-sd") + 1] == "/data"
-    assert any(v.split(":")[0] in named_volumes and v.endswith(":/data") for v in nats["volumes"])
-    healthz = " ".join(nats["healthcheck"]["test"])
-    assert "8222/healthz" in healthz
-    assert command[command.index("-m") + 1] == "8222", "healthz needs the monitoring port"
+    stores = set()
+    for name in COMPOSE_NATS:
+        nats = compose_service(name)
+        assert nats["image"].startswith("nats:2.10")
+        command = nats["command"]
+        assert "-js" in command
+        assert flag(command, "-sd") == "/data"
+        [volume] = nats["volumes"]
+        assert volume.split(":")[0] in named_volumes and volume.endswith(":/data")
+        stores.add(volume.split(":")[0])
+        healthz = " ".join(nats["healthcheck"]["test"])
+        assert "8222/healthz" in healthz
+        assert "js-enabled-only" not in healthz, "healthy only once the cluster has formed"
+        assert flag(command, "-m") == "8222", "healthz needs the monitoring port"
+        # A cluster: its own name, one cluster name, routes to every node.
+        assert flag(command, "--name") == name
+        assert flag(command, "--cluster_name") == "kubeward"
+        assert flag(command, "--cluster") == "nats://0.0.0.0:6222"
+        routes = flag(command, "--routes").split(",")
+        assert routes == [f"nats://{node}:6222" for node in COMPOSE_NATS]
+    assert len(stores) == len(COMPOSE_NATS), "each node needs its own store"
 
     mongo = compose_service("mongo")
     assert mongo["image"] == "mongo:7"
     assert any(v.split(":")[0] in named_volumes for v in mongo["volumes"])
+    assert flag(mongo["command"], "--replSet") == "rs0"
+    init = mongo["healthcheck"]["test"][-1]
+    assert "rs.initiate" in init and "_id: 'rs0'" in init and "host: 'mongo:27017'" in init
+    assert "isWritablePrimary" in init, "healthy only once it can take writes"
     assert compose_service("redis")["image"] == "redis:7"
-    for name in INFRA:
+    for name in COMPOSE_INFRA:
         service = compose_service(name)
         assert service["healthcheck"]["test"][0] == "CMD", name
         assert service["restart"] == "unless-stopped", name
@@ -423,7 +457,7 @@ def test_compose_service(svc: Svc) -> None:
     assert service["command"] == svc.command
     assert service["restart"] == "unless-stopped"
     depends = service["depends_on"]
-    for name in INFRA:
+    for name in COMPOSE_INFRA:
         assert depends[name] == {"condition": "service_healthy"}, name
     assert set(depends) <= set(compose()["services"])
     assert service["read_only"] is True
@@ -433,7 +467,7 @@ def test_compose_service(svc: Svc) -> None:
     assert isinstance(env, dict), "environment as a mapping, so keys can be checked"
     unknown = set(env) - set(env_names(svc.settings))
     assert not unknown, f"{svc.name} reads no such settings: {sorted(unknown)}"
-    for key, value in SHARED_ENV.items():
+    for key, value in COMPOSE_ENV.items():
         assert env[key] == value, key
     assert env[svc.host_var] == "0.0.0.0"
     assert env[svc.port_var] == str(svc.port)
@@ -484,6 +518,8 @@ _MODELS = {
     ("v1", "ServiceAccount"): "V1ServiceAccount",
     ("apps/v1", "Deployment"): "V1Deployment",
     ("apps/v1", "StatefulSet"): "V1StatefulSet",
+    ("batch/v1", "Job"): "V1Job",
+    ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
     ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
@@ -560,9 +596,28 @@ def test_config_map_holds_shared_settings_that_point_at_real_services() -> None:
     for key, value in SHARED_ENV.items():
         assert data[key] == value, key
     for key in ("NATS_URL", "MONGODB_URL", "REDIS_URL"):
-        url = urlsplit(data[key])
-        service = find("Service", str(url.hostname))
-        assert url.port in [p["port"] for p in service["spec"]["ports"]], key
+        for host, port in url_hosts(data[key]):
+            # A Service's name, or a StatefulSet pod's name under its governing Service.
+            pod, _, service_name = host.rpartition(".")
+            service = find("Service", service_name)
+            assert port in [p["port"] for p in service["spec"]["ports"]], key
+            if pod:
+                stateful = find("StatefulSet", service_name)
+                assert stateful["spec"]["serviceName"] == service_name
+                ordinals = [f"{service_name}-{i}" for i in range(stateful["spec"]["replicas"])]
+                assert pod in ordinals, f"{key}: no pod {pod}"
+
+
+def url_hosts(url: str) -> list[tuple[str, int]]:
+    """(host, port) of every server a URL names: NATS lists whole URLs separated by commas,
+    MongoDB lists hosts in one URL's authority."""
+    hosts = []
+    for one in url.split(","):
+        authority = urlsplit(one).netloc if "://" in one else one.split("/")[0]
+        for part in authority.split(","):
+            host, _, port = part.partition(":")
+            hosts.append((host, int(port)))
+    return hosts
 
 
 def test_every_service_selects_pods_and_targets_their_ports() -> None:
@@ -606,6 +661,68 @@ def test_stateful_infrastructure() -> None:
     claims = {c["metadata"]["name"] for c in mongo["spec"]["volumeClaimTemplates"]}
     assert any(mounts.get(claim) == "/data/db" for claim in claims)
     assert "operator" in (K8S / "mongo.yaml").read_text()
+
+
+def test_nats_is_a_three_node_jetstream_cluster_and_streams_keep_three_copies() -> None:
+    nats = find("StatefulSet", "nats")
+    replicas = nats["spec"]["replicas"]
+    assert replicas == 3
+    assert nats["spec"]["podManagementPolicy"] == "Parallel", "a quorum must start together"
+    container = only_container(nats)
+    args = container["args"]
+    env = {var["name"]: var for var in container["env"]}
+    assert flag(args, "--name") == "$(POD_NAME)"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert flag(args, "--cluster_name") == "kubeward"
+    cluster_port = urlsplit(flag(args, "--cluster")).port
+    assert resolve_port(container, "cluster") == cluster_port
+    routes = flag(args, "--routes").split(",")
+    assert routes == [f"nats://nats-{i}.nats:{cluster_port}" for i in range(replicas)]
+    service = find("Service", "nats")
+    assert service["spec"]["publishNotReadyAddresses"] is True, "peers resolve before ready"
+    assert cluster_port in [p["port"] for p in service["spec"]["ports"]]
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+
+    # Every service connects with every node's URL and asks for one copy per node.
+    assert config_map()["NATS_STREAM_REPLICAS"] == str(replicas)
+    assert url_hosts(config_map()["NATS_URL"]) == [
+        (f"nats-{i}.nats", 4222) for i in range(replicas)
+    ]
+    budget = find("PodDisruptionBudget", "nats")["spec"]
+    assert budget["maxUnavailable"] == 1, "a drain must leave a quorum"
+    assert budget["selector"] == nats["spec"]["selector"]
+
+
+def test_mongo_is_a_replica_set_initiated_by_a_job() -> None:
+    mongo = find("StatefulSet", "mongo")
+    replicas = mongo["spec"]["replicas"]
+    assert replicas == 3
+    assert mongo["spec"]["podManagementPolicy"] == "Parallel"
+    assert find("Service", "mongo")["spec"]["publishNotReadyAddresses"] is True
+    assert flag(only_container(mongo)["args"], "--replSet") == "rs0"
+    members = [f"mongo-{i}.mongo:27017" for i in range(replicas)]
+    url = config_map()["MONGODB_URL"]
+    assert url_hosts(url) == [(m.split(":")[0], 27017) for m in members]
+    assert urlsplit(url).query == "replicaSet=rs0"
+
+    job = find("Job", "mongo-init")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "OnFailure" and job["spec"]["backoffLimit"] >= 5
+    assert pod["automountServiceAccountToken"] is False
+    command = " ".join(only_container(job)["command"])
+    assert 'rs.initiate({_id: "rs0"' in command
+    assert "NotYetInitialized" in command, "re-running it on an initiated set must do nothing"
+    for i, member in enumerate(members):
+        assert f'{{_id: {i}, host: "{member}"}}' in command
+    budget = find("PodDisruptionBudget", "mongo")["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"] == mongo["spec"]["selector"]
+
+
+@each_service
+def test_every_service_runs_two_replicas(svc: Svc) -> None:
+    assert find("Deployment", svc.name)["spec"]["replicas"] == SERVICE_REPLICAS
+    assert svc.settings().nats_stream_replicas == 1, "a single server (make run) keeps R1"
 
     assert only_container(find("Deployment", "redis"))["image"] == "redis:7"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -135,11 +136,12 @@ class AppSettings:
         """Bind (creating if needed) the bucket and the ``AUDIT`` stream, load every value
         and start watching. ``secret`` (e.g. ``SETTINGS_SECRET``, at least 16 characters)
         encrypts secrets; ``old_secrets`` still decrypt during a rotation. ``replicas``
-        falls back to 1 when the server is not clustered (or too small).
+        (services pass their ``NATS_STREAM_REPLICAS``) is for the bucket and the ``AUDIT``
+        stream; each falls back to 1 when the server is not clustered (or too small).
         """
         box = await asyncio.to_thread(SecretBox, secret, old_secrets)
         kv = await _bind_bucket(js, bucket, history, replicas)
-        await audit.ensure_audit_stream(js)
+        await _ensure_audit(js, replicas)
         self = cls(js, kv, box, bucket)
         await self._start(sync_timeout)
         return self
@@ -664,11 +666,15 @@ _DELETE = _Marker("DELETE")
 
 
 async def _bind_bucket(js: JetStreamContext, bucket: str, history: int, replicas: int) -> KeyValue:
-    """The bucket, created with ``replicas`` (or 1 where the server cannot replicate)."""
+    """The bucket, created with ``replicas`` (or 1 where the server cannot replicate); an
+    existing bucket is brought to ``replicas`` where the server can hold them."""
     try:
-        return await js.key_value(bucket)
+        kv = await js.key_value(bucket)
     except BucketNotFoundError:
         pass
+    else:
+        await _rescale_bucket(js, bucket, replicas)
+        return kv
     for n in dict.fromkeys((max(replicas, 1), 1)):
         config = KeyValueConfig(
             bucket=bucket,
@@ -683,3 +689,27 @@ async def _bind_bucket(js: JetStreamContext, bucket: str, history: int, replicas
                 raise
             log.info("settings bucket with %d replicas refused (%s); using 1", n, exc)
     raise AssertionError("unreachable")
+
+
+async def _rescale_bucket(js: JetStreamContext, bucket: str, replicas: int) -> None:
+    """Move an existing bucket to ``replicas`` (e.g. after the bus became a cluster)."""
+    stream = f"KV_{bucket}"
+    config = (await js.stream_info(stream)).config
+    if config.num_replicas == max(replicas, 1):
+        return
+    try:
+        await js.update_stream(dataclasses.replace(config, num_replicas=max(replicas, 1)))
+    except APIError as exc:
+        log.info("settings bucket kept at %s replicas (%s)", config.num_replicas, exc)
+
+
+async def _ensure_audit(js: JetStreamContext, replicas: int) -> None:
+    """The ``AUDIT`` stream with ``replicas`` (or 1 where the server cannot replicate)."""
+    for n in dict.fromkeys((max(replicas, 1), 1)):
+        try:
+            await audit.ensure_audit_stream(js, n)
+            return
+        except APIError as exc:
+            if n == 1:
+                raise
+            log.info("AUDIT stream with %d replicas refused (%s); using 1", n, exc)

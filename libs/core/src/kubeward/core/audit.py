@@ -42,9 +42,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def ensure_audit_stream(js: JetStreamContext) -> None:
-    """Create or update the ``AUDIT`` stream."""
-    await ensure_streams(js, [bus.AUDIT])
+async def ensure_audit_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create or update the ``AUDIT`` stream (with ``replicas``, as every stream)."""
+    await ensure_streams(js, [bus.AUDIT], replicas)
 
 
 async def publish_audit(

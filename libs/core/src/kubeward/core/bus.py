@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from pymongo.errors import ConnectionFailure
 
 from kubeward.schemas import bus
@@ -45,6 +45,8 @@ async def connect(
 ) -> NATS:
     """Connect to NATS with reconnects that never give up.
 
+    ``url`` may list several servers separated by commas (every node of a cluster): the
+    client connects to one and fails over to the others.
     ``closed_cb`` runs when the connection is closed for good, which nats-py does on
     some server errors (e.g. ``maximum payload exceeded``) whatever the reconnect policy:
     a service then has no bus and should exit so that its supervisor restarts it.
@@ -53,13 +55,21 @@ async def connect(
     if closed_cb is not None:
         options["closed_cb"] = closed_cb
     return await nats.connect(
-        url,
+        server_urls(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
         **options,
     )
+
+
+def server_urls(url: str) -> list[str]:
+    """The servers of a ``NATS_URL`` value: one URL, or several separated by commas."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("NATS_URL names no server")
+    return urls
 
 
 async def await_acks(futures: Sequence[Awaitable[Any]], timeout: float = ACK_TIMEOUT) -> list[Any]:
@@ -81,25 +91,92 @@ def _outcome(task: asyncio.Future[Any]) -> Any:
     return exc if exc is not None else task.result()
 
 
-async def ensure_streams(js: JetStreamContext, specs: Sequence[bus.StreamSpec]) -> None:
-    """Create each stream if absent, or bring its subjects and limits up to date."""
+async def ensure_streams(
+    js: JetStreamContext, specs: Sequence[bus.StreamSpec], replicas: int = 1
+) -> None:
+    """Create each stream if absent, or bring its subjects, limits and ``replicas`` (the
+    ``NATS_STREAM_REPLICAS`` setting: 3 on a three-node cluster) up to date.
+
+    A JetStream API call that times out or answers 503 (a cluster electing a leader, or
+    busy with other replicas starting at once) is tried again, ``ENSURE_ATTEMPTS`` times.
+    """
     for spec in specs:
-        config = StreamConfig(
-            name=spec.name,
-            subjects=list(spec.subjects),
-            description=spec.description,
-            max_age=spec.max_age_seconds,
-            max_bytes=spec.max_bytes,
-            duplicate_window=spec.duplicate_window_seconds,
-        )
+        for attempt in range(1, ENSURE_ATTEMPTS + 1):
+            try:
+                await _ensure_stream(js, spec, replicas)
+                break
+            except _NOT_YET as exc:
+                if attempt == ENSURE_ATTEMPTS:
+                    raise
+                log.warning("stream %s: JetStream not answering (%r); trying again", spec.name, exc)
+                await asyncio.sleep(0.5 * attempt)
+
+
+ENSURE_ATTEMPTS = 5
+"""Tries of each stream's creation or update (each JetStream API call waits up to 5 s)."""
+_NOT_YET = (TimeoutError, ServiceUnavailableError)
+
+
+async def _ensure_stream(js: JetStreamContext, spec: bus.StreamSpec, replicas: int) -> None:
+    config = StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        description=spec.description,
+        max_age=spec.max_age_seconds,
+        max_bytes=spec.max_bytes,
+        duplicate_window=spec.duplicate_window_seconds,
+        num_replicas=max(replicas, 1),
+    )
+    try:
+        current = (await js.stream_info(spec.name)).config
+    except NotFoundError:
+        with contextlib.suppress(nats.js.errors.BadRequestError):
+            await js.add_stream(config)
+            return
+        # Another process created it between our look-up and add: fall through.
+    else:
+        if _up_to_date(current, config):
+            # Nothing to change: no write, which on a cluster goes through consensus
+            # (a dozen replicas starting at once would queue behind each other).
+            return
+    await js.update_stream(config)
+
+
+async def pull_subscribe(
+    js: JetStreamContext, stream: str, config: ConsumerConfig
+) -> JetStreamContext.PullSubscription:
+    """Create or bind the durable pull consumer ``config`` describes on ``stream``.
+
+    On a cluster, a replica that looks up a durable consumer another replica is creating
+    at that moment gets no answer until it has a leader: the look-up times out. It is tried
+    again (``ENSURE_ATTEMPTS`` in all, as a 503 during an election) rather than failing the
+    service's start-up.
+    """
+    assert config.durable_name is not None and config.filter_subject is not None
+    for attempt in range(1, ENSURE_ATTEMPTS + 1):
         try:
-            await js.stream_info(spec.name)
-        except NotFoundError:
-            with contextlib.suppress(nats.js.errors.BadRequestError):
-                await js.add_stream(config)
-                continue
-            # Another process created it between our look-up and add: fall through.
-        await js.update_stream(config)
+            return await js.pull_subscribe(
+                config.filter_subject, durable=config.durable_name, stream=stream, config=config
+            )
+        except _NOT_YET as exc:
+            if attempt == ENSURE_ATTEMPTS:
+                raise
+            log.warning(
+                "consumer %s: JetStream not answering (%r); trying again", config.durable_name, exc
+            )
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _up_to_date(current: StreamConfig, wanted: StreamConfig) -> bool:
+    return (
+        sorted(current.subjects or ()) == sorted(wanted.subjects or ())
+        and current.description == wanted.description
+        and current.max_age == wanted.max_age
+        and current.max_bytes == wanted.max_bytes
+        and current.duplicate_window == wanted.duplicate_window
+        and (current.num_replicas or 1) == wanted.num_replicas
+    )
 
 
 async def dead_letter(
@@ -233,9 +310,7 @@ class BatchWorker:
             max_deliver=self._max_deliver,
             max_ack_pending=self._max_ack_pending,
         )
-        self._sub = await self._js.pull_subscribe(
-            self._filter, durable=self._durable, stream=self._stream, config=config
-        )
+        self._sub = await pull_subscribe(self._js, self._stream, config)
         self.healthy = True
         self._last_progress = self._clock()
         self._task = asyncio.create_task(self._run(), name=f"worker-{self._durable}")

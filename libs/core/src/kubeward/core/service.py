@@ -80,7 +80,7 @@ async def serving(
     nc = await bus.connect(settings.nats_url, name, closed_cb=closed)
     try:
         ctx = ServiceContext(name, settings, nc)
-        await bus.ensure_streams(ctx.js, STREAMS)
+        await bus.ensure_streams(ctx.js, STREAMS, settings.nats_stream_replicas)
         async with body(ctx):
             subs = [
                 await bus.serve_requests(
@@ -154,7 +154,9 @@ async def open_app_settings(ctx: ServiceContext, secret: str) -> AppSettings:
             "SETTINGS_SECRET is empty: stored secrets (LLM key, webhook URLs) cannot be read"
         )
         secret = secrets.token_urlsafe(32)
-    app_settings = await AppSettings.open(ctx.js, secret)
+    app_settings = await AppSettings.open(
+        ctx.js, secret, replicas=ctx.settings.nats_stream_replicas
+    )
     ctx.checks["settings"] = app_settings.is_healthy
     ctx.components["app_settings"] = app_settings
     return app_settings

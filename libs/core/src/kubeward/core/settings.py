@@ -23,6 +23,7 @@ class BaseSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Settings every service shares."""
 
     nats_url: str = "nats://127.0.0.1:4222"
+    """One server, or several comma-separated (a cluster's): the client fails over."""
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_db: str = "kubeward"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -31,6 +32,9 @@ class BaseSettings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: str = "INFO"
     max_deliver: int = 5
     """Deliveries of one stream message before it is dead-lettered."""
+    nats_stream_replicas: int = 1
+    """Replicas of every stream and of the settings bucket this service creates or updates
+    (3 on a three-node JetStream cluster; 1 on a single server, which cannot hold more)."""
 
 
 def env_names(cls: type[BaseSettings]) -> list[str]:

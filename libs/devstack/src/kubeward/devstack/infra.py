@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from kubeward.devstack.procs import Proc, find_binary, port_open
+from kubeward.devstack.procs import Proc, find_binary, free_port, http_ok, port_open
 
 
 def nats(port: int, store: Path, logs: Path) -> Proc:
@@ -16,6 +18,95 @@ def nats(port: int, store: Path, logs: Path) -> Proc:
     ).start()
     proc.wait_until(lambda: port_open(port), 20, f"NATS on port {port}")
     return proc
+
+
+@dataclass
+class NatsNode:
+    """One member of a local JetStream cluster (see :func:`nats_cluster`)."""
+
+    name: str
+    port: int
+    cluster_port: int
+    monitor_port: int
+    store: Path
+    log: Path
+    routes: str
+    proc: Proc | None = None
+
+    @property
+    def url(self) -> str:
+        """The node's client URL."""
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> Proc:
+        """Start (or start again, on the same ports and store) ``nats-server -js``."""
+        argv = [
+            find_binary("nats-server"),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.monitor_port),
+            "-sd",
+            str(self.store),
+            "--server_name",
+            self.name,
+            "--cluster_name",
+            "kubeward",
+            "--cluster",
+            f"nats://127.0.0.1:{self.cluster_port}",
+            "--routes",
+            self.routes,
+        ]
+        self.proc = Proc(self.name, argv, self.log).start()
+        return self.proc
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the node's ``/healthz`` says ok: routes up and JetStream current
+        with the cluster's meta leader."""
+        assert self.proc is not None, "start the node first"
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz"
+        self.proc.wait_until(lambda: http_ok(url), timeout, f"JetStream cluster health at {url}")
+
+
+def nats_cluster(store: Path, logs: Path, size: int = 3) -> list[NatsNode]:
+    """A ``size``-node NATS JetStream cluster on loopback ports, started and ready.
+
+    Node ``i`` is ``kw-nats-<i>`` with its own ports and store ``store/<name>``, routed
+    to every other node; streams on it can have up to ``size`` replicas.
+    """
+    ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
+    routes = ",".join(f"nats://127.0.0.1:{cluster}" for _, cluster, _ in ports)
+    nodes = [
+        NatsNode(
+            name=f"kw-nats-{i}",
+            port=client,
+            cluster_port=cluster,
+            monitor_port=monitor,
+            store=store / f"kw-nats-{i}",
+            log=logs / f"kw-nats-{i}.log",
+            routes=routes,
+        )
+        for i, (client, cluster, monitor) in enumerate(ports)
+    ]
+    for node in nodes:
+        node.start()
+    try:
+        for node in nodes:
+            node.wait_ready()
+    except Exception:
+        for node in nodes:
+            if node.proc is not None:
+                node.proc.stop()
+        raise
+    return nodes
+
+
+def cluster_url(nodes: Sequence[NatsNode]) -> str:
+    """Every node's client URL, comma-separated (a ``NATS_URL`` value that fails over)."""
+    return ",".join(node.url for node in nodes)
 
 
 def redis(port: int, data: Path, logs: Path, persist: bool = True) -> Proc:

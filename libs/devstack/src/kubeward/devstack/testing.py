@@ -144,6 +144,17 @@ def nats_url(tmp_path: Path, infra_logs: Path) -> Iterator[str]:
     proc.stop()
 
 
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[list[infra.NatsNode]]:
+    """A fresh three-node JetStream cluster per test (``infra.cluster_url`` gives the
+    ``NATS_URL``); a test may kill and restart its nodes."""
+    nodes = infra.nats_cluster(tmp_path / "jetstream-cluster", tmp_path / "nats-cluster-logs")
+    yield nodes
+    for node in nodes:
+        if node.proc is not None:
+            node.proc.stop()
+
+
 async def _delete_streams(url: str) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()

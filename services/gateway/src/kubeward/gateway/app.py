@@ -61,7 +61,9 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def bus_lifespan(app: Litestar) -> AsyncIterator[None]:
-        link = await BusLink.connect(settings.nats_url, settings.request_timeout_seconds)
+        link = await BusLink.connect(
+            settings.nats_url, settings.request_timeout_seconds, settings.nats_stream_replicas
+        )
         app.state.bus = link
         try:
             yield
@@ -96,7 +98,9 @@ def create_app(settings: Settings) -> Litestar:
             log.warning("SETTINGS_SECRET is empty: secrets stored now are unreadable after restart")
             secret = secrets.token_urlsafe(32)
         link: BusLink = app.state.bus
-        app.state.app_settings = await AppSettings.open(link.js, secret)
+        app.state.app_settings = await AppSettings.open(
+            link.js, secret, replicas=settings.nats_stream_replicas
+        )
         try:
             yield
         finally:

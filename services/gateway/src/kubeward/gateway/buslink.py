@@ -27,11 +27,12 @@ class BusLink:
         self.timeout = timeout
 
     @classmethod
-    async def connect(cls, url: str, timeout: float) -> BusLink:
-        """Connect, ensure the streams exist and start the inbox."""
+    async def connect(cls, url: str, timeout: float, replicas: int = 1) -> BusLink:
+        """Connect (``url`` may list a cluster's servers, comma-separated), ensure the
+        streams exist with ``replicas`` and start the inbox."""
         nc = await corebus.connect(url, "gateway")
         link = cls(nc, timeout)
-        await corebus.ensure_streams(link.js, bus.STREAMS)
+        await corebus.ensure_streams(link.js, bus.STREAMS, replicas)
         await link.inbox.start()
         return link
 
