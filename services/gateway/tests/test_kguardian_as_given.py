@@ -202,3 +202,23 @@ def test_the_diagram_overlay_draws_flows_with_values_kept_as_given() -> None:
         (pod, external, "traffic"),
         (external, pod, "traffic"),
     }
+
+
+async def test_feed_announces_flows_with_values_kept_as_given(
+    api: httpx.AsyncClient, nc: NATS
+) -> None:
+    odd = [traffic(31, traffic_in_out_ip="peer\r\nNats-Expected-Stream: x", pod_port="é|*")]
+    resp = await api.post("/pod/traffic/batch", content=wire(odd), headers=CONTROLLER)
+    assert resp.status_code == 200 and resp.json() == 1
+    events = await eventually(
+        lambda: drain(nc, bus.feed_subject("pod_traffic"), bus.FEED.name),
+        lambda found: len(found) == 1,
+        what="the new flow's feed event",
+    )
+    # The retry guard of the announcement stays a well-formed header.
+    msg_id = (events[0].headers or {})[bus.HDR_MSG_ID]
+    assert msg_id.isascii() and msg_id.isprintable(), msg_id
+    announced = msgspec.json.decode(events[0].data)
+    assert announced["type"] == "pod_traffic"
+    assert announced["data"]["traffic_in_out_ip"] == odd[0]["traffic_in_out_ip"]
+    assert announced["data"]["pod_port"] == "é|*"

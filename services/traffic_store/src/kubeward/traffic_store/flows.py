@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from kubeward.schemas.traffic import PodTrafficEvent, PodTrafficGroup
 
 EPHEMERAL = "*"
@@ -71,6 +73,17 @@ def _escaped_key(event: PodTrafficEvent, pod_port: str, peer_port: str) -> str:
         _escape(event.decision or ""),
     )
     return "|".join(parts)
+
+
+def announcement_id(seq: int, key: str) -> str:
+    """The ``Nats-Msg-Id`` of a new flow's feed event: the sequence that created it and its key.
+
+    A key holding values kept as given may hold what a NATS header cannot carry (line
+    breaks, non-ASCII); its digest stands in then, under a prefix no plain id has.
+    """
+    if key.isascii() and key.isprintable():
+        return f"pod-traffic-{seq}-{key}"
+    return f"pod-traffic-h-{seq}-{hashlib.blake2b(key.encode()).hexdigest()}"
 
 
 class Flow:
