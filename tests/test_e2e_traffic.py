@@ -86,7 +86,11 @@ async def test_bus_and_http_input_meet_in_one_store(
         headers={bus.HDR_MSG_ID: "collector-1"},
     )
     assert ack.stream == bus.COLLECT.name and retry.duplicate
-    mixed = [event(2), event(1, uuid="00000000-0000-4000-8000-0000000000ff"), event(3, pod_ip="x")]
+    mixed = [
+        event(2),
+        event(1, uuid="00000000-0000-4000-8000-0000000000ff"),
+        event(3, time_stamp="x"),
+    ]
     await js.publish(bus.COLLECT_POD_TRAFFIC, msgspec.json.encode(mixed))
     # One bulk write applies the new flow and the repeat's hit; a reader can see one first.
     rows = await eventually(
@@ -99,7 +103,7 @@ async def test_bus_and_http_input_meet_in_one_store(
     # The malformed record went to the dead-letter stream with its reason.
     dl = await js.pull_subscribe(bus.DEADLETTER_PREFIX + ">", stream=bus.DEADLETTER.name)
     (dead,) = await dl.fetch(1, timeout=10)
-    assert (dead.headers or {})[bus.HDR_REASON] == "[2] pod_ip: 'x' is not an IP address"
+    assert (dead.headers or {})[bus.HDR_REASON] == "[2] time_stamp: 'x' is not an ISO 8601 time"
 
     # HTTP: the same store, same dedup.
     one = await api.post("/pod/traffic", json=event(1), headers=AUTH)
@@ -122,10 +126,11 @@ async def test_bus_and_http_input_meet_in_one_store(
 async def test_errors_over_http(api: httpx.AsyncClient) -> None:
     unauth = await api.get("/pod/traffic")
     assert unauth.status_code == 401 and unauth.json() == {"detail": "Not authenticated"}
-    bad = await api.post("/pod/traffic", json=event(1, traffic_type="UPWARD"), headers=AUTH)
+    # A time that is not a time: kguardian's broker refuses it too.
+    bad = await api.post("/pod/traffic", json=event(1, time_stamp="noon"), headers=AUTH)
     assert bad.status_code == 400
     assert bad.json() == {
-        "detail": "Invalid pod traffic: traffic_type: 'UPWARD' is not one of EGRESS, INGRESS"
+        "detail": "Invalid pod traffic: time_stamp: 'noon' is not an ISO 8601 time"
     }
     assert await listed(api) == []
 

@@ -99,10 +99,14 @@ def pod_detail(name: str, ip: str, at: str, **changes: Any) -> dict[str, Any]:
     } | changes
 
 
-def gateway_settings(nats_url: str, anonymous_read: bool = False) -> GatewaySettings:
+def gateway_settings(
+    nats_url: str, mongo_url: str, mongo_db_name: str, anonymous_read: bool = False
+) -> GatewaySettings:
     """A gateway configured as a kguardian broker was: its tokens, optionally open reads."""
     return GatewaySettings(
         nats_url=nats_url,
+        mongodb_url=mongo_url,  # the gateway's users and invitations live there
+        mongodb_db=mongo_db_name,
         service_token=SERVICE_TOKEN,
         broker_auth_token=BROKER_AUTH_TOKEN,
         broker_token_read=READ_TOKEN,
@@ -121,7 +125,8 @@ async def api(
         )
         store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
         await stack.enter_async_context(serving("traffic-store", store, traffic_store))
-        url = await stack.enter_async_context(serve_asgi(create_app(gateway_settings(nats_url))))
+        app = create_app(gateway_settings(nats_url, mongo_url, mongo_db_name))
+        url = await stack.enter_async_context(serve_asgi(app))
         yield await stack.enter_async_context(httpx.AsyncClient(base_url=url))
 
 
@@ -351,7 +356,9 @@ async def test_services_syscalls_and_version(
     assert version["update_available"] is False and version["latest"] is None
 
 
-async def test_scoped_tokens_and_anonymous_reads(api: httpx.AsyncClient, nats_url: str) -> None:
+async def test_scoped_tokens_and_anonymous_reads(
+    api: httpx.AsyncClient, nats_url: str, mongo_url: str, mongo_db_name: str
+) -> None:
     spec = wire(pod_detail("web-1", "10.244.1.5", "2026-05-12T10:00:00"))
     refused = await api.post("/pod/spec", content=spec, headers=READER)
     assert refused.status_code == 403  # the read scope does not ingest
@@ -361,7 +368,9 @@ async def test_scoped_tokens_and_anonymous_reads(api: httpx.AsyncClient, nats_ur
     assert outside.status_code == 401  # broker tokens are credentials on kguardian routes only
     assert (await api.get("/pod/info")).status_code == 401
     async with (
-        serve_asgi(create_app(gateway_settings(nats_url, anonymous_read=True))) as url,
+        serve_asgi(
+            create_app(gateway_settings(nats_url, mongo_url, mongo_db_name, anonymous_read=True))
+        ) as url,
         httpx.AsyncClient(base_url=url) as open_api,
     ):
         anonymous = await open_api.get("/pod/info")

@@ -109,3 +109,35 @@ def test_fold_counts_hits_and_time_bounds_and_credits_the_first_group() -> None:
         "2026-01-03T00:00:00.000000",
     )
     assert flows[flow_key(ev(pod_port="9"), EPHEMERAL_MIN)].group == 1
+
+
+def test_values_kept_as_given_key_on_their_text_and_never_fold() -> None:
+    # Ingest stores what kguardian's broker stores as given ("http", "70000", a peer that
+    # is not an IP, an unknown traffic_type); none of it may crash or fold the UDP key.
+    udp = {"ip_protocol": "UDP", "pod_port": "53"}
+    named = flow_key(ev(**udp, traffic_in_out_port="http"), EPHEMERAL_MIN)
+    assert named == "10.0.0.1|53|INGRESS|10.0.0.2|http|UDP|ALLOW"
+    big = flow_key(ev(**udp, traffic_in_out_port="70000"), EPHEMERAL_MIN)
+    assert big != flow_key(ev(**udp, traffic_in_out_port="70001"), EPHEMERAL_MIN)
+    sideways = {"ip_protocol": "UDP", "traffic_type": "SIDEWAYS", "pod_port": "50001"}
+    assert flow_key(ev(**sideways), EPHEMERAL_MIN) != flow_key(
+        ev(**sideways | {"pod_port": "50002"}), EPHEMERAL_MIN
+    )
+
+
+def test_separators_and_literal_stars_in_values_never_merge_distinct_flows() -> None:
+    variants = [
+        ev(pod_ip="a|b", pod_port="c"),
+        ev(pod_ip="a", pod_port="b|c"),
+        ev(pod_ip="a\\", pod_port="|c"),
+        ev(pod_ip="a\\|b", pod_port="c"),
+        ev(ip_protocol="UDP", traffic_in_out_port="*"),
+        ev(ip_protocol="UDP", traffic_in_out_port="50001"),
+        ev(ip_protocol="UDP", traffic_in_out_port="\\*"),
+    ]
+    keys = [flow_key(v, EPHEMERAL_MIN) for v in variants]
+    assert len(set(keys)) == len(keys), keys
+    # Plain values keep the plain key flows were always stored under.
+    assert flow_key(ev(), EPHEMERAL_MIN) == "10.0.0.1|8080|INGRESS|10.0.0.2|40000|TCP|ALLOW"
+    folded = ev(ip_protocol="UDP", traffic_in_out_port="61000")
+    assert flow_key(folded, EPHEMERAL_MIN) == "10.0.0.1|8080|INGRESS|10.0.0.2|*|UDP|ALLOW"

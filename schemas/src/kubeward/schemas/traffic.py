@@ -13,6 +13,19 @@ PROTOCOLS = frozenset({"TCP", "UDP", "SCTP", "ICMP", "ICMPV6"})
 kguardian's broker does."""
 TRAFFIC_TYPES = frozenset({"INGRESS", "EGRESS"})
 DECISIONS = frozenset({"ALLOW", "DROP"})
+"""``traffic_type`` and ``decision`` values kubeward spells canonically (upper case); any
+other string is stored as given, as kguardian's broker stores it."""
+
+
+def known_or_given(value: str, known: frozenset[str]) -> str:
+    """``value`` upper-cased when that is one of ``known``, else exactly as given.
+
+    How ingest stores ``ip_protocol``, ``traffic_type`` and ``decision``, and how the
+    gateway reads the listing filters on them, so a filter finds what was stored.
+    """
+    upper = value.upper()
+    return upper if upper in known else value
+
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 """How ``time_stamp`` is stored and returned: naive UTC with microseconds, sortable as text."""
@@ -32,26 +45,30 @@ def normalise_timestamp(value: str) -> str:
 
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
-Port = Annotated[str, msgspec.Meta(min_length=1, max_length=5)]
+Text = Annotated[str, msgspec.Meta(max_length=253)]
+"""A column kguardian's broker stores as given (``VARCHAR``): any string, empty included."""
 
 
 class PodTrafficEvent(msgspec.Struct, kw_only=True):
     """One observed traffic event, exactly the kguardian JSON shape.
 
-    Field checks that msgspec cannot express (IP syntax, port range, enum casing,
-    timestamp format) are applied by ingest before the event enters the pipeline.
+    Ingest normalises the values that parse (IPs, ports, the known enum spellings,
+    ``uuid``, ``time_stamp``) before the event enters the pipeline and keeps any other
+    string exactly as given: kguardian's broker stores every column but ``time_stamp`` as
+    text, so a port ``"http"`` or a peer ``"unknown"`` is stored, never refused.
     """
 
-    uuid: str = ""
+    uuid: Text = ""
+    """Generated when empty or absent; lower-cased when it is a UUID."""
     pod_name: NonEmpty
     pod_namespace: NonEmpty | None
     """``null`` when the controller could not tell (kguardian stores it as NULL)."""
-    pod_ip: NonEmpty
-    pod_port: Port
+    pod_ip: Text
+    pod_port: Text
     ip_protocol: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    traffic_type: NonEmpty
-    traffic_in_out_ip: NonEmpty
-    traffic_in_out_port: Port
+    traffic_type: Text
+    traffic_in_out_ip: Text
+    traffic_in_out_port: Text
     decision: str | None = "ALLOW"
     """``null`` or absent is ``ALLOW`` (normalised by ingest)."""
     time_stamp: NonEmpty

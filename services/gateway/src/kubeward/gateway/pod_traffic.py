@@ -14,13 +14,14 @@ from litestar.params import FromPath, FromQuery
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
 from kubeward.gateway.kguardian import INGEST, READ, no_data_response
-from kubeward.gateway.params import choice, iso_time, next_page_headers
+from kubeward.gateway.params import iso_time, next_page_headers
 from kubeward.schemas import bus
 from kubeward.schemas.replies import NULL
 from kubeward.schemas.traffic import (
     DECISIONS,
     TRAFFIC_TYPES,
     PodTrafficQuery,
+    known_or_given,
 )
 
 _rows = msgspec.json.Decoder(list[msgspec.Raw])
@@ -167,8 +168,9 @@ async def _list(
     query = PodTrafficQuery(
         pod_name=pod,
         namespace=namespace,
-        traffic_type=choice("traffic_type", traffic_type, TRAFFIC_TYPES),
-        decision=choice("decision", decision, DECISIONS),
+        # Read as ingest stores them: a known value in any case, any other exactly as given.
+        traffic_type=None if traffic_type is None else known_or_given(traffic_type, TRAFFIC_TYPES),
+        decision=None if decision is None else known_or_given(decision, DECISIONS),
         since=iso_time("since", since),
         until=iso_time("until", until),
         # As the broker: absent is the default page, anything else clamped to [1, max].

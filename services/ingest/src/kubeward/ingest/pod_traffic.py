@@ -19,6 +19,7 @@ from kubeward.schemas.traffic import (
     PodTrafficBatch,
     PodTrafficEvent,
     PodTrafficGroup,
+    known_or_given,
     normalise_timestamp,
 )
 
@@ -27,23 +28,28 @@ _list = msgspec.json.Decoder(list[PodTrafficEvent])
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-# Pod IPs and ports repeat across events, so their checks are cached.
+# Pod IPs and ports repeat across events, so their normal forms are cached. As kguardian's
+# broker (broker/src/ip.rs, canonical_ip), a value that does not parse is kept exactly as
+# given, surrounding spaces included: the broker stores it, so kubeward stores it.
 @lru_cache(maxsize=65_536)
-def _port(field: str, value: str) -> str:
-    if not value.isdigit() or int(value) > 65535:
-        raise ValueError(f"{field}: {value!r} is not a port number (0-65535)")
-    return str(int(value))
+def _port(value: str) -> str:
+    """A port number without leading zeros; anything else as given."""
+    if value.isascii() and value.isdigit() and int(value) <= 65535:
+        return str(int(value))
+    return value
 
 
 @lru_cache(maxsize=65_536)
-def _ip(field: str, value: str) -> str:
+def _ip(value: str) -> str:
+    """An IP in canonical form (IPv6 compressed, lower case); anything else as given."""
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError(f"{field}: {value!r} is not an IP address") from None
+        return value
 
 
 def _uuid(value: str) -> str:
+    """A UUID lower-cased; any other string (the broker's ``uuid`` is text) as given."""
     lowered = value.lower()
     if (
         len(lowered) == 36
@@ -51,38 +57,25 @@ def _uuid(value: str) -> str:
         and not lowered.replace("-", "").strip("0123456789abcdef")
     ):
         return lowered
-    raise ValueError(f"uuid: {value!r} is not a UUID")
-
-
-def _member(field: str, value: str, allowed: frozenset[str]) -> str:
-    upper = value.upper()
-    if upper not in allowed:
-        raise ValueError(f"{field}: {value!r} is not one of {', '.join(sorted(allowed))}")
-    return upper
-
-
-def _protocol(value: str) -> str:
-    """Known protocols upper-cased; anything else (``UNKNOWN(132)``) kept as given."""
-    upper = value.upper()
-    return upper if upper in PROTOCOLS else value
+    return value
 
 
 def normalise(event: PodTrafficEvent) -> PodTrafficEvent:
-    """Check what the schema cannot express and return the event in canonical form.
+    """The event in canonical form: values that parse normalised, other strings as given.
 
-    Raises ``ValueError`` naming the offending field.
+    Raises ``ValueError`` naming the field only for what kguardian's broker refuses too:
+    a ``time_stamp`` that is not a time (the schema already refused wrong JSON types and
+    missing fields).
     """
-    if event.uuid:
-        event.uuid = _uuid(event.uuid)
-    else:
-        event.uuid = str(uuidlib.uuid4())
-    event.pod_ip = _ip("pod_ip", event.pod_ip)
-    event.traffic_in_out_ip = _ip("traffic_in_out_ip", event.traffic_in_out_ip)
-    event.pod_port = _port("pod_port", event.pod_port)
-    event.traffic_in_out_port = _port("traffic_in_out_port", event.traffic_in_out_port)
-    event.ip_protocol = _protocol(event.ip_protocol)
-    event.traffic_type = _member("traffic_type", event.traffic_type, TRAFFIC_TYPES)
-    event.decision = _member("decision", event.decision or "ALLOW", DECISIONS)
+    event.uuid = _uuid(event.uuid) if event.uuid else str(uuidlib.uuid4())
+    event.pod_ip = _ip(event.pod_ip)
+    event.traffic_in_out_ip = _ip(event.traffic_in_out_ip)
+    event.pod_port = _port(event.pod_port)
+    event.traffic_in_out_port = _port(event.traffic_in_out_port)
+    # Known protocols upper-cased; anything else (``UNKNOWN(132)``) kept as given.
+    event.ip_protocol = known_or_given(event.ip_protocol, PROTOCOLS)
+    event.traffic_type = known_or_given(event.traffic_type, TRAFFIC_TYPES)
+    event.decision = known_or_given(event.decision or "ALLOW", DECISIONS)
     try:
         event.time_stamp = normalise_timestamp(event.time_stamp)
     except ValueError:

@@ -19,6 +19,7 @@ from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
+from kubeward.traffic_store.flows import announcement_id
 from kubeward.traffic_store.http_handlers import HttpTrafficService
 from kubeward.traffic_store.inventory_service import InventoryService
 from kubeward.traffic_store.pod_traffic import (
@@ -71,7 +72,7 @@ class PodTrafficWriter:
             await self._js.publish_async(
                 FEED_POD_TRAFFIC,
                 msgspec.json.encode({"type": "pod_traffic", "data": flow.row}),
-                headers={bus.HDR_MSG_ID: f"pod-traffic-{flow.seq}-{flow.key}"},
+                headers={bus.HDR_MSG_ID: announcement_id(flow.seq, flow.key)},
             )
             for flow in created
         ]
