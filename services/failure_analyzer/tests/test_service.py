@@ -543,3 +543,21 @@ async def test_the_llm_job_reads_the_stored_crash_logs_redacted(harness: Harness
     prompt = server.requests[0].body.decode()
     assert "KeyError: 'PAYMENT_TOKEN'" in prompt  # from the stored, cleaned previous log
     assert DB_PASSWORD not in prompt
+
+
+async def test_a_manifest_nested_too_deeply_poisons_no_neighbour(harness: Harness) -> None:
+    """5000 nested ``[`` as a manifest (JSON, or YAML flow inside a field) used to raise
+    RecursionError: retried, then dead-lettered with the reports fetched beside it."""
+    deep = [
+        "[" * 5000 + "]" * 5000,
+        "spec: " + "{a: " * 5000 + "1" + "}" * 5000,
+    ]
+    for i, manifest in enumerate(deep):
+        await harness.publish(report(pod_name=f"deep-{i}", manifest=manifest))
+    await harness.publish(report(pod_name="plain"))
+    rows = await eventually(
+        lambda: harness.listing(), lambda r: len(r) == 3, timeout=20, what="three records"
+    )
+    assert {r.pod_name for r in rows} == {"deep-0", "deep-1", "plain"}
+    assert all(r.solution for r in rows)  # each diagnosed, the deep ones without a manifest
+    assert await stored_messages(harness.nc, bus.DEADLETTER_PREFIX + ">", bus.DEADLETTER.name) == []

@@ -124,3 +124,18 @@ def test_too_large() -> None:
     assert len(wide) < 2 * 1024 * 1024
     with pytest.raises(ValueError, match="larger than 2 MiB"):
         parse_manifests(wide)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        "kind: Pod\nspec: " + "{a: " * 5000 + "1" + "}" * 5000,
+        "kind: Pod\nmetadata: {name: x}\nspec: " + "[" * 150 + "]" * 150,
+    ],
+)
+def test_manifests_nested_too_deeply_are_a_value_error(text: str) -> None:
+    """Not a RecursionError (which the service would retry, then dead-letter with its batch)."""
+    with pytest.raises(ValueError, match="nested"):
+        parse_manifests(text)

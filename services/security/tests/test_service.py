@@ -375,3 +375,33 @@ async def test_an_ad_hoc_scan_answers_findings_and_stores_nothing(harness: Harne
     reply = await harness.command(ScanManifest(manifest="kind: [unclosed"))
     assert reply.status == 400
     assert reply.detail is not None and reply.detail.startswith("Invalid manifest")
+
+
+async def test_a_manifest_nested_too_deeply_is_skipped_alone(harness: Harness) -> None:
+    """The deep manifest's report is skipped by the scanner; the one beside it is scanned."""
+    for name, manifest in (
+        ("deep", "[" * 5000 + "]" * 5000),
+        ("deep-flow", "kind: Pod\nspec: " + "{a: " * 5000 + "1" + "}" * 5000),
+    ):
+        await harness.publish(
+            bus.COLLECT_POD_FAILURES,
+            {
+                "pod_name": name,
+                "namespace": "shop",
+                "failure_reason": "Error",
+                "manifest": manifest,
+            },
+        )
+    plain = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-2\n  namespace: shop\n"
+        "spec:\n  hostNetwork: true\n  containers:\n  - name: web\n    image: nginx:1.27\n"
+    )
+    await harness.publish(
+        bus.COLLECT_POD_FAILURES,
+        {"pod_name": "web-2", "namespace": "shop", "failure_reason": "Error", "manifest": plain},
+    )
+    rows = await eventually(
+        lambda: harness.findings(resource_name="web-2"), bool, what="the plain pod's findings"
+    )
+    assert "host-network" in {r.check_name for r in rows}
+    assert await stored_messages(harness.nc, bus.DEADLETTER_PREFIX + ">", bus.DEADLETTER.name) == []

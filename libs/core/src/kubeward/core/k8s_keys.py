@@ -72,12 +72,42 @@ def camel(key: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of a parsed manifest we accept. Real Kubernetes objects stay under ~30
+levels; a hostile one nested thousands deep would exhaust the recursion limit of every
+recursive walk over it (RecursionError), and of the parsers before that."""
+
+
+class NestedTooDeeplyError(ValueError):
+    """A value nested deeper than :data:`MAX_DEPTH` levels."""
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`NestedTooDeeplyError` when dicts and lists in ``value`` nest deeper than
+    ``limit`` levels; iterative, so it cannot itself run out of stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise NestedTooDeeplyError(f"nested deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+
+
 def normalize(value: Any, keep: frozenset[str] = DATA_MAPS) -> Any:
     """``value`` with every field name in camelCase; the same object if nothing changes.
 
     ``keep`` names the fields whose values are left as they are (their keys are data, or
-    the caller never reads them). Non-dict mappings become dicts.
+    the caller never reads them). Non-dict mappings become dicts. A value nested deeper
+    than :data:`MAX_DEPTH` raises :class:`NestedTooDeeplyError` (a ``ValueError``).
     """
+    check_depth(value)
+    return _normalize(value, keep)
+
+
+def _normalize(value: Any, keep: frozenset[str]) -> Any:
     if isinstance(value, dict):
         return _map(value, keep)
     if isinstance(value, list):
@@ -103,7 +133,7 @@ def _map(obj: dict[str, Any], keep: frozenset[str]) -> dict[str, Any]:
         ):
             new_val = val
         else:
-            new_val = normalize(val, keep)
+            new_val = _normalize(val, keep)
         if changed is None and (new_key is not key or new_val is not val):
             changed = dict(list(obj.items())[:i])
         if changed is not None:
@@ -114,7 +144,7 @@ def _map(obj: dict[str, Any], keep: frozenset[str]) -> dict[str, Any]:
 def _seq(items: list[Any], keep: frozenset[str]) -> list[Any]:
     changed: list[Any] | None = None
     for i, item in enumerate(items):
-        new = item if type(item) in _SCALARS else normalize(item, keep)
+        new = item if type(item) in _SCALARS else _normalize(item, keep)
         if changed is None and new is not item:
             changed = items[:i]
         if changed is not None:

@@ -275,7 +275,10 @@ def parse_manifest(text: str | None) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         return {}
-    result: dict[str, Any] = normalize(data)
+    try:
+        result: dict[str, Any] = normalize(data)
+    except ValueError:  # nested too deeply to be a Kubernetes object
+        return {}
     return result
 
 

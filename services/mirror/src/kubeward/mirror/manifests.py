@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from kubeward.core.k8s_keys import normalize
+from kubeward.core.k8s_keys import NestedTooDeeplyError, normalize
 from kubeward.schemas.pod_failures import PodFailure
 
 MiB = 1024 * 1024
@@ -51,9 +51,14 @@ def load_pod(text: str) -> dict[str, Any]:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError(f"Manifest is not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise ManifestError("Manifest is nested too deeply") from None
     if len(docs) != 1:
         raise ManifestError("Manifest must contain exactly one object")
-    pod = normalize(docs[0])
+    try:
+        pod = normalize(docs[0])
+    except NestedTooDeeplyError as exc:
+        raise ManifestError(f"Manifest is {exc}") from None
     if not isinstance(pod, dict) or pod.get("kind") != "Pod":
         raise ManifestError("Manifest must be a single Pod")
     if pod.get("apiVersion", "v1") != "v1":

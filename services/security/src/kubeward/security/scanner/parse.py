@@ -7,6 +7,8 @@ from typing import Any
 import msgspec
 import yaml
 
+from kubeward.core.k8s_keys import NestedTooDeeplyError, check_depth
+
 try:
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - libyaml missing
@@ -39,6 +41,10 @@ def parse_manifests(text: str) -> list[dict[str, Any]]:
         if document is None:
             continue
         _count(document, budget, number)
+        try:
+            check_depth(document)
+        except NestedTooDeeplyError as exc:
+            raise ValueError(f"document {number}: manifest is {exc}") from None
         for item, where in _flatten(document, f"document {number}"):
             objects.append(_validate(item, where))
             if len(objects) > MAX_OBJECTS:
@@ -53,6 +59,8 @@ def _documents(text: str) -> list[Any]:
             value = msgspec.json.decode(stripped)
         except msgspec.DecodeError:
             pass  # YAML flow style is also allowed; let YAML report errors.
+        except RecursionError:
+            raise ValueError("manifest is nested too deeply") from None
         else:
             return value if isinstance(value, list) else [value]
     try:
