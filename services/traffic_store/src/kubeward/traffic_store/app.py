@@ -50,7 +50,15 @@ class PodTrafficWriter:
         """Persist every batch in ``msgs`` with one bulk write."""
         messages = [(stream_seq(m), self._decoder.decode(m.data)) for m in msgs]
         outcome = await self._store.write(messages)
-        await self._announce(outcome.created)
+        announce = outcome.created
+        redelivered = [
+            pair for pair, m in zip(messages, msgs, strict=True) if m.metadata.num_delivered > 1
+        ]
+        if redelivered:
+            fresh = {(flow.key, flow.seq) for flow in announce}
+            again = await self._store.created_by(redelivered)
+            announce = announce + [f for f in again if (f.key, f.seq) not in fresh]
+        await self._announce(announce)
         replies = []
         for reply_to in outcome.waiting:
             rows = outcome.inserted.get(reply_to, [])
@@ -61,10 +69,11 @@ class PodTrafficWriter:
     async def _announce(self, created: list[NewFlow]) -> None:
         """Publish ``{"type": "pod_traffic", "data": <row>}`` to ``FEED`` per new flow.
 
-        Pipelined JetStream publishes, every PubAck awaited. The ``Nats-Msg-Id`` (flow
-        key and the sequence that created it) makes a retried publish a no-op. A failed
-        publish is logged, not retried through redelivery: a redelivered batch finds its
-        flows stored and would announce nothing.
+        Pipelined JetStream publishes, every PubAck awaited (bounded). The
+        ``Nats-Msg-Id`` (flow key and the sequence that created it) makes a repeat a no-op
+        within ``FEED``'s duplicate window: a redelivered message announces again the flows
+        it created, so a crash between the write and this announcement loses none, and an
+        announcement made before the crash is not doubled. A failed publish is logged.
         """
         if not created:
             return

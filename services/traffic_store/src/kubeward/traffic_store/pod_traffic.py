@@ -100,6 +100,26 @@ class PodTrafficStore:
                 outcome.inserted.setdefault(reply_to, []).append(op.flow.first)
         return outcome
 
+    async def created_by(self, messages: list[tuple[int, PodTrafficBatch]]) -> list[NewFlow]:
+        """The stored flows that ``messages`` created (``created_seq`` is one of theirs).
+
+        For a redelivered message: its first delivery may have written its flows and died
+        before announcing them; the redelivery finds them stored and creates nothing.
+        One ``_id`` lookup per flow of the messages (a filter on another field would make
+        SecantusDB scan), the sequence is checked here.
+        """
+        keys = {key for _seq, batch in messages for key in fold(batch.groups, self._ephemeral)}
+        if not keys:
+            return []
+        seqs = {seq for seq, _batch in messages}
+        projection = dict.fromkeys((*_ROW_FIELDS, "created_seq"), 1)
+        found: list[NewFlow] = []
+        async for doc in self._col.find({"_id": {"$in": sorted(keys)}}, projection):
+            if doc.get("created_seq") in seqs:
+                row = msgspec.convert({f: doc[f] for f in _ROW_FIELDS if f in doc}, PodTrafficEvent)
+                found.append(NewFlow(doc["_id"], doc["created_seq"], row))
+        return found
+
     async def _apply(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> list[_Op]:
         """Upsert ``ops`` (one per flow); return those that created their flow, in order."""
         if not ops:  # a batch of empty groups (e.g. an HTTP caller's empty array)
@@ -213,7 +233,7 @@ def _guarded(op: _Op) -> tuple[dict[str, Any], dict[str, Any]]:
     return (
         {"_id": op.key, "applied": {"$nin": list(op.seqs)}},
         {
-            "$setOnInsert": msgspec.structs.asdict(op.flow.first),
+            "$setOnInsert": msgspec.structs.asdict(op.flow.first) | {"created_seq": op.seqs[0]},
             "$inc": {"hits": op.flow.hits},
             "$min": {"first_seen": op.flow.first_seen},
             "$max": {"last_seen": op.flow.last_seen},
