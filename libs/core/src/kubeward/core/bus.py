@@ -412,7 +412,7 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
     """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes.
 
     A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`; an
-    unreachable database a 503.
+    unreachable database a 503, a number too large for MongoDB a 400.
     """
 
     async def on_request(msg: Msg) -> None:
@@ -423,6 +423,8 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
         except ConnectionFailure as exc:
             log.warning("request on %s: database unavailable: %s", subject, exc)
             data = msgspec.json.encode(error(503, "Database unavailable"))
+        except OverflowError:  # a number MongoDB cannot store (over 64 bits)
+            data = msgspec.json.encode(error(400, "A number in the request is out of range"))
         except Exception:
             log.exception("request on %s failed", subject)
             data = msgspec.json.encode(error(500, "Internal server error"))

@@ -65,10 +65,13 @@ UNAVAILABLE = (ConnectionFailure, RedisConnectionError, RedisTimeoutError)
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    """Answer what slipped past the handlers: 400 for input nested too deeply to decode,
-    503 while MongoDB or Redis is unreachable, otherwise a logged 500 without internals."""
+    """Answer what slipped past the handlers: 400 for input nested too deeply to decode or
+    a number too large to store, 503 while MongoDB or Redis is unreachable, otherwise a
+    logged 500 without internals."""
     if isinstance(exc, RecursionError):
         return detail_response(HTTP_400_BAD_REQUEST, "Request body is nested too deeply")
+    if isinstance(exc, OverflowError):
+        return detail_response(HTTP_400_BAD_REQUEST, "A number in the request is out of range")
     if isinstance(exc, UNAVAILABLE):
         log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
         return detail_response(

@@ -31,6 +31,8 @@ from kubeward.schemas.replies import Reply
 
 DEFAULT_PAGE = 10
 """arkyn's default page size."""
+MAX_PAGE_NUMBER = 1_000_000_000
+"""Beyond any real listing; keeps ``(page - 1) * limit`` within MongoDB's 64-bit integers."""
 
 
 async def _object_body(request: Request[Any, Any, State]) -> bytes:
@@ -153,7 +155,7 @@ class HttpTrafficController(Controller):
         end_date: Annotated[str | None, QueryParameter(name="endDate")] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_NUMBER)] = 1,
         limit: Annotated[int | None, QueryParameter(ge=1)] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:

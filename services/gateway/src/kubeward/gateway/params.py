@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Request
 from litestar.exceptions import ClientException, NotFoundException
@@ -51,7 +51,8 @@ def next_page_headers(request: Request[Any, Any, Any], cursor: str | None) -> di
     params["cursor"] = cursor
     return {
         NEXT_CURSOR_HEADER: cursor,
-        "Link": f'<{request.url.path}?{urlencode(params)}>; rel="next"',
+        # The path is decoded: re-quote it, or a name holding CR/LF breaks the header.
+        "Link": f'<{quote(request.url.path)}?{urlencode(params)}>; rel="next"',
     }
 
 
