@@ -62,3 +62,14 @@ async def test_non_ascii_credentials_are_401(gateway: Gateway) -> None:
         cookie = await client.get("/api/auth/me", headers={"Cookie": b"kure_session=\xe9.\xe9"})
     assert token.status_code == 401
     assert cookie.status_code == 401
+
+
+async def test_a_page_number_beyond_any_listing_is_400(gateway: Gateway) -> None:
+    async with gateway() as client:
+        resp = await client.get(
+            "/http-traffic/some-source",
+            params={"page": "99999999999999999999"},
+            headers={"X-Service-Token": TOKEN},
+        )
+    assert resp.status_code == 400
+    assert "page" in resp.json()["detail"]
