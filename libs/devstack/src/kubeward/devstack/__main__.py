@@ -83,7 +83,8 @@ def main() -> int:
             f"  API:           {services.gateway_url}"
             f"  (OpenAPI docs: {services.gateway_url}/docs)\n"
             f"  Service token: {token}   (header X-Service-Token or Authorization: Bearer)\n"
-            f"  Dashboard:     create the first admin with POST /api/auth/signup (or Kure's Setup page)\n"
+            f"  Dashboard:     create the first admin with POST /api/auth/signup\n"
+            f"                 (or Kure's dashboard Setup page)\n"
             f"  NATS {nats_url}  MongoDB {mongo_url}  Redis {redis_url}\n"
             f"  Logs:          {logs}\n"
             f"Press Ctrl-C to stop.",
