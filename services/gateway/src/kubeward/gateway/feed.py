@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -97,13 +97,26 @@ async def feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
     client = await hub.attach(flt, since)
     WEBSOCKET_CONNECTIONS_ACTIVE.inc()
     try:
-        await _serve(socket, client, settings.feed_lag_grace_seconds)
+        await serve_client(
+            socket,
+            client,
+            settings.feed_lag_grace_seconds,
+            lambda pump: _say_lagging(socket, client, pump),
+        )
     finally:
         WEBSOCKET_CONNECTIONS_ACTIVE.dec()
         hub.detach(client)
 
 
-async def _serve(socket: WebSocket[Any, Any, Any], client: FeedClient, grace: float) -> None:
+async def serve_client(
+    socket: WebSocket[Any, Any, Any],
+    client: FeedClient,
+    grace: float,
+    on_lag: Callable[[asyncio.Task[None]], Awaitable[None]],
+) -> None:
+    """Pump ``client``'s frames to ``socket`` until the client leaves, lags or the gateway
+    stops. A lagging client gets ``on_lag(pump)`` (each feed says it its own way), a
+    stopping gateway close code 1001; either within ``grace`` seconds."""
     pump = asyncio.create_task(client.pump(socket.send_text))
     reader = asyncio.create_task(until_disconnect(socket))
     lagged = asyncio.create_task(client.lagged.wait())
@@ -113,7 +126,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], client: FeedClient, grace: fl
         if reader in done or (pump in done and pump.exception() is not None):
             return  # the client left
         if client.lagging:
-            await bounded(_say_lagging(socket, client, pump), grace, "lagging client")
+            await bounded(on_lag(pump), grace, "lagging client")
         else:
             await bounded(socket.close(CLOSE_GOING_AWAY, "Gateway shutting down"), grace, "close")
     finally:

@@ -36,7 +36,7 @@ from litestar import Litestar, WebSocket, websocket
 
 from kubeward.gateway.auth import authenticate_websocket
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.feed import CLOSE_GOING_AWAY, CLOSE_LAGGING, bounded, until_disconnect
+from kubeward.gateway.feed import CLOSE_LAGGING, serve_client
 from kubeward.gateway.feed_hub import (
     WEBSOCKET_CONNECTIONS_ACTIVE,
     FeedClient,
@@ -233,27 +233,13 @@ async def kure_feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
     client = relay.attach()
     WEBSOCKET_CONNECTIONS_ACTIVE.inc()
     try:
-        await _serve(socket, client, settings.feed_lag_grace_seconds)
+        # Kure's clients know no lagging frame: they reconnect on any close.
+        await serve_client(
+            socket,
+            client,
+            settings.feed_lag_grace_seconds,
+            lambda _pump: socket.close(CLOSE_LAGGING, "Client is lagging"),
+        )
     finally:
         WEBSOCKET_CONNECTIONS_ACTIVE.dec()
         relay.detach(client)
-
-
-async def _serve(socket: WebSocket[Any, Any, Any], client: FeedClient, grace: float) -> None:
-    pump = asyncio.create_task(client.pump(socket.send_text))
-    reader = asyncio.create_task(until_disconnect(socket))
-    lagged = asyncio.create_task(client.lagged.wait())
-    tasks = (pump, reader, lagged)
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if reader in done or (pump in done and pump.exception() is not None):
-            return  # the client left
-        if client.lagging:
-            closing = socket.close(CLOSE_LAGGING, "Client is lagging")
-        else:
-            closing = socket.close(CLOSE_GOING_AWAY, "Gateway shutting down")
-        await bounded(closing, grace, "close")
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
