@@ -37,9 +37,12 @@ BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def gateway(nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str) -> Gateway:
-    """Start a gateway process-equivalent (its own app, same NATS/Mongo/Redis) per call."""
-    settings = Settings(
+def gateway_settings(
+    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
+) -> Settings:
+    """A gateway's settings on the test's NATS, MongoDB and Redis, with the tests' token and
+    secrets (the request timeout the default)."""
+    return Settings(
         nats_url=nats_url,
         mongodb_url=mongo_url,
         mongodb_db=mongo_db_name,
@@ -47,8 +50,13 @@ def gateway(nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: 
         service_token=TOKEN,
         session_secret="shared-secret",
         settings_secret=SETTINGS_SECRET,
-        request_timeout_seconds=1.0,
     )
+
+
+@pytest.fixture
+def gateway(gateway_settings: Settings) -> Gateway:
+    """Start a gateway process-equivalent (its own app, same NATS/Mongo/Redis) per call."""
+    settings = msgspec.structs.replace(gateway_settings, request_timeout_seconds=1.0)
 
     @asynccontextmanager
     async def start() -> AsyncIterator[httpx.AsyncClient]:
@@ -71,22 +79,10 @@ async def admin(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def kube_gateway(
-    nats_url: str,
-    mongo_url: str,
-    mongo_db_name: str,
-    clean_redis_url: str,
-    kmock_kubeconfig: str,
-) -> KubeGateway:
+def kube_gateway(gateway_settings: Settings, kmock_kubeconfig: str) -> KubeGateway:
     """Like ``gateway``, its Kubernetes client on the test's kmock; ``start(**settings)``."""
-    settings = Settings(
-        nats_url=nats_url,
-        mongodb_url=mongo_url,
-        mongodb_db=mongo_db_name,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret=SETTINGS_SECRET,
+    settings = msgspec.structs.replace(
+        gateway_settings,
         request_timeout_seconds=1.0,
         kubeconfig=kmock_kubeconfig,
         kube_request_timeout_seconds=5.0,
@@ -140,24 +136,12 @@ def backing(nats_url: str, mongo_url: str, mongo_db_name: str) -> Backing:
 
 
 @pytest.fixture
-def backed_gateway(
-    backing: Backing, nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> BackedGateway:
+def backed_gateway(backing: Backing, gateway_settings: Settings) -> BackedGateway:
     """A gateway with services behind it; ``start(*services, settings=..., **gateway)``.
 
     The services and ``settings`` are ``backing``'s; ``gateway`` overrides the gateway's
-    settings (by default the ``gateway`` fixture's tokens and secrets, the request timeout
-    the default). Yields a client of the gateway (not logged in).
+    settings (by default ``gateway_settings``). Yields a client of the gateway (not logged in).
     """
-    base = Settings(
-        nats_url=nats_url,
-        mongodb_url=mongo_url,
-        mongodb_db=mongo_db_name,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret=SETTINGS_SECRET,
-    )
 
     @asynccontextmanager
     async def start(
@@ -165,7 +149,7 @@ def backed_gateway(
     ) -> AsyncIterator[httpx.AsyncClient]:
         async with (
             backing(*services, settings=settings),
-            serve_asgi(create_app(msgspec.structs.replace(base, **gateway))) as url,
+            serve_asgi(create_app(msgspec.structs.replace(gateway_settings, **gateway))) as url,
             httpx.AsyncClient(base_url=url, timeout=30) as client,
         ):
             yield client
