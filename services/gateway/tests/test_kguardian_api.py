@@ -20,7 +20,6 @@ Pinned upstream behaviour (kguardian-dev/kguardian):
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -31,6 +30,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import kguardian_traffic as traffic
+from kubeward.devstack.testing import kguardian_wire as wire
 from kubeward.devstack.testing import stored_messages as drain
 from kubeward.schemas import bus
 
@@ -40,28 +41,6 @@ READ_TOKEN = "kguardian-read-token-0123456789ab"
 CONTROLLER = {"content-type": "application/json", "authorization": f"Bearer {BROKER_AUTH_TOKEN}"}
 READER = {"authorization": f"Bearer {READ_TOKEN}"}
 BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-def wire(value: Any) -> bytes:
-    """What ``serde_json::to_vec(&json!(value))`` writes: compact, keys sorted."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-
-
-def traffic(n: int, **changes: Any) -> dict[str, Any]:
-    """One ``PodTraffic`` as network.rs builds it (nanosecond time, Option fields set)."""
-    return {
-        "uuid": f"6f1c2a4e-0000-4000-8000-{n:012d}",
-        "pod_name": "web-7d9f6b8c4-x5z2w",
-        "pod_namespace": "shop",
-        "pod_ip": "10.244.1.5",
-        "pod_port": "0",
-        "traffic_type": "EGRESS",
-        "traffic_in_out_ip": f"10.96.0.{n}",
-        "traffic_in_out_port": "5432",
-        "ip_protocol": "TCP",
-        "decision": "ALLOW",
-        "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
-    } | changes
 
 
 def pod_detail(name: str, ip: str, at: str, **changes: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ Pinned upstream behaviour (kguardian-dev/kguardian):
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -28,6 +27,8 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import kguardian_traffic as traffic
+from kubeward.devstack.testing import kguardian_wire as wire
 from kubeward.devstack.testing import stored_messages as drain
 from kubeward.gateway.diagram_graph import Diagram, Node, node_id
 from kubeward.gateway.diagram_traffic import overlay
@@ -37,28 +38,6 @@ TOKEN = "kguardian-shared-token-0123456789"
 CONTROLLER = {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
 READER = {"authorization": f"Bearer {TOKEN}"}
 BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-def wire(value: Any) -> bytes:
-    """What ``serde_json::to_vec(&json!(value))`` writes: compact, keys sorted."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-
-
-def traffic(n: int, **changes: Any) -> dict[str, Any]:
-    """One ``PodTraffic`` as the controller's network.rs builds it."""
-    return {
-        "uuid": f"6f1c2a4e-0000-4000-8000-{n:012d}",
-        "pod_name": "web-7d9f6b8c4-x5z2w",
-        "pod_namespace": "shop",
-        "pod_ip": "10.244.1.5",
-        "pod_port": "0",
-        "traffic_type": "EGRESS",
-        "traffic_in_out_ip": f"10.96.0.{n}",
-        "traffic_in_out_port": "5432",
-        "ip_protocol": "TCP",
-        "decision": "ALLOW",
-        "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
-    } | changes
 
 
 AS_GIVEN = {

@@ -8,6 +8,7 @@ cannot be started the fixture raises, so the test fails: nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -297,3 +298,29 @@ async def stored_traffic(api: httpx.AsyncClient) -> tuple[int, int]:
         return await traffic_totals(api)
     except httpx.HTTPError:
         return (-1, -1)
+
+
+# kguardian's controller on the wire (network.rs, pinned in the gateway's kguardian tests).
+
+
+def kguardian_wire(value: Any) -> bytes:
+    """What ``serde_json::to_vec(&json!(value))`` writes: compact, keys sorted."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def kguardian_traffic(n: int, **changes: Any) -> dict[str, Any]:
+    """One ``PodTraffic`` as the controller's network.rs builds it (nanosecond time, Option
+    fields set); ``changes`` replace fields."""
+    return {
+        "uuid": f"6f1c2a4e-0000-4000-8000-{n:012d}",
+        "pod_name": "web-7d9f6b8c4-x5z2w",
+        "pod_namespace": "shop",
+        "pod_ip": "10.244.1.5",
+        "pod_port": "0",
+        "traffic_type": "EGRESS",
+        "traffic_in_out_ip": f"10.96.0.{n}",
+        "traffic_in_out_port": "5432",
+        "ip_protocol": "TCP",
+        "decision": "ALLOW",
+        "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
+    } | changes
