@@ -3,19 +3,15 @@ bus and over HTTP) reach the dashboard, all six services running as processes.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import msgspec
 import nats
-import pytest
 
 from kubeward.devstack.services import ServiceSet
 from kubeward.devstack.testing import SERVICE_TOKEN, eventually
 from kubeward.schemas import bus
 
 AGENT = {"X-Service-Token": SERVICE_TOKEN}
-ADMIN = {"username": "admin", "password": "a long enough password"}
 
 
 def failure(pod: str) -> dict[str, object]:
@@ -45,14 +41,6 @@ def failure(pod: str) -> dict[str, object]:
         "    image: ghcr.io/acme/ledger:5.1.0\n    resources:\n      limits:\n"
         "        memory: 256Mi\n",
     }
-
-
-@pytest.fixture
-async def dashboard(stack: ServiceSet) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in dashboard client of the running gateway."""
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
-        assert (await client.post("/api/auth/signup", json=ADMIN)).status_code == 201
-        yield client
 
 
 async def test_reports_from_bus_and_http_reach_the_dashboard(

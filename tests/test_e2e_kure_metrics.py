@@ -31,7 +31,6 @@ from kubeward.devstack.testing import SERVICE_TOKEN, eventually
 from kubeward.schemas import bus
 
 AGENT = {"X-Service-Token": SERVICE_TOKEN}
-ADMIN = {"username": "admin", "password": "a long enough password"}
 TOKEN = "github_pat_11CCCC0123456789_abcdefSECRET"
 
 
@@ -62,14 +61,6 @@ FINDING = {
     "message": "Container 'ledger' is running in privileged mode",
     "remediation": "Remove 'privileged: true' from securityContext",
 }
-
-
-@pytest.fixture
-async def dashboard(stack: ServiceSet) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in dashboard client of the running gateway."""
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
-        assert (await client.post("/api/auth/signup", json=ADMIN)).status_code == 201
-        yield client
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import msgspec
 import nats
 import pytest
 from nats.js import JetStreamContext
@@ -26,9 +25,15 @@ from kubeward.core.bus import server_urls
 from kubeward.devstack import infra
 from kubeward.devstack.procs import free_port, http_ok
 from kubeward.devstack.services import SERVICES, ServiceSet, pick_ports
-from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import (
+    TRAFFIC_FLOWS,
+    TRAFFIC_PER_MESSAGE,
+    eventually,
+    publish_traffic,
+    stored_traffic,
+    traffic_totals,
+)
 from kubeward.schemas import bus
-from tests.test_restart import FLOWS, PER_MESSAGE, event, totals
 
 MESSAGES = 120
 REPLICAS = 2
@@ -74,40 +79,23 @@ async def test_a_cluster_node_killed_mid_run_loses_and_stalls_nothing(
     for stream in [spec.name for spec in bus.STREAMS] + [f"KV_{bus.SETTINGS_BUCKET}"]:
         info = await js.stream_info(stream)
         assert info.config.num_replicas == 3, stream
-    acked = 0
-
-    async def publish(start: int, stop: int) -> None:
-        nonlocal acked
-        for m in range(start, stop):
-            events = [event(m * PER_MESSAGE + k) for k in range(PER_MESSAGE)]
-            while True:  # a collector retries until its publish is acknowledged
-                try:
-                    await js.publish(
-                        bus.COLLECT_POD_TRAFFIC,
-                        msgspec.json.encode(events),
-                        headers={bus.HDR_MSG_ID: f"cluster-{m}"},
-                        timeout=2,
-                    )
-                    break
-                except Exception:
-                    await asyncio.sleep(0.2)
-            acked += PER_MESSAGE
-
     async with (
         httpx.AsyncClient(base_url=replicas[0].gateway_url, timeout=30) as api,
         httpx.AsyncClient(base_url=replicas[1].gateway_url, timeout=30) as api2,
     ):
-        await publish(0, MESSAGES // 3)
-        await eventually(lambda: totals(api), lambda t: t[1] > 0, what="first writes")
+        acked = await publish_traffic(js, range(0, MESSAGES // 3), "cluster")
+        await eventually(lambda: traffic_totals(api), lambda t: t[1] > 0, what="first writes")
         doomed_name = await eventually(
             lambda: leader(js, bus.COLLECT.name), bool, what="a COLLECT leader"
         )
         doomed = next(node for node in nats_cluster if node.name == doomed_name)
         assert doomed.proc is not None
-        publisher = asyncio.create_task(publish(MESSAGES // 3, MESSAGES))
+        publisher = asyncio.create_task(
+            publish_traffic(js, range(MESSAGES // 3, MESSAGES), "cluster")
+        )
         await asyncio.to_thread(doomed.proc.kill)
-        await publisher
-        assert acked == MESSAGES * PER_MESSAGE
+        acked += await publisher
+        assert acked == MESSAGES * TRAFFIC_PER_MESSAGE
         new_leader = await eventually(
             lambda: leader(js, bus.COLLECT.name),
             lambda name: name not in (None, doomed_name),
@@ -115,20 +103,14 @@ async def test_a_cluster_node_killed_mid_run_loses_and_stalls_nothing(
         )
         assert new_leader != doomed_name
 
-        async def stored(client: httpx.AsyncClient) -> tuple[int, int]:
-            try:
-                return await totals(client)
-            except httpx.HTTPError:
-                return (-1, -1)  # a gateway reconnecting to another node
-
         for client in (api, api2):
             rows, hits = await eventually(
-                lambda c=client: stored(c),
+                lambda c=client: stored_traffic(c),  # a gateway may reconnect to another node
                 lambda t: t[1] >= acked,
                 timeout=90,
                 what="every accepted event stored",
             )
-            assert rows == FLOWS
+            assert rows == TRAFFIC_FLOWS
             assert hits == acked
     dead = await js.stream_info(bus.DEADLETTER.name)
     assert dead.state.messages == 0, "a batch gave up during the fail-over"

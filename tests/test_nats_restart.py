@@ -12,16 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import msgspec
 import nats
 import pytest
 
 from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.devstack.services import ServiceSet, pick_ports
-from kubeward.devstack.testing import eventually
-from kubeward.schemas import bus
-from tests.test_restart import FLOWS, PER_MESSAGE, event, totals
+from kubeward.devstack.testing import (
+    TRAFFIC_FLOWS,
+    TRAFFIC_PER_MESSAGE,
+    eventually,
+    publish_traffic,
+    stored_traffic,
+    traffic_totals,
+)
 
 MESSAGES = 90
 
@@ -77,43 +81,22 @@ async def test_services_resume_after_a_nats_restart(
 ) -> None:
     nc = await nats.connect(restartable_nats.url, max_reconnect_attempts=-1)
     js = nc.jetstream()
-    acked = 0
-
-    async def publish(start: int, stop: int) -> None:
-        nonlocal acked
-        for m in range(start, stop):
-            events = [event(m * PER_MESSAGE + k) for k in range(PER_MESSAGE)]
-            while True:  # a collector retries until its publish is acknowledged
-                try:
-                    await js.publish(
-                        bus.COLLECT_POD_TRAFFIC,
-                        msgspec.json.encode(events),
-                        headers={bus.HDR_MSG_ID: f"restart-{m}"},
-                        timeout=2,
-                    )
-                    break
-                except Exception:
-                    await asyncio.sleep(0.2)
-            acked += PER_MESSAGE
-
     async with httpx.AsyncClient(base_url=traffic_stack.gateway_url, timeout=30) as api:
-        await publish(0, MESSAGES // 3)
-        await eventually(lambda: totals(api), lambda t: t[1] > 0, what="first writes")
-        publisher = asyncio.create_task(publish(MESSAGES // 3, MESSAGES))
-        await asyncio.to_thread(restartable_nats.restart)
-        await publisher
-        assert acked == MESSAGES * PER_MESSAGE
-
-        async def stored() -> tuple[int, int]:
-            try:
-                return await totals(api)
-            except httpx.HTTPError:
-                return (-1, -1)  # the gateway's request/reply is still reconnecting
-
-        rows, hits = await eventually(
-            stored, lambda t: t[1] >= acked, timeout=90, what="every accepted event stored"
+        acked = await publish_traffic(js, range(0, MESSAGES // 3), "restart")
+        await eventually(lambda: traffic_totals(api), lambda t: t[1] > 0, what="first writes")
+        publisher = asyncio.create_task(
+            publish_traffic(js, range(MESSAGES // 3, MESSAGES), "restart")
         )
-        assert rows == FLOWS
+        await asyncio.to_thread(restartable_nats.restart)
+        acked += await publisher
+        assert acked == MESSAGES * TRAFFIC_PER_MESSAGE
+        rows, hits = await eventually(
+            lambda: stored_traffic(api),
+            lambda t: t[1] >= acked,
+            timeout=90,
+            what="every accepted event stored",
+        )
+        assert rows == TRAFFIC_FLOWS
         assert hits == acked
     for name in ("ingest", "traffic_store"):
         url = traffic_stack.health_url(name)

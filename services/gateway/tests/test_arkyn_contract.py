@@ -23,27 +23,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import nats
 import pytest
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import eventually, serve_asgi
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.devstack.testing import eventually
 from kubeward.schemas import bus
-from kubeward.traffic_store.app import traffic_store
-from kubeward.traffic_store.settings import Settings as StoreSettings
 
 TOKEN = "arkyn-contract-token"
 USER_TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.user"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 ARKYN_TIME = re.compile(r"^\d{2}/\d{2}/\d{4} at \d{2}:\d{2}:\d{2}$")
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -62,21 +56,11 @@ PANEL_PATHNAME = {"id", "value", "domainId", "trafficSourceId", "createdAt"}
 
 
 @pytest.fixture
-async def client(
-    nats_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway with ingest and traffic-store running behind it."""
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
-        await stack.enter_async_context(serving("traffic-store", store, traffic_store))
-        settings = GatewaySettings(
-            nats_url=nats_url, service_token=TOKEN, arkyn_log_tokens=USER_TOKEN
-        )
-        base_url = await stack.enter_async_context(serve_asgi(create_app(settings)))
-        yield await stack.enter_async_context(httpx.AsyncClient(base_url=base_url))
+    gateway = {"service_token": TOKEN, "arkyn_log_tokens": USER_TOKEN}
+    async with backed_gateway("ingest", "traffic-store", **gateway) as client:
+        yield client
 
 
 def js_stringify(value: Any) -> str:

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import serve_asgi
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 async def test_config_reports_each_service_and_docs_are_public(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
+    backed_gateway: BackedGateway,
 ) -> None:
-    settings = Settings(
-        nats_url=nats_url,
-        mongodb_url=mongo_url,
-        mongodb_db=mongo_db_name,
-        redis_url=clean_redis_url,
-        service_token="t",
-    )
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        url = await stack.enter_async_context(serve_asgi(create_app(settings)))
-        client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
+    async with backed_gateway("ingest", service_token="t") as client:
+        url = client.base_url
         assert (await client.get("/api/config")).status_code == 401
         signup = await client.post(
             "/api/auth/signup", json={"username": "admin", "password": "long enough"}

@@ -8,40 +8,23 @@ in a separate portal thread and loop, where the bus replies never reach the hand
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import serve_asgi
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
-from kubeward.traffic_store.app import traffic_store
-from kubeward.traffic_store.settings import Settings as StoreSettings
-
 TOKEN = "arkyn-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-async def client(
-    nats_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway with ingest and traffic-store running behind it."""
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
-        await stack.enter_async_context(serving("traffic-store", store, traffic_store))
-        app = create_app(GatewaySettings(nats_url=nats_url, service_token=TOKEN))
-        base_url = await stack.enter_async_context(serve_asgi(app))
-        yield await stack.enter_async_context(httpx.AsyncClient(base_url=base_url))
+    async with backed_gateway("ingest", "traffic-store", service_token=TOKEN) as client:
+        yield client
 
 
 async def post(client: httpx.AsyncClient, path: str, body: Any) -> Any:

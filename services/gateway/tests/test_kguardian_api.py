@@ -20,9 +20,8 @@ Pinned upstream behaviour (kguardian-dev/kguardian):
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -30,44 +29,18 @@ import nats
 import pytest
 from pymongo import AsyncMongoClient
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import eventually, serve_asgi
+from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import kguardian_traffic as traffic
+from kubeward.devstack.testing import kguardian_wire as wire
 from kubeward.devstack.testing import stored_messages as drain
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.schemas import bus
-from kubeward.traffic_store.app import traffic_store
-from kubeward.traffic_store.settings import Settings as StoreSettings
 
 SERVICE_TOKEN = "kubeward-service-token"
 BROKER_AUTH_TOKEN = "kguardian-shared-token-0123456789"
 READ_TOKEN = "kguardian-read-token-0123456789ab"
 CONTROLLER = {"content-type": "application/json", "authorization": f"Bearer {BROKER_AUTH_TOKEN}"}
 READER = {"authorization": f"Bearer {READ_TOKEN}"}
-
-
-def wire(value: Any) -> bytes:
-    """What ``serde_json::to_vec(&json!(value))`` writes: compact, keys sorted."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-
-
-def traffic(n: int, **changes: Any) -> dict[str, Any]:
-    """One ``PodTraffic`` as network.rs builds it (nanosecond time, Option fields set)."""
-    return {
-        "uuid": f"6f1c2a4e-0000-4000-8000-{n:012d}",
-        "pod_name": "web-7d9f6b8c4-x5z2w",
-        "pod_namespace": "shop",
-        "pod_ip": "10.244.1.5",
-        "pod_port": "0",
-        "traffic_type": "EGRESS",
-        "traffic_in_out_ip": f"10.96.0.{n}",
-        "traffic_in_out_port": "5432",
-        "ip_protocol": "TCP",
-        "decision": "ALLOW",
-        "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
-    } | changes
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 def pod_detail(name: str, ip: str, at: str, **changes: Any) -> dict[str, Any]:
@@ -99,35 +72,19 @@ def pod_detail(name: str, ip: str, at: str, **changes: Any) -> dict[str, Any]:
     } | changes
 
 
-def gateway_settings(
-    nats_url: str, mongo_url: str, mongo_db_name: str, anonymous_read: bool = False
-) -> GatewaySettings:
-    """A gateway configured as a kguardian broker was: its tokens, optionally open reads."""
-    return GatewaySettings(
-        nats_url=nats_url,
-        mongodb_url=mongo_url,  # the gateway's users and invitations live there
-        mongodb_db=mongo_db_name,
-        service_token=SERVICE_TOKEN,
-        broker_auth_token=BROKER_AUTH_TOKEN,
-        broker_token_read=READ_TOKEN,
-        kguardian_anonymous_read=anonymous_read,
-    )
+BROKER = {
+    "service_token": SERVICE_TOKEN,
+    "broker_auth_token": BROKER_AUTH_TOKEN,
+    "broker_token_read": READ_TOKEN,
+}
+"""A gateway configured as a kguardian broker was: its tokens."""
 
 
 @pytest.fixture
-async def api(
-    nats_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """Ingest and traffic-store, and a gateway holding the broker's tokens."""
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
-        await stack.enter_async_context(serving("traffic-store", store, traffic_store))
-        app = create_app(gateway_settings(nats_url, mongo_url, mongo_db_name))
-        url = await stack.enter_async_context(serve_asgi(app))
-        yield await stack.enter_async_context(httpx.AsyncClient(base_url=url))
+    async with backed_gateway("ingest", "traffic-store", **BROKER) as client:
+        yield client
 
 
 async def test_controller_batch_is_stored_and_read_back_as_the_broker_answers(
@@ -357,7 +314,7 @@ async def test_services_syscalls_and_version(
 
 
 async def test_scoped_tokens_and_anonymous_reads(
-    api: httpx.AsyncClient, nats_url: str, mongo_url: str, mongo_db_name: str
+    api: httpx.AsyncClient, backed_gateway: BackedGateway
 ) -> None:
     spec = wire(pod_detail("web-1", "10.244.1.5", "2026-05-12T10:00:00"))
     refused = await api.post("/pod/spec", content=spec, headers=READER)
@@ -367,12 +324,7 @@ async def test_scoped_tokens_and_anonymous_reads(
     outside = await api.get("/api/pods/failed", headers=READER)
     assert outside.status_code == 401  # broker tokens are credentials on kguardian routes only
     assert (await api.get("/pod/info")).status_code == 401
-    async with (
-        serve_asgi(
-            create_app(gateway_settings(nats_url, mongo_url, mongo_db_name, anonymous_read=True))
-        ) as url,
-        httpx.AsyncClient(base_url=url) as open_api,
-    ):
+    async with backed_gateway(**BROKER, kguardian_anonymous_read=True) as open_api:
         anonymous = await open_api.get("/pod/info")
         assert anonymous.status_code == 200 and anonymous.json()[0]["pod_name"] == "web-1"
         assert (await open_api.get("/pod/traffic")).status_code == 200

@@ -17,9 +17,8 @@ Pinned upstream behaviour (kguardian-dev/kguardian):
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -27,44 +26,18 @@ import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import eventually, serve_asgi
+from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import kguardian_traffic as traffic
+from kubeward.devstack.testing import kguardian_wire as wire
 from kubeward.devstack.testing import stored_messages as drain
-from kubeward.gateway.app import create_app
 from kubeward.gateway.diagram_graph import Diagram, Node, node_id
 from kubeward.gateway.diagram_traffic import overlay
-from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.schemas import bus
-from kubeward.traffic_store.app import traffic_store
-from kubeward.traffic_store.settings import Settings as StoreSettings
 
 TOKEN = "kguardian-shared-token-0123456789"
 CONTROLLER = {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
 READER = {"authorization": f"Bearer {TOKEN}"}
-
-
-def wire(value: Any) -> bytes:
-    """What ``serde_json::to_vec(&json!(value))`` writes: compact, keys sorted."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-
-
-def traffic(n: int, **changes: Any) -> dict[str, Any]:
-    """One ``PodTraffic`` as the controller's network.rs builds it."""
-    return {
-        "uuid": f"6f1c2a4e-0000-4000-8000-{n:012d}",
-        "pod_name": "web-7d9f6b8c4-x5z2w",
-        "pod_namespace": "shop",
-        "pod_ip": "10.244.1.5",
-        "pod_port": "0",
-        "traffic_type": "EGRESS",
-        "traffic_in_out_ip": f"10.96.0.{n}",
-        "traffic_in_out_port": "5432",
-        "ip_protocol": "TCP",
-        "decision": "ALLOW",
-        "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
-    } | changes
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 AS_GIVEN = {
@@ -81,26 +54,11 @@ AS_GIVEN = {
 
 
 @pytest.fixture
-async def api(
-    nats_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """Ingest and traffic-store, and a gateway holding the broker's token."""
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        store = StoreSettings(nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name)
-        await stack.enter_async_context(serving("traffic-store", store, traffic_store))
-        settings = GatewaySettings(
-            nats_url=nats_url,
-            mongodb_url=mongo_url,  # the gateway's users and invitations live there
-            mongodb_db=mongo_db_name,
-            service_token="kubeward-service-token",
-            broker_auth_token=TOKEN,
-        )
-        app = create_app(settings)
-        url = await stack.enter_async_context(serve_asgi(app))
-        yield await stack.enter_async_context(httpx.AsyncClient(base_url=url))
+    gateway = {"service_token": "kubeward-service-token", "broker_auth_token": TOKEN}
+    async with backed_gateway("ingest", "traffic-store", **gateway) as client:
+        yield client
 
 
 async def rows_by_uuid(api: httpx.AsyncClient, **params: str) -> dict[str, dict[str, Any]]:

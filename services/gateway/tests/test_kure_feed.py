@@ -34,15 +34,10 @@ from prometheus_client import REGISTRY
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from kubeward.core.service import serving
 from kubeward.devstack.testing import eventually, serve_asgi
-from kubeward.failure_analyzer.app import failure_analyzer
-from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
 from kubeward.gateway.app import create_app
 from kubeward.gateway.kure_feed import KureRelay
 from kubeward.gateway.settings import Settings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.schemas import bus
 
 TOKEN = "kure-service-token"
@@ -59,22 +54,14 @@ class Gw(NamedTuple):
 
 
 GatewayFactory = Callable[[], AbstractAsyncContextManager[Gw]]
+Backing = Callable[..., AbstractAsyncContextManager[None]]
 
 
 @pytest.fixture
-def kure_gateway(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> GatewayFactory:
+def kure_gateway(gateway_settings: Settings) -> GatewayFactory:
     """``async with kure_gateway() as gw``: a gateway on the test's NATS, MongoDB, Redis."""
-    settings = Settings(
-        nats_url=nats_url,
-        mongodb_url=mongo_url,
-        mongodb_db=mongo_db_name,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret="a-settings-secret-for-tests",
-        request_timeout_seconds=5.0,
+    settings = msgspec.structs.replace(
+        gateway_settings, service_token=TOKEN, request_timeout_seconds=5.0
     )
 
     @asynccontextmanager
@@ -224,17 +211,10 @@ REPORT: dict[str, Any] = {
 
 
 async def test_status_changes_carry_the_whole_record_as_kures_do(
-    kure_gateway: GatewayFactory, nats_url: str, mongo_url: str, mongo_db_name: str
+    kure_gateway: GatewayFactory, backing: Backing
 ) -> None:
-    common: dict[str, Any] = {
-        "nats_url": nats_url,
-        "mongodb_url": mongo_url,
-        "mongodb_db": mongo_db_name,
-    }
-    analyzer = AnalyzerSettings(**common, settings_secret="a-settings-secret-for-tests")
     async with (
-        serving("ingest", IngestSettings(nats_url=nats_url), ingest),
-        serving("failure-analyzer", analyzer, failure_analyzer),
+        backing("ingest", "failure-analyzer"),
         kure_gateway() as gw,
         httpx.AsyncClient(base_url=gw.http, timeout=30) as http,
         aiohttp.ClientSession() as session,

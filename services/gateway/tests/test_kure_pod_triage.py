@@ -26,7 +26,8 @@ import base64
 import copy
 import gzip
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -35,22 +36,15 @@ import pytest
 from nats.aio.client import Client as NATS
 from pymongo import AsyncMongoClient
 
-from kubeward.core.service import serving
 from kubeward.devstack.fake_llm import FakeLLM, serve_fake_llm
-from kubeward.devstack.testing import eventually, serve_asgi, stored_messages
-from kubeward.failure_analyzer.app import failure_analyzer
-from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.devstack.testing import eventually, stored_messages
 from kubeward.schemas import bus
 
 TOKEN = "svc-token"
 AGENT = {"X-Service-Token": TOKEN, "Content-Type": "application/json"}
 JSON = {"Content-Type": "application/json"}
 ADMIN = {"username": "root", "password": "correct horse battery"}
-SECRET = "a-settings-secret-for-tests"
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 DB_PASSWORD = "pg-Sup3rS3cret-2026"
 LLM_ANSWER = (
     "## Root Cause\nThe previous instance exited on KeyError 'PAYMENT_TOKEN'.\n\n"
@@ -128,30 +122,10 @@ def crash_report(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway with ingest and failure-analyzer behind it; not logged in."""
-    common: dict[str, Any] = {
-        "nats_url": nats_url,
-        "mongodb_url": mongo_url,
-        "mongodb_db": mongo_db_name,
-    }
-    gateway = Settings(
-        **common,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret=SECRET,
-        request_timeout_seconds=10.0,
-    )
-    analyzer = AnalyzerSettings(**common, settings_secret=SECRET, llm_timeout_seconds=5.0)
-    async with (
-        serving("ingest", IngestSettings(nats_url=nats_url), ingest),
-        serving("failure-analyzer", analyzer, failure_analyzer),
-        serve_asgi(create_app(gateway)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as client,
-    ):
+    settings = {"failure-analyzer": {"llm_timeout_seconds": 5.0}}
+    async with backed_gateway("ingest", "failure-analyzer", settings=settings) as client:
         yield client
 
 

@@ -21,8 +21,8 @@ Pins Nan0C0de/kure-monitor:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -31,22 +31,13 @@ import pytest
 import yaml
 from nats.aio.client import Client as NATS
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import eventually, serve_asgi
-from kubeward.failure_analyzer.app import failure_analyzer
-from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.devstack.testing import eventually
 from kubeward.schemas import bus
-from kubeward.security.app import security
-from kubeward.security.settings import Settings as SecuritySettings
 
 TOKEN = "svc-token"
 SCANNER = {"X-Service-Token": TOKEN}
 ADMIN = {"username": "root", "password": "correct horse battery"}
-SECRET = "a-settings-secret-for-tests"
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 # What the scanner's get_resource_manifest attaches: the object as the API returned it.
 POD_YAML = """\
@@ -150,40 +141,10 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> AsyncIterator[Stack]:
+async def stack(backed_gateway: BackedGateway) -> AsyncIterator[Stack]:
     """Gateway + ingest + security + failure-analyzer; admin, writer and reader logged in."""
-    async with _stack(nats_url, mongo_url, mongo_db_name, clean_redis_url) as s:
-        yield s
-
-
-@asynccontextmanager
-async def _stack(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> AsyncIterator[Stack]:
-    common: dict[str, Any] = {
-        "nats_url": nats_url,
-        "mongodb_url": mongo_url,
-        "mongodb_db": mongo_db_name,
-    }
-    gateway = Settings(
-        **common,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret=SECRET,
-        request_timeout_seconds=10.0,
-    )
-    async with (
-        serving("ingest", IngestSettings(nats_url=nats_url), ingest),
-        serving("security", SecuritySettings(**common, settings_secret=SECRET), security),
-        serving(
-            "failure-analyzer", AnalyzerSettings(**common, settings_secret=SECRET), failure_analyzer
-        ),
-        serve_asgi(create_app(gateway)) as url,
-    ):
-        s = Stack(url)
+    async with backed_gateway("ingest", "security", "failure-analyzer") as gateway:
+        s = Stack(str(gateway.base_url))
         try:
             assert (await s.admin.post("/api/auth/signup", json=ADMIN)).status_code == 201
             for client, role in ((s.writer, "write"), (s.reader, "read")):

@@ -42,11 +42,12 @@ import http.cookiejar
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import requests
 import schemathesis
@@ -59,27 +60,17 @@ from schemathesis import Case, GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from kubeward.core.service import serving
 from kubeward.devstack.testing import serve_asgi
-from kubeward.failure_analyzer.app import failure_analyzer
-from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
 from kubeward.gateway.app import create_app
 from kubeward.gateway.sessions import SESSION_COOKIE
 from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
-from kubeward.mirror.app import mirror
-from kubeward.mirror.settings import Settings as MirrorSettings
-from kubeward.security.app import security
-from kubeward.security.settings import Settings as SecuritySettings
-from kubeward.traffic_store.app import traffic_store
-from kubeward.traffic_store.settings import Settings as StoreSettings
 
 TOKEN = "fuzz-service-token"
 ADMIN = {"username": "fuzz-admin", "password": "fuzzing is fun and long enough"}
 MAX_EXAMPLES = 12
 """Examples per operation and generation mode."""
 REQUEST_TIMEOUT = 30.0
+Backing = Callable[..., AbstractAsyncContextManager[None]]
 """Seconds one generated request may take before the test fails on it."""
 
 SPEC_PATH = "/docs/openapi.json"
@@ -137,54 +128,30 @@ class Findings:
 
 @pytest.fixture
 async def stack(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str, kmock_kubeconfig: str
+    backing: Backing, gateway_settings: GatewaySettings, kmock_kubeconfig: str
 ) -> AsyncIterator[Stack]:
     """Gateway + ingest + traffic-store + failure-analyzer + security on real
     infrastructure, with a signed-up admin."""
+    secret = "fuzz-settings-secret-0123456789"
+    settings = {
+        "traffic-store": {"max_page": 50},
+        "failure-analyzer": {"settings_secret": secret, "max_page": 50},
+        "security": {"settings_secret": secret, "max_page": 50},
+        "mirror": {
+            "settings_secret": secret,
+            "kubeconfig": kmock_kubeconfig,  # the empty emulator
+            "reaper_interval_seconds": 3600,
+        },
+    }
+    services = ("ingest", "traffic-store", "failure-analyzer", "security", "mirror")
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        store_settings = StoreSettings(
-            nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name, max_page=50
-        )
-        await stack.enter_async_context(serving("traffic-store", store_settings, traffic_store))
-        analyzer_settings = AnalyzerSettings(
-            nats_url=nats_url,
-            mongodb_url=mongo_url,
-            mongodb_db=mongo_db_name,
-            settings_secret="fuzz-settings-secret-0123456789",
-            max_page=50,
-        )
-        await stack.enter_async_context(
-            serving("failure-analyzer", analyzer_settings, failure_analyzer)
-        )
-        security_settings = SecuritySettings(
-            nats_url=nats_url,
-            mongodb_url=mongo_url,
-            mongodb_db=mongo_db_name,
-            settings_secret="fuzz-settings-secret-0123456789",
-            max_page=50,
-        )
-        await stack.enter_async_context(serving("security", security_settings, security))
-        mirror_settings = MirrorSettings(
-            nats_url=nats_url,
-            mongodb_url=mongo_url,
-            mongodb_db=mongo_db_name,
-            settings_secret="fuzz-settings-secret-0123456789",
-            kubeconfig=kmock_kubeconfig,  # the empty emulator
-            reaper_interval_seconds=3600,
-        )
-        await stack.enter_async_context(serving("mirror", mirror_settings, mirror))
+        await stack.enter_async_context(backing(*services, settings=settings))
         app = create_app(
-            GatewaySettings(
-                nats_url=nats_url,
-                mongodb_url=mongo_url,
-                mongodb_db=mongo_db_name,
-                redis_url=clean_redis_url,
+            msgspec.structs.replace(
+                gateway_settings,
                 service_token=TOKEN,
                 session_secret="fuzz-session-secret",
-                settings_secret="fuzz-settings-secret-0123456789",
+                settings_secret=secret,
                 request_timeout_seconds=5.0,
                 default_page=50,
                 kubeconfig=kmock_kubeconfig,

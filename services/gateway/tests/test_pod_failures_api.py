@@ -4,7 +4,8 @@ running in-process against real NATS, MongoDB and Redis."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -12,20 +13,13 @@ import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import eventually, serve_asgi, stored_messages
-from kubeward.failure_analyzer.app import failure_analyzer
-from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
+from kubeward.devstack.testing import eventually, stored_messages
 from kubeward.schemas import bus
 
 TOKEN = "svc-token"
 AGENT = {"X-Service-Token": TOKEN}
 ADMIN = {"username": "root", "password": "correct horse battery"}
-SECRET = "a-settings-secret-for-tests"
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 REPORT: dict[str, Any] = {
     "pod_name": "web-5f7c9d8b6-zt4qp",
@@ -66,30 +60,9 @@ REPORT: dict[str, Any] = {
 
 
 @pytest.fixture
-async def api(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway (with ingest and failure-analyzer behind it); the client is not logged in."""
-    common: dict[str, Any] = {
-        "nats_url": nats_url,
-        "mongodb_url": mongo_url,
-        "mongodb_db": mongo_db_name,
-    }
-    gateway = Settings(
-        **common,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret=SECRET,
-        request_timeout_seconds=10.0,
-    )
-    analyzer = AnalyzerSettings(**common, settings_secret=SECRET)
-    async with (
-        serving("ingest", IngestSettings(nats_url=nats_url), ingest),
-        serving("failure-analyzer", analyzer, failure_analyzer),
-        serve_asgi(create_app(gateway)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as client,
-    ):
+    async with backed_gateway("ingest", "failure-analyzer") as client:
         yield client
 
 

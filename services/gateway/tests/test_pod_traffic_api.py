@@ -6,24 +6,20 @@ the gateway is driven through Litestar's ASGI test client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import msgspec
 import pytest
 
-from kubeward.core.service import serving
 from kubeward.devstack.testing import serve_asgi
 from kubeward.gateway.app import create_app
 from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
-from kubeward.traffic_store.app import traffic_store
-from kubeward.traffic_store.settings import Settings as StoreSettings
 
 TOKEN = "s3cret-token"
 AUTH = {"X-Service-Token": TOKEN}
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 def event(n: int, **changes: str) -> dict[str, str]:
@@ -44,28 +40,12 @@ def event(n: int, **changes: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client(
-    nats_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway with ingest and traffic-store running behind it."""
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            serving("ingest", IngestSettings(nats_url=nats_url), ingest)
-        )
-        store_settings = StoreSettings(
-            nats_url=nats_url, mongodb_url=mongo_url, mongodb_db=mongo_db_name, max_page=50
-        )
-        await stack.enter_async_context(serving("traffic-store", store_settings, traffic_store))
-        gateway = GatewaySettings(
-            nats_url=nats_url,
-            mongodb_url=mongo_url,  # the gateway's users and invitations live there
-            mongodb_db=mongo_db_name,
-            service_token=TOKEN,
-            default_page=50,
-        )
-        app = create_app(gateway)
-        base_url = await stack.enter_async_context(serve_asgi(app))
-        yield await stack.enter_async_context(httpx.AsyncClient(base_url=base_url))
+    settings = {"traffic-store": {"max_page": 50}}
+    gateway = {"service_token": TOKEN, "default_page": 50}
+    async with backed_gateway("ingest", "traffic-store", settings=settings, **gateway) as client:
+        yield client
 
 
 async def test_requests_without_the_service_token_get_401(client: httpx.AsyncClient) -> None:

@@ -3,26 +3,18 @@ in-process against real NATS, MongoDB and Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 
-from kubeward.core.service import serving
-from kubeward.devstack.testing import serve_asgi
-from kubeward.gateway.app import create_app
-from kubeward.gateway.settings import Settings
-from kubeward.ingest.app import ingest
-from kubeward.ingest.settings import Settings as IngestSettings
-from kubeward.security.app import security
-from kubeward.security.settings import Settings as SecuritySettings
-
 TOKEN = "svc-token"
 SCANNER = {"X-Service-Token": TOKEN}
 ADMIN = {"username": "root", "password": "correct horse battery"}
 READER = {"username": "viewer", "password": "a reader's password", "role": "read"}
-SECRET = "a-settings-secret-for-tests"
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 FINDING: dict[str, Any] = {
     "resource_type": "Pod",
@@ -52,29 +44,9 @@ spec:
 
 
 @pytest.fixture
-async def api(
-    nats_url: str, mongo_url: str, mongo_db_name: str, clean_redis_url: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(backed_gateway: BackedGateway) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway with ingest and security behind it; the client is logged in as admin."""
-    common: dict[str, Any] = {
-        "nats_url": nats_url,
-        "mongodb_url": mongo_url,
-        "mongodb_db": mongo_db_name,
-    }
-    gateway = Settings(
-        **common,
-        redis_url=clean_redis_url,
-        service_token=TOKEN,
-        session_secret="shared-secret",
-        settings_secret=SECRET,
-        request_timeout_seconds=10.0,
-    )
-    async with (
-        serving("ingest", IngestSettings(nats_url=nats_url), ingest),
-        serving("security", SecuritySettings(**common, settings_secret=SECRET), security),
-        serve_asgi(create_app(gateway)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as client,
-    ):
+    async with backed_gateway("ingest", "security") as client:
         assert (await client.post("/api/auth/signup", json=ADMIN)).status_code == 201
         yield client
 

@@ -8,6 +8,7 @@ cannot be started the fixture raises, so the test fails: nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -15,18 +16,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+import msgspec
 import nats
 import pytest
 import redis.asyncio
 import uvicorn
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import infra
 from kubeward.devstack.procs import free_port
 from kubeward.devstack.services import ServiceSet, pick_ports
+from kubeward.schemas import bus
 
 T = TypeVar("T")
 
@@ -215,3 +220,107 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceSet]:
         yield services
     finally:
         services.stop_all()
+
+
+# Pod traffic load: what the restart and fail-over tests publish and read back.
+
+TRAFFIC_PER_MESSAGE = 25
+"""Events per published ``COLLECT_POD_TRAFFIC`` message."""
+TRAFFIC_FLOWS = 400
+"""Distinct flows: event ``i`` belongs to flow ``i % TRAFFIC_FLOWS``."""
+
+
+def traffic_event(i: int) -> dict[str, str]:
+    """Event ``i``; flows repeat every ``TRAFFIC_FLOWS`` events so most flows get several hits."""
+    flow = i % TRAFFIC_FLOWS
+    return {
+        "uuid": f"00000000-0000-4000-8000-{i:012d}",
+        "pod_name": f"pod-{flow % 7}",
+        "pod_namespace": "prod",
+        "pod_ip": f"10.1.{flow // 250}.{flow % 250}",
+        "pod_port": "8080",
+        "ip_protocol": "TCP",
+        "traffic_type": "INGRESS",
+        "traffic_in_out_ip": "10.2.0.1",
+        "traffic_in_out_port": "443",
+        "decision": "ALLOW",
+        "time_stamp": f"2026-05-12T10:00:00.{i:06d}",
+    }
+
+
+def traffic_message(m: int) -> list[dict[str, str]]:
+    """Message ``m``: events ``m * TRAFFIC_PER_MESSAGE`` onwards."""
+    return [traffic_event(m * TRAFFIC_PER_MESSAGE + k) for k in range(TRAFFIC_PER_MESSAGE)]
+
+
+async def publish_traffic(js: JetStreamContext, messages: range, msg_id_prefix: str) -> int:
+    """Publish ``messages`` as a collector does: each with its own ``Nats-Msg-Id``
+    (``<prefix>-<m>``), retried until acknowledged. The number of events acknowledged."""
+    acked = 0
+    for m in messages:
+        while True:  # a publish in flight when its server or stream leader dies gets no ack
+            try:
+                await js.publish(
+                    bus.COLLECT_POD_TRAFFIC,
+                    msgspec.json.encode(traffic_message(m)),
+                    headers={bus.HDR_MSG_ID: f"{msg_id_prefix}-{m}"},
+                    timeout=2,
+                )
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        acked += TRAFFIC_PER_MESSAGE
+    return acked
+
+
+async def traffic_totals(api: httpx.AsyncClient) -> tuple[int, int]:
+    """(rows, sum of hits) across every page of ``GET /pod/traffic``; no flow stored twice."""
+    rows: list[dict[str, object]] = []
+    cursor: str | None = None
+    while True:
+        params = {"with_stats": "true", "limit": "5000"} | ({"cursor": cursor} if cursor else {})
+        resp = await api.get(
+            "/pod/traffic", headers={"X-Service-Token": SERVICE_TOKEN}, params=params
+        )
+        resp.raise_for_status()
+        rows += resp.json()
+        cursor = resp.headers.get("x-next-cursor")
+        if cursor is None:
+            break
+    uuids = [r["uuid"] for r in rows]
+    assert len(uuids) == len(set(uuids)), "a flow was stored twice"
+    return len(rows), sum(int(str(r["hits"])) for r in rows)
+
+
+async def stored_traffic(api: httpx.AsyncClient) -> tuple[int, int]:
+    """``traffic_totals``, or ``(-1, -1)`` while the gateway's request/reply reconnects."""
+    try:
+        return await traffic_totals(api)
+    except httpx.HTTPError:
+        return (-1, -1)
+
+
+# kguardian's controller on the wire (network.rs, pinned in the gateway's kguardian tests).
+
+
+def kguardian_wire(value: Any) -> bytes:
+    """What ``serde_json::to_vec(&json!(value))`` writes: compact, keys sorted."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def kguardian_traffic(n: int, **changes: Any) -> dict[str, Any]:
+    """One ``PodTraffic`` as the controller's network.rs builds it (nanosecond time, Option
+    fields set); ``changes`` replace fields."""
+    return {
+        "uuid": f"6f1c2a4e-0000-4000-8000-{n:012d}",
+        "pod_name": "web-7d9f6b8c4-x5z2w",
+        "pod_namespace": "shop",
+        "pod_ip": "10.244.1.5",
+        "pod_port": "0",
+        "traffic_type": "EGRESS",
+        "traffic_in_out_ip": f"10.96.0.{n}",
+        "traffic_in_out_port": "5432",
+        "ip_protocol": "TCP",
+        "decision": "ALLOW",
+        "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
+    } | changes
