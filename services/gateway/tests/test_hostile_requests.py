@@ -73,3 +73,39 @@ async def test_a_page_number_beyond_any_listing_is_400(gateway: Gateway) -> None
         )
     assert resp.status_code == 400
     assert "page" in resp.json()["detail"]
+
+
+BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+async def test_a_pod_name_with_cr_lf_still_gets_a_legal_link_header(
+    backed_gateway: BackedGateway,
+) -> None:
+    """The next-page ``Link`` holds the request path, decoded: a CR LF in a pod name made
+    the header illegal and the connection dropped without an answer."""
+    name = "evil\r\nX-Injected: 1"
+    events = [
+        {
+            "pod_name": name,
+            "pod_namespace": "prod",
+            "pod_ip": "10.0.0.1",
+            "pod_port": str(port),
+            "ip_protocol": "TCP",
+            "traffic_type": "INGRESS",
+            "traffic_in_out_ip": "10.0.0.2",
+            "traffic_in_out_port": "443",
+            "decision": "ALLOW",
+            "time_stamp": "2026-05-12T10:00:00.000000",
+        }
+        for port in (80, 81)
+    ]
+    auth = {"X-Service-Token": TOKEN}
+    async with backed_gateway("ingest", "traffic-store") as client:
+        stored = await client.post("/pod/traffic/batch", json=events, headers=auth)
+        assert stored.status_code == 200 and stored.json() == 2
+        page = await client.get(
+            "/pod/traffic/evil%0D%0AX-Injected:%201", params={"limit": "1"}, headers=auth
+        )
+    assert page.status_code == 200
+    assert "x-injected" not in page.headers
+    assert page.headers["link"].startswith("</pod/traffic/evil%0D%0AX-Injected%3A%201?")
