@@ -14,8 +14,19 @@ Document = dict[str, Any]
 
 
 def connect(url: str) -> AsyncMongoClient[Document]:
-    """A client for ``url``; it connects lazily and reconnects on its own."""
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=False)
+    """A client for ``url``; it connects lazily and reconnects on its own.
+
+    Writes are journaled (``j: true``) unless the URL says otherwise: a service acks a bus
+    message or answers a request once its write returns, and a write that is only in the
+    server's memory is lost when the server is killed (measured on SecantusDB: 4-25 of
+    ~700 acknowledged updates gone after a ``kill -9``; none with ``j: true``). On MongoDB
+    it waits for the journal's group commit, on SecantusDB for an fsync of its log; batched
+    writes pay it once per batch.
+    """
+    options: dict[str, Any] = {"serverSelectionTimeoutMS": 5000, "tz_aware": False}
+    if "journal=" not in url.lower():
+        options["journal"] = True
+    return AsyncMongoClient(url, **options)
 
 
 def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:
