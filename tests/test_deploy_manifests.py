@@ -746,9 +746,9 @@ def test_service_deployment(svc: Svc) -> None:
     for key, value in SHARED_ENV.items():
         assert env[key] == value, key
 
-    for kind in ("readinessProbe", "livenessProbe"):
+    for kind, path in (("readinessProbe", "/health"), ("livenessProbe", "/live")):
         probe = container[kind]["httpGet"]
-        assert probe["path"] == "/health", kind
+        assert probe["path"] == path, kind
         assert resolve_port(container, probe["port"]) == svc.port, kind
     if "startupProbe" in container:
         assert resolve_port(container, container["startupProbe"]["httpGet"]["port"]) == svc.port

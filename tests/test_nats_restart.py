@@ -1,13 +1,13 @@
 """A nats-server restart (same store) while collectors publish: every service resumes.
 
 Before the bounded waits, traffic-store could wait forever for a PubAck lost in the restart
-(its keep-alive holding the batch in progress) while its ``/health`` said ok.
+(its keep-alive holding the batch in progress) while its ``/health`` said ok. While the
+server is away every service says ``degraded`` (not ready, still alive), ``ok`` after.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,69 +15,36 @@ import httpx
 import nats
 import pytest
 
-from kubeward.devstack import infra
-from kubeward.devstack.procs import Proc, free_port, http_ok
-from kubeward.devstack.services import ServiceSet, pick_ports
+from kubeward.devstack.services import ServiceSet
 from kubeward.devstack.testing import (
     TRAFFIC_FLOWS,
     TRAFFIC_PER_MESSAGE,
+    TRAFFIC_SERVICES,
+    RestartableServer,
     eventually,
     publish_traffic,
+    settled_health,
     stored_traffic,
+    traffic_services,
     traffic_totals,
 )
 
 MESSAGES = 90
 
 
-class RestartableNats:
-    """A nats-server on a fixed port and store that a test can stop and start again."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.store = tmp_path / "jetstream"
-        self.logs = tmp_path
-        self.proc: Proc = infra.nats(self.port, self.store, self.logs)
-
-    @property
-    def url(self) -> str:
-        """The server's URL (the same across restarts)."""
-        return f"nats://127.0.0.1:{self.port}"
-
-    def restart(self) -> None:
-        """SIGTERM, wait for the exit, start again on the same port and store."""
-        self.proc.signal(signal.SIGTERM)
-        self.proc.stop()
-        self.proc = infra.nats(self.port, self.store, self.logs)
-
-
-@pytest.fixture
-def restartable_nats(tmp_path: Path) -> Iterator[RestartableNats]:
-    """Its own nats-server, since the shared fixture's cannot be restarted."""
-    server = RestartableNats(tmp_path)
-    yield server
-    server.proc.stop()
-
-
 @pytest.fixture
 def traffic_stack(
-    restartable_nats: RestartableNats, stack_env: dict[str, str], tmp_path: Path
+    restartable_nats: RestartableServer, stack_env: dict[str, str], tmp_path: Path
 ) -> Iterator[ServiceSet]:
     """ingest, traffic-store and the gateway on the restartable server."""
     env = stack_env | {"NATS_URL": restartable_nats.url}
-    services = ServiceSet(env, pick_ports(free_port()), tmp_path / "service-logs")
-    try:
-        for name in ("ingest", "traffic_store", "gateway"):
-            services.start(name, wait=False)
-        for name in ("ingest", "traffic_store", "gateway"):
-            services.wait_healthy(name)
-        yield services
-    finally:
-        services.stop_all()
+    services = traffic_services(env, tmp_path / "service-logs")
+    yield services
+    services.stop_all()
 
 
 async def test_services_resume_after_a_nats_restart(
-    traffic_stack: ServiceSet, restartable_nats: RestartableNats
+    traffic_stack: ServiceSet, restartable_nats: RestartableServer
 ) -> None:
     nc = await nats.connect(restartable_nats.url, max_reconnect_attempts=-1)
     js = nc.jetstream()
@@ -87,7 +54,10 @@ async def test_services_resume_after_a_nats_restart(
         publisher = asyncio.create_task(
             publish_traffic(js, range(MESSAGES // 3, MESSAGES), "restart")
         )
-        await asyncio.to_thread(restartable_nats.restart)
+        await asyncio.to_thread(restartable_nats.stop)
+        for name in TRAFFIC_SERVICES:
+            assert await settled_health(traffic_stack, name) == ("degraded", 503, 200), name
+        await asyncio.to_thread(restartable_nats.start)
         acked += await publisher
         assert acked == MESSAGES * TRAFFIC_PER_MESSAGE
         rows, hits = await eventually(
@@ -98,7 +68,6 @@ async def test_services_resume_after_a_nats_restart(
         )
         assert rows == TRAFFIC_FLOWS
         assert hits == acked
-    for name in ("ingest", "traffic_store"):
-        url = traffic_stack.health_url(name)
-        await eventually(lambda u=url: asyncio.to_thread(http_ok, u), bool, what=f"{name} healthy")
+    for name in TRAFFIC_SERVICES:
+        assert await settled_health(traffic_stack, name) == ("ok", 200, 200), name
     await nc.close()

@@ -11,6 +11,7 @@ import sys
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from kubeward.core.bus import (
     BatchWorker,
@@ -282,3 +283,54 @@ async def test_service_is_told_when_the_server_closes_its_connection(nats_url: s
             await ctx.nc.flush(timeout=2)
         await asyncio.wait_for(lost.wait(), timeout=15)
     assert lost.is_set()
+
+
+async def test_a_batch_is_held_through_a_database_outage_not_redelivered(nc: NATS) -> None:
+    """A handler failing because the database is away keeps its batch (no delivery is
+    spent): with max_deliver 2 and four failed tries, the message is neither redelivered
+    nor dead-lettered, and is acked once the database is back."""
+    js = nc.jetstream()
+    await ensure_streams(js, bus.STREAMS)
+    deliveries: list[int] = []
+    tries = 0
+
+    async def handler(msgs: list[Msg]) -> None:
+        nonlocal tries
+        tries += 1
+        if tries <= 4:
+            raise AutoReconnect("127.0.0.1:27017: connection closed")
+        deliveries.extend(m.metadata.num_delivered for m in msgs)
+
+    worker = BatchWorker(
+        js,
+        stream="COLLECT",
+        durable="outage",
+        filter_subject=SUBJECT,
+        handler=handler,
+        stage="test",
+        max_deliver=2,
+        retry_delay=0.05,
+    )
+    await worker.start()
+    await js.publish(SUBJECT, b"x")
+    await eventually(
+        lambda: _pending(nc, "outage"), lambda p: p == (0, 0), timeout=20, what="batch acked"
+    )
+    await worker.stop()
+    assert (tries, deliveries) == (5, [1])
+    assert await dead_letters(nc) == []
+
+
+async def test_a_request_failing_on_an_unreachable_database_is_a_503(nc: NATS) -> None:
+    async def handler(_msg: Msg) -> bytes:
+        try:
+            raise ServerSelectionTimeoutError("no servers")
+        except ServerSelectionTimeoutError as exc:
+            raise RuntimeError("while listing") from exc
+
+    sub = await serve_requests(nc, "kubeward.rpc.test.outage", handler, queue="test")
+    reply = msgspec.json.decode(
+        (await nc.request("kubeward.rpc.test.outage", b"", 5)).data, type=Reply
+    )
+    await sub.unsubscribe()
+    assert reply.status == 503

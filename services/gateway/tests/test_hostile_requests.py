@@ -31,7 +31,8 @@ async def test_json_nested_too_deeply_is_400(admin: httpx.AsyncClient, path: str
 async def test_database_down_is_503_not_500(
     nats_url: str, clean_redis_url: str, mongo_db_name: str, tmp_path: Path
 ) -> None:
-    """Login reads the user from MongoDB; with MongoDB gone the caller learns to retry."""
+    """Login reads the user from MongoDB; with MongoDB gone the caller learns to retry, and
+    the gateway says it is degraded (not ready) but alive."""
     port = free_port()
     database = infra.mongo(port, None, tmp_path)
     settings = Settings(
@@ -50,10 +51,16 @@ async def test_database_down_is_503_not_500(
         ):
             database.kill()
             resp = await c.post("/api/auth/login", json={"username": "u", "password": "p" * 9})
+            health = await c.get("/health")
+            live = await c.get("/live")
     finally:
         database.stop()
     assert resp.status_code == 503
     assert resp.json() == {"detail": "Service temporarily unavailable"}
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
+    assert health.json()["checks"] == {"nats": True, "mongodb": False, "redis": True}
+    assert live.status_code == 200
 
 
 async def test_non_ascii_credentials_are_401(gateway: Gateway) -> None:

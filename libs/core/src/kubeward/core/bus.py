@@ -20,8 +20,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
-from pymongo.errors import ConnectionFailure
 
+from kubeward.core.outage import is_outage
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply, error
 
@@ -35,6 +35,8 @@ _PART_HEADROOM = 4096
 _HEADER_HEADROOM = 512
 """Bytes kept free in a dead letter for the NATS header framing beyond names and values."""
 
+OUTAGE_RETRY_MAX = 5.0
+"""Longest pause, in seconds, between tries of a batch held through a dependency outage."""
 ACK_TIMEOUT = 10.0
 """Seconds a service waits for PubAcks of pipelined publishes. A PubAck lost in a server
 restart never arrives; without a bound the consumer waiting for it stalls for good."""
@@ -290,10 +292,15 @@ class BatchWorker:
         return self._durable
 
     async def is_healthy(self) -> bool:
-        """Health check: the last fetch reached the server and the pull loop is moving
-        (a loop that has not come round for longer than a handler may take is stuck)."""
-        stalled = self._clock() - self._last_progress > self._handler_timeout + self._ack_wait
-        return self.healthy and not stalled
+        """Readiness check: the last fetch reached the server (false while NATS is away)."""
+        return self.healthy
+
+    async def is_moving(self) -> bool:
+        """Liveness check: the pull loop came round within the longest a handler may take
+        (a loop stuck for longer will not recover by itself)."""
+        if self._task is None:
+            return True
+        return self._clock() - self._last_progress <= self._handler_timeout + self._ack_wait
 
     @staticmethod
     def _clock() -> float:
@@ -357,9 +364,7 @@ class BatchWorker:
     async def _process(self, msgs: list[Msg]) -> None:
         keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
-            # Bounded: a handler waiting on something that never comes (a PubAck lost in a
-            # server restart) would otherwise hold its messages in progress for good.
-            await asyncio.wait_for(self._handler(msgs), self._handler_timeout)
+            await self._handle_through_outages(msgs)
         except Exception as exc:
             log.exception("%s: batch of %d failed; will retry", self._durable, len(msgs))
             await self._give_back(msgs, f"{type(exc).__name__}: {exc}")
@@ -367,6 +372,32 @@ class BatchWorker:
         finally:
             keepalive.cancel()
         await asyncio.gather(*(m.ack() for m in msgs))
+
+    async def _handle_through_outages(self, msgs: list[Msg]) -> None:
+        """Run the handler; while it fails because a dependency is away (see
+        :mod:`~kubeward.core.outage`), hold the batch in progress and try again, so an
+        outage costs no delivery. A stop request ends the wait (the batch goes back)."""
+        delay = self._retry_delay
+        while True:
+            try:
+                # Bounded: a handler waiting on something that never comes (a PubAck lost
+                # in a server restart) would otherwise hold its messages for good.
+                await asyncio.wait_for(self._handler(msgs), self._handler_timeout)
+                return
+            except Exception as exc:
+                if not is_outage(exc) or self._stopping.is_set():
+                    raise
+                if delay == self._retry_delay:
+                    log.warning(
+                        "%s: %s; holding %d messages until it is back",
+                        self._durable,
+                        exc,
+                        len(msgs),
+                    )
+            self._last_progress = self._clock()  # waiting on a dependency is not stuck
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, OUTAGE_RETRY_MAX)
 
     async def _keep_alive(self, msgs: list[Msg]) -> None:
         """While a slow batch is being handled, tell the server it is still in progress
@@ -420,14 +451,15 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
             return
         try:
             data = await handler(msg)
-        except ConnectionFailure as exc:
-            log.warning("request on %s: database unavailable: %s", subject, exc)
-            data = msgspec.json.encode(error(503, "Database unavailable"))
         except OverflowError:  # a number MongoDB cannot store (over 64 bits)
             data = msgspec.json.encode(error(400, "A number in the request is out of range"))
-        except Exception:
-            log.exception("request on %s failed", subject)
-            data = msgspec.json.encode(error(500, "Internal server error"))
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("request on %s: a dependency is unavailable: %s", subject, exc)
+                data = msgspec.json.encode(error(503, "Database unavailable"))
+            else:
+                log.exception("request on %s failed", subject)
+                data = msgspec.json.encode(error(500, "Internal server error"))
         await publish_reply(nc, msg.reply, data)
 
     sub = await nc.subscribe(subject, queue=queue, cb=on_request)

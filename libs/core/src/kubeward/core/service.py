@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from kubeward.core import bus
 from kubeward.core.app_settings import AppSettings
-from kubeward.core.health import Check, HealthServer, health_report
+from kubeward.core.health import Check, HealthServer, health_report, run_checks
 from kubeward.core.metrics import render
 from kubeward.core.settings import BaseSettings
 from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS, metrics_subject
@@ -34,6 +34,10 @@ class ServiceContext:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.checks: dict[str, Check] = {"nats": self._nats_ok}
+        """Readiness: the dependencies answer (``degraded`` while one does not)."""
+        self.liveness: dict[str, Check] = {}
+        """Liveness: the service's loops make progress (``unhealthy`` when one does not;
+        the watchdog of :func:`run_service` then exits for a fresh process)."""
         self.components: dict[str, object] = {}
         """The body's main objects by name (its store, its settings view), so in-process
         tests can look at the state the service sees."""
@@ -45,9 +49,16 @@ class ServiceContext:
     async def _nats_ok(self) -> bool:
         return bool(self.nc.is_connected)
 
+    def watch(self, worker: bus.BatchWorker) -> None:
+        """Report ``worker`` in health: ready while its fetches reach the server, alive while
+        its loop comes round."""
+        name = f"consumer:{worker.durable}"
+        self.checks[name] = worker.is_healthy
+        self.liveness[name] = worker.is_moving
+
 
 async def _health(ctx: ServiceContext, _msg: Msg) -> bytes:
-    return msgspec.json.encode(await health_report(ctx.name, ctx.checks))
+    return msgspec.json.encode(await health_report(ctx.name, ctx.checks, ctx.liveness))
 
 
 async def _metrics(registry: CollectorRegistry, _msg: Msg) -> bytes:
@@ -106,38 +117,62 @@ async def serving(
             await nc.close()
 
 
+async def watchdog(liveness: dict[str, Check], interval: float, strikes: int) -> str:
+    """Return the names of the failing liveness checks once they have failed ``strikes``
+    times in a row, checked every ``interval`` seconds (runs until cancelled otherwise)."""
+    failing = 0
+    while True:
+        await asyncio.sleep(interval)
+        _, results = await run_checks(liveness)
+        dead = [check for check, ok in results.items() if not ok]
+        failing = failing + 1 if dead else 0
+        if failing >= strikes:
+            return ", ".join(dead)
+
+
 async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
     """Run ``body`` (see :func:`serving`) and serve health until SIGINT/SIGTERM.
 
-    If the NATS connection closes for good (nats-py gives up on some server errors
-    whatever the reconnect policy), the service stops and exits with status 1 so that
-    its supervisor (``make run``, Kubernetes) starts a fresh process: alive without a
-    bus it would consume nothing and never recover.
+    SIGTERM drains: the workers finish the batch in hand (and ack it) before the process
+    exits, so a rolling update loses nothing and redelivers nothing.
+
+    The service exits with status 1, so that its supervisor (``make run``, Kubernetes)
+    starts a fresh process, when it could not recover by itself: the NATS connection closed
+    for good (nats-py gives up on some server errors whatever the reconnect policy), or a
+    liveness check (a consumer loop making no progress) failed three times in a row.
     """
     log = logging.getLogger(f"kubeward.{name}")
     stop = asyncio.Event()
-    lost = False
+    why_exit: list[str] = []
 
-    def connection_lost() -> None:
-        nonlocal lost
-        lost = True
+    def give_up(reason: str) -> None:
+        why_exit.append(reason)
         stop.set()
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serving(name, settings, body, on_connection_lost=connection_lost) as ctx:
+    lost = partial(give_up, "lost its NATS connection for good")
+    async with serving(name, settings, body, on_connection_lost=lost) as ctx:
         health = HealthServer(
-            name, settings.health_host, settings.health_port, ctx.checks, ctx.metrics
+            name, settings.health_host, settings.health_port, ctx.checks, ctx.metrics, ctx.liveness
         )
         await health.start()
         log.info("%s ready; health on %s:%d", name, settings.health_host, health.port)
+        dog = asyncio.create_task(watchdog(ctx.liveness, settings.watchdog_seconds, 3))
+
+        def stuck(task: asyncio.Task[str]) -> None:
+            if not task.cancelled():
+                give_up(f"is stuck ({task.result()} made no progress)")
+
+        dog.add_done_callback(stuck)
         await stop.wait()
-        if lost:
-            log.error("%s lost its NATS connection for good; exiting to be restarted", name)
+        dog.cancel()
+        if why_exit:
+            log.error("%s %s; exiting to be restarted", name, why_exit[0])
         log.info("%s stopping", name)
         await health.stop()
-    if lost:
+    if why_exit:
         raise SystemExit(1)
 
 

@@ -29,6 +29,8 @@ class BaseSettings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     health_host: str = "0.0.0.0"
     health_port: int = 8081
+    watchdog_seconds: float = 10.0
+    """How often the liveness checks run; three failures in a row end the process (exit 1)."""
     log_level: str = "INFO"
     max_deliver: int = 5
     """Deliveries of one stream message before it is dead-lettered."""

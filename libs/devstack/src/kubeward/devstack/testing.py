@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import infra
-from kubeward.devstack.procs import free_port
+from kubeward.devstack.procs import Proc, free_port
 from kubeward.devstack.services import ServiceSet, pick_ports
 from kubeward.schemas import bus
 
@@ -158,6 +159,51 @@ def nats_cluster(tmp_path: Path) -> Iterator[list[infra.NatsNode]]:
     for node in nodes:
         if node.proc is not None:
             node.proc.stop()
+
+
+class RestartableServer:
+    """A server on a fixed port and store that a test may stop, kill and start again."""
+
+    def __init__(self, launch: Callable[[], Proc], url: str) -> None:
+        self._launch = launch
+        self.url = url
+        """The server's URL, the same across restarts."""
+        self.proc = launch()
+
+    def stop(self) -> None:
+        """SIGTERM, and wait for the exit."""
+        self.proc.stop()
+
+    def kill(self) -> None:
+        """SIGKILL (the crash case)."""
+        self.proc.kill()
+
+    def start(self) -> None:
+        """Start again on the same port and store."""
+        self.proc = self._launch()
+
+
+@pytest.fixture
+def restartable_nats(tmp_path: Path) -> Iterator[RestartableServer]:
+    """A JetStream server of the test's own, since the shared one must not be restarted."""
+    port = free_port()
+    server = RestartableServer(
+        partial(infra.nats, port, tmp_path / "jetstream", tmp_path), f"nats://127.0.0.1:{port}"
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def restartable_mongo(tmp_path: Path) -> Iterator[RestartableServer]:
+    """A SecantusDB on disk of the test's own, since the shared one must not be restarted."""
+    port = free_port()
+    server = RestartableServer(
+        partial(infra.mongo, port, tmp_path / "mongo-data", tmp_path),
+        f"mongodb://127.0.0.1:{port}/?directConnection=true",
+    )
+    yield server
+    server.stop()
 
 
 async def _delete_streams(url: str) -> None:
@@ -290,6 +336,48 @@ async def traffic_totals(api: httpx.AsyncClient) -> tuple[int, int]:
     uuids = [r["uuid"] for r in rows]
     assert len(uuids) == len(set(uuids)), "a flow was stored twice"
     return len(rows), sum(int(str(r["hits"])) for r in rows)
+
+
+TRAFFIC_SERVICES = ("ingest", "traffic_store", "gateway")
+"""The services the pod-traffic path runs through."""
+
+
+def traffic_services(env: dict[str, str], logs: Path) -> ServiceSet:
+    """:data:`TRAFFIC_SERVICES` as processes on ``env``'s servers, healthy (stop them with
+    ``stop_all``)."""
+    services = ServiceSet(env, pick_ports(free_port()), logs)
+    try:
+        for name in TRAFFIC_SERVICES:
+            services.start(name, wait=False)
+        for name in TRAFFIC_SERVICES:
+            services.wait_healthy(name)
+    except BaseException:
+        services.stop_all()
+        raise
+    return services
+
+
+async def settled_health(services: ServiceSet, name: str) -> tuple[str, int, int]:
+    """``name``'s health once it stops changing (three probes alike, half a second apart):
+    its status, and the codes of ``/health`` and ``/live``. The state takes a few seconds to
+    follow a server going or coming back."""
+    url = services.health_url(name)
+    seen: list[tuple[str, int, int]] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def probe() -> tuple[str, int, int]:
+            health = await client.get(url)
+            live = await client.get(url.replace("/health", "/live"))
+            seen.append((health.json()["status"], health.status_code, live.status_code))
+            return seen[-1]
+
+        return await eventually(
+            probe,
+            lambda state: seen[-3:] == [state] * 3,
+            timeout=30,
+            interval=0.5,
+            what=f"{name}'s health to settle",
+        )
 
 
 async def stored_traffic(api: httpx.AsyncClient) -> tuple[int, int]:

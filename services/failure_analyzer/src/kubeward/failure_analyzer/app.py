@@ -70,7 +70,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     ]
     for worker in workers:
         await worker.start()
-        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+        ctx.watch(worker)
     commands = Commands(
         ctx.js,
         store,

@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -56,6 +57,10 @@ AUTH_RETRY_SECONDS = 2.0
 """How often start-up retries indexing the auth collections while MongoDB is unreachable."""
 
 
+async def _redis_ok(redis: Redis) -> bool:
+    return bool(await redis.ping())
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the app; it connects to the bus on start-up and drains on shutdown."""
 
@@ -65,6 +70,7 @@ def create_app(settings: Settings) -> Litestar:
             settings.nats_url, settings.request_timeout_seconds, settings.nats_stream_replicas
         )
         app.state.bus = link
+        app.state.checks["nats"] = link.is_connected
         try:
             yield
         finally:
@@ -76,6 +82,8 @@ def create_app(settings: Settings) -> Litestar:
         redis = Redis.from_url(settings.redis_url)
         secret = settings.session_secret or secrets.token_urlsafe(32)
         db = mongo.database(client, settings.mongodb_db)
+        app.state.checks["mongodb"] = partial(mongo.ping, client)
+        app.state.checks["redis"] = partial(_redis_ok, redis)
         app.state.auth_counters = db[AUTH_COUNTERS]
         app.state.users = UserStore(db[USERS], db[AUTH_COUNTERS])
         app.state.invitations = InvitationStore(db[INVITATIONS], db[AUTH_COUNTERS])
@@ -143,7 +151,7 @@ def create_app(settings: Settings) -> Litestar:
             kube_lifespan,
             kure_feed_lifespan,
         ],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "checks": {}}),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
         before_send=[count_response],
         openapi_config=OpenAPIConfig(

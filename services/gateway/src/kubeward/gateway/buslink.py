@@ -36,6 +36,10 @@ class BusLink:
         await link.inbox.start()
         return link
 
+    async def is_connected(self) -> bool:
+        """Health check: the NATS connection is up."""
+        return bool(self.nc.is_connected)
+
     async def close(self) -> None:
         """Stop the inbox and close the connection."""
         await self.inbox.stop()

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_l
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import NoRespondersError
+from kubeward.core.health import OK, HealthReport, health_report
 from kubeward.core.metrics import gather, merge
 from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
@@ -44,13 +45,18 @@ class ObservabilityController(Controller):
     opt = {"public": True}
     tags = ["observability"]
 
-    @get("/health", summary="Liveness and bus connectivity")
-    async def health(self, state: State) -> Response[dict[str, Any]]:
-        """200 with ``status: ok`` while the gateway is connected to NATS, else 503."""
-        link: BusLink = state.bus
-        ok = bool(link.nc.is_connected)
-        body = {"status": "ok" if ok else "unhealthy", "service": "gateway", "checks": {"nats": ok}}
-        return Response(body, status_code=200 if ok else 503)
+    @get("/health", summary="Readiness: NATS, MongoDB and Redis answer")
+    async def health(self, state: State) -> Response[HealthReport]:
+        """200 with ``status: ok`` while NATS, MongoDB and Redis answer; else 503 with
+        ``status: degraded`` and the checks that failed (the gateway recovers by itself)."""
+        report = await health_report("gateway", state.checks)
+        return Response(report, status_code=200 if report.status == OK else 503)
+
+    @get("/live", summary="Liveness: the process serves requests")
+    async def live(self) -> dict[str, str]:
+        """200 while the process answers at all (a dependency being away is not a reason
+        to restart the gateway)."""
+        return {"status": "alive", "service": "gateway"}
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
     async def metrics(self, state: State) -> Response[bytes]:

@@ -58,7 +58,7 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
     ]
     for worker in workers:
         await worker.start()
-        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+        ctx.watch(worker)
     ctx.metrics = metrics.REGISTRY
     try:
         yield

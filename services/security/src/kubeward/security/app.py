@@ -66,7 +66,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     ]
     for w in workers:
         await w.start()
-        ctx.checks[f"consumer:{w.durable}"] = w.is_healthy
+        ctx.watch(w)
     commands = Commands(
         ctx.js,
         store,

@@ -117,7 +117,7 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
         max_deliver=settings.max_deliver,
     )
     await worker.start()
-    ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+    ctx.watch(worker)
     subs = [
         await serve_replies(
             ctx.nc,

@@ -85,7 +85,7 @@ class HttpTrafficService:
             max_deliver=settings.max_deliver,
         )
         await worker.start()
-        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+        ctx.watch(worker)
         log_worker = BatchWorker(
             ctx.js,
             stream=bus.TRAFFIC.name,
@@ -97,7 +97,7 @@ class HttpTrafficService:
             max_deliver=settings.max_deliver,
         )
         await log_worker.start()
-        ctx.checks[f"consumer:{log_worker.durable}"] = log_worker.is_healthy
+        ctx.watch(log_worker)
         queue = "traffic-store"
         subs = [
             await serve_replies(

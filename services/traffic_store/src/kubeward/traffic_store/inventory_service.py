@@ -65,7 +65,7 @@ class InventoryService:
             max_deliver=settings.max_deliver,
         )
         await worker.start()
-        ctx.checks[f"consumer:{worker.durable}"] = worker.is_healthy
+        ctx.watch(worker)
         subs = [
             await serve_replies(
                 ctx.nc, bus.RPC_INVENTORY, InventoryQuery, store.query, "traffic-store"
