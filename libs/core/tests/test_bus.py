@@ -11,6 +11,7 @@ import sys
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from kubeward.core.bus import (
@@ -24,6 +25,7 @@ from kubeward.core.bus import (
     serve_replies,
     serve_requests,
 )
+from kubeward.core.mongo import Document
 from kubeward.core.service import nothing, serving
 from kubeward.core.settings import BaseSettings
 from kubeward.devstack.testing import eventually
@@ -334,3 +336,40 @@ async def test_a_request_failing_on_an_unreachable_database_is_a_503(nc: NATS) -
     )
     await sub.unsubscribe()
     assert reply.status == 503
+
+
+async def test_a_slow_request_does_not_hold_up_the_next_one(nc: NATS) -> None:
+    release = asyncio.Event()
+
+    async def handler(msg: Msg) -> bytes:
+        if msg.data == b"slow":
+            await release.wait()
+        return msg.data
+
+    sub = await serve_requests(nc, "kubeward.rpc.test.mixed", handler, queue="test")
+    slow = asyncio.create_task(nc.request("kubeward.rpc.test.mixed", b"slow", 10))
+    fast = await nc.request("kubeward.rpc.test.mixed", b"fast", 5)
+    assert fast.data == b"fast"
+    assert not slow.done()
+    release.set()
+    assert (await slow).data == b"slow"
+    await sub.unsubscribe()
+
+
+async def test_a_listing_past_its_time_limit_is_aborted_with_a_503(
+    nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """The database aborts the query (maxTimeMS) instead of scanning on for everyone."""
+    col = mongo[mongo_db_name]["slow"]
+    await col.insert_many([{"n": i, "text": f"row {i} " * 20} for i in range(20_000)])
+
+    async def scan(_msg: Msg) -> bytes:
+        found = await col.count_documents({"text": {"$regex": "no such row"}})
+        return str(found).encode()
+
+    sub = await serve_requests(nc, "kubeward.rpc.test.scan", scan, queue="test", time_limit=0.02)
+    reply = msgspec.json.decode(
+        (await nc.request("kubeward.rpc.test.scan", b"", 30)).data, type=Reply
+    )
+    await sub.unsubscribe()
+    assert (reply.status, reply.detail) == (503, "The database did not answer in time")

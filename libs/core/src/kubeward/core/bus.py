@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 import msgspec
 import nats
+import pymongo
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
+from pymongo.errors import PyMongoError
 
 from kubeward.core.outage import is_outage
 from kubeward.schemas import bus
@@ -35,6 +37,11 @@ _PART_HEADROOM = 4096
 _HEADER_HEADROOM = 512
 """Bytes kept free in a dead letter for the NATS header framing beyond names and values."""
 
+REQUEST_CONCURRENCY = 16
+"""Requests one subscription answers at once (see :func:`serve_requests`)."""
+READ_TIME_LIMIT = 8.0
+"""Seconds of database time a listing may take before it is aborted and answered 503:
+less than the gateway's default request timeout (10 s), so the caller hears why."""
 OUTAGE_RETRY_MAX = 5.0
 """Longest pause, in seconds, between tries of a batch held through a dependency outage."""
 ACK_TIMEOUT = 10.0
@@ -439,20 +446,40 @@ async def publish_reply(nc: NATS, subject: str, data: bytes) -> None:
         await nc.publish(subject, part, headers={bus.HDR_PART: str(index), bus.HDR_PARTS: total})
 
 
-async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue: str) -> Any:
+async def serve_requests(
+    nc: NATS,
+    subject: str,
+    handler: RequestHandler,
+    queue: str,
+    *,
+    time_limit: float | None = None,
+    concurrency: int = REQUEST_CONCURRENCY,
+) -> Any:
     """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes.
 
-    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`; an
-    unreachable database a 503, a number too large for MongoDB a 400.
-    """
+    Up to ``concurrency`` requests are answered at once, so one slow request does not hold
+    up the others behind it, and a burst cannot take the whole process. With
+    ``time_limit`` every database operation of a request shares that budget in seconds
+    (``pymongo.timeout``: the server aborts a query past it), for reads only: a listing
+    that would run for long answers 503 and frees the database for everyone else.
 
-    async def on_request(msg: Msg) -> None:
-        if not msg.reply:
-            return
+    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`; an
+    unreachable or too slow database a 503, a number too large for MongoDB a 400.
+    """
+    slots = asyncio.Semaphore(concurrency)
+    running: set[asyncio.Task[None]] = set()
+
+    async def answer(msg: Msg, reply: str) -> None:
         try:
-            data = await handler(msg)
+            if time_limit is None:
+                data = await handler(msg)
+            else:
+                with pymongo.timeout(time_limit):
+                    data = await handler(msg)
         except OverflowError:  # a number MongoDB cannot store (over 64 bits)
             data = msgspec.json.encode(error(400, "A number in the request is out of range"))
+        except PyMongoError as exc:
+            data = _database_error(subject, exc)
         except Exception as exc:
             if is_outage(exc):
                 log.warning("request on %s: a dependency is unavailable: %s", subject, exc)
@@ -460,11 +487,37 @@ async def serve_requests(nc: NATS, subject: str, handler: RequestHandler, queue:
             else:
                 log.exception("request on %s failed", subject)
                 data = msgspec.json.encode(error(500, "Internal server error"))
-        await publish_reply(nc, msg.reply, data)
+        await publish_reply(nc, reply, data)
+
+    def done(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("request on %s: no reply sent: %s", subject, task.exception())
+
+    async def on_request(msg: Msg) -> None:
+        if not msg.reply:
+            return
+        await slots.acquire()
+        task = asyncio.create_task(answer(msg, msg.reply))
+        running.add(task)
+        task.add_done_callback(done)
 
     sub = await nc.subscribe(subject, queue=queue, cb=on_request)
     await nc.flush()  # the server knows the responder before the service reports ready
     return sub
+
+
+def _database_error(subject: str, exc: PyMongoError) -> bytes:
+    """The reply to a request whose database operation failed."""
+    if exc.timeout:
+        log.warning("request on %s: the database did not answer in time: %s", subject, exc)
+        return msgspec.json.encode(error(503, "The database did not answer in time"))
+    if is_outage(exc):
+        log.warning("request on %s: the database is unavailable: %s", subject, exc)
+        return msgspec.json.encode(error(503, "Database unavailable"))
+    log.exception("request on %s failed", subject)
+    return msgspec.json.encode(error(500, "Internal server error"))
 
 
 def serve_replies(
@@ -473,8 +526,11 @@ def serve_replies(
     request_type: type[Req],
     handler: Callable[[Req], Awaitable[Reply]],
     queue: str,
+    *,
+    time_limit: float | None = None,
 ) -> Awaitable[Any]:
-    """Answer JSON requests of ``request_type`` with ``handler``'s :class:`Reply`.
+    """Answer JSON requests of ``request_type`` with ``handler``'s :class:`Reply` (see
+    :func:`serve_requests` for ``time_limit``).
 
     A request that does not decode is answered 400 naming the field.
     """
@@ -487,7 +543,7 @@ def serve_replies(
             return msgspec.json.encode(error(400, f"Invalid request: {exc}"))
         return msgspec.json.encode(await handler(request))
 
-    return serve_requests(nc, subject, on_request, queue)
+    return serve_requests(nc, subject, on_request, queue, time_limit=time_limit)
 
 
 class ReplyInbox:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.bus import BatchWorker, serve_replies
+from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.failure_analyzer import metrics, retention
 from kubeward.failure_analyzer.commands import Commands
@@ -81,7 +81,14 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         offline_diagnosis=settings.offline_diagnosis,
     )
     subs = [
-        await serve_replies(ctx.nc, bus.RPC_FAILURES_LIST, FailureQuery, commands.list, QUEUE),
+        await serve_replies(
+            ctx.nc,
+            bus.RPC_FAILURES_LIST,
+            FailureQuery,
+            commands.list,
+            QUEUE,
+            time_limit=READ_TIME_LIMIT,
+        ),
         await serve_replies(
             # A tagged union of Structs decodes like a type, which mypy cannot express.
             ctx.nc,

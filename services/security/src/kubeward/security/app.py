@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.bus import BatchWorker, serve_replies
+from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.schemas import bus
 from kubeward.schemas.security import FindingQuery, SecurityCommand
@@ -77,7 +77,14 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
         llm_timeout=settings.llm_timeout_seconds,
     )
     subs = [
-        await serve_replies(ctx.nc, bus.RPC_SECURITY_LIST, FindingQuery, commands.list, QUEUE),
+        await serve_replies(
+            ctx.nc,
+            bus.RPC_SECURITY_LIST,
+            FindingQuery,
+            commands.list,
+            QUEUE,
+            time_limit=READ_TIME_LIMIT,
+        ),
         await serve_replies(
             # A tagged union of Structs decodes like a type, which mypy cannot express.
             ctx.nc,

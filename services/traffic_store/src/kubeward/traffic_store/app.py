@@ -14,7 +14,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core import mongo
-from kubeward.core.bus import BatchWorker, await_acks, publish_reply, serve_replies, stream_seq
+from kubeward.core.bus import (
+    READ_TIME_LIMIT,
+    BatchWorker,
+    await_acks,
+    publish_reply,
+    serve_replies,
+    stream_seq,
+)
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
@@ -125,6 +132,7 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
             PodTrafficQuery,
             partial(store.query, max_page=settings.pod_traffic_max_page),
             queue="traffic-store",
+            time_limit=READ_TIME_LIMIT,
         )
     ]
     http_traffic = await HttpTrafficService.start(ctx, db)

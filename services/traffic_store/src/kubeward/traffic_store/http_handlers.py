@@ -12,7 +12,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.bus import BatchWorker, dead_letter, publish_reply, serve_replies
+from kubeward.core.bus import (
+    READ_TIME_LIMIT,
+    BatchWorker,
+    dead_letter,
+    publish_reply,
+    serve_replies,
+)
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
@@ -109,6 +115,7 @@ class HttpTrafficService:
                 HttpTrafficQuery,
                 partial(store.query, max_page=settings.max_page),
                 queue,
+                time_limit=READ_TIME_LIMIT,
             ),
             await serve_replies(
                 ctx.nc, bus.RPC_ARKYN, ArkynCommand, PluralApi(store, db[COLLECTION]), queue

@@ -9,7 +9,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.bus import BatchWorker, publish_reply, serve_replies
+from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, publish_reply, serve_replies
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
@@ -68,7 +68,12 @@ class InventoryService:
         ctx.watch(worker)
         subs = [
             await serve_replies(
-                ctx.nc, bus.RPC_INVENTORY, InventoryQuery, store.query, "traffic-store"
+                ctx.nc,
+                bus.RPC_INVENTORY,
+                InventoryQuery,
+                store.query,
+                "traffic-store",
+                time_limit=READ_TIME_LIMIT,
             )
         ]
         return cls(worker, subs)
