@@ -28,9 +28,9 @@ from kubeward.devstack.services import SERVICES, ServiceSet, pick_ports
 from kubeward.devstack.testing import (
     TRAFFIC_FLOWS,
     TRAFFIC_PER_MESSAGE,
+    all_traffic_stored,
     eventually,
     publish_traffic,
-    stored_traffic,
     traffic_totals,
 )
 from kubeward.schemas import bus
@@ -104,12 +104,7 @@ async def test_a_cluster_node_killed_mid_run_loses_and_stalls_nothing(
         assert new_leader != doomed_name
 
         for client in (api, api2):
-            rows, hits = await eventually(
-                lambda c=client: stored_traffic(c),  # a gateway may reconnect to another node
-                lambda t: t[1] >= acked,
-                timeout=90,
-                what="every accepted event stored",
-            )
+            rows, hits = await all_traffic_stored(client, acked, timeout=90)
             assert rows == TRAFFIC_FLOWS
             assert hits == acked
     dead = await js.stream_info(bus.DEADLETTER.name)

@@ -21,10 +21,10 @@ from kubeward.devstack.testing import (
     TRAFFIC_PER_MESSAGE,
     TRAFFIC_SERVICES,
     RestartableServer,
+    all_traffic_stored,
     eventually,
     publish_traffic,
     settled_health,
-    stored_traffic,
     traffic_services,
     traffic_totals,
 )
@@ -60,12 +60,7 @@ async def test_services_resume_after_a_nats_restart(
         await asyncio.to_thread(restartable_nats.start)
         acked += await publisher
         assert acked == MESSAGES * TRAFFIC_PER_MESSAGE
-        rows, hits = await eventually(
-            lambda: stored_traffic(api),
-            lambda t: t[1] >= acked,
-            timeout=90,
-            what="every accepted event stored",
-        )
+        rows, hits = await all_traffic_stored(api, acked, timeout=90)
         assert rows == TRAFFIC_FLOWS
         assert hits == acked
     for name in TRAFFIC_SERVICES:

@@ -22,6 +22,7 @@ from kubeward.devstack.testing import (
     TRAFFIC_FLOWS,
     TRAFFIC_PER_MESSAGE,
     RestartableServer,
+    all_traffic_stored,
     eventually,
     publish_traffic,
     settled_health,
@@ -56,12 +57,7 @@ async def test_traffic_store_crash_loses_and_duplicates_nothing(stack: ServiceSe
         await publisher
         assert acked == MESSAGES * TRAFFIC_PER_MESSAGE
         await asyncio.to_thread(stack.start, "traffic_store")
-        rows, hits = await eventually(
-            lambda: traffic_totals(api),
-            lambda t: t[1] >= acked,
-            timeout=120,
-            what="every accepted event stored",
-        )
+        rows, hits = await all_traffic_stored(api, acked, timeout=120)
         assert rows == TRAFFIC_FLOWS
         assert hits == acked
     await nc.close()
@@ -94,12 +90,7 @@ async def test_a_database_crash_is_ridden_out(
         acked += await publish_traffic(js, range(MESSAGES // 3, MESSAGES), "db-crash")
         assert await settled_health(stack, "traffic_store") == ("degraded", 503, 200)
         await asyncio.to_thread(restartable_mongo.start)
-        rows, hits = await eventually(
-            lambda: stored_traffic(api),
-            lambda t: t[1] >= acked,
-            timeout=120,
-            what="every accepted event stored",
-        )
+        rows, hits = await all_traffic_stored(api, acked, timeout=120)
         assert (rows, hits) == (TRAFFIC_FLOWS, MESSAGES * TRAFFIC_PER_MESSAGE)
         assert await settled_health(stack, "traffic_store") == ("ok", 200, 200)
     await nc.close()
@@ -127,12 +118,7 @@ async def test_sigterm_drains_traffic_store_mid_stream(
             assert code == 0, old.log_tail()
             acked += await publisher
             await asyncio.to_thread(stack.start, "traffic_store")
-            rows, hits = await eventually(
-                lambda: traffic_totals(api),
-                lambda t: t[1] >= acked,
-                timeout=120,
-                what="every accepted event stored",
-            )
+            rows, hits = await all_traffic_stored(api, acked, timeout=120)
             assert (rows, hits) == (TRAFFIC_FLOWS, MESSAGES * TRAFFIC_PER_MESSAGE)
         await nc.close()
     finally:

@@ -380,6 +380,19 @@ async def settled_health(services: ServiceSet, name: str) -> tuple[str, int, int
         )
 
 
+async def all_traffic_stored(
+    api: httpx.AsyncClient, acked: int, timeout: float = 120.0
+) -> tuple[int, int]:
+    """(rows, hits) of ``GET /pod/traffic`` once the hits reach ``acked`` (the events the
+    server acknowledged); ``AssertionError`` after ``timeout`` seconds."""
+    return await eventually(
+        lambda: stored_traffic(api),
+        lambda totals: totals[1] >= acked,
+        timeout=timeout,
+        what="every accepted event stored",
+    )
+
+
 async def stored_traffic(api: httpx.AsyncClient) -> tuple[int, int]:
     """``traffic_totals``, or ``(-1, -1)`` while the gateway's request/reply reconnects."""
     try:
