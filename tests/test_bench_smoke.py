@@ -105,6 +105,13 @@ CASES = (
         ),
         ("namespace of P=60 pods, D=12 deployments, S=6 services", "graph     "),
     ),
+    Case(
+        "bench.soak",
+        ("--minutes", "0.2", "--traffic-rate", "300", "--report-rate", "2", "--feeds", "3"),
+        180,
+        (),
+        ("soak      0.2 min", "secantusdb ", "traffic_store ", "errors    none"),
+    ),
 )
 
 

@@ -71,7 +71,7 @@ class Commands:
 
     async def list(self, query: FailureQuery) -> Reply:
         """One page of a view, newest first."""
-        if query.cursor is not None and not query.cursor.isdigit():
+        if query.cursor is not None and not (query.cursor.isascii() and query.cursor.isdigit()):
             return error(400, f"cursor: {query.cursor!r} is not a cursor this API gave out")
         docs, next_id = await self._store.query(query, self._max_page)
         return Reply(

@@ -71,7 +71,7 @@ def parse_query(params: Mapping[str, str]) -> tuple[FeedFilter, int | None]:
     since: int | None = None
     raw_since = params.get("since")
     if raw_since not in (None, ""):
-        if not raw_since.isdigit():
+        if not (raw_since.isascii() and raw_since.isdigit()):
             raise ValueError(f"since: {raw_since!r} is not a stream sequence")
         since = int(raw_since)
     raw_types = params.get("types")

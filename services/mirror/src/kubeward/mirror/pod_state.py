@@ -48,4 +48,4 @@ def resource_version(pod: Mapping[str, Any]) -> int | None:
     the same pod, and does without when it is not numeric.
     """
     text = str((pod.get("metadata") or {}).get("resourceVersion") or "")
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
