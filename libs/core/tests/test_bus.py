@@ -117,6 +117,46 @@ async def test_failing_batch_is_dead_lettered_after_max_deliver(nc: NATS) -> Non
     assert calls == 2
 
 
+async def test_one_bad_message_of_a_batch_is_dead_lettered_alone(nc: NATS) -> None:
+    """Its neighbours in the fetched batch are acked at their first delivery; only the bad
+    one is redelivered and, at the last delivery, dead-lettered."""
+    js = nc.jetstream()
+    await ensure_streams(js, bus.STREAMS)
+    for body in (b"good-1", b"bad", b"good-2"):
+        await js.publish(SUBJECT, body)
+    stored: dict[bytes, list[int]] = {}
+    sizes: list[int] = []
+
+    async def handler(msgs: list[Msg]) -> None:
+        sizes.append(len(msgs))
+        if any(m.data == b"bad" for m in msgs):
+            raise ValueError("cannot handle b'bad'")
+        for m in msgs:
+            stored.setdefault(m.data, []).append(m.metadata.num_delivered)
+
+    worker = BatchWorker(
+        js,
+        stream="COLLECT",
+        durable="mixed",
+        filter_subject=SUBJECT,
+        handler=handler,
+        stage="test",
+        max_deliver=2,
+        retry_delay=0.1,
+    )
+    await worker.start()
+    dead = await eventually(lambda: dead_letters(nc), lambda d: len(d) == 1, timeout=20)
+    await eventually(
+        lambda: _pending(nc, "mixed"), lambda p: p == (0, 0), timeout=20, what="all settled"
+    )
+    await worker.stop()
+    assert sizes[0] == 3, "the three came in one batch"
+    assert stored == {b"good-1": [1], b"good-2": [1]}
+    assert dead[0].data == b"bad"
+    reason = (dead[0].headers or {})[bus.HDR_REASON]
+    assert reason == "gave up after 2 deliveries: ValueError: cannot handle b'bad'"
+
+
 async def test_large_replies_arrive_whole(nc: NATS) -> None:
     big = bytes(range(256)) * (3 * nc.max_payload // 256 + 7)
 

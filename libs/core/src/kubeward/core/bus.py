@@ -371,14 +371,43 @@ class BatchWorker:
     async def _process(self, msgs: list[Msg]) -> None:
         keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
-            await self._handle_through_outages(msgs)
-        except Exception as exc:
-            log.exception("%s: batch of %d failed; will retry", self._durable, len(msgs))
-            await self._give_back(msgs, f"{type(exc).__name__}: {exc}")
-            return
+            failed = await self._failures(msgs)
         finally:
             keepalive.cancel()
-        await asyncio.gather(*(m.ack() for m in msgs))
+        failed_ids = {id(m) for m, _reason in failed}
+        await asyncio.gather(*(m.ack() for m in msgs if id(m) not in failed_ids))
+        await self._give_back(failed)
+
+    async def _failures(self, msgs: list[Msg]) -> list[tuple[Msg, str]]:
+        """Handle ``msgs``; the messages that failed, each with its reason.
+
+        When a batch fails, its messages are handled again one by one (handlers are
+        idempotent), so one bad message goes back alone and its neighbours are acked,
+        rather than all of them being redelivered and, at the last delivery, dead-lettered
+        together. Not after a timeout (each would wait as long again) or once stopping.
+        """
+        try:
+            await self._handle_through_outages(msgs)
+            return []
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if len(msgs) == 1 or isinstance(exc, TimeoutError) or self._stopping.is_set():
+                log.exception("%s: batch of %d failed; will retry", self._durable, len(msgs))
+                return [(m, reason) for m in msgs]
+            log.warning(
+                "%s: batch of %d failed (%s); handling its messages one by one",
+                self._durable,
+                len(msgs),
+                reason,
+            )
+        failed: list[tuple[Msg, str]] = []
+        for m in msgs:
+            try:
+                await self._handle_through_outages([m])
+            except Exception as exc:
+                log.exception("%s: message %d failed; will retry", self._durable, stream_seq(m))
+                failed.append((m, f"{type(exc).__name__}: {exc}"))
+        return failed
 
     async def _handle_through_outages(self, msgs: list[Msg]) -> None:
         """Run the handler; while it fails because a dependency is away (see
@@ -413,8 +442,8 @@ class BatchWorker:
             await asyncio.sleep(self._ack_wait / 3)
             await asyncio.gather(*(m.in_progress() for m in msgs))
 
-    async def _give_back(self, msgs: list[Msg], reason: str) -> None:
-        for m in msgs:
+    async def _give_back(self, failed: list[tuple[Msg, str]]) -> None:
+        for m, reason in failed:
             if m.metadata.num_delivered >= self._max_deliver:
                 try:
                     await dead_letter(
