@@ -103,18 +103,29 @@ class Timing:
 
 
 @dataclass
+class PageFigure:
+    """One page's timing, rows, and its raw limit timed alternately with it."""
+
+    timing: Timing
+    rows: int
+    raw: Timing
+
+
+@dataclass
 class SizeResult:
     """Everything measured at one size."""
 
     records: int
-    pages: dict[tuple[str, str, str, int], tuple[Timing, int]] = field(default_factory=dict)
-    """(view, namespace or ``-``, ``first``/``deep``, limit) -> timing, rows returned."""
+    pages: dict[tuple[str, str, str, int], PageFigure] = field(default_factory=dict)
+    """(view, namespace or ``-``, ``first``/``deep``, limit) -> figures."""
     raw_range: dict[int, Timing] = field(default_factory=dict)
     serialise: dict[int, tuple[Timing, int]] = field(default_factory=dict)
     """limit -> timing, bytes of the page."""
     record_new: float = 0.0
     record_repeat: float = 0.0
     reserve_ids: float = 0.0
+    find_one: float = 0.0
+    """Raw limit of a write's look-ups: an indexed ``find_one`` by ``_id``."""
     sweep: float = 0.0
     rss_mb: int = 0
     peak_mb: int = 0
@@ -213,6 +224,11 @@ class Filler:
         return doc
 
 
+def store_collection(store: FailureStore) -> AsyncCollection[Document]:
+    """The records' collection of ``store``."""
+    return store._col
+
+
 async def find_all(col: AsyncCollection[Document], flt: Document) -> list[Document]:
     """Every document ``flt`` matches."""
     return await col.find(flt).to_list()
@@ -231,29 +247,35 @@ async def measure_size(
     """Every figure at the current size."""
     last = (await db[COUNTERS].find_one({"_id": COLLECTION}) or {"seq": 0})["seq"]
     result = SizeResult(records=filler.written)
+    col = db[COLLECTION]
+    newest, _ = await store.query(FailureQuery(view="history", limit=MAX_PAGE), MAX_PAGE)
+    for limit in LIMITS:
+        docs = newest[:limit]
+        window = resolved_window(docs)
+        result.raw_range[limit] = await timed(functools.partial(find_all, col, window), repeats)
+        body = msgspec.json.encode([to_api(d) for d in docs])
+        encoding = await timed(functools.partial(serialise, docs), repeats)
+        result.serialise[limit] = (encoding, len(body))
     for view in VIEWS:
         for namespace in (None, FILTERED):
             for depth, cursor in (("first", None), ("deep", str(last // 2))):
                 for limit in LIMITS:
                     query = FailureQuery(view=view, namespace=namespace, limit=limit, cursor=cursor)
                     rows = await page_body(store, query)
+                    window = resolved_window(newest[:rows])
+                    if len(await col.find(window).to_list()) != rows:
+                        raise BenchError(f"the raw range of {rows} records returned another count")
                     reps = repeats if limit <= 100 else max(5, repeats // 4)
-                    timing = await timed(functools.partial(page_body, store, query), reps)
-                    result.pages[(view, namespace or "-", depth, limit)] = (timing, rows)
-    col = db[COLLECTION]
-    for limit in LIMITS:
-        docs, _ = await store.query(FailureQuery(view="history", limit=limit), MAX_PAGE)
-        window = {"status": "resolved", "_id": {"$gte": docs[-1]["_id"], "$lte": docs[0]["_id"]}}
-        if len(await col.find(window).to_list()) != len(docs):
-            raise BenchError(f"the raw range of a {limit}-record page returned another count")
-        result.raw_range[limit] = await timed(functools.partial(find_all, col, window), repeats)
-        body = msgspec.json.encode([to_api(d) for d in docs])
-
-        async def serialise(page: list[Document] = docs) -> None:
-            msgspec.json.encode([to_api(d) for d in page])
-
-        result.serialise[limit] = (await timed(serialise, repeats), len(body))
-    result.record_new, result.record_repeat = await record_costs(store, filler)
+                    page, raw = await interleaved(
+                        functools.partial(page_body, store, query),
+                        functools.partial(raw_page, col, window),
+                        reps,
+                    )
+                    result.pages[(view, namespace or "-", depth, limit)] = PageFigure(
+                        page, rows, raw
+                    )
+    writes = await record_costs(store, col, filler)
+    result.record_new, result.record_repeat, result.find_one = writes
     counter = db[COUNTERS]
     reserve = await timed(lambda: mongo.reserve_ids(counter, "bench-scratch", 1), repeats)
     result.reserve_ids = reserve.p50
@@ -262,8 +284,44 @@ async def measure_size(
     return result
 
 
-async def record_costs(store: FailureStore, filler: Filler) -> tuple[float, float]:
-    """Seconds per ``record()``: of :data:`WRITES` new pods, then one repeat report each."""
+def resolved_window(docs: list[Document]) -> Document:
+    """A bounded ``(status, _id)`` range holding exactly ``docs`` (consecutive resolved
+    records, newest first); an empty range when there are none."""
+    if not docs:
+        return {"status": "resolved", "_id": {"$gte": 0, "$lte": 0}}
+    return {"status": "resolved", "_id": {"$gte": docs[-1]["_id"], "$lte": docs[0]["_id"]}}
+
+
+async def serialise(docs: list[Document]) -> None:
+    """A page's reply body from its records (``to_api`` + JSON)."""
+    msgspec.json.encode([to_api(d) for d in docs])
+
+
+async def raw_page(col: AsyncCollection[Document], window: Document) -> None:
+    """The raw limit of a page: one bounded index range read, then its reply body."""
+    await serialise(await col.find(window).to_list())
+
+
+async def interleaved(
+    call: Callable[[], Awaitable[object]], raw: Callable[[], Awaitable[object]], repeats: int
+) -> tuple[Timing, Timing]:
+    """``call`` and its raw limit, alternately (so both see the same machine load)."""
+    await call()
+    await raw()
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for target, into in ((call, samples[0]), (raw, samples[1])):
+            started = time.perf_counter()
+            await target()
+            into.append(time.perf_counter() - started)
+    return Timing(samples[0]), Timing(samples[1])
+
+
+async def record_costs(
+    store: FailureStore, col: AsyncCollection[Document], filler: Filler
+) -> tuple[float, float, float]:
+    """Seconds per ``record()`` of :data:`WRITES` new pods, then of one repeat report each,
+    and of the raw indexed ``find_one`` by ``_id`` timed after each (same machine load)."""
     base = filler.written * 10 + 1_000_000
     envelopes = [
         FailureReportEnvelope(
@@ -278,14 +336,20 @@ async def record_costs(store: FailureStore, filler: Filler) -> tuple[float, floa
         for i in range(WRITES)
     ]
     solution = Solution(text=filler.solutions[0], source="offline")
-    costs = []
+    costs: list[float] = []
+    lookups: list[float] = []
     for batch in (envelopes, [msgspec.structs.replace(e, index=1) for e in envelopes]):
-        started = time.perf_counter()
+        spent = 0.0
         for envelope in batch:
-            await store.record(envelope, solution)
-        costs.append((time.perf_counter() - started) / len(batch))
+            started = time.perf_counter()
+            _, doc = await store.record(envelope, solution)
+            spent += time.perf_counter() - started
+            started = time.perf_counter()
+            await col.find_one({"_id": doc["_id"]})
+            lookups.append(time.perf_counter() - started)
+        costs.append(spent / len(batch))
     filler.written += WRITES
-    return costs[0], costs[1]
+    return costs[0], costs[1], statistics.median(lookups)
 
 
 async def sweep_cost(db: AsyncDatabase[Document], last: int) -> float:
@@ -319,14 +383,17 @@ def size_table(result: SizeResult) -> list[str]:
     lines = [f"--- {result.records:,} records ---"]
     lines.append(
         f"{'view':9} {'namespace':10} {'page':5} {'limit':>5} {'rows':>5}"
-        f" {'p50 ms':>8} {'p99 ms':>8} {'p50 / (raw range + serialise)':>30}"
+        f" {'p50 ms':>8} {'p99 ms':>8} {'raw p50':>8} {'p50 / raw':>10}"
     )
-    for (view, namespace, depth, limit), (timing, rows) in result.pages.items():
-        raw = result.raw_range[limit].p50 + result.serialise[limit][0].p50
+    for (view, namespace, depth, limit), fig in result.pages.items():
         lines.append(
-            f"{view:9} {namespace:10} {depth:5} {limit:5} {rows:5} {_ms(timing.p50)}"
-            f" {_ms(timing.p99)} {timing.p50 / raw:30.2f}"
+            f"{view:9} {namespace:10} {depth:5} {limit:5} {fig.rows:5} {_ms(fig.timing.p50)}"
+            f" {_ms(fig.timing.p99)} {_ms(fig.raw.p50)} {fig.timing.p50 / fig.raw.p50:10.2f}"
         )
+    lines.append(
+        "raw = one bounded (status, _id) range read of as many records as the page has, and"
+        " their reply body, timed alternately with the page"
+    )
     for limit in LIMITS:
         ser, size = result.serialise[limit]
         lines.append(
@@ -337,39 +404,84 @@ def size_table(result: SizeResult) -> list[str]:
     lines.append(
         f"record(): new pod {_ms(result.record_new)} ms, repeat {_ms(result.record_repeat)} ms"
         f" per report; reserve_ids (counter find_one_and_update) {_ms(result.reserve_ids)} ms;"
-        f" sweep of 100 past retention {_ms(result.sweep)} ms"
+        f" sweep of 100 past retention {_ms(result.sweep)} ms; raw find_one by _id"
+        f" {_ms(result.find_one)} ms"
     )
     lines.append(f"SecantusDB RSS {result.rss_mb} MB (peak {result.peak_mb} MB)")
     return lines
 
 
 def _page_p50(result: SizeResult, key: tuple[str, str, str, int]) -> float:
-    return result.pages[key][0].p50
+    return result.pages[key].timing.p50
+
+
+def _page_raw_p50(result: SizeResult, key: tuple[str, str, str, int]) -> float:
+    return result.pages[key].raw.p50
 
 
 def flatness(results: Sequence[SizeResult]) -> list[str]:
-    """Each size's cost over the first size's (1.0 = flat)."""
+    """Each size's cost over the first size's (1.00 = flat): as measured, and in units of
+    the raw limit measured alternately with it (which cancels the machine's load changing
+    between sizes): a page's p50 over its raw page, the writes and the sweep over the raw
+    indexed ``find_one``. (A page with fewer rows at the first size than the limit, a rare
+    status among 1 k records, compares as measured a partial page with a full one; the
+    second figure does not, its raw limit reads as many rows as the page.)"""
     first = results[0]
-    lines = [f"--- cost at each size / cost at {first.records:,} records (p50) ---"]
-    header = f"{'':42}" + "".join(f"{r.records:>12,}" for r in results)
-    lines.append(header)
-    rows: list[tuple[str, Callable[[SizeResult], float]]] = []
+    lines = [
+        f"--- cost at each size / cost at {first.records:,} records (p50):"
+        " as measured | in units of the same size's raw limit ---"
+    ]
+    lines.append(f"{'':42}" + "".join(f"{r.records:>16,}" for r in results))
+    rows: list[tuple[str, Callable[[SizeResult], float], Callable[[SizeResult], float]]] = []
     for key in first.pages:
         view, namespace, depth, limit = key
-        if depth == "first" or limit == 100:
+        if limit == 100:
             label = f"page {view} ns={namespace} {depth} limit={limit}"
-            rows.append((label, functools.partial(_page_p50, key=key)))
+            rows.append(
+                (
+                    label,
+                    functools.partial(_page_p50, key=key),
+                    functools.partial(_page_raw_p50, key=key),
+                )
+            )
     rows += [
-        ("record() new pod", lambda r: r.record_new),
-        ("record() repeat report", lambda r: r.record_repeat),
-        ("reserve_ids", lambda r: r.reserve_ids),
-        ("retention sweep of 100", lambda r: r.sweep),
-        ("SecantusDB RSS", lambda r: float(r.rss_mb)),
+        ("record() new pod", _record_new, _find_one),
+        ("record() repeat report", _record_repeat, _find_one),
+        ("reserve_ids", _reserve_ids, _find_one),
+        ("retention sweep of 100", _sweep, _find_one),
     ]
-    for label, value in rows:
-        base = value(first) or 1e-9
-        lines.append(f"{label:42}" + "".join(f"{value(r) / base:12.2f}" for r in results))
+    for label, value, raw in rows:
+        base, base_raw = value(first) or 1e-9, value(first) / (raw(first) or 1e-9) or 1e-9
+        cells = [
+            f"{value(r) / base:7.2f} |{value(r) / (raw(r) or 1e-9) / base_raw:6.2f}"
+            for r in results
+        ]
+        lines.append(f"{label:42}" + "".join(f"{c:>16}" for c in cells))
+    lines.append(
+        "SecantusDB RSS MB (peak)                  "
+        + "".join(f"{f'{r.rss_mb} ({r.peak_mb})':>16}" for r in results)
+    )
     return lines
+
+
+def _record_new(result: SizeResult) -> float:
+    return result.record_new
+
+
+def _record_repeat(result: SizeResult) -> float:
+    return result.record_repeat
+
+
+def _reserve_ids(result: SizeResult) -> float:
+    return result.reserve_ids
+
+
+def _sweep(result: SizeResult) -> float:
+    return result.sweep
+
+
+def _find_one(result: SizeResult) -> float:
+    return result.find_one
 
 
 async def bench(stack: Stack, sizes: Sequence[int], repeats: int, cache_size: str) -> str:

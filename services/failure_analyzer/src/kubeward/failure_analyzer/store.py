@@ -71,6 +71,8 @@ SWEEP_OVERLAP = timedelta(hours=1)
 """How far back of the last sweep's cutoff a sweep looks again (clock skew between
 replicas setting ``status_changed_at``)."""
 SWEEP_FIRST_WINDOW = timedelta(hours=1)
+DENSITY_MEMORY = 1024
+"""The most (view, namespace) page densities a store remembers (then it forgets them all)."""
 _to_builtins = msgspec.to_builtins
 
 
@@ -177,6 +179,10 @@ class FailureStore:
         self._counters: AsyncCollection[Document] = db[COUNTERS]
         self._logs: AsyncCollection[Document] = db[LOGS_COLLECTION]
         self._swept: dict[str, datetime] = {}
+        """Per status, the cutoff up to which this store's last sweep deleted."""
+        self._densities: dict[tuple[str, str | None], float] = {}
+        """Per (view, namespace), the share of ids its last page matched (sizes the next
+        page's first id window)."""
         """Per status, the cutoff up to which this store's last sweep deleted."""
 
     async def ensure_indexes(self) -> None:
@@ -416,7 +422,15 @@ class FailureStore:
             {"status": status, **({"namespace": query.namespace} if query.namespace else {})}
             for status in _VIEWS[query.view]
         ]
-        docs = await keyset.newest_first(self._col, prefixes, below, limit + 1)
+        hint = (query.view, query.namespace)
+        page = await keyset.newest_first(
+            self._col, prefixes, below, limit + 1, self._densities.get(hint)
+        )
+        if len(self._densities) >= DENSITY_MEMORY:
+            self._densities.clear()
+        if page.density is not None:
+            self._densities[hint] = page.density
+        docs = page.docs
         if len(docs) > limit:
             return docs[:limit], docs[limit - 1]["_id"]
         return docs, None
