@@ -27,6 +27,9 @@ GROWTH_WHEN_EMPTY = 4
 MAX_GROWTH = 16
 """The most one window may grow over the previous (a dense stretch after a sparse one
 costs at most this much over-reading)."""
+MAX_HINTED = 64
+"""The most pages' worth of ids a first window sized from an earlier page's density may
+span (a stale hint, after a burst of records, over-reads at most this much once)."""
 SLACK = 1.1
 """Over-estimate of the ids still needed, so a slightly sparser stretch does not cost one
 more round trip."""
@@ -60,8 +63,8 @@ async def newest_first(
     found: list[Document] = []
     hi = below - 1
     width = max(1, want)
-    if density:  # a stale hint over-reads at most MAX_GROWTH pages once
-        width = max(width, min(math.ceil(want / density * SLACK), width * MAX_GROWTH))
+    if density:
+        width = max(width, min(math.ceil(want / density * SLACK), width * MAX_HINTED))
     spanned = 0
     while hi >= 1 and len(found) < want:
         lo = max(1, hi - width + 1)
