@@ -71,6 +71,8 @@ SWEEP_OVERLAP = timedelta(hours=1)
 """How far back of the last sweep's cutoff a sweep looks again (clock skew between
 replicas setting ``status_changed_at``)."""
 SWEEP_FIRST_WINDOW = timedelta(hours=1)
+"""The first ``status_changed_at`` window of a sweep; later ones widen or narrow to hold
+about one batch."""
 DENSITY_MEMORY = 1024
 """The most (view, namespace) page densities a store remembers (then it forgets them all)."""
 _to_builtins = msgspec.to_builtins
@@ -183,7 +185,6 @@ class FailureStore:
         self._densities: dict[tuple[str, str | None], float] = {}
         """Per (view, namespace), the share of ids its last page matched (sizes the next
         page's first id window)."""
-        """Per status, the cutoff up to which this store's last sweep deleted."""
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
