@@ -73,6 +73,20 @@ CASES = (
         ("N=200 reports", "no LLM configured", "FEED: 200 pod_failure events"),
     ),
     Case(
+        "bench.failure_pages",
+        ("--records", "300,600", "--repeats", "3"),
+        180,
+        (),
+        (
+            "--- 300 records ---",
+            "--- 600 records ---",
+            "raw limit, page of 100: bounded (status, _id) range",
+            "--- cost at each size / cost at 300 records",
+            "record() repeat report",
+            "SecantusDB RSS MB (peak)",
+        ),
+    ),
+    Case(
         "bench.security",
         ("--workloads", "50"),
         150,

@@ -129,8 +129,19 @@ def redis(port: int, data: Path, logs: Path, persist: bool = True) -> Proc:
     return proc
 
 
-def mongo(port: int, storage: Path | None, logs: Path) -> Proc:
-    """SecantusDB (MongoDB wire protocol) on ``127.0.0.1:port``; ``None`` storage is in memory."""
+MONGO_CACHE_SIZE = "256M"
+"""SecantusDB's WiredTiger cache (its default is 1G). The cache is only part of the
+process's memory: the server is Python, and documents a query reads are materialised as
+Python objects on top of it; see the README's benchmark section for measured RSS."""
+
+
+def mongo(
+    port: int, storage: Path | None, logs: Path, *, cache_size: str = MONGO_CACHE_SIZE
+) -> Proc:
+    """SecantusDB (MongoDB wire protocol) on ``127.0.0.1:port``; ``None`` storage is in memory.
+
+    ``cache_size`` bounds WiredTiger's cache (``256M``, ``1G``, ...).
+    """
     proc = Proc(
         "secantusdb",
         [
@@ -143,6 +154,8 @@ def mongo(port: int, storage: Path | None, logs: Path) -> Proc:
             str(storage) if storage is not None else ":memory:",
             "--log-level",
             "WARNING",
+            "--cache-size",
+            cache_size,
         ],
         logs / "mongo.log",
     ).start()

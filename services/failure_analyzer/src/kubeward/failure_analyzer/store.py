@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
+from kubeward.failure_analyzer import keyset
 from kubeward.failure_analyzer.crash_logs import CleanLogs, merge, with_logs
 from kubeward.schemas.pod_failures import (
     ACTIVE_STATUSES,
@@ -64,6 +65,16 @@ records stored before that may still hold the agent's raw ``failure_logs``."""
 LOGS_COLLECTION = "pod_failure_logs"
 """Cleaned crash logs, one document per record (``_id`` = the record's id)."""
 KURE_DELETABLE = ("resolved", "ignored")
+SWEEP_ORIGIN = datetime(2000, 1, 1)
+"""Where a store's first sweep starts (no record changed status before)."""
+SWEEP_OVERLAP = timedelta(hours=1)
+"""How far back of the last sweep's cutoff a sweep looks again (clock skew between
+replicas setting ``status_changed_at``)."""
+SWEEP_FIRST_WINDOW = timedelta(hours=1)
+"""The first ``status_changed_at`` window of a sweep; later ones widen or narrow to hold
+about one batch."""
+DENSITY_MEMORY = 1024
+"""The most (view, namespace) page densities a store remembers (then it forgets them all)."""
 _to_builtins = msgspec.to_builtins
 
 
@@ -169,11 +180,19 @@ class FailureStore:
         self._col: AsyncCollection[Document] = db[COLLECTION]
         self._counters: AsyncCollection[Document] = db[COUNTERS]
         self._logs: AsyncCollection[Document] = db[LOGS_COLLECTION]
+        self._swept: dict[str, datetime] = {}
+        """Per status, the cutoff up to which this store's last sweep deleted."""
+        self._densities: dict[tuple[str, str | None], float] = {}
+        """Per (view, namespace), the share of ids its last page matched (sizes the next
+        page's first id window)."""
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
         await self._col.create_index("open_key", unique=True, sparse=True)
         await self._col.create_index([("status", ASCENDING), ("_id", DESCENDING)])
+        await self._col.create_index(
+            [("status", ASCENDING), ("namespace", ASCENDING), ("_id", DESCENDING)]
+        )
         await self._col.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)])
         await self._col.create_index(
             [("namespace", ASCENDING), ("pod_name", ASCENDING), ("_id", DESCENDING)]
@@ -390,37 +409,85 @@ class FailureStore:
         )
 
     async def query(self, query: FailureQuery, max_page: int) -> tuple[list[Document], int | None]:
-        """One page of a view, newest first, and the id to continue from (``None``: last)."""
+        """One page of a view, newest first, and the id to continue from (``None``: last).
+
+        Read as id windows per status of the view (and the namespace), each a bounded range
+        of an index on ``(status, [namespace,] _id)``: O(page) at any collection size
+        (:mod:`~kubeward.failure_analyzer.keyset`).
+        """
         limit = max(1, min(query.limit, max_page))
-        find: Document = {"status": {"$in": _VIEWS[query.view]}}
-        if query.namespace:
-            find["namespace"] = query.namespace
+        below = await self._last_id() + 1
         if query.cursor:
-            find["_id"] = {"$lt": int(query.cursor)}
-        docs = await self._col.find(find).sort("_id", DESCENDING).limit(limit + 1).to_list()
+            below = min(below, int(query.cursor))
+        prefixes: list[Document] = [
+            {"status": status, **({"namespace": query.namespace} if query.namespace else {})}
+            for status in _VIEWS[query.view]
+        ]
+        hint = (query.view, query.namespace)
+        page = await keyset.newest_first(
+            self._col, prefixes, below, limit + 1, self._densities.get(hint)
+        )
+        if len(self._densities) >= DENSITY_MEMORY:
+            self._densities.clear()
+        if page.density is not None:
+            self._densities[hint] = page.density
+        docs = page.docs
         if len(docs) > limit:
             return docs[:limit], docs[limit - 1]["_id"]
         return docs, None
 
+    async def _last_id(self) -> int:
+        """The highest id given out so far (0: none): one indexed lookup of the counter."""
+        doc = await self._counters.find_one({"_id": COLLECTION})
+        return 0 if doc is None else int(doc["seq"])
+
     async def sweep(self, status: FailureStatus, older_than: timedelta, batch: int) -> int:
         """Delete records in ``status`` whose status is older than ``older_than``, ``batch``
-        at a time; returns how many went."""
+        at a time; returns how many went.
+
+        Reads windows of ``status_changed_at`` bounded on both sides (a one-sided range
+        reads every match on SecantusDB, whatever the limit), walking from where the last
+        sweep of this store stopped (less :data:`SWEEP_OVERLAP`, for clocks of other
+        replicas) up to the cutoff; a window's width adapts to hold about ``batch``
+        records. Every record read is deleted, so a sweep costs O(records deleted).
+        """
         cutoff = utcnow() - older_than
+        lo = max(SWEEP_ORIGIN, self._swept.get(status, SWEEP_ORIGIN) - SWEEP_OVERLAP)
+        width = SWEEP_FIRST_WINDOW
         deleted = 0
-        while True:
+        while lo < cutoff:
+            hi = min(lo + width, cutoff)
+            window = {"$gte": lo, "$lt": hi}
             ids = [
                 d["_id"]
                 async for d in self._col.find(
-                    {"status": status, "status_changed_at": {"$lt": cutoff}}, {"_id": 1}
-                ).limit(batch)
+                    {"status": status, "status_changed_at": window}, {"_id": 1}
+                )
             ]
+            for start in range(0, len(ids), batch):
+                deleted += await self._delete_swept(status, ids[start : start + batch])
+            lo = hi
             if not ids:
-                return deleted
-            result = await self._col.delete_many({"_id": {"$in": ids}, "status": status})
-            await self._logs.delete_many({"_id": {"$in": ids}})
-            deleted += result.deleted_count
-            if len(ids) < batch:
-                return deleted
+                width *= 4
+            elif len(ids) < batch:
+                width *= 2
+            elif len(ids) > 2 * batch:
+                width = max(timedelta(seconds=1), width * batch / len(ids))
+        self._swept[status] = cutoff
+        return deleted
+
+    async def _delete_swept(self, status: FailureStatus, ids: list[int]) -> int:
+        """Delete the records ``ids`` still in ``status``, and the logs of those that went
+        (one restored meanwhile keeps its logs)."""
+        result = await self._col.delete_many({"_id": {"$in": ids}, "status": status})
+        if result.deleted_count == len(ids):
+            gone = ids
+        else:
+            kept = {d["_id"] async for d in self._col.find({"_id": {"$in": ids}}, {"_id": 1})}
+            gone = [i for i in ids if i not in kept]
+        if gone:
+            await self._logs.delete_many({"_id": {"$in": gone}})
+        return result.deleted_count
 
 
 def _solution_fields(solution: Solution) -> Document:
