@@ -13,9 +13,17 @@ from pymongo.errors import DuplicateKeyError
 Document = dict[str, Any]
 
 
-def connect(url: str) -> AsyncMongoClient[Document]:
-    """A client for ``url``; it connects lazily and reconnects on its own."""
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=False)
+def connect(url: str, *, retry_writes: bool = True) -> AsyncMongoClient[Document]:
+    """A client for ``url``; it connects lazily and reconnects on its own.
+
+    ``retry_writes=False`` for services whose writes are idempotent by design (a failed
+    batch is redelivered and absorbed once): SecantusDB records every retryable write in a
+    registry it scans, and at its cap sorts, on each write (up to 10 000 entries kept for 30
+    minutes), which made each write cost more the more writes came before it.
+    """
+    return AsyncMongoClient(
+        url, serverSelectionTimeoutMS=5000, tz_aware=False, retryWrites=retry_writes
+    )
 
 
 def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:

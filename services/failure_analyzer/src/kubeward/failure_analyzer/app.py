@@ -30,7 +30,8 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start everything the service does; drain it on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
-    client = mongo.connect(settings.mongodb_url)
+    # Writes are idempotent (report tags, upserts) and a failed batch is redelivered.
+    client = mongo.connect(settings.mongodb_url, retry_writes=False)
     store = FailureStore(mongo.database(client, settings.mongodb_db))
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)

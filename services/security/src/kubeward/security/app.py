@@ -28,7 +28,8 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start everything the service does; drain it on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
-    client = mongo.connect(settings.mongodb_url)
+    # Writes are keyed upserts and sets, and a failed batch is redelivered.
+    client = mongo.connect(settings.mongodb_url, retry_writes=False)
     db = mongo.database(client, settings.mongodb_db)
     store = FindingStore(db)
     await store.ensure_indexes()
