@@ -109,7 +109,8 @@ class ReportHandler:
                 doc["_id"]: logs
                 for (_, logs), (_, doc) in zip(kept, outcomes, strict=True)
                 if logs is not None and logs.blocks
-            }
+            },
+            created={doc["_id"] for outcome, doc in outcomes if outcome is Outcome.CREATED},
         )
         for (envelope, _), item, (outcome, doc) in zip(kept, items, outcomes, strict=True):
             metrics.REPORTS.labels(outcome.value).inc()

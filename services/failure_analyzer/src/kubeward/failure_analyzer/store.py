@@ -13,7 +13,7 @@ Idempotency: each record remembers the last :data:`APPLIED_MEMORY` report tags
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -393,14 +393,17 @@ class FailureStore:
         await self._logs.replace_one({"_id": record_id}, {"_id": record_id, **body}, upsert=True)
         return merged
 
-    async def save_logs_many(self, logs: Mapping[int, CleanLogs]) -> None:
+    async def save_logs_many(
+        self, logs: Mapping[int, CleanLogs], created: Collection[int] = ()
+    ) -> None:
         """:meth:`save_logs` for several records (record id to its report's logs) in two
-        round trips: one read of their stored logs, one unordered bulk write."""
+        round trips: one read of their stored logs, one unordered bulk write. Records in
+        ``created`` were just created by this process and hold no logs yet (not read)."""
         if not logs:
             return
-        stored = {
-            doc.pop("_id"): doc async for doc in self._logs.find({"_id": {"$in": list(logs)}})
-        }
+        older = [record_id for record_id in logs if record_id not in created]
+        found = self._logs.find({"_id": {"$in": older}}) if older else None
+        stored = {doc.pop("_id"): doc async for doc in found} if found is not None else {}
         ops = []
         for record_id, new in logs.items():
             old = stored.get(record_id)
