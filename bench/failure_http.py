@@ -29,6 +29,7 @@ import secrets
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,17 +105,16 @@ async def post_load(
     return Load(label, clients, seconds, sorted(latencies))
 
 
-async def list_forever(url: str, cookie: str, stop: asyncio.Event) -> int:
-    """GET ``url`` in a loop until ``stop``; how many answered."""
-    done = 0
+async def list_forever(url: str, cookie: str, stop: asyncio.Event) -> Counter[int]:
+    """GET ``url`` in a loop until ``stop``; how many answered with each status (a slow
+    listing answers 503 after the gateway's timeout: counted, not fatal)."""
+    statuses: Counter[int] = Counter()
     async with aiohttp.ClientSession(cookies={SESSION_COOKIE: cookie}) as session:
         while not stop.is_set():
             async with session.get(url) as answer:
                 await answer.read()
-                if answer.status != 200:
-                    raise BenchError(f"GET {url} answered {answer.status}")
-            done += 1
-    return done
+                statuses[answer.status] += 1
+    return statuses
 
 
 async def fill(mongo_url: str, db_name: str, upto: int, template: Sequence[Document]) -> int:
@@ -200,15 +200,8 @@ async def measure(
         if clients == 32:
             used = {k: after[k] - before.get(k, 0.0) for k in after}
         http.append((raw, real))
-    say("raw insert_many ...")
-    insert, server = await raw_insert(mongo_url, docs)
-    for size in sizes[1:]:
-        say(f"stored {size:,} ...")
-        stored = await fill(mongo_url, db_name, size, template)
-        size_loads.append(
-            (stored, await post_load(post, auth, bodies_for(args.size_reports, 3 + size), 8, "s"))
-        )
     say("no stall: POSTs alone, then with 4 listers ...")
+    stalled_at = await fill(mongo_url, db_name, 0, template)
     cookie, _ = login(gw)
     alone = await post_load(post, auth, bodies_for(args.size_reports, 7), 8, "POST alone")
     stop = asyncio.Event()
@@ -222,14 +215,22 @@ async def measure(
         )
     finally:
         stop.set()
-    listed = sum(await asyncio.gather(*listers))
+    listed = sum(await asyncio.gather(*listers), Counter[int]())
+    say("raw insert_many ...")
+    insert, server = await raw_insert(mongo_url, docs)
+    for size in sizes[1:]:
+        say(f"stored {size:,} ...")
+        stored = await fill(mongo_url, db_name, size, template)
+        size_loads.append(
+            (stored, await post_load(post, auth, bodies_for(args.size_reports, 3 + size), 8, "s"))
+        )
 
     lines += machine_info(
         f"SecantusDB {version('secantusdb')} (in memory, {server}), aiohttp {version('aiohttp')} "
         f"clients in the bench process, uvicorn {version('uvicorn')} one worker"
     )
-    size = sum(len(b) for b in workload.messages) / len(workload.messages)
-    lines.append(f"reports   {args.reports} per phase, {size / 1024:.1f} KB average, 20 % repeats")
+    mean = sum(len(b) for b in workload.messages) / len(workload.messages)
+    lines.append(f"reports   {args.reports} per phase, {mean / 1024:.1f} KB average, 20 % repeats")
     lines.append("")
     lines.append(f"{'':<44} {'rate':>14}  {'p50':>10}  {'p99':>10}")
     for raw, real in http:
@@ -271,8 +272,10 @@ async def measure(
             f"{load.pct(0.99) * 1000:6.1f} ms  ({load.seconds / base.seconds:.2f}x the first)"
         )
     lines.append("")
+    lines.append(f"no stall, {stalled_at:,} records stored, {LISTERS} clients listing page 1")
     lines.append(alone.line())
-    lines.append(busy.line() + f"  ({listed} lists)")
+    answers = ", ".join(f"{n} answered {status}" for status, n in sorted(listed.items()))
+    lines.append(busy.line() + f"  (lists: {answers})")
     lines.append(
         ratio_line(
             "no stall: POST p99 with listers / alone",
