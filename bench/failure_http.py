@@ -13,7 +13,8 @@ when the report is stored and diagnosed. Every answer must be 200 with the recor
 Figures, each next to the raw limit it rests on, measured in the same run:
 - req/s and p50/p99 at 1, 8 and 32 clients, against the bare app's ``POST /echo`` (same
   uvicorn setup, same bodies, same clients) and ``insert_many`` of the same records;
-- the per-report cost at 1 k and 10 k stored records (100 k with ``--large``), the store
+- the per-report cost at 1 k and 10 k stored records (100 k with ``--large``, SecantusDB on
+  disk then: 100 k records overflow its in-memory cache), the store
   filled with record-shaped documents by ``insert_many`` between the measurements;
 - "no stall": POST p99 at 8 clients while 4 clients list ``GET /api/pods/failed``
   continuously, against the same POSTs alone.
@@ -225,8 +226,9 @@ async def measure(
             (stored, await post_load(post, auth, bodies_for(args.size_reports, 3 + size), 8, "s"))
         )
 
+    where = "on disk" if args.large or args.mongo_disk else "in memory"
     lines += machine_info(
-        f"SecantusDB {version('secantusdb')} (in memory, {server}), aiohttp {version('aiohttp')} "
+        f"SecantusDB {version('secantusdb')} ({where}, {server}), aiohttp {version('aiohttp')} "
         f"clients in the bench process, uvicorn {version('uvicorn')} one worker"
     )
     mean = sum(len(b) for b in workload.messages) / len(workload.messages)
@@ -292,7 +294,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reports", type=int, default=1000, help="reports per client phase")
     parser.add_argument("--size-reports", type=int, default=300, help="reports per size phase")
     parser.add_argument("--sizes", default="1000,10000", help="stored records to measure at")
-    parser.add_argument("--large", action="store_true", help="also measure at 100 k stored")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="also measure at 100 k stored (implies --mongo-disk: 100 k records overflow "
+        "SecantusDB's in-memory cache)",
+    )
+    parser.add_argument(
+        "--mongo-disk", action="store_true", help="SecantusDB on disk instead of in memory"
+    )
     return parser.parse_args(argv)
 
 
@@ -307,7 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
         stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
         stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
-        stack.track(infra.mongo(mongo_port, None, stack.logs))
+        storage = stack.root / "mongo" if args.large or args.mongo_disk else None
+        stack.track(infra.mongo(mongo_port, storage, stack.logs))
         mongo_url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
         env = dict(os.environ) | {
             "NATS_URL": f"nats://127.0.0.1:{nats_port}",
@@ -342,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
 
-    return common.run("kubeward-bench-fhttp-", body, scratch=("jetstream", "redis"))
+    return common.run("kubeward-bench-fhttp-", body)
 
 
 if __name__ == "__main__":
