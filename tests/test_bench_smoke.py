@@ -4,7 +4,8 @@ finish and print every ratio line.
 No timing is asserted: the figures depend on the machine. They need nats-server and
 SecantusDB like every end-to-end test (the gateway one also redis-server); each benchmark
 starts its own on free ports and runs its services as processes (failures runs ingest and
-failure-analyzer twice, without and with offline diagnosis; diagram runs two gateways on
+failure-analyzer twice, without and with offline diagnosis; failure_http runs gateway,
+ingest, failure-analyzer and security behind HTTP clients; diagram runs two gateways on
 kmock's Kubernetes emulator).
 """
 
@@ -85,6 +86,18 @@ CASES = (
             "record() repeat report",
             "SecantusDB RSS MB (peak)",
         ),
+    ),
+    Case(
+        "bench.failure_http",
+        ("--reports", "60", "--size-reports", "30", "--sizes", "100,300"),
+        150,
+        (
+            "POST / bare POST, 1 client(s)",
+            "POST / bare POST, 32 client(s)",
+            "POST / raw insert_many, 8 client(s)",
+            "no stall: POST p99 with listers / alone",
+        ),
+        ("reports   60 per phase", "ms/report at 8 clients", "CPU ms per report at 32 clients"),
     ),
     Case(
         "bench.security",

@@ -469,3 +469,17 @@ def test_fast_yaml_equals_loader_on_random_documents() -> None:
 )
 def test_unsupported_yaml_falls_back_to_loader(text: str) -> None:
     assert load_yaml(text) == yaml.load(text, Loader=_Loader)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: *x\n",
+        # PyYAML's dump of a Kubernetes client object anchors a timestamp used twice.
+        "metadata:\n  creation_timestamp: &id001 2026-03-02 07:42:00.226190+00:00\n"
+        "status:\n  start_time: *id001\n",
+        "a: &x foo\n  bar\nb:\n- *x\n- &y 'q'\nc: *y\n",
+    ],
+)
+def test_fast_yaml_reads_anchored_scalars(text: str) -> None:
+    assert _FastYaml(text).parse() == yaml.load(text, Loader=_Loader)

@@ -204,6 +204,34 @@ async def test_a_redelivered_report_changes_nothing_and_announces_once(
     assert len(await harness.feed("pod_failure")) == 1
 
 
+async def test_a_redelivered_batch_of_several_pods_counts_each_report_once(
+    harness: Harness,
+) -> None:
+    # One forwarded message holding reports of three pods, one of them twice (stored in
+    # two rounds, in order), delivered twice.
+    pods = ["web-1", "web-2", "web-1", "web-3"]
+    envelopes = [
+        FailureReportEnvelope(
+            origin_seq=80,
+            index=index,
+            origin_us=1_800_000_000_000_000 + index * 1000,
+            report=msgspec.convert(report(pod_name=pod), PodFailureReport),
+        )
+        for index, pod in enumerate(pods)
+    ]
+    data = msgspec.msgpack.encode(FailureReportBatch(reports=envelopes))
+    await harness.js.publish(bus.FAILURES_REPORT, data)
+    await harness.js.publish(bus.FAILURES_REPORT, data)
+    await eventually(lambda: _consumer_idle(harness), bool, what="both deliveries handled")
+    rows = await harness.listing()
+    assert sorted((r.pod_name, r.report_count) for r in rows) == [
+        ("web-1", 2),
+        ("web-2", 1),
+        ("web-3", 1),
+    ]
+    assert len(await harness.feed("pod_failure")) == len(pods)
+
+
 async def _consumer_idle(harness: Harness) -> bool:
     info = await harness.js.consumer_info(
         bus.FAILURES.name, f"{bus.CONSUMER_FAILURE_ANALYZER}-reports"

@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 Document = dict[str, Any]
 
 
-def connect(url: str) -> AsyncMongoClient[Document]:
+def connect(url: str, *, retry_writes: bool = False) -> AsyncMongoClient[Document]:
     """A client for ``url``; it connects lazily and reconnects on its own.
 
     Writes are journaled (``j: true``) unless the URL says otherwise: a service acks a bus
@@ -22,8 +22,18 @@ def connect(url: str) -> AsyncMongoClient[Document]:
     ~700 acknowledged updates gone after a ``kill -9``; none with ``j: true``). On MongoDB
     it waits for the journal's group commit, on SecantusDB for an fsync of its log; batched
     writes pay it once per batch.
+
+    Writes are not retryable by default: the services' writes are idempotent by design (a
+    failed batch is held or redelivered and absorbed once), and SecantusDB records every
+    retryable write in a registry it scans, and at its cap sorts, on each write (up to
+    10 000 entries kept for 30 minutes), which made each write cost more the more writes
+    came before it.
     """
-    options: dict[str, Any] = {"serverSelectionTimeoutMS": 5000, "tz_aware": False}
+    options: dict[str, Any] = {
+        "serverSelectionTimeoutMS": 5000,
+        "tz_aware": False,
+        "retryWrites": retry_writes,
+    }
     if "journal=" not in url.lower():
         options["journal"] = True
     return AsyncMongoClient(url, **options)

@@ -30,6 +30,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start everything the service does; drain it on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
+    # Writes are idempotent (report tags, upserts) and a failed batch is redelivered.
     client = mongo.connect(settings.mongodb_url)
     store = FailureStore(mongo.database(client, settings.mongodb_db))
     await store.ensure_indexes()

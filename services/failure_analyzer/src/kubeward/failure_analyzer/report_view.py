@@ -95,7 +95,9 @@ def _plain(text: str) -> Any:
 
 
 class _FastYaml:
-    """Block mappings, block sequences, plain and single-quoted scalars, ``{}``/``[]``."""
+    """Block mappings, block sequences, plain and single-quoted scalars, ``{}``/``[]``, and
+    anchors and aliases of scalars (PyYAML's dump of a Kubernetes client object anchors a
+    timestamp it meets twice: ``creationTimestamp: &id001 ...``)."""
 
     def __init__(self, text: str) -> None:
         if "\t" in text or "\r" in text:
@@ -111,6 +113,7 @@ class _FastYaml:
         if rows and rows[0][1] == "---":
             rows.pop(0)
         self.rows = rows
+        self.anchors: dict[str, Any] = {}
 
     def parse(self) -> Any:
         if not self.rows:
@@ -233,6 +236,20 @@ class _FastYaml:
             return {}, i
         if text == "[]":
             return [], i
+        if first == "&":
+            name, _, rest = text[1:].partition(" ")
+            rest = rest.lstrip(" ")
+            if not name or not rest or rest[0] in "&*":
+                raise _UnsupportedError(text[:20])  # an anchored collection
+            value, i = self._scalar(rest, i, ind)
+            if isinstance(value, (dict, list)):
+                raise _UnsupportedError(text[:20])
+            self.anchors[name] = value
+            return value, i
+        if first == "*":
+            if text[1:] not in self.anchors or (i < n and rows[i][0] > ind):
+                raise _UnsupportedError(text[:20])
+            return self.anchors[text[1:]], i
         if first in _UNSUPPORTED_START:
             raise _UnsupportedError(text[:20])
         if i < n and rows[i][0] > ind:

@@ -1,15 +1,19 @@
 """The report handler: exclusions, offline diagnosis, store, feed, notifications, LLM jobs.
 
-Reports of different pods in one fetched batch are handled concurrently; reports of the
-same pod in order. A batch that fails (MongoDB down) goes back for redelivery, which is
-harmless: records remember the reports they absorbed, and feed events and LLM jobs carry
-message ids. Notifications are the exception: one lost to a crash is not sent again.
+Reports of different pods in one fetched batch are diagnosed, then stored together in a few
+database round trips (:meth:`~kubeward.failure_analyzer.store.FailureStore.record_many`);
+reports of the same pod in order. Every report is stored and diagnosed before its caller
+is answered and before the batch is acked. A batch that fails (MongoDB down) goes back
+for redelivery, which is harmless: records remember the reports they absorbed, and feed
+events and LLM jobs carry message ids. Notifications are the exception: one lost to a
+crash is not sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -18,10 +22,12 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import publish_reply
+from kubeward.core.mongo import Document
 from kubeward.core.settings_values import is_excluded
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
+from kubeward.failure_analyzer.crash_logs import CleanLogs
 from kubeward.failure_analyzer.notifier import Notifier
-from kubeward.failure_analyzer.store import FailureStore, Outcome, to_api
+from kubeward.failure_analyzer.store import FailureStore, Outcome, Recording, to_api
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import DiagnoseJob, FailureReportBatch, FailureReportEnvelope
 from kubeward.schemas.replies import Reply
@@ -57,11 +63,11 @@ class ReportHandler:
             for envelope in self._decoder.decode(msg.data).reports:
                 key = (envelope.report.namespace, envelope.report.pod_name)
                 by_pod.setdefault(key, []).append(envelope)
-        await asyncio.gather(*(self._in_order(envelopes) for envelopes in by_pod.values()))
-
-    async def _in_order(self, envelopes: list[FailureReportEnvelope]) -> None:
-        for envelope in envelopes:
-            await self.handle(envelope)
+        # Round n stores the n-th report of every pod: one pod's reports in order, the
+        # reports of different pods together.
+        rounds = max((len(envelopes) for envelopes in by_pod.values()), default=0)
+        for n in range(rounds):
+            await self.handle_many([e[n] for e in by_pod.values() if len(e) > n])
 
     def _exclusion(self, namespace: str, pod_name: str) -> str | None:
         if is_excluded(namespace, pod_name, self._settings.excluded_namespaces(), ()):
@@ -72,34 +78,58 @@ class ReportHandler:
 
     async def handle(self, envelope: FailureReportEnvelope) -> None:
         """One report: drop if excluded, else diagnose, store, announce and answer."""
-        report = envelope.report
-        excluded = self._exclusion(report.namespace, report.pod_name)
-        if excluded is not None:
-            metrics.REPORTS.labels("dropped").inc()
-            metrics.DROPPED.labels(excluded).inc()
-            body = {"excluded": True, "reason": excluded}
-            await self._answer(envelope, Reply(status=200, body=_raw(body), count=0))
-            return
-        # Crash logs are decoded, bounded and redacted once; the analyzers, the store and
-        # everything after them see only that.
-        logs = crash_logs.clean(report)
-        report = crash_logs.with_logs(report, logs)
-        solution = solutions.offline(report, self._offline)
-        captured = logs is not None and logs.captured
-        outcome, doc = await self._store.record(envelope, solution, logs_captured=captured)
-        if logs is not None and logs.blocks:
-            await self._store.save_logs(doc["_id"], logs)
-        metrics.REPORTS.labels(outcome.value).inc()
+        await self.handle_many([envelope])
+
+    async def handle_many(self, envelopes: list[FailureReportEnvelope]) -> None:
+        """Reports of distinct pods: drop the excluded ones, diagnose the others, store them
+        together (:meth:`FailureStore.record_many`), then announce and answer each."""
+        kept: list[tuple[FailureReportEnvelope, CleanLogs | None]] = []
+        items: list[Recording] = []
+        answers: list[Awaitable[None]] = []
+        for envelope in envelopes:
+            report = envelope.report
+            excluded = self._exclusion(report.namespace, report.pod_name)
+            if excluded is not None:
+                metrics.REPORTS.labels("dropped").inc()
+                metrics.DROPPED.labels(excluded).inc()
+                body = {"excluded": True, "reason": excluded}
+                answers.append(self._answer(envelope, Reply(status=200, body=_raw(body), count=0)))
+                continue
+            # Crash logs are decoded, bounded and redacted once; the analyzers, the store
+            # and everything after them see only that.
+            logs = crash_logs.clean(report)
+            report = crash_logs.with_logs(report, logs)
+            solution = solutions.offline(report, self._offline)
+            captured = logs is not None and logs.captured
+            kept.append((envelope, logs))
+            items.append(Recording(envelope=envelope, solution=solution, logs_captured=captured))
+        outcomes = await self._store.record_many(items) if items else []
+        await self._store.save_logs_many(
+            {
+                doc["_id"]: logs
+                for (_, logs), (_, doc) in zip(kept, outcomes, strict=True)
+                if logs is not None and logs.blocks
+            },
+            created={doc["_id"] for outcome, doc in outcomes if outcome is Outcome.CREATED},
+        )
+        for (envelope, _), item, (outcome, doc) in zip(kept, items, outcomes, strict=True):
+            metrics.REPORTS.labels(outcome.value).inc()
+            if outcome is not Outcome.DUPLICATE:
+                report = envelope.report
+                metrics.SOLUTIONS.labels(item.solution.source).inc()
+                metrics.KURE_POD_FAILURES.labels(report.namespace, report.failure_reason).inc()
+                if outcome is Outcome.CREATED and doc["status"] == "new":
+                    self._notifier.failure(doc)
+            answers.append(self._announce(envelope, doc))
+        await asyncio.gather(*answers)
+
+    async def _announce(self, envelope: FailureReportEnvelope, doc: Document) -> None:
+        """The feed event, the LLM job if one is wanted, then the caller's answer."""
         tag = f"{envelope.origin_seq}:{envelope.index}"
         # A duplicate is a redelivery after a crash between the write and the ack: its
         # announcements go out again with the same message ids, which the streams drop if
         # the first ones got through.
         await events.pod_failure(self._js, doc, tag)
-        if outcome is not Outcome.DUPLICATE:
-            metrics.SOLUTIONS.labels(solution.source).inc()
-            metrics.KURE_POD_FAILURES.labels(report.namespace, report.failure_reason).inc()
-            if outcome is Outcome.CREATED and doc["status"] == "new":
-                self._notifier.failure(doc)
         wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (
             envelope.origin_seq
         )

@@ -13,15 +13,15 @@ Idempotency: each record remembers the last :data:`APPLIED_MEMORY` report tags
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
@@ -230,58 +230,84 @@ class FailureStore:
         """
         report = envelope.report
         key = open_key(report.namespace, report.pod_name)
-        tag = f"{envelope.origin_seq}:{envelope.index}"
-        seen = datetime.fromtimestamp(envelope.origin_us / 1e6, UTC).replace(tzinfo=None)
-        fields = {name: _to_builtins(getattr(report, name)) for name in _STORED_FIELDS}
-        if logs_captured:
-            fields["logs_captured"] = True
+        tag = _tag(envelope)
+        fields = _fields(report, logs_captured)
         while True:
             existing = await self._col.find_one({"open_key": key})
             if existing is not None:
                 if tag in existing.get("applied", []):
                     return Outcome.DUPLICATE, existing
-                keep_llm = existing.get("solution_source") == "llm" and existing.get(
-                    "failure_reason"
-                ) == (report.failure_reason or "Unknown")
-                update: Document = {
-                    "$set": {
-                        **fields,
-                        "last_seen": max(seen, existing["last_seen"]),
-                        "report_seq": envelope.origin_seq,
-                        **({} if keep_llm else _solution_fields(solution)),
-                    },
-                    "$inc": {"report_count": 1},
-                    "$push": {"applied": {"$each": [tag], "$slice": -APPLIED_MEMORY}},
-                    "$unset": {"failure_logs": ""},
-                }
+                update = _repeat_update(existing, envelope, fields, solution)
                 doc = await self._update({"_id": existing["_id"], "open_key": key}, update)
                 if doc is not None:
                     return Outcome.UPDATED, doc
                 continue  # resolved meanwhile: the report starts a new record
-            record_id = await self._next_id()
-            doc = {
-                "_id": record_id,
-                "open_key": key,
-                "pod_name": report.pod_name,
-                "namespace": report.namespace,
-                **fields,
-                **_solution_fields(solution),
-                "first_seen": seen,
-                "last_seen": seen,
-                "report_count": 1,
-                "report_seq": envelope.origin_seq,
-                "applied": [tag],
-                "status": "new",
-                "dismissed": False,
-                "resolved_at": None,
-                "status_changed_at": seen,
-                "logs_captured": logs_captured,
-            }
+            doc = _new_record(await self._next_id(), envelope, fields, solution, logs_captured)
             try:
                 await self._col.insert_one(doc)
             except DuplicateKeyError:
                 continue  # another replica created the pod's record first: update that
             return Outcome.CREATED, doc
+
+    async def record_many(self, items: Sequence[Recording]) -> list[tuple[Outcome, Document]]:
+        """:meth:`record` for reports of distinct pods, in a handful of round trips whatever
+        their number: one read of their open records, one id reservation for the new ones,
+        one unordered bulk write and one read back of the updated records.
+
+        A report whose write did not apply (its record resolved meanwhile, another replica
+        created the pod's record first, an id already taken) goes through :meth:`record`
+        on its own. Redelivered reports come back ``DUPLICATE``, as from :meth:`record`.
+        Outcomes are in the order of ``items``.
+        """
+        keys = [open_key(i.envelope.report.namespace, i.envelope.report.pod_name) for i in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError("record_many takes one report per pod")
+        found = self._col.find({"open_key": {"$in": keys}})
+        existing = {doc["open_key"]: doc async for doc in found}
+        fresh = sum(1 for key in keys if key not in existing)
+        ids = iter(await mongo.reserve_ids(self._counters, COLLECTION, fresh) if fresh else ())
+        outcomes: list[tuple[Outcome, Document] | None] = [None] * len(items)
+        ops: list[InsertOne[Document] | UpdateOne] = []
+        op_item: list[int] = []
+        for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+            envelope = item.envelope
+            fields = _fields(envelope.report, item.logs_captured)
+            old = existing.get(key)
+            if old is None:
+                doc = _new_record(next(ids), envelope, fields, item.solution, item.logs_captured)
+                ops.append(InsertOne(doc))
+                op_item.append(index)
+                outcomes[index] = (Outcome.CREATED, doc)
+            elif _tag(envelope) in old.get("applied", []):
+                outcomes[index] = (Outcome.DUPLICATE, old)
+            else:
+                update = _repeat_update(old, envelope, fields, item.solution)
+                ops.append(UpdateOne({"_id": old["_id"], "open_key": key}, update))
+                op_item.append(index)
+        failed: set[int] = set()
+        if ops:
+            try:
+                await self._col.bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                failed = {op_item[error["index"]] for error in exc.details["writeErrors"]}
+        updated = [op_item[n] for n, op in enumerate(ops) if isinstance(op, UpdateOne)]
+        if updated:
+            ids_read = [existing[keys[i]]["_id"] for i in updated]
+            after = {doc["_id"]: doc async for doc in self._col.find({"_id": {"$in": ids_read}})}
+            for index in updated:
+                stored = after.get(existing[keys[index]]["_id"])
+                if stored is not None and _tag(items[index].envelope) in stored.get("applied", []):
+                    outcomes[index] = (Outcome.UPDATED, stored)
+                else:
+                    failed.add(index)  # resolved or deleted meanwhile: not applied
+        for index in sorted(failed):
+            item = items[index]
+            outcomes[index] = await self.record(
+                item.envelope, item.solution, logs_captured=item.logs_captured
+            )
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(items)
+        return done
 
     async def set_solution(
         self, record_id: int, solution: Solution, report_seq: int | None = None
@@ -385,6 +411,28 @@ class FailureStore:
         body = msgspec.to_builtins(merged, builtin_types=(bytes,))
         await self._logs.replace_one({"_id": record_id}, {"_id": record_id, **body}, upsert=True)
         return merged
+
+    async def save_logs_many(
+        self, logs: Mapping[int, CleanLogs], created: Collection[int] = ()
+    ) -> None:
+        """:meth:`save_logs` for several records (record id to its report's logs) in two
+        round trips: one read of their stored logs, one unordered bulk write. Records in
+        ``created`` were just created by this process and hold no logs yet (not read)."""
+        if not logs:
+            return
+        older = [record_id for record_id in logs if record_id not in created]
+        found = self._logs.find({"_id": {"$in": older}}) if older else None
+        stored = {doc.pop("_id"): doc async for doc in found} if found is not None else {}
+        ops = []
+        for record_id, new in logs.items():
+            old = stored.get(record_id)
+            merged = merge(
+                None if old is None else msgspec.convert(old, CleanLogs, builtin_types=(bytes,)),
+                new,
+            )
+            body = msgspec.to_builtins(merged, builtin_types=(bytes,))
+            ops.append(ReplaceOne({"_id": record_id}, {"_id": record_id, **body}, upsert=True))
+        await self._logs.bulk_write(ops, ordered=False)
 
     async def get_logs(self, record_id: int) -> CleanLogs | None:
         """The record's cleaned crash logs, if any were stored."""
@@ -496,4 +544,79 @@ def _solution_fields(solution: Solution) -> Document:
         "solution_source": solution.source,
         "analyzer": solution.analyzer,
         "llm_error": solution.error,
+    }
+
+
+class Recording(msgspec.Struct, frozen=True, kw_only=True):
+    """One report to store with :meth:`FailureStore.record_many`."""
+
+    envelope: FailureReportEnvelope
+    solution: Solution
+    logs_captured: bool = False
+
+
+def _tag(envelope: FailureReportEnvelope) -> str:
+    """What a record remembers of a report it absorbed (``<collect seq>:<index>``)."""
+    return f"{envelope.origin_seq}:{envelope.index}"
+
+
+def _seen(envelope: FailureReportEnvelope) -> datetime:
+    return datetime.fromtimestamp(envelope.origin_us / 1e6, UTC).replace(tzinfo=None)
+
+
+def _fields(report: PodFailureReport, logs_captured: bool) -> Document:
+    """The report's fields as a record stores them."""
+    fields = {name: _to_builtins(getattr(report, name)) for name in _STORED_FIELDS}
+    if logs_captured:
+        fields["logs_captured"] = True
+    return fields
+
+
+def _repeat_update(
+    existing: Document, envelope: FailureReportEnvelope, fields: Document, solution: Solution
+) -> Document:
+    """The update a repeat report applies to the pod's open record ``existing``."""
+    keep_llm = existing.get("solution_source") == "llm" and existing.get("failure_reason") == (
+        envelope.report.failure_reason or "Unknown"
+    )
+    return {
+        "$set": {
+            **fields,
+            "last_seen": max(_seen(envelope), existing["last_seen"]),
+            "report_seq": envelope.origin_seq,
+            **({} if keep_llm else _solution_fields(solution)),
+        },
+        "$inc": {"report_count": 1},
+        "$push": {"applied": {"$each": [_tag(envelope)], "$slice": -APPLIED_MEMORY}},
+        "$unset": {"failure_logs": ""},
+    }
+
+
+def _new_record(
+    record_id: int,
+    envelope: FailureReportEnvelope,
+    fields: Document,
+    solution: Solution,
+    logs_captured: bool,
+) -> Document:
+    """The record a pod's first report (since its last resolved one) creates."""
+    report = envelope.report
+    seen = _seen(envelope)
+    return {
+        "_id": record_id,
+        "open_key": open_key(report.namespace, report.pod_name),
+        "pod_name": report.pod_name,
+        "namespace": report.namespace,
+        **fields,
+        **_solution_fields(solution),
+        "first_seen": seen,
+        "last_seen": seen,
+        "report_count": 1,
+        "report_seq": envelope.origin_seq,
+        "applied": [_tag(envelope)],
+        "status": "new",
+        "dismissed": False,
+        "resolved_at": None,
+        "status_changed_at": seen,
+        "logs_captured": logs_captured,
     }

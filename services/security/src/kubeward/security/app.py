@@ -28,6 +28,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     """Start everything the service does; drain it on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
+    # Writes are keyed upserts and sets, and a failed batch is redelivered.
     client = mongo.connect(settings.mongodb_url)
     db = mongo.database(client, settings.mongodb_db)
     store = FindingStore(db)

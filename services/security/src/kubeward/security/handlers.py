@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -123,7 +124,11 @@ class FailedPodManifests:
         self._decoder = msgspec.msgpack.Decoder(FailureReportBatch)
 
     async def __call__(self, msgs: list[Msg]) -> None:
-        """A manifest that does not parse is skipped (the report itself is fine)."""
+        """Scan the pods of every report of the batch together (one scan, one read of the
+        trusted registries and NetworkPolicy namespaces); a pod reported twice is scanned as
+        its latest report has it. A manifest that does not parse is skipped (the report
+        itself is fine)."""
+        pods: dict[tuple[str, str], dict[str, Any]] = {}
         for msg in msgs:
             for envelope in self._decoder.decode(msg.data).reports:
                 text = envelope.report.manifest
@@ -140,8 +145,9 @@ class FailedPodManifests:
                     )
                     continue
                 for obj in objects:
-                    obj.setdefault("metadata", {}).setdefault(
-                        "namespace", envelope.report.namespace
-                    )
-                if objects:
-                    await self._scanner.scan_and_store(objects, "pod-failure")
+                    metadata = obj.setdefault("metadata", {})
+                    namespace = metadata.setdefault("namespace", envelope.report.namespace)
+                    pods.pop((str(namespace), str(metadata.get("name"))), None)
+                    pods[(str(namespace), str(metadata.get("name")))] = obj
+        if pods:
+            await self._scanner.scan_and_store(list(pods.values()), "pod-failure")

@@ -85,10 +85,9 @@ class BuiltinScanner:
         metrics.MANIFEST_OBJECTS.labels(source).inc(len(objects))
         by_resource: dict[tuple[str, str, str], list[Finding]] = {}
         for obj in objects:
-            ns = namespace_of(obj)
-            by_resource[(str(obj["kind"]), ns, str(obj["metadata"]["name"]))] = []
-            if save:
-                await self._store.save_manifest(obj, ns)
+            by_resource[(str(obj["kind"]), namespace_of(obj), str(obj["metadata"]["name"]))] = []
+        if save:
+            await self._store.save_manifests([(obj, namespace_of(obj)) for obj in objects])
         for finding in results:
             by_resource.setdefault(
                 (finding.resource_type, finding.namespace, finding.resource_name), []

@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -279,18 +279,28 @@ class FindingStore:
 
     async def save_manifest(self, obj: Mapping[str, Any], namespace: str) -> None:
         """Keep the latest manifest of a resource (for rescans and fixes)."""
-        name = obj["metadata"]["name"]
-        await self._manifests.replace_one(
-            {"_id": resource_id(obj["kind"], namespace, name)},
-            {
-                "kind": obj["kind"],
-                "namespace": namespace,
-                "name": name,
-                "json": msgspec.json.encode(obj).decode(),
-                "updated_at": utcnow(),
-            },
-            upsert=True,
-        )
+        await self.save_manifests([(obj, namespace)])
+
+    async def save_manifests(self, objects: Sequence[tuple[Mapping[str, Any], str]]) -> None:
+        """:meth:`save_manifest` for (object, namespace) pairs, in one round trip."""
+        if not objects:
+            return
+        now = utcnow()
+        ops = [
+            ReplaceOne(
+                {"_id": resource_id(obj["kind"], namespace, obj["metadata"]["name"])},
+                {
+                    "kind": obj["kind"],
+                    "namespace": namespace,
+                    "name": obj["metadata"]["name"],
+                    "json": msgspec.json.encode(obj).decode(),
+                    "updated_at": now,
+                },
+                upsert=True,
+            )
+            for obj, namespace in objects
+        ]
+        await self._manifests.bulk_write(ops)  # in order: a resource listed twice keeps its last
 
     async def manifest(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored manifest of a resource."""

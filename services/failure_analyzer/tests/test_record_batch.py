@@ -1,0 +1,117 @@
+"""Storing a fetched batch of reports together (``FailureStore.record_many``) against a real
+MongoDB (SecantusDB): every report stored once, in item order, whatever goes wrong with
+one of them, and a redelivered batch changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+from pymongo import AsyncMongoClient
+
+from kubeward.core.mongo import Document
+from kubeward.failure_analyzer.store import (
+    COLLECTION,
+    COUNTERS,
+    FailureStore,
+    Outcome,
+    Recording,
+    Solution,
+)
+from kubeward.schemas.pod_failures import FailureReportEnvelope, PodFailureReport
+
+AT_US = 1_800_000_000_000_000
+SOLUTION = Solution(text="**Fix it**", source="offline", analyzer="test")
+
+
+def recording(pod: str, seq: int, reason: str = "CrashLoopBackOff") -> Recording:
+    """A report about ``shop/<pod>`` that came with collect sequence ``seq``."""
+    report = msgspec.convert(
+        {"pod_name": pod, "namespace": "shop", "failure_reason": reason}, PodFailureReport
+    )
+    envelope = FailureReportEnvelope(origin_seq=seq, origin_us=AT_US + seq * 1000, report=report)
+    return Recording(envelope=envelope, solution=SOLUTION)
+
+
+@pytest.fixture
+async def store(mongo_url: str, mongo_db_name: str) -> AsyncIterator[FailureStore]:
+    """A store on a database of its own, indexes in place."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
+    store = FailureStore(client[mongo_db_name])
+    await store.ensure_indexes()
+    yield store
+    await client.drop_database(mongo_db_name)
+    await client.close()
+
+
+async def test_a_batch_creates_and_updates_in_item_order(store: FailureStore) -> None:
+    ((_, first),) = await store.record_many([recording("a", 1)])
+    outcomes = await store.record_many(
+        [recording("b", 2), recording("a", 3, "OOMKilled"), recording("c", 4)]
+    )
+    assert [(o, d["pod_name"]) for o, d in outcomes] == [
+        (Outcome.CREATED, "b"),
+        (Outcome.UPDATED, "a"),
+        (Outcome.CREATED, "c"),
+    ]
+    updated = outcomes[1][1]
+    assert (updated["_id"], updated["report_count"]) == (first["_id"], 2)
+    assert updated["failure_reason"] == "OOMKilled"
+    assert updated["applied"] == ["1:0", "3:0"]
+    ids = [d["_id"] for _, d in outcomes]
+    assert len(set(ids)) == 3
+    for _, doc in outcomes:
+        assert await store.get(doc["_id"]) == doc
+
+
+async def test_a_redelivered_batch_counts_nothing_twice(store: FailureStore) -> None:
+    await store.record_many([recording("a", 1)])
+    batch = [recording("a", 5), recording("b", 5), recording("c", 6)]
+    first = await store.record_many(batch)
+    again = await store.record_many(batch)
+    assert [o for o, _ in first] == [Outcome.UPDATED, Outcome.CREATED, Outcome.CREATED]
+    assert [o for o, _ in again] == [Outcome.DUPLICATE] * 3
+    assert [d["_id"] for _, d in again] == [d["_id"] for _, d in first]
+    counts = {d["pod_name"]: d["report_count"] for _, d in again}
+    assert counts == {"a": 2, "b": 1, "c": 1}
+    # No id was reserved for the redelivered reports.
+    counter = await store._counters.find_one({"_id": COLLECTION})
+    assert counter is not None and counter["seq"] == max(d["_id"] for _, d in first)
+
+
+async def test_a_report_whose_write_fails_is_stored_alone_and_the_others_are_kept(
+    store: FailureStore,
+) -> None:
+    # The id counter lags behind a record (as after restoring an older counters
+    # collection): the batch's first new record gets an id that is taken.
+    ((_, taken),) = await store.record_many([recording("old", 1)])
+    await store._col.update_one({"_id": taken["_id"]}, {"$unset": {"open_key": ""}})
+    await store._counters.update_one({"_id": COLLECTION}, {"$set": {"seq": taken["_id"] - 1}})
+    outcomes = await store.record_many([recording("x", 2), recording("y", 3), recording("z", 4)])
+    assert [(o, d["pod_name"]) for o, d in outcomes] == [
+        (Outcome.CREATED, "x"),
+        (Outcome.CREATED, "y"),
+        (Outcome.CREATED, "z"),
+    ]
+    ids = [d["_id"] for _, d in outcomes]
+    assert taken["_id"] not in ids and len(set(ids)) == 3
+    for _, doc in outcomes:
+        stored = await store.get(doc["_id"])
+        assert stored is not None and stored["pod_name"] == doc["pod_name"]
+    old = await store.get(taken["_id"])
+    assert old is not None and old["pod_name"] == "old"
+
+
+async def test_a_record_resolved_before_the_batch_gets_a_new_one(store: FailureStore) -> None:
+    ((_, first),) = await store.record_many([recording("a", 1)])
+    await store.resolve_pod("shop", "a")
+    ((outcome, doc),) = await store.record_many([recording("a", 2)])
+    assert outcome is Outcome.CREATED and doc["_id"] != first["_id"]
+    assert await store._col.count_documents({"pod_name": "a"}) == 2
+
+
+async def test_one_batch_takes_one_report_per_pod(store: FailureStore) -> None:
+    with pytest.raises(ValueError, match="one report per pod"):
+        await store.record_many([recording("a", 1), recording("a", 2)])
+    assert await store._col.database[COUNTERS].count_documents({}) == 1
