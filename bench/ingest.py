@@ -91,6 +91,8 @@ EPHEMERAL_PORT_MIN = 32768
 """traffic-store's default ``EPHEMERAL_PORT_MIN``: UDP client ports from here on are folded."""
 
 MONGO_BATCH = 10_000
+RAW_MIN_DOCS = 10_000
+"""Documents the raw MongoDB writes store at least, whatever the workload's flows."""
 FETCH_BATCH = 1000
 POLL_INTERVAL = 0.5
 SETTLE = 10.0
@@ -387,10 +389,26 @@ def _flow_doc(event: PodTrafficEvent) -> Document:
     }
 
 
+def raw_flows(workload: Workload) -> list[PodTrafficEvent]:
+    """The flows the raw MongoDB writes store: the workload's distinct flows, repeated with
+    a marked pod IP up to ``RAW_MIN_DOCS`` when it has fewer (a raw rate measured over a
+    few hundred documents would be mostly noise)."""
+    flows = list(workload.flows)
+    copy = 0
+    while len(flows) < RAW_MIN_DOCS:
+        copy += 1
+        room = RAW_MIN_DOCS - len(flows)
+        flows += [
+            msgspec.structs.replace(e, pod_ip=f"{e.pod_ip}#{copy}") for e in workload.flows[:room]
+        ]
+    return flows
+
+
 async def raw_insert(mongo_url: str, workload: Workload) -> tuple[Figure, str]:
-    """``insert_many`` of one ~300-byte document per distinct flow, 10k per call, unordered;
-    returns it and a description of the MongoDB server."""
-    docs = [_flow_doc(e) for e in workload.flows]
+    """``insert_many`` of one ~300-byte document per distinct flow (at least
+    ``RAW_MIN_DOCS``), 10k per call, unordered; returns it and a description of the
+    MongoDB server."""
+    docs = [_flow_doc(e) for e in raw_flows(workload)]
     label = f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered)"
     return await on_scratch_db(
         mongo_url, lambda col: insert_many_limit(col, docs, MONGO_BATCH, label, "docs")
@@ -414,7 +432,7 @@ async def raw_upsert(mongo_url: str, workload: Workload) -> Figure:
             },
             upsert=True,
         )
-        for e in workload.flows
+        for e in raw_flows(workload)
     ]
     label = f"raw MongoDB bulk upsert ({MONGO_BATCH // 1000}k/call, 3 indexes)"
 
@@ -577,17 +595,47 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = pipeline_parser(__doc__, "events", 200_000, "events", in_flight=4000, seed=7)
+    parser = pipeline_parser(__doc__, "events", 100_000, "events", in_flight=4000, seed=7)
     parser.add_argument("--batch", type=int, default=100, help="events per collect message")
+    parser.add_argument(
+        "--repeats",
+        default="0,30,95",
+        help="comma-separated repeat shares in %% (re-sightings of earlier flows); "
+        "one scenario each (default 0,30,95)",
+    )
+    parser.add_argument(
+        "--flows",
+        type=int,
+        default=None,
+        help="distinct flows per scenario instead of --events: N = flows / (1 - share) "
+        "(e.g. --flows 1000000 --repeats 30 sends 1.43 M events)",
+    )
     parser.add_argument(
         "--eager-probe",
         action="store_true",
         help="aggregate pod_traffic on every poll, not only once the consumers are drained",
     )
     args = parser.parse_args(argv)
+    try:
+        args.shares = [float(part) / 100 for part in args.repeats.split(",") if part.strip()]
+    except ValueError:
+        parser.error("--repeats takes percentages separated by commas, e.g. 0,30,95")
+    if not args.shares or any(not 0 <= share < 1 for share in args.shares):
+        parser.error("--repeats: each share must be at least 0 and below 100")
     if args.events < 1 or args.batch < 1 or args.in_flight < 1:
         parser.error("--events, --batch and --in-flight must be positive")
+    if args.flows is not None and args.flows < 1:
+        parser.error("--flows must be positive")
     return args
+
+
+def scenario_events(args: argparse.Namespace, share: float) -> int:
+    """Events of the scenario with repeat share ``share``: ``--events``, or as many as
+    give ``--flows`` distinct flows."""
+    if args.flows is None:
+        return int(args.events)
+    flows: int = args.flows
+    return max(1, round(flows / (1 - share)))
 
 
 async def measure(
@@ -620,37 +668,85 @@ async def measure(
         await nc.close()
 
 
+@dataclass
+class Scenario:
+    """One repeat share's measurements."""
+
+    workload: Workload
+    insert: Figure
+    upsert: Figure
+    run: PipelineRun
+
+    @property
+    def rate(self) -> float:
+        """The pipeline's events per second."""
+        return self.workload.events / self.run.total
+
+
+def summary(scenarios: list[Scenario]) -> str:
+    """One line per repeat share: the pipeline against the raw writes of its own run."""
+    lines = [
+        "summary: pipeline events/s against raw MongoDB writes measured in the same scenario",
+        f"  {'repeats':>8}{'events':>10}{'flows':>10}{'events/s':>11}"
+        f"{'insert_many/s':>15}{'÷ insert':>10}{'upsert/s':>10}{'÷ upsert':>10}",
+    ]
+    for sc in scenarios:
+        w = sc.workload
+        lines.append(
+            f"  {100 * w.duplicates / w.events:>7.0f}%{w.events:>10}{w.distinct:>10}"
+            f"{sc.rate:>11,.0f}{sc.insert.rate:>15,.0f}{sc.rate / sc.insert.rate:>10.2f}"
+            f"{sc.upsert.rate:>10,.0f}{sc.rate / sc.upsert.rate:>10.2f}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start what is needed, measure, print the table, stop everything."""
+    """Start what is needed, measure each repeat share, print the tables, stop everything."""
     args = parse_args(argv)
-    timeout = args.timeout or 60.0 + args.events / 250
     given_nats = os.environ.get("BENCH_NATS_URL", "")
     given_mongo = os.environ.get("BENCH_MONGODB_URL", "")
-    db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
-    print(f"generating {args.events} events ...", flush=True)
-    started = time.perf_counter()
-    workload = generate(args.events, args.batch, seed=args.seed)
-    print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
 
     def body(stack: Stack) -> str:
         nats_url = given_nats or own_nats(stack)
         fresh_mongo = FreshMongo(stack, given_mongo, disk=args.mongo_disk)
-        print("raw JetStream publish and pull ...", flush=True)
-        publish, pull = asyncio.run(raw_jetstream(nats_url, args.in_flight, workload, timeout))
-        print("raw MongoDB insert_many and bulk upsert ...", flush=True)
-        insert, mongo_desc = asyncio.run(raw_insert(fresh_mongo(), workload))
-        upsert = asyncio.run(raw_upsert(fresh_mongo(), workload))
-        mongo_url = fresh_mongo()
-        stack.start_services(service_env(nats_url, mongo_url, db_name), SERVICES)
-        print(f"services up; pipeline (logs in {stack.logs}) ...", flush=True)
-        run = asyncio.run(measure(args, nats_url, mongo_url, db_name, workload, timeout, stack.cpu))
+        tables: list[str] = []
+        scenarios: list[Scenario] = []
+        raw_js: list[Figure] = []
+        mongo_desc = ""
+        for share in args.shares:
+            events = scenario_events(args, share)
+            timeout = args.timeout or 60.0 + events / 250
+            print(f"{100 * share:.0f} % repeats: generating {events} events ...", flush=True)
+            started = time.perf_counter()
+            workload = generate(events, args.batch, duplicate_share=share, seed=args.seed)
+            print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+            if not raw_js:
+                print("raw JetStream publish and pull ...", flush=True)
+                publish, pull = asyncio.run(
+                    raw_jetstream(nats_url, args.in_flight, workload, timeout)
+                )
+                raw_js = [publish, pull]
+            print("raw MongoDB insert_many and bulk upsert ...", flush=True)
+            insert, mongo_desc = asyncio.run(raw_insert(fresh_mongo(), workload))
+            upsert = asyncio.run(raw_upsert(fresh_mongo(), workload))
+            mongo_url = fresh_mongo()
+            db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
+            stack.start_services(service_env(nats_url, mongo_url, db_name), SERVICES)
+            print(f"services up; pipeline (logs in {stack.logs}) ...", flush=True)
+            run = asyncio.run(
+                measure(args, nats_url, mongo_url, db_name, workload, timeout, stack.cpu)
+            )
+            stack.stop_services()
+            scenarios.append(Scenario(workload, insert, upsert, run))
+            raw = [*raw_js, insert, upsert] if len(scenarios) == 1 else [insert, upsert]
+            tables.append(report([], workload, raw, run))
         nats_version = "(external)" if given_nats else binary_version("nats-server")
         header = machine_info(
             f"nats-server {nats_version}, nats-py {version('nats-py')}, "
             f"pymongo {version('pymongo')}, msgspec {version('msgspec')}; "
             f"MongoDB: {fresh_mongo.kind}, {mongo_desc}"
         )
-        return report(header, workload, [publish, pull, insert, upsert], run)
+        return "\n".join([*header, *tables, "", summary(scenarios)])
 
     return common.run(
         "kubeward-bench-", body, me="bench (publisher, probes)", scratch=("jetstream", "mongo")
