@@ -35,6 +35,7 @@ later messages to the same flow could count twice."""
 KNOWN_FLOWS = 200_000
 """Flow keys a store remembers as stored (to skip the insert attempt for them), at most;
 past it the memory starts again empty."""
+_LOOKUP_CHUNK = 100
 _ROW_FIELDS = PodTrafficEvent.__struct_fields__
 _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 
@@ -129,7 +130,9 @@ class PodTrafficStore:
         For a redelivered message: its first delivery may have written its flows and died
         before announcing them; the redelivery finds them stored and creates nothing.
         One ``_id`` lookup per flow of the messages (a filter on another field would make
-        SecantusDB scan), the sequence is checked here.
+        SecantusDB scan), in ``$in`` lists of ``_LOOKUP_CHUNK`` (SecantusDB matches each
+        candidate against the whole list: 5 000 ids took 17 s, 100 ids 20 ms); the
+        sequence is checked here.
         """
         keys = {key for _seq, batch in messages for key in fold(batch.groups, self._ephemeral)}
         if not keys:
@@ -137,10 +140,14 @@ class PodTrafficStore:
         seqs = {seq for seq, _batch in messages}
         projection = dict.fromkeys((*_ROW_FIELDS, "created_seq"), 1)
         found: list[NewFlow] = []
-        async for doc in self._col.find({"_id": {"$in": sorted(keys)}}, projection):
-            if doc.get("created_seq") in seqs:
-                row = msgspec.convert({f: doc[f] for f in _ROW_FIELDS if f in doc}, PodTrafficEvent)
-                found.append(NewFlow(doc["_id"], doc["created_seq"], row))
+        ordered = sorted(keys)
+        for first in range(0, len(ordered), _LOOKUP_CHUNK):
+            chunk = ordered[first : first + _LOOKUP_CHUNK]
+            async for doc in self._col.find({"_id": {"$in": chunk}}, projection):
+                if doc.get("created_seq") in seqs:
+                    fields = {f: doc[f] for f in _ROW_FIELDS if f in doc}
+                    row = msgspec.convert(fields, PodTrafficEvent)
+                    found.append(NewFlow(doc["_id"], doc["created_seq"], row))
         return found
 
     def _remember(self, keys: Iterable[str]) -> None:
