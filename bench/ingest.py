@@ -97,9 +97,10 @@ EPHEMERAL_PORT_MIN = 32768
 MONGO_BATCH = 10_000
 RAW_MIN_DOCS = 10_000
 """Documents the raw MongoDB writes store at least, whatever the workload's flows."""
-DIAGNOSTIC_MAX_DOCS = 20_000
-"""Documents the diagnostic raw writes (indexed insert, upsert) store at most: a rate, not
-a size, is what they are for, and an upsert of 100 k flows alone would take minutes."""
+DIAGNOSTIC_MIN_DOCS, DIAGNOSTIC_MAX_DOCS = 2_000, 20_000
+"""Documents the diagnostic raw writes (indexed insert, upsert) store at least and at most:
+a rate, not a size, is what they are for, and an upsert of 100 k flows alone would take
+minutes (10 k: ~15 s)."""
 FETCH_BATCH = 1000
 POLL_INTERVAL = 0.5
 SETTLE = 10.0
@@ -397,15 +398,15 @@ def _flow_doc(event: PodTrafficEvent) -> Document:
     }
 
 
-def raw_flows(workload: Workload) -> list[PodTrafficEvent]:
+def raw_flows(workload: Workload, minimum: int = RAW_MIN_DOCS) -> list[PodTrafficEvent]:
     """The flows the raw MongoDB writes store: the workload's distinct flows, repeated with
-    a marked pod IP up to ``RAW_MIN_DOCS`` when it has fewer (a raw rate measured over a
-    few hundred documents would be mostly noise)."""
+    a marked pod IP up to ``minimum`` when it has fewer (a raw rate measured over a few
+    hundred documents would be mostly noise)."""
     flows = list(workload.flows)
     copy = 0
-    while len(flows) < RAW_MIN_DOCS:
+    while len(flows) < minimum:
         copy += 1
-        room = RAW_MIN_DOCS - len(flows)
+        room = minimum - len(flows)
         flows += [
             msgspec.structs.replace(e, pod_ip=f"{e.pod_ip}#{copy}") for e in workload.flows[:room]
         ]
@@ -433,7 +434,7 @@ async def _traffic_indexes(col: AsyncCollection[Document]) -> None:
 async def raw_indexed_insert(mongo_url: str, workload: Workload) -> Figure:
     """Diagnostic: :func:`raw_insert` into a collection with traffic-store's three indexes,
     the cheapest way any store can add a flow row that its listings find."""
-    docs = [_flow_doc(e) for e in raw_flows(workload)[:DIAGNOSTIC_MAX_DOCS]]
+    docs = [_flow_doc(e) for e in raw_flows(workload, DIAGNOSTIC_MIN_DOCS)[:DIAGNOSTIC_MAX_DOCS]]
     label = f"raw MongoDB indexed insert_many ({MONGO_BATCH // 1000}k/call, 3 indexes)"
 
     async def insert(col: AsyncCollection[Document]) -> Figure:
@@ -464,7 +465,7 @@ async def raw_upsert(mongo_url: str, workload: Workload) -> Figure:
             },
             upsert=True,
         )
-        for e in raw_flows(workload)[:DIAGNOSTIC_MAX_DOCS]
+        for e in raw_flows(workload, DIAGNOSTIC_MIN_DOCS)[:DIAGNOSTIC_MAX_DOCS]
     ]
     label = f"raw MongoDB bulk upsert ({MONGO_BATCH // 1000}k/call, 3 indexes)"
 
