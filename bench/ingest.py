@@ -1,7 +1,7 @@
 """Pod-traffic ingest benchmark: collector → ingest → traffic-store → MongoDB, end to end.
 
-Run by ``make bench`` (``uv run --no-sync python -m bench.ingest [--events N] [--batch B]``
-from the repository root).
+Run by ``make bench`` (``uv run --no-sync python -m bench.ingest [--events N] [--batch B]
+[--repeats 0,30,95] [--flows F]`` from the repository root).
 
 It starts its own nats-server (JetStream in a temporary directory) and SecantusDB on free
 ports, unless ``BENCH_NATS_URL`` / ``BENCH_MONGODB_URL`` point at servers you run yourself,
@@ -9,15 +9,19 @@ then the ``ingest`` and ``traffic_store`` services as processes. Neither service
 Redis, so no Redis is started; ``REDIS_URL`` is passed through from ``BENCH_REDIS_URL`` (or
 the services' default) only because every service's settings carry it.
 
-It generates N realistic kguardian events (~30 % re-sightings of earlier flows), publishes
+One scenario per repeat share (``--repeats``, default 0 %, 30 % and 95 %; ``--flows F``
+sizes each by its distinct flows instead, up to 1 M behind that option): it generates N
+realistic kguardian events, that share of them re-sightings of an earlier flow (picked
+uniformly among the flows so far), publishes
 them as JSON arrays of ``--batch`` events (as the kguardian controller batches) with
 pipelined JetStream ``publish_async``, checks every PubAck, and times from the first
 publish until MongoDB holds every event: ``sum(hits) == N`` and one document per distinct
 flow in ``pod_traffic``.
 
 In the same run it measures the raw limits of the same components: JetStream publish of
-the same messages to a scratch stream without consumers, a raw pull consumer on that
-stream, ``insert_many`` of similar documents and, as a diagnostic, one plain upsert per
+the same messages to a scratch stream without consumers (first scenario only), a raw pull
+consumer on that stream, ``insert_many`` of similar documents (at least ``RAW_MIN_DOCS``)
+and, as a diagnostic, one plain upsert per
 flow (``$setOnInsert``/``$inc``/``$min``/``$max``) into a collection with traffic-store's
 three indexes: the cheapest write an upsert-per-flow store can do. Each MongoDB measurement
 (raw insert, raw upsert, the pipeline) gets a fresh SecantusDB: one that served an earlier
@@ -91,6 +95,12 @@ EPHEMERAL_PORT_MIN = 32768
 """traffic-store's default ``EPHEMERAL_PORT_MIN``: UDP client ports from here on are folded."""
 
 MONGO_BATCH = 10_000
+RAW_MIN_DOCS = 10_000
+"""Documents the raw MongoDB writes store at least, whatever the workload's flows."""
+DIAGNOSTIC_MIN_DOCS, DIAGNOSTIC_MAX_DOCS = 2_000, 20_000
+"""Documents the diagnostic raw writes (indexed insert, upsert) store at least and at most:
+a rate, not a size, is what they are for, and an upsert of 100 k flows alone would take
+minutes (10 k: ~15 s)."""
 FETCH_BATCH = 1000
 POLL_INTERVAL = 0.5
 SETTLE = 10.0
@@ -100,6 +110,7 @@ RATIO_PUBLISH = "pipeline / raw JetStream publish"
 RATIO_PULL = "pipeline / raw JetStream pull"
 RATIO_INSERT = "pipeline / raw MongoDB insert_many"
 RATIO_UPSERT = "pipeline / raw MongoDB bulk upsert"
+RATIO_INDEXED = "pipeline / raw MongoDB indexed insert"
 
 
 # --- Workload -----------------------------------------------------------------
@@ -387,14 +398,54 @@ def _flow_doc(event: PodTrafficEvent) -> Document:
     }
 
 
+def raw_flows(workload: Workload, minimum: int = RAW_MIN_DOCS) -> list[PodTrafficEvent]:
+    """The flows the raw MongoDB writes store: the workload's distinct flows, repeated with
+    a marked pod IP up to ``minimum`` when it has fewer (a raw rate measured over a few
+    hundred documents would be mostly noise)."""
+    flows = list(workload.flows)
+    copy = 0
+    while len(flows) < minimum:
+        copy += 1
+        room = minimum - len(flows)
+        flows += [
+            msgspec.structs.replace(e, pod_ip=f"{e.pod_ip}#{copy}") for e in workload.flows[:room]
+        ]
+    return flows
+
+
 async def raw_insert(mongo_url: str, workload: Workload) -> tuple[Figure, str]:
-    """``insert_many`` of one ~300-byte document per distinct flow, 10k per call, unordered;
-    returns it and a description of the MongoDB server."""
-    docs = [_flow_doc(e) for e in workload.flows]
+    """``insert_many`` of one ~300-byte document per distinct flow (at least
+    ``RAW_MIN_DOCS``), 10k per call, unordered; returns it and a description of the
+    MongoDB server."""
+    docs = [_flow_doc(e) for e in raw_flows(workload)]
     label = f"raw MongoDB insert_many ({MONGO_BATCH // 1000}k/call, unordered)"
     return await on_scratch_db(
         mongo_url, lambda col: insert_many_limit(col, docs, MONGO_BATCH, label, "docs")
     )
+
+
+async def _traffic_indexes(col: AsyncCollection[Document]) -> None:
+    """traffic-store's three indexes on ``col``."""
+    await col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+    await col.create_index([("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+    await col.create_index([("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+
+
+async def raw_indexed_insert(mongo_url: str, workload: Workload) -> Figure:
+    """Diagnostic: :func:`raw_insert` into a collection with traffic-store's three indexes,
+    the cheapest way any store can add a flow row that its listings find."""
+    docs = [_flow_doc(e) for e in raw_flows(workload, DIAGNOSTIC_MIN_DOCS)[:DIAGNOSTIC_MAX_DOCS]]
+    label = f"raw MongoDB indexed insert_many ({MONGO_BATCH // 1000}k/call, 3 indexes)"
+
+    async def insert(col: AsyncCollection[Document]) -> Figure:
+        await col.drop()
+        await _traffic_indexes(col)
+        return await write_limit(
+            col, docs, lambda chunk: col.insert_many(chunk, ordered=False), MONGO_BATCH, label
+        )
+
+    figure, _server = await on_scratch_db(mongo_url, insert)
+    return figure
 
 
 async def raw_upsert(mongo_url: str, workload: Workload) -> Figure:
@@ -414,17 +465,13 @@ async def raw_upsert(mongo_url: str, workload: Workload) -> Figure:
             },
             upsert=True,
         )
-        for e in workload.flows
+        for e in raw_flows(workload, DIAGNOSTIC_MIN_DOCS)[:DIAGNOSTIC_MAX_DOCS]
     ]
     label = f"raw MongoDB bulk upsert ({MONGO_BATCH // 1000}k/call, 3 indexes)"
 
     async def upsert(col: AsyncCollection[Document]) -> Figure:
         await col.drop()
-        await col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
-        await col.create_index([("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)])
-        await col.create_index(
-            [("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
-        )
+        await _traffic_indexes(col)
         return await write_limit(
             col, ops, lambda chunk: col.bulk_write(chunk, ordered=False), MONGO_BATCH, label
         )
@@ -561,6 +608,7 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
         "raw JetStream pull": RATIO_PULL,
         "raw MongoDB insert_many": RATIO_INSERT,
         "raw MongoDB bulk upsert": RATIO_UPSERT,
+        "raw MongoDB indexed insert_many": RATIO_INDEXED,
     }
     lines += ["", "ratios (same run, same machine)"]
     for fig in raw:
@@ -577,17 +625,47 @@ def report(header: list[str], workload: Workload, raw: list[Figure], run: Pipeli
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = pipeline_parser(__doc__, "events", 200_000, "events", in_flight=4000, seed=7)
+    parser = pipeline_parser(__doc__, "events", 100_000, "events", in_flight=4000, seed=7)
     parser.add_argument("--batch", type=int, default=100, help="events per collect message")
+    parser.add_argument(
+        "--repeats",
+        default="0,30,95",
+        help="comma-separated repeat shares in %% (re-sightings of earlier flows); "
+        "one scenario each (default 0,30,95)",
+    )
+    parser.add_argument(
+        "--flows",
+        type=int,
+        default=None,
+        help="distinct flows per scenario instead of --events: N = flows / (1 - share) "
+        "(e.g. --flows 1000000 --repeats 30 sends 1.43 M events)",
+    )
     parser.add_argument(
         "--eager-probe",
         action="store_true",
         help="aggregate pod_traffic on every poll, not only once the consumers are drained",
     )
     args = parser.parse_args(argv)
+    try:
+        args.shares = [float(part) / 100 for part in args.repeats.split(",") if part.strip()]
+    except ValueError:
+        parser.error("--repeats takes percentages separated by commas, e.g. 0,30,95")
+    if not args.shares or any(not 0 <= share < 1 for share in args.shares):
+        parser.error("--repeats: each share must be at least 0 and below 100")
     if args.events < 1 or args.batch < 1 or args.in_flight < 1:
         parser.error("--events, --batch and --in-flight must be positive")
+    if args.flows is not None and args.flows < 1:
+        parser.error("--flows must be positive")
     return args
+
+
+def scenario_events(args: argparse.Namespace, share: float) -> int:
+    """Events of the scenario with repeat share ``share``: ``--events``, or as many as
+    give ``--flows`` distinct flows."""
+    if args.flows is None:
+        return int(args.events)
+    flows: int = args.flows
+    return max(1, round(flows / (1 - share)))
 
 
 async def measure(
@@ -620,37 +698,91 @@ async def measure(
         await nc.close()
 
 
+@dataclass
+class Scenario:
+    """One repeat share's measurements."""
+
+    workload: Workload
+    insert: Figure
+    indexed: Figure
+    upsert: Figure
+    run: PipelineRun
+
+    @property
+    def rate(self) -> float:
+        """The pipeline's events per second."""
+        return self.workload.events / self.run.total
+
+
+def summary(scenarios: list[Scenario]) -> str:
+    """One line per repeat share: the pipeline against the raw writes of its own run."""
+    lines = [
+        "summary: pipeline events/s against raw MongoDB docs/s measured in the same scenario "
+        "(insert_many unindexed, insert_many with traffic-store's 3 indexes, bulk upsert)",
+        f"  {'repeats':>8}{'events':>9}{'flows':>9}{'events/s':>10}"
+        f"{'insert/s':>10}{'÷ insert':>10}{'indexed/s':>10}{'÷ indexed':>10}"
+        f"{'upsert/s':>10}{'÷ upsert':>10}",
+    ]
+    for sc in scenarios:
+        w = sc.workload
+        lines.append(
+            f"  {100 * w.duplicates / w.events:>7.0f}%{w.events:>9}{w.distinct:>9}"
+            f"{sc.rate:>10,.0f}{sc.insert.rate:>10,.0f}{sc.rate / sc.insert.rate:>10.2f}"
+            f"{sc.indexed.rate:>10,.0f}{sc.rate / sc.indexed.rate:>10.2f}"
+            f"{sc.upsert.rate:>10,.0f}{sc.rate / sc.upsert.rate:>10.2f}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start what is needed, measure, print the table, stop everything."""
+    """Start what is needed, measure each repeat share, print the tables, stop everything."""
     args = parse_args(argv)
-    timeout = args.timeout or 60.0 + args.events / 250
     given_nats = os.environ.get("BENCH_NATS_URL", "")
     given_mongo = os.environ.get("BENCH_MONGODB_URL", "")
-    db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
-    print(f"generating {args.events} events ...", flush=True)
-    started = time.perf_counter()
-    workload = generate(args.events, args.batch, seed=args.seed)
-    print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
 
     def body(stack: Stack) -> str:
         nats_url = given_nats or own_nats(stack)
         fresh_mongo = FreshMongo(stack, given_mongo, disk=args.mongo_disk)
-        print("raw JetStream publish and pull ...", flush=True)
-        publish, pull = asyncio.run(raw_jetstream(nats_url, args.in_flight, workload, timeout))
-        print("raw MongoDB insert_many and bulk upsert ...", flush=True)
-        insert, mongo_desc = asyncio.run(raw_insert(fresh_mongo(), workload))
-        upsert = asyncio.run(raw_upsert(fresh_mongo(), workload))
-        mongo_url = fresh_mongo()
-        stack.start_services(service_env(nats_url, mongo_url, db_name), SERVICES)
-        print(f"services up; pipeline (logs in {stack.logs}) ...", flush=True)
-        run = asyncio.run(measure(args, nats_url, mongo_url, db_name, workload, timeout, stack.cpu))
+        tables: list[str] = []
+        scenarios: list[Scenario] = []
+        raw_js: list[Figure] = []
+        mongo_desc = ""
+        for share in args.shares:
+            events = scenario_events(args, share)
+            timeout = args.timeout or 60.0 + events / 250
+            print(f"{100 * share:.0f} % repeats: generating {events} events ...", flush=True)
+            started = time.perf_counter()
+            workload = generate(events, args.batch, duplicate_share=share, seed=args.seed)
+            print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+            if not raw_js:
+                print("raw JetStream publish and pull ...", flush=True)
+                publish, pull = asyncio.run(
+                    raw_jetstream(nats_url, args.in_flight, workload, timeout)
+                )
+                raw_js = [publish, pull]
+            print("raw MongoDB insert_many and bulk upsert ...", flush=True)
+            insert, mongo_desc = asyncio.run(raw_insert(fresh_mongo(), workload))
+            indexed = asyncio.run(raw_indexed_insert(fresh_mongo(), workload))
+            upsert = asyncio.run(raw_upsert(fresh_mongo(), workload))
+            mongo_url = fresh_mongo()
+            db_name = f"kw_bench_{uuid.uuid4().hex[:10]}"
+            stack.start_services(service_env(nats_url, mongo_url, db_name), SERVICES)
+            print(f"services up; pipeline (logs in {stack.logs}) ...", flush=True)
+            run = asyncio.run(
+                measure(args, nats_url, mongo_url, db_name, workload, timeout, stack.cpu)
+            )
+            stack.stop_services()
+            scenarios.append(Scenario(workload, insert, indexed, upsert, run))
+            raw = [insert, indexed, upsert]
+            raw = [*raw_js, *raw] if len(scenarios) == 1 else raw
+            tables.append(report([], workload, raw, run))
         nats_version = "(external)" if given_nats else binary_version("nats-server")
         header = machine_info(
             f"nats-server {nats_version}, nats-py {version('nats-py')}, "
             f"pymongo {version('pymongo')}, msgspec {version('msgspec')}; "
             f"MongoDB: {fresh_mongo.kind}, {mongo_desc}"
         )
-        return report(header, workload, [publish, pull, insert, upsert], run)
+        return "\n".join([*header, *tables, "", summary(scenarios)])
 
     return common.run(
         "kubeward-bench-", body, me="bench (publisher, probes)", scratch=("jetstream", "mongo")

@@ -251,12 +251,22 @@ def stream_seq(msg: Msg) -> int:
     return int(msg.metadata.sequence.stream)
 
 
+_MIN_FETCH_WAIT = 0.005
+"""Seconds below which a window's remaining time is not worth another fetch request."""
+
+
 class BatchWorker:
     """A durable pull consumer that hands batches to a handler and acks them.
 
     The handler either returns (every message is acked) or raises (messages go back
     for redelivery after ``retry_delay``; those that reached ``max_deliver`` are
     dead-lettered with the error, so nothing vanishes when redelivery stops).
+
+    With a ``window`` (seconds), a batch is not handed over as soon as the first fetch
+    returns: the worker keeps fetching until ``batch`` messages are in hand or ``window``
+    has passed since the first arrived, so a handler that aggregates (one write per key
+    for the whole batch) sees more of a trickle at once. Acks still follow the handler's
+    return, so an ack never runs ahead of the write it stands for.
     """
 
     def __init__(
@@ -274,6 +284,7 @@ class BatchWorker:
         retry_delay: float = 1.0,
         max_ack_pending: int = 20_000,
         handler_timeout: float | None = None,
+        window: float = 0.0,
     ) -> None:
         self._js = js
         self._stream = stream
@@ -287,6 +298,7 @@ class BatchWorker:
         self._retry_delay = retry_delay
         self._max_ack_pending = max_ack_pending
         self._handler_timeout = handler_timeout or 10 * ack_wait
+        self._window = window
         self._stopping = asyncio.Event()
         self._last_progress = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -349,6 +361,8 @@ class BatchWorker:
             self._fetching = True
             try:
                 msgs = await self._sub.fetch(self._batch, timeout=0.5)
+                if msgs and self._window > 0:
+                    msgs += await self._fill_window(len(msgs))
             except TimeoutError:
                 continue
             except Exception:
@@ -367,6 +381,21 @@ class BatchWorker:
                 # Acks or naks that could not be sent (the connection dropped): the server
                 # redelivers those messages after ack_wait; the loop must go on.
                 log.exception("%s: could not settle a batch of %d", self._durable, len(msgs))
+
+    async def _fill_window(self, have: int) -> list[Msg]:
+        """More messages, until the batch is full or ``window`` has passed (from now, when
+        the first fetch of the batch returned)."""
+        more: list[Msg] = []
+        deadline = self._clock() + self._window
+        while have + len(more) < self._batch:
+            remaining = deadline - self._clock()
+            if remaining < _MIN_FETCH_WAIT:
+                break
+            try:
+                more += await self._sub.fetch(self._batch - have - len(more), timeout=remaining)
+            except Exception:  # a timeout, or an error the loop's next fetch reports
+                break
+        return more
 
     async def _process(self, msgs: list[Msg]) -> None:
         keepalive = asyncio.create_task(self._keep_alive(msgs))

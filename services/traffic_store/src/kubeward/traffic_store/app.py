@@ -120,8 +120,9 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
         filter_subject=bus.TRAFFIC_POD,
         handler=PodTrafficWriter(ctx.nc, store, ctx.js),
         stage=STAGE,
-        batch=min(settings.fetch_batch, APPLIED_MEMORY // 2),
+        batch=max(1, min(settings.pod_traffic_window_messages, APPLIED_MEMORY // 2)),
         max_deliver=settings.max_deliver,
+        window=settings.pod_traffic_window_seconds,
     )
     await worker.start()
     ctx.watch(worker)

@@ -10,8 +10,14 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
 
     health_port: int = 8082
     fetch_batch: int = 20
-    """Internal messages per fetch; each holds up to ~half a NATS message of events, so a
-    fetch is tens of thousands of events (capped below the flows' sequence memory)."""
+    """Internal messages per fetch of the HTTP-traffic and inventory workers."""
+    pod_traffic_window_seconds: float = 0.15
+    """How long the pod-traffic writer keeps fetching after a batch's first message before
+    it writes the batch (one write per flow for all of it) and acks it; 0 writes each
+    fetch as it comes."""
+    pod_traffic_window_messages: int = 100
+    """Internal messages one pod-traffic write takes at most (ends the window early);
+    capped below the flows' sequence memory."""
     ephemeral_port_min: int = 32768
     """UDP ports at or above this on the client side of a flow are treated as ephemeral."""
     max_page: int = 5000
