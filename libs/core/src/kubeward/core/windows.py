@@ -19,6 +19,7 @@ index, while ``$gt`` and ``$lte`` are exact there.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Fetch = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
@@ -30,13 +31,40 @@ MARGIN = 1.25
 """Windows sized from a density aim this much past the rows still missing."""
 
 
-class Walk:
-    """The rows a walk read, newest first, and what it learnt."""
+_ORIGIN = datetime(1, 1, 1)
+_MICRO = timedelta(microseconds=1)
+LAST_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999) - _ORIGIN) // _MICRO
+"""The key of the last representable time."""
 
-    __slots__ = ("covered", "density", "low", "rows")
+
+def micros(stamp: str) -> int:
+    """An ISO 8601 time (naive UTC, or with an offset) as a key: microseconds since 0001-01-01.
+
+    Raises ``ValueError`` when ``stamp`` is not ISO 8601.
+    """
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return (moment - _ORIGIN) // _MICRO
+
+
+def stamp(key: int) -> str:
+    """Inverse of :func:`micros` as ``YYYY-MM-DDTHH:MM:SS.ffffff`` (how times are stored,
+    sortable as text), clamped to the representable years."""
+    key = max(0, min(key, LAST_MICROS))
+    return (_ORIGIN + timedelta(microseconds=key)).isoformat(timespec="microseconds")
+
+
+class Walk:
+    """The rows a walk kept, in order, and what it learnt."""
+
+    __slots__ = ("covered", "density", "low", "rows", "seen")
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
+        """The rows read after the first ``skip``."""
+        self.seen = 0
+        """Every row read, skipped ones included."""
         self.covered = False
         """Whether the windows reached the floor: then ``rows`` is every match."""
         self.density = 0.0
@@ -54,13 +82,16 @@ async def walk_down(
     order: Callable[[dict[str, Any]], Any],
     density: float = 0.0,
     first_width: int = 1,
+    skip: int = 0,
+    descending: bool = True,
 ) -> Walk:
     """Read windows ``(lo, hi]`` downward from ``top`` until ``need`` rows or ``floor``.
 
     ``floor`` is exclusive (nothing at or below it is read). ``order`` sorts one window's
-    rows; windows are disjoint and read top-down, so the concatenation is in order.
-    ``density`` (rows per unit of key, e.g. from the previous walk) sizes the first
-    window; without one it is ``first_width`` wide.
+    rows (``descending``, or ascending for a caller walking a negated key); windows are
+    disjoint and read top-down, so the concatenation is in order. The first ``skip`` rows
+    are counted, not kept (a page by number). ``density`` (rows per unit of key, e.g. from
+    the previous walk) sizes the first window; without one it is ``first_width`` wide.
     """
     walk = Walk()
     hi = top
@@ -68,24 +99,26 @@ async def walk_down(
     while hi > floor:
         lo = max(floor, hi - width)
         found = await fetch(lo, hi)
-        found.sort(key=order, reverse=True)
-        walk.rows.extend(found)
+        found.sort(key=order, reverse=descending)
+        dropped = min(len(found), max(0, skip - walk.seen))
+        walk.rows.extend(found[dropped:] if dropped else found)
+        walk.seen += len(found)
         walk.low = lo
         if lo <= floor:
             walk.covered = True
-        if len(walk.rows) >= need or walk.covered:
+        if walk.seen >= need or walk.covered:
             break
         hi = lo
-        if walk.rows:
-            seen = len(walk.rows) / (top - lo)
-            width = min(_width(need - len(walk.rows), seen, width), width * GROWTH)
+        if walk.seen:
+            seen = walk.seen / (top - lo)
+            width = min(_width(need - walk.seen, seen, width), width * GROWTH)
         else:
             width *= GROWTH
     else:
         walk.covered = True
         walk.low = floor
-    if walk.rows and top > walk.low:
-        walk.density = len(walk.rows) / (top - walk.low)
+    if walk.seen and top > walk.low:
+        walk.density = walk.seen / (top - walk.low)
     return walk
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
@@ -14,7 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from kubeward.core.mongo import Document
-from kubeward.core.windows import walk_down
+from kubeward.core.windows import micros, stamp, walk_down
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.traffic import (
     PodTrafficBatch,
@@ -44,9 +43,6 @@ FIRST_WINDOW_US = 1_000_000
 """The first listing window (1 s of ``time_stamp``) before any density is known."""
 _DENSITIES = 1024
 """Filter shapes whose last seen density is remembered (the map is reset when full)."""
-_ORIGIN = datetime(1, 1, 1)
-_MICRO = timedelta(microseconds=1)
-_LAST_US = (datetime(9999, 12, 31, 23, 59, 59, 999999) - _ORIGIN) // _MICRO
 
 
 class NewFlow(NamedTuple):
@@ -190,15 +186,15 @@ class PodTrafficStore:
         span = await self.span()
         if span is None:
             return Reply(body=msgspec.Raw(b"[]"))
-        top = _micros(span[1])
-        floor = _micros(span[0]) - 1
+        top = micros(span[1])
+        floor = micros(span[0]) - 1
         try:
             if q.until is not None:
-                top = min(top, _micros(q.until) - 1)
+                top = min(top, micros(q.until) - 1)
             if after is not None:
-                top = min(top, _micros(after[0]))
+                top = min(top, micros(after[0]))
             if q.since is not None:
-                floor = max(floor, _micros(q.since) - 1)
+                floor = max(floor, micros(q.since) - 1)
         except ValueError as exc:
             return error(400, str(exc))
         flt: dict[str, Any] = {}
@@ -214,7 +210,7 @@ class PodTrafficStore:
         projection: dict[str, int] = {"_id": 0} | dict.fromkeys(fields, 1)
 
         async def fetch(lo: int, hi: int) -> list[Document]:
-            window = {"$gt": _stamp(lo), "$lte": _stamp(hi)}
+            window = {"$gt": stamp(lo), "$lte": stamp(hi)}
             docs = await self._col.find(flt | {"time_stamp": window}, projection).to_list()
             if after is not None:  # the cursor's own time: only rows after it in the order
                 docs = [d for d in docs if (d["time_stamp"], d["uuid"]) < after]
@@ -264,20 +260,6 @@ class PodTrafficStore:
         newest = await self._col.find({}, {"time_stamp": 1}).sort("time_stamp", -1).to_list(1)
         if oldest and newest:
             await self.widen_span(oldest[0]["time_stamp"], newest[0]["time_stamp"])
-
-
-def _micros(stamp: str) -> int:
-    """A stored ``time_stamp`` (or a normalised bound) as microseconds since 0001-01-01."""
-    moment = datetime.fromisoformat(stamp)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return (moment - _ORIGIN) // _MICRO
-
-
-def _stamp(micros: int) -> str:
-    """Inverse of :func:`_micros` in the stored format, clamped to the representable years."""
-    micros = max(0, min(micros, _LAST_US))
-    return (_ORIGIN + timedelta(microseconds=micros)).isoformat(timespec="microseconds")
 
 
 def _newest(doc: Document) -> tuple[str, str]:
