@@ -10,6 +10,10 @@ previous walk saw (the rows per unit of key), the next ones from the density see
 windows hold the rows wanted or reach the floor. The cost is O(rows read), which is the
 page plus the overshoot of the last window, never O(collection).
 
+Filters other than the key's index prefix are applied here, in Python
+(:func:`matcher`): on SecantusDB an (equality, range) read of a compound index with any
+further field in the filter scans the whole collection.
+
 Keys are integers here (microseconds of a time, a numeric id); callers map them to the
 stored values. Lower bounds are exclusive and upper bounds inclusive on purpose:
 SecantusDB reads ``$gte`` as ``$gt`` on the range field of an (equality, range) compound
@@ -53,6 +57,25 @@ def stamp(key: int) -> str:
     sortable as text), clamped to the representable years."""
     key = max(0, min(key, LAST_MICROS))
     return (_ORIGIN + timedelta(microseconds=key)).isoformat(timespec="microseconds")
+
+
+def matcher(residual: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """A test of a document against ``residual``: per field a value (equality) or
+    ``{"$in": [values]}``; an empty ``residual`` matches everything."""
+    equal: list[tuple[str, Any]] = []
+    among: list[tuple[str, list[Any]]] = []
+    for field, wanted in residual.items():
+        if isinstance(wanted, dict):
+            if set(wanted) != {"$in"}:
+                raise ValueError(f"{field}: only a value or $in is supported, not {wanted!r}")
+            among.append((field, list(wanted["$in"])))
+        else:
+            equal.append((field, wanted))
+
+    def matches(doc: dict[str, Any]) -> bool:
+        return all(doc.get(f) == v for f, v in equal) and all(doc.get(f) in vs for f, vs in among)
+
+    return matches
 
 
 class Walk:

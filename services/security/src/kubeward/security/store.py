@@ -28,7 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.core.settings_values import rule_base
-from kubeward.core.windows import walk_down
+from kubeward.core.windows import matcher, walk_down
 from kubeward.schemas.security import FindingQuery, SecurityFinding
 
 FINDINGS = "security_findings"
@@ -225,7 +225,8 @@ class FindingStore:
         Read as bounded windows of ids (see :mod:`kubeward.core.windows`) on the
         ``(dismissed, _id)`` index, one query per ``dismissed`` value asked for (a range
         on ``_id`` alone or an ``$in`` makes SecantusDB scan), from the last id given out
-        down: O(page), never O(collection).
+        down: O(page), never O(collection). The other filters are applied to each window
+        here (with one more field in the filter SecantusDB scans).
         """
         limit = max(1, min(query.limit, max_page))
         residual: Document = {}
@@ -244,11 +245,14 @@ class FindingStore:
         if query.cursor:
             top = min(top, int(query.cursor) - 1)
 
+        matches = matcher(residual)
+
         async def fetch(lo: int, hi: int) -> list[Document]:
             docs: list[Document] = []
             for state in states:
-                find = {"dismissed": state, "_id": {"$gt": lo, "$lte": hi}} | residual
-                docs += await self._col.find(find, LIST_PROJECTION).to_list()
+                find = {"dismissed": state, "_id": {"$gt": lo, "$lte": hi}}
+                found = await self._col.find(find, LIST_PROJECTION).to_list()
+                docs += [d for d in found if matches(d)]
             return docs
 
         shape = (query.dismissed, *sorted(residual))

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.mongo import Document
-from kubeward.core.windows import micros, stamp, walk_down
+from kubeward.core.windows import matcher, micros, stamp, walk_down
 from kubeward.traffic_store.http_counters import Counters
 
 TOP = "\x7f"
@@ -83,13 +83,14 @@ class ListPages:
         if before is not None:
             last = min(last, micros(before[len(parent) + 1 :].split("|", 1)[0]))
         base: dict[str, Any] = dict(extra or {})
+        matches = matcher(base)  # in the filter, any field but lk would make SecantusDB scan
 
         async def fetch(lo: int, hi: int) -> list[Document]:
             if ascending:  # keys are negated times: (lo, hi] is ts in [-hi, -lo)
                 bounds = {"$gte": f"{parent}|{stamp(-hi)}", "$lt": f"{parent}|{stamp(-lo)}"}
             else:
                 bounds = {"$gt": f"{parent}|{stamp(lo)}{TOP}", "$lte": f"{parent}|{stamp(hi)}{TOP}"}
-            docs = await col.find(base | {"lk": bounds}, projection).to_list()
+            docs = [d for d in await col.find({"lk": bounds}, projection).to_list() if matches(d)]
             if before is not None:
                 docs = [d for d in docs if d["lk"] < before]
             return docs

@@ -13,7 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from kubeward.core.mongo import Document
-from kubeward.core.windows import micros, stamp, walk_down
+from kubeward.core.windows import matcher, micros, stamp, walk_down
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.traffic import (
     PodTrafficBatch,
@@ -197,21 +197,25 @@ class PodTrafficStore:
                 floor = max(floor, micros(q.since) - 1)
         except ValueError as exc:
             return error(400, str(exc))
-        flt: dict[str, Any] = {}
+        # The index's equality prefix goes to the database, the rest is matched here.
+        prefix: dict[str, Any] = {}
+        residual: dict[str, Any] = {}
         if q.pod_name is not None:
-            flt["pod_name"] = q.pod_name
+            prefix["pod_name"] = q.pod_name
         if q.namespace is not None:
-            flt["pod_namespace"] = q.namespace
+            (residual if prefix else prefix)["pod_namespace"] = q.namespace
         if q.traffic_type is not None:
-            flt["traffic_type"] = q.traffic_type
+            residual["traffic_type"] = q.traffic_type
         if q.decision is not None:
-            flt["decision"] = q.decision
+            residual["decision"] = q.decision
+        matches = matcher(residual)
         fields = _ROW_FIELDS + (_STATS_FIELDS if q.with_stats else ())
         projection: dict[str, int] = {"_id": 0} | dict.fromkeys(fields, 1)
 
         async def fetch(lo: int, hi: int) -> list[Document]:
             window = {"$gt": stamp(lo), "$lte": stamp(hi)}
-            docs = await self._col.find(flt | {"time_stamp": window}, projection).to_list()
+            found = await self._col.find(prefix | {"time_stamp": window}, projection).to_list()
+            docs = [d for d in found if matches(d)]
             if after is not None:  # the cursor's own time: only rows after it in the order
                 docs = [d for d in docs if (d["time_stamp"], d["uuid"]) < after]
             return docs
