@@ -3,7 +3,8 @@
 Run by ``make bench`` (``uv run --no-sync python -m bench.listings`` from the repository
 root; ``--help`` lists every option). Default sizes: 1 k and 100 k findings, 10 k and
 100 k flows, 10 k and 100 k HTTP traffic records; ``--big`` adds 1 M flows and 1 M HTTP
-records (filling them takes several minutes on SecantusDB).
+records (filling them takes a quarter of an hour each on SecantusDB, and needs
+``--mongo-disk``: SecantusDB in memory stopped with ``WT_CACHE_FULL`` before 1 M flows).
 
 For each size it starts a fresh SecantusDB (``BENCH_MONGODB_URL`` points it at a MongoDB
 of yours instead) and fills it with ``insert_many`` of documents shaped exactly as the
@@ -474,7 +475,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--flows", type=int, nargs="+", default=[10_000, 100_000], help="sizes")
     parser.add_argument("--http", type=int, nargs="+", default=[10_000, 100_000], help="sizes")
-    parser.add_argument("--big", action="store_true", help="add 1 M flows and 1 M HTTP records")
+    parser.add_argument(
+        "--big", action="store_true", help="add 1 M flows and 1 M HTTP records (use --mongo-disk)"
+    )
     parser.add_argument(
         "--calls",
         type=int,
