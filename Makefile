@@ -38,6 +38,7 @@ bench: install ## Benchmarks (not part of make test); prints ratios against raw 
 	@$(PY) python -m bench.security
 	@$(PY) python -m bench.diagram
 	@$(PY) python -m bench.soak
+	@$(PY) python -m bench.listings
 
 asyncapi: install ## Regenerate docs/asyncapi.json from kubeward.schemas.bus
 	@$(PY) python -m kubeward.schemas.asyncapi > docs/asyncapi.json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext, serving
 from kubeward.devstack.testing import eventually
 from kubeward.schemas import bus
+from kubeward.schemas.arkyn import ArkynCommand
 from kubeward.schemas.http_traffic import (
     EntityKind,
     HttpEntityCreate,
@@ -25,6 +27,7 @@ from kubeward.schemas.http_traffic import (
 from kubeward.schemas.replies import Reply
 from kubeward.traffic_store.app import traffic_store
 from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_plural import PluralApi
 from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
 from kubeward.traffic_store.settings import Settings
 
@@ -360,6 +363,92 @@ async def test_listing_errors(store: HttpTrafficStore) -> None:
     assert bad.status == 400
     capped = await listing(store, w, limit=10_000)
     assert capped["meta"]["limit"] == 1000
+
+
+async def test_pages_by_number_and_cursor_cover_gaps_once(store: HttpTrafficStore) -> None:
+    w = await world(store.entities)
+    day = 86_400_000_000
+    # Bursts a second apart, separated by gaps of days and one of a year.
+    offsets = [i * 1_000_000 for i in range(30)]
+    offsets += [5 * day + i * 1_000_000 for i in range(17)]
+    offsets += [400 * day + i * 1_000_000 for i in range(11)]
+    groups = [group(w, i + 1, [rec(w, 500 if i % 19 == 0 else 200)]) for i in range(len(offsets))]
+    groups = [
+        HttpTrafficGroup(g.origin_seq, T0 + off, None, g.traffic_source_id, g.records)
+        for g, off in zip(groups, offsets, strict=True)
+    ]
+    await store.write([HttpTrafficBatch(groups)])
+    everything = await listing(store, w, limit=1000)
+    ids = [r["id"] for r in everything["data"]]
+    assert len(ids) == len(offsets) == everything["meta"]["total"]
+    stamps = [r["createdAt"] for r in everything["data"]]
+    assert stamps == sorted(stamps, key=lambda t: (t[6:10], t[3:5], t[:2], t[14:]), reverse=True)
+    for limit in (1, 7, 25):
+        for page in range(1, len(ids) // limit + 3):
+            got = await listing(store, w, limit=limit, page=page)
+            assert [r["id"] for r in got["data"]] == ids[(page - 1) * limit : page * limit]
+            assert got["meta"] == {"total": len(ids), "page": page, "limit": limit}
+        seen: list[str] = []
+        cursor = None
+        while True:
+            got = await listing(store, w, limit=limit, cursor=cursor)
+            seen += [r["id"] for r in got["data"]]
+            cursor = got["cursor"]
+            if cursor is None:
+                break
+        assert seen == ids, limit
+    # A sparse filter: the few 500s, one per page, spread over the gaps.
+    fatal = [r["id"] for r in everything["data"] if r["status"] == 500]
+    assert len(fatal) == 4
+    pages = [await listing(store, w, limit=1, status=500, page=p) for p in (1, 2, 3, 4, 5)]
+    assert [r["id"] for p in pages for r in p["data"]] == fatal
+    assert pages[-1]["meta"]["total"] == 4  # exact once the walk reached the oldest
+
+
+async def test_plural_pages_both_directions_across_gaps(
+    store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    w = await world(store.entities)
+    day = 86_400_000_000
+    offsets = [i * 1_000_000 for i in range(9)] + [90 * day + i * 1_000_000 for i in range(8)]
+    groups = [
+        HttpTrafficGroup(i + 1, T0 + off, None, w.source, [rec(w, 200 + i)])
+        for i, off in enumerate(offsets)
+    ]
+    await store.write([HttpTrafficBatch(groups)])
+    api = PluralApi(store, mongo[mongo_db_name][COLLECTION])
+    newest = [200 + i for i in reversed(range(len(offsets)))]
+    for direction, want in (("desc", newest), ("asc", newest[::-1])):
+        got: list[int] = []
+        for page in range(1, 6):
+            cmd = ArkynCommand(
+                kind="http-traffics",
+                action="list",
+                parent=w.source,
+                page=page,
+                page_limit=4,
+                sort_direction=direction,  # type: ignore[arg-type]
+            )
+            body = msgspec.json.decode((await api(cmd)).body)
+            assert body["meta"] == {"page": page, "pageLimit": 4, "totalItems": len(offsets)}
+            got += [r["status"] for r in body["data"]]
+        assert got == want, direction
+
+
+async def test_cursors_of_the_old_format_still_page(
+    store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    w = await world(store.entities)
+    await store.write([HttpTrafficBatch([group(w, i, [rec(w, 200 + i)]) for i in range(1, 13)])])
+    full = await listing(store, w, limit=100)
+    rows = full["data"]
+    stored = await mongo[mongo_db_name][COLLECTION].find_one({"_id": rows[3]["id"]})
+    assert stored is not None
+    # What the API gave out before windows: base64url (unpadded) JSON [ts, id].
+    raw = msgspec.json.encode([stored["ts"], stored["id"]])
+    old = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    nxt = await listing(store, w, limit=3, cursor=old)
+    assert [r["id"] for r in nxt["data"]] == [r["id"] for r in rows[4:7]]
 
 
 # --- The service over the bus -----------------------------------------------------------

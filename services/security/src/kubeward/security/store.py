@@ -28,6 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.core.settings_values import rule_base
+from kubeward.core.windows import matcher, walk_down
 from kubeward.schemas.security import FindingQuery, SecurityFinding
 
 FINDINGS = "security_findings"
@@ -70,6 +71,11 @@ def to_api(doc: Mapping[str, Any]) -> SecurityFinding:
     )
 
 
+def _by_id(doc: Document) -> int:
+    finding_id: int = doc["_id"]
+    return finding_id
+
+
 def resource_id(kind: str, namespace: str, name: str) -> str:
     """The key of a scanned resource."""
     return f"{kind}/{namespace}/{name}"
@@ -84,6 +90,8 @@ class FindingStore:
         self._counters: AsyncCollection[Document] = db[COUNTERS]
         self._titles: AsyncCollection[Document] = db[TITLES]
         self._seen_titles: set[tuple[str, str]] = set()
+        self._density: dict[tuple[object, ...], float] = {}
+        """Per filter shape, the matches per id the last listing saw (sizes its windows)."""
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
@@ -212,11 +220,16 @@ class FindingStore:
         return result.deleted_count
 
     async def query(self, query: FindingQuery, max_page: int) -> tuple[list[Document], int | None]:
-        """One page of findings matching the filters, newest first."""
+        """One page of findings matching the filters, newest (highest id) first.
+
+        Read as bounded windows of ids (see :mod:`kubeward.core.windows`) on the
+        ``(dismissed, _id)`` index, one query per ``dismissed`` value asked for (a range
+        on ``_id`` alone or an ``$in`` makes SecantusDB scan), from the last id given out
+        down: O(page), never O(collection). The other filters are applied to each window
+        here (with one more field in the filter SecantusDB scans).
+        """
         limit = max(1, min(query.limit, max_page))
-        find: Document = {}
-        if query.dismissed is not None:
-            find["dismissed"] = query.dismissed
+        residual: Document = {}
         for field, value in (
             ("severity", query.severity),
             ("namespace", query.namespace),
@@ -225,11 +238,36 @@ class FindingStore:
             ("check_name", query.check),
         ):
             if value is not None:
-                find[field] = value
+                residual[field] = value
+        states = [False, True] if query.dismissed is None else [query.dismissed]
+        counter = await self._counters.find_one({"_id": FINDINGS})
+        top = int(counter["seq"]) if counter is not None else 0
         if query.cursor:
-            find["_id"] = {"$lt": int(query.cursor)}
-        cursor = self._col.find(find, LIST_PROJECTION)
-        docs = await cursor.sort("_id", DESCENDING).limit(limit + 1).to_list()
+            top = min(top, int(query.cursor) - 1)
+
+        matches = matcher(residual)
+
+        async def fetch(lo: int, hi: int) -> list[Document]:
+            docs: list[Document] = []
+            for state in states:
+                find = {"dismissed": state, "_id": {"$gt": lo, "$lte": hi}}
+                found = await self._col.find(find, LIST_PROJECTION).to_list()
+                docs += [d for d in found if matches(d)]
+            return docs
+
+        shape = (query.dismissed, *sorted(residual))
+        walk = await walk_down(
+            fetch,
+            top=top,
+            floor=0,
+            need=limit + 1,
+            order=_by_id,
+            density=self._density.get(shape, 0.0),
+            first_width=limit + 1,
+        )
+        if walk.density:
+            self._density[shape] = walk.density
+        docs = walk.rows
         if len(docs) > limit:
             return docs[:limit], docs[limit - 1]["_id"]
         return docs, None

@@ -1,27 +1,25 @@
 """arkyn's plural routes, answered as arkyn-logs and its panel expect.
 
 Lists page through one index, ``lk`` = ``<parent>|<ts>|<id>``: bounded ranges on one
-field, in ``createdAt`` order (the only sort key offered), time windows grown until they
-hold ``page`` pages (see :meth:`PluralApi._page`). Totals come from counters; a filtered
-list's total is exact when its window covered the whole range, else a lower bound that
-keeps a next page. Answers use the server's names, lowercase ``method``/``level``/
+field, in ``createdAt`` order (the only sort key offered), time windows sized to hold
+``page`` pages (see :mod:`kubeward.traffic_store.http_pages`). Totals come from counters;
+a filtered list's total is exact when its windows covered the whole range, else a lower
+bound that keeps a next page. Answers use the server's names, lowercase ``method``/``level``/
 ``protocol``, ``createdAt`` as ``"MM/DD/YYYY at hh:mm:ss"`` (UTC) and list meta
 ``{page, pageLimit, totalItems}``. Headers, bodies and query parameters are JSON texts.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.mongo import Document
 from kubeward.schemas.arkyn import ArkynCommand, ExchangeIn, SourceUpdate
 from kubeward.schemas.http_traffic import (
-    SORT_KEY_FORMAT,
     HttpEntityCreate,
     iso_created_at,
     uuid7,
@@ -29,6 +27,7 @@ from kubeward.schemas.http_traffic import (
 from kubeward.schemas.replies import NULL, Reply, error
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_pages import TOP
 from kubeward.traffic_store.http_traffic import HttpTrafficStore
 from kubeward.traffic_store.http_views import (
     render_domain,
@@ -39,19 +38,8 @@ from kubeward.traffic_store.http_views import (
     render_traffic,
 )
 
-FIRST_WINDOW = timedelta(minutes=10)
-"""The first time window a list reads from its newest (or oldest) entry; then 4x wider."""
-
-_TOP = "\x7f"
+_TOP = TOP
 """Sorts after every character of a ``ts`` or an id."""
-
-
-def _shifted(moment: datetime, by: timedelta) -> str | None:
-    """``moment + by`` as a stored ``ts``; ``None`` past the representable years."""
-    try:
-        return (moment + by).strftime(SORT_KEY_FORMAT)
-    except OverflowError:
-        return None
 
 
 class PluralApi:
@@ -82,48 +70,20 @@ class PluralApi:
         since: str | None = None,
         until: str | None = None,
     ) -> tuple[list[Document], int]:
-        """One page in ``lk`` order and the total, reading O(page) documents.
-
-        On SecantusDB a range read costs every document in the range whatever the
-        ``limit`` (and a ``hint`` turns it into a full scan), so the range itself is kept
-        small: a time window from the newest (``desc``) or oldest (``asc``) time the
-        counter has seen (or the filter's bound), widened fourfold until it holds the page
-        or reaches the range's end.
-        """
-        tally = await self._ent.counters.read(counter)
-        filtered = bool(extra or since or until)
-        if tally.first is None or tally.last is None:
-            return [], 0 if filtered else tally.n
-        need = max(1, cmd.page) * cmd.page_limit
-        desc = cmd.sort_direction == "desc"
-        lo_end = f"{parent}|{since or ''}"
-        hi_end = f"{parent}|{until}{_TOP}" if until else f"{parent}|{_TOP}"
-        start = tally.last if desc else tally.first
-        if desc and until is not None:
-            start = min(start, until)
-        if not desc and since is not None:
-            start = max(start, since)
-        anchor = datetime.strptime(start, SORT_KEY_FORMAT)
-        step = FIRST_WINDOW
-        while True:
-            edge = _shifted(anchor, -step if desc else step)
-            lo = max(lo_end, f"{parent}|{edge}") if desc and edge else lo_end
-            hi = min(hi_end, f"{parent}|{edge}") if not desc and edge else hi_end
-            flt: dict[str, Any] = {"lk": {"$gte": lo, "$lt": hi}} | (extra or {})
-            docs = await col.find(flt).sort("lk", DESCENDING if desc else ASCENDING).to_list()
-            # Nothing lies outside the counter's span: reaching its far end covers the range.
-            if desc:
-                covered = lo == lo_end or lo <= f"{parent}|{tally.first}"
-            else:
-                covered = hi == hi_end or hi > f"{parent}|{tally.last}{_TOP}"
-            if len(docs) >= need or covered or lo >= hi:
-                break
-            step *= 4
-        page = docs[need - cmd.page_limit : need]
-        if not filtered:
-            return page, tally.n
-        # Exact when the window covered the whole range; else a lower bound with a next page.
-        return page, len(docs) if covered else len(docs) + 1
+        """Page ``cmd.page`` in ``lk`` order and the total (see
+        :mod:`kubeward.traffic_store.http_pages`): O(page x pageLimit) rows read."""
+        found = await self._store.pages.page(
+            col,
+            parent=parent,
+            counter=counter,
+            skip=(max(1, cmd.page) - 1) * cmd.page_limit,
+            limit=cmd.page_limit,
+            extra=extra,
+            since=since,
+            until=until,
+            ascending=cmd.sort_direction == "asc",
+        )
+        return found.rows, found.total
 
     @staticmethod
     def _list(cmd: ArkynCommand, rows: list[dict[str, Any]], total: int) -> Reply:

@@ -16,6 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from kubeward.core.mongo import Document
+from kubeward.core.windows import micros, stamp
 from kubeward.schemas.http_traffic import (
     HttpTraffic,
     HttpTrafficBatch,
@@ -31,6 +32,7 @@ from kubeward.schemas.http_traffic import (
 from kubeward.schemas.replies import Reply, error
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities, list_key
+from kubeward.traffic_store.http_pages import ListPages
 from kubeward.traffic_store.pod_traffic import decode_cursor, encode_cursor
 
 COLLECTION = "http_traffic"
@@ -120,6 +122,8 @@ class HttpTrafficStore:
     def __init__(self, collection: AsyncCollection[Document], entities: HttpEntities) -> None:
         self._col = collection
         self.entities = entities
+        self.pages = ListPages(entities.counters)
+        """Reads the list pages of this collection and of the entities'."""
 
     async def ensure_indexes(self) -> None:
         """Newest-first listing.
@@ -213,38 +217,53 @@ class HttpTrafficStore:
         return set()
 
     async def query(self, q: HttpTrafficQuery, max_page: int) -> Reply:
-        """One page newest first, as arkyn's ``{"data": [...], "meta": {...}}``, plus a cursor."""
+        """One page newest first, as arkyn's ``{"data": [...], "meta": {...}}``, plus a cursor.
+
+        Read through the source's ``lk`` range in time windows (see
+        :mod:`kubeward.traffic_store.http_pages`): a cursor page reads its rows, page
+        number ``p`` the ``p x limit`` rows up to it; ``total`` is the source's counter
+        (a filtered list's is exact once the windows reach its oldest match).
+        """
         if not await self.entities.source_exists(q.traffic_source_id):
             return error(404, f"Traffic source {q.traffic_source_id} not found")
-        flt = _filter(q)
-        total = await self._col.count_documents(flt)
         limit = max(1, min(q.limit, max_page))
         page: int | None = max(1, q.page)
-        skip = (max(1, q.page) - 1) * limit
+        before: str | None = None
         if q.cursor is not None:
             try:
                 after_ts, after_id = decode_cursor(q.cursor)
+                before = list_key(q.traffic_source_id, stamp(micros(after_ts)), after_id)
             except ValueError as exc:
                 return error(400, str(exc))
-            flt = flt | {
-                "$or": [{"ts": {"$lt": after_ts}}, {"ts": after_ts, "_id": {"$lt": after_id}}]
-            }
-            page, skip = None, 0
-        found = self._col.find(flt, {"_id": 0}).sort(_ORDER).skip(skip)
-        docs = await found.limit(limit + 1).to_list()
-        more = len(docs) > limit
-        docs = docs[:limit]
-        cursor = encode_cursor(docs[-1]["ts"], docs[-1]["id"]) if more else None
+            page = None
+        try:
+            found = await self.pages.page(
+                self._col,
+                parent=q.traffic_source_id,
+                counter=http_counters.traffic(q.traffic_source_id),
+                skip=0 if page is None else (page - 1) * limit,
+                limit=limit,
+                extra=_filter(q),
+                since=q.since,
+                until=q.until,
+                before=before,
+                projection={"_id": 0},
+            )
+        except ValueError as exc:
+            return error(400, f"since/until: {exc}")
+        docs = found.rows
+        cursor = encode_cursor(docs[-1]["ts"], docs[-1]["id"]) if found.more and docs else None
         for doc in docs:
             del doc["ts"]
         rows = msgspec.convert(docs, list[HttpTraffic])
-        meta = PageMeta(total=total, page=page, limit=limit)
+        meta = PageMeta(total=found.total, page=page, limit=limit)
         body = msgspec.json.encode({"data": rows, "meta": meta})
         return Reply(body=msgspec.Raw(body), cursor=cursor)
 
 
 def _filter(q: HttpTrafficQuery) -> dict[str, Any]:
-    flt: dict[str, Any] = {"trafficSourceId": q.traffic_source_id}
+    """The filters other than the source and the time (those bound the ``lk`` range)."""
+    flt: dict[str, Any] = {}
     for field, value in (
         ("level", q.level),
         ("method", q.method),
@@ -254,11 +273,4 @@ def _filter(q: HttpTrafficQuery) -> dict[str, Any]:
     ):
         if value is not None:
             flt[field] = value
-    ts: dict[str, str] = {}
-    if q.since is not None:
-        ts["$gte"] = q.since
-    if q.until is not None:
-        ts["$lte"] = q.until
-    if ts:
-        flt["ts"] = ts
     return flt

@@ -14,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from kubeward.core.mongo import Document
+from kubeward.core.windows import matcher, micros, stamp, walk_down
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.traffic import (
     PodTrafficBatch,
@@ -41,6 +42,12 @@ _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 
 
 _NEWEST_FIRST = [("time_stamp", DESCENDING), ("uuid", DESCENDING)]
+SPANS = "pod_traffic_spans"
+"""The oldest and newest ``time_stamp`` written: where listing windows start and end."""
+FIRST_WINDOW_US = 1_000_000
+"""The first listing window (1 s of ``time_stamp``) before any density is known."""
+_DENSITIES = 1024
+"""Filter shapes whose last seen density is remembered (the map is reset when full)."""
 
 
 class NewFlow(NamedTuple):
@@ -73,10 +80,12 @@ class PodTrafficStore:
         known_flows: int = KNOWN_FLOWS,
     ) -> None:
         self._col = collection
+        self._spans: AsyncCollection[Document] = collection.database[SPANS]
         self._ephemeral = ephemeral_port_min
         self._known: set[str] = set()
         """Keys of flows seen stored: their next sightings go straight to the update."""
         self._known_max = known_flows
+        self._density: dict[tuple[object, ...], float] = {}
 
     async def ensure_indexes(self) -> None:
         """Indexes for newest-first listing, overall and per pod or namespace."""
@@ -87,6 +96,7 @@ class PodTrafficStore:
         await self._col.create_index(
             [("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
         )
+        await self._record_existing_span()
 
     async def write(self, messages: list[tuple[int, PodTrafficBatch]]) -> WriteOutcome:
         """Apply every flow of ``messages`` (``(stream sequence, batch)`` pairs) exactly once.
@@ -109,6 +119,7 @@ class PodTrafficStore:
         outcome = WriteOutcome(
             inserted={}, waiting=[g.reply_to for g in groups if g.reply_to], new_flows=0
         )
+        await self._widen_for(parts)
         merged = [_merge(ops) for ops in parts.values()]
         inserted, stored = await self._insert([op for op in merged if op.key not in self._known])
         upserts = [op for op in merged if op.key in self._known or op.key in stored]
@@ -123,6 +134,12 @@ class PodTrafficStore:
             if reply_to is not None:
                 outcome.inserted.setdefault(reply_to, []).append(op.flow.first)
         return outcome
+
+    async def _widen_for(self, parts: dict[str, list[_Op]]) -> None:
+        """Widen the listing span to every time ``parts`` may store (see :meth:`query`)."""
+        flows = [op.flow for ops in parts.values() for op in ops]
+        if flows:
+            await self.widen_span(min(f.first_seen for f in flows), max(f.last_seen for f in flows))
 
     async def created_by(self, messages: list[tuple[int, PodTrafficBatch]]) -> list[NewFlow]:
         """The stored flows that ``messages`` created (``created_seq`` is one of theirs).
@@ -204,47 +221,104 @@ class PodTrafficStore:
             await self._col.update_one(*_guarded(part))
 
     async def query(self, q: PodTrafficQuery, max_page: int) -> Reply:
-        """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor."""
-        flt: dict[str, Any] = {}
-        if q.pod_name is not None:
-            flt["pod_name"] = q.pod_name
-        if q.namespace is not None:
-            flt["pod_namespace"] = q.namespace
-        if q.traffic_type is not None:
-            flt["traffic_type"] = q.traffic_type
-        if q.decision is not None:
-            flt["decision"] = q.decision
-        ts: dict[str, str] = {}
-        if q.since is not None:
-            ts["$gte"] = q.since
-        if q.until is not None:
-            ts["$lt"] = q.until
-        if ts:
-            flt["time_stamp"] = ts
+        """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor.
+
+        Read as bounded windows of ``time_stamp`` (see :mod:`kubeward.core.windows`) on
+        the pod's, the namespace's or the overall time index, between the newest and
+        oldest times ever written (:meth:`span`): O(page), never O(collection).
+        """
+        after: tuple[str, str] | None = None
         if q.cursor is not None:
             try:
-                after_ts, after_uuid = decode_cursor(q.cursor)
+                after = decode_cursor(q.cursor)
             except ValueError as exc:
                 return error(400, str(exc))
-            flt["$or"] = [
-                {"time_stamp": {"$lt": after_ts}},
-                {"time_stamp": after_ts, "uuid": {"$lt": after_uuid}},
-            ]
         limit = max(1, min(q.limit, max_page))
+        span = await self.span()
+        if span is None:
+            return Reply(body=msgspec.Raw(b"[]"))
+        top = micros(span[1])
+        floor = micros(span[0]) - 1
+        try:
+            if q.until is not None:
+                top = min(top, micros(q.until) - 1)
+            if after is not None:
+                top = min(top, micros(after[0]))
+            if q.since is not None:
+                floor = max(floor, micros(q.since) - 1)
+        except ValueError as exc:
+            return error(400, str(exc))
+        # The index's equality prefix goes to the database, the rest is matched here.
+        prefix: dict[str, Any] = {}
+        residual: dict[str, Any] = {}
+        if q.pod_name is not None:
+            prefix["pod_name"] = q.pod_name
+        if q.namespace is not None:
+            (residual if prefix else prefix)["pod_namespace"] = q.namespace
+        if q.traffic_type is not None:
+            residual["traffic_type"] = q.traffic_type
+        if q.decision is not None:
+            residual["decision"] = q.decision
+        matches = matcher(residual)
         fields = _ROW_FIELDS + (_STATS_FIELDS if q.with_stats else ())
         projection: dict[str, int] = {"_id": 0} | dict.fromkeys(fields, 1)
-        found = self._col.find(flt, projection).sort(_NEWEST_FIRST).limit(limit + 1)
-        if ts:
-            # SecantusDB mis-bounds a range on the second field of an (equality, range)
-            # compound index ($gte acts as $gt), so time windows walk the time index.
-            found = found.hint(_NEWEST_FIRST)
-        docs = await found.to_list()
+
+        async def fetch(lo: int, hi: int) -> list[Document]:
+            window = {"$gt": stamp(lo), "$lte": stamp(hi)}
+            found = await self._col.find(prefix | {"time_stamp": window}, projection).to_list()
+            docs = [d for d in found if matches(d)]
+            if after is not None:  # the cursor's own time: only rows after it in the order
+                docs = [d for d in docs if (d["time_stamp"], d["uuid"]) < after]
+            return docs
+
+        density_key = (q.pod_name is not None, q.namespace is not None, q.traffic_type, q.decision)
+        walk = await walk_down(
+            fetch,
+            top=top,
+            floor=floor,
+            need=limit + 1,
+            order=_newest,
+            density=self._density.get(density_key, 0.0),
+            first_width=FIRST_WINDOW_US,
+        )
+        if walk.density:
+            if len(self._density) >= _DENSITIES:
+                self._density.clear()
+            self._density[density_key] = walk.density
+        docs = walk.rows
         more = len(docs) > limit
         docs = docs[:limit]
         row_type = PodTrafficFlow if q.with_stats else PodTrafficEvent
         rows = msgspec.json.encode(msgspec.convert(docs, list[row_type]))  # type: ignore[valid-type]
         cursor = encode_cursor(docs[-1]["time_stamp"], docs[-1]["uuid"]) if more else None
         return Reply(body=msgspec.Raw(rows), cursor=cursor)
+
+    async def span(self) -> tuple[str, str] | None:
+        """The oldest and newest ``time_stamp`` ever written (``None``: nothing written)."""
+        doc = await self._spans.find_one({"_id": COLLECTION})
+        if doc is None:
+            return None
+        return doc["first"], doc["last"]
+
+    async def widen_span(self, first: str, last: str) -> None:
+        """Make the recorded span cover ``first``..``last`` (before rows are written, so a
+        listing's windows always reach every stored row)."""
+        await self._spans.update_one(
+            {"_id": COLLECTION}, {"$min": {"first": first}, "$max": {"last": last}}, upsert=True
+        )
+
+    async def _record_existing_span(self) -> None:
+        """Once, for a collection written before spans were kept: read its ends (a scan)."""
+        if await self.span() is not None:
+            return
+        oldest = await self._col.find({}, {"time_stamp": 1}).sort("time_stamp", 1).to_list(1)
+        newest = await self._col.find({}, {"time_stamp": 1}).sort("time_stamp", -1).to_list(1)
+        if oldest and newest:
+            await self.widen_span(oldest[0]["time_stamp"], newest[0]["time_stamp"])
+
+
+def _newest(doc: Document) -> tuple[str, str]:
+    return doc["time_stamp"], doc["uuid"]
 
 
 def encode_cursor(time_stamp: str, uuid: str) -> str:

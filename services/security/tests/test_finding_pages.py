@@ -1,0 +1,101 @@
+"""Findings listings read in bounded id windows: every finding once, newest first, filters exact."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from kubeward.core.mongo import Document
+from kubeward.schemas.security import FindingQuery
+from kubeward.security.store import FindingStore
+
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@pytest.fixture
+async def store(
+    mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> AsyncIterator[FindingStore]:
+    """A store on a fresh database."""
+    s = FindingStore(mongo[mongo_db_name])
+    await s.ensure_indexes()
+    yield s
+    await mongo.drop_database(mongo_db_name)
+
+
+async def fill(store: FindingStore, n: int) -> list[Document]:
+    """``n`` built-in findings on ``n`` resources; the first of every 50 is ``critical``."""
+    stored: list[Document] = []
+    for i in range(n):
+        fields = {
+            "resource_type": "Deployment",
+            "resource_name": f"app-{i}",
+            "namespace": "payments" if i % 7 == 0 else "web",
+            "check_name": "privileged",
+            "severity": "critical" if i % 50 == 0 else SEVERITIES[1 + i % 3],
+            "message": "m",
+            "remediation": "r",
+            "title": "Privileged container: app",
+            "description": "d",
+            "source": "builtin",
+        }
+        key = f"Deployment|{fields['namespace']}|app-{i}|privileged|app"
+        stored += await store.replace_builtin(
+            "Deployment", str(fields["namespace"]), f"app-{i}", [(key, fields)]
+        )
+    return stored
+
+
+async def walk(store: FindingStore, **filters: object) -> list[int]:
+    """Every page of a listing, following the cursor: the finding ids."""
+    ids: list[int] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        docs, next_id = await store.query(FindingQuery(cursor=cursor, **filters), 5000)  # type: ignore[arg-type]
+        ids += [d["_id"] for d in docs]
+        if next_id is None:
+            return ids
+        assert docs, "a page with a next cursor holds findings"
+        cursor = str(next_id)
+    raise AssertionError("the cursor never ended")
+
+
+async def test_every_finding_once_newest_first_with_gaps(store: FindingStore) -> None:
+    stored = await fill(store, 160)
+    # Gaps: deleted findings and dismissed ones leave holes in the active ids.
+    for doc in stored[20:60]:
+        await store.delete_resource("Deployment", doc["namespace"], doc["resource_name"])
+    dismissed = [d["_id"] for d in stored[100:103]]
+    for finding_id in dismissed:
+        await store.set_dismissed(finding_id, True)
+    alive = [d["_id"] for d in stored[:20] + stored[60:]]
+    active = sorted(set(alive) - set(dismissed), reverse=True)
+    for limit in (1, 6, 50, 500):
+        assert await walk(store, limit=limit) == active, limit
+    assert await walk(store, limit=2, dismissed=True) == sorted(dismissed, reverse=True)
+    assert await walk(store, limit=9, dismissed=None) == sorted(alive, reverse=True)
+
+
+async def test_sparse_filters_span_many_windows(store: FindingStore) -> None:
+    stored = await fill(store, 200)
+    critical = sorted((d["_id"] for d in stored if d["severity"] == "critical"), reverse=True)
+    assert len(critical) == 4
+    assert await walk(store, limit=1, severity="critical") == critical
+    payments_high = sorted(
+        (d["_id"] for d in stored if d["namespace"] == "payments" and d["severity"] == "high"),
+        reverse=True,
+    )
+    assert await walk(store, limit=3, namespace="payments", severity="high") == payments_high
+    assert await walk(store, limit=5, resource_name="app-77") == [stored[77]["_id"]]
+    assert await walk(store, limit=5, check="no-such-check") == []
+
+
+async def test_a_cursor_from_before_is_still_the_next_page(store: FindingStore) -> None:
+    stored = await fill(store, 30)
+    ids = sorted((d["_id"] for d in stored), reverse=True)
+    # The cursor is the last id of the previous page, as a decimal string, as it always was.
+    docs, next_id = await store.query(FindingQuery(limit=5, cursor=str(ids[9])), 5000)
+    assert [d["_id"] for d in docs] == ids[10:15]
+    assert next_id == ids[14]
