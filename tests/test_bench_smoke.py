@@ -133,6 +133,20 @@ CASES = (
         ("namespace of P=60 pods, D=12 deployments, S=6 services", "graph     "),
     ),
     Case(
+        "bench.listings",
+        ("--findings", "300", "--flows", "500", "--http", "300", "--calls", "5"),
+        120,
+        (),
+        (
+            "300 findings:",
+            "500 flows:",
+            "300 HTTP traffic records:",
+            "findings: active, page 1",
+            "pod traffic: all, from the middle",
+            "/http-traffics (plural): page 10",
+        ),
+    ),
+    Case(
         "bench.soak",
         ("--minutes", "0.2", "--traffic-rate", "300", "--report-rate", "2", "--feeds", "3"),
         180,
