@@ -35,6 +35,7 @@ bench: install ## Benchmarks (not part of make test); prints ratios against raw 
 	@$(PY) python -m bench.failures
 	@$(PY) python -m bench.security
 	@$(PY) python -m bench.diagram
+	@$(PY) python -m bench.network_policy
 	@$(PY) python -m bench.soak
 
 asyncapi: install ## Regenerate docs/asyncapi.json from kubeward.schemas.bus

@@ -10,6 +10,7 @@ database. Lookups are cached for the request, so the inventory is read once per 
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -104,6 +105,7 @@ def _port(value: Any) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= 65535 else None
 
 
+@lru_cache(maxsize=4096)
 def _loopback(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip).is_loopback
