@@ -5,7 +5,7 @@ No timing is asserted: the figures depend on the machine. They need nats-server 
 SecantusDB like every end-to-end test (the gateway one also redis-server); each benchmark
 starts its own on free ports and runs its services as processes (failures runs ingest and
 failure-analyzer twice, without and with offline diagnosis; diagram runs two gateways on
-kmock's Kubernetes emulator).
+kmock's Kubernetes emulator; network_policy seeds one SecantusDB).
 """
 
 from __future__ import annotations
@@ -104,6 +104,13 @@ CASES = (
             "namespace graph cached / bare Litestar GET",
         ),
         ("namespace of P=60 pods, D=12 deployments, S=6 services", "graph     "),
+    ),
+    Case(
+        "bench.network_policy",
+        ("--flows", "3000", "--workload-flows", "500", "--runs", "1"),
+        120,
+        ("suggestion / raw read of its flows", "audit / raw read of the namespace's flows"),
+        ("flows stored: 3000; workload shop/Deployment/api: 500 flows",),
     ),
 )
 
