@@ -87,7 +87,7 @@ async def test_suggest_then_audit_over_http(api: httpx.AsyncClient) -> None:
     deny_all = yaml.safe_dump(world.LEDGER_DEFAULT_DENY)
     ledger = (await api.post("/api/network/audit", json={"policy": deny_all})).json()
     assert ledger["evaluated"] == 1
-    assert [d["peer_workload"] for d in ledger["would_deny"]] == ["kube-system/Service/kube-dns"]
+    assert [d["peer_workload"] for d in ledger["would_deny"]] == ["kube-system/Deployment/coredns"]
 
 
 async def test_bad_requests_say_what_is_wrong(api: httpx.AsyncClient) -> None:

@@ -106,8 +106,8 @@ async def test_three_tier_app_gets_least_privilege_policies(service: NetworkServ
         ],
         "ports": [{"protocol": "TCP", "port": 53}, {"protocol": "UDP", "port": 53}],
     }
-    to_api = {  # through the Service: its selector and target port, never the client port
-        "to": [{"podSelector": {"matchLabels": {"app": "api"}}}],
+    to_api = {  # through the Service: the pods behind it and its target port (not the client's)
+        "to": [{"podSelector": {"matchLabels": {"app": "api", "tier": "backend"}}}],
         "ports": [{"protocol": "TCP", "port": 8080}],
     }
     assert frontend["egress"] == [dns, to_api]
@@ -170,7 +170,7 @@ async def test_generated_policies_audit_clean_and_a_default_deny_blocks_what_it_
             "pod_namespace": "ledger",
             "traffic_type": "EGRESS",
             "peer": "10.96.0.10",
-            "peer_workload": "kube-system/Service/kube-dns",
+            "peer_workload": "kube-system/Deployment/coredns",
             "port": "53",
             "ip_protocol": "UDP",
             "hits": 1,
@@ -241,3 +241,39 @@ async def test_seccomp_profile_from_observed_syscalls(service: NetworkService) -
         assert f"No syscalls observed for pod {pod} in namespace {namespace}" in (
             reply.detail or ""
         )
+
+
+async def test_a_service_without_known_pods_is_named_by_its_selector(
+    service: NetworkService, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    db = mongo[mongo_db_name]
+    legacy = world._svc(
+        "10.96.10.99", "legacy", "shop", {"app": "legacy"}, [{"port": 8443, "targetPort": 443}]
+    )
+    await InventoryStore(db).apply(_records("svc-spec", [legacy], SvcDetail))
+    call = world.flow(99, world.API, "shop", "EGRESS", "10.96.10.99", "51000", "8443")
+    await PodTrafficStore(db[COLLECTION], 32768).write(
+        [(2, PodTrafficBatch([PodTrafficGroup(2, None, [msgspec.convert(call, PodTrafficEvent)])]))]
+    )
+    one = PolicySuggestQuery(namespace="shop", kind="Deployment", name="api")
+    policy = body(await service.suggest(one))["policies"][0]
+    assert {
+        "to": [{"podSelector": {"matchLabels": {"app": "legacy"}}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    } in policy["spec"]["egress"]
+    deny_egress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "no-legacy", "namespace": "shop"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "api"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "postgres"}}}]}],
+        },
+    }
+    verdict = body(await service.audit(PolicyAuditRequest(policies=[deny_egress])))
+    assert {(d["peer_workload"], d["port"]) for d in verdict["would_deny"]} == {
+        ("shop/Service/legacy", "8443"),
+        ("kube-system/Deployment/coredns", "53"),
+        (None, "443"),
+    }

@@ -20,30 +20,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 from kubeward.traffic_store.inventory import IP_HISTORY, OPEN, PODS, SERVICES
-from kubeward.traffic_store.network_model import Peer, ResolvedFlow, Workload
+from kubeward.traffic_store.network_model import Peer, ResolvedFlow, Workload, common_labels
 from kubeward.traffic_store.pod_traffic import COLLECTION
 
-_FLOW_FIELDS = dict.fromkeys(
-    (
-        "pod_name",
-        "pod_namespace",
-        "pod_port",
-        "traffic_type",
-        "traffic_in_out_ip",
-        "traffic_in_out_port",
-        "ip_protocol",
-        "decision",
-        "time_stamp",
-        "first_seen",
-        "last_seen",
-        "hits",
-    ),
-    1,
-)
 _POD_FIELDS = {"pod_obj": 1, "pod_namespace": 1, "workload_kind": 1, "workload_name": 1}
 _OWNED_KINDS = {"StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Deployment"}
 _DNS_PORT = 53
-_BATCH = 2000
 _LOWEST = "0"
 """Below every stored time. SecantusDB's ``$gte: ""`` matches nothing, and its ``$gte`` on
 the range field of an (equality, range) index acts as ``$gt``: lower bounds here are
@@ -60,6 +42,10 @@ class _Service(msgspec.Struct, frozen=True):
     workload: Workload
     selector: dict[str, str]
     ports: list[dict[str, Any]]
+    backend: Workload | None = None
+    """The one workload whose pods the selector picks (``None``: none, or several)."""
+    backend_labels: dict[str, str] = msgspec.field(default_factory=dict)
+    """The labels all of the backend's pods carry."""
 
 
 def _json(text: Any) -> Any:
@@ -124,6 +110,7 @@ class FlowReader:
         self._pod_cache: dict[str, _Pod | None] = {}
         self._svc_cache: dict[str, _Service | None] = {}
         self._ip_cache: dict[str, list[tuple[str, str, str]]] = {}
+        self._namespace_cache: dict[str, list[_Pod]] = {}
 
     @staticmethod
     async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
@@ -143,10 +130,8 @@ class FlowReader:
     ) -> list[ResolvedFlow]:
         """Resolved ALLOW flows observed by the pods of one workload (read pod by pod)."""
         names = {workload.name} if workload.kind == "Pod" else set()
-        found = self._pods.find({"pod_namespace": workload.namespace}, _POD_FIELDS)
-        async for doc in found:
-            pod = self._remember(doc)
-            if pod is not None and pod.workload == workload:
+        for pod in await self._namespace_pods(workload.namespace):
+            if pod.workload == workload:
                 names.add(pod.name)
         flows: list[ResolvedFlow] = []
         for name in sorted(names):
@@ -160,7 +145,8 @@ class FlowReader:
         # may still have been seen in the window, so that bound is checked on last_seen.
         window = {"time_stamp": {"$gt": _LOWEST, "$lt": until or OPEN}}
         flows: list[ResolvedFlow] = []
-        async for doc in self._flows.find(key | window, _FLOW_FIELDS, batch_size=_BATCH):
+        # Whole documents: on SecantusDB a projection made this read 1.6x slower.
+        async for doc in self._flows.find(key | window):
             if doc.get("decision") != "ALLOW":
                 continue
             last_seen = str(doc.get("last_seen") or doc["time_stamp"])
@@ -226,6 +212,10 @@ class FlowReader:
             dns = _port(observed) == _DNS_PORT and (
                 service.workload.name == "kube-dns" or service.selector.get("k8s-app") == "kube-dns"
             )
+            if service.backend is not None:  # the pods behind it, as a direct call names them
+                return Peer(
+                    ip=ip, workload=service.backend, labels=service.backend_labels, dns=dns
+                ), port
             return Peer(ip=ip, workload=service.workload, labels=service.selector, dns=dns), port
         pod = await self._holder(ip, at)
         if pod is None:
@@ -238,8 +228,38 @@ class FlowReader:
     async def _service(self, ip: str) -> _Service | None:
         if ip not in self._svc_cache:
             doc = await self._services.find_one({"_id": ip})
-            self._svc_cache[ip] = _service_of(doc) if doc else None
+            service = _service_of(doc) if doc else None
+            if service is not None and service.selector:
+                service = await self._with_backend(service)
+            self._svc_cache[ip] = service
         return self._svc_cache[ip]
+
+    async def _with_backend(self, service: _Service) -> _Service:
+        """``service`` with the workload behind it, when its selector picks one workload's
+        pods (of those the inventory knows in its namespace)."""
+        picked = [
+            pod
+            for pod in await self._namespace_pods(service.workload.namespace)
+            if all(pod.labels.get(k) == v for k, v in service.selector.items())
+        ]
+        workloads = {pod.workload for pod in picked}
+        if len(workloads) != 1:
+            return service
+        return msgspec.structs.replace(
+            service,
+            backend=workloads.pop(),
+            backend_labels=common_labels([pod.labels for pod in picked]),
+        )
+
+    async def _namespace_pods(self, namespace: str) -> list[_Pod]:
+        if namespace not in self._namespace_cache:
+            pods = []
+            async for doc in self._pods.find({"pod_namespace": namespace}, _POD_FIELDS):
+                pod = self._remember(doc)
+                if pod is not None:
+                    pods.append(pod)
+            self._namespace_cache[namespace] = pods
+        return self._namespace_cache[namespace]
 
     async def _holder(self, ip: str, at: str) -> _Pod | None:
         intervals = self._ip_cache.get(ip)
