@@ -84,6 +84,10 @@ async def test_suggest_then_audit_over_http(api: httpx.AsyncClient) -> None:
     audited = await api.post("/api/network/audit", json={"policy": cilium.json()["yaml"]})
     assert audited.json()["would_deny"] == []
 
+    covered = await api.get("/api/network/policy", params={"namespace": "shop", "cidr": "cover"})
+    assert covered.status_code == 200, covered.text
+    assert covered.json()["flows_used"] == 16
+
     deny_all = yaml.safe_dump(world.LEDGER_DEFAULT_DENY)
     ledger = (await api.post("/api/network/audit", json={"policy": deny_all})).json()
     assert ledger["evaluated"] == 1
@@ -107,6 +111,7 @@ async def test_bad_requests_say_what_is_wrong(api: httpx.AsyncClient) -> None:
         ({"namespace": "shop", "format": "calico"}, "format"),
         ({"namespace": "shop", "kind": "Deployment"}, "kind and name"),
         ({"namespace": "shop", "kind": "Rollout", "name": "x"}, "kind"),
+        ({"namespace": "shop", "cidr": "/24"}, "cidr"),
     ]:
         resp = await api.get("/api/network/policy", params=params)
         assert resp.status_code == 400, params

@@ -289,3 +289,29 @@ def test_unreadable_policies_are_named() -> None:
     for obj, message in bad:
         with pytest.raises(PolicyError, match=re.escape(message)):
             read_policies([obj])
+
+
+def test_outside_addresses_covered_by_one_cidr_when_asked() -> None:
+    flows = [
+        make_flow(1, 1, "EGRESS", external(5), 443),
+        make_flow(2, 1, "EGRESS", external(9), 8443),
+        make_flow(3, 1, "EGRESS", Peer(ip="2001:db8::1"), 443),
+        make_flow(4, 1, "EGRESS", Peer(ip="2001:db8::ff"), 443),
+        make_flow(5, 1, "EGRESS", pod_peer(2), 80),
+    ]
+    exact = suggest(flows).policies[0]["spec"]["egress"]
+    assert len(exact) == 5
+    (covered, to_w2) = suggest(flows, cover=True).policies[0]["spec"]["egress"]
+    assert covered == {
+        "to": [{"ipBlock": {"cidr": "203.0.113.0/28"}}, {"ipBlock": {"cidr": "2001:db8::/120"}}],
+        "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 8443}],
+    }
+    assert to_w2["to"] == [{"podSelector": {"matchLabels": {"app": "w2"}}}]
+    for fmt in ("kubernetes", "cilium"):
+        assert denied(suggest(flows, fmt, cover=True).policies, flows) == set()
+    cilium = suggest(flows, "cilium", cover=True).policies[0]["spec"]["egress"][0]
+    assert cilium["toCIDR"] == ["203.0.113.0/28", "2001:db8::/120"]
+    one = [flows[0], flows[4]]  # a single address stays exact
+    assert suggest(one, cover=True).policies[0]["spec"]["egress"][0]["to"] == [
+        {"ipBlock": {"cidr": "203.0.113.5/32"}}
+    ]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 PolicyFormat = Literal["kubernetes", "cilium"]
+CidrMode = Literal["exact", "cover"]
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"})
 """``kind`` values ``GET /api/network/policy`` accepts."""
 
@@ -22,6 +23,9 @@ class PolicySuggestQuery(msgspec.Struct, kw_only=True, omit_defaults=True):
     """With ``name``: one workload; without: every workload of the namespace with flows."""
     name: str | None = None
     format: PolicyFormat = "kubernetes"
+    cidr: CidrMode = "exact"
+    """``exact``: one ``/32`` (``/128``) rule per outside address; ``cover``: per direction,
+    the smallest CIDR covering all of them (per IP version), in one rule."""
     since: str | None = None
     """Inclusive lower bound on a flow's last sighting (normalised naive UTC)."""
     until: str | None = None

@@ -21,6 +21,7 @@ from kubeward.gateway.params import iso_time
 from kubeward.schemas import bus
 from kubeward.schemas.network import (
     WORKLOAD_KINDS,
+    CidrMode,
     PolicyAuditRequest,
     PolicyFormat,
     PolicySuggestQuery,
@@ -31,6 +32,7 @@ READ = {"role": "read"}
 UNAVAILABLE = "Traffic store is not available"
 _FORMATS: dict[str, PolicyFormat] = {"kubernetes": "kubernetes", "cilium": "cilium"}
 _KINDS = {kind.lower(): kind for kind in WORKLOAD_KINDS}
+_CIDR_MODES: dict[str, CidrMode] = {"exact": "exact", "cover": "cover"}
 
 
 class AuditBody(msgspec.Struct, kw_only=True):
@@ -92,13 +94,18 @@ class NetworkController(Controller):
         format: FromQuery[str] = "kubernetes",
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
+        cidr: FromQuery[str] = "exact",
     ) -> Response[Any]:
-        """``{"policies", "yaml", "flows_used", "unresolved"}``."""
+        """``{"policies", "yaml", "flows_used", "unresolved"}``; ``cidr=cover`` puts the
+        outside addresses of a direction in one rule on the smallest CIDR covering them."""
         if not namespace.strip():
             raise ClientException(detail="namespace: required")
         fmt = _FORMATS.get(format.lower())
         if fmt is None:
             raise ClientException(detail=f"format: {format!r} is not kubernetes or cilium")
+        cidr_mode = _CIDR_MODES.get(cidr.lower())
+        if cidr_mode is None:
+            raise ClientException(detail=f"cidr: {cidr!r} is not exact or cover")
         if (kind is None) != (name is None):
             raise ClientException(detail="kind and name: give both, or neither")
         workload_kind = None
@@ -113,6 +120,7 @@ class NetworkController(Controller):
             kind=workload_kind,
             name=name,
             format=fmt,
+            cidr=cidr_mode,
             since=iso_time("since", since),
             until=iso_time("until", until),
         )

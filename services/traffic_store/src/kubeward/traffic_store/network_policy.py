@@ -29,7 +29,8 @@ CILIUM_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 DNS_PORT = 53
 
 PeerKey = tuple[str, str, str, str]
-"""``("pod", namespace, kind, name)`` or ``("ip", address, "", "")``."""
+"""``("pod", namespace, kind, name)``, ``("ip", address, "", "")`` or, covering several
+addresses, ``("ip", cidr, cidr, "")`` (one or two CIDRs: IPv4, IPv6)."""
 Port = tuple[str, int | str]
 
 
@@ -67,9 +68,13 @@ def usable(flow: ResolvedFlow) -> bool:
 
 
 def suggest(
-    flows: Iterable[ResolvedFlow], fmt: str = "kubernetes", workload: Workload | None = None
+    flows: Iterable[ResolvedFlow],
+    fmt: str = "kubernetes",
+    workload: Workload | None = None,
+    cover: bool = False,
 ) -> Suggestion:
-    """Policies for every workload of ``flows`` (or only ``workload``)."""
+    """Policies for every workload of ``flows`` (or only ``workload``); with ``cover``, the
+    outside addresses of a direction share one rule on the smallest CIDR covering them."""
     targets: dict[Workload, _Target] = {}
     unresolved: dict[str, dict[str, str]] = {}
     for flow in flows:
@@ -117,6 +122,9 @@ def suggest(
                     },
                 )
         used |= target.flows
+        if cover:
+            target.ingress = _covered(target.ingress)
+            target.egress = _covered(target.egress)
         build = _cilium if fmt == "cilium" else _kubernetes
         policies.append(build(wl, selector, target))
     return Suggestion(
@@ -126,15 +134,42 @@ def suggest(
     )
 
 
+def covering_cidr(addresses: list[str]) -> str:
+    """The smallest network holding every address (all of one IP version)."""
+    parsed = [ipaddress.ip_address(a) for a in addresses]
+    low, high = int(min(parsed)), int(max(parsed))
+    bits = parsed[0].max_prefixlen - (low ^ high).bit_length()
+    network = ipaddress.IPv4Network if parsed[0].version == 4 else ipaddress.IPv6Network
+    return str(network((low, bits), strict=False))
+
+
+def _covered(rules: dict[PeerKey, _Rule]) -> dict[PeerKey, _Rule]:
+    """``rules`` with the outside addresses' rules merged into one on covering CIDRs."""
+    outside = {k: r for k, r in rules.items() if k[0] == "ip"}
+    if len(outside) < 2:
+        return rules
+    by_version: dict[int, list[str]] = {}
+    merged = _Rule()
+    for key, rule in outside.items():
+        by_version.setdefault(ipaddress.ip_address(key[1]).version, []).append(key[1])
+        merged.ports |= rule.ports
+    cidrs = [covering_cidr(by_version[v]) for v in sorted(by_version)]
+    kept = {k: r for k, r in rules.items() if k[0] != "ip"}
+    kept[("ip", cidrs[0], cidrs[-1], "")] = merged
+    return kept
+
+
 def _peer_key(peer: Peer) -> PeerKey:
     if peer.workload is not None:
         return ("pod", peer.workload.namespace, peer.workload.kind, peer.workload.name)
     return ("ip", peer.ip, "", "")
 
 
-def _cidr(ip: str) -> str:
-    address = ipaddress.ip_address(ip)
-    return f"{address}/{address.max_prefixlen}"
+def _cidrs(key: PeerKey) -> list[str]:
+    if key[2]:  # covering CIDRs
+        return list(dict.fromkeys(key[1:3]))
+    address = ipaddress.ip_address(key[1])
+    return [f"{address}/{address.max_prefixlen}"]
 
 
 def policy_name(wl: Workload) -> str:
@@ -165,23 +200,23 @@ def _k8s_ports(ports: set[Port]) -> list[dict[str, Any]]:
     ]
 
 
-def _k8s_peer(wl: Workload, key: PeerKey, rule: _Rule) -> dict[str, Any]:
+def _k8s_peers(wl: Workload, key: PeerKey, rule: _Rule) -> list[dict[str, Any]]:
     if key[0] == "ip":
-        return {"ipBlock": {"cidr": _cidr(key[1])}}
+        return [{"ipBlock": {"cidr": cidr}} for cidr in _cidrs(key)]
     assert rule.workload is not None
     peer: dict[str, Any] = {"podSelector": {"matchLabels": common_labels(rule.labels)}}
     if rule.workload.namespace != wl.namespace:
         peer["namespaceSelector"] = {"matchLabels": {NAMESPACE_LABEL: rule.workload.namespace}}
-    return peer
+    return [peer]
 
 
 def _kubernetes(wl: Workload, selector: dict[str, str], target: _Target) -> dict[str, Any]:
     ingress = [
-        {"from": [_k8s_peer(wl, key, rule)], "ports": _k8s_ports(rule.ports)}
+        {"from": _k8s_peers(wl, key, rule), "ports": _k8s_ports(rule.ports)}
         for key, rule in _sorted_rules(target.ingress)
     ]
     egress = [
-        {"to": [_k8s_peer(wl, key, rule)], "ports": _k8s_ports(rule.ports)}
+        {"to": _k8s_peers(wl, key, rule), "ports": _k8s_ports(rule.ports)}
         for key, rule in _sorted_rules(target.egress)
     ]
     return {
@@ -212,7 +247,7 @@ def _cilium_rule(key: PeerKey, rule: _Rule, direction: str) -> dict[str, Any]:
     side = "from" if direction == "ingress" else "to"
     body: dict[str, Any]
     if key[0] == "ip":
-        body = {f"{side}CIDR": [_cidr(key[1])]}
+        body = {f"{side}CIDR": _cidrs(key)}
     else:
         assert rule.workload is not None
         labels = {f"k8s:{k}": v for k, v in common_labels(rule.labels).items()}

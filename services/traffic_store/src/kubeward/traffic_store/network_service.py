@@ -80,7 +80,7 @@ class NetworkService:
             flows = await reader.workload_flows(workload, q.since, q.until)
         else:
             flows = await reader.namespace_flows(q.namespace, q.since, q.until)
-        return _ok(suggest(flows, q.format, workload))
+        return _ok(suggest(flows, q.format, workload, cover=q.cidr == "cover"))
 
     async def audit(self, req: PolicyAuditRequest) -> Reply:
         """The flows of the policies' namespaces that the policies would block."""
