@@ -194,6 +194,8 @@ def test_isolation_is_per_direction_and_policies_add_up() -> None:
     assert denied([deny_ingress, allow_w2], FLOWS) == {"f3"}
     allow_all = policy("a", {"podSelector": {}, "ingress": [{}]})  # no peers, no ports
     assert denied([deny_ingress, allow_all], FLOWS) == set()
+    no_egress_rules = policy("a", {"podSelector": {}, "egress": []})  # defaults to Ingress
+    assert denied([no_egress_rules], FLOWS) == {"f1", "f3"}
     unselected = policy(
         "a",
         {
@@ -256,6 +258,11 @@ def test_cilium_rules() -> None:
     in_b = {"fromEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "b"}}]}
     assert denied([cnp({"ingress": [in_b]})], FLOWS) == {"f1"}
     assert denied([cnp({"egress": [{"toEntities": ["world"]}]})], FLOWS) == {"f4"}
+    assert denied([cnp({"ingress": []})], FLOWS) == set()  # no rule: not under policy
+    assert denied([cnp({"egressDeny": [{"toEntities": ["world"]}]})], FLOWS) == {"f2", "f4"}
+    no_default_deny = {"enableDefaultDeny": {"egress": False}}
+    only_deny = cnp(no_default_deny | {"egressDeny": [{"toEntities": ["world"]}]})
+    assert denied([only_deny], FLOWS) == {"f2"}
     assert denied(
         [
             cnp(
@@ -285,6 +292,8 @@ def test_unreadable_policies_are_named() -> None:
             "10.0.0.0/33",
         ),
         (policy("a", {"podSelector": {}, "policyTypes": ["Sideways"]}), "policyTypes"),
+        ({**policy("a", {"podSelector": {}}), "metadata": ["x"]}, "metadata must be an object"),
+        (policy("a", {"endpointSelector": "app=x"}, "CiliumNetworkPolicy"), "must be an object"),
     ]
     for obj, message in bad:
         with pytest.raises(PolicyError, match=re.escape(message)):

@@ -88,6 +88,8 @@ def read_policies(objects: list[dict[str, Any]]) -> list[Policy]:
                 "NetworkPolicy or a cilium.io/v2 CiliumNetworkPolicy"
             )
         meta = obj.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise PolicyError(f"document {index + 1}: metadata must be an object")
         name = str(meta.get("name") or f"document {index + 1}")
         namespace = meta.get("namespace")
         if not isinstance(namespace, str) or not namespace:
@@ -100,7 +102,7 @@ def read_policies(objects: list[dict[str, Any]]) -> list[Policy]:
                 policies.append(_network_policy(namespace, name, spec))
             else:
                 policies.append(_cilium_policy(namespace, name, spec))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise PolicyError(f"{kind} {name}: {exc}") from None
     return policies
 
@@ -186,8 +188,8 @@ def _network_policy(namespace: str, name: str, spec: dict[str, Any]) -> Policy:
     if "podSelector" not in spec:
         raise ValueError("spec.podSelector is required")
     types = spec.get("policyTypes")
-    if types is None:
-        types = ["Ingress", *(["Egress"] if "egress" in spec else [])]
+    if types is None:  # as the API server defaults it: Egress only when it has rules
+        types = ["Ingress", *(["Egress"] if spec.get("egress") else [])]
     if not isinstance(types, list) or any(t not in ("Ingress", "Egress") for t in types):
         raise ValueError(f"policyTypes must list Ingress and/or Egress, not {types!r}")
     ingress = _k8s_rules(spec.get("ingress"), "from") if "Ingress" in types else None
@@ -271,6 +273,8 @@ def _cilium_selector(selector: Any) -> tuple[Any, bool]:
     """A selector with ``k8s:``/``any:`` prefixes dropped, and whether it names a namespace."""
     if selector is None:
         return None, False
+    if not isinstance(selector, dict):
+        raise ValueError(f"an endpoint selector must be an object, not {selector!r}")
     plain: dict[str, Any] = {}
     names_ns = False
     if "matchLabels" in selector:
@@ -298,22 +302,26 @@ def _cilium_policy(namespace: str, name: str, spec: dict[str, Any]) -> Policy:
     def select(labels: dict[str, str]) -> bool:
         return selector_matches(selected, _cilium_labels(labels, namespace))
 
-    def rules(key: str) -> list[_Rule] | None:
-        if key not in spec:
-            return None
-        if not isinstance(spec[key], list):
+    def rules(key: str) -> list[_Rule]:
+        given = spec.get(key) or []
+        if not isinstance(given, list):
             raise ValueError(f"{key} must be a list")
-        return [_cilium_rule(r or {}, "from" if "ingress" in key else "to") for r in spec[key]]
+        return [_cilium_rule(r or {}, "from" if "ingress" in key else "to") for r in given]
 
-    return Policy(
-        namespace,
-        name,
-        select,
-        rules("ingress"),
-        rules("egress"),
-        rules("ingressDeny") or [],
-        rules("egressDeny") or [],
-    )
+    default_deny = spec.get("enableDefaultDeny") or {}
+    if not isinstance(default_deny, dict):
+        raise ValueError("enableDefaultDeny must be an object")
+
+    def direction(key: str) -> tuple[list[_Rule] | None, list[_Rule]]:
+        # A direction with any rule, allow or deny, is under policy (default deny),
+        # unless enableDefaultDeny turns that off; then only its deny rules bite.
+        allow, deny = rules(key), rules(f"{key}Deny")
+        covered = bool(allow or deny) and default_deny.get(key, True) is not False
+        return (allow if covered else None), deny
+
+    ingress, ingress_deny = direction("ingress")
+    egress, egress_deny = direction("egress")
+    return Policy(namespace, name, select, ingress, egress, ingress_deny, egress_deny)
 
 
 def _cilium_rule(rule: dict[str, Any], side: str) -> _Rule:
