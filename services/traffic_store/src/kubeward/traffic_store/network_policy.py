@@ -47,7 +47,8 @@ class _Rule:
 
     def __init__(self) -> None:
         self.workload: Workload | None = None
-        self.labels: list[dict[str, str]] = []
+        self.labels: dict[str, str] | None = None
+        """The stable labels every peer pod seen had (``None`` before the first)."""
         self.ports: set[Port] = set()
 
 
@@ -55,15 +56,15 @@ class _Target:
     __slots__ = ("egress", "flows", "ingress", "labels")
 
     def __init__(self) -> None:
-        self.labels: list[dict[str, str]] = []
+        self.labels: dict[str, str] | None = None
         self.ingress: dict[PeerKey, _Rule] = {}
         self.egress: dict[PeerKey, _Rule] = {}
         self.flows: set[str] = set()
 
 
 def usable(flow: ResolvedFlow) -> bool:
-    """Whether a flow can become a rule: a port-bearing protocol, a server port, a peer
-    that is not the pod's own loopback."""
+    """Whether a flow can become a rule: a protocol a policy port can name, and a server
+    port."""
     return flow.protocol in RULE_PROTOCOLS and flow.port not in (None, 0, "")
 
 
@@ -83,14 +84,14 @@ def suggest(
         if not usable(flow):
             continue
         target = targets.setdefault(flow.workload, _Target())
-        target.labels.append(stable_labels(flow.labels, flow.workload.kind))
+        target.labels = _shared(target.labels, stable_labels(flow.labels, flow.workload.kind))
         rules = target.ingress if flow.traffic_type == "INGRESS" else target.egress
         peer = flow.peer
         key = _peer_key(peer)
         rule = rules.setdefault(key, _Rule())
         if peer.workload is not None:
             rule.workload = peer.workload
-            rule.labels.append(stable_labels(peer.labels, peer.workload.kind))
+            rule.labels = _shared(rule.labels, stable_labels(peer.labels, peer.workload.kind))
         elif peer.note is not None and peer.ip not in unresolved:
             unresolved[peer.ip] = {"peer": peer.ip, "reason": peer.note}
         assert flow.port is not None
@@ -102,7 +103,7 @@ def suggest(
     used: set[str] = set()
     for wl in sorted(targets):
         target = targets[wl]
-        selector = common_labels(target.labels)
+        selector = target.labels or {}
         if not selector:
             unresolved[wl.ref()] = {
                 "peer": wl.ref(),
@@ -111,7 +112,7 @@ def suggest(
             }
             continue
         for rule in (*target.ingress.values(), *target.egress.values()):
-            if rule.workload is not None and not common_labels(rule.labels):
+            if rule.workload is not None and not rule.labels:
                 ref = rule.workload.ref()
                 unresolved.setdefault(
                     ref,
@@ -159,6 +160,15 @@ def _covered(rules: dict[PeerKey, _Rule]) -> dict[PeerKey, _Rule]:
     return kept
 
 
+def _shared(common: dict[str, str] | None, labels: dict[str, str]) -> dict[str, str]:
+    """The labels both ``common`` (``None``: nothing seen yet) and ``labels`` hold alike."""
+    if common is None:
+        return dict(labels)
+    if common.items() <= labels.items():
+        return common
+    return common_labels([common, labels])
+
+
 def _peer_key(peer: Peer) -> PeerKey:
     if peer.workload is not None:
         return ("pod", peer.workload.namespace, peer.workload.kind, peer.workload.name)
@@ -204,7 +214,7 @@ def _k8s_peers(wl: Workload, key: PeerKey, rule: _Rule) -> list[dict[str, Any]]:
     if key[0] == "ip":
         return [{"ipBlock": {"cidr": cidr}} for cidr in _cidrs(key)]
     assert rule.workload is not None
-    peer: dict[str, Any] = {"podSelector": {"matchLabels": common_labels(rule.labels)}}
+    peer: dict[str, Any] = {"podSelector": {"matchLabels": rule.labels or {}}}
     if rule.workload.namespace != wl.namespace:
         peer["namespaceSelector"] = {"matchLabels": {NAMESPACE_LABEL: rule.workload.namespace}}
     return [peer]
@@ -250,7 +260,7 @@ def _cilium_rule(key: PeerKey, rule: _Rule, direction: str) -> dict[str, Any]:
         body = {f"{side}CIDR": _cidrs(key)}
     else:
         assert rule.workload is not None
-        labels = {f"k8s:{k}": v for k, v in common_labels(rule.labels).items()}
+        labels = {f"k8s:{k}": v for k, v in (rule.labels or {}).items()}
         labels[CILIUM_NAMESPACE] = rule.workload.namespace
         body = {f"{side}Endpoints": [{"matchLabels": labels}]}
     body["toPorts"] = _cilium_ports(rule.ports)
