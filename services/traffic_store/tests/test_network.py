@@ -277,3 +277,29 @@ async def test_a_service_without_known_pods_is_named_by_its_selector(
         ("kube-system/Deployment/coredns", "53"),
         (None, "443"),
     }
+
+
+async def test_one_flow_across_an_address_handover_names_each_holder_in_its_window(
+    service: NetworkService, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    # The same 7-tuple from 10.244.2.99 before and after it passed from the report job's
+    # pod to the api's: one stored flow, first seen 09:30, last seen 10:30.
+    sightings = [
+        world.flow(n, world.POSTGRES, "shop", "INGRESS", world.REUSED_IP, "6432", "47777", clock=c)
+        for n, c in ((101, "09:30:00"), (102, "10:30:00"))
+    ]
+    events = msgspec.convert(sightings, list[PodTrafficEvent])
+    store = PodTrafficStore(mongo[mongo_db_name][COLLECTION], 32768)
+    await store.write([(3, PodTrafficBatch([PodTrafficGroup(3, None, events)]))])
+    query = PolicySuggestQuery(namespace="shop", kind="StatefulSet", name="postgres")
+
+    async def ports_by_peer(**window: str) -> dict[str, list[Any]]:
+        answer = body(await service.suggest(msgspec.structs.replace(query, **window)))
+        return {
+            rule["from"][0]["podSelector"]["matchLabels"]["app"]: [p["port"] for p in rule["ports"]]
+            for rule in answer["policies"][0]["spec"]["ingress"]
+        }
+
+    assert await ports_by_peer() == {"report": [5432, 6432], "api": [5432, 6432]}
+    assert await ports_by_peer(since=world.at("10:00:00")) == {"api": [5432, 6432]}
+    assert await ports_by_peer(until=world.at("10:00:00")) == {"report": [5432, 6432]}

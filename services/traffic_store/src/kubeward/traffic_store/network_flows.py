@@ -10,6 +10,7 @@ database. Lookups are cached for the request, so the inventory is read once per 
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
+from kubeward.schemas.traffic import TIMESTAMP_FORMAT
 from kubeward.traffic_store.inventory import IP_HISTORY, OPEN, PODS, SERVICES
 from kubeward.traffic_store.network_model import Peer, ResolvedFlow, Workload, common_labels
 from kubeward.traffic_store.pod_traffic import COLLECTION
@@ -91,6 +93,16 @@ def _port(value: Any) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= 65535 else None
 
 
+def _within(first: str, last: str, since: str | None, until: str | None) -> tuple[str, str]:
+    """The first and last sighting of a flow clamped to the window ``[since, until)``."""
+    if since is not None and first < since <= last:
+        first = since
+    if until is not None and last >= until > first:
+        before = datetime.strptime(until, TIMESTAMP_FORMAT) - timedelta(microseconds=1)
+        last = before.strftime(TIMESTAMP_FORMAT)
+    return first, last
+
+
 @lru_cache(maxsize=4096)
 def _loopback(ip: str) -> bool:
     try:
@@ -152,19 +164,23 @@ class FlowReader:
             last_seen = str(doc.get("last_seen") or doc["time_stamp"])
             if since is not None and last_seen < since:
                 continue
-            flows += await self.resolve(doc)
+            flows += await self.resolve(doc, since, until)
         return flows
 
-    async def resolve(self, doc: Document) -> list[ResolvedFlow]:
+    async def resolve(
+        self, doc: Document, since: str | None = None, until: str | None = None
+    ) -> list[ResolvedFlow]:
         """A stored flow with its ends resolved: one per distinct peer at its first and last
-        sighting (an IP that passed from pod to pod in between gives two); none for
-        loopback traffic or a direction kubeward does not know."""
+        sighting within the window (an IP that passed from pod to pod in between gives two);
+        none for loopback traffic or a direction kubeward does not know."""
         direction = doc.get("traffic_type")
         namespace = doc.get("pod_namespace")
         peer_ip = str(doc.get("traffic_in_out_ip", ""))
         if direction not in ("INGRESS", "EGRESS") or not namespace or _loopback(peer_ip):
             return []
         subject = await self._pod(str(doc["pod_name"]))
+        if subject is not None and subject.workload.namespace != namespace:
+            subject = None  # the inventory keys pods by name: that one is another namespace's
         workload = subject.workload if subject else Workload(namespace, "Pod", doc["pod_name"])
         first = str(doc.get("first_seen") or doc["time_stamp"])
         last = str(doc.get("last_seen") or first)
@@ -172,7 +188,7 @@ class FlowReader:
         protocol = str(doc.get("ip_protocol", ""))
         flows: list[ResolvedFlow] = []
         seen: list[Peer] = []
-        for at in dict.fromkeys((first, last)):
+        for at in dict.fromkeys(_within(first, last, since, until)):
             peer, port = await self._peer(peer_ip, at, observed, protocol, direction)
             if peer in seen:
                 continue
