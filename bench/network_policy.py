@@ -147,7 +147,8 @@ def flows(pods: list[dict[str, Any]], total: int, workload: int) -> list[dict[st
     for n in range(2 * workload, total):
         pod = others[n % len(others)]
         peer = others[(n * 7) % len(others)]["pod_ip"]
-        docs.append(_doc(_event(pod, "INGRESS", peer, 8080, 1024 + n % 60000), n))
+        client = 1024 + (n // len(others)) % 64000  # distinct flows up to 17 M
+        docs.append(_doc(_event(pod, "INGRESS", peer, 8080, client), n))
     return docs
 
 
