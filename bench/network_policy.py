@@ -2,7 +2,8 @@
 next to the raw cost of reading the same flows from the same MongoDB in the same run.
 
 Run by ``make bench`` (``uv run --no-sync python -m bench.network_policy [--flows N]
-[--workload-flows W] [--runs R]``; ``--flows 1000000`` for the 1 M figure).
+[--workload-flows W] [--runs R] [--mongo-disk]``; ``--flows 1000000 --mongo-disk`` for the
+1 M figure: in memory, SecantusDB's WiredTiger cache overflows before 1 M flows).
 
 Seeds a fresh SecantusDB (or ``--mongo-url``) with the kguardian inventory of 10 namespaces
 of 10 Deployments x 3 pods, three Services (api, postgres, kube-dns) and N flow documents
@@ -251,12 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--mongo-url", default="", help="an external MongoDB instead of SecantusDB")
+    parser.add_argument(
+        "--mongo-disk",
+        action="store_true",
+        help="SecantusDB on a temporary directory (1 M flows overflow its in-memory cache)",
+    )
     args = parser.parse_args(argv)
     if args.flows < 3 * args.workload_flows:
         parser.error("--flows must be at least 3 x --workload-flows")
 
     def body(stack: Stack) -> str:
-        mongo = common.FreshMongo(stack, args.mongo_url)
+        mongo = common.FreshMongo(stack, args.mongo_url, disk=args.mongo_disk)
         lines = asyncio.run(measure(mongo(), args.flows, args.workload_flows, args.runs))
         head = [f"Network policy suggestion and audit ({mongo.kind}), median of {args.runs}"]
         return "\n".join(head + lines + machine_info(common.version("secantusdb")))
