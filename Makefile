@@ -37,6 +37,7 @@ bench: install ## Benchmarks (not part of make test); prints ratios against raw 
 	@$(PY) python -m bench.failure_http
 	@$(PY) python -m bench.security
 	@$(PY) python -m bench.diagram
+	@$(PY) python -m bench.network_policy
 	@$(PY) python -m bench.soak
 	@$(PY) python -m bench.listings
 

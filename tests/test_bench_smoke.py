@@ -6,7 +6,7 @@ SecantusDB like every end-to-end test (the gateway one also redis-server); each 
 starts its own on free ports and runs its services as processes (failures runs ingest and
 failure-analyzer twice, without and with offline diagnosis; failure_http runs gateway,
 ingest, failure-analyzer and security behind HTTP clients; diagram runs two gateways on
-kmock's Kubernetes emulator).
+kmock's Kubernetes emulator; network_policy seeds one SecantusDB).
 """
 
 from __future__ import annotations
@@ -152,6 +152,13 @@ CASES = (
         180,
         (),
         ("soak      0.2 min", "secantusdb ", "traffic_store ", "errors    none"),
+    ),
+    Case(
+        "bench.network_policy",
+        ("--flows", "3000", "--workload-flows", "500", "--runs", "1"),
+        120,
+        ("suggestion / raw read of its flows", "audit / raw read of the namespace's flows"),
+        ("flows stored: 3000; workload shop/Deployment/api: 500 flows",),
     ),
 )
 

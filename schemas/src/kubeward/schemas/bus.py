@@ -148,6 +148,9 @@ METRICS_SERVICES: tuple[str, ...] = ("ingest", "failure-analyzer", "security")
 :func:`metrics_subject`)."""
 RPC_INVENTORY = "kubeward.rpc.traffic-store.inventory"
 RPC_ARKYN = "kubeward.rpc.traffic-store.arkyn"
+RPC_NETWORK_POLICY = "kubeward.rpc.traffic-store.network.policy"
+RPC_NETWORK_AUDIT = "kubeward.rpc.traffic-store.network.audit"
+RPC_SECCOMP = "kubeward.rpc.traffic-store.seccomp"
 
 # --- Durable consumers --------------------------------------------------------
 
@@ -462,5 +465,30 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="traffic-store",
         payload="ArkynCommand (JSON) -> Reply",
         description="arkyn's plural routes: list, get, create, update, delete.",
+    ),
+    SubjectSpec(
+        subject=RPC_NETWORK_POLICY,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload='PolicySuggestQuery -> Reply {"policies", "flows_used", "unresolved"}',
+        description="Least-privilege NetworkPolicies (or CiliumNetworkPolicies) of a "
+        "namespace's workloads from their observed ALLOW flows.",
+    ),
+    SubjectSpec(
+        subject=RPC_NETWORK_AUDIT,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload='PolicyAuditRequest -> Reply {"evaluated", "would_allow", "would_deny"}',
+        description="The observed flows a set of policies would block.",
+    ),
+    SubjectSpec(
+        subject=RPC_SECCOMP,
+        stream=None,
+        publisher="gateway",
+        consumer="traffic-store",
+        payload="SeccompQuery -> Reply (an OCI seccomp profile; 404 when none observed)",
+        description="A seccomp profile from the syscalls a pod was seen making.",
     ),
 )

@@ -38,6 +38,7 @@ from kubeward.gateway.kure_accounts import InvitationsController, KureAuthContro
 from kubeward.gateway.kure_admin import KureAdminController
 from kubeward.gateway.kure_feed import kure_feed_lifespan, kure_feed_socket
 from kubeward.gateway.mirror import MirrorController
+from kubeward.gateway.network import NetworkController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
 from kubeward.gateway.pod_failures import PodFailuresController
 from kubeward.gateway.pod_logs import PodLogsController
@@ -141,6 +142,7 @@ def create_app(settings: Settings) -> Litestar:
             PodTriageController,
             ArkynLogController,
             ArkynPluralController,
+            NetworkController,
         ],
         guards=[require_auth],
         lifespan=[

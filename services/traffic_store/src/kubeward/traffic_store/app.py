@@ -29,6 +29,7 @@ from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
 from kubeward.traffic_store.flows import announcement_id
 from kubeward.traffic_store.http_handlers import HttpTrafficService
 from kubeward.traffic_store.inventory_service import InventoryService
+from kubeward.traffic_store.network_service import NetworkService
 from kubeward.traffic_store.pod_traffic import (
     APPLIED_MEMORY,
     COLLECTION,
@@ -138,9 +139,11 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
     ]
     http_traffic = await HttpTrafficService.start(ctx, db)
     inventory = await InventoryService.start(ctx, db)
+    network = await NetworkService.start(ctx, db)
     try:
         yield
     finally:
+        await network.stop()
         await inventory.stop()
         await http_traffic.stop()
         for sub in subs:

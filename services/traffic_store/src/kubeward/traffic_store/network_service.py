@@ -1,0 +1,106 @@
+"""traffic-store's network intelligence responders: policy suggestion, audit, seccomp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from pymongo.asynchronous.database import AsyncDatabase
+
+from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
+from kubeward.core.mongo import Document
+from kubeward.core.service import ServiceContext
+from kubeward.schemas import bus
+from kubeward.schemas.network import PolicyAuditRequest, PolicySuggestQuery, SeccompQuery
+from kubeward.schemas.replies import Reply, error
+from kubeward.traffic_store.network_flows import FlowReader
+from kubeward.traffic_store.network_model import ResolvedFlow, Workload
+from kubeward.traffic_store.network_policy import suggest
+from kubeward.traffic_store.policy_audit import PolicyError, audit, read_policies
+from kubeward.traffic_store.seccomp import observed_syscalls, profile
+
+QUEUE = "traffic-store"
+
+
+def _ok(value: Any) -> Reply:
+    return Reply(body=msgspec.Raw(msgspec.json.encode(value)))
+
+
+class NetworkService:
+    """Answers the three network requests from flows and inventory."""
+
+    def __init__(self, db: AsyncDatabase[Document], subs: list[Any]) -> None:
+        self._db = db
+        self._subs = subs
+
+    @classmethod
+    async def start(cls, ctx: ServiceContext, db: AsyncDatabase[Document]) -> NetworkService:
+        """Ensure the inventory index it reads by and start answering."""
+        await FlowReader.ensure_indexes(db)
+        service = cls(db, [])
+        service._subs = [
+            await serve_replies(
+                ctx.nc,
+                bus.RPC_NETWORK_POLICY,
+                PolicySuggestQuery,
+                service.suggest,
+                QUEUE,
+                time_limit=READ_TIME_LIMIT,
+            ),
+            await serve_replies(
+                ctx.nc,
+                bus.RPC_NETWORK_AUDIT,
+                PolicyAuditRequest,
+                service.audit,
+                QUEUE,
+                time_limit=READ_TIME_LIMIT,
+            ),
+            await serve_replies(
+                ctx.nc,
+                bus.RPC_SECCOMP,
+                SeccompQuery,
+                service.seccomp,
+                QUEUE,
+                time_limit=READ_TIME_LIMIT,
+            ),
+        ]
+        return service
+
+    async def stop(self) -> None:
+        """Stop answering."""
+        for sub in self._subs:
+            await sub.unsubscribe()
+
+    async def suggest(self, q: PolicySuggestQuery) -> Reply:
+        """Policies for the namespace's workloads, or for one."""
+        reader = FlowReader(self._db)
+        workload = None
+        if q.kind is not None and q.name is not None:
+            workload = Workload(q.namespace, q.kind, q.name)
+            flows = await reader.workload_flows(workload, q.since, q.until)
+        else:
+            flows = await reader.namespace_flows(q.namespace, q.since, q.until)
+        return _ok(suggest(flows, q.format, workload, cover=q.cidr == "cover"))
+
+    async def audit(self, req: PolicyAuditRequest) -> Reply:
+        """The flows of the policies' namespaces that the policies would block."""
+        try:
+            policies = read_policies(req.policies)
+        except PolicyError as exc:
+            return error(400, str(exc))
+        reader = FlowReader(self._db)
+        flows: list[ResolvedFlow] = []
+        for namespace in sorted({p.namespace for p in policies}):
+            flows += await reader.namespace_flows(namespace, req.since, req.until)
+        return _ok(audit(policies, flows))
+
+    async def seccomp(self, q: SeccompQuery) -> Reply:
+        """The pod's profile; 404 when no syscalls of it were observed."""
+        found = await observed_syscalls(self._db, q.namespace, q.pod)
+        if found is None:
+            return error(
+                404,
+                f"No syscalls observed for pod {q.pod} in namespace {q.namespace} "
+                "(kguardian's controller posts them to /pod/syscalls)",
+            )
+        return _ok(profile(*found))
