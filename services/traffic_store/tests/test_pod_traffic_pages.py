@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import msgspec
-import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
@@ -39,17 +37,6 @@ def ev(n: int, at: datetime, pod: str = "web", **changes: str) -> PodTrafficEven
         "time_stamp": at.strftime(TIMESTAMP_FORMAT),
     }
     return PodTrafficEvent(**(fields | changes))
-
-
-@pytest.fixture
-async def store(
-    mongo: AsyncMongoClient[Document], mongo_db_name: str
-) -> AsyncIterator[PodTrafficStore]:
-    """A store on a fresh database."""
-    s = PodTrafficStore(mongo[mongo_db_name][COLLECTION], ephemeral_port_min=32768)
-    await s.ensure_indexes()
-    yield s
-    await mongo.drop_database(mongo_db_name)
 
 
 async def write(store: PodTrafficStore, events: list[PodTrafficEvent], seq: int = 1) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import msgspec
-import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
@@ -45,17 +43,6 @@ _seq = iter(range(1, 1_000_000))
 def batch(*groups: tuple[int, str | None, list[PodTrafficEvent]]) -> tuple[int, PodTrafficBatch]:
     """A TRAFFIC message (next stream sequence) from ``(origin_seq, reply_to, events)``."""
     return next(_seq), PodTrafficBatch(groups=[PodTrafficGroup(s, r, e) for s, r, e in groups])
-
-
-@pytest.fixture
-async def store(
-    mongo: AsyncMongoClient[Document], mongo_db_name: str
-) -> AsyncIterator[PodTrafficStore]:
-    """A store on a fresh database."""
-    s = PodTrafficStore(mongo[mongo_db_name][COLLECTION], ephemeral_port_min=32768)
-    await s.ensure_indexes()
-    yield s
-    await mongo.drop_database(mongo_db_name)
 
 
 async def rows(store: PodTrafficStore, **query: object) -> list[dict[str, object]]:
