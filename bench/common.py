@@ -17,6 +17,7 @@ import importlib.metadata
 import math
 import os
 import platform
+import secrets
 import shutil
 import signal
 import subprocess
@@ -552,6 +553,44 @@ def own_nats(stack: Stack) -> str:
     port = free_port()
     stack.track(infra.nats(port, stack.root / "jetstream", stack.logs))
     return f"nats://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The URLs of the servers :func:`own_servers` started."""
+
+    nats_url: str
+    redis_url: str
+    mongo_url: str
+
+    def env(self, db_name: str, token: str) -> dict[str, str]:
+        """The environment of services (the gateway included) on these servers: this
+        process's, the servers, ``token`` as the service token, fresh secrets, warnings
+        only."""
+        return dict(os.environ) | {
+            "NATS_URL": self.nats_url,
+            "MONGODB_URL": self.mongo_url,
+            "MONGODB_DB": db_name,
+            "REDIS_URL": self.redis_url,
+            "SERVICE_TOKEN": token,
+            "SESSION_SECRET": secrets.token_urlsafe(32),
+            "SETTINGS_SECRET": secrets.token_urlsafe(32),
+            "LOG_LEVEL": "WARNING",
+        }
+
+
+def own_servers(stack: Stack, mongo_storage: Path | None = None) -> Servers:
+    """Start nats-server, redis-server (nothing kept) and SecantusDB (in memory, or on disk
+    at ``mongo_storage``) on free ports, tracked by ``stack``."""
+    nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
+    stack.track(infra.nats(nats_port, stack.root / "jetstream", stack.logs))
+    stack.track(infra.redis(redis_port, stack.root / "redis", stack.logs, persist=False))
+    stack.track(infra.mongo(mongo_port, mongo_storage, stack.logs))
+    return Servers(
+        nats_url=f"nats://127.0.0.1:{nats_port}",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        mongo_url=f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
+    )
 
 
 def service_env(nats_url: str, mongo_url: str, db_name: str, **extra: str) -> dict[str, str]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import sys
 import time
@@ -40,10 +39,18 @@ import aiohttp
 from pymongo import AsyncMongoClient
 
 from bench import common
-from bench.common import BenchError, Document, Stack, machine_info, ratio_line, say, version
+from bench.common import (
+    BenchError,
+    Document,
+    Stack,
+    machine_info,
+    own_servers,
+    ratio_line,
+    say,
+    version,
+)
 from bench.failures import _record, generate, raw_insert, record_docs
 from bench.gateway import SESSION_COOKIE, login
-from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 
@@ -313,23 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = secrets.token_urlsafe(24)
 
     def body(stack: Stack) -> str:
-        root = stack.root
-        nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
-        stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
-        stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
         storage = stack.root / "mongo" if args.large or args.mongo_disk else None
-        stack.track(infra.mongo(mongo_port, storage, stack.logs))
-        mongo_url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
-        env = dict(os.environ) | {
-            "NATS_URL": f"nats://127.0.0.1:{nats_port}",
-            "MONGODB_URL": mongo_url,
-            "MONGODB_DB": db_name,
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "SERVICE_TOKEN": token,
-            "SESSION_SECRET": secrets.token_urlsafe(32),
-            "SETTINGS_SECRET": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
-        }
+        servers = own_servers(stack, storage)
+        mongo_url = servers.mongo_url
+        env = servers.env(db_name, token)
         services = stack.start_services(env, SERVICES)
         bare_port = free_port()
         bare = stack.track(

@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
-import os
 import secrets
 import sys
 import time
@@ -68,11 +67,11 @@ from bench.common import (
     binary_version,
     cpu_line,
     machine_info,
+    own_servers,
     ratio_line,
     say,
     version,
 )
-from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.schemas import bus
 
@@ -944,24 +943,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = secrets.token_urlsafe(24)
 
     def body(stack: Stack) -> str:
-        root = stack.root
-        nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
-        stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
-        stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
-        stack.track(infra.mongo(mongo_port, None, stack.logs))
-        nats_url = f"nats://127.0.0.1:{nats_port}"
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        mongo_url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
-        env = dict(os.environ) | {
-            "NATS_URL": nats_url,
-            "MONGODB_URL": mongo_url,
-            "MONGODB_DB": db_name,
-            "REDIS_URL": redis_url,
-            "SERVICE_TOKEN": token,
-            "SESSION_SECRET": secrets.token_urlsafe(32),
-            "SETTINGS_SECRET": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
-        }
+        servers = own_servers(stack)
+        nats_url, redis_url, mongo_url = servers.nats_url, servers.redis_url, servers.mongo_url
+        env = servers.env(db_name, token)
         services = stack.start_services(env, ["gateway"])
         bare_port = free_port()
         bare = stack.track(
