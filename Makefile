@@ -39,6 +39,7 @@ bench: install ## Benchmarks (not part of make test); prints ratios against raw 
 	@$(PY) python -m bench.diagram
 	@$(PY) python -m bench.network_policy
 	@$(PY) python -m bench.soak
+	@$(PY) python -m bench.faults
 	@$(PY) python -m bench.listings
 
 asyncapi: install ## Regenerate docs/asyncapi.json from kubeward.schemas.bus

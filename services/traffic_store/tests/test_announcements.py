@@ -8,6 +8,9 @@ redelivers it to the real handler.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -76,3 +79,32 @@ async def test_a_batch_written_but_not_announced_is_announced_on_redelivery(
     await writer([third])
     await third.ack()
     assert await announced(nc) == [80, 81, 82]
+
+
+async def test_a_second_try_in_the_same_delivery_announces_what_the_first_wrote(
+    nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """The worker tries a batch again without a redelivery (held through a database
+    outage, or message by message after a failure): the first try may have written flows
+    and died before announcing them; the second finds them stored and must announce them."""
+    js = nc.jetstream()
+    await ensure_streams(js, bus.STREAMS)
+    store = PodTrafficStore(mongo[mongo_db_name][COLLECTION], 32768)
+    await store.ensure_indexes()
+    writer = PodTrafficWriter(nc, store, js)
+    batch = PodTrafficBatch(groups=[PodTrafficGroup(1, None, [event(p) for p in (90, 91)])])
+    await js.publish(bus.TRAFFIC_POD, msgspec.msgpack.encode(batch))
+    config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_deliver=5)
+    sub = await js.pull_subscribe(bus.TRAFFIC_POD, durable="retried", config=config)
+    (msg,) = await sub.fetch(1, timeout=5)
+
+    await js.delete_stream(bus.FEED.name)  # the feed is away: the first try cannot announce
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(writer([msg]), 2.0)
+    assert (await store.created_by([(stream_seq(msg), batch)])) != []  # written, though
+    await ensure_streams(js, bus.STREAMS)
+
+    await writer([msg])  # the same delivery
+    assert msg.metadata.num_delivered == 1
+    await msg.ack()
+    assert await announced(nc) == [90, 91]

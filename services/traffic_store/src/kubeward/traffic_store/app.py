@@ -40,6 +40,10 @@ from kubeward.traffic_store.settings import Settings
 
 STAGE = "traffic-store"
 FEED_POD_TRAFFIC = bus.feed_subject("pod_traffic")
+TRIED_MEMORY = 100_000
+ANNOUNCE_RETRY_FIRST = 0.5
+ANNOUNCE_RETRY_MAX = 5.0
+"""Pauses, in seconds, between sends of feed events that got no PubAck."""
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +57,31 @@ class PodTrafficWriter:
         self._js = js
         self._store = store
         self._decoder = msgspec.msgpack.Decoder(PodTrafficBatch)
+        self._tried: set[int] = set()
+        """Stream sequences of messages whose handling began here and has not finished: a
+        second try in the same delivery (the worker retries a batch held through a
+        database outage, or message by message after a failure) may find flows the first
+        try wrote and never announced."""
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Persist every batch in ``msgs`` with one bulk write."""
         messages = [(stream_seq(m), self._decoder.decode(m.data)) for m in msgs]
+        again_seqs = {
+            seq
+            for (seq, _batch), m in zip(messages, msgs, strict=True)
+            if m.metadata.num_delivered > 1 or seq in self._tried
+        }
+        if len(self._tried) > TRIED_MEMORY:  # sequences another replica finished
+            self._tried.clear()
+        self._tried.update(seq for seq, _batch in messages)
         outcome = await self._store.write(messages)
         announce = outcome.created
-        redelivered = [
-            pair for pair, m in zip(messages, msgs, strict=True) if m.metadata.num_delivered > 1
-        ]
-        if redelivered:
+        if again_seqs:
             fresh = {(flow.key, flow.seq) for flow in announce}
-            again = await self._store.created_by(redelivered)
+            again = await self._store.created_by([m for m in messages if m[0] in again_seqs])
             announce = announce + [f for f in again if (f.key, f.seq) not in fresh]
         await self._announce(announce)
+        self._tried.difference_update(seq for seq, _batch in messages)
         replies = []
         for reply_to in outcome.waiting:
             rows = outcome.inserted.get(reply_to, [])
@@ -81,27 +96,39 @@ class PodTrafficWriter:
         ``Nats-Msg-Id`` (flow key and the sequence that created it) makes a repeat a no-op
         within ``FEED``'s duplicate window: a redelivered message announces again the flows
         it created, so a crash between the write and this announcement loses none, and an
-        announcement made before the crash is not doubled. A failed publish is logged.
+        announcement made before the crash is not doubled. Publishes that get no PubAck
+        (nats-server restarting) are sent again until they do: the batch is not acked
+        before, and a retry of the batch in this delivery would find its flows stored and
+        announce nothing (the worker's handler timeout bounds the wait; past it the batch
+        is redelivered and announces from ``created_by``).
         """
-        if not created:
-            return
-        futures = [
-            await self._js.publish_async(
-                FEED_POD_TRAFFIC,
-                msgspec.json.encode({"type": "pod_traffic", "data": flow.row}),
-                headers={bus.HDR_MSG_ID: announcement_id(flow.seq, flow.key)},
-            )
-            for flow in created
-        ]
-        acks = await await_acks(futures)
-        failed = [ack for ack in acks if isinstance(ack, BaseException)]
-        if failed:
-            log.error(
-                "%d of %d pod_traffic feed events were not acknowledged: %r",
-                len(failed),
-                len(acks),
-                failed[0],
-            )
+        pending = created
+        delay = ANNOUNCE_RETRY_FIRST
+        while pending:
+            futures = [
+                await self._js.publish_async(
+                    FEED_POD_TRAFFIC,
+                    msgspec.json.encode({"type": "pod_traffic", "data": flow.row}),
+                    headers={bus.HDR_MSG_ID: announcement_id(flow.seq, flow.key)},
+                )
+                for flow in pending
+            ]
+            acks = await await_acks(futures)
+            failed = [flow for flow, ack in zip(pending, acks, strict=True) if _failed(ack)]
+            if failed:
+                log.warning(
+                    "%d of %d pod_traffic feed events not acknowledged (%r); sending again",
+                    len(failed),
+                    len(pending),
+                    next(ack for ack in acks if _failed(ack)),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, ANNOUNCE_RETRY_MAX)
+            pending = failed
+
+
+def _failed(ack: object) -> bool:
+    return isinstance(ack, BaseException)
 
 
 @asynccontextmanager

@@ -1,0 +1,219 @@
+"""Faults at scale: pod traffic published while ingest, traffic-store, nats-server and the
+database are killed and restarted; is every accepted event stored exactly once?
+
+Run by ``make bench`` (``uv run --no-sync python -m bench.faults [--events 100000]``).
+
+It starts its own nats-server and SecantusDB (both on disk, so a restart keeps their data)
+and ingest and traffic-store as processes, then publishes ``--events`` kguardian events
+(``bench.ingest``'s generator, 30 % repeat sightings, 100 per message, each message with its
+own ``Nats-Msg-Id``, retried until acknowledged) in phases. After each phase, once half of
+it is stored (so the fault strikes mid-stream), one fault after the other: ``kill -9`` of
+traffic-store, of ingest, of traffic-store again, of ingest again (each restarted at once),
+a SIGTERM and restart of nats-server (same store), and a ``kill -9`` and restart of
+SecantusDB. The last phase runs after the last fault.
+
+Then it waits until MongoDB holds every acknowledged event and prints what a user would
+check: one document per distinct flow, ``sum(hits)`` equal to the events acknowledged, every
+new flow announced once on the feed (``kubeward.feed.pod_traffic`` messages in ``FEED``
+equal to the distinct flows), nothing dead-lettered, and how long the store took to drain
+after the last publish. It asserts nothing; a mismatch is printed as ``MISMATCH`` and makes the
+run exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import nats
+from nats.js import JetStreamContext
+
+from bench.common import (
+    BenchError,
+    Stack,
+    machine_info,
+    mongo_client,
+    run,
+    say,
+    service_env,
+    stream_messages,
+    subject_count,
+    version,
+)
+from bench.ingest import _stored, generate
+from kubeward.devstack import infra
+from kubeward.devstack.procs import Proc, free_port
+from kubeward.schemas import bus
+
+SERVICES = ("ingest", "traffic_store")
+DB_NAME = "kubeward_faults"
+
+
+class Servers:
+    """nats-server and SecantusDB on fixed ports and stores, restartable."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.nats_port, self.mongo_port = free_port(), free_port()
+        self.nats = self._nats()
+        self.mongo = self._mongo()
+
+    def _nats(self) -> Proc:
+        return self.stack.track(
+            infra.nats(self.nats_port, self.stack.root / "jetstream", self.stack.logs)
+        )
+
+    def _mongo(self) -> Proc:
+        return self.stack.track(
+            infra.mongo(self.mongo_port, self.stack.root / "mongo", self.stack.logs)
+        )
+
+    @property
+    def nats_url(self) -> str:
+        """The server's URL (the same across restarts)."""
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        """The database's URL (the same across restarts)."""
+        return f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true"
+
+    def restart_nats(self) -> None:
+        """SIGTERM, wait, start again on the same store."""
+        self.nats.stop()
+        self.nats = self._nats()
+
+    def crash_mongo(self) -> None:
+        """kill -9, start again on the same store."""
+        self.mongo.kill()
+        self.mongo = self._mongo()
+
+
+async def publish(js: JetStreamContext, messages: Sequence[bytes], first: int) -> None:
+    """Publish ``messages`` (ids ``first``…) as a collector does: each retried until acked."""
+    for offset, data in enumerate(messages):
+        while True:  # a publish in flight while the server restarts gets no ack
+            try:
+                await js.publish(
+                    bus.COLLECT_POD_TRAFFIC,
+                    data,
+                    headers={bus.HDR_MSG_ID: f"faults-{first + offset}"},
+                    timeout=5,
+                )
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+
+
+async def settle(mongo_url: str, events: int, timeout: float) -> tuple[int, int, float]:
+    """Wait until ``pod_traffic`` holds ``events`` hits (``timeout`` at most): (hits,
+    documents, seconds); -1 for what could not be read."""
+    started = time.monotonic()
+    hits = docs = 0
+    async with mongo_client(mongo_url) as client:
+        col = client[DB_NAME]["pod_traffic"]
+        while time.monotonic() - started < timeout:
+            try:
+                hits, docs = await _stored(col)
+            except Exception:  # the database is coming back
+                hits = docs = -1
+            if hits >= events:
+                break
+            await asyncio.sleep(0.5)
+    return hits, docs, time.monotonic() - started
+
+
+async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
+    """Publish in phases with a fault between each; report what was stored."""
+    workload = generate(args.events, 100, 0.3)
+    servers = Servers(stack)
+    env = service_env(servers.nats_url, servers.mongo_url, DB_NAME)
+    services = stack.start_services(env, SERVICES, timeout=90)
+
+    def crash(name: str) -> Callable[[], None]:
+        def do() -> None:
+            services.kill(name)
+            services.start(name, wait=False)
+
+        return do
+
+    faults: list[tuple[str, Callable[[], None]]] = [
+        ("kill -9 traffic-store", crash("traffic_store")),
+        ("kill -9 ingest", crash("ingest")),
+        ("kill -9 traffic-store", crash("traffic_store")),
+        ("kill -9 ingest", crash("ingest")),
+        ("restart nats-server", servers.restart_nats),
+        ("kill -9 SecantusDB", servers.crash_mongo),
+    ]
+    phases = len(faults) + 1
+    size = -(-len(workload.messages) // phases)
+    nc = await nats.connect(servers.nats_url, max_reconnect_attempts=-1, connect_timeout=10)
+    js = nc.jetstream()
+    lines: list[str] = []
+    started = time.monotonic()
+    for phase in range(phases):
+        first = phase * size
+        await publish(js, workload.messages[first : first + size], first)
+        # The fault strikes mid-stream: once part of this phase is stored, not before.
+        stored, _docs, _took = await settle(servers.mongo_url, (first + size // 2) * 100, 60)
+        if phase < len(faults):
+            what, fault = faults[phase]
+            say(f"phase {phase + 1}: {stored:,} events stored; {what}")
+            await asyncio.to_thread(fault)
+            lines.append(what)
+    for name in SERVICES:  # every service back (a restarted one may still be starting)
+        await asyncio.to_thread(services.wait_healthy, name, 120)
+    hits, docs, drain = await settle(servers.mongo_url, workload.events, args.timeout)
+    announced = await subject_count(js, bus.FEED.name, bus.feed_subject("pod_traffic"))
+    dead = await stream_messages(js, bus.DEADLETTER.name)
+    await nc.close()
+    total = time.monotonic() - started
+    checks = [
+        ("documents = distinct flows", docs, workload.distinct),
+        ("sum(hits) = events acknowledged", hits, workload.events),
+        ("pod_traffic feed events = distinct flows", announced, workload.distinct),
+        ("dead letters", dead, 0),
+    ]
+    report = [
+        *machine_info(f"secantusdb {version('secantusdb')}"),
+        f"faults    N={workload.events} events ({workload.distinct} distinct flows) in "
+        f"{len(workload.messages)} messages, {phases} phases; between them: " + ", ".join(lines),
+        f"time      {total:.0f} s from the first publish until every event was stored "
+        f"({workload.events / total:,.0f} events/s through the faults); the store drained "
+        f"{drain:.1f} s after the last publish",
+        "",
+    ]
+    failed = False
+    for label, got, want in checks:
+        ok = got == want
+        failed |= not ok
+        report.append(f"  {label:<42} {got:>10,}  {'ok' if ok else f'MISMATCH (want {want:,})'}")
+    if failed:
+        raise BenchError("\n".join(report))
+    return "\n".join(report)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for every event stored"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start everything, inject the faults, print the checks."""
+    args = parse_args(argv)
+
+    def body(stack: Stack) -> str:
+        return asyncio.run(soak_faults(stack, args))
+
+    return run("kubeward-faults-", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
