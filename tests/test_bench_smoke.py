@@ -38,7 +38,7 @@ class Case:
 CASES = (
     Case(
         "bench.ingest",
-        ("--events", "2000"),
+        ("--events", "2000", "--repeats", "30"),
         240,
         (
             "pipeline / raw JetStream publish",
