@@ -25,6 +25,8 @@ from typing import Any
 
 import msgspec
 
+from kubeward.core.label_selectors import OPERATORS, expression_matches
+
 Obj = dict[str, Any]
 
 WORKLOAD_ROOT_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -121,19 +123,9 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
         if not isinstance(expression, dict):
             return False
         key = str(expression.get("key", ""))
-        operator = expression.get("operator")
+        operator = str(expression.get("operator"))
         values = {str(v) for v in _list(expression.get("values"))}
-        if operator == "In":
-            ok = key in labels and labels[key] in values
-        elif operator == "NotIn":
-            ok = key not in labels or labels[key] not in values
-        elif operator == "Exists":
-            ok = key in labels
-        elif operator == "DoesNotExist":
-            ok = key not in labels
-        else:
-            ok = False
-        if not ok:
+        if operator not in OPERATORS or not expression_matches(key, operator, values, labels):
             return False
     return True
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from kubeward.core.label_selectors import expression_matches
+
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 """The label every namespace carries with its own name (the only namespace label the
 inventory knows)."""
@@ -128,16 +130,6 @@ def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
             raise ValueError(f"a matchExpression needs key and operator: {expr!r}")
         key, op = str(expr["key"]), str(expr["operator"])
         values = [str(v) for v in expr.get("values") or []]
-        if op == "In":
-            ok = key in labels and labels[key] in values
-        elif op == "NotIn":
-            ok = key not in labels or labels[key] not in values
-        elif op == "Exists":
-            ok = key in labels
-        elif op == "DoesNotExist":
-            ok = key not in labels
-        else:
-            raise ValueError(f"unknown matchExpressions operator {op!r}")
-        if not ok:
+        if not expression_matches(key, op, values, labels):
             return False
     return True
