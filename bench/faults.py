@@ -33,6 +33,7 @@ from nats.js import JetStreamContext
 from bench.common import (
     BenchError,
     Stack,
+    last_seq,
     machine_info,
     mongo_client,
     run,
@@ -125,6 +126,46 @@ async def settle(mongo_url: str, events: int, timeout: float) -> tuple[int, int,
     return hits, docs, time.monotonic() - started
 
 
+async def unannounced(js: JetStreamContext, mongo_url: str) -> list[int]:
+    """``created_seq`` (``TRAFFIC`` sequence) of every stored flow with no feed event.
+
+    Reads every ``pod_traffic`` feed event's ``Nats-Msg-Id`` (``pod-traffic-<seq>-<key>``)
+    and every flow document's ``_id`` and ``created_seq``.
+    """
+    announced: set[str] = set()
+    sub = await js.pull_subscribe(bus.feed_subject("pod_traffic"), stream=bus.FEED.name)
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(1000, timeout=2)
+            except TimeoutError:
+                break
+            for msg in msgs:
+                msg_id = (msg.headers or {}).get(bus.HDR_MSG_ID, "")
+                announced.add(msg_id.split("-", 3)[-1])
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
+    missing: list[int] = []
+    async with mongo_client(mongo_url) as client:
+        col = client[DB_NAME]["pod_traffic"]
+        async for doc in col.find({}, {"created_seq": 1}):
+            if doc["_id"] not in announced:
+                missing.append(int(doc["created_seq"]))
+    return sorted(missing)
+
+
+def spread(seqs: Sequence[int], marks: Sequence[tuple[str, int]]) -> str:
+    """How many of ``seqs`` fall before the first mark, between marks, after the last."""
+    parts: list[str] = []
+    low = 0
+    for label, high in marks:
+        parts.append(f"{sum(low < s <= high for s in seqs):,} up to {label} (seq {high:,})")
+        low = high
+    parts.append(f"{sum(s > low for s in seqs):,} after")
+    return "; ".join(parts)
+
+
 async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
     """Publish in phases with a fault between each; report what was stored."""
     workload = generate(args.events, 100, 0.3)
@@ -152,6 +193,7 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
     nc = await nats.connect(servers.nats_url, max_reconnect_attempts=-1, connect_timeout=10)
     js = nc.jetstream()
     lines: list[str] = []
+    marks: list[tuple[str, int]] = []
     started = time.monotonic()
     for phase in range(phases):
         first = phase * size
@@ -161,6 +203,7 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
         if phase < len(faults):
             what, fault = faults[phase]
             say(f"phase {phase + 1}: {stored:,} events stored; {what}")
+            marks.append((what, await last_seq(js, bus.TRAFFIC.name)))
             await asyncio.to_thread(fault)
             lines.append(what)
     for name in SERVICES:  # every service back (a restarted one may still be starting)
@@ -168,6 +211,7 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
     hits, docs, drain = await settle(servers.mongo_url, workload.events, args.timeout)
     announced = await subject_count(js, bus.FEED.name, bus.feed_subject("pod_traffic"))
     dead = await stream_messages(js, bus.DEADLETTER.name)
+    missing = await unannounced(js, servers.mongo_url) if announced != workload.distinct else []
     await nc.close()
     total = time.monotonic() - started
     checks = [
@@ -190,6 +234,9 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
         ok = got == want
         failed |= not ok
         report.append(f"  {label:<42} {got:>10,}  {'ok' if ok else f'MISMATCH (want {want:,})'}")
+    if missing:
+        report.append(f"  flows never announced, by TRAFFIC sequence: {spread(missing, marks)}")
+        report.append(f"  first ones: {missing[:20]}")
     if failed:
         raise BenchError("\n".join(report))
     return "\n".join(report)

@@ -126,8 +126,9 @@ def test_each_service_installs_alone_and_imports_its_entry_point(
         "UV_LINK_MODE": "copy",
     }
     distribution = f"kubeward-{service.replace('_', '-')}"
+    command = ["uv", "sync", "--frozen", "--no-dev", "--package", distribution]
     sync = subprocess.run(
-        ["uv", "sync", "--frozen", "--no-dev", "--package", distribution, "--python", sys.executable],
+        [*command, "--python", sys.executable],
         cwd=ROOT,
         env=env,
         capture_output=True,
