@@ -18,7 +18,7 @@ from kubeward.schemas.security import FindingBatch, ManifestBatch, SecurityFindi
 from kubeward.security import events, metrics
 from kubeward.security.scanner import parse_manifests
 from kubeward.security.scanning import BuiltinScanner, exclusion
-from kubeward.security.store import FindingStore, rule_keys, to_api
+from kubeward.security.store import FindingStore, announce_again, rule_keys, to_api
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,11 @@ class FindingHandler:
                     str(fields["check_name"]),
                     f.details or {},
                 )
-                doc, is_new = await self._store.upsert(key, fields)
+                tag = f"{envelope.origin_seq}:{envelope.index}"  # the same on redelivery
+                doc, is_new = await self._store.upsert(key, fields, created_by=tag)
                 metrics.FINDINGS.labels("scanner", "created" if is_new else "updated").inc()
                 metrics.KURE_FINDINGS.labels(f.severity).inc()
-                if is_new:
+                if is_new or announce_again(doc, tag):
                     await self._store.register_titles({(f.namespace, str(fields["title"]))})
                     await events.security_finding(self._js, doc)
                 if envelope.reply_to:
@@ -109,8 +110,10 @@ class ManifestHandler:
     async def __call__(self, msgs: list[Msg]) -> None:
         """Scan each message's objects together."""
         for msg in msgs:
-            for envelope in self._decoder.decode(msg.data).manifests:
-                raised, new = await self._scanner.scan_and_store(envelope.objects, envelope.source)
+            for index, envelope in enumerate(self._decoder.decode(msg.data).manifests):
+                raised, new = await self._scanner.scan_and_store(
+                    envelope.objects, envelope.source, tag=f"{envelope.origin_seq}:{index}"
+                )
                 if envelope.reply_to:
                     body = {"scanned": len(envelope.objects), "findings": raised, "new": new}
                     await publish_reply(self._nc, envelope.reply_to, _reply(body))
@@ -128,7 +131,7 @@ class FailedPodManifests:
         trusted registries and NetworkPolicy namespaces); a pod reported twice is scanned as
         its latest report has it. A manifest that does not parse is skipped (the report
         itself is fine)."""
-        pods: dict[tuple[str, str], dict[str, Any]] = {}
+        pods: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         for msg in msgs:
             for envelope in self._decoder.decode(msg.data).reports:
                 text = envelope.report.manifest
@@ -148,6 +151,11 @@ class FailedPodManifests:
                     metadata = obj.setdefault("metadata", {})
                     namespace = metadata.setdefault("namespace", envelope.report.namespace)
                     pods.pop((str(namespace), str(metadata.get("name"))), None)
-                    pods[(str(namespace), str(metadata.get("name")))] = obj
+                    pods[(str(namespace), str(metadata.get("name")))] = (
+                        obj,
+                        f"{envelope.origin_seq}:{envelope.index}",
+                    )
         if pods:
-            await self._scanner.scan_and_store(list(pods.values()), "pod-failure")
+            objects = [obj for obj, _tag in pods.values()]
+            tags = [tag for _obj, tag in pods.values()]
+            await self._scanner.scan_and_store(objects, "pod-failure", tags=tags)

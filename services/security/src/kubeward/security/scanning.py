@@ -75,17 +75,30 @@ class BuiltinScanner:
         self._settings = app_settings
 
     async def scan_and_store(
-        self, objects: Sequence[Mapping[str, Any]], source: str, save: bool = True
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        source: str,
+        save: bool = True,
+        tag: str | None = None,
+        tags: Sequence[str] | None = None,
     ) -> tuple[int, int]:
-        """Scan ``objects``; returns (findings raised, of which new)."""
+        """Scan ``objects``; returns (findings raised, of which new).
+
+        ``tag`` (or ``tags``, one per object) names the bus message the objects came from:
+        a finding it created is announced again when the message is tried again (see
+        :meth:`FindingStore.replace_builtin`).
+        """
         trusted = await self._registries.load()
         netpol = await self._store.network_policy_namespaces()
         netpol |= {namespace_of(o) for o in objects if o.get("kind") == "NetworkPolicy"}
         results = scan(objects, trusted_registries=trusted, network_policy_namespaces=netpol)
         metrics.MANIFEST_OBJECTS.labels(source).inc(len(objects))
         by_resource: dict[tuple[str, str, str], list[Finding]] = {}
-        for obj in objects:
-            by_resource[(str(obj["kind"]), namespace_of(obj), str(obj["metadata"]["name"]))] = []
+        origin: dict[tuple[str, str, str], str | None] = {}
+        for i, obj in enumerate(objects):
+            resource = (str(obj["kind"]), namespace_of(obj), str(obj["metadata"]["name"]))
+            by_resource[resource] = []
+            origin[resource] = tags[i] if tags is not None else tag
         if save:
             await self._store.save_manifests([(obj, namespace_of(obj)) for obj in objects])
         for finding in results:
@@ -108,7 +121,9 @@ class BuiltinScanner:
                 (finding_key(kind, ns, name, f.check, dict(f.details)), fields_of(f))
                 for f in findings
             ]
-            created = await self._store.replace_builtin(kind, ns, name, items)
+            created = await self._store.replace_builtin(
+                kind, ns, name, items, created_by=origin.get((kind, ns, name))
+            )
             raised += len(items)
             new += len(created)
             metrics.FINDINGS.labels("builtin", "created").inc(len(created))

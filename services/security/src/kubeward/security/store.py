@@ -56,9 +56,13 @@ def iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
+_INTERNAL = ("_id", "key", "first_seen", "last_seen", "created_by")
+"""Stored fields the API does not show (``created_by``: see :meth:`FindingStore.upsert`)."""
+
+
 def to_api(doc: Mapping[str, Any]) -> SecurityFinding:
     """A stored finding as the API returns it."""
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "key", "first_seen", "last_seen")}
+    fields = {k: v for k, v in doc.items() if k not in _INTERNAL}
     return msgspec.convert(
         {
             **fields,
@@ -110,9 +114,17 @@ class FindingStore:
         """One finding by id."""
         return await self._col.find_one({"_id": finding_id})
 
-    async def upsert(self, key: str, fields: Document) -> tuple[Document, bool]:
+    async def upsert(
+        self, key: str, fields: Document, created_by: str | None = None
+    ) -> tuple[Document, bool]:
         """Store a finding: update the record with ``key`` or create one. Returns the record
-        and whether it is new. ``dismissed`` of an existing record is kept."""
+        and whether it is new. ``dismissed`` of an existing record is kept.
+
+        ``created_by`` (the bus message and position the finding came from) is kept on a
+        record this call creates: a redelivery of that message after a crash between the
+        write and the feed event finds the record not new, and announces it again when it
+        is its own (see :func:`announce_again`).
+        """
         now = utcnow()
         while True:
             existing = await self._col.find_one({"key": key}, {"_id": 1})
@@ -132,6 +144,8 @@ class FindingStore:
                 "last_seen": now,
                 "dismissed": False,
             }
+            if created_by is not None:
+                doc["created_by"] = created_by
             try:
                 await self._col.insert_one(doc)
             except DuplicateKeyError:
@@ -139,11 +153,18 @@ class FindingStore:
             return doc, True
 
     async def replace_builtin(
-        self, kind: str, namespace: str, name: str, findings: list[tuple[str, Document]]
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        findings: list[tuple[str, Document]],
+        created_by: str | None = None,
     ) -> list[Document]:
         """Make the built-in scanner's findings about a resource exactly ``findings`` (key,
         fields): update those already stored, insert the others, delete the ones a new scan
-        no longer raised. Returns the new records.
+        no longer raised. Returns the new records, and those an earlier try of the same scan
+        (``created_by``, as in :meth:`upsert`) created: a crash may have kept their feed
+        events from going out.
 
         A handful of round trips per resource, whatever its number of findings: the stored
         findings are read by the indexed resource fields (with ``source`` or a ``$nin`` in
@@ -155,7 +176,7 @@ class FindingStore:
             doc["key"]: doc
             async for doc in self._col.find(
                 {"resource_type": kind, "namespace": namespace, "resource_name": name},
-                {"_id": 1, "key": 1, "source": 1},
+                {"_id": 1, "key": 1, "source": 1, "created_by": 1},
             )
         }
         wanted = dict(findings)
@@ -182,6 +203,7 @@ class FindingStore:
                     "last_seen": now,
                     "dismissed": False,
                 }
+                | ({} if created_by is None else {"created_by": created_by})
                 for i, (key, fields) in zip(ids, fresh, strict=True)
             ]
             try:
@@ -198,6 +220,13 @@ class FindingStore:
             await self._col.bulk_write(updates, ordered=False)
         if stale:
             await self._col.delete_many({"_id": {"$in": stale}})
+        earlier = [
+            doc["_id"]
+            for key, doc in existing.items()
+            if created_by is not None and key in wanted and doc.get("created_by") == created_by
+        ]
+        if earlier:  # a handful at most: the resource's own findings
+            created += await self._col.find({"_id": {"$in": earlier}}).to_list()
         return created
 
     async def set_dismissed(self, finding_id: int, dismissed: bool) -> Document | None:
@@ -367,3 +396,10 @@ class FindingStore:
             doc["namespace"]
             async for doc in self._manifests.find({"kind": "NetworkPolicy"}, {"namespace": 1})
         }
+
+
+def announce_again(doc: Mapping[str, Any], created_by: str | None) -> bool:
+    """Whether a stored record that was not new was created by ``created_by`` (an earlier
+    try of the same message): its feed event goes out again, and the stream's duplicate
+    window drops it if the first one got through."""
+    return created_by is not None and doc.get("created_by") == created_by
