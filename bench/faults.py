@@ -33,6 +33,7 @@ from nats.js import JetStreamContext
 from bench.common import (
     BenchError,
     Stack,
+    consumer_state,
     last_seq,
     machine_info,
     mongo_client,
@@ -43,7 +44,7 @@ from bench.common import (
     subject_count,
     version,
 )
-from bench.ingest import _stored, generate
+from bench.ingest import INGEST_DURABLE, STORE_DURABLE, _stored, generate
 from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, free_port
 from kubeward.schemas import bus
@@ -108,21 +109,43 @@ async def publish(js: JetStreamContext, messages: Sequence[bytes], first: int) -
                 await asyncio.sleep(0.2)
 
 
-async def settle(mongo_url: str, events: int, timeout: float) -> tuple[int, int, float]:
+async def drained(js: JetStreamContext) -> bool:
+    """Whether ingest and traffic-store have acked everything sent to them."""
+    for stream, durable in ((bus.COLLECT.name, INGEST_DURABLE), (bus.TRAFFIC.name, STORE_DURABLE)):
+        _floor, pending, ack_pending = await consumer_state(js, stream, durable)
+        if pending or ack_pending:
+            return False
+    return True
+
+
+async def settle(
+    js: JetStreamContext, mongo_url: str, events: int, timeout: float, poll: float = 2.0
+) -> tuple[int, int, float]:
     """Wait until ``pod_traffic`` holds ``events`` hits (``timeout`` at most): (hits,
-    documents, seconds); -1 for what could not be read."""
+    documents, seconds); -1 for what could not be read.
+
+    The sum of hits is an aggregate over every flow (a scan on SecantusDB): it is read
+    every ``poll`` seconds, and only once both consumers are drained when ``events`` is
+    everything published, so the measuring does not slow down what it measures.
+    """
     started = time.monotonic()
     hits = docs = 0
+    last_say = started
     async with mongo_client(mongo_url) as client:
         col = client[DB_NAME]["pod_traffic"]
         while time.monotonic() - started < timeout:
             try:
-                hits, docs = await _stored(col)
-            except Exception:  # the database is coming back
+                if await drained(js) or events < 0:
+                    hits, docs = await _stored(col)
+            except Exception:  # the database or the server is coming back
                 hits = docs = -1
-            if hits >= events:
+            if hits >= abs(events):
                 break
-            await asyncio.sleep(0.5)
+            if time.monotonic() - last_say > 30:
+                last_say = time.monotonic()
+                feed = await subject_count(js, bus.FEED.name, bus.feed_subject("pod_traffic"))
+                say(f"waiting: {hits:,} hits stored, {feed:,} flows announced")
+            await asyncio.sleep(poll)
     return hits, docs, time.monotonic() - started
 
 
@@ -153,6 +176,20 @@ async def unannounced(js: JetStreamContext, mongo_url: str) -> list[int]:
             if doc["_id"] not in announced:
                 missing.append(int(doc["created_seq"]))
     return sorted(missing)
+
+
+async def announcements(js: JetStreamContext, distinct: int, timeout: float) -> tuple[int, float]:
+    """Wait until ``FEED`` holds one ``pod_traffic`` event per distinct flow (``timeout``
+    at most): (events, seconds waited). A new flow is announced after its write, so the
+    last ones may follow the stored hits by a moment."""
+    started = time.monotonic()
+    subject = bus.feed_subject("pod_traffic")
+    while True:
+        count = await subject_count(js, bus.FEED.name, subject)
+        waited = time.monotonic() - started
+        if count >= distinct or waited > timeout:
+            return count, waited
+        await asyncio.sleep(0.5)
 
 
 def spread(seqs: Sequence[int], marks: Sequence[tuple[str, int]]) -> str:
@@ -199,7 +236,8 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
         first = phase * size
         await publish(js, workload.messages[first : first + size], first)
         # The fault strikes mid-stream: once part of this phase is stored, not before.
-        stored, _docs, _took = await settle(servers.mongo_url, (first + size // 2) * 100, 60)
+        half = (first + size // 2) * 100
+        stored, _docs, _took = await settle(js, servers.mongo_url, -half, 60)
         if phase < len(faults):
             what, fault = faults[phase]
             say(f"phase {phase + 1}: {stored:,} events stored; {what}")
@@ -208,8 +246,8 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
             lines.append(what)
     for name in SERVICES:  # every service back (a restarted one may still be starting)
         await asyncio.to_thread(services.wait_healthy, name, 120)
-    hits, docs, drain = await settle(servers.mongo_url, workload.events, args.timeout)
-    announced = await subject_count(js, bus.FEED.name, bus.feed_subject("pod_traffic"))
+    hits, docs, drain = await settle(js, servers.mongo_url, workload.events, args.timeout)
+    announced, lag = await announcements(js, workload.distinct, args.timeout)
     dead = await stream_messages(js, bus.DEADLETTER.name)
     missing = await unannounced(js, servers.mongo_url) if announced != workload.distinct else []
     await nc.close()
@@ -226,7 +264,8 @@ async def soak_faults(stack: Stack, args: argparse.Namespace) -> str:
         f"{len(workload.messages)} messages, {phases} phases; between them: " + ", ".join(lines),
         f"time      {total:.0f} s from the first publish until every event was stored "
         f"({workload.events / total:,.0f} events/s through the faults); the store drained "
-        f"{drain:.1f} s after the last publish",
+        f"{drain:.1f} s after the last publish, and announced the last new flow {lag:.1f} s "
+        "after storing every event",
         "",
     ]
     failed = False

@@ -37,6 +37,9 @@ KNOWN_FLOWS = 200_000
 """Flow keys a store remembers as stored (to skip the insert attempt for them), at most;
 past it the memory starts again empty."""
 _LOOKUP_CHUNK = 100
+SETTLE_ROUNDS = 5
+"""Rounds of :meth:`PodTrafficStore._settle` before a batch fails (and is tried again)."""
+_NONE: frozenset[int] = frozenset()
 _ROW_FIELDS = PodTrafficEvent.__struct_fields__
 _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 
@@ -199,26 +202,52 @@ class PodTrafficStore:
             errors = details.get("writeErrors", [])
             if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                 raise
-            for e in errors:
-                op = ops[e["index"]]
-                await self._settle(op, parts[op.key])
+            await self._settle([ops[e["index"]] for e in errors], parts)
             created = {item["index"] for item in details.get("upserted", [])}
         else:
             created = set(result.upserted_ids or {})
         return [op for index, op in enumerate(ops) if index in created]
 
-    async def _settle(self, op: _Op, per_message: list[_Op]) -> None:
-        """Apply an upsert that hit an existing flow whose guard did not match.
+    async def _settle(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> None:
+        """Apply upserts that hit an existing flow whose guard did not match, together.
 
-        Either another writer created the flow a moment ago (the guarded update applies
-        now), or some of the sequences were applied before, i.e. a redelivery: then each
-        message's part is applied on its own, and those already applied are no-ops.
+        Either another writer created the flow a moment ago, or some of the sequences were
+        applied before (a redelivery, or a second try after an outage): each flow's
+        ``applied`` sequences are read (one ``_id`` lookup per :data:`_LOOKUP_CHUNK` flows)
+        and the parts of the messages not applied yet go out as one guarded upsert per flow,
+        in one bulk write. A flow another writer touched in between fails its guard again
+        and is looked at once more. A batch tried again after a crash is every flow of it:
+        one round trip per flow here took ~4 ms each (a journaled write on SecantusDB) and
+        held traffic-store for minutes at 20 k flows.
         """
-        result = await self._col.update_one(*_guarded(op))
-        if result.matched_count or len(per_message) == 1:
-            return
-        for part in per_message:
-            await self._col.update_one(*_guarded(part))
+        pending = {op.key: op for op in ops}
+        for _round in range(SETTLE_ROUNDS):
+            applied = await self._applied(list(pending))
+            rest = [
+                _merge(todo)
+                for key in pending
+                if (todo := [p for p in parts[key] if applied.get(key, _NONE).isdisjoint(p.seqs)])
+            ]
+            if not rest:
+                return
+            try:
+                await self._col.bulk_write([_upsert(op) for op in rest], ordered=False)
+                return
+            except BulkWriteError as exc:
+                errors = dict(exc.details).get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                pending = {rest[e["index"]].key: rest[e["index"]] for e in errors}
+        raise RuntimeError(f"{len(pending)} flows still contended after {SETTLE_ROUNDS} rounds")
+
+    async def _applied(self, keys: list[str]) -> dict[str, frozenset[int]]:
+        """The ``applied`` sequences of each stored flow of ``keys``."""
+        found: dict[str, frozenset[int]] = {}
+        for first in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[first : first + _LOOKUP_CHUNK]
+            async for doc in self._col.find({"_id": {"$in": chunk}}, {"applied": 1}):
+                found[doc["_id"]] = frozenset(doc.get("applied", ()))
+        return found
 
     async def query(self, q: PodTrafficQuery, max_page: int) -> Reply:
         """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor.
