@@ -81,23 +81,37 @@ def server_urls(url: str) -> list[str]:
     return urls
 
 
-async def await_acks(futures: Sequence[Awaitable[Any]], timeout: float = ACK_TIMEOUT) -> list[Any]:
-    """The results of pipelined publishes (``publish_async`` futures), each an ack or the
-    exception it raised; acks still missing after ``timeout`` come back as ``TimeoutError``."""
-    tasks = [asyncio.ensure_future(f) for f in futures]
-    if not tasks:
-        return []
-    _done, pending = await asyncio.wait(tasks, timeout=timeout)
-    for task in pending:
-        task.cancel()
-    return [
-        TimeoutError(f"no PubAck within {timeout}s") if t in pending else _outcome(t) for t in tasks
-    ]
+PUBLISH_CONCURRENCY = 512
+"""JetStream publishes :func:`publish_all` keeps in flight at once."""
 
 
-def _outcome(task: asyncio.Future[Any]) -> Any:
-    exc = task.exception()
-    return exc if exc is not None else task.result()
+async def publish_all(
+    js: JetStreamContext,
+    messages: Sequence[tuple[str, bytes, dict[str, str] | None]],
+    timeout: float = ACK_TIMEOUT,
+) -> list[Any]:
+    """Publish ``messages`` (subject, payload, headers) pipelined; one result per message,
+    in order: its PubAck, or the exception its publish raised (``TimeoutError`` when no
+    PubAck came within ``timeout``).
+
+    Each message is a ``js.publish`` (a request with its own timeout), at most
+    :data:`PUBLISH_CONCURRENCY` at once. nats-py's ``publish_async`` is not used: a
+    future whose PubAck is lost (the server restarting) keeps its slot of the client's
+    4000 pending publishes until someone cancels it, and a caller cancelled while still
+    publishing (a handler timeout) leaves its futures behind: once 4000 slots leak, every
+    later ``publish_async`` waits forever. ``bench.faults`` stalled traffic-store that way.
+    """
+    slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+    async def one(subject: str, data: bytes, headers: dict[str, str] | None) -> Any:
+        async with slots:
+            return await js.publish(subject, data, timeout=timeout, headers=headers)
+
+    results: list[Any] = []
+    for first in range(0, len(messages), PUBLISH_CONCURRENCY * 4):
+        chunk = messages[first : first + PUBLISH_CONCURRENCY * 4]
+        results += await asyncio.gather(*(one(*m) for m in chunk), return_exceptions=True)
+    return results
 
 
 async def ensure_streams(

@@ -17,7 +17,7 @@ from kubeward.core import mongo
 from kubeward.core.bus import (
     READ_TIME_LIMIT,
     BatchWorker,
-    await_acks,
+    publish_all,
     publish_reply,
     serve_replies,
     stream_seq,
@@ -105,15 +105,17 @@ class PodTrafficWriter:
         pending = created
         delay = ANNOUNCE_RETRY_FIRST
         while pending:
-            futures = [
-                await self._js.publish_async(
-                    FEED_POD_TRAFFIC,
-                    msgspec.json.encode({"type": "pod_traffic", "data": flow.row}),
-                    headers={bus.HDR_MSG_ID: announcement_id(flow.seq, flow.key)},
-                )
-                for flow in pending
-            ]
-            acks = await await_acks(futures)
+            acks = await publish_all(
+                self._js,
+                [
+                    (
+                        FEED_POD_TRAFFIC,
+                        msgspec.json.encode({"type": "pod_traffic", "data": flow.row}),
+                        {bus.HDR_MSG_ID: announcement_id(flow.seq, flow.key)},
+                    )
+                    for flow in pending
+                ],
+            )
             failed = [flow for flow, ack in zip(pending, acks, strict=True) if _failed(ack)]
             if failed:
                 log.warning(
