@@ -144,7 +144,11 @@ async def settle(
             if time.monotonic() - last_say > 30:
                 last_say = time.monotonic()
                 feed = await subject_count(js, bus.FEED.name, bus.feed_subject("pod_traffic"))
-                say(f"waiting: {hits:,} hits stored, {feed:,} flows announced")
+                _floor, pending, held = await consumer_state(js, bus.TRAFFIC.name, STORE_DURABLE)
+                say(
+                    f"waiting: traffic-store has {pending} TRAFFIC messages to go and "
+                    f"{held} in hand; {feed:,} flows announced"
+                )
             await asyncio.sleep(poll)
     return hits, docs, time.monotonic() - started
 

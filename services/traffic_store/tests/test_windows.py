@@ -267,5 +267,12 @@ async def test_a_big_window_tried_again_costs_a_few_writes_not_one_per_flow(
         assert outcome.new_flows == 0
         assert await totals(col) == (3 * flows, flows)
         assert writes.count <= 4, writes.count  # insert_many, upserts, settled upserts
+
+        # Known to be a retry (redelivered): what was applied is read, nothing written.
+        writes.count = 0
+        third = PodTrafficStore(col, 32768)
+        assert (await third.write(messages, retried={1, 2, 3})).new_flows == 0
+        assert writes.count == 0
+        assert await totals(col) == (3 * flows, flows)
     finally:
         await client.close()

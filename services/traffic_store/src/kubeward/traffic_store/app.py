@@ -74,7 +74,7 @@ class PodTrafficWriter:
         if len(self._tried) > TRIED_MEMORY:  # sequences another replica finished
             self._tried.clear()
         self._tried.update(seq for seq, _batch in messages)
-        outcome = await self._store.write(messages)
+        outcome = await self._store.write(messages, retried=again_seqs)
         announce = outcome.created
         if again_seqs:
             fresh = {(flow.key, flow.seq) for flow in announce}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, NamedTuple
 
 import msgspec
@@ -101,7 +101,9 @@ class PodTrafficStore:
         )
         await self._record_existing_span()
 
-    async def write(self, messages: list[tuple[int, PodTrafficBatch]]) -> WriteOutcome:
+    async def write(
+        self, messages: list[tuple[int, PodTrafficBatch]], retried: Collection[int] = ()
+    ) -> WriteOutcome:
         """Apply every flow of ``messages`` (``(stream sequence, batch)`` pairs) exactly once.
 
         One write per distinct flow: an insert (with the batch's hits) for a flow this
@@ -111,6 +113,11 @@ class PodTrafficStore:
         flows are either new or hot. Each flow document remembers the last stream
         sequences applied to it, so a redelivered message neither adds a row nor counts
         its events again.
+
+        The flows of ``retried`` messages (redelivered, or tried before in this delivery)
+        were probably written already: they skip the insert and upsert attempts, which
+        would fail one by one, and go straight to :meth:`_settle` (read what was applied,
+        write the rest).
         """
         groups: list[PodTrafficGroup] = []
         parts: dict[str, list[_Op]] = {}  # per flow: what each message contributed, in order
@@ -124,9 +131,11 @@ class PodTrafficStore:
         )
         await self._widen_for(parts)
         merged = [_merge(ops) for ops in parts.values()]
-        inserted, stored = await self._insert([op for op in merged if op.key not in self._known])
-        upserts = [op for op in merged if op.key in self._known or op.key in stored]
-        created = inserted | {op.key for op in await self._apply(upserts, parts)}
+        again = [op for op in merged if not set(op.seqs).isdisjoint(retried)]
+        first = [op for op in merged if set(op.seqs).isdisjoint(retried)]
+        inserted, stored = await self._insert([op for op in first if op.key not in self._known])
+        upserts = [op for op in first if op.key in self._known or op.key in stored]
+        created = inserted | await self._apply(upserts, parts) | await self._settle(again, parts)
         self._remember(op.key for op in merged)
         for op in merged:
             if op.key not in created:
@@ -191,10 +200,10 @@ class PodTrafficStore:
             return {op.key for op in ops} - stored, stored
         return {op.key for op in ops}, set()
 
-    async def _apply(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> list[_Op]:
-        """Upsert ``ops`` (one per flow); return those that created their flow, in order."""
+    async def _apply(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> set[str]:
+        """Upsert ``ops`` (one per flow); return the keys of the flows they created."""
         if not ops:  # a batch of empty groups (e.g. an HTTP caller's empty array)
-            return []
+            return set()
         try:
             result = await self._col.bulk_write([_upsert(op) for op in ops], ordered=False)
         except BulkWriteError as exc:
@@ -202,14 +211,13 @@ class PodTrafficStore:
             errors = details.get("writeErrors", [])
             if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                 raise
-            await self._settle([ops[e["index"]] for e in errors], parts)
-            created = {item["index"] for item in details.get("upserted", [])}
-        else:
-            created = set(result.upserted_ids or {})
-        return [op for index, op in enumerate(ops) if index in created]
+            settled = await self._settle([ops[e["index"]] for e in errors], parts)
+            return settled | {ops[item["index"]].key for item in details.get("upserted", [])}
+        return {ops[index].key for index in result.upserted_ids or {}}
 
-    async def _settle(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> None:
-        """Apply upserts that hit an existing flow whose guard did not match, together.
+    async def _settle(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> set[str]:
+        """Apply ``ops`` whose flows are probably stored with some of their sequences
+        applied, together; return the keys of the flows this created (none were stored).
 
         Either another writer created the flow a moment ago, or some of the sequences were
         applied before (a redelivery, or a second try after an outage): each flow's
@@ -221,7 +229,10 @@ class PodTrafficStore:
         held traffic-store for minutes at 20 k flows.
         """
         pending = {op.key: op for op in ops}
+        created: set[str] = set()
         for _round in range(SETTLE_ROUNDS):
+            if not pending:
+                break
             applied = await self._applied(list(pending))
             rest = [
                 _merge(todo)
@@ -229,15 +240,20 @@ class PodTrafficStore:
                 if (todo := [p for p in parts[key] if applied.get(key, _NONE).isdisjoint(p.seqs)])
             ]
             if not rest:
-                return
+                return created
             try:
-                await self._col.bulk_write([_upsert(op) for op in rest], ordered=False)
-                return
+                result = await self._col.bulk_write([_upsert(op) for op in rest], ordered=False)
             except BulkWriteError as exc:
-                errors = dict(exc.details).get("writeErrors", [])
+                details = dict(exc.details)
+                errors = details.get("writeErrors", [])
                 if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                     raise
+                created |= {rest[item["index"]].key for item in details.get("upserted", [])}
                 pending = {rest[e["index"]].key: rest[e["index"]] for e in errors}
+            else:
+                return created | {rest[index].key for index in result.upserted_ids or {}}
+        if not pending:
+            return created
         raise RuntimeError(f"{len(pending)} flows still contended after {SETTLE_ROUNDS} rounds")
 
     async def _applied(self, keys: list[str]) -> dict[str, frozenset[int]]:
