@@ -86,6 +86,11 @@ def _peer_text(peer: DroppedPeer) -> str:
     return text
 
 
+def _time(stored: str) -> str:
+    """A stored time (naive UTC) to the second, marked UTC."""
+    return stored[:19] + "Z"
+
+
 def _flow_evidence(peer: DroppedPeer) -> list[Evidence]:
     return [
         evidence(
@@ -93,7 +98,7 @@ def _flow_evidence(peer: DroppedPeer) -> list[Evidence]:
             f"DROP x{flow.hits}",
             f"{flow.pod_namespace}/{flow.pod_name} {flow.traffic_type} "
             f"{flow.pod_ip}:{flow.pod_port} <-> {flow.peer_ip}:{flow.peer_port}/"
-            f"{flow.ip_protocol}, last {flow.last_seen}",
+            f"{flow.ip_protocol}, last {_time(flow.last_seen)}",
         )
         for flow in peer.flows
     ]
@@ -107,13 +112,15 @@ def analyze_dropped_traffic(view: ReportView, drops: DropReport | None) -> Findi
     peer, hit, confidence = _pick(view, drops)
     side = "egress" if peer.dropped_at == "egress" else "ingress"
     owner = peer.source if side == "egress" else peer.destination
-    port = f"{peer.port}/{peer.protocol}"
+    port = f"{peer.dialled_port}/{peer.protocol}"
+    target_port = f" (target port {code(peer.port)})" if peer.port != peer.dialled_port else ""
+    first, last = _time(peer.first_seen), _time(peer.last_seen)
+    when = f"at {first}" if first == last else f"between {first} and {last}"
     seen = (
-        f"kguardian saw **{peer.drops}** dropped "
-        f"{'packet' if peer.drops == 1 else 'packets'} from {code(peer.source)} to "
-        f"{code(peer.destination)} on port {code(port)} between {peer.first_seen} and "
-        f"{peer.last_seen}: a NetworkPolicy on the {side} of {code(owner)} drops them. "
-        f"The peer is {_peer_text(peer)}, port {code(port)}."
+        f"kguardian recorded **{peer.drops}** {'drop' if peer.drops == 1 else 'drops'} of "
+        f"traffic from {code(peer.source)} to {code(peer.destination)} on port {code(port)}"
+        f"{target_port} {when}: a NetworkPolicy on the {side} of {code(owner)} drops it. "
+        f"The peer is {_peer_text(peer)}."
     )
     container, status = (None, None)
     if hit is not None:
@@ -138,7 +145,7 @@ def analyze_dropped_traffic(view: ReportView, drops: DropReport | None) -> Findi
         fix.append(
             f"If the traffic is wanted, allow it with this NetworkPolicy (policies add up: it "
             f"opens only this {side} and isolates nothing new):\n```yaml\n{policy}```\n"
-            f"and apply it: `kubectl apply -f allow-{peer.port}.yaml`."
+            f"and apply it: `kubectl apply -f {peer.fix['metadata']['name']}.yaml`."
         )
     else:
         fix.append(
@@ -154,7 +161,8 @@ def analyze_dropped_traffic(view: ReportView, drops: DropReport | None) -> Findi
         fix.append(
             "Also dropped in the same minutes: "
             + "; ".join(
-                f"{code(p.source)} -> {code(p.destination)} {p.port}/{p.protocol} ({p.drops})"
+                f"{code(p.source)} -> {code(p.destination)} {p.dialled_port}/{p.protocol} "
+                f"({p.drops})"
                 for p in others[:4]
             )
             + "."
@@ -179,7 +187,7 @@ def analyze_dropped_traffic(view: ReportView, drops: DropReport | None) -> Findi
     short_peer = peer.peer_name or peer.peer_ip
     return make(
         ANALYZER,
-        f"NetworkPolicy drops traffic to {short_peer}:{peer.port}/{peer.protocol} "
+        f"NetworkPolicy drops traffic to {short_peer}:{peer.dialled_port}/{peer.protocol} "
         f"({peer.drops} drops)",
         cause + seen,
         fix,
