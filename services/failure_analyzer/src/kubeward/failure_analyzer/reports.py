@@ -169,8 +169,6 @@ class ReportHandler:
         # announcements go out again with the same message ids, which the streams drop if
         # the first ones got through.
         await events.pod_failure(self._js, doc, tag)
-        if created:
-            await self._impact(envelope, doc)
         wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (
             envelope.origin_seq
         )
@@ -182,6 +180,8 @@ class ReportHandler:
                 headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
             )
         await self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1))
+        if created:  # after the answer: the caller does not wait for traffic-store
+            await self._impact(envelope, doc)
 
     async def _answer(self, envelope: FailureReportEnvelope, reply: Reply) -> None:
         if envelope.reply_to is not None:
