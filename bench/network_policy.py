@@ -19,7 +19,12 @@ other namespaces. Then, R times each, median reported:
 2. the suggestion for the workload (``NetworkService.suggest``: reads, inventory lookups,
    rules, objects);
 3. raw: the namespace's flows (bounded range on ``(pod_namespace, time_stamp, uuid)``);
-4. the audit of the workload's generated policy (reads the namespace's flows).
+4. the audit of the workload's generated policy (reads the namespace's flows);
+5. the DROPs around a failure of one api pod (``NetworkService.drops``: the workload's flows
+   by pod and those aimed at the pod's address), next to 1.;
+6. the callers of that pod (``NetworkService.impact``: its flows, and those aimed at its
+   address and at the api Service's, on ``(traffic_in_out_ip, time_stamp)``), next to the
+   raw read of the same three ranges.
 
 It checks the answers (one policy; the audit of the generated policy denies nothing) and
 prints the ratios; it never asserts a timing.
@@ -40,7 +45,14 @@ import msgspec
 from bench import common
 from bench.common import BenchError, Stack, machine_info, ratio_line, say
 from kubeward.schemas.inventory import InventoryGroup, PodDetail, SvcDetail
-from kubeward.schemas.network import PolicyAuditRequest, PolicySuggestQuery
+from kubeward.schemas.network import (
+    DropQuery,
+    DropReport,
+    ImpactQuery,
+    ImpactReport,
+    PolicyAuditRequest,
+    PolicySuggestQuery,
+)
 from kubeward.schemas.traffic import TIMESTAMP_FORMAT, PodTrafficEvent
 from kubeward.traffic_store.flows import flow_key
 from kubeward.traffic_store.inventory import OPEN, InventoryStore
@@ -230,6 +242,32 @@ async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
                 f"unexpected audit: {verdict['evaluated']} evaluated, "
                 f"{len(verdict['would_deny'])} denied"
             )
+        failed = next(p for p in pods if p["pod_name"] == api_pods[0])
+        end = (START + timedelta(milliseconds=total + 1)).strftime(TIMESTAMP_FORMAT)
+        since = START.strftime(TIMESTAMP_FORMAT)
+        drop_q = DropQuery(namespace="shop", pod_name=failed["pod_name"], since=since, until=end)
+        drops_s, reply = await _median(runs, lambda: service.drops(drop_q))
+        if msgspec.json.decode(reply.body, type=DropReport).peers:
+            raise BenchError("drops found among ALLOW flows")
+
+        async def raw_impact() -> int:
+            count = 0
+            for key in (
+                {"pod_name": failed["pod_name"]},
+                {"traffic_in_out_ip": failed["pod_ip"]},
+                {"traffic_in_out_ip": "10.96.10.20"},
+            ):
+                count += len(await db[COLLECTION].find(key | {"time_stamp": window}).to_list())
+            return count
+
+        raw_i, read_i = await _median(runs, raw_impact)
+        impact_q = ImpactQuery(
+            namespace="shop", pod_name=failed["pod_name"], since=since, until=end
+        )
+        impact_s, reply = await _median(runs, lambda: service.impact(impact_q))
+        impact = msgspec.json.decode(reply.body, type=ImpactReport)
+        if impact.services != ["shop/api"] or not impact.callers:
+            raise BenchError(f"unexpected impact: {impact.services}, {len(impact.callers)}")
         await client.drop_database(DB)
     return [
         f"flows stored: {total}; workload shop/Deployment/api: {read_w} flows; "
@@ -240,6 +278,11 @@ async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
         f"  audit of the generated policy     {audit_s * 1e3:8.1f} ms",
         ratio_line("suggestion / raw read of its flows", suggest_s / raw_w, "x the raw read"),
         ratio_line("audit / raw read of the namespace's flows", audit_s / raw_ns, "x the raw read"),
+        f"  DROPs around a failure of an api pod {drops_s * 1e3:8.1f} ms",
+        ratio_line("drops / raw read of the workload's flows", drops_s / raw_w, "x the raw read"),
+        f"  raw read of the pod's and its Service's flows ({read_i}) {raw_i * 1e3:8.1f} ms",
+        f"  callers of the api pod ({impact.flows} connections) {impact_s * 1e3:8.1f} ms",
+        ratio_line("impact / raw read of the same flows", impact_s / raw_i, "x the raw read"),
     ]
 
 

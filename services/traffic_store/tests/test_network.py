@@ -3,24 +3,25 @@ inventory stored in a real MongoDB wire server (the cluster of ``devstack.cluste
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
 import pytest
 from kubernetes.client import ApiClient
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import cluster_world as world
-from kubeward.schemas.inventory import InventoryGroup, PodDetail, PodSyscalls, SvcDetail
+from kubeward.schemas.inventory import InventoryGroup, SvcDetail
 from kubeward.schemas.network import PolicyAuditRequest, PolicySuggestQuery, SeccompQuery
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficGroup
 from kubeward.traffic_store.inventory import InventoryStore
-from kubeward.traffic_store.network_flows import FlowReader
 from kubeward.traffic_store.network_service import NetworkService
 from kubeward.traffic_store.pod_traffic import COLLECTION, PodTrafficStore
+
+LoadWorld = Callable[..., Awaitable[None]]
+"""conftest's ``load_world``."""
 
 
 def _records(kind: Any, bodies: list[dict[str, Any]], shape: type) -> InventoryGroup:
@@ -28,24 +29,9 @@ def _records(kind: Any, bodies: list[dict[str, Any]], shape: type) -> InventoryG
     return InventoryGroup(1, 1_778_580_000_000_000, None, kind, records)
 
 
-async def load_world(db: AsyncDatabase[Document]) -> None:
-    """The world's inventory and traffic, stored as traffic-store stores them."""
-    inventory = InventoryStore(db)
-    await inventory.ensure_indexes()
-    for pod in world.PODS:  # one at a time: the IP history follows the order
-        await inventory.apply(_records("pod-spec", [pod], PodDetail))
-    await inventory.apply(_records("svc-spec", world.SERVICES, SvcDetail))
-    await inventory.apply(_records("pod-syscalls", world.SYSCALLS, PodSyscalls))
-    flows = PodTrafficStore(db[COLLECTION], 32768)
-    await flows.ensure_indexes()
-    events = msgspec.convert(world.traffic(), list[PodTrafficEvent])
-    await flows.write([(1, PodTrafficBatch([PodTrafficGroup(1, None, events)]))])
-    await FlowReader.ensure_indexes(db)
-
-
 @pytest.fixture
 async def service(
-    mongo: AsyncMongoClient[Document], mongo_db_name: str
+    mongo: AsyncMongoClient[Document], mongo_db_name: str, load_world: LoadWorld
 ) -> AsyncIterator[NetworkService]:
     """The network responders' handlers on a database holding the world."""
     db = mongo[mongo_db_name]

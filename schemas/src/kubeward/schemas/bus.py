@@ -151,6 +151,8 @@ RPC_ARKYN = "kubeward.rpc.traffic-store.arkyn"
 RPC_NETWORK_POLICY = "kubeward.rpc.traffic-store.network.policy"
 RPC_NETWORK_AUDIT = "kubeward.rpc.traffic-store.network.audit"
 RPC_SECCOMP = "kubeward.rpc.traffic-store.seccomp"
+RPC_NETWORK_DROPS = "kubeward.rpc.traffic-store.network.drops"
+RPC_NETWORK_IMPACT = "kubeward.rpc.traffic-store.network.impact"
 
 # --- Durable consumers --------------------------------------------------------
 
@@ -490,5 +492,24 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         consumer="traffic-store",
         payload="SeccompQuery -> Reply (an OCI seccomp profile; 404 when none observed)",
         description="A seccomp profile from the syscalls a pod was seen making.",
+    ),
+    SubjectSpec(
+        subject=RPC_NETWORK_DROPS,
+        stream=None,
+        publisher="failure-analyzer",
+        consumer="traffic-store",
+        payload="DropQuery -> Reply (DropReport)",
+        description="DROP flows around a failed pod (its own, its workload's, at the other "
+        "end, to addresses its logs name), per peer, with a NetworkPolicy that would allow "
+        "them; asked with a short timeout, the diagnosis goes on without it.",
+    ),
+    SubjectSpec(
+        subject=RPC_NETWORK_IMPACT,
+        stream=None,
+        publisher="gateway, failure-analyzer",
+        consumer="traffic-store",
+        payload="ImpactQuery -> Reply (ImpactReport)",
+        description="The workloads that called a pod (or its Services) in a window, with "
+        "connection and DROP counts.",
     ),
 )

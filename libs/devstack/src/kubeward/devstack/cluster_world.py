@@ -17,6 +17,7 @@ them as ingest forwards them.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 DAY = "2026-05-12"
@@ -240,3 +241,66 @@ SYSCALLS: list[dict[str, Any]] = [
         "time_stamp": at("10:00:00"),
     }
 ]
+
+
+LEDGER_CRASH_LOG = (
+    "2026-05-12T10:31:40Z INFO ledger starting, database postgres.shop.svc.cluster.local:5432\n"
+    "2026-05-12T10:32:10Z ERROR failed to connect to `host=postgres.shop.svc.cluster.local "
+    "user=ledger database=ledger`: dial error (dial tcp 10.96.10.30:5432: i/o timeout)\n"
+    "panic: dial tcp 10.96.10.30:5432: i/o timeout\n"
+)
+"""What the ledger pod prints before it exits: its calls to postgres time out (they are
+dropped by its namespace's default deny)."""
+
+
+def ledger_crash(pod_name: str = LEDGER, namespace: str = "ledger") -> dict[str, Any]:
+    """The Kure agent's report of the ledger pod in CrashLoopBackOff (its logs time out to
+    postgres)."""
+    return {
+        "pod_name": pod_name,
+        "namespace": namespace,
+        "node_name": "node-a",
+        "phase": "Running",
+        "creation_timestamp": f"{DAY}T08:00:00Z",
+        "failure_reason": "CrashLoopBackOff",
+        "failure_message": "back-off 40s restarting failed container=ledger",
+        "container_statuses": [
+            {
+                "name": "ledger",
+                "ready": False,
+                "restart_count": 4,
+                "image": "ghcr.io/acme/ledger:1.8.2",
+                "state": "waiting",
+                "reason": "CrashLoopBackOff",
+                "message": "back-off 40s restarting failed container=ledger",
+                "last_state": "terminated",
+                "last_reason": "Error",
+                "last_exit_code": 2,
+            }
+        ],
+        "events": [
+            {
+                "type": "Warning",
+                "reason": "BackOff",
+                "message": "Back-off restarting failed container ledger",
+                "count": 6,
+            }
+        ],
+        "logs": LEDGER_CRASH_LOG,
+        "manifest": None,
+    }
+
+
+def shifted(bodies: list[dict[str, Any]], delta: timedelta) -> list[dict[str, Any]]:
+    """``bodies`` with every ``time_stamp`` moved by ``delta`` (to place the world's day
+    around the wall clock, as a live failure report is)."""
+    moved = []
+    for body in bodies:
+        at = datetime.strptime(body["time_stamp"], "%Y-%m-%dT%H:%M:%S.%f") + delta
+        moved.append(body | {"time_stamp": at.strftime("%Y-%m-%dT%H:%M:%S.%f")})
+    return moved
+
+
+def delta_to(now: datetime, clock: str = "10:33:00") -> timedelta:
+    """The shift that puts the world's ``clock`` at ``now`` (naive UTC)."""
+    return now - datetime.strptime(at(clock), "%Y-%m-%dT%H:%M:%S.%f")

@@ -18,6 +18,7 @@ from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.reports import ReportHandler
 from kubeward.failure_analyzer.settings import Settings
 from kubeward.failure_analyzer.store import FailureStore
+from kubeward.failure_analyzer.traffic_link import TrafficLink
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import FailureCommand, FailureQuery
 
@@ -39,7 +40,11 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     app_settings = await open_app_settings(ctx, settings.settings_secret)
     ctx.components["store"] = store
     notifier = Notifier(app_settings, settings.public_url)
-    diagnoser = DiagnoseHandler(ctx.js, store, app_settings, timeout=settings.llm_timeout_seconds)
+    traffic = TrafficLink(ctx.nc, settings.traffic_timeout_seconds)
+    await traffic.start()
+    diagnoser = DiagnoseHandler(
+        ctx.js, store, app_settings, timeout=settings.llm_timeout_seconds, traffic=traffic
+    )
     workers = [
         BatchWorker(
             ctx.js,
@@ -52,6 +57,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
                 app_settings,
                 notifier,
                 offline_diagnosis=settings.offline_diagnosis,
+                traffic=traffic,
             ),
             stage=STAGE,
             batch=settings.fetch_batch,
@@ -80,6 +86,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         max_page=settings.max_page,
         llm_timeout=settings.llm_timeout_seconds,
         offline_diagnosis=settings.offline_diagnosis,
+        traffic=traffic,
     )
     subs = [
         await serve_replies(
@@ -116,6 +123,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         for worker in workers:
             await worker.stop()
         await diagnoser.close()
+        await traffic.stop()
         await notifier.close()
         await app_settings.close()
         await client.close()

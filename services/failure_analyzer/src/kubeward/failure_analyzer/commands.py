@@ -13,6 +13,7 @@ from kubeward.failure_analyzer import events, metrics, solutions
 from kubeward.failure_analyzer.kure_triage import KureTriage
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.store import FailureStore, Solution, StatusChange, to_api
+from kubeward.failure_analyzer.traffic_link import TrafficLink
 from kubeward.schemas.pod_failures import (
     STATUSES,
     DeleteRecord,
@@ -63,8 +64,10 @@ class Commands:
         max_page: int,
         llm_timeout: float,
         offline_diagnosis: bool = True,
+        traffic: TrafficLink | None = None,
     ) -> None:
         self._js = js
+        self._traffic = traffic
         self._store = store
         self._settings = app_settings
         self._notifier = notifier
@@ -159,12 +162,17 @@ class Commands:
         if doc is None:
             return error(404, NOT_FOUND)
         report = await self._store.full_report(doc)
+        drops = None
+        if self._traffic is not None and self._offline:
+            drops = await self._traffic.report_drops(report, doc["last_seen"])
         config = self._settings.llm_config()
         solution: Solution
         if config is not None:
-            solution = await solutions.with_llm(config, report, timeout=self._llm_timeout)
+            solution = await solutions.with_llm(
+                config, report, timeout=self._llm_timeout, drops=drops
+            )
         else:
-            solution = solutions.offline(report, self._offline)
+            solution = solutions.offline(report, self._offline, drops)
         updated = await self._store.set_solution(command.id, solution)
         if updated is None:  # deleted by retention meanwhile
             return error(404, NOT_FOUND)

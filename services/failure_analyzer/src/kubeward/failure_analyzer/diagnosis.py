@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from kubeward.failure_analyzer.analyzers import ANALYZERS, FALLBACK
+from kubeward.failure_analyzer.analyzers.network_drops import analyze_dropped_traffic
 from kubeward.failure_analyzer.findings import Diagnosis, Finding
 from kubeward.failure_analyzer.report_view import ReportView
+from kubeward.schemas.network import DropReport
 from kubeward.schemas.pod_failures import PodFailureReport
 
 log = logging.getLogger(__name__)
@@ -14,8 +16,11 @@ log = logging.getLogger(__name__)
 MAX_ALSO_NOTICED = 4
 
 
-def diagnose(report: PodFailureReport) -> Diagnosis:
+def diagnose(report: PodFailureReport, drops: DropReport | None = None) -> Diagnosis:
     """Every finding about ``report``, most confident first; never raises.
+
+    ``drops``: the DROP flows traffic-store holds around the failure, when it answered;
+    with them the dropped-traffic analyzer runs first (it wins ties).
 
     An analyzer that raises is logged and skipped. Findings with the same analyzer id or
     the same title are kept once (the more confident). When nothing matched, the generic
@@ -23,6 +28,14 @@ def diagnose(report: PodFailureReport) -> Diagnosis:
     """
     view = ReportView(report)
     found: list[tuple[float, int, Finding]] = []
+    if drops is not None and drops.peers:
+        try:
+            dropped = analyze_dropped_traffic(view, drops)
+        except Exception:
+            log.exception("drop analyzer failed on %s/%s", report.namespace, report.pod_name)
+        else:
+            if dropped is not None:
+                found.append((-dropped.confidence, -1, dropped))
     for order, analyzer in enumerate(ANALYZERS):
         try:
             finding = analyzer(view)

@@ -13,8 +13,17 @@ from typing import Literal
 import msgspec
 
 EvidenceSource = Literal[
-    "reason", "message", "event", "container_status", "exit_code", "logs", "manifest", "phase"
+    "reason",
+    "message",
+    "event",
+    "container_status",
+    "exit_code",
+    "logs",
+    "manifest",
+    "phase",
+    "traffic",
 ]
+"""``traffic``: flows kguardian observed (kept by traffic-store)."""
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True):

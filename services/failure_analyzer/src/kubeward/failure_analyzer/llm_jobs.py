@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
 from kubeward.failure_analyzer.store import FailureStore
+from kubeward.failure_analyzer.traffic_link import TrafficLink
 from kubeward.schemas.pod_failures import DiagnoseJob
 
 
@@ -31,8 +32,10 @@ class DiagnoseHandler:
         app_settings: AppSettings,
         *,
         timeout: float,
+        traffic: TrafficLink | None = None,
     ) -> None:
         self._js = js
+        self._traffic = traffic
         self._store = store
         self._settings = app_settings
         self._timeout = timeout
@@ -56,8 +59,11 @@ class DiagnoseHandler:
         if doc is None or doc.get("report_seq") != job.report_seq:
             return
         report = await self._store.full_report(doc)
+        drops = None
+        if self._traffic is not None:
+            drops = await self._traffic.report_drops(report, doc["last_seen"])
         solution = await solutions.with_llm(
-            config, report, timeout=self._timeout, client=self._client
+            config, report, timeout=self._timeout, client=self._client, drops=drops
         )
         updated = await self._store.set_solution(job.id, solution, report_seq=job.report_seq)
         if updated is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -22,14 +23,22 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import publish_reply
+from kubeward.core.feed import publish_event
 from kubeward.core.mongo import Document
 from kubeward.core.settings_values import is_excluded
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
 from kubeward.failure_analyzer.crash_logs import CleanLogs
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.store import FailureStore, Outcome, Recording, to_api
+from kubeward.failure_analyzer.traffic_link import TrafficLink
 from kubeward.schemas import bus
-from kubeward.schemas.pod_failures import DiagnoseJob, FailureReportBatch, FailureReportEnvelope
+from kubeward.schemas.network import IMPACT_MINUTES_BEFORE, DropReport
+from kubeward.schemas.pod_failures import (
+    DiagnoseJob,
+    FailureReportBatch,
+    FailureReportEnvelope,
+    PodFailureReport,
+)
 from kubeward.schemas.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -46,8 +55,10 @@ class ReportHandler:
         notifier: Notifier,
         *,
         offline_diagnosis: bool = True,
+        traffic: TrafficLink | None = None,
     ) -> None:
         self._nc = nc
+        self._traffic = traffic
         self._js: JetStreamContext = nc.jetstream()
         self._store = store
         self._settings = app_settings
@@ -84,6 +95,7 @@ class ReportHandler:
         """Reports of distinct pods: drop the excluded ones, diagnose the others, store them
         together (:meth:`FailureStore.record_many`), then announce and answer each."""
         kept: list[tuple[FailureReportEnvelope, CleanLogs | None]] = []
+        cleaned: list[tuple[FailureReportEnvelope, PodFailureReport, CleanLogs | None]] = []
         items: list[Recording] = []
         answers: list[Awaitable[None]] = []
         for envelope in envelopes:
@@ -98,8 +110,11 @@ class ReportHandler:
             # Crash logs are decoded, bounded and redacted once; the analyzers, the store
             # and everything after them see only that.
             logs = crash_logs.clean(report)
-            report = crash_logs.with_logs(report, logs)
-            solution = solutions.offline(report, self._offline)
+            cleaned.append((envelope, crash_logs.with_logs(report, logs), logs))
+        # traffic-store's DROP flows around each failure, asked for all at once (bounded).
+        drops = await asyncio.gather(*(self._drops(e, r) for e, r, _ in cleaned))
+        for (envelope, report, logs), dropped in zip(cleaned, drops, strict=True):
+            solution = solutions.offline(report, self._offline, dropped)
             captured = logs is not None and logs.captured
             kept.append((envelope, logs))
             items.append(Recording(envelope=envelope, solution=solution, logs_captured=captured))
@@ -120,11 +135,35 @@ class ReportHandler:
                 metrics.KURE_POD_FAILURES.labels(report.namespace, report.failure_reason).inc()
                 if outcome is Outcome.CREATED and doc["status"] == "new":
                     self._notifier.failure(doc)
-            answers.append(self._announce(envelope, doc))
+            answers.append(self._announce(envelope, doc, outcome is Outcome.CREATED))
         await asyncio.gather(*answers)
 
-    async def _announce(self, envelope: FailureReportEnvelope, doc: Document) -> None:
-        """The feed event, the LLM job if one is wanted, then the caller's answer."""
+    async def _drops(
+        self, envelope: FailureReportEnvelope, report: PodFailureReport
+    ) -> DropReport | None:
+        """The DROP flows around the failure (it happened when the report reached
+        ``COLLECT``), with the addresses its logs fail to reach; ``None`` without them."""
+        if self._traffic is None or not self._offline:
+            return None
+        return await self._traffic.report_drops(report, _origin(envelope))
+
+    async def _impact(self, envelope: FailureReportEnvelope, doc: Document) -> None:
+        """``pod_impact`` on the feed when a new failure's pod had callers in the minutes
+        before it (what the caller saw after it is for ``GET .../impact`` to tell)."""
+        if self._traffic is None:
+            return
+        at = _origin(envelope)
+        since = at - timedelta(minutes=IMPACT_MINUTES_BEFORE)
+        found = await self._traffic.impact(doc["namespace"], doc["pod_name"], since, at)
+        if found is None or not found.callers:
+            return
+        data = {"id": doc["_id"]} | msgspec.to_builtins(found)
+        await publish_event(self._js, "pod_impact", data, msg_id=f"pod_impact-{doc['_id']}")
+
+    async def _announce(
+        self, envelope: FailureReportEnvelope, doc: Document, created: bool = False
+    ) -> None:
+        """The feed events, the LLM job if one is wanted, then the caller's answer."""
         tag = f"{envelope.origin_seq}:{envelope.index}"
         # A duplicate is a redelivery after a crash between the write and the ack: its
         # announcements go out again with the same message ids, which the streams drop if
@@ -141,10 +180,17 @@ class ReportHandler:
                 headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
             )
         await self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1))
+        if created:  # after the answer: the caller does not wait for traffic-store
+            await self._impact(envelope, doc)
 
     async def _answer(self, envelope: FailureReportEnvelope, reply: Reply) -> None:
         if envelope.reply_to is not None:
             await publish_reply(self._nc, envelope.reply_to, msgspec.json.encode(reply))
+
+
+def _origin(envelope: FailureReportEnvelope) -> datetime:
+    """When the report reached ``COLLECT`` (naive UTC): the failure's time."""
+    return datetime.fromtimestamp(envelope.origin_us / 1e6, UTC).replace(tzinfo=None)
 
 
 def _raw(value: object) -> msgspec.Raw:

@@ -25,5 +25,8 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Records deleted per round trip by the retention sweep."""
     max_page: int = 5000
     """The most records one list request returns."""
+    traffic_timeout_seconds: float = 1.0
+    """How long a report waits for traffic-store's DROP flows (and a new failure for its
+    callers); past it, or with 0, the diagnosis goes on without them."""
     public_url: str = ""
     """The dashboard's base URL, for links in notifications (none when empty)."""

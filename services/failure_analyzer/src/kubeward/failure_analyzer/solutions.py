@@ -8,16 +8,20 @@ from kubeward.core.settings_values import LLMConfig
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 from kubeward.failure_analyzer.llm_solution import llm_solution
 from kubeward.failure_analyzer.store import Solution
+from kubeward.schemas.network import DropReport
 from kubeward.schemas.pod_failures import PodFailureReport
 
 NOT_DIAGNOSED = "Diagnosis is switched off on this installation (OFFLINE_DIAGNOSIS=false)."
 
 
-def offline(report: PodFailureReport, enabled: bool = True) -> Solution:
-    """The offline analyzers' solution (a fixed note when diagnosis is switched off)."""
+def offline(
+    report: PodFailureReport, enabled: bool = True, drops: DropReport | None = None
+) -> Solution:
+    """The offline analyzers' solution (a fixed note when diagnosis is switched off);
+    ``drops``: traffic-store's DROP flows around the failure, if it answered."""
     if not enabled:
         return Solution(text=NOT_DIAGNOSED, source="offline")
-    diagnosis = diagnose(report)
+    diagnosis = diagnose(report, drops)
     primary = diagnosis.primary
     return Solution(
         text=render(report, diagnosis),
@@ -32,9 +36,10 @@ async def with_llm(
     *,
     timeout: float,
     client: httpx.AsyncClient | None = None,
+    drops: DropReport | None = None,
 ) -> Solution:
     """Ask the LLM, giving it the offline findings; on failure the offline answer, marked."""
-    diagnosis = diagnose(report)
+    diagnosis = diagnose(report, drops)
     primary = diagnosis.primary
     outcome = await llm_solution(
         config, report, diagnosis, render(report, diagnosis), timeout=timeout, client=client

@@ -41,6 +41,7 @@ from kubeward.gateway.mirror import MirrorController
 from kubeward.gateway.network import NetworkController
 from kubeward.gateway.observability import REQUESTS, ConfigController, ObservabilityController
 from kubeward.gateway.pod_failures import PodFailuresController
+from kubeward.gateway.pod_impact import PodImpactController
 from kubeward.gateway.pod_logs import PodLogsController
 from kubeward.gateway.pod_traffic import PodTrafficController
 from kubeward.gateway.pod_triage import PodTriageController
@@ -127,6 +128,7 @@ def create_app(settings: Settings) -> Litestar:
             UsersController,
             AdminSettingsController,
             PodFailuresController,
+            PodImpactController,
             PodLogsController,
             DiagramController,
             PodTrafficController,

@@ -4,8 +4,8 @@ Kure's backend (``backend/services/websocket.py``) sends ``{"type": ..., "data":
 text frames. Most of our feed types are Kure's already; the table below renames the rest
 and names the two whose ``data`` Kure sends as the whole failure record (the dashboard
 replaces its row with it) while our feed carries only the changed fields. Types that are
-ours alone (``pod_traffic``) are not sent; any other type passes through unchanged, so a
-feed event named as Kure names it reaches Kure's clients as it is.
+ours alone (``pod_traffic``, ``pod_impact``) are not sent; any other type passes through
+unchanged, so a feed event named as Kure names it reaches Kure's clients as it is.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ TRANSLATION: dict[str, KureType] = {
 }
 """Feed type -> Kure message (see the README, "Kure Monitor clients: feed and accounts")."""
 
-NOT_SENT = frozenset({"pod_traffic"})
-"""Feed types Kure has no message for (kguardian traffic: high volume, no Kure reader)."""
+NOT_SENT = frozenset({"pod_traffic", "pod_impact"})
+"""Feed types Kure has no message for (kguardian traffic: high volume, no Kure reader;
+a failure's callers: kubeward's own)."""
 
 RECORD_KEY = "failure_reason"
 """A ``data`` with this key already is a whole failure record (nothing to look up)."""

@@ -126,8 +126,9 @@ class FlowReader:
 
     @staticmethod
     async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
-        """A namespace's pods: the one read of the inventory by namespace."""
+        """A namespace's pods and Services: the reads of the inventory by namespace."""
         await db[PODS].create_index([("pod_namespace", ASCENDING)])
+        await db[SERVICES].create_index([("svc_namespace", ASCENDING)])
 
     # --- flows ------------------------------------------------------------------
 
@@ -213,6 +214,23 @@ class FlowReader:
         return flows
 
     # --- inventory --------------------------------------------------------------
+
+    async def pods_of(self, workload: Workload) -> list[str]:
+        """Names of the pods the inventory knows of ``workload`` (a lone pod: itself)."""
+        if workload.kind == "Pod":
+            return [workload.name]
+        pods = await self._namespace_pods(workload.namespace)
+        return sorted(pod.name for pod in pods if pod.workload == workload)
+
+    async def pod_labels(self, name: str) -> dict[str, str]:
+        """The labels of a pod the inventory knows (empty when it does not)."""
+        pod = await self._pod(name)
+        return dict(pod.labels) if pod else {}
+
+    async def service_ref(self, ip: str) -> str | None:
+        """``namespace/name`` of the Service whose cluster IP ``ip`` is, if any."""
+        service = await self._service(ip)
+        return f"{service.workload.namespace}/{service.workload.name}" if service else None
 
     async def _peer(
         self, ip: str, at: str, observed: str, protocol: str, direction: str

@@ -1,4 +1,5 @@
-"""traffic-store's network intelligence responders: policy suggestion, audit, seccomp."""
+"""traffic-store's network intelligence responders: policy suggestion, audit, seccomp, and
+the traffic around a failed pod (its DROPs, its callers)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
-from kubeward.schemas.network import PolicyAuditRequest, PolicySuggestQuery, SeccompQuery
+from kubeward.schemas.network import (
+    DropQuery,
+    ImpactQuery,
+    PolicyAuditRequest,
+    PolicySuggestQuery,
+    SeccompQuery,
+)
 from kubeward.schemas.replies import Reply, error
+from kubeward.traffic_store.failure_traffic import FailureTraffic
 from kubeward.traffic_store.network_flows import FlowReader
 from kubeward.traffic_store.network_model import ResolvedFlow, Workload
 from kubeward.traffic_store.network_policy import suggest
@@ -20,6 +28,8 @@ from kubeward.traffic_store.policy_audit import PolicyError, audit, read_policie
 from kubeward.traffic_store.seccomp import observed_syscalls, profile
 
 QUEUE = "traffic-store"
+DROPS_TIME_LIMIT = 2.0
+"""Database seconds a drop lookup may take: the failure-analyzer waits only briefly."""
 
 
 def _ok(value: Any) -> Reply:
@@ -60,6 +70,22 @@ class NetworkService:
                 bus.RPC_SECCOMP,
                 SeccompQuery,
                 service.seccomp,
+                QUEUE,
+                time_limit=READ_TIME_LIMIT,
+            ),
+            await serve_replies(
+                ctx.nc,
+                bus.RPC_NETWORK_DROPS,
+                DropQuery,
+                service.drops,
+                QUEUE,
+                time_limit=DROPS_TIME_LIMIT,
+            ),
+            await serve_replies(
+                ctx.nc,
+                bus.RPC_NETWORK_IMPACT,
+                ImpactQuery,
+                service.impact,
                 QUEUE,
                 time_limit=READ_TIME_LIMIT,
             ),
@@ -104,3 +130,17 @@ class NetworkService:
                 "(kguardian's controller posts them to /pod/syscalls)",
             )
         return _ok(profile(*found))
+
+    async def drops(self, q: DropQuery) -> Reply:
+        """DROP flows around a failed pod, per peer, with the policy that would allow them."""
+        try:
+            return _ok(await FailureTraffic(self._db).drops(q))
+        except ValueError as exc:  # a window that is not a stored time
+            return error(400, f"Invalid window: {exc}")
+
+    async def impact(self, q: ImpactQuery) -> Reply:
+        """The workloads that called a pod (or its Services) in a window."""
+        try:
+            return _ok(await FailureTraffic(self._db).impact(q))
+        except ValueError as exc:
+            return error(400, f"Invalid window: {exc}")

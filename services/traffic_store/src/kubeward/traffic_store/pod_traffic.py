@@ -91,7 +91,8 @@ class PodTrafficStore:
         self._density: dict[tuple[object, ...], float] = {}
 
     async def ensure_indexes(self) -> None:
-        """Indexes for newest-first listing, overall and per pod or namespace."""
+        """Indexes for newest-first listing, overall and per pod or namespace, and by the
+        other end's address."""
         await self._col.create_index(_NEWEST_FIRST)
         await self._col.create_index(
             [("pod_name", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
@@ -99,6 +100,9 @@ class PodTrafficStore:
         await self._col.create_index(
             [("pod_namespace", 1), ("time_stamp", DESCENDING), ("uuid", DESCENDING)]
         )
+        # The flows aimed at an address (a failed pod's callers, DROPs to a host its logs
+        # name): see ``failure_traffic``.
+        await self._col.create_index([("traffic_in_out_ip", 1), ("time_stamp", DESCENDING)])
         await self._record_existing_span()
 
     async def write(

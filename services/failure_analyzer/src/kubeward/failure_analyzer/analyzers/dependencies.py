@@ -104,6 +104,21 @@ def _target(hit: LogHit) -> tuple[str | None, str | None]:
     return groups.get("host"), groups.get("port")
 
 
+def unreachable_hits(view: ReportView) -> list[tuple[LogHit, str, str | None, str | None]]:
+    """Log lines where a connection was refused or timed out: ``(hit, kind, host, port)``,
+    the first line of each pattern (DNS failures are not connection failures)."""
+    if not view.logs:
+        return []
+    found = []
+    for pattern, kind in _UNREACHABLE:
+        if kind == "dns":
+            continue
+        hit = view.find_log(pattern)
+        if hit is not None:
+            found.append((hit, kind, *_target(hit)))
+    return found
+
+
 def analyze_dependency_unreachable(view: ReportView) -> Finding | None:
     """The app exits because a dependency (database, cache, API) refuses, times out or
     does not resolve."""

@@ -1,0 +1,109 @@
+"""What traffic-store knows about a failed pod's traffic, asked over the bus.
+
+Both questions are optional extras: traffic-store may be absent, slow or failing, and then
+the answer is ``None`` after at most ``timeout`` seconds, never an error. The diagnosis and
+the report's handling go on without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import msgspec
+from nats.aio.client import Client as NATS
+
+from kubeward.core.bus import NoRespondersError, ReplyInbox
+from kubeward.failure_analyzer.analyzers.network_drops import log_addresses
+from kubeward.failure_analyzer.report_view import ReportView
+from kubeward.schemas import bus
+from kubeward.schemas.network import (
+    DROP_WINDOW_MINUTES,
+    DropQuery,
+    DropReport,
+    ImpactQuery,
+    ImpactReport,
+)
+from kubeward.schemas.pod_failures import PodFailureReport
+from kubeward.schemas.replies import Reply
+from kubeward.schemas.traffic import TIMESTAMP_FORMAT
+
+log = logging.getLogger(__name__)
+
+DROPS_AFTER = timedelta(minutes=1)
+"""Flows first seen this long after the failure still count (collectors send in batches)."""
+
+_reply = msgspec.json.Decoder(Reply)
+T = TypeVar("T")
+
+
+def stamp(at: datetime) -> str:
+    """``at`` (naive UTC) as flows store their times."""
+    return at.strftime(TIMESTAMP_FORMAT)
+
+
+class TrafficLink:
+    """Request/reply to traffic-store with a bounded wait."""
+
+    def __init__(self, nc: NATS, timeout: float) -> None:
+        self._inbox = ReplyInbox(nc)
+        self.timeout = timeout
+
+    async def start(self) -> None:
+        """Subscribe to the reply inbox."""
+        await self._inbox.start()
+
+    async def stop(self) -> None:
+        """Unsubscribe; waiters get ``None``."""
+        await self._inbox.stop()
+
+    async def drops(
+        self, namespace: str, pod_name: str, at: datetime, addresses: list[str]
+    ) -> DropReport | None:
+        """DROP flows around a failure at ``at`` (naive UTC): the
+        :data:`~kubeward.schemas.network.DROP_WINDOW_MINUTES` before it and a minute after."""
+        query = DropQuery(
+            namespace=namespace,
+            pod_name=pod_name,
+            since=stamp(at - timedelta(minutes=DROP_WINDOW_MINUTES)),
+            until=stamp(at + DROPS_AFTER),
+            addresses=addresses,
+        )
+        return await self._ask(bus.RPC_NETWORK_DROPS, query, DropReport)
+
+    async def report_drops(self, report: PodFailureReport, at: datetime) -> DropReport | None:
+        """:meth:`drops` for a report, with the addresses its logs fail to reach."""
+        if self.timeout <= 0:
+            return None
+        try:
+            addresses = log_addresses(ReportView(report)) if report.logs else []
+        except Exception:
+            log.exception("reading addresses of %s/%s", report.namespace, report.pod_name)
+            addresses = []
+        return await self.drops(report.namespace, report.pod_name, at, addresses)
+
+    async def impact(
+        self, namespace: str, pod_name: str, since: datetime, until: datetime
+    ) -> ImpactReport | None:
+        """Who called the pod between ``since`` and ``until`` (naive UTC)."""
+        query = ImpactQuery(
+            namespace=namespace, pod_name=pod_name, since=stamp(since), until=stamp(until)
+        )
+        return await self._ask(bus.RPC_NETWORK_IMPACT, query, ImpactReport)
+
+    async def _ask(self, subject: str, query: object, answer: type[T]) -> T | None:
+        if self.timeout <= 0:
+            return None
+        try:
+            raw = await self._inbox.request(subject, msgspec.json.encode(query), self.timeout)
+            reply = _reply.decode(raw)
+            if reply.status != 200:
+                log.warning("%s answered %s: %s", subject, reply.status, reply.detail)
+                return None
+            return msgspec.json.decode(reply.body, type=answer)
+        except (TimeoutError, NoRespondersError):
+            log.info("%s: traffic-store did not answer; going on without it", subject)
+        except Exception:  # whatever it is, the report is handled without it
+            log.exception("%s: unusable answer", subject)
+        return None

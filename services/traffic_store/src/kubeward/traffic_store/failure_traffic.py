@@ -1,0 +1,380 @@
+"""Traffic around a failed pod: the DROPs that may explain it, and who called it.
+
+Both answers read flows only by indexed keys with a bounded time range: a pod's flows on
+``(pod_name, time_stamp)``, the flows aimed at an address on
+``(traffic_in_out_ip, time_stamp)``. ``time_stamp`` is a flow's first sighting; a flow
+first seen up to :data:`LOOKBACK` before the window and seen again in it is found, an
+older one is not (TCP connections get a new client port, so a new flow, per attempt; only
+folded UDP flows live long).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from kubeward.core.mongo import Document
+from kubeward.schemas.network import (
+    Caller,
+    DroppedFlow,
+    DroppedPeer,
+    DropQuery,
+    DropReport,
+    ImpactQuery,
+    ImpactReport,
+)
+from kubeward.schemas.traffic import TIMESTAMP_FORMAT
+from kubeward.traffic_store.inventory import PODS, SERVICES
+from kubeward.traffic_store.network_flows import FlowReader, pod_workload
+from kubeward.traffic_store.network_model import ResolvedFlow, Workload, selector_matches
+from kubeward.traffic_store.network_policy import suggest
+from kubeward.traffic_store.pod_traffic import COLLECTION
+
+LOOKBACK = timedelta(hours=1)
+"""How long before a window a flow may have been first seen and still be read."""
+MAX_WORKLOAD_PODS = 50
+"""Pods of the failed pod's workload whose DROPs are read (besides the pod itself)."""
+MAX_PEERS = 20
+MAX_EVIDENCE = 5
+MAX_CALLERS = 200
+_CLUSTER_SUFFIX = ".svc.cluster.local"
+_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def _bounds(since: str, until: str) -> dict[str, Any]:
+    start = datetime.strptime(since, TIMESTAMP_FORMAT) - LOOKBACK
+    return {"$gt": start.strftime(TIMESTAMP_FORMAT), "$lt": until}
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ref(workload: Workload | None, ip: str) -> str:
+    return workload.ref() if workload is not None else ip
+
+
+class _Window:
+    """The flows of one request's window, read by pod name or by target address."""
+
+    def __init__(self, db: AsyncDatabase[Document], since: str, until: str) -> None:
+        self._flows: AsyncCollection[Document] = db[COLLECTION]
+        self.since = since
+        self.until = until
+        self._range = _bounds(since, until)
+
+    async def _read(self, key: dict[str, str]) -> AsyncIterator[Document]:
+        async for doc in self._flows.find(key | {"time_stamp": self._range}):
+            if str(doc.get("last_seen") or doc["time_stamp"]) >= self.since:
+                yield doc
+
+    def of_pod(self, name: str) -> AsyncIterator[Document]:
+        """Flows the pod observed, seen in the window."""
+        return self._read({"pod_name": name})
+
+    def to_address(self, ip: str) -> AsyncIterator[Document]:
+        """Flows whose other end was ``ip``, seen in the window."""
+        return self._read({"traffic_in_out_ip": ip})
+
+
+class FailureTraffic:
+    """Answers :class:`DropQuery` and :class:`ImpactQuery` for one request."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
+        self._pods: AsyncCollection[Document] = db[PODS]
+        self._services: AsyncCollection[Document] = db[SERVICES]
+        self._reader = FlowReader(db)
+
+    async def _subject(self, namespace: str, pod_name: str) -> tuple[Workload, list[str]]:
+        """The pod's workload and its IPs (none when the inventory does not know it)."""
+        doc = await self._pods.find_one({"_id": pod_name})
+        if doc is None or doc.get("pod_namespace") != namespace:
+            return Workload(namespace, "Pod", pod_name), []
+        ips = [str(ip) for ip in doc.get("pod_ips") or [] if ip]
+        if not ips and doc.get("pod_ip"):
+            ips = [str(doc["pod_ip"])]
+        return pod_workload(doc, namespace), ips
+
+    # --- drops ------------------------------------------------------------------
+
+    async def drops(self, q: DropQuery) -> DropReport:
+        """The DROPs around the failed pod, per peer and port, most drops first."""
+        window = _Window(self._db, q.since, q.until)
+        workload, ips = await self._subject(q.namespace, q.pod_name)
+        siblings = [n for n in await self._reader.pods_of(workload) if n != q.pod_name]
+        found: dict[str, tuple[Document, str]] = {}
+        for name in [q.pod_name, *siblings[:MAX_WORKLOAD_PODS]]:
+            via = "pod" if name == q.pod_name else "workload"
+            async for doc in window.of_pod(name):
+                if doc.get("decision") == "DROP" and doc.get("pod_namespace") == q.namespace:
+                    found.setdefault(str(doc["_id"]), (doc, via))
+        for ip in ips:  # its connections refused at the other end
+            async for doc in window.to_address(ip):
+                if doc.get("decision") == "DROP" and doc.get("traffic_type") == "INGRESS":
+                    found.setdefault(str(doc["_id"]), (doc, "peer"))
+        for ip in await self._addresses(q.addresses, q.namespace):
+            async for doc in window.to_address(ip):
+                if (
+                    doc.get("decision") == "DROP"
+                    and doc.get("traffic_type") == "EGRESS"
+                    and doc.get("pod_namespace") == q.namespace
+                ):
+                    found.setdefault(str(doc["_id"]), (doc, "address"))
+        groups: dict[tuple[Any, ...], _Group] = {}
+        for doc, via in found.values():
+            for flow in (await self._reader.resolve(doc, q.since, q.until))[:1]:
+                if via == "peer" and flow.peer.workload != workload:
+                    continue  # the address belonged to another pod then
+                peer = _ref(flow.peer.workload, flow.peer.ip)
+                key = (flow.workload, flow.traffic_type, peer, flow.port, flow.protocol)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = _Group(flow, via)
+                group.add(doc, flow)
+        peers = [await self._peer(group, workload) for group in groups.values()]
+        peers.sort(key=lambda p: (-p.drops, p.destination, p.port))
+        return DropReport(since=q.since, until=q.until, pod_ips=ips, peers=peers[:MAX_PEERS])
+
+    async def _addresses(self, addresses: list[str], namespace: str) -> list[str]:
+        """IPs for the logs' addresses: IPs as they are, host names through the Services
+        of the inventory (``svc``, ``svc.ns``, ``svc.ns.svc[.cluster.local]``)."""
+        ips: list[str] = []
+        for address in addresses[:10]:
+            host = address.strip("[]").lower()
+            if _is_ip(host):
+                ips.append(str(ipaddress.ip_address(host)))
+                continue
+            host = host.removesuffix(".").removesuffix(_CLUSTER_SUFFIX).removesuffix(".svc")
+            name, _, ns = host.partition(".")
+            ns = ns or namespace
+            if not name or "." in ns:
+                continue  # a name outside the cluster: only its IPs are known
+            async for doc in self._services.find({"svc_namespace": ns}, {"svc_name": 1}):
+                if doc.get("svc_name") == name:
+                    ips.append(str(doc["_id"]))
+        return list(dict.fromkeys(ips))
+
+    async def _peer(self, group: _Group, failed: Workload) -> DroppedPeer:
+        flow = group.flow
+        egress = flow.traffic_type == "EGRESS"
+        observer, other = flow.workload, flow.peer.workload
+        source = _ref(observer, "") if egress else _ref(other, flow.peer.ip)
+        destination = _ref(other, flow.peer.ip) if egress else _ref(observer, "")
+        # The peer is the other end from the failed pod's side.
+        peer = observer if group.via == "peer" else other
+        peer_ip = group.docs[0].get("pod_ip", "") if group.via == "peer" else flow.peer.ip
+        service = await self._reader.service_ref(flow.peer.ip) if egress else None
+        evidence = sorted(group.docs, key=lambda d: str(d.get("last_seen") or ""), reverse=True)
+        return DroppedPeer(
+            source=source,
+            destination=destination,
+            peer_workload=peer.ref() if peer else None,
+            peer_namespace=peer.namespace if peer else None,
+            peer_kind=peer.kind if peer else None,
+            peer_name=peer.name if peer else None,
+            peer_ip=str(peer_ip),
+            peer_service=service,
+            port=str(flow.port if flow.port is not None else flow.observed_port),
+            dialled_port=flow.observed_port,
+            protocol=flow.protocol,
+            dropped_at="egress" if egress else "ingress",
+            via=group.via,
+            drops=sum(int(d.get("hits") or 1) for d in group.docs),
+            first_seen=min(str(d.get("first_seen") or d["time_stamp"]) for d in group.docs),
+            last_seen=max(str(d.get("last_seen") or d["time_stamp"]) for d in group.docs),
+            fix=_fix(group.flows, failed),
+            flows=[_evidence(d) for d in evidence[:MAX_EVIDENCE]],
+        )
+
+    # --- impact -----------------------------------------------------------------
+
+    async def impact(self, q: ImpactQuery) -> ImpactReport:
+        """Who called the pod, directly or through a Service selecting it, in the window."""
+        window = _Window(self._db, q.since, q.until)
+        workload, ips = await self._subject(q.namespace, q.pod_name)
+        labels = await self._reader.pod_labels(q.pod_name)
+        services: dict[str, str] = {}
+        async for doc in self._services.find({"svc_namespace": q.namespace}):
+            spec = _spec(doc.get("service_spec"))
+            selector = spec.get("selector")
+            picks = isinstance(selector, dict) and selector and labels
+            if picks and selector_matches({"matchLabels": selector}, labels):
+                services[str(doc["_id"])] = f"{q.namespace}/{doc.get('svc_name') or ''}"
+        connections: dict[tuple[str, str, str], _Connection] = {}
+
+        def seen(key: tuple[str, str, str], caller: ResolvedFlow, doc: Document) -> _Connection:
+            conn = connections.get(key)
+            if conn is None:
+                conn = connections[key] = _Connection(caller)
+            conn.hits = max(conn.hits, int(doc.get("hits") or 1))
+            conn.dropped = conn.dropped or doc.get("decision") == "DROP"
+            conn.last_seen = max(conn.last_seen, str(doc.get("last_seen") or doc["time_stamp"]))
+            return conn
+
+        async for doc in window.of_pod(q.pod_name):
+            if doc.get("traffic_type") != "INGRESS" or doc.get("pod_namespace") != q.namespace:
+                continue
+            for flow in (await self._reader.resolve(doc, q.since, q.until))[:1]:
+                key = (flow.peer.ip, str(doc.get("traffic_in_out_port")), flow.protocol)
+                conn = seen(key, flow, doc)
+                conn.ports.add(f"{doc.get('pod_port')}/{flow.protocol}")
+                conn.via.add("pod")
+        for ip in [*ips, *services]:
+            async for doc in window.to_address(ip):
+                if doc.get("traffic_type") != "EGRESS":
+                    continue
+                for flow in (await self._reader.resolve(doc, q.since, q.until))[:1]:
+                    if ip in ips and flow.peer.workload != workload:
+                        continue  # the address was another pod's then
+                    key = (str(doc.get("pod_ip")), str(doc.get("pod_port")), flow.protocol)
+                    conn = seen(key, flow, doc)
+                    conn.flow, conn.from_caller = flow, True  # the caller's own view wins
+                    conn.ports.add(f"{doc.get('traffic_in_out_port')}/{flow.protocol}")
+                    conn.via.add(f"service:{services[ip]}" if ip in services else "pod")
+        return ImpactReport(
+            namespace=q.namespace,
+            pod_name=q.pod_name,
+            since=q.since,
+            until=q.until,
+            pod_ips=ips,
+            services=sorted(set(services.values())),
+            callers=_callers(connections.values())[:MAX_CALLERS],
+            flows=len(connections),
+        )
+
+
+class _Group:
+    """The DROP flows of one (observer, direction, peer, port)."""
+
+    def __init__(self, flow: ResolvedFlow, via: str) -> None:
+        self.flow = flow
+        self.via = via
+        self.docs: list[Document] = []
+        self.flows: list[ResolvedFlow] = []
+
+    def add(self, doc: Document, flow: ResolvedFlow) -> None:
+        self.docs.append(doc)
+        self.flows.append(flow)
+
+
+class _Connection:
+    """One connection (client address and port) to the pod, from either end."""
+
+    def __init__(self, flow: ResolvedFlow) -> None:
+        self.flow = flow
+        self.hits = 0
+        self.dropped = False
+        self.last_seen = ""
+        self.ports: set[str] = set()
+        self.via: set[str] = set()
+        self.from_caller = False
+
+    def caller(self) -> tuple[Workload | None, str]:
+        """The calling workload and address: the observer of a caller-side flow, else
+        the resolved peer of the pod's ingress flow."""
+        if self.from_caller:
+            return self.flow.workload, ""
+        return self.flow.peer.workload, self.flow.peer.ip
+
+
+def _callers(connections: Any) -> list[Caller]:
+    by: dict[str, dict[str, Any]] = {}
+    for conn in connections:
+        workload, ip = conn.caller()
+        entry = by.setdefault(
+            _ref(workload, ip),
+            {"workload": workload, "ip": ip, "flows": 0, "hits": 0, "drops": 0, "dh": 0}
+            | {"ports": set(), "via": set(), "last": ""},
+        )
+        entry["flows"] += 1
+        entry["hits"] += conn.hits
+        entry["drops"] += int(conn.dropped)
+        entry["dh"] += conn.hits if conn.dropped else 0
+        entry["ports"] |= conn.ports
+        entry["via"] |= conn.via
+        entry["last"] = max(entry["last"], conn.last_seen)
+    callers = [
+        Caller(
+            workload=e["workload"].ref() if e["workload"] else None,
+            namespace=e["workload"].namespace if e["workload"] else None,
+            kind=e["workload"].kind if e["workload"] else None,
+            name=e["workload"].name if e["workload"] else None,
+            ip=None if e["workload"] else e["ip"],
+            flows=e["flows"],
+            hits=e["hits"],
+            drops=e["drops"],
+            dropped_hits=e["dh"],
+            ports=sorted(e["ports"]),
+            via=sorted(e["via"]),
+            last_seen=e["last"],
+        )
+        for e in by.values()
+    ]
+    callers.sort(key=lambda c: (-c.drops, -c.flows, c.workload or c.ip or ""))
+    return callers
+
+
+def _spec(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, str):
+        try:
+            obj = msgspec.json.decode(obj)
+        except msgspec.DecodeError:
+            return {}
+    spec = obj.get("spec", obj) if isinstance(obj, dict) else {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def _evidence(doc: Document) -> DroppedFlow:
+    return DroppedFlow(
+        pod_name=str(doc.get("pod_name")),
+        pod_namespace=str(doc.get("pod_namespace")),
+        traffic_type=str(doc.get("traffic_type")),
+        pod_ip=str(doc.get("pod_ip")),
+        pod_port=str(doc.get("pod_port")),
+        peer_ip=str(doc.get("traffic_in_out_ip")),
+        peer_port=str(doc.get("traffic_in_out_port")),
+        ip_protocol=str(doc.get("ip_protocol")),
+        hits=int(doc.get("hits") or 1),
+        first_seen=str(doc.get("first_seen") or doc["time_stamp"]),
+        last_seen=str(doc.get("last_seen") or doc["time_stamp"]),
+    )
+
+
+def _fix(flows: list[ResolvedFlow], failed: Workload) -> dict[str, Any] | None:
+    """A NetworkPolicy allowing ``flows`` on the side that dropped them: the observer's
+    least-privilege policy for these flows alone, cut to the one direction (policies are
+    additive, so it opens exactly this and isolates nothing new)."""
+    observer = flows[0].workload
+    policies = suggest(flows, "kubernetes", observer).policies
+    if not policies:
+        return None
+    policy = policies[0]
+    direction = "Egress" if flows[0].traffic_type == "EGRESS" else "Ingress"
+    other = "ingress" if direction == "Egress" else "egress"
+    spec = policy["spec"]
+    spec.pop(other, None)
+    spec["policyTypes"] = [direction]
+    peer = flows[0].peer.workload
+    target = peer.name if peer else flows[0].peer.ip
+    name = f"allow-{observer.name}-{direction.lower()}-{target}-{flows[0].port}".lower()
+    meta = policy["metadata"]
+    meta["name"] = _NAME.sub("-", name).strip("-")[:253].rstrip("-")
+    meta["annotations"] = {
+        "kubeward.io/workload": f"{observer.kind}/{observer.name}",
+        "kubeward.io/allows-dropped": f"{direction.lower()} of {observer.ref()} "
+        f"{'to' if direction == 'Egress' else 'from'} {_ref(peer, flows[0].peer.ip)}",
+        "kubeward.io/failed-workload": failed.ref(),
+    }
+    return policy

@@ -1,0 +1,183 @@
+"""Integration tests: the traffic around a failed pod (its DROPs with the policy that would
+allow them, and its callers) over the world of ``devstack.cluster_world`` stored in a real
+MongoDB wire server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+import pytest
+from kubernetes.client import ApiClient
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from kubeward.core.mongo import Document
+from kubeward.devstack import cluster_world as world
+from kubeward.schemas.network import DropQuery, DropReport, ImpactQuery, ImpactReport
+from kubeward.traffic_store.network_service import NetworkService
+from kubeward.traffic_store.pod_traffic import COLLECTION
+
+LoadWorld = Callable[..., Awaitable[None]]
+"""conftest's ``load_world``."""
+
+WINDOW = {"since": world.at("10:25:00"), "until": world.at("10:36:00")}
+POSTGRES_REFUSES_LEDGER = world.flow(
+    21, world.POSTGRES, "shop", "INGRESS", "10.244.4.40", "5432", "52002", decision="DROP"
+)
+
+
+@pytest.fixture
+async def db(
+    mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> AsyncIterator[AsyncDatabase[Document]]:
+    """An empty database, dropped afterwards."""
+    yield mongo[mongo_db_name]
+    await mongo.drop_database(mongo_db_name)
+
+
+def valid_network_policy(obj: dict[str, Any]) -> Any:
+    """``obj`` as the official client's ``V1NetworkPolicy``, serialised back unchanged."""
+    client = ApiClient()
+    model = client._ApiClient__deserialize(obj, "V1NetworkPolicy")  # type: ignore[attr-defined]
+    assert client.sanitize_for_serialization(model) == obj
+    return model
+
+
+async def drops(db: AsyncDatabase[Document], **query: Any) -> DropReport:
+    reply = await NetworkService(db, []).drops(DropQuery(**WINDOW | query))
+    assert reply.status == 200, reply.detail
+    return msgspec.json.decode(reply.body, type=DropReport)
+
+
+async def test_ledger_drops_name_the_peer_the_count_and_an_egress_fix(
+    db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    await load_world(db)
+    found = await drops(db, namespace="ledger", pod_name=world.LEDGER)
+    assert found.pod_ips == ["10.244.4.40"]
+    [peer] = found.peers
+    assert (peer.source, peer.destination, peer.dropped_at, peer.via) == (
+        "ledger/Deployment/ledger",
+        "shop/StatefulSet/postgres",
+        "egress",
+        "pod",
+    )
+    assert (peer.peer_workload, peer.peer_namespace, peer.peer_kind, peer.peer_name) == (
+        "shop/StatefulSet/postgres",
+        "shop",
+        "StatefulSet",
+        "postgres",
+    )
+    assert (peer.peer_service, peer.dialled_port, peer.port, peer.protocol) == (
+        "shop/postgres",
+        "5432",
+        "postgresql",  # the Service's named target port
+        "TCP",
+    )
+    assert peer.drops == 2
+    assert sorted(f.pod_port for f in peer.flows) == ["52000", "52001"]
+    assert peer.fix is not None
+    policy = valid_network_policy(peer.fix)
+    assert policy.metadata.namespace == "ledger"
+    assert policy.spec.policy_types == ["Egress"]
+    assert policy.spec.ingress is None
+    assert policy.spec.pod_selector.match_labels == {"app": "ledger"}
+    [rule] = policy.spec.egress
+    assert rule.to[0].pod_selector.match_labels == {"app": "postgres"}
+    assert rule.to[0].namespace_selector.match_labels == {"kubernetes.io/metadata.name": "shop"}
+    assert [(p.protocol, p.port) for p in rule.ports] == [("TCP", "postgresql")]
+
+
+async def test_a_drop_seen_at_the_other_end_gets_an_ingress_fix_there(
+    db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    events = [e for e in world.traffic() if e["decision"] == "ALLOW"]
+    await load_world(db, [*events, POSTGRES_REFUSES_LEDGER])
+    found = await drops(db, namespace="ledger", pod_name=world.LEDGER)
+    [peer] = found.peers
+    assert (peer.source, peer.destination, peer.dropped_at, peer.via) == (
+        "ledger/Deployment/ledger",
+        "shop/StatefulSet/postgres",
+        "ingress",
+        "peer",
+    )
+    assert (peer.peer_workload, peer.peer_ip, peer.port, peer.drops) == (
+        "shop/StatefulSet/postgres",
+        "10.244.3.30",
+        "5432",
+        1,
+    )
+    assert peer.fix is not None
+    policy = valid_network_policy(peer.fix)
+    assert (policy.metadata.namespace, policy.spec.policy_types) == ("shop", ["Ingress"])
+    assert policy.spec.pod_selector.match_labels == {"app": "postgres"}
+    [rule] = policy.spec.ingress
+    assert rule._from[0].pod_selector.match_labels == {"app": "ledger"}
+    assert rule._from[0].namespace_selector.match_labels == {
+        "kubernetes.io/metadata.name": "ledger"
+    }
+
+
+async def test_an_address_from_the_logs_finds_its_namespace_drops(
+    db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    await load_world(db)
+    # A pod the inventory does not know: only the address its logs name leads to drops.
+    stranger = {"namespace": "ledger", "pod_name": "ledger-migrate-x7k2p"}
+    assert (await drops(db, **stranger)).peers == []
+    for address in ("postgres.shop", "postgres.shop.svc.cluster.local", "10.96.10.30"):
+        found = await drops(db, **stranger, addresses=[address])
+        assert [(p.via, p.destination, p.drops) for p in found.peers] == [
+            ("address", "shop/StatefulSet/postgres", 2)
+        ], address
+    assert (await drops(db, **stranger, addresses=["postgres", "db.example.com"])).peers == []
+
+
+async def test_no_drops_no_peers(db: AsyncDatabase[Document], load_world: LoadWorld) -> None:
+    await load_world(db, [e for e in world.traffic() if e["decision"] == "ALLOW"])
+    assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == []
+    await db[COLLECTION].drop()
+    await load_world(db)
+    # the drops are at 10:30: a failure at noon does not see them
+    later = {"since": world.at("11:50:00"), "until": world.at("12:01:00")}
+    assert (await drops(db, namespace="ledger", pod_name=world.LEDGER, **later)).peers == []
+
+
+async def test_impact_lists_the_callers_with_connections_counted_once(
+    db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    await load_world(db)
+    service = NetworkService(db, [])
+    query = ImpactQuery(namespace="shop", pod_name=world.POSTGRES, **WINDOW)
+    reply = await service.impact(query)
+    assert reply.status == 200, reply.detail
+    found = msgspec.json.decode(reply.body, type=ImpactReport)
+    assert found.services == ["shop/postgres"]
+    assert found.flows == 4
+    assert [
+        (c.workload, c.flows, c.hits, c.drops, c.dropped_hits, c.ports, c.via)
+        for c in found.callers
+    ] == [
+        ("ledger/Deployment/ledger", 2, 2, 2, 2, ["5432/TCP"], ["service:shop/postgres"]),
+        ("shop/Deployment/api", 2, 2, 0, 0, ["5432/TCP"], ["pod", "service:shop/postgres"]),
+    ]
+    # an hour back also finds the report job that held 10.244.2.99 at 09:30
+    earlier = msgspec.structs.replace(query, since=world.at("09:20:00"))
+    found = msgspec.json.decode((await service.impact(earlier)).body, type=ImpactReport)
+    assert [c.workload for c in found.callers] == [
+        "ledger/Deployment/ledger",
+        "shop/Deployment/api",
+        "shop/CronJob/report",
+    ]
+    nobody = ImpactQuery(namespace="ledger", pod_name=world.LEDGER, **WINDOW)
+    found = msgspec.json.decode((await service.impact(nobody)).body, type=ImpactReport)
+    assert (found.callers, found.flows) == ([], 0)
+
+
+async def test_reads_use_the_indexes(db: AsyncDatabase[Document], load_world: LoadWorld) -> None:
+    await load_world(db)
+    keys = [list(index["key"]) async for index in await db[COLLECTION].list_indexes()]
+    assert ["traffic_in_out_ip", "time_stamp"] in keys
+    assert ["pod_name", "time_stamp", "uuid"] in keys
