@@ -25,6 +25,7 @@ from kubeward.gateway.errors import detail_response
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.sessions import SESSION_COOKIE, SessionStore
 from kubeward.gateway.users import ROLES, User, UserError, UserStore, is_id
+from kubeward.schemas.audit import AuditRecord
 
 
 class Credentials(msgspec.Struct):
@@ -79,7 +80,7 @@ async def audit_user_change(
     request: Request[Any, Any, State], state: State, action: str, username: str, **details: Any
 ) -> None:
     """Record a change to users on the ``AUDIT`` stream, with its actor."""
-    record = audit.AuditRecord(
+    record = AuditRecord(
         actor=principal_of(request).username,
         action=action,
         key=f"users.{username}",
