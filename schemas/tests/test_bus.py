@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kubeward.schemas import asyncapi, bus
 
 
@@ -50,3 +52,35 @@ def test_asyncapi_embeds_payload_schemas() -> None:
     assert message["payload"] == {"$ref": "#/components/schemas/PodTrafficEvent"}
     assert "pod_ip" in doc["components"]["schemas"]["PodTrafficEvent"]["properties"]
     assert len(doc["channels"]) == len(bus.SUBJECTS)
+
+
+def test_every_subject_carries_a_schema_for_each_body() -> None:
+    doc = asyncapi.build()
+    messages = doc["components"]["messages"]
+    for spec in bus.SUBJECTS:
+        cid = next(c for c, ch in doc["channels"].items() if ch["address"] == spec.subject)
+        assert "payload" in messages[cid], spec.subject
+        assert (spec.reply is not None) == (spec.stream is None), spec.subject
+        if spec.reply is not None:
+            reply = doc["operations"][f"publish-{cid}"]["reply"]["messages"][0]["$ref"]
+            assert messages[reply.rsplit("/", 1)[1]]["payload"], spec.subject
+    # Every Struct a subject names has its schema in the document.
+    schemas = doc["components"]["schemas"]
+    assert schemas["FeedEvent"]["required"] == ["type", "data"]
+    assert "actor" in schemas["AuditRecord"]["properties"]
+    assert schemas["Reply"]["properties"]["status"]["default"] == 200
+    assert {"SetStatus", "Dismiss", "DismissFinding", "Preview", "ArkynCommand"} <= set(schemas)
+    many = messages["kubeward-collect-pod-spec-array"]["payload"]
+    assert many == {"type": "array", "items": {"$ref": "#/components/schemas/PodDetail"}}
+
+
+def test_a_subject_described_in_text_is_refused() -> None:
+    with pytest.raises(TypeError, match="not text"):
+        bus.SubjectSpec(
+            subject="kubeward.rpc.x",
+            stream=None,
+            publisher="gateway",
+            consumer="x",
+            payload="XQuery -> Reply",
+            description="x",
+        )

@@ -1,5 +1,9 @@
 """Gateway test fixtures: gateways on real NATS, MongoDB and Redis, a logged-in admin, and
-gateways with services running in-process behind them."""
+gateways with services running in-process behind them.
+
+The fixtures' gateways check every 2xx JSON answer they send against the response schema
+its route declares in the OpenAPI document (:mod:`kubeward.devstack.openapi_responses`),
+whichever client asked: a body the document misdescribes fails the test at teardown."""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
 
 from kubeward.core.service import serving
+from kubeward.devstack.openapi_responses import ResponseSchemas
 from kubeward.devstack.testing import serve_asgi
 from kubeward.failure_analyzer.app import failure_analyzer
 from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
@@ -34,6 +40,16 @@ Gateway = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
 KubeGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 Backing = Callable[..., AbstractAsyncContextManager[None]]
 BackedGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@asynccontextmanager
+async def serve_checked(app: Litestar) -> AsyncIterator[str]:
+    """Serve ``app`` (yield its URL), checking each 2xx JSON answer against its route's
+    declared schema; fail at the end if any broke it."""
+    schemas = ResponseSchemas.of_litestar(app)
+    async with serve_asgi(schemas.asgi(app)) as url:
+        yield url
+    schemas.assert_clean()
 
 
 @pytest.fixture
@@ -61,7 +77,7 @@ def gateway(gateway_settings: Settings) -> Gateway:
     @asynccontextmanager
     async def start() -> AsyncIterator[httpx.AsyncClient]:
         async with (
-            serve_asgi(create_app(settings)) as url,
+            serve_checked(create_app(settings)) as url,
             httpx.AsyncClient(base_url=url) as client,
         ):
             yield client
@@ -90,10 +106,8 @@ def kube_gateway(gateway_settings: Settings, kmock_kubeconfig: str) -> KubeGatew
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        async with (
-            serve_asgi(create_app(msgspec.structs.replace(settings, **overrides))) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        app = create_app(msgspec.structs.replace(settings, **overrides))
+        async with serve_checked(app) as url, httpx.AsyncClient(base_url=url) as client:
             yield client
 
     return start
@@ -147,9 +161,10 @@ def backed_gateway(backing: Backing, gateway_settings: Settings) -> BackedGatewa
     async def start(
         *services: str, settings: Mapping[str, Mapping[str, Any]] | None = None, **gateway: Any
     ) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(msgspec.structs.replace(gateway_settings, **gateway))
         async with (
             backing(*services, settings=settings),
-            serve_asgi(create_app(msgspec.structs.replace(gateway_settings, **gateway))) as url,
+            serve_checked(app) as url,
             httpx.AsyncClient(base_url=url, timeout=30) as client,
         ):
             yield client

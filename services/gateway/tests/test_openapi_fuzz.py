@@ -26,10 +26,13 @@ allows; negative: data it forbids):
 The WebSocket feed is not in the OpenAPI document and is not fuzzed here.
 
 Checks: every response below 500 (the point of the test); a 2xx response must carry one
-of the operation's documented status codes; no 401 in the first two passes (outside login
-and signup), so the credentials held and the passes got past the guard. Failures are
-collected, not raised inside Hypothesis (so nothing is shrunk and one run reports every
-failing operation), and the test fails listing each with a curl command reproducing it.
+of the operation's documented status codes, and a 2xx JSON body must validate against the
+schema the operation declares for it (the app is served through
+:meth:`~kubeward.devstack.openapi_responses.ResponseSchemas.asgi`; checked at teardown);
+no 401 in the first two passes (outside login and signup), so the credentials held and the
+passes got past the guard. Failures are collected, not raised inside Hypothesis (so
+nothing is shrunk and one run reports every failing operation), and the test fails listing
+each with a curl command reproducing it.
 
 Bounded and reproducible: a few examples per operation and mode, ``derandomize=True``
 (or the seed ``FUZZ_SEED`` gives), no example database, no deadline.
@@ -61,6 +64,7 @@ from schemathesis import Case, GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from kubeward.devstack.openapi_responses import ResponseSchemas
 from kubeward.devstack.testing import serve_asgi
 from kubeward.gateway.app import create_app
 from kubeward.gateway.sessions import SESSION_COOKIE
@@ -169,13 +173,15 @@ async def stack(
                 kubeconfig=kmock_kubeconfig,
             )
         )
-        base_url = await stack.enter_async_context(serve_asgi(app))
+        schemas = ResponseSchemas.of_litestar(app)
+        base_url = await stack.enter_async_context(serve_asgi(schemas.asgi(app)))
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url))
         signup = await client.post("/api/auth/signup", json=ADMIN)
         assert signup.status_code == 201, signup.text
         spec = await client.get(SPEC_PATH)
         assert spec.status_code == 200, spec.text
         yield Stack(base_url, app, spec.json(), signup.cookies[SESSION_COOKIE])
+    schemas.assert_clean()
 
 
 def service_operations(app: Litestar) -> frozenset[tuple[str, str]]:

@@ -1,70 +1,140 @@
 """An AsyncAPI 3.0 document of the whole bus, built from :mod:`kubeward.schemas.bus`.
 
-``python -m kubeward.schemas.asyncapi > docs/asyncapi.json`` regenerates the published copy
-(``make asyncapi``); a test keeps it in sync.
+Every subject of :data:`~kubeward.schemas.bus.SUBJECTS` names its body's type (and a
+request's reply type); the document carries the JSON Schema of each
+(``msgspec.json.schema_components``), so it cannot drift from the Structs the services
+decode. ``python -m kubeward.schemas.asyncapi > docs/asyncapi.json`` regenerates the
+published copy (``make asyncapi``); ``schemas/tests/test_bus.py`` fails when it is stale.
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Any
+import types
+import typing
+from typing import Annotated, Any
 
 import msgspec
 
 from kubeward.schemas import bus
-from kubeward.schemas.http_traffic import (
-    HttpEntityCreate,
-    HttpTrafficBatch,
-    HttpTrafficIn,
-    HttpTrafficQuery,
-)
-from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficQuery
 
-PAYLOAD_TYPES: dict[str, Any] = {
-    "PodTrafficEvent": PodTrafficEvent,
-    "PodTrafficBatch": PodTrafficBatch,
-    "PodTrafficQuery": PodTrafficQuery,
-    "HttpTrafficIn": HttpTrafficIn,
-    "HttpTrafficBatch": HttpTrafficBatch,
-    "HttpEntityCreate": HttpEntityCreate,
-    "HttpTrafficQuery": HttpTrafficQuery,
+REF_TEMPLATE = "#/components/schemas/{name}"
+CONTENT_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "msgpack": "application/msgpack",
+    "bytes": "application/octet-stream",
 }
-"""Structs whose JSON Schema the document embeds, by the name used in ``SubjectSpec.payload``.
-
-``Reply`` (status, detail, raw JSON body, count, cursor) carries raw JSON, which JSON Schema
-generation cannot describe; its fields are documented in :mod:`kubeward.schemas.replies`."""
 
 
 def _channel_id(subject: str) -> str:
-    return subject.replace(".", "-").replace(">", "all").replace("*", "any").strip("<>")
+    """``kubeward.deadletter.<stage>`` -> ``kubeward-deadletter-stage``; ``*`` -> ``any``."""
+    named = re.sub(r"<(\w+)>", r"\1", subject)
+    return named.replace(".", "-").replace(">", "all").replace("*", "any")
+
+
+_RAW = msgspec.Meta(description="Raw JSON: any value, described by the subject's note.")
+
+
+def _describable(kind: Any) -> Any:
+    """``kind``, or for a Struct with ``msgspec.Raw`` fields (``Reply.body``: raw JSON, which
+    JSON Schema generation cannot describe) a twin of it with those fields typed ``Any``."""
+    if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+        return kind
+    fields = msgspec.structs.fields(kind)
+    if not any(f.type is msgspec.Raw for f in fields):
+        return kind
+    twin: list[tuple[str, Any, Any]] = []
+    for f in fields:
+        if f.type is msgspec.Raw:
+            default = None if f.default == msgspec.Raw(b"null") else msgspec.NODEFAULT
+            twin.append((f.encode_name, Annotated[Any, _RAW], default))
+        else:
+            twin.append((f.encode_name, f.type, f.default))
+    out: type = msgspec.defstruct(kind.__name__, twin, kw_only=True, module=kind.__module__)
+    out.__doc__ = kind.__doc__
+    return out
+
+
+def type_name(kind: Any) -> str:
+    """``PodTrafficEvent``, ``SetStatus | Dismiss``, ``dict[str, Any]``, ``empty``."""
+    if kind is None:
+        return "empty"
+    if kind is Any:
+        return "bytes"
+    if typing.get_origin(kind) in (types.UnionType, typing.Union):
+        return " | ".join(type_name(arg) for arg in typing.get_args(kind))
+    if isinstance(kind, type) and not typing.get_args(kind):
+        return kind.__name__
+    return repr(kind).replace("typing.", "")
+
+
+def _types() -> list[Any]:
+    """Every body type of the bus, once each, in table order."""
+    kinds = (kind for spec in bus.SUBJECTS for kind in (spec.payload, spec.reply))
+    return list(dict.fromkeys(kind for kind in kinds if kind is not None))
+
+
+def _schema_of(kind: Any, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    if kind is None:
+        return {"description": "An empty message."}
+    return schemas[kind]
 
 
 def build() -> dict[str, Any]:
     """The AsyncAPI document as a plain dict."""
-    _, components = msgspec.json.schema_components(
-        list(PAYLOAD_TYPES.values()), ref_template="#/components/schemas/{name}"
+    kinds = _types()
+    refs, components = msgspec.json.schema_components(
+        [_describable(kind) for kind in kinds], ref_template=REF_TEMPLATE
     )
+    schemas = dict(zip(kinds, refs, strict=True))
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for spec in bus.SUBJECTS:
         cid = _channel_id(spec.subject)
-        refs = [name for name in PAYLOAD_TYPES if name in spec.payload]
-        message: dict[str, Any] = {"name": cid, "summary": spec.payload}
-        if refs:
-            message["payload"] = {"$ref": f"#/components/schemas/{refs[0]}"}
-        messages[cid] = message
+        name = type_name(spec.payload)
+        summary = f"{name} ({spec.encoding})" + (f". {spec.note}" if spec.note else "")
+        messages[cid] = {
+            "name": cid,
+            "title": name,
+            "summary": summary,
+            "contentType": CONTENT_TYPES[spec.encoding],
+            "payload": _schema_of(spec.payload, schemas),
+        }
+        sent = [cid]
+        if spec.many:
+            messages[f"{cid}-array"] = {
+                "name": f"{cid}-array",
+                "title": f"list[{name}]",
+                "summary": f"A JSON array of {name}, handled as one message.",
+                "contentType": CONTENT_TYPES[spec.encoding],
+                "payload": {"type": "array", "items": _schema_of(spec.payload, schemas)},
+            }
+            sent.append(f"{cid}-array")
         channels[cid] = {
             "address": spec.subject,
             "description": spec.description
             + (f" Stream: {spec.stream}." if spec.stream else " Core NATS request/reply."),
-            "messages": {cid: {"$ref": f"#/components/messages/{cid}"}},
+            "messages": {m: {"$ref": f"#/components/messages/{m}"} for m in sent},
         }
-        operations[f"publish-{cid}"] = {
+        operation: dict[str, Any] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{cid}"},
             "summary": f"Published by {spec.publisher}; consumed by {spec.consumer}.",
+            "messages": [{"$ref": f"#/channels/{cid}/messages/{m}"} for m in sent],
         }
+        if spec.reply is not None:
+            reply_name = type_name(spec.reply)
+            messages[f"{cid}-reply"] = {
+                "name": f"{cid}-reply",
+                "title": reply_name,
+                "summary": f"The reply, on the request's NATS inbox: {reply_name}.",
+                "contentType": "text/plain" if spec.reply is str else "application/json",
+                "payload": _schema_of(spec.reply, schemas),
+            }
+            operation["reply"] = {"messages": [{"$ref": f"#/components/messages/{cid}-reply"}]}
+        operations[f"publish-{cid}"] = operation
     return {
         "asyncapi": "3.0.0",
         "info": {

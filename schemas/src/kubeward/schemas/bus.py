@@ -6,7 +6,54 @@ Public (collectors depend on it): stream ``COLLECT`` with ``kubeward.collect.>``
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import msgspec
+
+from kubeward.schemas.arkyn import ArkynCommand, ArkynLogIn, HttpLogBatch
+from kubeward.schemas.audit import AuditRecord
+from kubeward.schemas.feed import FeedEvent
+from kubeward.schemas.http_traffic import (
+    HttpEntityCreate,
+    HttpTrafficBatch,
+    HttpTrafficIn,
+    HttpTrafficQuery,
+)
+from kubeward.schemas.inventory import (
+    InventoryBatch,
+    InventoryQuery,
+    MarkDead,
+    PodDetail,
+    PodSyscalls,
+    SvcDetail,
+)
+from kubeward.schemas.mirror import MirrorCommand
+from kubeward.schemas.network import (
+    DropQuery,
+    ImpactQuery,
+    PolicyAuditRequest,
+    PolicySuggestQuery,
+    SeccompQuery,
+)
+from kubeward.schemas.pod_failures import (
+    DiagnoseJob,
+    FailureCommand,
+    FailureQuery,
+    FailureReportEnvelope,
+    PodFailureReport,
+)
+from kubeward.schemas.replies import Reply
+from kubeward.schemas.security import (
+    FindingBatch,
+    FindingQuery,
+    ManifestBatch,
+    SecurityCommand,
+    SecurityFindingIn,
+)
+from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficQuery
+
+Encoding = Literal["json", "msgpack", "bytes"]
+"""How a subject's body is encoded: JSON, msgpack, or bytes passed on untouched."""
 
 
 class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,8 +77,25 @@ class SubjectSpec(msgspec.Struct, frozen=True, kw_only=True):
     """``None`` for core-NATS request/reply subjects."""
     publisher: str
     consumer: str
-    payload: str
+    payload: Any
+    """The body's type as the consumer decodes it: a Struct, a tagged union of Structs, or
+    (for bodies without a Struct) ``dict[str, Any]``, ``Any``; ``None`` for an empty body.
+    The AsyncAPI document embeds its JSON Schema."""
+    encoding: Encoding = "json"
+    many: bool = False
+    """The body may also be a JSON array of ``payload`` (handled as one message)."""
+    reply: Any = None
+    """Request/reply subjects: the reply's type (``Reply``, or ``str`` for plain text)."""
+    note: str = ""
+    """What the types do not say (e.g. where a subject token comes from)."""
     description: str
+
+    def __post_init__(self) -> None:
+        for kind in (self.payload, self.reply):
+            if isinstance(kind, str):
+                raise TypeError(
+                    f"{self.subject}: payload and reply are types (a Struct), not text: {kind!r}"
+                )
 
 
 # --- Streams ------------------------------------------------------------------
@@ -203,7 +267,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors, gateway",
         consumer="ingest",
-        payload="PodTrafficEvent | list[PodTrafficEvent] (JSON)",
+        payload=PodTrafficEvent,
+        many=True,
         description="kguardian traffic events.",
     ),
     SubjectSpec(
@@ -211,7 +276,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors, gateway",
         consumer="ingest",
-        payload="HttpTrafficIn (JSON); last token is the trafficSourceId",
+        payload=HttpTrafficIn,
+        note="The last token is the trafficSourceId.",
         description="arkyn HttpTraffic bodies.",
     ),
     SubjectSpec(
@@ -219,7 +285,7 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors",
         consumer="ingest",
-        payload="PodFailureReport (JSON)",
+        payload=PodFailureReport,
         description="Kure failed-pod reports; validated by ingest, stored and diagnosed "
         "by failure-analyzer.",
     ),
@@ -228,7 +294,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors",
         consumer="ingest",
-        payload="SecurityFindingIn (JSON), or an array of them",
+        payload=SecurityFindingIn,
+        many=True,
         description="Kure scanner findings; validated by ingest, stored by security.",
     ),
     SubjectSpec(
@@ -236,7 +303,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="agents that send workloads",
         consumer="ingest",
-        payload="a Kubernetes object, a List, or a JSON array of objects (JSON)",
+        payload=dict[str, Any],
+        many=True,
+        note="A Kubernetes object with kind and metadata.name, or a List of them.",
         description="Workload manifests for the built-in scanner.",
     ),
     SubjectSpec(
@@ -244,7 +313,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=TRAFFIC.name,
         publisher="ingest",
         consumer="traffic-store",
-        payload="PodTrafficBatch (msgpack)",
+        payload=PodTrafficBatch,
+        encoding="msgpack",
         description="Validated pod traffic grouped by origin collect message.",
     ),
     SubjectSpec(
@@ -252,7 +322,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=TRAFFIC.name,
         publisher="ingest",
         consumer="traffic-store",
-        payload="HttpTrafficBatch (msgpack)",
+        payload=HttpTrafficBatch,
+        encoding="msgpack",
         description="Validated arkyn HttpTraffic records.",
     ),
     SubjectSpec(
@@ -260,7 +331,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=FAILURES.name,
         publisher="ingest",
         consumer="failure-analyzer",
-        payload="FailureReportEnvelope (msgpack)",
+        payload=FailureReportEnvelope,
+        encoding="msgpack",
         description="A validated failed-pod report with its origin sequence.",
     ),
     SubjectSpec(
@@ -268,7 +340,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=FAILURES.name,
         publisher="failure-analyzer",
         consumer="failure-analyzer",
-        payload="DiagnoseJob (msgpack)",
+        payload=DiagnoseJob,
+        encoding="msgpack",
         description="Ask the configured LLM about a stored failure (after the offline diagnosis).",
     ),
     SubjectSpec(
@@ -276,7 +349,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=SECURITY.name,
         publisher="ingest",
         consumer="security",
-        payload="FindingBatch (msgpack)",
+        payload=FindingBatch,
+        encoding="msgpack",
         description="Validated scanner findings with their origin sequence.",
     ),
     SubjectSpec(
@@ -284,7 +358,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=SECURITY.name,
         publisher="ingest",
         consumer="security",
-        payload="ManifestBatch (msgpack)",
+        payload=ManifestBatch,
+        encoding="msgpack",
         description="Workload objects to scan (failed pods' manifests come from FAILURES).",
     ),
     SubjectSpec(
@@ -292,7 +367,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=DEADLETTER.name,
         publisher="ingest, traffic-store, failure-analyzer, security",
         consumer="operators",
-        payload="original bytes; reason and origin in Kubeward-* headers",
+        payload=Any,
+        encoding="bytes",
+        note="The original bytes; reason and origin in the Kubeward-* headers.",
         description="Rejected input with the reason.",
     ),
     SubjectSpec(
@@ -300,7 +377,7 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=FEED.name,
         publisher="domain services",
         consumer="gateway",
-        payload='{"type": ..., "data": ...} (JSON)',
+        payload=FeedEvent,
         description="WebSocket feed events.",
     ),
     SubjectSpec(
@@ -308,7 +385,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=AUDIT.name,
         publisher="gateway, any service changing admin settings",
         consumer="gateway (admin audit log)",
-        payload="AuditRecord {actor, action, key, at, details (secrets masked)} (JSON)",
+        payload=AuditRecord,
+        note="details holds no secret in clear.",
         description="Audit trail of admin changes; area is e.g. settings.",
     ),
     SubjectSpec(
@@ -316,7 +394,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="PodTrafficQuery -> JSON array of rows (chunked reply)",
+        payload=PodTrafficQuery,
+        reply=Reply,
+        note="The reply body is a JSON array of rows; a large reply comes in parts.",
         description="Query stored pod traffic.",
     ),
     SubjectSpec(
@@ -324,7 +404,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="HttpEntityCreate (JSON) -> Reply (201 with the entity, 400, 404, 409)",
+        payload=HttpEntityCreate,
+        reply=Reply,
+        note="Replies 201 with the entity, 400, 404, 409.",
         description="Create arkyn entities (source, domain, pathname, request, response).",
     ),
     SubjectSpec(
@@ -332,7 +414,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload='HttpTrafficQuery -> Reply {"data": [...], "meta": {...}} + cursor (chunked)',
+        payload=HttpTrafficQuery,
+        reply=Reply,
+        note='The reply body is {"data": [...], "meta": {...}}, with a cursor; in parts.',
         description="Query stored HTTP traffic of one source.",
     ),
     SubjectSpec(
@@ -340,7 +424,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="ingest",
-        payload="empty -> Prometheus text",
+        payload=None,
+        reply=str,
+        note="The reply is Prometheus text.",
         description="Ingest counters for the gateway's /metrics.",
     ),
     SubjectSpec(
@@ -348,7 +434,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="failure-analyzer",
-        payload="FailureQuery -> Reply with a JSON array of PodFailure + cursor (chunked)",
+        payload=FailureQuery,
+        reply=Reply,
+        note="The reply body is a JSON array of PodFailure, with a cursor; in parts.",
         description="List failed pods (active, history or ignored).",
     ),
     SubjectSpec(
@@ -356,7 +444,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="failure-analyzer",
-        payload="FailureCommand (JSON, tagged by action) -> Reply",
+        payload=FailureCommand,
+        reply=Reply,
         description="Change a failure: status, dismiss, restore, retry the solution, "
         "dismiss a deleted pod.",
     ),
@@ -365,7 +454,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="security",
-        payload="FindingQuery -> Reply with a JSON array of SecurityFinding + cursor",
+        payload=FindingQuery,
+        reply=Reply,
+        note="The reply body is a JSON array of SecurityFinding, with a cursor.",
         description="List findings with filters.",
     ),
     SubjectSpec(
@@ -373,7 +464,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="security",
-        payload="SecurityCommand (JSON, tagged by action) -> Reply",
+        payload=SecurityCommand,
+        reply=Reply,
         description="Dismiss, restore, fix, clear, delete a resource's findings, rescan "
         "status, scan duration, trusted registries, ad-hoc scan.",
     ),
@@ -382,7 +474,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="mirror",
-        payload="MirrorCommand (JSON, tagged by action) -> Reply",
+        payload=MirrorCommand,
+        reply=Reply,
         description="Mirror pods: preview a fix, deploy, status, delete, list active.",
     ),
     SubjectSpec(
@@ -390,7 +483,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer=", ".join(METRICS_SERVICES),
-        payload="empty -> Prometheus text",
+        payload=None,
+        reply=str,
+        note="The reply is Prometheus text.",
         description="A service's counters (kubeward_* and Kure's kure_*) for the gateway's "
         "/metrics; each is asked concurrently with a timeout.",
     ),
@@ -399,7 +494,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="kguardian controllers, gateway (POST /pod/spec)",
         consumer="ingest",
-        payload="PodDetail (JSON; kguardian broker/src/types.rs), or an array of them",
+        payload=PodDetail,
+        many=True,
+        note="kguardian broker/src/types.rs.",
         description="A pod's spec, IP and node; kept with its IP history by traffic-store.",
     ),
     SubjectSpec(
@@ -407,7 +504,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="kguardian controllers, gateway (POST /svc/spec)",
         consumer="ingest",
-        payload="SvcDetail (JSON), or an array of them",
+        payload=SvcDetail,
+        many=True,
         description="A Service keyed by its cluster IP.",
     ),
     SubjectSpec(
@@ -415,7 +513,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="kguardian controllers, gateway (POST /pod/mark_dead)",
         consumer="ingest",
-        payload='{"pod_name", "pod_ip"?} (JSON), or an array of them',
+        payload=MarkDead,
+        many=True,
         description="A pod is gone: marked dead, its IPs released.",
     ),
     SubjectSpec(
@@ -423,7 +522,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="kguardian controllers, gateway (POST /pod/syscalls)",
         consumer="ingest",
-        payload="PodSyscalls (JSON), or an array of them",
+        payload=PodSyscalls,
+        many=True,
         description="Syscalls a pod made (replaces the pod's stored set).",
     ),
     SubjectSpec(
@@ -431,7 +531,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=TRAFFIC.name,
         publisher="ingest",
         consumer="traffic-store",
-        payload="InventoryBatch (msgpack)",
+        payload=InventoryBatch,
+        encoding="msgpack",
         description="Validated pod/service inventory records grouped by origin message.",
     ),
     SubjectSpec(
@@ -439,7 +540,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="InventoryQuery -> Reply (JSON body in kguardian's shape; 404 when none)",
+        payload=InventoryQuery,
+        reply=Reply,
+        note="The reply body has kguardian's shape; 404 when none.",
         description="Read the pod/service inventory: lists, by name, by IP (at a time), "
         "by node, syscalls.",
     ),
@@ -448,7 +551,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=COLLECT.name,
         publisher="collectors, gateway (POST /ingest-log)",
         consumer="ingest",
-        payload="ArkynLogIn (JSON): @arkyn/server's logRequest body",
+        payload=ArkynLogIn,
+        note="@arkyn/server's logRequest body.",
         description="arkyn collector logs: one transaction with its domain, pathname, "
         "request and response; a Nats-Msg-Id of the body digest makes a retry a no-op.",
     ),
@@ -457,7 +561,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=TRAFFIC.name,
         publisher="ingest",
         consumer="traffic-store",
-        payload="HttpLogBatch (msgpack)",
+        payload=HttpLogBatch,
+        encoding="msgpack",
         description="Validated arkyn collector logs, composed into entities by traffic-store.",
     ),
     SubjectSpec(
@@ -465,7 +570,8 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="ArkynCommand (JSON) -> Reply",
+        payload=ArkynCommand,
+        reply=Reply,
         description="arkyn's plural routes: list, get, create, update, delete.",
     ),
     SubjectSpec(
@@ -473,7 +579,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload='PolicySuggestQuery -> Reply {"policies", "flows_used", "unresolved"}',
+        payload=PolicySuggestQuery,
+        reply=Reply,
+        note='The reply body is {"policies", "flows_used", "unresolved"}.',
         description="Least-privilege NetworkPolicies (or CiliumNetworkPolicies) of a "
         "namespace's workloads from their observed ALLOW flows.",
     ),
@@ -482,7 +590,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload='PolicyAuditRequest -> Reply {"evaluated", "would_allow", "would_deny"}',
+        payload=PolicyAuditRequest,
+        reply=Reply,
+        note='The reply body is {"evaluated", "would_allow", "would_deny"}.',
         description="The observed flows a set of policies would block.",
     ),
     SubjectSpec(
@@ -490,7 +600,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway",
         consumer="traffic-store",
-        payload="SeccompQuery -> Reply (an OCI seccomp profile; 404 when none observed)",
+        payload=SeccompQuery,
+        reply=Reply,
+        note="The reply body is an OCI seccomp profile; 404 when none was observed.",
         description="A seccomp profile from the syscalls a pod was seen making.",
     ),
     SubjectSpec(
@@ -498,7 +610,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="failure-analyzer",
         consumer="traffic-store",
-        payload="DropQuery -> Reply (DropReport)",
+        payload=DropQuery,
+        reply=Reply,
+        note="The reply body is a DropReport.",
         description="DROP flows around a failed pod (its own, its workload's, at the other "
         "end, to addresses its logs name), per peer, with a NetworkPolicy that would allow "
         "them; asked with a short timeout, the diagnosis goes on without it.",
@@ -508,7 +622,9 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=None,
         publisher="gateway, failure-analyzer",
         consumer="traffic-store",
-        payload="ImpactQuery -> Reply (ImpactReport)",
+        payload=ImpactQuery,
+        reply=Reply,
+        note="The reply body is an ImpactReport.",
         description="The workloads that called a pod (or its Services) in a window, with "
         "connection and DROP counts.",
     ),

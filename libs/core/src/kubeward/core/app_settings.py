@@ -73,6 +73,7 @@ from kubeward.core.settings_values import (
 )
 from kubeward.core.settings_watch import ChangeCallback, SettingChange, SettingsWatch
 from kubeward.schemas import bus
+from kubeward.schemas.audit import AuditRecord
 
 log = logging.getLogger(__name__)
 
@@ -577,7 +578,7 @@ class AppSettings:
 
     # --- Audit -------------------------------------------------------------------------
 
-    async def audit_log(self, limit: int = 100, before: int = 0) -> list[audit.AuditRecord]:
+    async def audit_log(self, limit: int = 100, before: int = 0) -> list[AuditRecord]:
         """The newest audit records of every area (newest first); see
         :func:`kubeward.core.audit.read_audit`."""
         return await audit.read_audit(self._js, limit, before)
@@ -585,7 +586,7 @@ class AppSettings:
     async def _audit(
         self, action: str, key: str, actor: str, revision: int, details: dict[str, Any]
     ) -> None:
-        record = audit.AuditRecord(
+        record = AuditRecord(
             actor=actor,
             action=action,
             key=key,

@@ -1,14 +1,13 @@
 """The audit trail of admin changes: records on the JetStream stream ``AUDIT``.
 
-One :class:`AuditRecord` per change, on ``kubeward.audit.<area>``. ``details`` must never
-hold a secret in clear: callers pass masked values.
+One :class:`~kubeward.schemas.audit.AuditRecord` per change, on ``kubeward.audit.<area>``.
+``details`` must never hold a secret in clear: callers pass masked values.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
@@ -16,22 +15,10 @@ from nats.js.errors import NotFoundError
 
 from kubeward.core.bus import ensure_streams
 from kubeward.schemas import bus
+from kubeward.schemas.audit import AuditRecord
 
 MAX_READ = 1000
 """Most records :func:`read_audit` returns at once."""
-
-
-class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Who (``actor``) did what (``action`` on ``key``), when (``at``, UTC)."""
-
-    actor: str
-    action: str
-    """``set``, ``delete``, ``add`` or ``remove`` for settings; free-form elsewhere."""
-    key: str
-    at: datetime
-    details: dict[str, Any] = {}
-    seq: int = 0
-    """The record's stream sequence; filled in by :func:`read_audit`, never published."""
 
 
 _decoder = msgspec.json.Decoder(AuditRecord)

@@ -8,13 +8,14 @@ import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.schemas import bus
+from kubeward.schemas.feed import FeedEvent
 
 _encoder = msgspec.json.Encoder()
 
 
 def event_body(event_type: str, data: Any) -> bytes:
     """The feed message for ``data`` (any msgspec-encodable value), as Kure's WebSocket sends it."""
-    return _encoder.encode({"type": event_type, "data": data})
+    return _encoder.encode(FeedEvent(type=event_type, data=data))
 
 
 async def publish_event(

@@ -30,7 +30,7 @@ from typing import Final, Literal
 import msgspec
 
 from kubeward.failure_analyzer.redaction import Redactor
-from kubeward.failure_analyzer.report_view import MAX_LINE_CHARS, cap_lines
+from kubeward.failure_analyzer.report_view.log_blocks import MAX_LINE_CHARS, cap_lines
 from kubeward.schemas.pod_failures import (
     FailureLogBlock,
     FailureLogEntry,

@@ -23,8 +23,10 @@ from kubeward.core import audit
 from kubeward.gateway.auth import authenticate, principal_of
 from kubeward.gateway.errors import detail_response
 from kubeward.gateway.ratelimit import SlidingWindowLimit
+from kubeward.gateway.responses import DetailOut, ServicePrincipal, declare
 from kubeward.gateway.sessions import SESSION_COOKIE, SessionStore
 from kubeward.gateway.users import ROLES, User, UserError, UserStore, is_id
+from kubeward.schemas.audit import AuditRecord
 
 
 class Credentials(msgspec.Struct):
@@ -79,7 +81,7 @@ async def audit_user_change(
     request: Request[Any, Any, State], state: State, action: str, username: str, **details: Any
 ) -> None:
     """Record a change to users on the ``AUDIT`` stream, with its actor."""
-    record = audit.AuditRecord(
+    record = AuditRecord(
         actor=principal_of(request).username,
         action=action,
         key=f"users.{username}",
@@ -143,7 +145,13 @@ class AuthController(Controller):
         ttl = state.settings.session_ttl_seconds
         return Response(user, status_code=201, cookies=[session_cookie(state, cookie, ttl)])
 
-    @post("/login", opt={"public": True}, status_code=200, summary="Log in (5 per 30 s)")
+    @post(
+        "/login",
+        opt={"public": True},
+        status_code=200,
+        summary="Log in (5 per 30 s)",
+        responses=declare(User, "The user; the session cookie is set"),
+    )
     async def login(
         self, request: Request[Any, Any, State], data: JSONBody[Credentials], state: State
     ) -> Response[Any]:
@@ -165,7 +173,13 @@ class AuthController(Controller):
         ttl = state.settings.session_ttl_seconds
         return Response(user, cookies=[session_cookie(state, cookie, ttl)])
 
-    @post("/logout", opt={"public": True}, status_code=200, summary="End this session")
+    @post(
+        "/logout",
+        opt={"public": True},
+        status_code=200,
+        summary="End this session",
+        responses=declare(DetailOut, "Logged out"),
+    )
     async def logout(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Revoke the session (on every replica) and clear the cookie."""
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -173,7 +187,11 @@ class AuthController(Controller):
             await session_store(state).revoke(cookie)
         return Response({"detail": "Logged out"}, cookies=[session_cookie(state, "", 0)])
 
-    @get("/me", summary="The logged-in user")
+    @get(
+        "/me",
+        summary="The logged-in user",
+        responses=declare(User | ServicePrincipal, "The user, or the service token's principal"),
+    )
     async def me(self, request: Request[Any, Any, State], state: State) -> Any:
         """The caller (the service token answers as ``service``)."""
         principal = principal_of(request)
@@ -181,7 +199,13 @@ class AuthController(Controller):
             return {"username": principal.username, "role": principal.role}
         return await user_store(state).get(principal.username)
 
-    @post("/password", opt={"role": "read"}, status_code=200, summary="Change your own password")
+    @post(
+        "/password",
+        opt={"role": "read"},
+        status_code=200,
+        summary="Change your own password",
+        responses=declare(DetailOut, "Changed; every session of the user ended"),
+    )
     async def change_password(
         self, request: Request[Any, Any, State], data: JSONBody[PasswordChange], state: State
     ) -> Response[Any]:

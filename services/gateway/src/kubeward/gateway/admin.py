@@ -28,6 +28,17 @@ from kubeward.core.settings_values import (
 )
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.responses import (
+    ExcludedNamespace,
+    ExcludedPod,
+    NamespaceAdded,
+    NamespaceRemoved,
+    PodPatternAdded,
+    PodPatternRemoved,
+    SettingValue,
+    declare,
+)
+from kubeward.schemas.audit import AuditRecord
 
 
 class LLMConfigIn(msgspec.Struct, kw_only=True):
@@ -151,13 +162,19 @@ class AdminSettingsController(Controller):
         description='Kure\'s answer: [{"namespace": "kube-system", "created_at": null}, ...] '
         "(the dashboard and the scanner map over it; the scanner reads it with the "
         "service token).",
+        responses=declare(list[ExcludedNamespace], "The patterns, sorted"),
     )
     async def namespaces(self, state: State) -> list[dict[str, Any]]:
         """Failures and findings in these namespaces are dropped with a counted reason."""
         patterns = sorted(_store(state).excluded_namespaces())
         return [{"namespace": p, "created_at": None} for p in patterns]
 
-    @post("/excluded-namespaces", status_code=201, summary="Exclude a namespace")
+    @post(
+        "/excluded-namespaces",
+        status_code=201,
+        summary="Exclude a namespace",
+        responses=declare(NamespaceAdded, "Excluded", 201),
+    )
     async def add_namespace(
         self, request: Request[Any, Any, State], data: JSONBody[NamespaceIn], state: State
     ) -> dict[str, Any]:
@@ -173,7 +190,12 @@ class AdminSettingsController(Controller):
         )
         return {"namespace": data.namespace, "added": added}
 
-    @delete("/excluded-namespaces/{namespace:str}", status_code=200, summary="Include again")
+    @delete(
+        "/excluded-namespaces/{namespace:str}",
+        status_code=200,
+        summary="Include again",
+        responses=declare(NamespaceRemoved, "Included again"),
+    )
     async def remove_namespace(
         self, request: Request[Any, Any, State], namespace: FromPath[str], state: State
     ) -> dict[str, Any]:
@@ -189,12 +211,18 @@ class AdminSettingsController(Controller):
         summary="Excluded pod name patterns",
         description='Kure\'s answer: [{"pod_name": "test-*", "created_at": null}, ...] (Kure\'s '
         "agent reads it too, with the service token).",
+        responses=declare(list[ExcludedPod], "The patterns, sorted"),
     )
     async def pods(self, state: State) -> list[dict[str, Any]]:
         """Glob patterns such as ``test-*``."""
         return [{"pod_name": p, "created_at": None} for p in sorted(_store(state).excluded_pods())]
 
-    @post("/excluded-pods", status_code=201, summary="Exclude pods by name pattern")
+    @post(
+        "/excluded-pods",
+        status_code=201,
+        summary="Exclude pods by name pattern",
+        responses=declare(PodPatternAdded, "Excluded", 201),
+    )
     async def add_pod(
         self, request: Request[Any, Any, State], data: JSONBody[PodPatternIn], state: State
     ) -> dict[str, Any]:
@@ -208,7 +236,12 @@ class AdminSettingsController(Controller):
         )
         return {"pod_name": data.pod_name, "added": added}
 
-    @delete("/excluded-pods/{pod_name:str}", status_code=200, summary="Remove a pod pattern")
+    @delete(
+        "/excluded-pods/{pod_name:str}",
+        status_code=200,
+        summary="Remove a pod pattern",
+        responses=declare(PodPatternRemoved, "Removed"),
+    )
     async def remove_pod(
         self, request: Request[Any, Any, State], pod_name: FromPath[str], state: State
     ) -> dict[str, Any]:
@@ -292,7 +325,11 @@ class AdminSettingsController(Controller):
             raise _bad(exc) from None
         return {"seconds": _store(state).mirror_ttl_seconds()}
 
-    @get("/settings/{key:str}", summary="Read a setting")
+    @get(
+        "/settings/{key:str}",
+        summary="Read a setting",
+        responses=declare(SettingValue, "The value"),
+    )
     async def get_setting(self, key: FromPath[str], state: State) -> dict[str, Any]:
         """``history_retention_minutes`` or ``ignored_retention_minutes``."""
         try:
@@ -301,7 +338,12 @@ class AdminSettingsController(Controller):
             raise NotFoundException(detail=f"Unknown setting: {key}") from exc
         return {"key": key, "value": str(value)}
 
-    @post("/settings/{key:str}", status_code=200, summary="Change a setting")
+    @post(
+        "/settings/{key:str}",
+        status_code=200,
+        summary="Change a setting",
+        responses=declare(SettingValue, "The value as stored"),
+    )
     async def set_setting(
         self,
         request: Request[Any, Any, State],
@@ -320,7 +362,11 @@ class AdminSettingsController(Controller):
 
     # --- Audit -------------------------------------------------------------------------
 
-    @get("/audit", summary="Audit log of admin changes, newest first")
+    @get(
+        "/audit",
+        summary="Audit log of admin changes, newest first",
+        responses=declare(list[AuditRecord], "Records, newest first"),
+    )
     async def audit(self, state: State, limit: FromQuery[int] = 100) -> list[dict[str, Any]]:
         """Who changed what, when (secrets masked)."""
         records = await _store(state).audit_log(limit=max(1, min(limit, 1000)))

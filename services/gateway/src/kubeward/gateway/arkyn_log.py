@@ -20,6 +20,7 @@ from litestar.params import FromPath
 
 from kubeward.gateway.arkyn_errors import arkyn_error, arkyn_invalid, arkyn_reply
 from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.responses import declare
 from kubeward.schemas import bus
 
 OPT = {"service": True, "extra_tokens": "arkyn_log_tokens"}
@@ -47,6 +48,7 @@ class ArkynLogController(Controller):
         "trafficUserId, elapsedTime and requestHeaders/requestBody/queryParams/"
         "responseHeaders/responseBody as JSON texts. Composes domain, pathname, request, "
         "response and HttpTraffic; a retried identical post stores nothing. Answers 200 null.",
+        responses=declare(type(None), "null"),
     )
     async def ingest_log(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Publish the posted bytes as they are (their digest is the idempotency key)."""
@@ -60,6 +62,7 @@ class ArkynLogController(Controller):
         status_code=200,
         summary="Compose an HttpTraffic record (arkyn-logs)",
         description="The ingest-log body with the trafficSourceId taken from the path.",
+        responses=declare(type(None), "null"),
     )
     async def compose(
         self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]

@@ -24,6 +24,21 @@ from litestar.params import FromPath
 from kubeward.gateway.arkyn_errors import arkyn_error, arkyn_invalid, arkyn_reply
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.params import iso_time
+from kubeward.gateway.responses import (
+    ArkynDomain,
+    ArkynDomainPage,
+    ArkynPathname,
+    ArkynPathnamePage,
+    ArkynRecord,
+    ArkynRecordPage,
+    ArkynRequest,
+    ArkynResponse,
+    ArkynSource,
+    ArkynSourcePage,
+    ArkynTraffic,
+    ArkynTrafficPage,
+    declare,
+)
 from kubeward.schemas import bus
 from kubeward.schemas.arkyn import (
     ARKYN_CREATED_AT,
@@ -42,6 +57,7 @@ MAX_PAGE = 1_000_000
 _METHODS = frozenset({"get", "post", "put", "delete", "patch", "head", "options"})
 _LEVELS = frozenset({"info", "warning", "fatal"})
 _PROTOCOLS = frozenset({"http", "https"})
+DELETED = declare(type(None), "null")
 
 
 class InvalidParamError(Exception):
@@ -159,57 +175,95 @@ class ArkynPluralController(Controller):
 
     # --- traffic sources -------------------------------------------------------
 
-    @get("/traffic-sources", summary="List traffic sources (arkyn-logs)")
+    @get(
+        "/traffic-sources",
+        summary="List traffic sources (arkyn-logs)",
+        responses=declare(ArkynSourcePage, "A page"),
+    )
     async def list_sources(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """``{data, meta}``, newest first by default."""
         return await _list(request, state, "traffic-sources")
 
-    @get("/traffic-sources/{source_id:str}", summary="A traffic source (arkyn-panel)")
+    @get(
+        "/traffic-sources/{source_id:str}",
+        summary="A traffic source (arkyn-panel)",
+        responses=declare(ArkynSource, "The source"),
+    )
     async def get_source(self, state: State, source_id: FromPath[str]) -> Response[Any]:
         """One source or 404."""
         return await _do(state, "traffic-sources", "get", id=source_id)
 
-    @post("/traffic-sources", status_code=200, summary="Create a traffic source (arkyn-logs)")
+    @post(
+        "/traffic-sources",
+        status_code=200,
+        summary="Create a traffic source (arkyn-logs)",
+        responses=declare(ArkynSource, "The source"),
+    )
     async def create_source(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Body ``{name, trafficDomain}``; 409 when the traffic domain is taken."""
         return await _do(state, "traffic-sources", "create", await request.body())
 
-    @put("/traffic-sources/{source_id:str}", status_code=200, summary="Update a traffic source")
+    @put(
+        "/traffic-sources/{source_id:str}",
+        status_code=200,
+        summary="Update a traffic source",
+        responses=declare(ArkynSource, "The source"),
+    )
     async def update_source(
         self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
     ) -> Response[Any]:
         """Body ``{name?, trafficDomain?}``."""
         return await _do(state, "traffic-sources", "update", await request.body(), id=source_id)
 
-    @delete("/traffic-sources/{source_id:str}", status_code=200, summary="Delete a traffic source")
+    @delete(
+        "/traffic-sources/{source_id:str}",
+        status_code=200,
+        summary="Delete a traffic source",
+        responses=DELETED,
+    )
     async def delete_source(self, state: State, source_id: FromPath[str]) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
         return await _do(state, "traffic-sources", "delete", id=source_id)
 
     # --- domains ---------------------------------------------------------------
 
-    @get("/domains/{source_id:str}", summary="List a source's domains (arkyn-logs)")
+    @get(
+        "/domains/{source_id:str}",
+        summary="List a source's domains (arkyn-logs)",
+        responses=declare(ArkynDomainPage, "A page"),
+    )
     async def list_domains(
         self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
     ) -> Response[Any]:
         """``{data, meta}``; protocol lowercase."""
         return await _list(request, state, "domains", parent=source_id)
 
-    @post("/domains/{source_id:str}", status_code=200, summary="Create a domain (arkyn-logs)")
+    @post(
+        "/domains/{source_id:str}",
+        status_code=200,
+        summary="Create a domain (arkyn-logs)",
+        responses=declare(ArkynDomain, "The domain (an identical one if it exists)"),
+    )
     async def create_domain(
         self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
     ) -> Response[Any]:
         """Body ``{value, protocol: "http"|"https"}``; an identical domain is returned."""
         return await _do(state, "domains", "create", await request.body(), parent=source_id)
 
-    @delete("/domains/{domain_id:str}", status_code=200, summary="Delete a domain")
+    @delete(
+        "/domains/{domain_id:str}", status_code=200, summary="Delete a domain", responses=DELETED
+    )
     async def delete_domain(self, state: State, domain_id: FromPath[str]) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
         return await _do(state, "domains", "delete", id=domain_id)
 
     # --- pathnames -------------------------------------------------------------
 
-    @get("/pathnames/{source_id:str}/{domain_id:str}", summary="List a domain's pathnames")
+    @get(
+        "/pathnames/{source_id:str}/{domain_id:str}",
+        summary="List a domain's pathnames",
+        responses=declare(ArkynPathnamePage, "A page"),
+    )
     async def list_pathnames(
         self,
         request: Request[Any, Any, State],
@@ -221,7 +275,10 @@ class ArkynPluralController(Controller):
         return await _list(request, state, "pathnames", parent=source_id, domain=domain_id)
 
     @post(
-        "/pathnames/{source_id:str}/{domain_id:str}", status_code=200, summary="Create a pathname"
+        "/pathnames/{source_id:str}/{domain_id:str}",
+        status_code=200,
+        summary="Create a pathname",
+        responses=declare(ArkynPathname, "The pathname (an identical one if it exists)"),
     )
     async def create_pathname(
         self,
@@ -234,14 +291,23 @@ class ArkynPluralController(Controller):
         body = await request.body()
         return await _do(state, "pathnames", "create", body, parent=source_id, domain=domain_id)
 
-    @delete("/pathnames/{pathname_id:str}", status_code=200, summary="Delete a pathname")
+    @delete(
+        "/pathnames/{pathname_id:str}",
+        status_code=200,
+        summary="Delete a pathname",
+        responses=DELETED,
+    )
     async def delete_pathname(self, state: State, pathname_id: FromPath[str]) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
         return await _do(state, "pathnames", "delete", id=pathname_id)
 
     # --- http traffics ---------------------------------------------------------
 
-    @get("/http-traffics/{source_id:str}", summary="List a source's HttpTraffics (arkyn-logs)")
+    @get(
+        "/http-traffics/{source_id:str}",
+        summary="List a source's HttpTraffics (arkyn-logs)",
+        responses=declare(ArkynTrafficPage, "A page"),
+    )
     async def list_traffics(
         self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
     ) -> Response[Any]:
@@ -249,7 +315,12 @@ class ArkynPluralController(Controller):
         ``pathnameId``, ``startDate``/``endDate``."""
         return await _list(request, state, "http-traffics", parent=source_id)
 
-    @post("/http-traffics/{source_id:str}", status_code=200, summary="Create an HttpTraffic record")
+    @post(
+        "/http-traffics/{source_id:str}",
+        status_code=200,
+        summary="Create an HttpTraffic record",
+        responses=declare(ArkynTraffic, "The stored record"),
+    )
     async def create_traffic(
         self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
     ) -> Response[Any]:
@@ -266,47 +337,78 @@ class ArkynPluralController(Controller):
         record = msgspec.json.decode(reply.body, type=HttpTraffic)
         return Response(lowercase_traffic(record), status_code=200)
 
-    @delete("/http-traffics/{traffic_id:str}", status_code=200, summary="Delete an HttpTraffic")
+    @delete(
+        "/http-traffics/{traffic_id:str}",
+        status_code=200,
+        summary="Delete an HttpTraffic",
+        responses=DELETED,
+    )
     async def delete_traffic(self, state: State, traffic_id: FromPath[str]) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
         return await _do(state, "http-traffics", "delete", id=traffic_id)
 
     # --- records ---------------------------------------------------------------
 
-    @get("/http-traffic-records/{source_id:str}", summary="List composed records (arkyn-logs)")
+    @get(
+        "/http-traffic-records/{source_id:str}",
+        summary="List composed records (arkyn-logs)",
+        responses=declare(ArkynRecordPage, "A page"),
+    )
     async def list_records(
         self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
     ) -> Response[Any]:
         """Each record with its domain URL, pathname, request and response as texts."""
         return await _list(request, state, "http-traffic-records", parent=source_id)
 
-    @get("/http-traffic-records/record/{traffic_id:str}", summary="One record (arkyn-panel)")
+    @get(
+        "/http-traffic-records/record/{traffic_id:str}",
+        summary="One record (arkyn-panel)",
+        responses=declare(ArkynRecord, "The record"),
+    )
     async def get_record(self, state: State, traffic_id: FromPath[str]) -> Response[Any]:
         """The record view the panel's detail page reads."""
         return await _do(state, "http-traffic-records", "get", id=traffic_id)
 
     # --- requests and responses ------------------------------------------------
 
-    @post("/requests", status_code=200, summary="Record a request (JSON texts)")
+    @post(
+        "/requests",
+        status_code=200,
+        summary="Record a request (JSON texts)",
+        responses=declare(ArkynRequest, "The request"),
+    )
     async def create_request(
         self, request: Request[Any, Any, State], state: State
     ) -> Response[Any]:
         """Body ``{headers, body, queryParams}``, each a JSON text."""
         return await _do(state, "requests", "create", await request.body())
 
-    @get("/requests/{request_id:str}", summary="A recorded request")
+    @get(
+        "/requests/{request_id:str}",
+        summary="A recorded request",
+        responses=declare(ArkynRequest, "The request"),
+    )
     async def get_request(self, state: State, request_id: FromPath[str]) -> Response[Any]:
         """Headers, body and query parameters as JSON texts."""
         return await _do(state, "requests", "get", id=request_id)
 
-    @post("/responses", status_code=200, summary="Record a response (JSON texts)")
+    @post(
+        "/responses",
+        status_code=200,
+        summary="Record a response (JSON texts)",
+        responses=declare(ArkynResponse, "The response"),
+    )
     async def create_response(
         self, request: Request[Any, Any, State], state: State
     ) -> Response[Any]:
         """Body ``{headers, body}``, each a JSON text."""
         return await _do(state, "responses", "create", await request.body())
 
-    @get("/responses/{response_id:str}", summary="A recorded response")
+    @get(
+        "/responses/{response_id:str}",
+        summary="A recorded response",
+        responses=declare(ArkynResponse, "The response"),
+    )
     async def get_response(self, state: State, response_id: FromPath[str]) -> Response[Any]:
         """Headers and body as JSON texts."""
         return await _do(state, "responses", "get", id=response_id)

@@ -18,15 +18,21 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import detail_response, json_reply
 from kubeward.gateway.params import choice, iso_time, next_page_headers
+from kubeward.gateway.responses import HttpTrafficPage, HttpTrafficRecord, declare
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import (
     HTTP_METHODS,
     LEVELS,
+    Domain,
     EntityKind,
     HttpEntityCreate,
     HttpTrafficQuery,
+    Pathname,
+    TrafficSource,
     is_id_token,
 )
+from kubeward.schemas.http_traffic import Request as RecordedRequest
+from kubeward.schemas.http_traffic import Response as RecordedResponse
 from kubeward.schemas.replies import Reply
 
 DEFAULT_PAGE = 10
@@ -75,12 +81,22 @@ class HttpTrafficController(Controller):
     opt = {"service": True}
     tags = ["http traffic"]
 
-    @post("/traffic-source", status_code=201, summary="Create a traffic source")
+    @post(
+        "/traffic-source",
+        status_code=201,
+        summary="Create a traffic source",
+        responses=declare(TrafficSource, "The source", 201),
+    )
     async def create_source(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Body ``{name, trafficDomain?}``; 409 when the traffic domain is taken."""
         return await _create(request, state, "traffic-source")
 
-    @post("/domain/{traffic_source_id:str}", status_code=201, summary="Create a domain")
+    @post(
+        "/domain/{traffic_source_id:str}",
+        status_code=201,
+        summary="Create a domain",
+        responses=declare(Domain, "The domain (an identical one if it exists)", 201),
+    )
     async def create_domain(
         self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
     ) -> Response[Any]:
@@ -91,6 +107,7 @@ class HttpTrafficController(Controller):
         "/pathname/{traffic_source_id:str}/{domain_id:str}",
         status_code=201,
         summary="Create a pathname",
+        responses=declare(Pathname, "The pathname (an identical one if it exists)", 201),
     )
     async def create_pathname(
         self,
@@ -102,14 +119,24 @@ class HttpTrafficController(Controller):
         """Body ``{value}`` (starting with ``/``); an identical pathname is returned."""
         return await _create(request, state, "pathname", traffic_source_id, domain_id)
 
-    @post("/request", status_code=201, summary="Record an HTTP request")
+    @post(
+        "/request",
+        status_code=201,
+        summary="Record an HTTP request",
+        responses=declare(RecordedRequest, "The recorded request", 201),
+    )
     async def create_request(
         self, request: Request[Any, Any, State], state: State
     ) -> Response[Any]:
         """Body ``{headers, body?, queryParams}``."""
         return await _create(request, state, "request")
 
-    @post("/response", status_code=201, summary="Record an HTTP response")
+    @post(
+        "/response",
+        status_code=201,
+        summary="Record an HTTP response",
+        responses=declare(RecordedResponse, "The recorded response", 201),
+    )
     async def create_response(
         self, request: Request[Any, Any, State], state: State
     ) -> Response[Any]:
@@ -122,6 +149,7 @@ class HttpTrafficController(Controller):
         summary="Create an HttpTraffic record",
         description="Goes through ingest like a collector's message; answers with the stored "
         "record (level derived from status). 404 names the first unknown id.",
+        responses=declare(HttpTrafficRecord, "The stored record", 201),
     )
     async def create_traffic(
         self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
@@ -140,6 +168,7 @@ class HttpTrafficController(Controller):
         summary="List a source's HttpTraffic, newest first",
         description='Answers {"data": [...], "meta": {"total", "page", "limit"}}. Paged by '
         "page/limit (arkyn) or by the keyset cursor in X-Next-Cursor and Link rel=next.",
+        responses=declare(HttpTrafficPage, "One page, newest first"),
     )
     async def list_traffic(
         self,

@@ -24,8 +24,15 @@ from litestar.params import FromPath, FromQuery
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
 from kubeward.gateway.params import iso_time
+from kubeward.gateway.responses import KguardianVersion, declare
 from kubeward.schemas import bus
-from kubeward.schemas.inventory import InventoryLookup, InventoryQuery
+from kubeward.schemas.inventory import (
+    InventoryLookup,
+    InventoryQuery,
+    PodDetail,
+    PodSyscallsRow,
+    SvcDetail,
+)
 
 NO_DATA = b"No data found"
 _EMPTY_ARRAY = re.compile(rb"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*")
@@ -74,25 +81,49 @@ class KguardianController(Controller):
 
     tags = ["kguardian inventory"]
 
-    @post("/pod/spec", status_code=200, opt=INGEST, summary="Store a pod's spec (controller)")
+    @post(
+        "/pod/spec",
+        status_code=200,
+        opt=INGEST,
+        summary="Store a pod's spec (controller)",
+        responses=declare(PodDetail, "The pod as stored"),
+    )
     async def pod_spec(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Upsert a ``PodDetail``; answers it as stored (IPs canonical, manifest slimmed)."""
         body = await _object_body(request, "a PodDetail")
         return await _write(state, bus.COLLECT_POD_SPEC, body)
 
-    @post("/svc/spec", status_code=200, opt=INGEST, summary="Store a Service (controller)")
+    @post(
+        "/svc/spec",
+        status_code=200,
+        opt=INGEST,
+        summary="Store a Service (controller)",
+        responses=declare(SvcDetail, "The Service as stored"),
+    )
     async def svc_spec(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Upsert a ``SvcDetail`` keyed by cluster IP; answers it as stored."""
         body = await _object_body(request, "a SvcDetail")
         return await _write(state, bus.COLLECT_SVC_SPEC, body)
 
-    @post("/pod/mark_dead", status_code=200, opt=INGEST, summary="Mark a pod dead (controller)")
+    @post(
+        "/pod/mark_dead",
+        status_code=200,
+        opt=INGEST,
+        summary="Mark a pod dead (controller)",
+        responses=declare(int, "Pods marked dead (0 or 1)"),
+    )
     async def mark_dead(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """``{"pod_name", "pod_ip"?}``; answers the number of pods marked (0 or 1)."""
         body = await _object_body(request, '{"pod_name", "pod_ip"}')
         return await _write(state, bus.COLLECT_POD_DEAD, body)
 
-    @post("/pod/syscalls", status_code=200, opt=INGEST, summary="Store pods' syscalls")
+    @post(
+        "/pod/syscalls",
+        status_code=200,
+        opt=INGEST,
+        summary="Store pods' syscalls",
+        responses=declare(type(None), "null"),
+    )
     async def syscalls(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """A JSON array of ``PodInputSyscalls``; answers ``null``."""
         body = await request.body()
@@ -102,22 +133,42 @@ class KguardianController(Controller):
             return Response(content=b"null", media_type="application/json")
         return await _write(state, bus.COLLECT_POD_SYSCALLS, body)
 
-    @get("/pod/info", opt=READ, summary="Every known pod")
+    @get(
+        "/pod/info",
+        opt=READ,
+        summary="Every known pod",
+        responses=declare(list[PodDetail], "Every pod"),
+    )
     async def pods(self, state: State) -> Response[Any]:
         """Pods ordered by namespace (null last) and name; ``[]`` when there are none."""
         return await _read(state, _lookup("pods"))
 
-    @get("/svc/info", opt=READ, summary="Every known Service")
+    @get(
+        "/svc/info",
+        opt=READ,
+        summary="Every known Service",
+        responses=declare(list[SvcDetail], "Every Service"),
+    )
     async def services(self, state: State) -> Response[Any]:
         """Services ordered by namespace, name and IP; ``[]`` when there are none."""
         return await _read(state, _lookup("services"))
 
-    @get("/pod/name/{name:str}", opt=READ, summary="A pod by name")
+    @get(
+        "/pod/name/{name:str}",
+        opt=READ,
+        summary="A pod by name",
+        responses=declare(PodDetail, "The pod"),
+    )
     async def pod_by_name(self, state: State, name: FromPath[str]) -> Response[Any]:
         """The pod, or 404 ``No data found``."""
         return await _read(state, _lookup("pod-by-name", name))
 
-    @get("/pod/ip/{ip:str}", opt=READ, summary="The pod holding (or that held) an IP")
+    @get(
+        "/pod/ip/{ip:str}",
+        opt=READ,
+        summary="The pod holding (or that held) an IP",
+        responses=declare(PodDetail, "The pod"),
+    )
     async def pod_by_ip(
         self, state: State, ip: FromPath[str], at: FromQuery[str | None] = None
     ) -> Response[Any]:
@@ -126,22 +177,42 @@ class KguardianController(Controller):
         when = iso_time("at", at) if at and at.strip() else None
         return await _read(state, _lookup("pod-by-ip", _canonical(ip), when))
 
-    @get("/svc/ip/{ip:str}", opt=READ, summary="A Service by cluster IP")
+    @get(
+        "/svc/ip/{ip:str}",
+        opt=READ,
+        summary="A Service by cluster IP",
+        responses=declare(SvcDetail, "The Service"),
+    )
     async def svc_by_ip(self, state: State, ip: FromPath[str]) -> Response[Any]:
         """The Service, or 404 ``No data found``."""
         return await _read(state, _lookup("svc-by-ip", _canonical(ip)))
 
-    @get("/pod/list/{node:str}", opt=READ, summary="Live pods on a node")
+    @get(
+        "/pod/list/{node:str}",
+        opt=READ,
+        summary="Live pods on a node",
+        responses=declare(list[PodDetail], "The node's live pods"),
+    )
     async def pods_on_node(self, state: State, node: FromPath[str]) -> Response[Any]:
         """Live pods on ``node`` (``[]`` when none: the controller's reconciler reads it)."""
         return await _read(state, _lookup("pods-on-node", node))
 
-    @get("/pod/syscalls/{name:str}", opt=READ, summary="A pod's syscalls")
+    @get(
+        "/pod/syscalls/{name:str}",
+        opt=READ,
+        summary="A pod's syscalls",
+        responses=declare(list[PodSyscallsRow], "The pod's syscall row (or none)"),
+    )
     async def pod_syscalls(self, state: State, name: FromPath[str]) -> Response[Any]:
         """``[{pod_name, pod_namespace, syscalls: "a,b,c", arch, time_stamp}]``."""
         return await _read(state, _lookup("syscalls", name))
 
-    @get("/version", opt=READ, summary="Versions (kguardian's /version shape)")
+    @get(
+        "/version",
+        opt=READ,
+        summary="Versions (kguardian's /version shape)",
+        responses=declare(KguardianVersion, "Versions"),
+    )
     async def version(self) -> dict[str, Any]:
         """``broker`` is kubeward's version; no update check is ever made."""
         return {

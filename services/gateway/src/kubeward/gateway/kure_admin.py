@@ -25,6 +25,7 @@ from kubeward.core.settings_values import RuleExclusion, SettingValidationError
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
+from kubeward.gateway.responses import ExcludedRule, RegistryChange, TrustedRegistryRow, declare
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import FailureQuery
 from kubeward.schemas.replies import Reply
@@ -144,6 +145,7 @@ class KureAdminController(Controller):
         description="Every built-in check's title and every title findings were raised "
         "under (with the base of 'Privileged container: app' titles); with ?namespace= "
         "the titles seen in that namespace.",
+        responses=declare(list[str], "Titles, sorted"),
     )
     async def rule_titles(
         self, state: State, namespace: FromQuery[str | None] = None
@@ -153,7 +155,12 @@ class KureAdminController(Controller):
 
     # --- Suppressed checks -------------------------------------------------------------
 
-    @get("/excluded-rules", opt={"service": True}, summary="Suppressed security checks")
+    @get(
+        "/excluded-rules",
+        opt={"service": True},
+        summary="Suppressed security checks",
+        responses=declare(list[ExcludedRule], "The exclusions"),
+    )
     async def excluded_rules(self, state: State) -> list[dict[str, Any]]:
         """``[{"rule_title", "namespace" (null: global), "created_at"}]``."""
         rules = sorted(_store(state).excluded_rules(), key=lambda r: (r.rule_title, r.namespace))
@@ -165,6 +172,7 @@ class KureAdminController(Controller):
         summary="Suppress a security check (globally or in one namespace)",
         description="Body: {rule_title, namespace?}. The title, its base or a check id; "
         "matching findings are deleted and later ones dropped. Emits rule_exclusion_change.",
+        responses=declare(ExcludedRule, "The exclusion"),
     )
     async def add_excluded_rule(
         self, request: Request[Any, Any, State], state: State, data: JSONBody[RuleIn]
@@ -216,7 +224,12 @@ class KureAdminController(Controller):
 
     # --- Trusted registries (the same store as /api/security/trusted-registries) -------
 
-    @get("/trusted-registries", opt={"service": True}, summary="Trusted registries")
+    @get(
+        "/trusted-registries",
+        opt={"service": True},
+        summary="Trusted registries",
+        responses=declare(list[TrustedRegistryRow], "The registries admins added"),
+    )
     async def trusted_registries(self, state: State) -> Response[Any]:
         """``[{"registry", "created_at": null}]``: the entries admins added, as Kure (the
         dashboard lists its own defaults beside them; the scanner merges its own)."""
@@ -230,7 +243,12 @@ class KureAdminController(Controller):
         ]
         return Response(rows)
 
-    @post("/trusted-registries", status_code=200, summary="Trust a registry")
+    @post(
+        "/trusted-registries",
+        status_code=200,
+        summary="Trust a registry",
+        responses=declare(RegistryChange, "Added, or already trusted"),
+    )
     async def add_trusted_registry(
         self, request: Request[Any, Any, State], state: State, data: JSONBody[RegistryIn]
     ) -> Response[Any]:
@@ -244,7 +262,10 @@ class KureAdminController(Controller):
         return json_reply(reply)
 
     @delete(
-        "/trusted-registries/{registry:path}", status_code=200, summary="Stop trusting a registry"
+        "/trusted-registries/{registry:path}",
+        status_code=200,
+        summary="Stop trusting a registry",
+        responses=declare(RegistryChange, "Removed"),
     )
     async def remove_trusted_registry(
         self, request: Request[Any, Any, State], state: State, registry: FromPath[str]

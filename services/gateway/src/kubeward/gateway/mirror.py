@@ -18,6 +18,7 @@ from litestar.params import Body, FromPath
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
+from kubeward.gateway.responses import MirrorDeleted, declare
 from kubeward.schemas import bus
 from kubeward.schemas.mirror import (
     NOT_FOUND,
@@ -25,6 +26,9 @@ from kubeward.schemas.mirror import (
     Delete,
     Deploy,
     MirrorCommand,
+    MirrorInfo,
+    MirrorPreview,
+    MirrorStatus,
     Preview,
     Status,
 )
@@ -77,7 +81,12 @@ class MirrorController(Controller):
     path = "/api/mirror"
     tags = ["mirror"]
 
-    @post("/preview/{pod_id:str}", status_code=200, summary="Preview the fixed manifest")
+    @post(
+        "/preview/{pod_id:str}",
+        status_code=200,
+        summary="Preview the fixed manifest",
+        responses=declare(MirrorPreview, "The fixed manifest"),
+    )
     async def preview(self, state: State, pod_id: FromPath[str]) -> Response[Any]:
         """The failed pod's manifest without runtime fields, with the fix applied."""
         return await _command(state, Preview(pod_id=_pod_id(pod_id)), DEPLOY_TIMEOUT)
@@ -89,6 +98,10 @@ class MirrorController(Controller):
         description="Creates `<name>-mirror-<id>` in the failed pod's namespace, labelled "
         "`kubeward.io/mirror=true`, deleted after `ttl_seconds`. An `Idempotency-Key` header "
         "makes a retried request return the same mirror.",
+        responses={
+            **declare(MirrorInfo, "Created", 201),
+            **declare(MirrorInfo, "The mirror an earlier try with this Idempotency-Key made"),
+        },
     )
     async def deploy(
         self,
@@ -108,12 +121,21 @@ class MirrorController(Controller):
         )
         return await _command(state, command, DEPLOY_TIMEOUT)
 
-    @get("/status/{mirror_id:str}", summary="Mirror pod status")
+    @get(
+        "/status/{mirror_id:str}",
+        summary="Mirror pod status",
+        responses=declare(MirrorStatus, "The pod as the cluster sees it"),
+    )
     async def status(self, state: State, mirror_id: FromPath[str]) -> Response[Any]:
         """Phase, container states, recent events, logs tail."""
         return await _command(state, Status(mirror_id=_mirror_id(mirror_id)))
 
-    @delete("/{mirror_id:str}", status_code=200, summary="Delete a mirror pod")
+    @delete(
+        "/{mirror_id:str}",
+        status_code=200,
+        summary="Delete a mirror pod",
+        responses=declare(MirrorDeleted, "Deleted"),
+    )
     async def remove(
         self, request: Request[Any, Any, State], state: State, mirror_id: FromPath[str]
     ) -> Response[Any]:
@@ -121,7 +143,11 @@ class MirrorController(Controller):
         command = Delete(mirror_id=_mirror_id(mirror_id), actor=principal_of(request).username)
         return await _command(state, command)
 
-    @get("/active", summary="List active mirror pods")
+    @get(
+        "/active",
+        summary="List active mirror pods",
+        responses=declare(list[MirrorInfo], "Mirrors not deleted yet"),
+    )
     async def active(self, state: State) -> Response[Any]:
         """Every mirror not deleted yet."""
         return await _command(state, Active())

@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply, reply_response
 from kubeward.gateway.params import iso_time
+from kubeward.gateway.responses import PolicySuggestion, PolicyVerdict, SeccompProfile, declare
 from kubeward.schemas import bus
 from kubeward.schemas.network import (
     WORKLOAD_KINDS,
@@ -84,6 +85,7 @@ class NetworkController(Controller):
         summary="Least-privilege NetworkPolicies from observed flows",
         description="One policy per workload of the namespace with ALLOW flows (or the one "
         "named by kind and name), as JSON objects and as multi-document YAML.",
+        responses=declare(PolicySuggestion, "The policies"),
     )
     async def suggest(
         self,
@@ -145,6 +147,7 @@ class NetworkController(Controller):
         description="Kubernetes NetworkPolicy semantics (CiliumNetworkPolicy read with the "
         "same meaning); each ALLOW flow of the policies' namespaces in the window is judged "
         "on the side that observed it.",
+        responses=declare(PolicyVerdict, "The verdict"),
     )
     async def audit(self, state: State, data: JSONBody[AuditBody]) -> Response[Any]:
         """``{"evaluated", "would_allow", "would_deny": [...]}``."""
@@ -161,6 +164,7 @@ class NetworkController(Controller):
         "/seccomp/{namespace:str}/{pod:str}",
         opt=READ,
         summary="OCI seccomp profile from a pod's observed syscalls",
+        responses=declare(SeccompProfile, "The profile"),
     )
     async def seccomp(
         self, state: State, namespace: FromPath[str], pod: FromPath[str]

@@ -19,6 +19,7 @@ from kubeward.core.health import OK, HealthReport, health_report
 from kubeward.core.metrics import gather, merge
 from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.responses import declare
 from kubeward.schemas import asyncapi, bus
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,12 @@ class ObservabilityController(Controller):
         text = merge([generate_latest(REGISTRY), *pages])
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    @get(f"{DOCS_PATH}/asyncapi.json", summary="AsyncAPI document of the bus")
+    @get(
+        f"{DOCS_PATH}/asyncapi.json",
+        summary="AsyncAPI document of the bus",
+        # The handler returns the rendered bytes; without this the document said "a string".
+        responses=declare(dict[str, Any], "The AsyncAPI 3.0 document (an object)"),
+    )
     async def asyncapi_document(self) -> Response[bytes]:
         """The bus contract (streams, subjects, payload schemas) collectors build against."""
         return Response(ASYNCAPI, media_type="application/json")

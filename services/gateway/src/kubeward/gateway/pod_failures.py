@@ -19,6 +19,7 @@ from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
 from kubeward.gateway.params import next_page_headers, path_id
+from kubeward.gateway.responses import DismissedDeleted, ExcludedReport, MessageOut, declare
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import (
@@ -30,6 +31,7 @@ from kubeward.schemas.pod_failures import (
     FailureQuery,
     FailureStatus,
     FailureView,
+    PodFailure,
     Restore,
     RetrySolution,
     SetStatus,
@@ -83,6 +85,8 @@ async def _list(
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=5000)]
+PAGE = declare(list[PodFailure], "One page of records, newest first")
+RECORD = declare(PodFailure, "The record as stored now")
 
 
 class PodFailuresController(Controller):
@@ -100,6 +104,7 @@ class PodFailuresController(Controller):
         "failure updates that record. Answers the stored record with its solution; a pod in "
         'an excluded namespace or matching an excluded pattern answers {"excluded": true, '
         '"reason": ...} and is not stored.',
+        responses=declare(PodFailure | ExcludedReport, "The stored record, or why it was not"),
     )
     async def report(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Publish the report exactly as an agent would and relay the outcome."""
@@ -109,7 +114,7 @@ class PodFailuresController(Controller):
         link: BusLink = state.bus
         return json_reply(await link.collect(bus.COLLECT_POD_FAILURES, body))
 
-    @get("/failed", summary="List active failures (new, investigating)")
+    @get("/failed", summary="List active failures (new, investigating)", responses=PAGE)
     async def active(
         self,
         request: Request[Any, Any, State],
@@ -121,7 +126,7 @@ class PodFailuresController(Controller):
         """Newest first; more pages through ``X-Next-Cursor`` / ``Link``."""
         return await _list(request, state, "active", namespace, limit, cursor)
 
-    @get("/history", summary="List resolved failures")
+    @get("/history", summary="List resolved failures", responses=PAGE)
     async def history(
         self,
         request: Request[Any, Any, State],
@@ -133,7 +138,7 @@ class PodFailuresController(Controller):
         """Newest first."""
         return await _list(request, state, "history", namespace, limit, cursor)
 
-    @get("/ignored", summary="List ignored failures")
+    @get("/ignored", summary="List ignored failures", responses=PAGE)
     async def ignored(
         self,
         request: Request[Any, Any, State],
@@ -151,6 +156,7 @@ class PodFailuresController(Controller):
         description="new, investigating, resolved or ignored. A resolved failure stays "
         "resolved (the pod's next failure opens a new record); ignored ones come back "
         "with new.",
+        responses=RECORD,
     )
     async def set_status(
         self,
@@ -170,6 +176,7 @@ class PodFailuresController(Controller):
         "/failed/{pod_id:str}",
         status_code=200,
         summary="Dismiss a failure (resolve it)",
+        responses=declare(MessageOut, "Dismissed"),
     )
     async def dismiss(
         self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
@@ -179,7 +186,11 @@ class PodFailuresController(Controller):
             await _command(state, Dismiss(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
         )
 
-    @put("/ignored/{pod_id:str}/restore", summary="Restore an ignored failure")
+    @put(
+        "/ignored/{pod_id:str}/restore",
+        summary="Restore an ignored failure",
+        responses=declare(MessageOut, "Restored"),
+    )
     async def restore(
         self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
     ) -> Response[Any]:
@@ -194,6 +205,7 @@ class PodFailuresController(Controller):
         summary="Diagnose a failure again",
         description="With an LLM configured, asks it again (offline answer on failure, "
         "marked solution_source=offline-fallback); otherwise re-runs the offline analyzers.",
+        responses=RECORD,
     )
     async def retry(
         self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
@@ -208,6 +220,7 @@ class PodFailuresController(Controller):
         status_code=200,
         opt={"service_only": True},
         summary="A pod was deleted or recovered (agent)",
+        responses=declare(DismissedDeleted, "Whether an open failure was resolved"),
     )
     async def dismiss_deleted(
         self,

@@ -15,11 +15,14 @@ from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
 from kubeward.gateway.kguardian import INGEST, READ, no_data_response
 from kubeward.gateway.params import iso_time, next_page_headers
+from kubeward.gateway.responses import declare
 from kubeward.schemas import bus
 from kubeward.schemas.replies import NULL
 from kubeward.schemas.traffic import (
     DECISIONS,
     TRAFFIC_TYPES,
+    PodTrafficEvent,
+    PodTrafficFlow,
     PodTrafficQuery,
     known_or_given,
 )
@@ -27,6 +30,11 @@ from kubeward.schemas.traffic import (
 _rows = msgspec.json.Decoder(list[msgspec.Raw])
 _EMPTY_ARRAY = re.compile(rb"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*")
 """``[]`` with JSON whitespace only."""
+ROWS = declare(
+    list[PodTrafficEvent],
+    f"One page of rows; with_stats=true each row is a {PodTrafficFlow.__name__} "
+    "(first_seen, last_seen, hits added)",
+)
 
 
 class PodTrafficController(Controller):
@@ -42,6 +50,7 @@ class PodTrafficController(Controller):
         opt=INGEST,
         summary="Insert one traffic event",
         description="Returns the inserted row, or null when the flow was already stored.",
+        responses=declare(PodTrafficEvent | None, "The inserted row, or null"),
     )
     async def add_one(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Publish one event through ingest and answer with the row it inserted, or null."""
@@ -64,6 +73,7 @@ class PodTrafficController(Controller):
         summary="Insert traffic events in bulk",
         description="Returns the number of rows inserted after dedup (within the batch and "
         "against stored rows). Invalid records reject the whole batch with 400.",
+        responses=declare(int, "Rows inserted"),
     )
     async def add_batch(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Publish an array of events through ingest and answer with the count inserted."""
@@ -87,6 +97,7 @@ class PodTrafficController(Controller):
         description="Ordered (time_stamp DESC, uuid DESC). Paged: the next page's cursor is in "
         "the X-Next-Cursor header and a Link rel=next header.",
         response_headers=None,
+        responses=ROWS,
     )
     async def list_all(
         self,
@@ -118,7 +129,12 @@ class PodTrafficController(Controller):
             not_found=False,
         )
 
-    @get("/{name:str}", opt=READ, summary="List traffic of one pod, newest first")
+    @get(
+        "/{name:str}",
+        opt=READ,
+        summary="List traffic of one pod, newest first",
+        responses=ROWS,
+    )
     async def list_pod(
         self,
         request: Request[Any, Any, State],

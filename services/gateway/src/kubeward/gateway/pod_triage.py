@@ -27,6 +27,7 @@ from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
 from kubeward.gateway.params import path_id
+from kubeward.gateway.responses import MessageOut, PodManifest, Troubleshooting, declare
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
 from kubeward.schemas.pod_failures import (
@@ -36,6 +37,7 @@ from kubeward.schemas.pod_failures import (
     FailureCommand,
     FailureStatus,
     GetPodManifest,
+    PodFailure,
     Troubleshoot,
     UpdateStatus,
 )
@@ -85,6 +87,7 @@ class PodTriageController(Controller):
         summary="Update a failure's status (Kure dashboard)",
         description="Kure's transitions: new -> investigating or ignored, investigating -> "
         "ignored, ignored -> new. Answers the record.",
+        responses=declare(PodFailure, "The record as stored now"),
     )
     async def patch_status(
         self,
@@ -109,6 +112,7 @@ class PodTriageController(Controller):
         "/records/{pod_id:str}",
         status_code=200,
         summary="Delete a resolved or ignored failure record",
+        responses=declare(MessageOut, "Deleted"),
     )
     async def delete_record(
         self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
@@ -124,6 +128,7 @@ class PodTriageController(Controller):
         description="For CrashLoopBackOff, OOMKilled and Error failures whose report carried "
         "failure_logs. Cached on the record; regenerate=true makes a new one. The offline "
         "analyzers read the logs; with an LLM configured, it answers, built on them.",
+        responses=declare(Troubleshooting, "The diagnosis (cached unless regenerate=true)"),
     )
     async def troubleshoot(
         self,
@@ -144,6 +149,7 @@ class PodTriageController(Controller):
         summary="The manifest of a pod's latest failure record",
         description='{"manifest": "<YAML>", "pod_name", "namespace", "kind", "name", "id", '
         '"timestamp"}; 404 when no failure of the pod is stored.',
+        responses=declare(PodManifest, "The stored manifest"),
     )
     async def manifest(
         self, state: State, namespace: FromPath[str], pod_name: FromPath[str]

@@ -20,6 +20,17 @@ from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
 from kubeward.gateway.params import next_page_headers, path_id
+from kubeward.gateway.responses import (
+    CountedMessage,
+    ExcludedReport,
+    FindingManifestView,
+    FixAnswer,
+    MessageOut,
+    RegistryChange,
+    ScanResult,
+    TrustedRegistries,
+    declare,
+)
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
@@ -39,6 +50,7 @@ from kubeward.schemas.security import (
     ScanDuration,
     ScanManifest,
     SecurityCommand,
+    SecurityFinding,
 )
 
 UNAVAILABLE = "Security service is not available"
@@ -87,6 +99,7 @@ class SecurityController(Controller):
         summary="Report a security finding (scanner)",
         description="Body: Kure's finding (or an array of them). The same finding (resource, "
         "check, part) reported again updates its record. Answers the stored finding.",
+        responses=declare(SecurityFinding | ExcludedReport, "The stored finding, or why not"),
     )
     async def report(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """Publish the finding exactly as a scanner would and relay the outcome."""
@@ -101,6 +114,7 @@ class SecurityController(Controller):
         status_code=200,
         opt={"service_only": True},
         summary="Clear the scanner's findings (before a full scan)",
+        responses=declare(CountedMessage, "How many findings were deleted"),
     )
     async def clear(self, state: State) -> Response[Any]:
         """The built-in scanner's findings stay."""
@@ -111,6 +125,7 @@ class SecurityController(Controller):
         status_code=200,
         opt={"service_only": True},
         summary="Announce a rescan's status (scanner)",
+        responses=declare(MessageOut, "Announced"),
     )
     async def rescan_status(
         self, state: State, data: Annotated[RescanStatusIn, Body()]
@@ -129,6 +144,7 @@ class SecurityController(Controller):
         status_code=200,
         opt={"service_only": True},
         summary="Delete a deleted resource's findings (scanner)",
+        responses=declare(CountedMessage, "How many findings were deleted"),
     )
     async def delete_resource(
         self,
@@ -148,6 +164,7 @@ class SecurityController(Controller):
         status_code=200,
         opt={"service_only": True},
         summary="Record how long the scanner's full scan took",
+        responses=declare(MessageOut, "Recorded"),
     )
     async def scan_duration(
         self, state: State, data: Annotated[ScanDurationIn, Body()]
@@ -160,7 +177,11 @@ class SecurityController(Controller):
 
     # --- Findings (users) ----------------------------------------------------------
 
-    @get("/security/findings", summary="List security findings")
+    @get(
+        "/security/findings",
+        summary="List security findings",
+        responses=declare(list[SecurityFinding], "One page of findings, newest first"),
+    )
     async def findings(
         self,
         request: Request[Any, Any, State],
@@ -190,12 +211,21 @@ class SecurityController(Controller):
         reply = await link.ask(bus.RPC_SECURITY_LIST, msgspec.json.encode(query), UNAVAILABLE)
         return json_reply(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
 
-    @delete("/security/findings/{finding_id:str}", status_code=200, summary="Dismiss a finding")
+    @delete(
+        "/security/findings/{finding_id:str}",
+        status_code=200,
+        summary="Dismiss a finding",
+        responses=declare(MessageOut, "Dismissed"),
+    )
     async def dismiss(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """The finding leaves the list; a repeat report does not bring it back."""
         return json_reply(await _command(state, DismissFinding(id=path_id(finding_id, NOT_FOUND))))
 
-    @put("/security/findings/{finding_id:str}/restore", summary="Restore a dismissed finding")
+    @put(
+        "/security/findings/{finding_id:str}/restore",
+        summary="Restore a dismissed finding",
+        responses=declare(MessageOut, "Restored"),
+    )
     async def restore(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """The finding is listed again."""
         return json_reply(await _command(state, RestoreFinding(id=path_id(finding_id, NOT_FOUND))))
@@ -203,6 +233,7 @@ class SecurityController(Controller):
     @get(
         "/security/findings/{finding_id:str}/manifest",
         summary="A finding's resource manifest (as Kure's manifest viewer reads it)",
+        responses=declare(FindingManifestView, "The manifest and the finding's identity"),
     )
     async def manifest(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """``{id, manifest, resource_type, resource_name, namespace, title, description,
@@ -221,6 +252,7 @@ class SecurityController(Controller):
         "scanners connected to /ws rescan) and rescans the built-in scanner's stored "
         'manifests (security_rescan_status reason "manual"). Answers {"message": '
         '"Security rescan requested"}.',
+        responses=declare(MessageOut, "Requested"),
     )
     async def rescan(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """As Kure's dashboard calls it (write role)."""
@@ -233,6 +265,7 @@ class SecurityController(Controller):
         summary="Generate a fix for a finding",
         description="With an LLM configured, a fixed manifest and its diff; otherwise (or "
         "when the LLM fails) the check's own remediation, is_fallback=true.",
+        responses=declare(FixAnswer, "The fix"),
     )
     async def fix(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
         """Answers ``{finding_id, original_manifest, fixed_manifest, diff, explanation,
@@ -247,6 +280,7 @@ class SecurityController(Controller):
         summary="Scan a manifest now (YAML or JSON; nothing is stored)",
         description="Body: manifest text (one or more YAML documents, JSON, a List) or "
         '{"manifest": "<text>"}. Answers {"scanned": n, "findings": [...]}.',
+        responses=declare(ScanResult, "What the scanner found"),
     )
     async def scan(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         """The built-in scanner over the body, with the current trusted registries."""
@@ -267,7 +301,11 @@ class SecurityController(Controller):
 
     # --- Trusted registries --------------------------------------------------------
 
-    @get("/security/trusted-registries", summary="List trusted registries")
+    @get(
+        "/security/trusted-registries",
+        summary="List trusted registries",
+        responses=declare(TrustedRegistries, "The admin's registries and the defaults"),
+    )
     async def registries(self, state: State) -> Response[Any]:
         """``{"registries": [...], "defaults": [...]}``."""
         return json_reply(await _command(state, ListRegistries()))
@@ -277,6 +315,10 @@ class SecurityController(Controller):
         status_code=201,
         opt={"role": "admin"},
         summary="Trust a registry (rescans stored manifests)",
+        responses={
+            **declare(RegistryChange, "Added", 201),
+            **declare(RegistryChange, "Already trusted"),
+        },
     )
     async def add_registry(
         self, request: Request[Any, Any, State], state: State, data: Annotated[RegistryIn, Body()]
@@ -290,6 +332,7 @@ class SecurityController(Controller):
         status_code=200,
         opt={"role": "admin"},
         summary="Stop trusting a registry (rescans stored manifests)",
+        responses=declare(RegistryChange, "Removed"),
     )
     async def remove_registry(
         self, request: Request[Any, Any, State], state: State, registry: FromPath[str]
