@@ -19,6 +19,7 @@ from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
 from kubeward.gateway.params import path_id
 from kubeward.gateway.pod_failures import NOT_FOUND, UNAVAILABLE
+from kubeward.gateway.responses import FailureImpact, declare
 from kubeward.schemas import bus
 from kubeward.schemas.network import (
     IMPACT_MINUTES_AFTER,
@@ -66,6 +67,7 @@ class PodImpactController(Controller):
         f"{IMPACT_MINUTES_AFTER} minutes after, from kguardian's flows: per caller the "
         "connections seen (from either end, counted once), their hits, how many were "
         "DROPped by a NetworkPolicy, the ports and the path (pod or Service).",
+        responses=declare(FailureImpact, "The pod's callers in the window"),
     )
     async def impact(
         self,

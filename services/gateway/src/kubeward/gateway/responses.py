@@ -17,6 +17,7 @@ import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
 from kubeward.schemas.http_traffic import PageMeta
+from kubeward.schemas.network import ImpactReport
 from kubeward.schemas.pod_failures import SolutionSource
 from kubeward.schemas.security import Severity
 
@@ -26,6 +27,15 @@ def declare(kind: Any, description: str, status: int = 200) -> dict[int, Respons
     return {
         status: ResponseSpec(data_container=kind, description=description, generate_examples=False)
     }
+
+
+class FailureImpact(ImpactReport, kw_only=True):
+    """``GET /api/pods/failed/{id}/impact``: traffic-store's report with the failure's id
+    and the window around it."""
+
+    id: int
+    minutes_before: int
+    minutes_after: int
 
 
 class MessageOut(msgspec.Struct, kw_only=True):
