@@ -23,7 +23,7 @@ lint: install ## ruff lint and format check
 	@$(PY) ruff format --check .
 
 typecheck: install ## mypy --strict over every package
-	@$(PY) mypy schemas/src libs/core/src libs/kube/src libs/devstack/src services/*/src bench
+	@$(PY) mypy schemas/src libs/core/src libs/kube/src libs/devstack/src libs/integrations/src services/*/src bench
 
 format: install ## Apply ruff fixes and formatting
 	@$(PY) ruff check --fix .

@@ -557,7 +557,7 @@ class AppSettings:
 
     def enabled_notifications(self) -> dict[Provider, WebhookConfig]:
         """Provider -> webhook config of every enabled provider: what
-        :func:`kubeward.core.notify.send_all` takes."""
+        :func:`kubeward.integrations.notify.send_all` takes."""
         return {p: s.config for p, s in self.notifications().items() if s.enabled}
 
     async def set_notification(

@@ -23,11 +23,11 @@ import httpx
 import msgspec
 import yaml
 
-from kubeward.core.llm import LLMError, complete
 from kubeward.core.settings_values import LLMConfig
 from kubeward.failure_analyzer import metrics
 from kubeward.failure_analyzer.findings import Diagnosis, Finding
 from kubeward.failure_analyzer.redaction import Redactor, encode_log_block, read_log_block
+from kubeward.integrations.llm import LLMError, complete
 from kubeward.schemas.pod_failures import (
     ContainerStatus,
     FailureLogEntry,

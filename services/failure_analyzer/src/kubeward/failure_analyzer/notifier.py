@@ -1,7 +1,7 @@
 """Notifications about failures and resolutions, sent in the background.
 
 Every enabled provider (Slack, Teams, Discord, webhook) gets each notification concurrently
-through :func:`kubeward.core.notify.send_all`, with its retries and backoff. Sending never
+through :func:`kubeward.integrations.notify.send_all`, with its retries and backoff. Sending never
 holds up the report handling that triggered it, and a slow or broken provider never holds
 up the others. A notification still in flight when the service stops is given a short
 grace period, then dropped (and logged). Its text leaves the cluster, so it is redacted
@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 
-from kubeward.core import notify
 from kubeward.core.app_settings import AppSettings
-from kubeward.core.notify import Notification
 from kubeward.core.settings_values import WebhookConfig
 from kubeward.failure_analyzer import metrics
 from kubeward.failure_analyzer.redaction import Redactor
 from kubeward.failure_analyzer.store import report_of
+from kubeward.integrations import notify
+from kubeward.integrations.notify import Notification
 
 log = logging.getLogger(__name__)
 

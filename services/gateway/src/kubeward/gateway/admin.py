@@ -17,8 +17,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.feed import publish_event
-from kubeward.core.llm import test_connection
-from kubeward.core.notify import send, test_message
 from kubeward.core.settings_values import (
     PROVIDERS,
     LLMConfig,
@@ -38,6 +36,8 @@ from kubeward.gateway.responses import (
     SettingValue,
     declare,
 )
+from kubeward.integrations.llm import test_connection
+from kubeward.integrations.notify import send, test_message
 from kubeward.schemas.audit import AuditRecord
 
 

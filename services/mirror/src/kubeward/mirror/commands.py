@@ -12,10 +12,10 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from kubeward.core import llm
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.feed import publish_event
 from kubeward.core.mongo import Document
+from kubeward.integrations import llm
 from kubeward.kube.client import KubeClient, is_not_found
 from kubeward.mirror import manifests
 from kubeward.mirror.mirror_pods import list_mirror_pods, mirror_id_of

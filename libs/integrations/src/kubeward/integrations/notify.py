@@ -17,15 +17,15 @@ from collections.abc import Mapping
 import httpx
 import msgspec
 
-from kubeward.core.http_retry import retry_after_seconds
 from kubeward.core.logs import quiet_httpx
-from kubeward.core.notify_payloads import BUILDERS, Notification, Severity
 from kubeward.core.settings_values import (
     SettingValidationError,
     WebhookConfig,
     check_url,
     mask_url,
 )
+from kubeward.integrations.http_retry import retry_after_seconds
+from kubeward.integrations.notify_payloads import BUILDERS, Notification, Severity
 
 __all__ = [
     "DEFAULT_POLICY",

@@ -1,6 +1,6 @@
 """What each LLM provider's HTTP API expects and answers: requests, replies, error bodies.
 
-Pure data and functions (no I/O); :mod:`kubeward.core.llm` sends the requests built here.
+Pure data and functions (no I/O); :mod:`kubeward.integrations.llm` sends the requests built here.
 
 - OpenAI: ``POST {base}/v1/chat/completions``, ``Authorization: Bearer``, the system prompt
   as the first message, ``max_completion_tokens`` (``max_tokens`` is deprecated there and

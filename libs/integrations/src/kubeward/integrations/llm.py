@@ -11,7 +11,7 @@ button: a tiny prompt, a :class:`TestResult`, never an exception.
 
 The API key never appears in an exception message or a log line: it travels only in
 request headers, and any text a server echoes back is scrubbed of it. The request formats
-are in :mod:`kubeward.core.llm_wire`.
+are in :mod:`kubeward.integrations.llm_wire`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,16 @@ from typing import ClassVar, Final, Literal
 import httpx
 import msgspec
 
-from kubeward.core.http_retry import retry_after_seconds
-from kubeward.core.llm_wire import (
+from kubeward.core.logs import quiet_httpx
+from kubeward.core.metrics import LLMMetrics
+from kubeward.core.settings_values import (
+    LLMConfig,
+    SettingValidationError,
+    check_url,
+    mask_secret,
+)
+from kubeward.integrations.http_retry import retry_after_seconds
+from kubeward.integrations.llm_wire import (
     DEFAULT_BASE_URLS,
     NEEDS_API_KEY,
     PROVIDERS,
@@ -39,14 +47,6 @@ from kubeward.core.llm_wire import (
     is_bad_key,
     normalise_provider,
     parse,
-)
-from kubeward.core.logs import quiet_httpx
-from kubeward.core.metrics import LLMMetrics
-from kubeward.core.settings_values import (
-    LLMConfig,
-    SettingValidationError,
-    check_url,
-    mask_secret,
 )
 
 __all__ = [
