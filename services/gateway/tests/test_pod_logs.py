@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -337,6 +337,49 @@ async def test_stream_ends_upstream_when_the_client_disconnects(
         assert new_threads(before) == []
     finally:
         never.set()  # let kmock's handler finish
+
+
+async def test_a_client_that_does_not_read_stops_the_reading_of_the_log(
+    kube_admin: httpx.AsyncClient, kmock: kmock.KubernetesEmulator
+) -> None:
+    """Back-pressure: the gateway reads the API's stream only as fast as its client takes
+    the events, so a stalled client holds a bounded amount of the log in memory."""
+    add_pod(kmock, ["app"])
+    chunk = (b"x" * 1023 + b"\n") * 256  # 256 KiB of 1 KiB lines
+    total = 512  # 128 MiB: far more than every buffer on the way can hold (~13 MiB here)
+    produced = 0
+
+    def log() -> Iterator[bytes]:
+        nonlocal produced
+        for _ in range(total):
+            produced += 1
+            yield chunk
+
+    kmock[f"get {POD_PATH}/log"] << log()
+    async with kube_admin.stream("GET", STREAM) as resp:
+        assert resp.status_code == 200
+        body = resp.aiter_raw()  # held: a dropped iterator would close the response
+        first = await anext(body)  # then the client reads nothing more
+        assert first.startswith(b"data: xxx")
+        # The stream stalls: kmock can send no more once the buffers on the way are full.
+        counts: list[int] = []
+
+        async def settled() -> list[int]:
+            counts.append(produced)
+            return counts[-4:]
+
+        last = await eventually(
+            settled,
+            lambda seen: len(seen) == 4 and len(set(seen)) == 1,
+            WAIT,
+            interval=0.25,
+            what="the log's reading to stall",
+        )
+        [sent] = log_requests(kmock)
+        raw = sent._raw_request
+        assert raw is not None
+        assert raw.transport is not None and not raw.transport.is_closing()  # held, not cut
+        assert last[0] * len(chunk) < 40 * 1024 * 1024, last  # bounded, not 128 MiB
 
 
 @pytest.mark.parametrize("namespace", ["failed", "ignored"])
