@@ -191,9 +191,9 @@ async def test_a_watch_ends_with_its_stream_and_a_silent_one_times_out(
 ) -> None:
     added = b'{"type": "ADDED", "object": {"metadata": {"name": "a"}}}\n'
     gone = b'{"type": "ERROR", "object": {"code": 410, "message": "too old"}}\n\n'
-    ending = kmock.params(watch="true", timeoutSeconds="60")
+    ending = {"watch": "true", "timeoutSeconds": "60"}
     (
-        kmock["get /api/v1/namespaces/default/pods", ending]
+        kmock["get /api/v1/namespaces/default/pods", kmock.params(ending)]
         << (
             added[:10],  # an event split across reads is put back together
             added[10:] + gone,
@@ -213,8 +213,8 @@ async def test_a_watch_ends_with_its_stream_and_a_silent_one_times_out(
     # read timeout ends it.
     monkeypatch.setattr(watch_module, "READ_SLACK_SECONDS", 0.3)
     never = asyncio.Event()
-    silent = kmock.params(watch="true", timeoutSeconds="0")
-    kmock["get /api/v1/namespaces/default/pods", silent] << (
+    silent = {"watch": "true", "timeoutSeconds": "0"}
+    kmock["get /api/v1/namespaces/default/pods", kmock.params(silent)] << (
         b"",
         lambda: until(never),
     )
