@@ -75,8 +75,11 @@ class KubeClient:
         )
         headers_deadline = self.timeout[1] if read_timeout is None else None
         # kubernetes_asyncio puts Python's ``True`` in the query; the API (and the official
-        # client) spell it ``true``.
-        params = {k: _query_bool(v) if isinstance(v, bool) else v for k, v in kwargs.items()}
+        # client) spell it ``true``. Options of the client itself (``_...``) stay as given.
+        params = {
+            k: _query_bool(v) if isinstance(v, bool) and not k.startswith("_") else v
+            for k, v in kwargs.items()
+        }
         async with asyncio.timeout(headers_deadline):
             response: aiohttp.ClientResponse = await method(
                 *args, _preload_content=False, _request_timeout=timeout, **params
