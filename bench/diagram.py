@@ -19,9 +19,10 @@ the bench's emulator forgets a request once answered, so a list costs the same a
 In one run it measures, one request at a time:
 
 1. the raw limit: the list calls the gateway makes for one namespace graph (the twelve
-   kinds of ``NAMESPACE_KINDS``), concurrently in worker threads, with the official
-   ``kubernetes`` client and ``_preload_content=False`` (undecoded bytes), as the gateway
-   does, against the same emulator — time per fetch of all twelve;
+   kinds of ``NAMESPACE_KINDS``), concurrently on the event loop, with the gateway's own
+   client (:class:`kubeward.kube.client.KubeClient` over ``kubernetes_asyncio``,
+   ``_preload_content=False``: undecoded bytes), as the gateway does, against the same
+   emulator — time per fetch of all twelve;
 2. the gateway (``python -m kubeward.gateway``, one uvicorn worker, ``KUBECONFIG`` pointing
    at the emulator, on its own nats-server, SecantusDB and redis-server) with
    ``DIAGRAM_CACHE_SECONDS=0``: every request lists the namespace again;
@@ -60,8 +61,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
+from kubernetes_asyncio import client as k8s
 
 from bench import common
 from bench.common import BenchError, Stack, binary_version, cpu_line, machine_info, ratio_line, say
@@ -70,6 +70,7 @@ from kubeward.devstack import infra
 from kubeward.devstack.kube_emulator import write_kubeconfig
 from kubeward.devstack.procs import Proc, free_port, http_ok, port_open
 from kubeward.gateway.diagram_graph import NAMESPACE_KINDS, namespace_diagram
+from kubeward.kube.client import KubeClient, load_client
 
 ROOT = Path(__file__).resolve().parents[1]
 BARE_APP = ROOT / "bench" / "bare_app.py"
@@ -470,18 +471,16 @@ def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, f
 
 
 class RawFetcher:
-    """The gateway's list calls for one namespace with the official client, undecoded."""
+    """The gateway's list calls for one namespace with the gateway's client, undecoded."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, timeout: float) -> None:
-        self.api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(kubeconfig), persist_config=False
-        )
-        core = k8s.CoreV1Api(self.api)
-        apps = k8s.AppsV1Api(self.api)
-        batch = k8s.BatchV1Api(self.api)
-        networking = k8s.NetworkingV1Api(self.api)
+    def __init__(self, kube: KubeClient, namespace: str) -> None:
+        self.kube = kube
+        api = kube.api_client
+        core = kube.core
+        apps = k8s.AppsV1Api(api)
+        batch = k8s.BatchV1Api(api)
+        networking = k8s.NetworkingV1Api(api)
         self.namespace = namespace
-        self.timeout = (timeout, timeout)
         self.lists: dict[str, Callable[..., Any]] = {
             "Deployment": apps.list_namespaced_deployment,
             "ReplicaSet": apps.list_namespaced_replica_set,
@@ -501,24 +500,12 @@ class RawFetcher:
                 f"the gateway lists {sorted(NAMESPACE_KINDS)}; this bench {sorted(self.lists)}"
             )
 
-    def _get(self, method: Callable[..., Any]) -> bytes:
-        response = method(self.namespace, _preload_content=False, _request_timeout=self.timeout)
-        try:
-            return bytes(response.data)
-        finally:
-            response.release_conn()
-
     async def fetch(self) -> dict[str, bytes]:
-        """Every list's body, the calls concurrent in worker threads (as the gateway's
-        ``asyncio.gather`` of ``asyncio.to_thread``)."""
+        """Every list's body, the calls concurrent (as the gateway's ``asyncio.gather``)."""
         bodies = await asyncio.gather(
-            *(asyncio.to_thread(self._get, method) for method in self.lists.values())
+            *(self.kube.raw(method, self.namespace) for method in self.lists.values())
         )
         return dict(zip(self.lists, bodies, strict=True))
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.api.close()
 
 
 async def raw_fetch(
@@ -529,7 +516,10 @@ async def raw_fetch(
 ) -> tuple[Timing, dict[str, bytes]]:
     """``count`` sequential fetches of the twelve lists after three warm-ups; the timing and
     the last fetch's bodies."""
-    fetcher = RawFetcher(kubeconfig, namespace, 10.0)
+    kube = await load_client(str(kubeconfig), "", 10.0, environ={})
+    if kube is None:
+        raise BenchError("no client from the emulator's kubeconfig")
+    fetcher = RawFetcher(kube, namespace)
     try:
         for _ in range(3):
             bodies = await fetcher.fetch()
@@ -541,8 +531,8 @@ async def raw_fetch(
             ns.append(time.perf_counter_ns() - started)
         after = cpu()
     finally:
-        fetcher.close()
-    label = f"raw: the {len(bodies)} list calls, official client, concurrent"
+        await kube.close()
+    label = f"raw: the {len(bodies)} list calls, the gateway's client, concurrent"
     return Timing(label, "bench", _sorted_ms(ns), _cpu_delta(before, after)), bodies
 
 
@@ -727,7 +717,8 @@ def report(
         *machine_info(
             f"kmock {dist_version('kmock')} (KubernetesEmulator, "
             f"aiohttp {dist_version('aiohttp')}), "
-            f"kubernetes {dist_version('kubernetes')}, litestar {dist_version('litestar')}, "
+            f"kubernetes_asyncio {dist_version('kubernetes_asyncio')}, "
+            f"litestar {dist_version('litestar')}, "
             f"uvicorn {dist_version('uvicorn')}, msgspec {dist_version('msgspec')}, "
             f"nats-server {binary_version('nats-server')}, "
             f"redis-server {binary_version('redis-server')}, "

@@ -1,19 +1,19 @@
 """Pod logs (``/api/pods/{ns}/{pod}/logs`` and ``.../logs/stream``) against kmock, over HTTP.
 
-The gateway runs for real (uvicorn on a free port, real NATS/MongoDB/Redis); its official
-``kubernetes`` client talks HTTP to kmock's Kubernetes emulator through a kubeconfig
+The gateway runs for real (uvicorn on a free port, real NATS/MongoDB/Redis); its
+``kubernetes_asyncio`` client talks HTTP to kmock's Kubernetes emulator through a kubeconfig
 (``kube_gateway`` in conftest.py). Nothing of the client is mocked. What this proves: the
 requests the client sends (path, query), how answers and API errors become Kure's bodies,
-incremental SSE delivery, and that a followed log's thread and upstream connection end when
-the client leaves. What it cannot prove: kubelet log semantics (kmock serves whatever bytes
-a test scripts, whatever ``tailLines``/``previous``/``follow`` say).
+incremental SSE delivery, and that a followed log's upstream connection ends when the client
+leaves, with no thread involved. What it cannot prove: kubelet log semantics (kmock serves
+whatever bytes a test scripts, whatever ``tailLines``/``previous``/``follow`` say).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -297,9 +297,14 @@ async def test_stream_delivers_lines_as_they_come_with_token_and_heartbeats(
     assert sent.params == {"container": "app", "follow": "true", "tailLines": "10"}
 
 
-def follower_threads() -> list[threading.Thread]:
-    """The gateway's log-reading threads still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith("kubeward-pod-log ")]
+PROMPTLY = 2.0
+"""Seconds within which a left stream's API connection must be closed (it is closed on the
+spot; the bound only absorbs a loaded machine)."""
+
+
+def new_threads(before: set[threading.Thread]) -> list[str]:
+    """Threads alive now that were not before (the gateway reads logs on the event loop)."""
+    return sorted(t.name for t in threading.enumerate() if t not in before)
 
 
 async def test_stream_ends_upstream_when_the_client_disconnects(
@@ -308,34 +313,73 @@ async def test_stream_ends_upstream_when_the_client_disconnects(
     add_pod(kmock, ["app"])
     never = asyncio.Event()  # the container keeps running: the log never ends by itself
     kmock[f"get {POD_PATH}/log"] << (b"hello\n", lambda: until(never))
-    assert follower_threads() == []
+    before = set(threading.enumerate())
     try:
         async with kube_admin.stream("GET", STREAM) as resp:  # the session cookie works too
             assert resp.status_code == 200
             reader = SSEReader(resp)
             try:
                 await reader.wait_for("data: hello\n\n")
-                assert [t.name for t in follower_threads()] == [f"kubeward-pod-log {NS}/{POD}/app"]
+                assert new_threads(before) == []  # no thread per followed log
+                [sent] = log_requests(kmock)
+                raw = sent._raw_request
+                assert raw is not None
+                assert raw.transport is not None and not raw.transport.is_closing()
             finally:
                 await reader.stop()
-        # The client is gone: the gateway's thread ends and its API connection is closed.
+        # The client is gone: the gateway's API connection is closed at once.
         await eventually(
-            lambda: asyncio.sleep(0, follower_threads()),
-            lambda threads: threads == [],
+            lambda: asyncio.sleep(0, raw.transport),
+            lambda transport: transport is None or transport.is_closing(),
+            PROMPTLY,
+            what="kmock to see the log connection closed",
+        )
+        assert new_threads(before) == []
+    finally:
+        never.set()  # let kmock's handler finish
+
+
+async def test_a_client_that_does_not_read_stops_the_reading_of_the_log(
+    kube_admin: httpx.AsyncClient, kmock: kmock.KubernetesEmulator
+) -> None:
+    """Back-pressure: the gateway reads the API's stream only as fast as its client takes
+    the events, so a stalled client holds a bounded amount of the log in memory."""
+    add_pod(kmock, ["app"])
+    chunk = (b"x" * 1023 + b"\n") * 256  # 256 KiB of 1 KiB lines
+    total = 512  # 128 MiB: far more than every buffer on the way can hold (~13 MiB here)
+    produced = 0
+
+    def log() -> Iterator[bytes]:
+        nonlocal produced
+        for _ in range(total):
+            produced += 1
+            yield chunk
+
+    kmock[f"get {POD_PATH}/log"] << log()
+    async with kube_admin.stream("GET", STREAM) as resp:
+        assert resp.status_code == 200
+        body = resp.aiter_raw()  # held: a dropped iterator would close the response
+        first = await anext(body)  # then the client reads nothing more
+        assert first.startswith(b"data: xxx")
+        # The stream stalls: kmock can send no more once the buffers on the way are full.
+        counts: list[int] = []
+
+        async def settled() -> list[int]:
+            counts.append(produced)
+            return counts[-4:]
+
+        last = await eventually(
+            settled,
+            lambda seen: len(seen) == 4 and len(set(seen)) == 1,
             WAIT,
-            what="the log thread to end",
+            interval=0.25,
+            what="the log's reading to stall",
         )
         [sent] = log_requests(kmock)
         raw = sent._raw_request
         assert raw is not None
-        await eventually(
-            lambda: asyncio.sleep(0, raw.transport),
-            lambda transport: transport is None or transport.is_closing(),
-            WAIT,
-            what="kmock to see the log connection closed",
-        )
-    finally:
-        never.set()  # let kmock's handler finish
+        assert raw.transport is not None and not raw.transport.is_closing()  # held, not cut
+        assert last[0] * len(chunk) < 40 * 1024 * 1024, last  # bounded, not 128 MiB
 
 
 @pytest.mark.parametrize("namespace", ["failed", "ignored"])

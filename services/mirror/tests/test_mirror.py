@@ -1,5 +1,5 @@
 """The mirror service through the bus: ingest, failure-analyzer and mirror in-process on real
-nats-server and MongoDB (SecantusDB); the official kubernetes client against kmock's emulator.
+nats-server and MongoDB (SecantusDB); the kubernetes_asyncio client against kmock's emulator.
 
 kmock stores what the client creates and records every request; it has no scheduler or
 kubelet, so a pod's phase and container states are set in the test where one is needed.
@@ -601,7 +601,7 @@ async def test_the_watch_announces_each_status_change_once(make_harness: MakeHar
         pod_id = await h.failure()
         body = await h.ok(Deploy(pod_id=pod_id, ttl_seconds=300))
         mirror_id, name = body["mirror_id"], body["mirror_pod_name"]
-        kube = load_client(h.settings.kubeconfig, "", 5.0)
+        kube = await load_client(h.settings.kubeconfig, "", 5.0)
         assert kube is not None
 
         async def kubelet_reports(status: dict[str, Any]) -> None:
@@ -640,4 +640,4 @@ async def test_the_watch_announces_each_status_change_once(make_harness: MakeHar
         assert await announced(3) == ["Running", "CrashLoopBackOff", "Deleted"]
         active = await h.ok(Active())
         assert [(a["mirror_id"], a["status"]) for a in active] == [(mirror_id, "Deleted")]
-        kube.close()
+        await kube.close()

@@ -1,18 +1,14 @@
-"""Watch streams (``?watch=true``) as an async iterator of decoded events.
+"""Watch streams (``?watch=true``) as an async generator of decoded events.
 
-The official client's ``watch.Watch`` blocks a thread and cannot be stopped from outside.
-Here a daemon thread reads the raw stream line by line and hands each event to the event
-loop; leaving the iterator (end, error, cancellation) shuts the socket down, which ends
-the thread's blocking read at once, and closes the connection. The caller relists and
-watches again after the stream ends: the server closes a watch after ``timeout_seconds``,
-an ``ERROR`` event (410 Gone: the resource version is too old) ends it too.
+The generator reads the aiohttp response itself, on the event loop: no thread. Leaving it
+(end, error, cancellation, ``aclose``) closes the response, which drops the connection at
+once. The caller relists and watches again after the stream ends: the server closes a
+watch after ``timeout_seconds``, an ``ERROR`` event (410 Gone: the resource version is too
+old) ends it too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -20,7 +16,8 @@ import msgspec
 
 from kubeward.kube.client import KubeClient
 
-_END = object()
+READ_SIZE = 64 * 1024
+"""Bytes taken from the response's buffer per read (at most)."""
 READ_SLACK_SECONDS = 15.0
 """How long past ``timeout_seconds`` a silent stream is given before it counts as dead
 (servers that ignore ``timeoutSeconds`` keep it open: the read timeout ends it)."""
@@ -49,55 +46,29 @@ async def watch(
     """The events of ``method`` (a list call) from ``resource_version`` on.
 
     Ends when the server ends the watch or the stream stays silent past
-    ``timeout_seconds`` plus :data:`READ_SLACK_SECONDS`; raises what the call raises. Use it
-    under ``contextlib.aclosing`` so that leaving early closes the stream at once.
+    ``timeout_seconds`` plus :data:`READ_SLACK_SECONDS` (``TimeoutError``); raises what the
+    call raises. Use it under ``contextlib.aclosing`` so that leaving early closes the
+    stream at once rather than when the generator is collected.
     """
     if resource_version:
         kwargs["resource_version"] = resource_version
-    response = await asyncio.to_thread(
+    response = await kube.open(
         method,
         *args,
         watch=True,
         allow_watch_bookmarks=True,
         timeout_seconds=timeout_seconds,
-        _preload_content=False,
-        _request_timeout=(kube.timeout[0], timeout_seconds + READ_SLACK_SECONDS),
+        read_timeout=timeout_seconds + READ_SLACK_SECONDS,
         **kwargs,
     )
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-
-    def hand_over(item: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    def pump() -> None:
-        buffer = b""
-        try:
-            for chunk in response.stream(64 * 1024):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        hand_over(line)
-            hand_over(_END)
-        except BaseException as exc:
-            hand_over(exc)
-
-    threading.Thread(target=pump, name="kube-watch", daemon=True).start()
     try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, bytes)
-            yield _event.decode(item)
+        pending = b""
+        while chunk := await response.content.read(READ_SIZE):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield _event.decode(line)
     finally:
-        # shutdown() ends the thread's blocking read; close() drops the connection (a
-        # half-read stream cannot go back to the pool) and tells the server it may stop.
-        with contextlib.suppress(Exception):
-            response.shutdown()
-        with contextlib.suppress(Exception):
-            response.close()
+        # A half-read stream cannot go back to the pool: close() drops the connection and
+        # tells the server it may stop.
+        response.close()

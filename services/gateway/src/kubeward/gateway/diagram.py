@@ -28,9 +28,8 @@ from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-import urllib3
 import yaml
-from kubernetes import client as k8s
+from kubernetes_asyncio import client as k8s
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException
@@ -55,7 +54,7 @@ from kubeward.gateway.diagram_traffic import overlay
 from kubeward.gateway.kube import api_error, kube_of
 from kubeward.gateway.pod_logs import DNS_LABEL, DNS_SUBDOMAIN
 from kubeward.gateway.settings import Settings
-from kubeward.kube.client import KubeClient
+from kubeward.kube.client import CALL_ERRORS, ApiException, KubeClient
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import PodTrafficQuery
 
@@ -201,7 +200,7 @@ async def _list(kube: KubeClient, method: Callable[..., Any], *args: Any) -> lis
     """The items of one list call; a 404 (resource not served) is an empty list."""
     try:
         raw = await kube.raw(method, *args)
-    except k8s.ApiException as exc:
+    except ApiException as exc:
         if exc.status == 404:
             return []
         raise
@@ -213,7 +212,7 @@ async def _list(kube: KubeClient, method: Callable[..., Any], *args: Any) -> lis
 async def _guarded(call: Awaitable[T], not_found: str = "Not found") -> T:
     try:
         return await call
-    except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except CALL_ERRORS as exc:
         raise api_error(exc, not_found) from None
     except msgspec.DecodeError:
         raise HTTPException(

@@ -9,20 +9,17 @@ no cluster: the rest of the gateway keeps serving.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import msgspec
-import urllib3
-from kubernetes import client as k8s
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from kubeward.gateway.settings import Settings
-from kubeward.kube.client import KubeClient, load_client
+from kubeward.kube.client import TRANSPORT_ERRORS, ApiException, KubeClient, load_client
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +41,8 @@ async def kube_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     kube: KubeClient | None
     try:
-        kube = await asyncio.to_thread(
-            load_client,
-            settings.kubeconfig,
-            settings.kube_context,
-            settings.kube_request_timeout_seconds,
+        kube = await load_client(
+            settings.kubeconfig, settings.kube_context, settings.kube_request_timeout_seconds
         )
     except Exception as exc:  # a broken kubeconfig must not take the whole gateway down
         log.error("Kubernetes client not configured, cluster views answer 503: %s", exc)
@@ -63,7 +57,7 @@ async def kube_lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         app.state.kube = None
         if kube is not None:
-            await asyncio.to_thread(kube.close)
+            await kube.close()
 
 
 class _Status(msgspec.Struct):
@@ -76,7 +70,7 @@ class _Status(msgspec.Struct):
 _status = msgspec.json.Decoder(_Status)
 
 
-def api_message(exc: k8s.ApiException) -> str:
+def api_message(exc: ApiException) -> str:
     """The API server's own message for a failed call (its ``Status``), else the HTTP reason."""
     body = exc.body
     if isinstance(body, bytes | str) and body:
@@ -96,7 +90,7 @@ def api_error(exc: Exception, not_found: str) -> HTTPException:
     503, an unreachable API a 503, a timeout a 504, anything else from the API a 502 with its
     message. Never a 500: the caller gets a ``detail``, the log gets the exception.
     """
-    if isinstance(exc, k8s.ApiException):
+    if isinstance(exc, ApiException):
         status = exc.status or 0
         message = api_message(exc)
         if status == 404:
@@ -114,9 +108,8 @@ def api_error(exc: Exception, not_found: str) -> HTTPException:
             status_code=502, detail=f"The Kubernetes API failed ({status or 'TLS'}): {message}"
         )
     log.warning("Kubernetes API call failed: %r", exc)
-    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
-    if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):  # aiohttp's own timeouts are TimeoutErrors too
         return HTTPException(status_code=504, detail="The Kubernetes API did not answer in time")
-    if isinstance(cause, urllib3.exceptions.HTTPError | OSError):
+    if isinstance(exc, TRANSPORT_ERRORS):
         return HTTPException(status_code=503, detail="The Kubernetes API is unreachable")
     return HTTPException(status_code=502, detail="The Kubernetes API call failed")

@@ -15,26 +15,24 @@ The pod is read first (404 ``Pod 'p' not found in namespace 'ns'``, 404 for a co
 does not have); bad names and ``tail_lines`` outside 1..10000 are 400s. Without a cluster
 both answer ``503 {"detail": "Kubernetes client not available"}``.
 
-A followed log is read by one thread per stream (blocking urllib3). When the client goes
-away the response generator's ``finally`` shuts the socket down, which wakes the blocked
-read at once; the thread then closes the connection and ends. Lines reach the event loop
-through a bounded queue, so a slow client slows the reading, not the gateway's memory.
+A followed log is an ``async for`` over the API's streamed response (``kubernetes_asyncio``,
+aiohttp), on the event loop: no thread. When the client goes away the response generator is
+cancelled or closed, and its ``finally`` closes the API connection at once. Each read waits
+for the client to take the previous batch, so a slow client slows the reading, not the
+gateway's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
+import aiohttp
 import msgspec
-import urllib3
-from kubernetes import client as k8s
 from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException
@@ -45,7 +43,7 @@ from litestar.response import Stream
 
 from kubeward.gateway.kube import NOT_AVAILABLE, api_error, api_message, kube_of
 from kubeward.gateway.settings import Settings
-from kubeward.kube.client import KubeClient
+from kubeward.kube.client import CALL_ERRORS, TRANSPORT_ERRORS, ApiException, KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +56,10 @@ READ_SIZE = 64 * 1024
 """Bytes asked of the socket per read of a followed log."""
 MAX_LINE = 1024 * 1024
 """A longer run of bytes without a newline is sent as a line of its own."""
-QUEUE_BATCHES = 64
-"""Batches of lines (one per read) a stream's thread may get ahead of its client."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 HEARTBEAT = b": heartbeat\n\n"
+STREAM_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, ValueError)
+"""How reading a followed log can break (aiohttp's payload errors are ``ClientError``s)."""
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 _NAME_LIMITS = (
@@ -173,7 +171,7 @@ async def _target(
     """The container to read (asked for, or the pod's first) and all the pod's containers."""
     try:
         raw = await kube.raw(kube.core.read_namespaced_pod, pod_name, namespace)
-    except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except CALL_ERRORS as exc:
         raise api_error(exc, _not_found(namespace, pod_name)) from None
     try:
         spec = _pod.decode(raw).spec
@@ -201,155 +199,57 @@ def sse_event(line: str) -> bytes:
     return ("".join(f"data: {part}\n" for part in _LINE_BREAK.split(line)) + "\n").encode()
 
 
-class _End(msgspec.Struct):
-    """The last item of a follower's queue; ``error`` when the stream broke."""
+async def log_events(
+    response: aiohttp.ClientResponse, heartbeat: float, name: str
+) -> AsyncGenerator[bytes, None]:
+    """The SSE body of a followed log: its lines as events, heartbeats while it is quiet.
 
-    error: str | None = None
-
-
-class LogFollower:
-    """Follows one pod log in a thread of its own and hands its lines to the event loop.
-
-    ``opened`` resolves once the API accepted the request (or fails with its error);
-    :meth:`events` then yields the SSE body. :meth:`stop` (idempotent, any thread) shuts the
-    socket down so a blocked read returns at once; the thread closes the connection.
+    Reads ``response`` directly, one read per event batch: the next read waits until the
+    client took the last batch, so a slow client slows the reading (aiohttp stops reading
+    the socket once its buffer is full), not the gateway's memory. Ends with the log, or
+    with ``[Error: <why>]`` when the stream breaks. Leaving it (the end, the client gone,
+    cancellation) closes the response: the connection to the API drops at once.
     """
-
-    def __init__(self, open_log: Callable[[], urllib3.BaseHTTPResponse], name: str) -> None:
-        self._open_log = open_log
-        self._loop = asyncio.get_running_loop()
-        self.opened: asyncio.Future[None] = self._loop.create_future()
-        self._queue: asyncio.Queue[list[str] | _End] = asyncio.Queue()
-        self._credit = threading.Semaphore(QUEUE_BATCHES)
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
-        self._response: urllib3.BaseHTTPResponse | None = None
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        """Open the log and start reading it, in the thread."""
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop reading: wake the thread wherever it waits; it then ends."""
-        self._stopped.set()
-        self._credit.release()  # a thread waiting for queue room wakes and sees the stop
-        with self._lock:
-            response = self._response
-        if response is not None:
-            _shutdown(response)
-
-    async def events(self, heartbeat: float) -> AsyncIterator[bytes]:
-        """The SSE body: log lines as events, heartbeats while quiet; stops the thread."""
-        try:
-            while True:
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), heartbeat)
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
-                self._credit.release()
-                if isinstance(item, _End):
-                    if item.error is not None:
-                        yield sse_event(f"[Error: {item.error}]")
-                    return
-                yield b"".join(sse_event(line) for line in item)
-        finally:
-            self.stop()
-
-    # --- in the thread ---
-
-    def _run(self) -> None:
-        try:
-            response = self._open_log()
-        except BaseException as exc:
-            self._settle(exc)
-            return
-        with self._lock:
-            self._response = response
-        try:
-            if self._stopped.is_set():
+    read: asyncio.Future[bytes] | None = None
+    pending = b""
+    try:
+        while True:
+            if read is None:
+                read = asyncio.ensure_future(response.content.read(READ_SIZE))
+            # The read is waited on, never cancelled by the heartbeat: no byte is lost.
+            done, _ = await asyncio.wait((read,), timeout=heartbeat)
+            if not done:
+                yield HEARTBEAT
+                continue
+            try:
+                data = read.result()
+            except STREAM_ERRORS as exc:
+                log.info("log stream %s broke: %r", name, exc)
+                yield sse_event("[Error: the log stream from the Kubernetes API was interrupted]")
                 return
-            _wait_forever(response)
-            self._settle(None)
-            self._put(_End(error=self._pump(response)))
-        except BaseException as exc:  # a bug, or the loop is gone: never leave a waiter
-            self._settle(exc)
-            if not self._stopped.is_set() and not self._loop.is_closed():
-                log.exception("log stream %s failed", self.thread.name)
-                with contextlib.suppress(RuntimeError):
-                    self._put(_End(error="the gateway failed to read the log"))
-        finally:
-            response.close()
-            response.release_conn()
-
-    def _settle(self, exc: BaseException | None) -> None:
-        """Resolve ``opened`` (no-op once resolved, or when the loop is closed)."""
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_settle, self.opened, exc)
-
-    def _pump(self, response: urllib3.BaseHTTPResponse) -> str | None:
-        """Read lines until the log ends (``None``) or breaks (why); ``None`` when stopped."""
-        pending = b""
-        try:
-            while not self._stopped.is_set():
-                data = response.read1(READ_SIZE)
-                if not data:
-                    break
-                *lines, pending = (pending + data).split(b"\n")
-                if len(pending) > MAX_LINE:
-                    lines.append(pending)
-                    pending = b""
-                if lines and not self._put([_decode(line) for line in lines]):
-                    return None
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            if self._stopped.is_set():
-                return None
-            log.info("log stream %s broke: %r", self.thread.name, exc)
-            return "the log stream from the Kubernetes API was interrupted"
-        if pending and not self._stopped.is_set():
-            self._put([_decode(pending)])
-        return None
-
-    def _put(self, item: list[str] | _End) -> bool:
-        """Queue ``item`` for the loop, waiting for room; ``False`` once stopped."""
-        self._credit.acquire()
-        if self._stopped.is_set():
-            return False
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        return True
-
-
-def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is None:
-        future.set_result(None)
-    else:
-        future.set_exception(exc)
+            finally:
+                read = None
+            if not data:
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            if len(pending) > MAX_LINE:
+                lines.append(pending)
+                pending = b""
+            if lines:
+                yield b"".join(sse_event(_decode(line)) for line in lines)
+        if pending:
+            yield sse_event(_decode(pending))
+    except Exception:  # a bug: say so on the stream rather than cut it without a word
+        log.exception("log stream %s failed", name)
+        yield sse_event("[Error: the gateway failed to read the log]")
+    finally:
+        if read is not None:
+            read.cancel()
+        response.close()
 
 
 def _decode(line: bytes) -> str:
     return line.removesuffix(b"\r").decode("utf-8", errors="replace")
-
-
-def _wait_forever(response: urllib3.BaseHTTPResponse) -> None:
-    """Let reads of an opened follow stream block as long as the log is quiet.
-
-    The request was sent with a read timeout (for the answer's headers); a quiet log must
-    not end the stream, and :meth:`LogFollower.stop` wakes a blocked read instead.
-    """
-    connection = getattr(response, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(None)
-
-
-def _shutdown(response: urllib3.BaseHTTPResponse) -> None:
-    """Shut the response's socket down for reading: a read blocked on it returns at once."""
-    # Already closed or released: then no read can be blocked on it.
-    with contextlib.suppress(ValueError, RuntimeError, OSError, NotImplementedError):
-        response.shutdown()
 
 
 RESERVED_NAMESPACES = ("failed", "ignored", "records")
@@ -379,11 +279,11 @@ async def read_logs(
             previous=previous,
         )
         logs = raw.decode("utf-8", errors="replace")
-    except k8s.ApiException as exc:
+    except ApiException as exc:
         if exc.status != 400:
             raise api_error(exc, _not_found(namespace, pod_name)) from None
         logs = f"[No logs available: {api_message(exc)}]"
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except TRANSPORT_ERRORS as exc:
         raise api_error(exc, _not_found(namespace, pod_name)) from None
     return PodLogs(
         pod_name=pod_name,
@@ -409,25 +309,19 @@ async def follow_logs(
     settings: Settings = state.settings
     target, _ = await _target(kube, namespace, pod_name, container)
 
-    def open_log() -> urllib3.BaseHTTPResponse:
-        # Typed as returning the decoded str; without preloading it is the raw response.
-        response: urllib3.BaseHTTPResponse = kube.core.read_namespaced_pod_log(
+    try:
+        # No read timeout once open: a quiet log must not end the stream (the headers
+        # still get the client's read timeout).
+        response = await kube.open(
+            kube.core.read_namespaced_pod_log,
             pod_name,
             namespace,
             container=target,
             follow=True,
             tail_lines=tail_lines,
-            _preload_content=False,
-            _request_timeout=kube.timeout,
-        )  # type: ignore[assignment]
-        return response
-
-    follower = LogFollower(open_log, f"kubeward-pod-log {namespace}/{pod_name}/{target}")
-    follower.start()
-    try:
-        await follower.opened
-    except k8s.ApiException as exc:
-        follower.stop()
+            read_timeout=None,
+        )
+    except ApiException as exc:
         if exc.status != 400:
             raise api_error(exc, _not_found(namespace, pod_name)) from None
         return Stream(
@@ -435,16 +329,14 @@ async def follow_logs(
             media_type="text/event-stream",
             headers=STREAM_HEADERS,
         )
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        follower.stop()
+    except TRANSPORT_ERRORS as exc:
         raise api_error(exc, _not_found(namespace, pod_name)) from None
-    except BaseException:
-        follower.stop()  # cancelled (the client left) or a bug: the thread must not stay
-        raise
-    events = follower.events(settings.log_stream_heartbeat_seconds)
+    events = log_events(
+        response, settings.log_stream_heartbeat_seconds, f"{namespace}/{pod_name}/{target}"
+    )
     # Should the response never be iterated (the client left before it started), the
-    # generator's finally never runs: stop the thread when the generator is collected.
-    weakref.finalize(events, follower.stop)
+    # generator's finally never runs: close the connection when the generator is collected.
+    weakref.finalize(events, response.close)
     return Stream(events, media_type="text/event-stream", headers=STREAM_HEADERS)
 
 

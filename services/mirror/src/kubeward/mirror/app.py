@@ -52,11 +52,8 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
     assert isinstance(settings, Settings)
     kube: KubeClient | None
     try:
-        kube = await asyncio.to_thread(
-            load_client,
-            settings.kubeconfig,
-            settings.kube_context,
-            settings.kube_request_timeout_seconds,
+        kube = await load_client(
+            settings.kubeconfig, settings.kube_context, settings.kube_request_timeout_seconds
         )
     except Exception as exc:
         log.error("Kubernetes client not configured; deploy/status/delete answer 503: %s", exc)
@@ -105,4 +102,4 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
         await app_settings.close()
         await client.close()
         if kube is not None:
-            await asyncio.to_thread(kube.close)
+            await kube.close()
