@@ -233,7 +233,7 @@ class Commands:
             objects = parse_manifests(command.manifest)
         except ValueError as exc:
             return error(400, f"Invalid manifest: {exc}")
-        trusted = await self._trusted.load()
+        trusted = await self._trusted.current()
         netpol = {namespace_of(o) for o in objects if o.get("kind") == "NetworkPolicy"}
         netpol |= await self._store.network_policy_namespaces()
         findings = scan(objects, trusted_registries=trusted, network_policy_namespaces=netpol)

@@ -2,6 +2,11 @@
 
 Starts as the scanner's built-in list; admins add and remove entries. An entry is a
 registry host (``ghcr.io``) or a repository prefix (``ghcr.io/acme``).
+
+The scanner reads the list through :meth:`Registries.current`, kept for
+:data:`SHARED_TTL_SECONDS`: every failed pod's scan used to read it from MongoDB. A change
+made through this process is seen at once; one made through another replica within that
+time (and the rescan it starts covers the rest).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 
+from async_lru import alru_cache
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -18,6 +24,8 @@ from kubeward.security.scanner import DEFAULT_TRUSTED_REGISTRIES
 
 COLLECTION = "security_settings"
 DOC_ID = "trusted_registries"
+SHARED_TTL_SECONDS = 5.0
+"""How long the scanner may use the list before reading it again."""
 _ENTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
 
 
@@ -51,16 +59,24 @@ class Registries:
         doc = await self._col.find_one({"_id": DOC_ID})
         return list(doc["registries"]) if doc else list(DEFAULT_TRUSTED_REGISTRIES)
 
+    @alru_cache(maxsize=1, ttl=SHARED_TTL_SECONDS)
+    async def current(self) -> tuple[str, ...]:
+        """The list as the scanner uses it: :meth:`load`, at most
+        :data:`SHARED_TTL_SECONDS` old."""
+        return tuple(await self.load())
+
     async def add(self, registry: str) -> bool:
         """Trust ``registry`` (already normalised); False when it already was."""
         await self.ensure()
         result = await self._col.update_one(
             {"_id": DOC_ID}, {"$addToSet": {"registries": registry}}
         )
+        self.current.cache_clear()
         return result.modified_count > 0
 
     async def remove(self, registry: str) -> bool:
         """Stop trusting ``registry``; False when it was not trusted."""
         await self.ensure()
         result = await self._col.update_one({"_id": DOC_ID}, {"$pull": {"registries": registry}})
+        self.current.cache_clear()
         return result.modified_count > 0

@@ -88,7 +88,7 @@ class BuiltinScanner:
         a finding it created is announced again when the message is tried again (see
         :meth:`FindingStore.replace_builtin`).
         """
-        trusted = await self._registries.load()
+        trusted = await self._registries.current()
         netpol = await self._store.network_policy_namespaces()
         netpol |= {namespace_of(o) for o in objects if o.get("kind") == "NetworkPolicy"}
         results = scan(objects, trusted_registries=trusted, network_policy_namespaces=netpol)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from async_lru import alru_cache
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,6 +36,9 @@ FINDINGS = "security_findings"
 MANIFESTS = "security_manifests"
 COUNTERS = "security_counters"
 TITLES = "security_rule_titles"
+SHARED_TTL_SECONDS = 5.0
+"""How old the NetworkPolicy namespaces a scan uses may be: every failed pod's scan asked
+MongoDB; a NetworkPolicy stored or deleted by another replica counts within this time."""
 LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
 
@@ -243,6 +247,8 @@ class FindingStore:
     async def delete_resource(self, kind: str, namespace: str, name: str) -> int:
         """Delete every finding and the stored manifest of a resource that is gone."""
         await self._manifests.delete_one({"_id": resource_id(kind, namespace, name)})
+        if kind == "NetworkPolicy":
+            self._network_policy_namespaces.cache_clear()
         result = await self._col.delete_many(
             {"resource_type": kind, "namespace": namespace, "resource_name": name}
         )
@@ -368,6 +374,8 @@ class FindingStore:
             for obj, namespace in objects
         ]
         await self._manifests.bulk_write(ops)  # in order: a resource listed twice keeps its last
+        if any(obj["kind"] == "NetworkPolicy" for obj, _ in objects):
+            self._network_policy_namespaces.cache_clear()
 
     async def manifest(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored manifest of a resource."""
@@ -390,12 +398,19 @@ class FindingStore:
             out.append(current)
         return out
 
-    async def network_policy_namespaces(self) -> set[str]:
-        """Namespaces a stored NetworkPolicy lives in."""
-        return {
-            doc["namespace"]
-            async for doc in self._manifests.find({"kind": "NetworkPolicy"}, {"namespace": 1})
-        }
+    async def network_policy_namespaces(self) -> frozenset[str]:
+        """Namespaces a stored NetworkPolicy lives in, at most :data:`SHARED_TTL_SECONDS`
+        old (every scan asks; a change made through this store is seen at once)."""
+        return await self._network_policy_namespaces()
+
+    @alru_cache(maxsize=1, ttl=SHARED_TTL_SECONDS)
+    async def _network_policy_namespaces(self) -> frozenset[str]:
+        return frozenset(
+            [
+                doc["namespace"]
+                async for doc in self._manifests.find({"kind": "NetworkPolicy"}, {"namespace": 1})
+            ]
+        )
 
 
 def announce_again(doc: Mapping[str, Any], created_by: str | None) -> bool:
