@@ -10,14 +10,20 @@ from typing import Any
 import msgspec
 import pytest
 from kubernetes.client import ApiClient
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import cluster_world as world
 from kubeward.schemas.network import DropQuery, DropReport, ImpactQuery, ImpactReport
 from kubeward.traffic_store.network_service import NetworkService
-from kubeward.traffic_store.pod_traffic import COLLECTION
+from kubeward.traffic_store.pod_traffic import (
+    COLLECTION,
+    DROPS_SPAN,
+    SPANS,
+    PodTrafficStore,
+    last_drop,
+)
 
 LoadWorld = Callable[..., Awaitable[None]]
 """conftest's ``load_world``."""
@@ -174,6 +180,67 @@ async def test_impact_lists_the_callers_with_connections_counted_once(
     nobody = ImpactQuery(namespace="ledger", pod_name=world.LEDGER, **WINDOW)
     found = msgspec.json.decode((await service.impact(nobody)).body, type=ImpactReport)
     assert (found.callers, found.flows) == ([], 0)
+
+
+class Finds(monitoring.CommandListener):
+    """Counts the ``find`` commands a client sends, per collection."""
+
+    def __init__(self) -> None:
+        self.collections: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.collections.append(str(event.command["find"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_no_drop_seen_in_the_window_reads_no_flow(
+    mongo_url: str, db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    """Most failed pods have no DROP around them: their search stops at the DROP span
+    (traffic-store writes it with the flows), without reading flows, and still names the
+    pod's addresses."""
+    await load_world(db, [e for e in world.traffic() if e["decision"] == "ALLOW"])
+    finds = Finds()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
+    try:
+        found = await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)
+        assert (found.peers, found.pod_ips) == ([], ["10.244.4.40"])
+        assert COLLECTION not in finds.collections, finds.collections
+
+        # DROPs seen before the window do not count; one seen in it is read and found.
+        early = world.flow(
+            22, world.POSTGRES, "shop", "INGRESS", "10.244.4.40", "5432", "52003", clock="09:00:00"
+        )
+        await load_world(db, [early | {"decision": "DROP"}])
+        finds.collections.clear()
+        assert (await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)).peers == []
+        assert COLLECTION not in finds.collections
+        await load_world(db, [POSTGRES_REFUSES_LEDGER])
+        [peer] = (await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)).peers
+        assert (peer.dropped_at, peer.via) == ("ingress", "peer")
+    finally:
+        await client.close()
+
+
+async def test_drops_stored_before_the_drop_span_was_kept_are_found(
+    db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    """A database written by an earlier version has DROP flows and no DROP span: the first
+    start records it (one scan), so the search is not skipped."""
+    await load_world(db)
+    expected = await drops(db, namespace="ledger", pod_name=world.LEDGER)
+    assert expected.peers
+    await db[SPANS].delete_one({"_id": DROPS_SPAN})
+    assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == expected.peers
+    await PodTrafficStore(db[COLLECTION], 32768).ensure_indexes()  # the upgraded start
+    assert await last_drop(db) == world.at("10:30:00")
+    assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == expected.peers
 
 
 async def test_reads_use_the_indexes(db: AsyncDatabase[Document], load_world: LoadWorld) -> None:

@@ -35,7 +35,7 @@ from kubeward.traffic_store.inventory import PODS, SERVICES
 from kubeward.traffic_store.network_flows import FlowReader, pod_workload
 from kubeward.traffic_store.network_model import ResolvedFlow, Workload, selector_matches
 from kubeward.traffic_store.network_policy import suggest
-from kubeward.traffic_store.pod_traffic import COLLECTION
+from kubeward.traffic_store.pod_traffic import COLLECTION, last_drop
 
 LOOKBACK = timedelta(hours=1)
 """How long before a window a flow may have been first seen and still be read."""
@@ -100,6 +100,8 @@ class FailureTraffic:
     async def _subject(self, namespace: str, pod_name: str) -> tuple[Workload, list[str]]:
         """The pod's workload and its IPs (none when the inventory does not know it)."""
         doc = await self._pods.find_one({"_id": pod_name})
+        if doc is not None:
+            self._reader.remember(doc)  # its labels are read next, for the same request
         if doc is None or doc.get("pod_namespace") != namespace:
             return Workload(namespace, "Pod", pod_name), []
         ips = [str(ip) for ip in doc.get("pod_ips") or [] if ip]
@@ -113,6 +115,9 @@ class FailureTraffic:
         """The DROPs around the failed pod, per peer and port, most drops first."""
         window = _Window(self._db, q.since, q.until)
         workload, ips = await self._subject(q.namespace, q.pod_name)
+        newest_drop = await last_drop(self._db)
+        if newest_drop is not None and newest_drop < q.since:  # no DROP seen since the window began
+            return DropReport(since=q.since, until=q.until, pod_ips=ips)
         siblings = [n for n in await self._reader.pods_of(workload) if n != q.pod_name]
         found: dict[str, tuple[Document, str]] = {}
         for name in [q.pod_name, *siblings[:MAX_WORKLOAD_PODS]]:

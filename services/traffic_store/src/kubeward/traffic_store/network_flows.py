@@ -289,7 +289,7 @@ class FlowReader:
         if namespace not in self._namespace_cache:
             pods = []
             async for doc in self._pods.find({"pod_namespace": namespace}, _POD_FIELDS):
-                pod = self._remember(doc)
+                pod = self.remember(doc)
                 if pod is not None:
                     pods.append(pod)
             self._namespace_cache[namespace] = pods
@@ -314,10 +314,11 @@ class FlowReader:
             doc = await self._pods.find_one({"_id": name}, _POD_FIELDS)
             self._pod_cache[name] = None
             if doc is not None:
-                self._remember(doc)
+                self.remember(doc)
         return self._pod_cache[name]
 
-    def _remember(self, doc: Document) -> _Pod | None:
+    def remember(self, doc: Document) -> _Pod | None:
+        """Keep a pod document read elsewhere for this reader's look-ups."""
         namespace = doc.get("pod_namespace")
         if not namespace:
             self._pod_cache[doc["_id"]] = None

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import msgspec
 from pymongo import DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from kubeward.core.mongo import Document
@@ -47,6 +48,9 @@ _STATS_FIELDS = ("first_seen", "last_seen", "hits")
 _NEWEST_FIRST = [("time_stamp", DESCENDING), ("uuid", DESCENDING)]
 SPANS = "pod_traffic_spans"
 """The oldest and newest ``time_stamp`` written: where listing windows start and end."""
+DROPS_SPAN = "pod_traffic.drops"
+"""The ``SPANS`` document whose ``last`` is the newest ``last_seen`` of a DROP flow ("" for
+none): a failed pod's DROP search is skipped when no DROP was seen in its window."""
 FIRST_WINDOW_US = 1_000_000
 """The first listing window (1 s of ``time_stamp``) before any density is known."""
 _DENSITIES = 1024
@@ -152,10 +156,16 @@ class PodTrafficStore:
         return outcome
 
     async def _widen_for(self, parts: dict[str, list[_Op]]) -> None:
-        """Widen the listing span to every time ``parts`` may store (see :meth:`query`)."""
+        """Widen the listing span to every time ``parts`` may store (see :meth:`query`),
+        and the DROP span to their DROP flows' sightings."""
         flows = [op.flow for ops in parts.values() for op in ops]
         if flows:
-            await self.widen_span(min(f.first_seen for f in flows), max(f.last_seen for f in flows))
+            drops = [f.last_seen for f in flows if f.first.decision == "DROP"]
+            await self.widen_span(
+                min(f.first_seen for f in flows),
+                max(f.last_seen for f in flows),
+                max(drops) if drops else None,
+            )
 
     async def created_by(self, messages: list[tuple[int, PodTrafficBatch]]) -> list[NewFlow]:
         """The stored flows that ``messages`` created (``created_seq`` is one of theirs).
@@ -349,21 +359,43 @@ class PodTrafficStore:
             return None
         return doc["first"], doc["last"]
 
-    async def widen_span(self, first: str, last: str) -> None:
+    async def widen_span(self, first: str, last: str, last_drop: str | None = None) -> None:
         """Make the recorded span cover ``first``..``last`` (before rows are written, so a
-        listing's windows always reach every stored row)."""
-        await self._spans.update_one(
-            {"_id": COLLECTION}, {"$min": {"first": first}, "$max": {"last": last}}, upsert=True
-        )
+        listing's windows always reach every stored row), and the DROP span ``last_drop``;
+        one round trip."""
+        ops = [
+            UpdateOne(
+                {"_id": COLLECTION},
+                {"$min": {"first": first}, "$max": {"last": last}},
+                upsert=True,
+            )
+        ]
+        if last_drop is not None:
+            ops.append(UpdateOne({"_id": DROPS_SPAN}, {"$max": {"last": last_drop}}, upsert=True))
+        await self._spans.bulk_write(ops, ordered=False)
 
     async def _record_existing_span(self) -> None:
         """Once, for a collection written before spans were kept: read its ends (a scan)."""
+        if await self._spans.find_one({"_id": DROPS_SPAN}) is None:
+            seen = ""
+            async for doc in self._col.find(
+                {"decision": "DROP"}, {"last_seen": 1, "time_stamp": 1}
+            ):
+                seen = max(seen, str(doc.get("last_seen") or doc["time_stamp"]))
+            await self._spans.update_one({"_id": DROPS_SPAN}, {"$max": {"last": seen}}, upsert=True)
         if await self.span() is not None:
             return
         oldest = await self._col.find({}, {"time_stamp": 1}).sort("time_stamp", 1).to_list(1)
         newest = await self._col.find({}, {"time_stamp": 1}).sort("time_stamp", -1).to_list(1)
         if oldest and newest:
             await self.widen_span(oldest[0]["time_stamp"], newest[0]["time_stamp"])
+
+
+async def last_drop(db: AsyncDatabase[Document]) -> str | None:
+    """The newest sighting of a DROP flow ("" for none; ``None`` while unknown: a database
+    written before this was kept, until traffic-store's start records it)."""
+    doc = await db[SPANS].find_one({"_id": DROPS_SPAN})
+    return None if doc is None else str(doc["last"])
 
 
 def _newest(doc: Document) -> tuple[str, str]:
