@@ -100,8 +100,7 @@ class FailureTraffic:
     async def _subject(self, namespace: str, pod_name: str) -> tuple[Workload, list[str]]:
         """The pod's workload and its IPs (none when the inventory does not know it)."""
         doc = await self._pods.find_one({"_id": pod_name})
-        if doc is not None:
-            self._reader.remember(doc)  # its labels are read next, for the same request
+        self._reader.remember(pod_name, doc)  # its labels are asked next, same request
         if doc is None or doc.get("pod_namespace") != namespace:
             return Workload(namespace, "Pod", pod_name), []
         ips = [str(ip) for ip in doc.get("pod_ips") or [] if ip]
@@ -205,18 +204,26 @@ class FailureTraffic:
 
     # --- impact -----------------------------------------------------------------
 
+    async def _selecting(self, namespace: str, labels: dict[str, str]) -> dict[str, str]:
+        """The Services of ``namespace`` selecting a pod with ``labels``: cluster IP ->
+        ``namespace/name``. A pod without labels is selected by none (nothing read)."""
+        services: dict[str, str] = {}
+        if not labels:
+            return services
+        async for doc in self._services.find({"svc_namespace": namespace}):
+            selector = _spec(doc.get("service_spec")).get("selector")
+            picks = isinstance(selector, dict) and selector
+            if picks and selector_matches({"matchLabels": selector}, labels):
+                services[str(doc["_id"])] = f"{namespace}/{doc.get('svc_name') or ''}"
+        return services
+
     async def impact(self, q: ImpactQuery) -> ImpactReport:
         """Who called the pod, directly or through a Service selecting it, in the window."""
         window = _Window(self._db, q.since, q.until)
         workload, ips = await self._subject(q.namespace, q.pod_name)
         labels = await self._reader.pod_labels(q.pod_name)
         services: dict[str, str] = {}
-        async for doc in self._services.find({"svc_namespace": q.namespace}):
-            spec = _spec(doc.get("service_spec"))
-            selector = spec.get("selector")
-            picks = isinstance(selector, dict) and selector and labels
-            if picks and selector_matches({"matchLabels": selector}, labels):
-                services[str(doc["_id"])] = f"{q.namespace}/{doc.get('svc_name') or ''}"
+        services = await self._selecting(q.namespace, labels)
         connections: dict[tuple[str, str, str], _Connection] = {}
 
         def seen(key: tuple[str, str, str], caller: ResolvedFlow, doc: Document) -> _Connection:

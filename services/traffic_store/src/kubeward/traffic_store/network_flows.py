@@ -289,7 +289,7 @@ class FlowReader:
         if namespace not in self._namespace_cache:
             pods = []
             async for doc in self._pods.find({"pod_namespace": namespace}, _POD_FIELDS):
-                pod = self.remember(doc)
+                pod = self.remember(str(doc["_id"]), doc)
                 if pod is not None:
                     pods.append(pod)
             self._namespace_cache[namespace] = pods
@@ -314,11 +314,15 @@ class FlowReader:
             doc = await self._pods.find_one({"_id": name}, _POD_FIELDS)
             self._pod_cache[name] = None
             if doc is not None:
-                self.remember(doc)
+                self.remember(name, doc)
         return self._pod_cache[name]
 
-    def remember(self, doc: Document) -> _Pod | None:
-        """Keep a pod document read elsewhere for this reader's look-ups."""
+    def remember(self, name: str, doc: Document | None) -> _Pod | None:
+        """Keep what a read elsewhere found of pod ``name`` (``None``: not in the
+        inventory) for this reader's look-ups."""
+        if doc is None:
+            self._pod_cache[name] = None
+            return None
         namespace = doc.get("pod_namespace")
         if not namespace:
             self._pod_cache[doc["_id"]] = None
