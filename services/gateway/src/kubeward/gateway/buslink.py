@@ -25,6 +25,7 @@ class BusLink:
         self.js: JetStreamContext = nc.jetstream()
         self.inbox = ReplyInbox(nc)
         self.timeout = timeout
+        self._shared: dict[tuple[str, bytes], asyncio.Task[Reply]] = {}
 
     @classmethod
     async def connect(cls, url: str, timeout: float, replicas: int = 1) -> BusLink:
@@ -72,6 +73,20 @@ class BusLink:
             return _reply.decode(await self.request(subject, payload, timeout))
         except (TimeoutError, NoRespondersError):
             return error(503, unavailable)
+
+    async def ask_shared(self, subject: str, payload: bytes, unavailable: str) -> Reply:
+        """:meth:`ask` for a read whose answer does not depend on the caller: callers asking
+        the same while it is in flight share its answer (dashboards polling the same page
+        cost one read, not one each, and leave the CPU to ingest). The answer is as fresh
+        as one asked when the first of them asked."""
+        key = (subject, payload)
+        task = self._shared.get(key)
+        if task is None:
+            task = asyncio.create_task(self.ask(subject, payload, unavailable))
+            self._shared[key] = task
+            task.add_done_callback(lambda _: self._shared.pop(key, None))
+        # One caller going away (a closed connection) must not cancel the others' answer.
+        return await asyncio.shield(task)
 
     async def request(self, subject: str, payload: bytes, timeout: float | None = None) -> bytes:
         """A request to the owning service; raises ``TimeoutError`` or ``NoRespondersError``."""

@@ -80,7 +80,7 @@ async def _list(
 ) -> Response[Any]:
     link: BusLink = state.bus
     query = FailureQuery(view=view, namespace=namespace, limit=limit, cursor=cursor)
-    reply = await link.ask(bus.RPC_FAILURES_LIST, msgspec.json.encode(query), UNAVAILABLE)
+    reply = await link.ask_shared(bus.RPC_FAILURES_LIST, msgspec.json.encode(query), UNAVAILABLE)
     return json_reply(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
 
 

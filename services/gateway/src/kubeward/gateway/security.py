@@ -208,7 +208,9 @@ class SecurityController(Controller):
             cursor=cursor,
         )
         link: BusLink = state.bus
-        reply = await link.ask(bus.RPC_SECURITY_LIST, msgspec.json.encode(query), UNAVAILABLE)
+        reply = await link.ask_shared(
+            bus.RPC_SECURITY_LIST, msgspec.json.encode(query), UNAVAILABLE
+        )
         return json_reply(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
 
     @delete(
