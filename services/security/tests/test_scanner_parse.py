@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
+import yaml
 
 from kubeward.security.scanner import parse_manifests
 
@@ -139,3 +141,44 @@ def test_manifests_nested_too_deeply_are_a_value_error(text: str) -> None:
     """Not a RecursionError (which the service would retry, then dead-letter with its batch)."""
     with pytest.raises(ValueError, match="nested"):
         parse_manifests(text)
+
+
+def agent_pod(n: int) -> dict[str, object]:
+    """A failed pod as the Kure agent sends it: the Python client's ``to_dict()``."""
+    started = datetime(2026, 3, 2, 7, 42, n, 226190, tzinfo=UTC)
+    return {
+        "api_version": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"checkout-7d9f-{n}",
+            "namespace": "shop",
+            "creation_timestamp": started,
+            "labels": {"app": "checkout", "pod-template-hash": "7d9f"},
+            "annotations": {"note": "it's 'quoted'", "empty": ""},
+            "owner_references": [{"kind": "ReplicaSet", "name": "checkout-7d9f"}],
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "ghcr.io/acme/checkout:1.4.2",
+                    "args": ["--port", "8080", "--verbose"],
+                    "env": [{"name": "RETRIES", "value": "3"}, {"name": "ON", "value": "yes"}],
+                    "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+                    "security_context": {"privileged": n % 2 == 0, "run_as_user": 0},
+                }
+            ],
+            "node_selector": None,
+        },
+        "status": {"phase": "Running", "start_time": started, "restart_count": n},
+    }
+
+
+@pytest.mark.parametrize("n", range(4))
+def test_agent_manifests_read_as_the_safe_loader_reads_them(n: int) -> None:
+    """The fast parser takes these (block style, anchored timestamps); the objects, their
+    timestamps included, are what PyYAML's safe loader gives."""
+    text = yaml.safe_dump(agent_pod(n), default_flow_style=False, sort_keys=False)
+    assert "&id001" in text  # PyYAML anchors the timestamp it meets twice
+    assert parse_manifests(text) == [yaml.load(text, Loader=yaml.CSafeLoader)]
+    assert parse_manifests("---\n" + text) == parse_manifests(text)

@@ -41,7 +41,7 @@ from urllib.parse import quote, quote_plus
 import msgspec
 import yaml
 
-from kubeward.failure_analyzer.report_view.yaml_subset import load_yaml
+from kubeward.core.manifest_yaml import load_yaml
 from kubeward.schemas.pod_failures import (
     ContainerStatus,
     FailureLogBlock,

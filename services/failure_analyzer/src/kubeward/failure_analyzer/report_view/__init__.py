@@ -8,8 +8,8 @@ an empty one, a log block that does not decode is skipped.
 
 This package is the analyzers' one import; its modules hold the parts:
 
-- :mod:`.yaml_subset`: the fast exact parser for block-style YAML (CSafeLoader beyond it);
-- :mod:`.manifest`: the manifest text as one camelCase dict;
+- :mod:`.manifest`: the manifest text as one camelCase dict (parsed by
+  :mod:`kubeward.core.manifest_yaml`, the fast exact parser security shares);
 - :mod:`.accessors`: typed reads of parsed values (``as_dict``, ``as_str``, ...);
 - :mod:`.quantities`: CPU and memory quantities as numbers and back;
 - :mod:`.containers`: a spec container and a container status;

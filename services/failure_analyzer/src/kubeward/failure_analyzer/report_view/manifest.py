@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubeward.core.k8s_keys import normalize
-from kubeward.failure_analyzer.report_view.yaml_subset import load_yaml
+from kubeward.core.manifest_yaml import load_yaml
 
 MAX_MANIFEST_CHARS = 512 * 1024
 """A larger manifest is not parsed at all."""

@@ -8,6 +8,7 @@ import msgspec
 import yaml
 
 from kubeward.core.k8s_keys import NestedTooDeeplyError, check_depth
+from kubeward.core.manifest_yaml import FastYaml, UnsupportedYamlError
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -63,6 +64,11 @@ def _documents(text: str) -> list[Any]:
             raise ValueError("manifest is nested too deeply") from None
         else:
             return value if isinstance(value, list) else [value]
+    if "\n---" not in text:  # one document: block-style YAML goes the fast way
+        try:
+            return [FastYaml(text, timestamps=True).parse()]
+        except (UnsupportedYamlError, RecursionError):
+            pass  # the full loader reads it, or says what is wrong with it
     try:
         return list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:

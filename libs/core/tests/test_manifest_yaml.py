@@ -1,31 +1,23 @@
-"""The fast YAML-subset parser equals the safe loader exactly, or steps aside for it."""
+"""The fast YAML-subset parser equals the safe loader exactly, or steps aside for it
+(failure-analyzer's and security's tests check it on their sample reports too)."""
 
 from __future__ import annotations
 
 import random
 import string
-from pathlib import Path
+from datetime import UTC, date, datetime
 
-import msgspec
 import pytest
 import yaml
 
-from kubeward.failure_analyzer.report_view.yaml_subset import (
+from kubeward.core.manifest_yaml import (
     FastYaml,
     TimestampAsTextLoader,
     UnsupportedYamlError,
     load_yaml,
 )
-from kubeward.schemas.pod_failures import PodFailureReport
 
-REPORTS = Path(__file__).parent / "reports"
-
-
-@pytest.mark.parametrize("name", sorted(p.stem for p in REPORTS.glob("*.json")))
-def test_fast_yaml_equals_loader_on_reports(name: str) -> None:
-    report = msgspec.json.decode((REPORTS / f"{name}.json").read_bytes(), type=PodFailureReport)
-    text = report.manifest or ""
-    assert FastYaml(text).parse() == yaml.load(text, Loader=TimestampAsTextLoader)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _random_scalar(rng: random.Random) -> object:
@@ -72,7 +64,8 @@ def test_fast_yaml_equals_loader_on_random_documents() -> None:
                 assert FastYaml(text).parse() == expected, text
                 fast += 1
             except UnsupportedYamlError:
-                pass
+                continue
+            assert FastYaml(text, timestamps=True).parse() == yaml.load(text, SAFE_LOADER), text
     assert fast > 400  # most documents take the fast path
 
 
@@ -108,3 +101,34 @@ def test_unsupported_yaml_falls_back_to_loader(text: str) -> None:
 )
 def test_fast_yaml_reads_anchored_scalars(text: str) -> None:
     assert FastYaml(text).parse() == yaml.load(text, Loader=TimestampAsTextLoader)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The Kubernetes client's to_dict() dumped by PyYAML, and kubectl's RFC 3339 forms.
+        "metadata:\n  creation_timestamp: &id001 2026-03-02 07:42:00.226190+00:00\n"
+        "status:\n  start_time: *id001\n",
+        "metadata:\n  creationTimestamp: 2026-03-02T07:42:00Z\n",
+        "a: 2026-03-02T07:42:00.5+02:00\nb: 2026-03-02\nc: '2026-03-02'\nd: 2026-3-2\n",
+        "items:\n- 2001-12-14t21:59:43.10-05:00\n- 2001-12-14 21:59:43.10 -5\n- 20260302\n",
+    ],
+)
+def test_timestamps_become_what_the_safe_loader_makes(text: str) -> None:
+    expected = yaml.load(text, SAFE_LOADER)
+    assert FastYaml(text, timestamps=True).parse() == expected
+    assert FastYaml(text).parse() == yaml.load(text, Loader=TimestampAsTextLoader)
+
+
+def test_timestamps_are_datetimes_only_when_asked() -> None:
+    text = "at: 2026-03-02T07:42:00Z\non: 2026-03-02\nname: '2026-03-02'\n"
+    assert FastYaml(text, timestamps=True).parse() == {
+        "at": datetime(2026, 3, 2, 7, 42, tzinfo=UTC),
+        "on": date(2026, 3, 2),
+        "name": "2026-03-02",
+    }
+    assert FastYaml(text).parse() == {
+        "at": "2026-03-02T07:42:00Z",
+        "on": "2026-03-02",
+        "name": "2026-03-02",
+    }
