@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 MAX_ALSO_NOTICED = 4
 
 
-def diagnose(report: PodFailureReport, drops: DropReport | None = None) -> Diagnosis:
+def diagnose(
+    report: PodFailureReport, drops: DropReport | None = None, view: ReportView | None = None
+) -> Diagnosis:
     """Every finding about ``report``, most confident first; never raises.
 
     ``drops``: the DROP flows traffic-store holds around the failure, when it answered;
@@ -24,9 +26,10 @@ def diagnose(report: PodFailureReport, drops: DropReport | None = None) -> Diagn
 
     An analyzer that raises is logged and skipped. Findings with the same analyzer id or
     the same title are kept once (the more confident). When nothing matched, the generic
-    fallback finding is the only one.
+    fallback finding is the only one. ``view``: the report's view when the caller made one
+    already (it parses the manifest and logs once, on first use).
     """
-    view = ReportView(report)
+    view = view if view is not None else ReportView(report)
     found: list[tuple[float, int, Finding]] = []
     if drops is not None and drops.peers:
         try:

@@ -29,6 +29,7 @@ from kubeward.core.settings_values import is_excluded
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
 from kubeward.failure_analyzer.crash_logs import CleanLogs
 from kubeward.failure_analyzer.notifier import Notifier
+from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.failure_analyzer.store import FailureStore, Outcome, Recording, to_api
 from kubeward.failure_analyzer.traffic_link import TrafficLink
 from kubeward.schemas import bus
@@ -112,9 +113,14 @@ class ReportHandler:
             logs = crash_logs.clean(report)
             cleaned.append((envelope, crash_logs.with_logs(report, logs), logs))
         # traffic-store's DROP flows around each failure, asked for all at once (bounded).
-        drops = await asyncio.gather(*(self._drops(e, r) for e, r, _ in cleaned))
-        for (envelope, report, logs), dropped in zip(cleaned, drops, strict=True):
-            solution = solutions.offline(report, self._offline, dropped)
+        # One view per report: the DROP search's log addresses and the diagnosis parse its
+        # manifest and logs once.
+        views = [ReportView(report) for _, report, _ in cleaned]
+        drops = await asyncio.gather(
+            *(self._drops(e, r, v) for (e, r, _), v in zip(cleaned, views, strict=True))
+        )
+        for (envelope, report, logs), dropped, view in zip(cleaned, drops, views, strict=True):
+            solution = solutions.offline(report, self._offline, dropped, view)
             captured = logs is not None and logs.captured
             kept.append((envelope, logs))
             items.append(Recording(envelope=envelope, solution=solution, logs_captured=captured))
@@ -139,13 +145,13 @@ class ReportHandler:
         await asyncio.gather(*answers)
 
     async def _drops(
-        self, envelope: FailureReportEnvelope, report: PodFailureReport
+        self, envelope: FailureReportEnvelope, report: PodFailureReport, view: ReportView
     ) -> DropReport | None:
         """The DROP flows around the failure (it happened when the report reached
         ``COLLECT``), with the addresses its logs fail to reach; ``None`` without them."""
         if self._traffic is None or not self._offline:
             return None
-        return await self._traffic.report_drops(report, _origin(envelope))
+        return await self._traffic.report_drops(report, _origin(envelope), view)
 
     async def _impact(self, envelope: FailureReportEnvelope, doc: Document) -> None:
         """``pod_impact`` on the feed when a new failure's pod had callers in the minutes

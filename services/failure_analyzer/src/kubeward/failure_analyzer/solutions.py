@@ -7,6 +7,7 @@ import httpx
 from kubeward.core.settings_values import LLMConfig
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 from kubeward.failure_analyzer.llm_solution import llm_solution
+from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.failure_analyzer.store import Solution
 from kubeward.schemas.network import DropReport
 from kubeward.schemas.pod_failures import PodFailureReport
@@ -15,13 +16,17 @@ NOT_DIAGNOSED = "Diagnosis is switched off on this installation (OFFLINE_DIAGNOS
 
 
 def offline(
-    report: PodFailureReport, enabled: bool = True, drops: DropReport | None = None
+    report: PodFailureReport,
+    enabled: bool = True,
+    drops: DropReport | None = None,
+    view: ReportView | None = None,
 ) -> Solution:
     """The offline analyzers' solution (a fixed note when diagnosis is switched off);
-    ``drops``: traffic-store's DROP flows around the failure, if it answered."""
+    ``drops``: traffic-store's DROP flows around the failure, if it answered; ``view``: the
+    report's view, if the caller made one."""
     if not enabled:
         return Solution(text=NOT_DIAGNOSED, source="offline")
-    diagnosis = diagnose(report, drops)
+    diagnosis = diagnose(report, drops, view)
     primary = diagnosis.primary
     return Solution(
         text=render(report, diagnosis),

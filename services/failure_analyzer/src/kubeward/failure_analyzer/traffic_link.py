@@ -72,12 +72,16 @@ class TrafficLink:
         )
         return await self._ask(bus.RPC_NETWORK_DROPS, query, DropReport)
 
-    async def report_drops(self, report: PodFailureReport, at: datetime) -> DropReport | None:
-        """:meth:`drops` for a report, with the addresses its logs fail to reach."""
+    async def report_drops(
+        self, report: PodFailureReport, at: datetime, view: ReportView | None = None
+    ) -> DropReport | None:
+        """:meth:`drops` for a report, with the addresses its logs fail to reach (read
+        through ``view`` when the caller has the report's view)."""
         if self.timeout <= 0:
             return None
         try:
-            addresses = log_addresses(ReportView(report)) if report.logs else []
+            seen = view if view is not None else ReportView(report)
+            addresses = log_addresses(seen) if report.logs else []
         except Exception:
             log.exception("reading addresses of %s/%s", report.namespace, report.pod_name)
             addresses = []
