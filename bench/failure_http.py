@@ -4,7 +4,7 @@ Run by ``make bench`` (``uv run --no-sync python -m bench.failure_http [--report
 [--large]``; ``--help`` lists every option).
 
 It starts nats-server, SecantusDB (in memory) and redis-server on free ports, then
-gateway, ingest, failure-analyzer and security as processes (as ``make run`` does, offline
+gateway, ingest, failure-analyzer, security and traffic-store as processes (as ``make run`` does, offline
 diagnosis on, the security scan of each manifest running), and the bare Litestar app of
 ``bench/bare_app.py``. The reports are :mod:`bench.failures`' realistic agent reports
 (~7 KB: events, container statuses, a manifest, logs); each is one ``POST`` that answers
@@ -55,7 +55,7 @@ from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 
 BARE_APP = Path(__file__).resolve().parent / "bare_app.py"
-SERVICES = ("ingest", "failure_analyzer", "security", "gateway")
+SERVICES = ("ingest", "failure_analyzer", "security", "traffic_store", "gateway")
 LISTERS = 4
 PRELOAD_BATCH = 1000
 
