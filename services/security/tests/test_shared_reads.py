@@ -1,6 +1,7 @@
 """What every scan reads and rarely changes (the trusted registries, the namespaces with a
 NetworkPolicy) is read once per few seconds, not once per failed pod, and a change made
-through this process counts at once. Real SecantusDB."""
+through this process counts at once; a batch of pods is stored in a few round trips.
+Real SecantusDB."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pymongo import AsyncMongoClient, monitoring
 from kubeward.core.mongo import Document
 from kubeward.security.registries import COLLECTION as SETTINGS
 from kubeward.security.registries import Registries
-from kubeward.security.store import MANIFESTS, FindingStore
+from kubeward.security.store import FINDINGS, MANIFESTS, FindingStore, Scanned
 
 
 class Finds(monitoring.CommandListener):
@@ -83,3 +84,64 @@ async def test_network_policy_namespaces_are_read_once_and_follow_this_store(
     assert await store.network_policy_namespaces() == {"shop"}
     await store.delete_resource("NetworkPolicy", "shop", "default-deny")
     assert await store.network_policy_namespaces() == frozenset()
+
+
+class Commands(monitoring.CommandListener):
+    """The names of the commands a client sends."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def finding(resource: str, check: str) -> tuple[str, Document]:
+    """A built-in finding about pod ``resource``: (key, fields)."""
+    fields: Document = {"resource_type": "Pod", "resource_name": resource, "namespace": "shop"}
+    return f"Pod/shop/{resource}/{check}", fields | {"check_name": check, "source": "builtin"}
+
+
+async def test_a_batch_of_resources_costs_a_few_round_trips_not_a_few_per_resource(
+    mongo_url: str, mongo_db_name: str
+) -> None:
+    """A failed-pod batch scans many pods at once: their findings are read per namespace,
+    created in one insert and updated in one bulk write (3 round trips per pod before)."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    try:
+        store = FindingStore(client[mongo_db_name])
+        await store.ensure_indexes()
+        pods = [f"checkout-{n}" for n in range(30)]
+        first = [
+            Scanned("Pod", "shop", pod, [finding(pod, "privileged"), finding(pod, "no-limits")])
+            for pod in pods
+        ]
+        commands.names.clear()
+        created = await store.replace_builtin_many(first)
+        assert [len(docs) for docs in created] == [2] * 30
+        assert len({doc["_id"] for docs in created for doc in docs}) == 60
+        assert sorted(commands.names) == ["find", "findAndModify", "insert"]
+
+        # The next scan: one finding gone, one new, one kept; each pod's own outcome.
+        again = [
+            Scanned("Pod", "shop", pod, [finding(pod, "privileged"), finding(pod, "latest-tag")])
+            for pod in pods
+        ]
+        commands.names.clear()
+        created = await store.replace_builtin_many(again)
+        assert [[doc["check_name"] for doc in docs] for docs in created] == [["latest-tag"]] * 30
+        assert sorted(commands.names) == ["delete", "find", "findAndModify", "insert", "update"]
+        stored = await client[mongo_db_name][FINDINGS].find({}, {"key": 1}).to_list(None)
+        assert sorted(doc["key"] for doc in stored) == sorted(
+            key for item in again for key, _ in item.findings
+        )
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()

@@ -15,7 +15,7 @@ from kubeward.schemas.security import CLUSTER_KINDS, CLUSTER_SCOPE, finding_key
 from kubeward.security import events, metrics
 from kubeward.security.registries import Registries
 from kubeward.security.scanner import Finding, scan
-from kubeward.security.store import FindingStore, rule_keys
+from kubeward.security.store import FindingStore, Scanned, rule_keys
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class BuiltinScanner:
             by_resource.setdefault(
                 (finding.resource_type, finding.namespace, finding.resource_name), []
             ).append(finding)
-        raised = new = 0
+        batch: list[Scanned] = []
         for (kind, ns, name), findings in by_resource.items():
             excluded = exclusion(self._settings, ns, kind, name)
             if excluded is not None:
@@ -121,17 +121,18 @@ class BuiltinScanner:
                 (finding_key(kind, ns, name, f.check, dict(f.details)), fields_of(f))
                 for f in findings
             ]
-            created = await self._store.replace_builtin(
-                kind, ns, name, items, created_by=origin.get((kind, ns, name))
+            batch.append(Scanned(kind, ns, name, items, origin.get((kind, ns, name))))
+        created = [doc for docs in await self._store.replace_builtin_many(batch) for doc in docs]
+        raised = sum(len(item.findings) for item in batch)
+        new = len(created)
+        metrics.FINDINGS.labels("builtin", "created").inc(new)
+        metrics.FINDINGS.labels("builtin", "updated").inc(raised - new)
+        if created:
+            await self._store.register_titles(
+                {(str(d["namespace"]), str(d["title"])) for d in created}
             )
-            raised += len(items)
-            new += len(created)
-            metrics.FINDINGS.labels("builtin", "created").inc(len(created))
-            metrics.FINDINGS.labels("builtin", "updated").inc(len(items) - len(created))
-            if created:
-                await self._store.register_titles({(ns, str(d["title"])) for d in created})
-            for doc in created:
-                await events.security_finding(self._js, doc)
+        for doc in created:
+            await events.security_finding(self._js, doc)
         return raised, new
 
     async def rescan(self, reason: str) -> int:

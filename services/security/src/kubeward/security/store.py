@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from async_lru import alru_cache
@@ -40,6 +40,8 @@ SHARED_TTL_SECONDS = 5.0
 """How old the NetworkPolicy namespaces a scan uses may be: every failed pod's scan asked
 MongoDB; a NetworkPolicy stored or deleted by another replica counts within this time."""
 LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
+_LOOKUP_CHUNK = 100
+"""Values per ``$in`` list: SecantusDB matches each candidate against the whole list."""
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
 
 
@@ -87,6 +89,17 @@ def _by_id(doc: Document) -> int:
 def resource_id(kind: str, namespace: str, name: str) -> str:
     """The key of a scanned resource."""
     return f"{kind}/{namespace}/{name}"
+
+
+class Scanned(NamedTuple):
+    """One resource's scan: its built-in findings as (key, fields), and the bus message
+    and position it came from (see :meth:`FindingStore.upsert`)."""
+
+    kind: str
+    namespace: str
+    name: str
+    findings: list[tuple[str, Document]]
+    created_by: str | None = None
 
 
 class FindingStore:
@@ -164,38 +177,49 @@ class FindingStore:
         findings: list[tuple[str, Document]],
         created_by: str | None = None,
     ) -> list[Document]:
-        """Make the built-in scanner's findings about a resource exactly ``findings`` (key,
-        fields): update those already stored, insert the others, delete the ones a new scan
-        no longer raised. Returns the new records, and those an earlier try of the same scan
-        (``created_by``, as in :meth:`upsert`) created: a crash may have kept their feed
-        events from going out.
+        """:meth:`replace_builtin_many` for one resource."""
+        [created] = await self.replace_builtin_many(
+            [Scanned(kind, namespace, name, findings, created_by)]
+        )
+        return created
 
-        A handful of round trips per resource, whatever its number of findings: the stored
-        findings are read by the indexed resource fields (with ``source`` or a ``$nin`` in
-        a filter SecantusDB scans the whole collection), ids are reserved in one go, new
-        records inserted together and the rest updated in one bulk write.
+    async def replace_builtin_many(self, scanned: Sequence[Scanned]) -> list[list[Document]]:
+        """Make the built-in scanner's findings about each resource exactly its
+        ``findings`` (key, fields): update those already stored, insert the others, delete
+        the ones a new scan no longer raised. Returns, per resource, the new records and
+        those an earlier try of the same scan (``created_by``, as in :meth:`upsert`) created:
+        a crash may have kept their feed events from going out.
+
+        A few round trips for the whole batch, whatever its resources and findings: the
+        stored findings are read by the indexed resource fields, one read per kind and
+        namespace (``resource_name`` in a list; with ``source``, a ``$nin`` or a list of
+        namespaces in a filter SecantusDB scans the whole collection), ids are reserved in
+        one go, new records inserted together and the rest updated in one bulk write.
         """
         now = utcnow()
-        existing = {
-            doc["key"]: doc
-            async for doc in self._col.find(
-                {"resource_type": kind, "namespace": namespace, "resource_name": name},
-                {"_id": 1, "key": 1, "source": 1, "created_by": 1},
-            )
-        }
-        wanted = dict(findings)
-        stale = [
-            doc["_id"]
-            for key, doc in existing.items()
-            if doc.get("source") == "builtin" and key not in wanted
-        ]
-        updates = [
-            UpdateOne({"_id": existing[key]["_id"]}, {"$set": {**fields, "last_seen": now}})
-            for key, fields in wanted.items()
-            if key in existing
-        ]
-        fresh = [(key, fields) for key, fields in wanted.items() if key not in existing]
-        created: list[Document] = []
+        existing = await self._stored_findings(scanned)
+        fresh: list[tuple[int, str, Document]] = []  # (resource index, key, fields)
+        updates: list[UpdateOne] = []
+        stale: list[Any] = []
+        earlier: list[Any] = []
+        for index, item in enumerate(scanned):
+            stored = existing.get((item.kind, item.namespace, item.name), {})
+            wanted = dict(item.findings)
+            stale += [
+                doc["_id"]
+                for key, doc in stored.items()
+                if doc.get("source") == "builtin" and key not in wanted
+            ]
+            for key, fields in wanted.items():
+                if key not in stored:
+                    fresh.append((index, key, fields))
+                    continue
+                updates.append(
+                    UpdateOne({"_id": stored[key]["_id"]}, {"$set": {**fields, "last_seen": now}})
+                )
+                if announce_again(stored[key], item.created_by):
+                    earlier.append(stored[key]["_id"])
+        created: list[list[Document]] = [[] for _ in scanned]
         if fresh:
             ids = await mongo.reserve_ids(self._counters, FINDINGS, len(fresh))
             docs = [
@@ -207,31 +231,55 @@ class FindingStore:
                     "last_seen": now,
                     "dismissed": False,
                 }
-                | ({} if created_by is None else {"created_by": created_by})
-                for i, (key, fields) in zip(ids, fresh, strict=True)
+                | ({} if (by := scanned[index].created_by) is None else {"created_by": by})
+                for i, (index, key, fields) in zip(ids, fresh, strict=True)
             ]
+            failed: set[int] = set()
             try:
                 await self._col.insert_many(docs, ordered=False)
-                created = docs
             except BulkWriteError as exc:
                 # Another replica stored some of them first: those become updates.
                 failed = {e["index"] for e in exc.details.get("writeErrors", [])}
-                created = [d for i, d in enumerate(docs) if i not in failed]
-                for i in failed:
-                    key, fields = fresh[i]
+            for n, ((index, key, fields), doc) in enumerate(zip(fresh, docs, strict=True)):
+                if n in failed:
                     await self.upsert(key, fields)
+                else:
+                    created[index].append(doc)
         if updates:
             await self._col.bulk_write(updates, ordered=False)
-        if stale:
-            await self._col.delete_many({"_id": {"$in": stale}})
-        earlier = [
-            doc["_id"]
-            for key, doc in existing.items()
-            if created_by is not None and key in wanted and doc.get("created_by") == created_by
-        ]
-        if earlier:  # a handful at most: the resource's own findings
-            created += await self._col.find({"_id": {"$in": earlier}}).to_list()
+        for first in range(0, len(stale), _LOOKUP_CHUNK):
+            await self._col.delete_many({"_id": {"$in": stale[first : first + _LOOKUP_CHUNK]}})
+        if earlier:  # a handful at most: findings of resources this message scanned before
+            again = {doc["_id"]: doc async for doc in self._col.find({"_id": {"$in": earlier}})}
+            for index, item in enumerate(scanned):
+                stored = existing.get((item.kind, item.namespace, item.name), {})
+                created[index] += [
+                    again[doc["_id"]]
+                    for key, doc in stored.items()
+                    if doc["_id"] in again and key in dict(item.findings)
+                ]
         return created
+
+    async def _stored_findings(
+        self, scanned: Sequence[Scanned]
+    ) -> dict[tuple[str, str, str], dict[str, Document]]:
+        """The stored findings of ``scanned``'s resources: resource -> key -> record (its
+        ``_id``, ``key``, ``source`` and ``created_by``)."""
+        names: dict[tuple[str, str], set[str]] = {}
+        for item in scanned:
+            names.setdefault((item.kind, item.namespace), set()).add(item.name)
+        found: dict[tuple[str, str, str], dict[str, Document]] = {}
+        projection = {"_id": 1, "key": 1, "source": 1, "created_by": 1, "resource_name": 1}
+        for (kind, namespace), wanted in names.items():
+            ordered = sorted(wanted)
+            for first in range(0, len(ordered), _LOOKUP_CHUNK):
+                chunk = ordered[first : first + _LOOKUP_CHUNK]
+                query: Document = {"resource_type": kind, "namespace": namespace}
+                query["resource_name"] = chunk[0] if len(chunk) == 1 else {"$in": chunk}
+                async for doc in self._col.find(query, projection):
+                    resource = (kind, namespace, str(doc["resource_name"]))
+                    found.setdefault(resource, {})[doc["key"]] = doc
+        return found
 
     async def set_dismissed(self, finding_id: int, dismissed: bool) -> Document | None:
         """Dismiss or restore a finding; ``None`` for an unknown id."""
