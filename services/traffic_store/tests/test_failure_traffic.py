@@ -15,7 +15,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import cluster_world as world
-from kubeward.schemas.network import DropQuery, DropReport, ImpactQuery, ImpactReport
+from kubeward.schemas.network import (
+    DropQueries,
+    DropQuery,
+    DropReport,
+    DropReports,
+    ImpactQuery,
+    ImpactReport,
+)
+from kubeward.traffic_store.inventory import PODS
 from kubeward.traffic_store.network_service import NetworkService
 from kubeward.traffic_store.pod_traffic import (
     COLLECTION,
@@ -224,6 +232,36 @@ async def test_no_drop_seen_in_the_window_reads_no_flow(
         await load_world(db, [POSTGRES_REFUSES_LEDGER])
         [peer] = (await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)).peers
         assert (peer.dropped_at, peer.via) == ("ingress", "peer")
+    finally:
+        await client.close()
+
+
+async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory_read(
+    mongo_url: str, db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    """failure-analyzer asks for a fetched batch of reports at once: each answer is the one
+    the pod gets alone, in order, and the pods' inventory entries are one read."""
+    await load_world(db)
+    queries = [
+        DropQuery(namespace="ledger", pod_name=world.LEDGER, **WINDOW),
+        DropQuery(namespace="shop", pod_name=world.POSTGRES, **WINDOW),
+        DropQuery(namespace="shop", pod_name="not-in-the-inventory", **WINDOW),
+        DropQuery(namespace="ledger", pod_name=world.LEDGER, **WINDOW),
+    ]
+    finds = Finds()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
+    try:
+        watched = client[db.name]
+        alone = [await drops(watched, **msgspec.to_builtins(q)) for q in queries]
+        assert alone[0].peers and alone[2].peers == []
+        reads_alone = list(finds.collections)
+        finds.collections.clear()
+        reply = await NetworkService(watched, []).drops_many(DropQueries(queries=queries))
+        assert reply.status == 200, reply.detail
+        assert msgspec.json.decode(reply.body, type=DropReports).reports == alone
+        assert finds.collections.count(SPANS) == 1 < reads_alone.count(SPANS)
+        # the four subjects are one read; resolving the flows' peers reads the rest
+        assert finds.collections.count(PODS) <= reads_alone.count(PODS) - 3
     finally:
         await client.close()
 

@@ -29,6 +29,7 @@ from kubeward.schemas.inventory import (
 )
 from kubeward.schemas.mirror import MirrorCommand
 from kubeward.schemas.network import (
+    DropQueries,
     DropQuery,
     ImpactQuery,
     PolicyAuditRequest,
@@ -216,6 +217,7 @@ RPC_NETWORK_POLICY = "kubeward.rpc.traffic-store.network.policy"
 RPC_NETWORK_AUDIT = "kubeward.rpc.traffic-store.network.audit"
 RPC_SECCOMP = "kubeward.rpc.traffic-store.seccomp"
 RPC_NETWORK_DROPS = "kubeward.rpc.traffic-store.network.drops"
+RPC_NETWORK_DROPS_MANY = "kubeward.rpc.traffic-store.network.drops-many"
 RPC_NETWORK_IMPACT = "kubeward.rpc.traffic-store.network.impact"
 
 # --- Durable consumers --------------------------------------------------------
@@ -616,6 +618,17 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         description="DROP flows around a failed pod (its own, its workload's, at the other "
         "end, to addresses its logs name), per peer, with a NetworkPolicy that would allow "
         "them; asked with a short timeout, the diagnosis goes on without it.",
+    ),
+    SubjectSpec(
+        subject=RPC_NETWORK_DROPS_MANY,
+        stream=None,
+        publisher="failure-analyzer",
+        consumer="traffic-store",
+        payload=DropQueries,
+        reply=Reply,
+        note="The reply body is a DropReports (one DropReport per query, in order).",
+        description="RPC_NETWORK_DROPS for every report of a fetched batch at once: one "
+        "request, one read of the DROP span and of the pods' inventory entries.",
     ),
     SubjectSpec(
         subject=RPC_NETWORK_IMPACT,

@@ -74,6 +74,12 @@ class DropQuery(msgspec.Struct, kw_only=True, omit_defaults=True):
     """IPs or host names (``svc``, ``svc.ns``, ``svc.ns.svc.cluster.local``)."""
 
 
+class DropQueries(msgspec.Struct, kw_only=True):
+    """Several :class:`DropQuery`, answered together (a fetched batch of failure reports)."""
+
+    queries: list[DropQuery]
+
+
 class DroppedFlow(msgspec.Struct, kw_only=True):
     """One stored DROP flow, as evidence."""
 
@@ -137,6 +143,12 @@ class DropReport(msgspec.Struct, kw_only=True):
     until: str
     pod_ips: list[str] = []
     peers: list[DroppedPeer] = []
+
+
+class DropReports(msgspec.Struct, kw_only=True):
+    """The answer to :class:`DropQueries`: one :class:`DropReport` per query, in order."""
+
+    reports: list[DropReport]
 
 
 class ImpactQuery(msgspec.Struct, kw_only=True):

@@ -112,12 +112,12 @@ class ReportHandler:
             # and everything after them see only that.
             logs = crash_logs.clean(report)
             cleaned.append((envelope, crash_logs.with_logs(report, logs), logs))
-        # traffic-store's DROP flows around each failure, asked for all at once (bounded).
+        # traffic-store's DROP flows around each failure, asked for all at once.
         # One view per report: the DROP search's log addresses and the diagnosis parse its
         # manifest and logs once.
         views = [ReportView(report) for _, report, _ in cleaned]
-        drops = await asyncio.gather(
-            *(self._drops(e, r, v) for (e, r, _), v in zip(cleaned, views, strict=True))
+        drops = await self._drops(
+            [(r, _origin(e), v) for (e, r, _), v in zip(cleaned, views, strict=True)]
         )
         for (envelope, report, logs), dropped, view in zip(cleaned, drops, views, strict=True):
             solution = solutions.offline(report, self._offline, dropped, view)
@@ -145,13 +145,14 @@ class ReportHandler:
         await asyncio.gather(*answers)
 
     async def _drops(
-        self, envelope: FailureReportEnvelope, report: PodFailureReport, view: ReportView
-    ) -> DropReport | None:
-        """The DROP flows around the failure (it happened when the report reached
-        ``COLLECT``), with the addresses its logs fail to reach; ``None`` without them."""
+        self, reports: list[tuple[PodFailureReport, datetime, ReportView]]
+    ) -> list[DropReport | None]:
+        """The DROP flows around each failure (it happened when the report reached
+        ``COLLECT``), with the addresses its logs fail to reach, asked for all at once;
+        ``None`` without them."""
         if self._traffic is None or not self._offline:
-            return None
-        return await self._traffic.report_drops(report, _origin(envelope), view)
+            return [None] * len(reports)
+        return await self._traffic.reports_drops(reports)
 
     async def _impact(self, envelope: FailureReportEnvelope, doc: Document) -> None:
         """``pod_impact`` on the feed when a new failure's pod had callers in the minutes

@@ -7,6 +7,7 @@ the report's handling go on without it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -20,8 +21,10 @@ from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.schemas import bus
 from kubeward.schemas.network import (
     DROP_WINDOW_MINUTES,
+    DropQueries,
     DropQuery,
     DropReport,
+    DropReports,
     ImpactQuery,
     ImpactReport,
 )
@@ -36,6 +39,33 @@ DROPS_AFTER = timedelta(minutes=1)
 
 _reply = msgspec.json.Decoder(Reply)
 T = TypeVar("T")
+
+
+MANY_CHUNK = 100
+"""Reports per ``drops-many`` request."""
+
+
+def _window(namespace: str, pod_name: str, at: datetime, addresses: list[str]) -> DropQuery:
+    return DropQuery(
+        namespace=namespace,
+        pod_name=pod_name,
+        since=stamp(at - timedelta(minutes=DROP_WINDOW_MINUTES)),
+        until=stamp(at + DROPS_AFTER),
+        addresses=addresses,
+    )
+
+
+def _query(report: PodFailureReport, at: datetime, addresses: list[str]) -> DropQuery:
+    return _window(report.namespace, report.pod_name, at, addresses)
+
+
+def _addresses(report: PodFailureReport, view: ReportView) -> list[str]:
+    """Hosts and IPs the report's logs fail to reach (none when they cannot be read)."""
+    try:
+        return log_addresses(view) if report.logs else []
+    except Exception:
+        log.exception("reading addresses of %s/%s", report.namespace, report.pod_name)
+        return []
 
 
 def stamp(at: datetime) -> str:
@@ -63,14 +93,9 @@ class TrafficLink:
     ) -> DropReport | None:
         """DROP flows around a failure at ``at`` (naive UTC): the
         :data:`~kubeward.schemas.network.DROP_WINDOW_MINUTES` before it and a minute after."""
-        query = DropQuery(
-            namespace=namespace,
-            pod_name=pod_name,
-            since=stamp(at - timedelta(minutes=DROP_WINDOW_MINUTES)),
-            until=stamp(at + DROPS_AFTER),
-            addresses=addresses,
+        return await self._ask(
+            bus.RPC_NETWORK_DROPS, _window(namespace, pod_name, at, addresses), DropReport
         )
-        return await self._ask(bus.RPC_NETWORK_DROPS, query, DropReport)
 
     async def report_drops(
         self, report: PodFailureReport, at: datetime, view: ReportView | None = None
@@ -79,13 +104,33 @@ class TrafficLink:
         through ``view`` when the caller has the report's view)."""
         if self.timeout <= 0:
             return None
-        try:
-            seen = view if view is not None else ReportView(report)
-            addresses = log_addresses(seen) if report.logs else []
-        except Exception:
-            log.exception("reading addresses of %s/%s", report.namespace, report.pod_name)
-            addresses = []
-        return await self.drops(report.namespace, report.pod_name, at, addresses)
+        view = view if view is not None else ReportView(report)
+        query = _query(report, at, _addresses(report, view))
+        return await self._ask(bus.RPC_NETWORK_DROPS, query, DropReport)
+
+    async def reports_drops(
+        self, reports: list[tuple[PodFailureReport, datetime, ReportView]]
+    ) -> list[DropReport | None]:
+        """:meth:`report_drops` for a batch of (report, failure time, view): one request
+        per :data:`MANY_CHUNK` reports, sent together; ``None`` for a chunk traffic-store
+        did not answer."""
+        if self.timeout <= 0 or not reports:
+            return [None] * len(reports)
+        queries = [_query(r, at, _addresses(r, view)) for r, at, view in reports]
+        chunks = [queries[i : i + MANY_CHUNK] for i in range(0, len(queries), MANY_CHUNK)]
+        answers = await asyncio.gather(
+            *(
+                self._ask(bus.RPC_NETWORK_DROPS_MANY, DropQueries(queries=c), DropReports)
+                for c in chunks
+            )
+        )
+        found: list[DropReport | None] = []
+        for chunk, answer in zip(chunks, answers, strict=True):
+            if answer is None or len(answer.reports) != len(chunk):
+                found += [None] * len(chunk)
+            else:
+                found += answer.reports
+        return found
 
     async def impact(
         self, namespace: str, pod_name: str, since: datetime, until: datetime

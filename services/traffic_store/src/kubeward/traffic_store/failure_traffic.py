@@ -45,6 +45,8 @@ MAX_PEERS = 20
 MAX_EVIDENCE = 5
 MAX_CALLERS = 200
 _CLUSTER_SUFFIX = ".svc.cluster.local"
+_LOOKUP_CHUNK = 100
+"""Pods per ``_id`` list (SecantusDB matches each candidate against the whole list)."""
 _NAME = re.compile(r"[^a-z0-9-]+")
 
 
@@ -96,10 +98,14 @@ class FailureTraffic:
         self._pods: AsyncCollection[Document] = db[PODS]
         self._services: AsyncCollection[Document] = db[SERVICES]
         self._reader = FlowReader(db)
+        self._docs: dict[str, Document | None] = {}
+        """Inventory entries of the pods asked about, read once per request."""
 
     async def _subject(self, namespace: str, pod_name: str) -> tuple[Workload, list[str]]:
         """The pod's workload and its IPs (none when the inventory does not know it)."""
-        doc = await self._pods.find_one({"_id": pod_name})
+        if pod_name not in self._docs:
+            self._docs[pod_name] = await self._pods.find_one({"_id": pod_name})
+        doc = self._docs[pod_name]
         self._reader.remember(pod_name, doc)  # its labels are asked next, same request
         if doc is None or doc.get("pod_namespace") != namespace:
             return Workload(namespace, "Pod", pod_name), []
@@ -112,11 +118,30 @@ class FailureTraffic:
 
     async def drops(self, q: DropQuery) -> DropReport:
         """The DROPs around the failed pod, per peer and port, most drops first."""
-        window = _Window(self._db, q.since, q.until)
-        workload, ips = await self._subject(q.namespace, q.pod_name)
+        [report] = await self.drops_many([q])
+        return report
+
+    async def drops_many(self, queries: list[DropQuery]) -> list[DropReport]:
+        """:meth:`drops` for each query: the DROP span and the pods' inventory entries are
+        read once for all (one ``_id`` list per :data:`_LOOKUP_CHUNK` pods)."""
+        names = sorted({q.pod_name for q in queries})
+        for first in range(0, len(names), _LOOKUP_CHUNK):
+            chunk = names[first : first + _LOOKUP_CHUNK]
+            found = {doc["_id"]: doc async for doc in self._pods.find({"_id": {"$in": chunk}})}
+            for name in chunk:
+                self._docs[name] = found.get(name)
         newest_drop = await last_drop(self._db)
-        if newest_drop is not None and newest_drop < q.since:  # no DROP seen since the window began
-            return DropReport(since=q.since, until=q.until, pod_ips=ips)
+        reports: list[DropReport] = []
+        for q in queries:
+            workload, ips = await self._subject(q.namespace, q.pod_name)
+            if newest_drop is not None and newest_drop < q.since:  # no DROP seen since
+                reports.append(DropReport(since=q.since, until=q.until, pod_ips=ips))
+            else:
+                reports.append(await self._drops(q, workload, ips))
+        return reports
+
+    async def _drops(self, q: DropQuery, workload: Workload, ips: list[str]) -> DropReport:
+        window = _Window(self._db, q.since, q.until)
         siblings = [n for n in await self._reader.pods_of(workload) if n != q.pod_name]
         found: dict[str, tuple[Document, str]] = {}
         for name in [q.pod_name, *siblings[:MAX_WORKLOAD_PODS]]:

@@ -13,7 +13,9 @@ from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.network import (
+    DropQueries,
     DropQuery,
+    DropReports,
     ImpactQuery,
     PolicyAuditRequest,
     PolicySuggestQuery,
@@ -30,6 +32,8 @@ from kubeward.traffic_store.seccomp import observed_syscalls, profile
 QUEUE = "traffic-store"
 DROPS_TIME_LIMIT = 2.0
 """Database seconds a drop lookup may take: the failure-analyzer waits only briefly."""
+MAX_DROP_QUERIES = 500
+"""Failed pods one ``drops-many`` request may ask about (failure-analyzer's fetch batch)."""
 
 
 def _ok(value: Any) -> Reply:
@@ -78,6 +82,14 @@ class NetworkService:
                 bus.RPC_NETWORK_DROPS,
                 DropQuery,
                 service.drops,
+                QUEUE,
+                time_limit=DROPS_TIME_LIMIT,
+            ),
+            await serve_replies(
+                ctx.nc,
+                bus.RPC_NETWORK_DROPS_MANY,
+                DropQueries,
+                service.drops_many,
                 QUEUE,
                 time_limit=DROPS_TIME_LIMIT,
             ),
@@ -137,6 +149,16 @@ class NetworkService:
             return _ok(await FailureTraffic(self._db).drops(q))
         except ValueError as exc:  # a window that is not a stored time
             return error(400, f"Invalid window: {exc}")
+
+    async def drops_many(self, q: DropQueries) -> Reply:
+        """:meth:`drops` for a batch of failed pods, in one answer."""
+        if len(q.queries) > MAX_DROP_QUERIES:
+            return error(400, f"queries: at most {MAX_DROP_QUERIES} per request")
+        try:
+            reports = await FailureTraffic(self._db).drops_many(q.queries)
+        except ValueError as exc:
+            return error(400, f"Invalid window: {exc}")
+        return _ok(DropReports(reports=reports))
 
     async def impact(self, q: ImpactQuery) -> Reply:
         """The workloads that called a pod (or its Services) in a window."""
