@@ -13,6 +13,7 @@ from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.failure_analyzer import metrics, retention
 from kubeward.failure_analyzer.commands import Commands
+from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.llm_jobs import DiagnoseHandler
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.reports import ReportHandler
@@ -42,6 +43,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     notifier = Notifier(app_settings, settings.public_url)
     traffic = TrafficLink(ctx.nc, settings.traffic_timeout_seconds)
     await traffic.start()
+    ingest_first = IngestFirst(settings.list_yield_seconds)
     diagnoser = DiagnoseHandler(
         ctx.js, store, app_settings, timeout=settings.llm_timeout_seconds, traffic=traffic
     )
@@ -58,6 +60,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
                 notifier,
                 offline_diagnosis=settings.offline_diagnosis,
                 traffic=traffic,
+                ingest_first=ingest_first,
             ),
             stage=STAGE,
             batch=settings.fetch_batch,
@@ -87,6 +90,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         llm_timeout=settings.llm_timeout_seconds,
         offline_diagnosis=settings.offline_diagnosis,
         traffic=traffic,
+        ingest_first=ingest_first,
     )
     subs = [
         await serve_replies(

@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.kure_triage import KureTriage
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.store import FailureStore, Solution, StatusChange, to_api
@@ -65,9 +66,11 @@ class Commands:
         llm_timeout: float,
         offline_diagnosis: bool = True,
         traffic: TrafficLink | None = None,
+        ingest_first: IngestFirst | None = None,
     ) -> None:
         self._js = js
         self._traffic = traffic
+        self._ingest_first = ingest_first or IngestFirst(0)
         self._store = store
         self._settings = app_settings
         self._notifier = notifier
@@ -82,13 +85,14 @@ class Commands:
         """One page of a view, newest first."""
         if query.cursor is not None and not (query.cursor.isascii() and query.cursor.isdigit()):
             return error(400, f"cursor: {query.cursor!r} is not a cursor this API gave out")
-        docs, next_id = await self._store.query(query, self._max_page)
-        rows = []
-        for start in range(0, len(docs), LIST_CHUNK):
-            rows += [to_api(d) for d in docs[start : start + LIST_CHUNK]]
-            # A 1000-row page takes tens of ms to convert; reports handled by this process
-            # meanwhile must not wait for all of it (dashboards never stall ingest).
-            await asyncio.sleep(0)
+        async with self._ingest_first.listing():
+            docs, next_id = await self._store.query(query, self._max_page)
+            rows = []
+            for start in range(0, len(docs), LIST_CHUNK):
+                rows += [to_api(d) for d in docs[start : start + LIST_CHUNK]]
+                # A 1000-row page takes tens of ms to convert; reports handled by this
+                # process meanwhile must not wait for all of it.
+                await asyncio.sleep(0)
         return Reply(
             body=_body(rows),
             count=len(docs),

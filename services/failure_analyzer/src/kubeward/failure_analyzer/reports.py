@@ -28,6 +28,7 @@ from kubeward.core.mongo import Document
 from kubeward.core.settings_values import is_excluded
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
 from kubeward.failure_analyzer.crash_logs import CleanLogs
+from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.failure_analyzer.store import FailureStore, Outcome, Recording, to_api
@@ -57,7 +58,9 @@ class ReportHandler:
         *,
         offline_diagnosis: bool = True,
         traffic: TrafficLink | None = None,
+        ingest_first: IngestFirst | None = None,
     ) -> None:
+        self._ingest_first = ingest_first or IngestFirst(0)
         self._nc = nc
         self._traffic = traffic
         self._js: JetStreamContext = nc.jetstream()
@@ -78,8 +81,9 @@ class ReportHandler:
         # Round n stores the n-th report of every pod: one pod's reports in order, the
         # reports of different pods together.
         rounds = max((len(envelopes) for envelopes in by_pod.values()), default=0)
-        for n in range(rounds):
-            await self.handle_many([e[n] for e in by_pod.values() if len(e) > n])
+        async with self._ingest_first.ingesting():
+            for n in range(rounds):
+                await self.handle_many([e[n] for e in by_pod.values() if len(e) > n])
 
     def _exclusion(self, namespace: str, pod_name: str) -> str | None:
         if is_excluded(namespace, pod_name, self._settings.excluded_namespaces(), ()):

@@ -25,6 +25,10 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """Records deleted per round trip by the retention sweep."""
     max_page: int = 5000
     """The most records one list request returns."""
+    list_yield_seconds: float = 2.0
+    """While reports arrive, list requests are read one at a time and get at most a third
+    of the time; this bounds how long one waits for its turn (0: never waits). Keeps
+    dashboards from stalling ingest (:mod:`~kubeward.failure_analyzer.ingest_first`)."""
     traffic_timeout_seconds: float = 1.0
     """How long a report waits for traffic-store's DROP flows (and a new failure for its
     callers); past it, or with 0, the diagnosis goes on without them."""

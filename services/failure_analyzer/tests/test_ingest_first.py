@@ -1,0 +1,63 @@
+"""While reports arrive, listings are read one at a time with a bounded share of the time
+(issue 14, "no stall"); with none arriving they go at once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from kubeward.failure_analyzer.ingest_first import IngestFirst
+
+
+async def read_page(gate: IngestFirst, seconds: float, log: list[tuple[float, float]]) -> None:
+    """A listing that reads for ``seconds``; logs when it read."""
+    async with gate.listing():
+        began = time.monotonic()
+        await asyncio.sleep(seconds)
+        log.append((began, time.monotonic()))
+
+
+async def test_without_reports_pages_are_read_at_once_and_side_by_side() -> None:
+    gate = IngestFirst(limit=60)
+    log: list[tuple[float, float]] = []
+    await asyncio.wait_for(asyncio.gather(*(read_page(gate, 0.2, log) for _ in range(3))), 0.5)
+    assert len(log) == 3
+
+
+async def test_while_reports_arrive_pages_take_turns_with_a_bounded_share() -> None:
+    gate = IngestFirst(limit=60, share=1 / 3)
+    stop = asyncio.Event()
+
+    async def ingest() -> None:
+        async with gate.ingesting():
+            await stop.wait()
+
+    batch = asyncio.create_task(ingest())
+    await asyncio.sleep(0)
+    log: list[tuple[float, float]] = []
+    await asyncio.wait_for(asyncio.gather(*(read_page(gate, 0.1, log) for _ in range(3))), 5)
+    log.sort()
+    for (_, end), (begin, _) in itertools.pairwise(log):
+        assert begin - end >= 0.19  # a page of 0.1 s, then at least 0.2 s for ingest
+    stop.set()
+    await batch
+
+
+async def test_a_page_never_waits_longer_than_the_limit() -> None:
+    gate = IngestFirst(limit=0.2, share=0.001)  # pages would wait ~1000x their time
+    stop = asyncio.Event()
+
+    async def ingest() -> None:
+        async with gate.ingesting():
+            await stop.wait()
+
+    batch = asyncio.create_task(ingest())
+    await asyncio.sleep(0)
+    log: list[tuple[float, float]] = []
+    await read_page(gate, 0.1, log)
+    started = time.monotonic()
+    await read_page(gate, 0.0, log)
+    assert time.monotonic() - started < 5  # ~0.2 s, not ~100 s
+    stop.set()
+    await batch
