@@ -4,9 +4,10 @@ Run by ``make bench`` (``uv run --no-sync python -m bench.failure_http [--report
 [--large]``; ``--help`` lists every option).
 
 It starts nats-server, SecantusDB (in memory) and redis-server on free ports, then
-gateway, ingest, failure-analyzer, security and traffic-store as processes (as ``make run`` does, offline
-diagnosis on, the security scan of each manifest running), and the bare Litestar app of
-``bench/bare_app.py``. The reports are :mod:`bench.failures`' realistic agent reports
+gateway, ingest, failure-analyzer, security and traffic-store as processes (as ``make run``
+does, offline diagnosis on, the security scan of each manifest running), and the bare
+Litestar app of ``bench/bare_app.py``. The reports are
+:mod:`kubeward.devstack.failure_reports`' realistic agent reports
 (~7 KB: events, container statuses, a manifest, logs); each is one ``POST`` that answers
 when the report is stored and diagnosed. Every answer must be 200 with the record.
 
@@ -49,8 +50,9 @@ from bench.common import (
     say,
     version,
 )
-from bench.failures import _record, generate, raw_insert, record_docs
+from bench.failures import _record, raw_insert, record_docs
 from bench.gateway import SESSION_COOKIE, login
+from kubeward.devstack.failure_reports import generate
 from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 

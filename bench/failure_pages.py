@@ -5,7 +5,7 @@ from the repository root; ``--help`` lists every option).
 
 It starts one SecantusDB on disk (as ``make run`` does; ``BENCH_MONGODB_URL`` points it at a
 MongoDB of yours instead) and fills it, size after size, with agent-shaped failure records
-(~7 KB: the reports of :func:`bench.failures.generate` — events, container statuses, the
+(~7 KB: the reports of :func:`kubeward.devstack.failure_reports.generate` — events, container statuses, the
 manifest, logs — with their offline solution; ids from the store's counter; statuses mixed
 80 % resolved, 10 % new, 5 % investigating, 5 % ignored; 40 namespaces, a few of them busy)
 written with ``insert_many`` for speed. At each size, in the same run, it measures:
@@ -46,9 +46,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bench import common
 from bench.common import BenchError, Document, Stack, machine_info, mongo_client, say, version
-from bench.failures import generate
 from kubeward.core import mongo
 from kubeward.devstack import infra
+from kubeward.devstack.failure_reports import generate
 from kubeward.devstack.procs import free_port
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 from kubeward.failure_analyzer.store import (

@@ -10,7 +10,7 @@ runs at once:
 - collectors publishing pod traffic on ``kubeward.collect.pod-traffic`` at
   ``--traffic-rate`` events/s in messages of 50, ``--repeat-share`` of them repeat sightings
   of a known flow (each PubAck checked);
-- agents posting realistic Kure reports (``bench.failures.generate``) to
+- agents posting realistic Kure reports (``kubeward.devstack.failure_reports.generate``) to
   ``POST /api/pods/failed`` at ``--report-rate`` per second;
 - ``--listers`` dashboards each listing ``/api/pods/failed``, ``/pod/traffic`` and
   ``/api/security/findings`` (100 rows) in turn;
@@ -53,7 +53,7 @@ from bench.common import (
     service_env,
     version,
 )
-from bench.failures import generate
+from kubeward.devstack.failure_reports import generate
 from kubeward.devstack.services import SERVICES
 from kubeward.schemas import bus
 

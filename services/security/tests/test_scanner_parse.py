@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
+from kubeward.devstack.failure_reports import generate
 from kubeward.security.scanner import parse_manifests
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\n"
@@ -182,3 +183,12 @@ def test_agent_manifests_read_as_the_safe_loader_reads_them(n: int) -> None:
     assert "&id001" in text  # PyYAML anchors the timestamp it meets twice
     assert parse_manifests(text) == [yaml.load(text, Loader=yaml.CSafeLoader)]
     assert parse_manifests("---\n" + text) == parse_manifests(text)
+
+
+def test_generated_agent_reports_read_as_the_safe_loader_reads_them() -> None:
+    """The benchmarks' agent reports (every failure kind) take the same path."""
+    workload = generate(80, seed=7)
+    manifests = [r.manifest for r in workload.reports if r.manifest]
+    assert len(manifests) == 80
+    for text in manifests:
+        assert parse_manifests(text) == [yaml.load(text, Loader=yaml.CSafeLoader)]
