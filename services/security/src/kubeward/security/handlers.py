@@ -111,8 +111,9 @@ class ManifestHandler:
         """Scan each message's objects together."""
         for msg in msgs:
             for index, envelope in enumerate(self._decoder.decode(msg.data).manifests):
+                tag = f"{envelope.origin_seq}:{index}"
                 raised, new = await self._scanner.scan_and_store(
-                    envelope.objects, envelope.source, tag=f"{envelope.origin_seq}:{index}"
+                    envelope.objects, envelope.source, tags=[tag] * len(envelope.objects)
                 )
                 if envelope.reply_to:
                     body = {"scanned": len(envelope.objects), "findings": raised, "new": new}

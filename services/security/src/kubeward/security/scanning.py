@@ -79,14 +79,13 @@ class BuiltinScanner:
         objects: Sequence[Mapping[str, Any]],
         source: str,
         save: bool = True,
-        tag: str | None = None,
-        tags: Sequence[str] | None = None,
+        tags: Sequence[str | None] | None = None,
     ) -> tuple[int, int]:
         """Scan ``objects``; returns (findings raised, of which new).
 
-        ``tag`` (or ``tags``, one per object) names the bus message the objects came from:
-        a finding it created is announced again when the message is tried again (see
-        :meth:`FindingStore.replace_builtin`).
+        ``tags`` (one per object) name the bus message each object came from: a finding it
+        created is announced again when the message is tried again (see
+        :meth:`FindingStore.replace_builtin_many`).
         """
         trusted = await self._registries.current()
         netpol = await self._store.network_policy_namespaces()
@@ -98,7 +97,7 @@ class BuiltinScanner:
         for i, obj in enumerate(objects):
             resource = (str(obj["kind"]), namespace_of(obj), str(obj["metadata"]["name"]))
             by_resource[resource] = []
-            origin[resource] = tags[i] if tags is not None else tag
+            origin[resource] = tags[i] if tags is not None else None
         if save:
             await self._store.save_manifests([(obj, namespace_of(obj)) for obj in objects])
         for finding in results:
