@@ -10,6 +10,7 @@ folded UDP flows live long).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 from collections.abc import AsyncIterator
@@ -125,12 +126,11 @@ class FailureTraffic:
         """:meth:`drops` for each query: the DROP span and the pods' inventory entries are
         read once for all (one ``_id`` list per :data:`_LOOKUP_CHUNK` pods)."""
         names = sorted({q.pod_name for q in queries})
-        for first in range(0, len(names), _LOOKUP_CHUNK):
-            chunk = names[first : first + _LOOKUP_CHUNK]
-            found = {doc["_id"]: doc async for doc in self._pods.find({"_id": {"$in": chunk}})}
-            for name in chunk:
-                self._docs[name] = found.get(name)
-        newest_drop = await last_drop(self._db)
+        chunks = [names[i : i + _LOOKUP_CHUNK] for i in range(0, len(names), _LOOKUP_CHUNK)]
+        # Independent reads, sent together: a report waits for this answer.
+        newest_drop, found = await asyncio.gather(last_drop(self._db), self._pods_by_name(chunks))
+        for name in names:
+            self._docs[name] = found.get(name)
         reports: list[DropReport] = []
         for q in queries:
             workload, ips = await self._subject(q.namespace, q.pod_name)
@@ -139,6 +139,13 @@ class FailureTraffic:
             else:
                 reports.append(await self._drops(q, workload, ips))
         return reports
+
+    async def _pods_by_name(self, chunks: list[list[str]]) -> dict[str, Document]:
+        found: dict[str, Document] = {}
+        for chunk in chunks:
+            async for doc in self._pods.find({"_id": {"$in": chunk}}):
+                found[str(doc["_id"])] = doc
+        return found
 
     async def _drops(self, q: DropQuery, workload: Workload, ips: list[str]) -> DropReport:
         window = _Window(self._db, q.since, q.until)
