@@ -249,10 +249,18 @@ class FailureStore:
                 continue  # another replica created the pod's record first: update that
             return Outcome.CREATED, doc
 
-    async def record_many(self, items: Sequence[Recording]) -> list[tuple[Outcome, Document]]:
+    async def open_records(self, pods: Sequence[tuple[str, str]]) -> dict[str, Document]:
+        """The open records of (namespace, pod name) pairs, by ``open_key``: one read."""
+        keys = [open_key(namespace, pod_name) for namespace, pod_name in pods]
+        return {doc["open_key"]: doc async for doc in self._col.find({"open_key": {"$in": keys}})}
+
+    async def record_many(
+        self, items: Sequence[Recording], existing: Mapping[str, Document] | None = None
+    ) -> list[tuple[Outcome, Document]]:
         """:meth:`record` for reports of distinct pods, in a handful of round trips whatever
-        their number: one read of their open records, one id reservation for the new ones,
-        one unordered bulk write and one read back of the updated records.
+        their number: one read of their open records (or ``existing``, their
+        :meth:`open_records` read by the caller meanwhile), one id reservation for the new
+        ones, one unordered bulk write and one read back of the updated records.
 
         A report whose write did not apply (its record resolved meanwhile, another replica
         created the pod's record first, an id already taken) goes through :meth:`record`
@@ -262,8 +270,10 @@ class FailureStore:
         keys = [open_key(i.envelope.report.namespace, i.envelope.report.pod_name) for i in items]
         if len(set(keys)) != len(keys):
             raise ValueError("record_many takes one report per pod")
-        found = self._col.find({"open_key": {"$in": keys}})
-        existing = {doc["open_key"]: doc async for doc in found}
+        if existing is None:
+            existing = await self.open_records(
+                [(i.envelope.report.namespace, i.envelope.report.pod_name) for i in items]
+            )
         fresh = sum(1 for key in keys if key not in existing)
         ids = iter(await mongo.reserve_ids(self._counters, COLLECTION, fresh) if fresh else ())
         outcomes: list[tuple[Outcome, Document] | None] = [None] * len(items)
