@@ -47,21 +47,22 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     diagnoser = DiagnoseHandler(
         ctx.js, store, app_settings, timeout=settings.llm_timeout_seconds, traffic=traffic
     )
+    reports = ReportHandler(
+        ctx.nc,
+        store,
+        app_settings,
+        notifier,
+        offline_diagnosis=settings.offline_diagnosis,
+        traffic=traffic,
+        ingest_first=ingest_first,
+    )
     workers = [
         BatchWorker(
             ctx.js,
             stream=bus.FAILURES.name,
             durable=f"{bus.CONSUMER_FAILURE_ANALYZER}-reports",
             filter_subject=bus.FAILURES_REPORT,
-            handler=ReportHandler(
-                ctx.nc,
-                store,
-                app_settings,
-                notifier,
-                offline_diagnosis=settings.offline_diagnosis,
-                traffic=traffic,
-                ingest_first=ingest_first,
-            ),
+            handler=reports,
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
@@ -126,6 +127,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
             await sub.unsubscribe()
         for worker in workers:
             await worker.stop()
+        await reports.drain()
         await diagnoser.close()
         await traffic.stop()
         await notifier.close()

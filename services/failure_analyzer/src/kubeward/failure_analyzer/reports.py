@@ -45,6 +45,9 @@ from kubeward.schemas.replies import Reply
 
 log = logging.getLogger(__name__)
 
+IMPACT_CONCURRENCY = 16
+"""New failures' caller look-ups (``pod_impact``) in flight at once."""
+
 
 class ReportHandler:
     """Batch handler for ``kubeward.failures.report``."""
@@ -61,6 +64,8 @@ class ReportHandler:
         ingest_first: IngestFirst | None = None,
     ) -> None:
         self._ingest_first = ingest_first or IngestFirst(0)
+        self._impacts: set[asyncio.Task[None]] = set()
+        self._impact_slots = asyncio.Semaphore(IMPACT_CONCURRENCY)
         self._nc = nc
         self._traffic = traffic
         self._js: JetStreamContext = nc.jetstream()
@@ -200,8 +205,22 @@ class ReportHandler:
                 headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
             )
         await self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1))
-        if created:  # after the answer: the caller does not wait for traffic-store
-            await self._impact(envelope, doc)
+        if created:  # after the answer, on the side: the next batch does not wait for it
+            task = asyncio.create_task(self._impact_quietly(envelope, doc))
+            self._impacts.add(task)
+            task.add_done_callback(self._impacts.discard)
+
+    async def _impact_quietly(self, envelope: FailureReportEnvelope, doc: Document) -> None:
+        async with self._impact_slots:
+            try:
+                await self._impact(envelope, doc)
+            except Exception:  # the record and its answer are done; this is an extra
+                log.exception("pod_impact of record %s", doc["_id"])
+
+    async def drain(self) -> None:
+        """Wait for the ``pod_impact`` announcements still in flight (on shutdown)."""
+        while self._impacts:
+            await asyncio.gather(*self._impacts, return_exceptions=True)
 
     async def _answer(self, envelope: FailureReportEnvelope, reply: Reply) -> None:
         if envelope.reply_to is not None:
