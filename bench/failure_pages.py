@@ -5,10 +5,11 @@ from the repository root; ``--help`` lists every option).
 
 It starts one SecantusDB on disk (as ``make run`` does; ``BENCH_MONGODB_URL`` points it at a
 MongoDB of yours instead) and fills it, size after size, with agent-shaped failure records
-(~7 KB: the reports of :func:`kubeward.devstack.failure_reports.generate` — events, container statuses, the
-manifest, logs — with their offline solution; ids from the store's counter; statuses mixed
-80 % resolved, 10 % new, 5 % investigating, 5 % ignored; 40 namespaces, a few of them busy)
-written with ``insert_many`` for speed. At each size, in the same run, it measures:
+(~7 KB: the reports of :func:`kubeward.devstack.failure_reports.generate` — events,
+container statuses, the manifest, logs — with their offline solution; ids from the store's
+counter; statuses mixed 80 % resolved, 10 % new, 5 % investigating, 5 % ignored; 40
+namespaces, a few of them busy) written with ``insert_many`` for speed. At each size, in the
+same run, it measures:
 
 - each view (``active`` = ``/api/pods/failed``, ``history``, ``ignored``), with and without
   ``namespace=``, page 1 and a deep page (the cursor at half the ids), ``limit`` 100 and 1000:
