@@ -145,3 +145,52 @@ async def test_a_batch_of_resources_costs_a_few_round_trips_not_a_few_per_resour
     finally:
         await client.drop_database(mongo_db_name)
         await client.close()
+
+
+def pod(name: str, image: str) -> dict[str, object]:
+    """A Pod manifest as scans store it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+async def test_manifests_are_inserted_when_new_replaced_when_changed_and_left_when_same(
+    mongo_url: str, mongo_db_name: str
+) -> None:
+    """A failed pod reported again brings the manifest already stored: nothing is written
+    (an upsert costs an update on SecantusDB, several times an insert)."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    try:
+        store = FindingStore(client[mongo_db_name])
+        await store.ensure_indexes()
+        first = [(pod(f"web-{n}", "nginx:1.27"), "shop") for n in range(5)]
+        commands.names.clear()
+        await store.save_manifests(first)
+        assert commands.names == ["find", "insert"]
+        commands.names.clear()
+        await store.save_manifests(first)
+        assert commands.names == ["find"]  # the same five: nothing written
+
+        # A resource listed twice keeps its last; a changed one is replaced.
+        changed = [(pod("web-0", "nginx:1.28"), "shop"), (pod("web-0", "nginx:1.29"), "shop")]
+        commands.names.clear()
+        await store.save_manifests([*changed, first[1]])
+        assert commands.names == ["find", "update"]
+        assert (await store.manifest("Pod", "shop", "web-0")) == pod("web-0", "nginx:1.29")
+        assert (await store.manifest("Pod", "shop", "web-1")) == pod("web-1", "nginx:1.27")
+
+        # One stored before digests were kept is replaced once, then left alone.
+        await client[mongo_db_name][MANIFESTS].update_one(
+            {"_id": "Pod/shop/web-2"}, {"$unset": {"digest": ""}}
+        )
+        commands.names.clear()
+        await store.save_manifests([first[2]])
+        await store.save_manifests([first[2]])
+        assert commands.names == ["find", "update", "find"]
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()

@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
 from async_lru import alru_cache
-from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -40,6 +41,7 @@ SHARED_TTL_SECONDS = 5.0
 """How old the NetworkPolicy namespaces a scan uses may be: every failed pod's scan asked
 MongoDB; a NetworkPolicy stored or deleted by another replica counts within this time."""
 LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
+_DUPLICATE_KEY = 11000
 _LOOKUP_CHUNK = 100
 """Values per ``$in`` list: SecantusDB matches each candidate against the whole list."""
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
@@ -403,27 +405,63 @@ class FindingStore:
         await self.save_manifests([(obj, namespace)])
 
     async def save_manifests(self, objects: Sequence[tuple[Mapping[str, Any], str]]) -> None:
-        """:meth:`save_manifest` for (object, namespace) pairs, in one round trip."""
-        if not objects:
+        """:meth:`save_manifest` for (object, namespace) pairs (a resource listed twice
+        keeps its last), in two round trips: which are stored and as what (a digest of
+        the JSON), then one unordered bulk write. A new resource is inserted, a changed one
+        replaced, an unchanged one (a failed pod reported again) not written: on SecantusDB
+        an upsert costs an update, several times an insert."""
+        latest: dict[str, tuple[Mapping[str, Any], str, str]] = {}
+        for obj, namespace in objects:
+            text = msgspec.json.encode(obj).decode()
+            key = resource_id(obj["kind"], namespace, obj["metadata"]["name"])
+            latest.pop(key, None)
+            latest[key] = (obj, namespace, text)
+        if not latest:
             return
+        stored = await self._manifest_digests(list(latest))
         now = utcnow()
-        ops = [
-            ReplaceOne(
-                {"_id": resource_id(obj["kind"], namespace, obj["metadata"]["name"])},
-                {
-                    "kind": obj["kind"],
-                    "namespace": namespace,
-                    "name": obj["metadata"]["name"],
-                    "json": msgspec.json.encode(obj).decode(),
-                    "updated_at": now,
-                },
-                upsert=True,
-            )
-            for obj, namespace in objects
-        ]
-        await self._manifests.bulk_write(ops)  # in order: a resource listed twice keeps its last
+        fresh: list[Document] = []
+        replaces: list[ReplaceOne[Document]] = []
+        for key, (obj, namespace, text) in latest.items():
+            digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+            if key in stored and stored[key] == digest:
+                continue
+            doc = {
+                "kind": obj["kind"],
+                "namespace": namespace,
+                "name": obj["metadata"]["name"],
+                "json": text,
+                "digest": digest,
+                "updated_at": now,
+            }
+            if key in stored:
+                replaces.append(ReplaceOne({"_id": key}, doc, upsert=True))
+            else:
+                fresh.append({"_id": key, **doc})
+        if fresh:
+            try:
+                await self._manifests.bulk_write([InsertOne(d) for d in fresh], ordered=False)
+            except BulkWriteError as exc:  # another replica stored some first: replace them
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                for e in errors:
+                    doc = dict(fresh[e["index"]])
+                    replaces.append(ReplaceOne({"_id": doc.pop("_id")}, doc, upsert=True))
+        if replaces:
+            await self._manifests.bulk_write(replaces, ordered=False)
         if any(obj["kind"] == "NetworkPolicy" for obj, _ in objects):
             self._network_policy_namespaces.cache_clear()
+
+    async def _manifest_digests(self, keys: list[str]) -> dict[str, str | None]:
+        """The stored manifests among ``keys``: key -> digest (``None`` for one stored
+        before digests were kept)."""
+        found: dict[str, str | None] = {}
+        for first in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[first : first + _LOOKUP_CHUNK]
+            async for doc in self._manifests.find({"_id": {"$in": chunk}}, {"digest": 1}):
+                found[str(doc["_id"])] = doc.get("digest")
+        return found
 
     async def manifest(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored manifest of a resource."""
