@@ -14,26 +14,43 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import BUCKET, AppSettings
 from kubeward.core.bus import connect
-from kubeward.core.settings_values import (
-    EXCLUDED_NAMESPACES,
-    EXCLUDED_PODS,
-    HISTORY_RETENTION,
-    LLM_CONFIG,
-    MIRROR_TTL,
-    LLMConfig,
-    MirrorTTL,
-    NotificationSetting,
-    SettingValidationError,
-    UnknownSettingError,
-    WebhookConfig,
-    is_excluded,
-    mask_secret,
-    mask_url,
-)
 from kubeward.core.settings_watch import SettingChange
 from kubeward.devstack import infra
 from kubeward.devstack.procs import free_port
 from kubeward.devstack.testing import eventually
+from kubeward.schemas.setting_key import (
+    UNCHANGED,
+    KeyRegistry,
+    SecretField,
+    SettingEdit,
+    SettingKey,
+    SettingValidationError,
+    UnknownSettingError,
+    mask_secret,
+    mask_url,
+)
+from kubeward.schemas.settings import (
+    EXCLUDED_NAMESPACES,
+    EXCLUDED_PODS,
+    HISTORY_RETENTION,
+    IGNORED_RETENTION,
+    KEYS,
+    LLM_CONFIG,
+    MIRROR_TTL,
+    NOTIFICATIONS,
+    LLMConfig,
+    MirrorTTL,
+    NotificationSetting,
+    Retention,
+    WebhookConfig,
+    add_pattern,
+    is_excluded,
+    notification_key,
+    reference_key,
+    reference_scalar,
+    reference_value,
+    remove_pattern,
+)
 
 SECRET = "test-settings-secret-0123456789"
 API_KEY = "sk-live-abcdefghijklmnopqrstuvwxyz1234"
@@ -49,7 +66,7 @@ async def js(nc: NATS) -> JetStreamContext:
 @pytest.fixture
 async def settings(js: JetStreamContext) -> AsyncIterator[AppSettings]:
     """One service's view of the settings."""
-    s = await AppSettings.open(js, SECRET)
+    s = await AppSettings.open(js, SECRET, keys=KEYS)
     yield s
     await s.close()
 
@@ -58,10 +75,28 @@ async def settings(js: JetStreamContext) -> AsyncIterator[AppSettings]:
 async def other(nats_url: str, settings: AppSettings) -> AsyncIterator[AppSettings]:
     """A second service: its own NATS connection and its own AppSettings."""
     conn = await nats.connect(nats_url)
-    s = await AppSettings.open(conn.jetstream(), SECRET)
+    s = await AppSettings.open(conn.jetstream(), SECRET, keys=KEYS)
     yield s
     await s.close()
     await conn.close()
+
+
+def get_reference(s: AppSettings, name: str) -> int:
+    """A reference key's value as the plain number the Kure API shows."""
+    return reference_scalar(s.get(reference_key(name)))
+
+
+async def set_reference(s: AppSettings, name: str, raw: object, actor: str = "system") -> int:
+    """Set a reference key from a request's raw value; returns the stored number."""
+    return reference_scalar(
+        await s.set(reference_key(name), reference_value(name, raw), actor=actor)
+    )
+
+
+def enabled_notifications(s: AppSettings) -> dict[str, WebhookConfig]:
+    """Provider -> webhook of every enabled provider."""
+    found = {p: s.get(key) for p, key in NOTIFICATIONS.items()}
+    return {p: n.config for p, n in found.items() if n is not None and n.enabled}
 
 
 async def raw_value(js: JetStreamContext, key: str) -> bytes:
@@ -71,13 +106,19 @@ async def raw_value(js: JetStreamContext, key: str) -> bytes:
 
 
 async def test_defaults_when_nothing_is_set(settings: AppSettings) -> None:
-    assert settings.history_retention_minutes() == 0
-    assert settings.ignored_retention_minutes() == 0
-    assert settings.mirror_ttl_seconds() == 180
-    assert settings.get_reference("mirror-ttl") == 180
-    assert settings.excluded_namespaces() == () and settings.excluded_pods() == ()
-    assert settings.llm_config() is None
-    assert settings.notifications() == {} and settings.enabled_notifications() == {}
+    assert settings.get(HISTORY_RETENTION).minutes == 0
+    assert settings.get(IGNORED_RETENTION).minutes == 0
+    assert settings.get(MIRROR_TTL).seconds == 180
+    assert get_reference(settings, "mirror-ttl") == 180
+    assert (
+        settings.get(EXCLUDED_NAMESPACES).patterns == ()
+        and settings.get(EXCLUDED_PODS).patterns == ()
+    )
+    assert settings.get(LLM_CONFIG) is None
+    assert (
+        all(settings.get(k) is None for k in NOTIFICATIONS.values())
+        and enabled_notifications(settings) == {}
+    )
     assert not settings.is_set(MIRROR_TTL)
     assert settings.problems() == {}
     assert await settings.is_healthy()
@@ -92,48 +133,50 @@ async def test_bucket_is_created_with_history_and_one_replica_standalone(
 
 
 async def test_set_and_get_typed_and_reference_keys(settings: AppSettings) -> None:
-    assert await settings.set_reference("history_retention_minutes", "10080", actor="a") == 10080
-    assert await settings.set_reference("ignored_retention_minutes", 60, actor="a") == 60
-    await settings.set_mirror_ttl(300, actor="a")
-    assert settings.history_retention_minutes() == 10080
-    assert settings.get_reference("ignored_retention_minutes") == 60
-    assert settings.mirror_ttl_seconds() == 300
+    assert await set_reference(settings, "history_retention_minutes", "10080", actor="a") == 10080
+    assert await set_reference(settings, "ignored_retention_minutes", 60, actor="a") == 60
+    await settings.set(MIRROR_TTL, MirrorTTL(seconds=300), actor="a")
+    assert settings.get(HISTORY_RETENTION).minutes == 10080
+    assert get_reference(settings, "ignored_retention_minutes") == 60
+    assert settings.get(MIRROR_TTL).seconds == 300
     assert settings.get(MIRROR_TTL) == MirrorTTL(seconds=300)
-    await settings.set_history_retention_minutes(0)  # 0 = keep forever is allowed
-    assert settings.history_retention_minutes() == 0
+    await settings.set(HISTORY_RETENTION, Retention(minutes=0))  # 0 = keep forever is allowed
+    assert settings.get(HISTORY_RETENTION).minutes == 0
     assert await settings.delete(MIRROR_TTL, actor="a")
-    assert settings.mirror_ttl_seconds() == 180
+    assert settings.get(MIRROR_TTL).seconds == 180
     assert not await settings.delete(MIRROR_TTL, actor="a")
 
 
 async def test_values_are_durable_across_instances(js: JetStreamContext) -> None:
-    first = await AppSettings.open(js, SECRET)
-    await first.set_mirror_ttl(900)
-    await first.add_excluded_pod("test-*")
+    first = await AppSettings.open(js, SECRET, keys=KEYS)
+    await first.set(MIRROR_TTL, MirrorTTL(seconds=900))
+    await first.apply(add_pattern(EXCLUDED_PODS, "test-*"))
     await first.close()
-    second = await AppSettings.open(js, SECRET)
-    assert second.mirror_ttl_seconds() == 900 and second.excluded_pods() == ("test-*",)
+    second = await AppSettings.open(js, SECRET, keys=KEYS)
+    assert second.get(MIRROR_TTL).seconds == 900 and second.get(EXCLUDED_PODS).patterns == (
+        "test-*",
+    )
     await second.close()
 
 
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        (MIRROR_TTL, {"seconds": 10}, "Invalid mirror.ttl_seconds: seconds must be between "
+        (MIRROR_TTL.name, {"seconds": 10}, "Invalid mirror.ttl_seconds: seconds must be between "
          "30 and 3600, got 10"),
-        (MIRROR_TTL, {"seconds": 3601}, "Invalid mirror.ttl_seconds: seconds must be between "
+        (MIRROR_TTL.name, {"seconds": 3601}, "Invalid mirror.ttl_seconds: seconds must be between "
          "30 and 3600, got 3601"),
-        (HISTORY_RETENTION, {"minutes": -1}, "Invalid retention.history_minutes: minutes must "
+        (HISTORY_RETENTION.name, {"minutes": -1}, "Invalid retention.history_minutes: minutes must "
          "be an integer >= 0 (0 = keep forever), got -1"),
-        (HISTORY_RETENTION, {"minutes": "soon"}, "Invalid retention.history_minutes: minutes "
+        (HISTORY_RETENTION.name, {"minutes": "soon"}, "Invalid retention.history_minutes: minutes "
          "expected `int`, got `str`"),
-        (LLM_CONFIG, {"provider": "openai"}, "Invalid llm.config: value object missing "
+        (LLM_CONFIG.name, {"provider": "openai"}, "Invalid llm.config: value object missing "
          "required field `model`"),
-        (LLM_CONFIG, {"provider": "openai", "model": "gpt-4o", "base_url": "ftp://x"},
+        (LLM_CONFIG.name, {"provider": "openai", "model": "gpt-4o", "base_url": "ftp://x"},
          "Invalid llm.config: base_url must be an absolute http(s) URL"),
         ("notifications.slack", {"config": {"webhook_url": "not a url"}},
          "Invalid notifications.slack: config.webhook_url must be an absolute http(s) URL"),
-        (EXCLUDED_PODS, {"patterns": ["ok-*", "bad pattern"]}, "Invalid exclusions.pods: "
+        (EXCLUDED_PODS.name, {"patterns": ["ok-*", "bad pattern"]}, "Invalid exclusions.pods: "
          "pattern must be 1-253 characters of letters, digits, '.', '-', '_' and the glob "
          "characters '*?[]!', got 'bad pattern'"),
     ],
@@ -142,27 +185,27 @@ async def test_validation_errors_name_key_and_field(
     settings: AppSettings, key: str, value: object, message: str
 ) -> None:
     with pytest.raises(SettingValidationError) as info:
-        await settings.set(key, value, actor="alice")
+        await settings.set(settings.key(key), value, actor="alice")
     assert str(info.value) == message
     assert isinstance(info.value, ValueError) and info.value.key == key
-    assert not settings.is_set(key)
+    assert not settings.is_set(settings.key(key))
     assert await settings.audit_log() == []  # nothing changed, nothing audited
 
 
 async def test_reference_errors_name_the_reference_key(settings: AppSettings) -> None:
     with pytest.raises(SettingValidationError) as info:
-        await settings.set_reference("history_retention_minutes", "abc")
+        await set_reference(settings, "history_retention_minutes", "abc")
     assert str(info.value) == ("Invalid history_retention_minutes: value expected `int`, got `str`")
     with pytest.raises(SettingValidationError) as info:
-        await settings.set_reference("mirror-ttl", 5)
+        await set_reference(settings, "mirror-ttl", 5)
     assert str(info.value) == "Invalid mirror-ttl: seconds must be between 30 and 3600, got 5"
     with pytest.raises(UnknownSettingError) as unknown:
-        settings.get_reference("no_such_setting")
+        get_reference(settings, "no_such_setting")
     assert str(unknown.value) == "Unknown setting: no_such_setting"
     with pytest.raises(UnknownSettingError):
-        await settings.set("no.such.key", 1)
+        await settings.set(settings.key("no.such.key"), 1)
     with pytest.raises(SettingValidationError, match="provider must be one of"):
-        await settings.set_notification("pager", {"config": {"webhook_url": SLACK_URL}})
+        await settings.set(notification_key("pager"), {"config": {"webhook_url": SLACK_URL}})
 
 
 async def test_a_change_reaches_another_service_live(
@@ -171,37 +214,42 @@ async def test_a_change_reaches_another_service_live(
     seen: list[SettingChange] = []
     unsubscribe = other.on_change(seen.append, prefix="mirror.")
     async with other.watch() as changes:
-        await settings.set_mirror_ttl(600, actor="alice")
+        await settings.set(MIRROR_TTL, MirrorTTL(seconds=600), actor="alice")
         change = await changes.next(timeout=5)
         assert (change.key, change.value, change.deleted) == (
-            MIRROR_TTL,
+            MIRROR_TTL.name,
             MirrorTTL(seconds=600),
             False,
         )
-        assert other.mirror_ttl_seconds() == 600
+        assert other.get(MIRROR_TTL).seconds == 600
 
-        await settings.add_excluded_namespace("kube-*", actor="alice")
+        await settings.apply(add_pattern(EXCLUDED_NAMESPACES, "kube-*"), actor="alice")
         change = await changes.next(timeout=5)
-        assert change.key == EXCLUDED_NAMESPACES
-        assert other.is_excluded("kube-system", "coredns-1")
+        assert change.key == EXCLUDED_NAMESPACES.name
+        assert is_excluded(
+            "kube-system",
+            "coredns-1",
+            other.get(EXCLUDED_NAMESPACES).patterns,
+            other.get(EXCLUDED_PODS).patterns,
+        )
 
         await settings.delete(MIRROR_TTL, actor="alice")
         change = await changes.next(timeout=5)
-        assert (change.key, change.value, change.deleted) == (MIRROR_TTL, MirrorTTL(), True)
-        assert other.mirror_ttl_seconds() == 180
-    assert [(c.key, c.deleted) for c in seen] == [(MIRROR_TTL, False), (MIRROR_TTL, True)]
+        assert (change.key, change.value, change.deleted) == (MIRROR_TTL.name, MirrorTTL(), True)
+        assert other.get(MIRROR_TTL).seconds == 180
+    assert [(c.key, c.deleted) for c in seen] == [(MIRROR_TTL.name, False), (MIRROR_TTL.name, True)]
     unsubscribe()
-    await settings.set_mirror_ttl(700)
+    await settings.set(MIRROR_TTL, MirrorTTL(seconds=700))
     await eventually(lambda: _ttl(other), lambda t: t == 700, what="ttl 700 seen")
     assert len(seen) == 2
 
 
 async def _ttl(s: AppSettings) -> int:
-    return s.mirror_ttl_seconds()
+    return s.get(MIRROR_TTL).seconds
 
 
 async def test_watch_ends_when_settings_close(js: JetStreamContext) -> None:
-    s = await AppSettings.open(js, SECRET)
+    s = await AppSettings.open(js, SECRET, keys=KEYS)
     watch = s.watch()
     await s.close()
     assert [c async for c in watch] == []
@@ -213,36 +261,42 @@ async def test_concurrent_pattern_edits_from_two_services_all_land(
     names = [f"ns-{i}" for i in range(12)]
     added = await asyncio.gather(
         *(
-            (settings if i % 2 else other).add_excluded_namespace(name, actor="bulk")
+            (settings if i % 2 else other).apply(
+                add_pattern(EXCLUDED_NAMESPACES, name), actor="bulk"
+            )
             for i, name in enumerate(names)
         )
     )
     assert all(added)
-    assert sorted(settings.excluded_namespaces()) == sorted(names)
+    assert sorted(settings.get(EXCLUDED_NAMESPACES).patterns) == sorted(names)
     await eventually(
         lambda: _namespaces(other), lambda ns: sorted(ns) == sorted(names), what="other synced"
     )
-    assert not await settings.add_excluded_namespace("ns-3")  # already there
-    assert await other.remove_excluded_namespace("ns-3")
-    assert not await other.remove_excluded_namespace("ns-3")
-    assert "ns-3" not in other.excluded_namespaces()
+    assert not await settings.apply(add_pattern(EXCLUDED_NAMESPACES, "ns-3"))  # already there
+    assert await other.apply(remove_pattern(EXCLUDED_NAMESPACES, "ns-3"))
+    assert not await other.apply(remove_pattern(EXCLUDED_NAMESPACES, "ns-3"))
+    assert "ns-3" not in other.get(EXCLUDED_NAMESPACES).patterns
 
 
 async def _namespaces(s: AppSettings) -> tuple[str, ...]:
-    return s.excluded_namespaces()
+    return s.get(EXCLUDED_NAMESPACES).patterns
 
 
 async def test_api_key_and_webhook_url_are_encrypted_at_rest(
     settings: AppSettings, other: AppSettings, js: JetStreamContext
 ) -> None:
-    stored = await settings.set_llm_config(
-        {"provider": "OpenAI", "model": "gpt-4o-mini", "api_key": API_KEY}, actor="alice"
+    stored = await settings.set(
+        LLM_CONFIG,
+        {"provider": "OpenAI", "model": "gpt-4o-mini", "api_key": API_KEY},
+        actor="alice",
     )
     assert stored == LLMConfig(provider="openai", model="gpt-4o-mini", api_key=API_KEY)
-    await settings.set_notification(
-        "slack", {"enabled": True, "config": {"webhook_url": SLACK_URL}}, actor="alice"
+    await settings.set(
+        notification_key("slack"),
+        {"enabled": True, "config": {"webhook_url": SLACK_URL}},
+        actor="alice",
     )
-    raw_llm = await raw_value(js, LLM_CONFIG)
+    raw_llm = await raw_value(js, LLM_CONFIG.name)
     raw_slack = await raw_value(js, "notifications.slack")
     assert API_KEY.encode() not in raw_llm and b"abcdefghijkl" not in raw_llm
     assert msgspec.json.decode(raw_llm)["api_key"].startswith("enc:v1:")
@@ -250,39 +304,43 @@ async def test_api_key_and_webhook_url_are_encrypted_at_rest(
     assert b"gpt-4o-mini" in raw_llm  # only the secrets are sealed
 
     await eventually(lambda: _llm(other), lambda c: c is not None, what="llm config synced")
-    assert other.llm_config() == stored
+    assert other.get(LLM_CONFIG) == stored
     await eventually(lambda: _enabled(other), lambda e: "slack" in e, what="slack synced")
-    assert other.enabled_notifications() == {"slack": WebhookConfig(webhook_url=SLACK_URL)}
+    assert enabled_notifications(other) == {"slack": WebhookConfig(webhook_url=SLACK_URL)}
 
 
 async def _llm(s: AppSettings) -> LLMConfig | None:
-    return s.llm_config()
+    return s.get(LLM_CONFIG)
 
 
 async def _enabled(s: AppSettings) -> dict[str, WebhookConfig]:
-    return dict(s.enabled_notifications())
+    return dict(enabled_notifications(s))
 
 
 async def test_wrong_secret_reads_as_unset_and_old_secret_rotates(
     settings: AppSettings, js: JetStreamContext
 ) -> None:
-    await settings.set_llm_config({"provider": "anthropic", "model": "claude", "api_key": API_KEY})
-    wrong = await AppSettings.open(js, "another-secret-of-enough-length")
-    assert wrong.llm_config() is None
-    assert "cannot decrypt" in wrong.problems()[LLM_CONFIG]
+    await settings.set(LLM_CONFIG, {"provider": "anthropic", "model": "claude", "api_key": API_KEY})
+    wrong = await AppSettings.open(js, "another-secret-of-enough-length", keys=KEYS)
+    assert wrong.get(LLM_CONFIG) is None
+    assert "cannot decrypt" in wrong.problems()[LLM_CONFIG.name]
     assert API_KEY not in str(wrong.problems())
     await wrong.close()
 
-    rotated = await AppSettings.open(js, "the-new-secret-0123456789", old_secrets=[SECRET])
-    config = rotated.llm_config()
+    rotated = await AppSettings.open(
+        js, "the-new-secret-0123456789", keys=KEYS, old_secrets=[SECRET]
+    )
+    config = rotated.get(LLM_CONFIG)
     assert config is not None and config.api_key == API_KEY
-    await rotated.set_llm_config(config)  # re-sealed with the new secret
+    await rotated.set(LLM_CONFIG, config)  # re-sealed with the new secret
     await rotated.close()
     await eventually(
-        lambda: _problems(settings), lambda p: LLM_CONFIG in p, what="old secret no longer opens"
+        lambda: _problems(settings),
+        lambda p: LLM_CONFIG.name in p,
+        what="old secret no longer opens",
     )
     with pytest.raises(ValueError, match="at least 16 characters"):
-        await AppSettings.open(js, "short")
+        await AppSettings.open(js, "short", keys=KEYS)
 
 
 async def _problems(s: AppSettings) -> dict[str, str]:
@@ -293,21 +351,21 @@ async def test_unreadable_stored_value_falls_back_to_default_and_recovers(
     settings: AppSettings, js: JetStreamContext
 ) -> None:
     kv = await js.key_value(BUCKET)
-    async with settings.watch(MIRROR_TTL) as changes:
-        await kv.put(MIRROR_TTL, b'{"seconds": 5}')  # written around the API
+    async with settings.watch(MIRROR_TTL.name) as changes:
+        await kv.put(MIRROR_TTL.name, b'{"seconds": 5}')  # written around the API
         assert (await changes.next(timeout=5)).value == MirrorTTL()
-        assert settings.mirror_ttl_seconds() == 180
-        assert "seconds must be between" in settings.problems()[MIRROR_TTL]
-        await settings.set_mirror_ttl(240)
-        assert settings.mirror_ttl_seconds() == 240 and settings.problems() == {}
+        assert settings.get(MIRROR_TTL).seconds == 180
+        assert "seconds must be between" in settings.problems()[MIRROR_TTL.name]
+        await settings.set(MIRROR_TTL, MirrorTTL(seconds=240))
+        assert settings.get(MIRROR_TTL).seconds == 240 and settings.problems() == {}
 
 
 async def test_masked_views_never_show_secrets(settings: AppSettings) -> None:
-    await settings.set_llm_config(
-        LLMConfig(provider="openai", model="gpt-4o", api_key=API_KEY, base_url=None)
+    await settings.set(
+        LLM_CONFIG, LLMConfig(provider="openai", model="gpt-4o", api_key=API_KEY, base_url=None)
     )
-    await settings.set_notification(
-        "discord",
+    await settings.set(
+        notification_key("discord"),
         NotificationSetting(
             enabled=False,
             config=WebhookConfig(webhook_url="https://discord.com/api/webhooks/123/tokenABCDEFGH"),
@@ -321,9 +379,10 @@ async def test_masked_views_never_show_secrets(settings: AppSettings) -> None:
         "config": {"webhook_url": "https://discord.com/***EFGH"},
         "enabled": False,
     }
-    assert API_KEY not in repr(settings.llm_config()) and API_KEY not in str(settings.llm_config())
-    assert "token" not in repr(settings.notification("discord"))
-    assert settings.enabled_notifications() == {}  # discord is configured but disabled
+    config = settings.get(LLM_CONFIG)
+    assert API_KEY not in repr(config) and API_KEY not in str(config)
+    assert "token" not in repr(settings.get(NOTIFICATIONS["discord"]))
+    assert enabled_notifications(settings) == {}  # discord is configured but disabled
 
 
 def test_masking_rules() -> None:
@@ -345,21 +404,21 @@ def test_exclusion_matcher() -> None:
 
 
 async def test_audit_records_who_changed_what(settings: AppSettings, other: AppSettings) -> None:
-    await settings.set_mirror_ttl(300, actor="alice")
-    await other.add_excluded_pod("test-*", actor="bob")
-    await settings.set_llm_config(
-        {"provider": "openai", "model": "gpt-4o", "api_key": API_KEY}, actor="alice"
+    await settings.set(MIRROR_TTL, MirrorTTL(seconds=300), actor="alice")
+    await other.apply(add_pattern(EXCLUDED_PODS, "test-*"), actor="bob")
+    await settings.set(
+        LLM_CONFIG, {"provider": "openai", "model": "gpt-4o", "api_key": API_KEY}, actor="alice"
     )
-    await other.delete_llm_config(actor="carol")
-    await other.remove_excluded_pod("test-*", actor="bob")
+    await other.delete(LLM_CONFIG, actor="carol")
+    await other.apply(remove_pattern(EXCLUDED_PODS, "test-*"), actor="bob")
 
     log = await settings.audit_log(limit=10)
     assert [(r.actor, r.action, r.key) for r in log] == [
-        ("bob", "remove", EXCLUDED_PODS),
-        ("carol", "delete", LLM_CONFIG),
-        ("alice", "set", LLM_CONFIG),
-        ("bob", "add", EXCLUDED_PODS),
-        ("alice", "set", MIRROR_TTL),
+        ("bob", "remove", EXCLUDED_PODS.name),
+        ("carol", "delete", LLM_CONFIG.name),
+        ("alice", "set", LLM_CONFIG.name),
+        ("bob", "add", EXCLUDED_PODS.name),
+        ("alice", "set", MIRROR_TTL.name),
     ]
     assert log[4].details["value"] == {"seconds": 300}
     assert log[3].details["pattern"] == "test-*"
@@ -379,8 +438,8 @@ async def test_watch_survives_a_nats_server_restart(tmp_path: Path, infra_logs: 
     url = f"nats://127.0.0.1:{port}"
     writer_conn = await connect(url, "writer")
     reader_conn = await connect(url, "reader")
-    writer = await AppSettings.open(writer_conn.jetstream(), SECRET)
-    reader = await AppSettings.open(reader_conn.jetstream(), SECRET)
+    writer = await AppSettings.open(writer_conn.jetstream(), SECRET, keys=KEYS)
+    reader = await AppSettings.open(reader_conn.jetstream(), SECRET, keys=KEYS)
     try:
         server.stop()
         server = infra.nats(port, tmp_path / "js", infra_logs)  # same store: data survives
@@ -400,14 +459,134 @@ async def test_watch_survives_a_nats_server_restart(tmp_path: Path, infra_logs: 
 
 async def _set_ttl(s: AppSettings, seconds: int) -> bool:
     try:
-        await s.set_mirror_ttl(seconds)
+        await s.set(MIRROR_TTL, MirrorTTL(seconds=seconds))
     except Exception:
         return False  # still reconnecting
     return True
 
 
 def test_unparsable_url_is_a_validation_error() -> None:
-    from kubeward.core.settings_values import SettingValidationError, check_url
+    from kubeward.schemas.setting_key import SettingValidationError, check_url
 
     with pytest.raises(SettingValidationError, match="absolute http"):
         check_url("llm.config", "base_url", "http://[::1")
+
+
+# --- The store is generic: keys defined here, none of the admin settings' ---------------
+
+
+class Counter(msgspec.Struct, frozen=True, kw_only=True):
+    n: int = 0
+
+
+class Token(msgspec.Struct, frozen=True, kw_only=True):
+    label: str
+    value: str = ""
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    token: Token
+    limit: int = 10
+
+
+def _check_endpoint(key: str, value: Endpoint) -> Endpoint:
+    if value.limit < 1:
+        raise SettingValidationError(key, "limit", f"must be >= 1, got {value.limit}")
+    return msgspec.structs.replace(
+        value, token=Token(label=value.token.label.strip(), value=value.token.value)
+    )
+
+
+COUNTER = SettingKey("test.counter", Counter, Counter())
+ENDPOINT = SettingKey(
+    "test.endpoint",
+    Endpoint,
+    check=_check_endpoint,
+    secrets=(SecretField("token.value", mask_secret),),
+)
+TEST_KEYS = KeyRegistry((COUNTER, ENDPOINT))
+
+
+@pytest.fixture
+async def generic(js: JetStreamContext) -> AsyncIterator[AppSettings]:
+    """A store of the test's own keys in its own bucket."""
+    s = await AppSettings.open(js, SECRET, keys=TEST_KEYS, bucket="test-generic")
+    yield s
+    await s.close()
+
+
+async def test_a_store_of_keys_defined_elsewhere(
+    generic: AppSettings, js: JetStreamContext
+) -> None:
+    assert generic.get(COUNTER) == Counter() and generic.get(ENDPOINT) is None
+    stored = await generic.set(ENDPOINT, {"token": {"label": " ci ", "value": API_KEY}}, actor="t")
+    assert stored == Endpoint(token=Token(label="ci", value=API_KEY))
+    raw = bytes((await (await js.key_value("test-generic")).get("test.endpoint")).value or b"")
+    assert API_KEY.encode() not in raw
+    assert msgspec.json.decode(raw)["token"]["value"].startswith("enc:v1:")
+    assert generic.masked(ENDPOINT) == Endpoint(token=Token(label="ci", value="sk-***1234"))
+    assert generic.masked_snapshot() == {
+        "test.counter": {"n": 0},
+        "test.endpoint": {"token": {"label": "ci", "value": "sk-***1234"}, "limit": 10},
+    }
+    with pytest.raises(SettingValidationError, match=r"Invalid test\.endpoint: limit must be >= 1"):
+        await generic.set(ENDPOINT, {"token": {"label": "x"}, "limit": 0})
+
+    reopened = await AppSettings.open(js, SECRET, keys=TEST_KEYS, bucket="test-generic")
+    assert reopened.get(ENDPOINT) == stored  # decrypted on load
+    await reopened.close()
+
+
+async def test_unknown_keys_are_refused_and_ignored(generic: AppSettings) -> None:
+    stray = SettingKey("test.stray", Counter, Counter())
+    with pytest.raises(UnknownSettingError):
+        generic.get(stray)
+    with pytest.raises(UnknownSettingError):
+        await generic.set(stray, Counter(n=1))
+    with pytest.raises(UnknownSettingError):
+        await generic.delete(stray)
+    with pytest.raises(UnknownSettingError):
+        generic.key("test.stray")
+    assert generic.key("test.counter") is COUNTER
+    # A value another process wrote under a key this store does not know is ignored.
+    other = await AppSettings.open(
+        generic._js, SECRET, keys=KeyRegistry((stray,)), bucket="test-generic"
+    )
+    await other.set(stray, Counter(n=5))
+    await other.close()
+    await generic.set(COUNTER, Counter(n=1))
+    assert "test.stray" not in generic.masked_snapshot()
+    with pytest.raises(ValueError, match="declared twice"):
+        KeyRegistry((COUNTER, SettingKey("test.counter", Counter, Counter())))
+
+
+async def test_modify_is_compare_and_set_and_audited_as_told(
+    generic: AppSettings, nats_url: str
+) -> None:
+    conn = await nats.connect(nats_url)
+    second = await AppSettings.open(conn.jetstream(), SECRET, keys=TEST_KEYS, bucket="test-generic")
+    try:
+
+        def bump(current: Counter) -> Counter:
+            return Counter(n=current.n + 1)
+
+        results = await asyncio.gather(
+            *((generic if i % 2 else second).modify(COUNTER, bump, actor="bulk") for i in range(10))
+        )
+        assert all(results) and generic.get(COUNTER) == Counter(n=10)
+        assert not await generic.modify(COUNTER, lambda _c: UNCHANGED)
+        edit = SettingEdit(COUNTER, lambda c: Counter(n=c.n * 2), "double", {"by": 2})
+        assert await generic.apply(edit, actor="eve")
+        assert generic.get(COUNTER) == Counter(n=20)
+        log = await generic.audit_log(limit=2)
+        assert [(r.actor, r.action, r.key) for r in log] == [
+            ("eve", "double", "test.counter"),
+            ("bulk", "set", "test.counter"),
+        ]
+        assert log[0].details == {"by": 2, "revision": log[0].details["revision"]}
+        assert log[1].details["value"] == {"n": 10}
+        assert await generic.delete(COUNTER) and not await generic.delete(COUNTER)
+        assert generic.get(COUNTER) == Counter()
+    finally:
+        await second.close()
+        await conn.close()

@@ -14,6 +14,7 @@ from kubeward.core.bus import connect, ensure_streams, server_urls
 from kubeward.core.settings import BaseSettings, load_settings
 from kubeward.devstack import infra
 from kubeward.schemas import bus
+from kubeward.schemas.settings import KEYS
 
 SECRET = "test-settings-secret-0123456789"
 
@@ -50,7 +51,7 @@ async def test_cluster_streams_bucket_and_audit_get_three_replicas(
     js = nc.jetstream()
     assert len(nc.servers) == 3  # every node known, for fail-over
     await ensure_streams(js, bus.STREAMS, replicas=3)
-    settings = await AppSettings.open(js, SECRET, replicas=3)
+    settings = await AppSettings.open(js, SECRET, keys=KEYS, replicas=3)
     await settings.close()
     for name in [spec.name for spec in bus.STREAMS] + [f"KV_{bus.SETTINGS_BUCKET}"]:
         info = await js.stream_info(name)
@@ -65,14 +66,14 @@ async def test_up_to_date_streams_are_not_rewritten_and_replicas_scale_up(
     nc = await connect(infra.cluster_url(nats_cluster), "test")
     js = nc.jetstream()
     await ensure_streams(js, bus.STREAMS)  # a bus that began as R1
-    settings = await AppSettings.open(js, SECRET, replicas=1)
+    settings = await AppSettings.open(js, SECRET, keys=KEYS, replicas=1)
     await settings.close()
     with mock.patch.object(js, "update_stream", wraps=js.update_stream) as update:
         await ensure_streams(js, bus.STREAMS)
         assert update.call_count == 0  # every replica's start-up would otherwise write
         await ensure_streams(js, bus.STREAMS, replicas=3)
         assert update.call_count == len(bus.STREAMS)
-    settings = await AppSettings.open(js, SECRET, replicas=3)
+    settings = await AppSettings.open(js, SECRET, keys=KEYS, replicas=3)
     await settings.close()
     for name in [bus.COLLECT.name, bus.AUDIT.name, f"KV_{bus.SETTINGS_BUCKET}"]:
         assert (await js.stream_info(name)).config.num_replicas == 3, name

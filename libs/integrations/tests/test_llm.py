@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import Answer, FakeLLM, Seen, serve_fake_llm
 from kubeward.devstack.procs import free_port
 from kubeward.integrations import llm
 from kubeward.integrations.llm import LLMError
+from kubeward.schemas.settings import LLMConfig
 
 KEY = "sk-test-SUPERSECRETKEY0123456789"
 SYSTEM = "You are a Kubernetes troubleshooting assistant."

@@ -15,11 +15,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from kubeward.core.metrics import LLMMetrics
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import Answer, FakeLLM, serve_fake_llm
 from kubeward.integrations import llm
 from kubeward.integrations.llm import LLMError
 from kubeward.integrations.llm_wire import DEFAULT_BASE_URLS, build, normalise_provider
+from kubeward.schemas.settings import LLMConfig
 
 TOKEN = "github_pat_11ABCDEFG0123456789_secret"
 MODEL = "openai/gpt-5-mini"

@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from kubeward.core.settings_values import WebhookConfig
 from kubeward.devstack.procs import free_port
 from kubeward.devstack.testing import eventually
 from kubeward.integrations import notify
 from kubeward.integrations.notify import Notification, SendPolicy, send, send_all
+from kubeward.schemas.settings import WebhookConfig
 
 FAST = SendPolicy(timeout=2.0, attempts=3, backoff=0.01, retry_after_cap=5.0, deadline=20.0)
 NOTE = Notification(

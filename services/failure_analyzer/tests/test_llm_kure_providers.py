@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import DEFAULT_ANSWER, Answer, FakeLLM, serve_fake_llm
 from kubeward.failure_analyzer import metrics
 from kubeward.failure_analyzer.findings import Diagnosis
 from kubeward.failure_analyzer.llm_solution import SYSTEM_PROMPT, llm_solution
 from kubeward.schemas.pod_failures import PodFailureReport
+from kubeward.schemas.settings import LLMConfig
 
 TOKEN = "github_pat_11AAAA0123456789_abcdefSECRET"
 OFFLINE = "## Root Cause\nOut of memory.\n"

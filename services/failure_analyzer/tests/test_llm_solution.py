@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import yaml
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import DEFAULT_ANSWER, Answer, FakeLLM, Seen, serve_fake_llm
 from kubeward.failure_analyzer.findings import Diagnosis, Evidence, Finding
 from kubeward.failure_analyzer.llm_solution import MAX_PROMPT, SYSTEM_PROMPT, llm_solution
@@ -23,6 +22,7 @@ from kubeward.schemas.pod_failures import (
     PodEvent,
     PodFailureReport,
 )
+from kubeward.schemas.settings import LLMConfig
 
 KEY = "sk-test-PROVIDERKEY0123456789abcdef"
 POD = "orders-api-7f9c6d5b8-x2x4k"

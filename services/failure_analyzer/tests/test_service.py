@@ -20,10 +20,9 @@ from pymongo import AsyncMongoClient
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext, serving
-from kubeward.core.settings_values import LLMConfig, NotificationSetting, WebhookConfig
 from kubeward.devstack.fake_llm import Answer, FakeLLM, serve_fake_llm
 from kubeward.devstack.testing import eventually, serve_asgi, stored_messages
-from kubeward.failure_analyzer import retention
+from kubeward.failure_analyzer import admin_settings, retention
 from kubeward.failure_analyzer.app import failure_analyzer
 from kubeward.failure_analyzer.metrics import REGISTRY
 from kubeward.failure_analyzer.settings import Settings
@@ -45,6 +44,21 @@ from kubeward.schemas.pod_failures import (
     SetStatus,
 )
 from kubeward.schemas.replies import Reply
+from kubeward.schemas.settings import (
+    EXCLUDED_NAMESPACES,
+    EXCLUDED_PODS,
+    HISTORY_RETENTION,
+    IGNORED_RETENTION,
+    KEYS,
+    LLM_CONFIG,
+    LLMConfig,
+    NotificationSetting,
+    Retention,
+    WebhookConfig,
+    add_pattern,
+    is_excluded,
+    notification_key,
+)
 
 SECRET = "failure-analyzer-test-secret"
 
@@ -147,7 +161,7 @@ async def harness(
     async with (
         serving("ingest", IngestSettings(nats_url=nats_url), ingest),
         serving("failure-analyzer", settings, failure_analyzer) as ctx,
-        await AppSettings.open(nc.jetstream(), SECRET) as app_settings,
+        await AppSettings.open(nc.jetstream(), SECRET, keys=KEYS) as app_settings,
     ):
         yield Harness(nc, ctx, app_settings)
 
@@ -267,11 +281,11 @@ async def test_two_replicas_racing_on_a_first_report_make_one_record(
 
 
 async def test_excluded_namespaces_and_pods_are_dropped(harness: Harness) -> None:
-    await harness.settings.add_excluded_namespace("kube-*")
-    await harness.settings.add_excluded_pod("canary-*")
+    await harness.settings.apply(add_pattern(EXCLUDED_NAMESPACES, "kube-*"))
+    await harness.settings.apply(add_pattern(EXCLUDED_PODS, "canary-*"))
     seen = _seen_by_analyzer(harness)
     await eventually(
-        lambda: _now(seen.is_excluded("kube-x", "p") and seen.is_excluded("ns", "canary-1")),
+        lambda: _now(_excluded(seen, "kube-x", "p") and _excluded(seen, "ns", "canary-1")),
         bool,
         what="failure-analyzer sees the exclusions",
     )
@@ -291,6 +305,16 @@ def _dropped(reason: str) -> float:
     """The in-process failure-analyzer's count of reports dropped for ``reason``."""
     value = REGISTRY.get_sample_value("kubeward_failure_reports_dropped_total", {"reason": reason})
     return value or 0.0
+
+
+def _excluded(store: AppSettings, namespace: str, pod_name: str) -> bool:
+    """Whether the pod is excluded by the patterns ``store`` holds."""
+    return is_excluded(
+        namespace,
+        pod_name,
+        admin_settings.excluded_namespaces(store),
+        admin_settings.excluded_pods(store),
+    )
 
 
 def _seen_by_analyzer(harness: Harness) -> AppSettings:
@@ -385,8 +409,8 @@ async def test_retention_deletes_old_resolved_and_ignored_records_only(
         )
     store = FailureStore(client[settings.mongodb_db])
     assert await retention.sweep_once(store, harness.settings, batch=1) == 0  # 0 = keep
-    await harness.settings.set_history_retention_minutes(60)
-    await harness.settings.set_ignored_retention_minutes(60)
+    await harness.settings.set(HISTORY_RETENTION, Retention(minutes=60))
+    await harness.settings.set(IGNORED_RETENTION, Retention(minutes=60))
     assert await retention.sweep_once(store, harness.settings, batch=1) == 2
     remaining = {d["pod_name"] async for d in col.find({})}
     await client.close()
@@ -424,16 +448,17 @@ async def test_new_failures_and_resolutions_notify_every_enabled_provider(
 ) -> None:
     good, broken = Receiver(), Receiver(status=500)
     async with serve_asgi(good) as good_url, serve_asgi(broken) as broken_url:
-        await harness.settings.set_notification(
-            "webhook", NotificationSetting(config=WebhookConfig(webhook_url=good_url + "/hook"))
+        await harness.settings.set(
+            notification_key("webhook"),
+            NotificationSetting(config=WebhookConfig(webhook_url=good_url + "/hook")),
         )
-        await harness.settings.set_notification(
-            "slack",
+        await harness.settings.set(
+            notification_key("slack"),
             NotificationSetting(config=WebhookConfig(webhook_url=broken_url + "/services/x")),
         )
         seen = _seen_by_analyzer(harness)
         await eventually(
-            lambda: _now(len(seen.enabled_notifications()) == 2),
+            lambda: _now(len(admin_settings.enabled_notifications(seen)) == 2),
             bool,
             what="failure-analyzer sees both providers",
         )
@@ -471,12 +496,15 @@ MANIFEST_WITH_SECRET = (
 
 async def _llm_configured(harness: Harness, server: FakeLLM) -> None:
     """Point the LLM setting at the fake OpenAI server; wait until the analyzer sees it."""
-    await harness.settings.set_llm_config(
-        LLMConfig(provider="openai", model="gpt-4o-mini", api_key="sk-x" * 6, base_url=server.url)
+    await harness.settings.set(
+        LLM_CONFIG,
+        LLMConfig(provider="openai", model="gpt-4o-mini", api_key="sk-x" * 6, base_url=server.url),
     )
     seen = _seen_by_analyzer(harness)
     await eventually(
-        lambda: _now(seen.llm_config() is not None), bool, what="the analyzer sees the LLM"
+        lambda: _now(admin_settings.llm_config(seen) is not None),
+        bool,
+        what="the analyzer sees the LLM",
     )
 
 

@@ -16,6 +16,7 @@ from nats.aio.client import Client as NATS
 from kubeward.core.app_settings import AppSettings
 from kubeward.devstack.testing import eventually, serve_asgi
 from kubeward.schemas import bus
+from kubeward.schemas.settings import KEYS, LLM_CONFIG
 
 SETTINGS_SECRET = "a-settings-secret-for-tests"  # as in conftest.py
 API_KEY = "sk-live-0123456789abcdefWXYZ"
@@ -48,7 +49,7 @@ async def test_llm_config_is_masked_encrypted_and_live(admin: httpx.AsyncClient,
         "configured": False,
         "config": None,
     }
-    other_service = await AppSettings.open(nc.jetstream(), SETTINGS_SECRET)
+    other_service = await AppSettings.open(nc.jetstream(), SETTINGS_SECRET, keys=KEYS)
     try:
         stored = await admin.post(
             "/api/admin/llm/config",
@@ -76,7 +77,7 @@ async def test_llm_config_is_masked_encrypted_and_live(admin: httpx.AsyncClient,
 
 
 async def _llm(store: AppSettings) -> tuple[str, str] | None:
-    config = store.llm_config()
+    config = store.get(LLM_CONFIG)
     return None if config is None else (config.provider, config.api_key)
 
 

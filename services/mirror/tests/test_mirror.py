@@ -24,7 +24,6 @@ from nats.aio.client import Client as NATS
 from kubeward.core import mongo
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.service import ServiceContext, serving
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import serve_fake_llm
 from kubeward.devstack.testing import eventually, stored_messages
 from kubeward.failure_analyzer.app import failure_analyzer
@@ -32,6 +31,7 @@ from kubeward.failure_analyzer.settings import Settings as AnalyzerSettings
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.kube.client import load_client
+from kubeward.mirror.admin_settings import llm_config
 from kubeward.mirror.app import mirror
 from kubeward.mirror.commands import Commands, mirror_name
 from kubeward.mirror.settings import Settings
@@ -41,6 +41,7 @@ from kubeward.schemas import bus
 from kubeward.schemas.mirror import Active, Delete, Deploy, Preview, Status
 from kubeward.schemas.pod_failures import FailureQuery, PodFailure
 from kubeward.schemas.replies import Reply
+from kubeward.schemas.settings import LLM_CONFIG, LLMConfig
 
 SECRET = "mirror-test-secret"
 NS = "shop"
@@ -266,9 +267,9 @@ async def test_preview_with_the_llm(h: Harness) -> None:
         app_settings = h.mirrors[0].components["app_settings"]
         assert isinstance(app_settings, AppSettings)
         config = LLMConfig(provider="openai", model="gpt-4o-mini", api_key="k", base_url=server.url)
-        await app_settings.set_llm_config(config)
+        await app_settings.set(LLM_CONFIG, config)
         await eventually(
-            lambda: asyncio.sleep(0, app_settings.llm_config()), lambda c: c is not None
+            lambda: asyncio.sleep(0, llm_config(app_settings)), lambda c: c is not None
         )
         body = await h.ok(Preview(pod_id=pod_id))
         assert body["is_fallback"] is False

@@ -32,6 +32,7 @@ from kubeward.schemas.security import (
     ManifestEnvelope,
     SecurityFindingIn,
 )
+from kubeward.schemas.settings import KEYS
 from kubeward.security.handlers import FindingHandler, ManifestHandler
 from kubeward.security.registries import Registries
 from kubeward.security.scanning import BuiltinScanner
@@ -63,7 +64,7 @@ async def announced(nc: NATS) -> list[str]:
 @pytest.fixture
 async def settings(nc: NATS) -> AsyncIterator[AppSettings]:
     """The admin settings the handlers read exclusions from."""
-    async with await AppSettings.open(nc.jetstream(), SECRET) as opened:
+    async with await AppSettings.open(nc.jetstream(), SECRET, keys=KEYS) as opened:
         yield opened
 
 

@@ -11,8 +11,8 @@ ca23d29085c58d2746f0d401e1c435639e2b7cf4).
 
 from __future__ import annotations
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import serve_fake_llm
+from kubeward.schemas.settings import LLMConfig
 from kubeward.security import fix, metrics
 
 TOKEN = "github_pat_11DDDD0123456789_abcdefSECRET"

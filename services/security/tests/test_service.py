@@ -14,7 +14,6 @@ from nats.aio.client import Client as NATS
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.service import ServiceContext, serving
-from kubeward.core.settings_values import LLMConfig
 from kubeward.devstack.fake_llm import serve_fake_llm
 from kubeward.devstack.testing import eventually, stored_messages
 from kubeward.ingest.app import ingest
@@ -33,6 +32,16 @@ from kubeward.schemas.security import (
     ScanManifest,
     SecurityFinding,
 )
+from kubeward.schemas.settings import (
+    EXCLUDED_NAMESPACES,
+    EXCLUDED_PODS,
+    KEYS,
+    LLM_CONFIG,
+    LLMConfig,
+    add_pattern,
+    is_excluded,
+)
+from kubeward.security import admin_settings
 from kubeward.security.app import security
 from kubeward.security.settings import Settings
 
@@ -133,7 +142,7 @@ async def harness(
     async with (
         serving("ingest", IngestSettings(nats_url=nats_url), ingest),
         serving("security", settings, security) as ctx,
-        await AppSettings.open(nc.jetstream(), SECRET) as app_settings,
+        await AppSettings.open(nc.jetstream(), SECRET, keys=KEYS) as app_settings,
     ):
         yield Harness(nc, ctx, app_settings)
 
@@ -268,9 +277,9 @@ async def test_failed_pods_manifests_are_scanned(harness: Harness) -> None:
 
 
 async def test_excluded_namespaces_get_no_findings(harness: Harness) -> None:
-    await harness.settings.add_excluded_namespace("shop")
+    await harness.settings.apply(add_pattern(EXCLUDED_NAMESPACES, "shop"))
     await eventually(
-        lambda: _now(harness.seen().is_excluded("shop", "x")), bool, what="exclusion seen"
+        lambda: _now(_excluded(harness.seen(), "shop", "x")), bool, what="exclusion seen"
     )
     await harness.publish(bus.COLLECT_SECURITY_FINDINGS, FINDING)
     await harness.publish(bus.COLLECT_MANIFESTS, deployment())
@@ -340,16 +349,19 @@ async def test_fix_with_an_llm_rewrites_the_manifest_without_seeing_secrets(
     )
     await eventually(lambda: _handled(harness, "manifests"), bool, what="the scan done")
     async with serve_fake_llm(fixed) as server:
-        await harness.settings.set_llm_config(
+        await harness.settings.set(
+            LLM_CONFIG,
             LLMConfig(
                 provider="openai",
                 model="gpt-4o-mini",
                 api_key="sk-" + "x" * 20,
                 base_url=server.url,
-            )
+            ),
         )
         await eventually(
-            lambda: _now(harness.seen().llm_config() is not None), bool, what="LLM seen"
+            lambda: _now(admin_settings.llm_config(harness.seen()) is not None),
+            bool,
+            what="LLM seen",
         )
         reply = await harness.command(FixFinding(id=rows[0].id))
     answer = msgspec.json.decode(reply.body)
@@ -405,3 +417,13 @@ async def test_a_manifest_nested_too_deeply_is_skipped_alone(harness: Harness) -
     )
     assert "host-network" in {r.check_name for r in rows}
     assert await stored_messages(harness.nc, bus.DEADLETTER_PREFIX + ">", bus.DEADLETTER.name) == []
+
+
+def _excluded(store: AppSettings, namespace: str, pod_name: str) -> bool:
+    """Whether the pod is excluded by the patterns ``store`` holds."""
+    return is_excluded(
+        namespace,
+        pod_name,
+        admin_settings.excluded_namespaces(store),
+        store.get(EXCLUDED_PODS).patterns,
+    )

@@ -18,7 +18,6 @@ from nats.aio.client import Client as NATS
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.service import serving
-from kubeward.core.settings_values import RuleExclusion, is_rule_excluded
 from kubeward.devstack.testing import eventually
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
@@ -31,6 +30,8 @@ from kubeward.schemas.security import (
     RequestRescan,
     SecurityFinding,
 )
+from kubeward.schemas.settings import KEYS, RuleExclusion, add_rule, remove_rule
+from kubeward.security.admin_settings import is_rule_excluded
 from kubeward.security.app import security
 from kubeward.security.manifest_view import clean, render_text
 from kubeward.security.settings import Settings
@@ -112,7 +113,7 @@ async def service(
     async with (
         serving("ingest", IngestSettings(nats_url=nats_url), ingest),
         serving("security", settings, security),
-        await AppSettings.open(nc.jetstream(), SECRET) as app_settings,
+        await AppSettings.open(nc.jetstream(), SECRET, keys=KEYS) as app_settings,
     ):
         yield Service(nc, app_settings)
 
@@ -133,7 +134,9 @@ async def test_a_suppressed_builtin_check_is_purged_and_not_raised_by_rescans(
     assert "status" not in manifest and shown["title"] == privileged.title
 
     # Suppressed by check id in shop: the service is told to purge what is stored.
-    await service.settings.add_excluded_rule("privileged-container", "shop")
+    await service.settings.apply(
+        add_rule(RuleExclusion(rule_title="privileged-container", namespace="shop"))
+    )
     purged = await service.command(PurgeRule(rule_title="privileged-container", namespace="shop"))
     assert msgspec.json.decode(purged.body) == {"deleted": 1}
     assert "privileged-container" not in {f.check_name for f in await service.findings()}
@@ -145,7 +148,7 @@ async def test_a_suppressed_builtin_check_is_purged_and_not_raised_by_rescans(
     )
     assert "privileged-container" not in {f.check_name for f in await service.findings()}
     # Lifting it: the next scan raises it again.
-    assert await service.settings.remove_excluded_rule("privileged-container", "shop")
+    assert await service.settings.apply(remove_rule("privileged-container", "shop"))
     await service.nc.jetstream().publish(bus.COLLECT_MANIFESTS, msgspec.json.encode(DEPLOYMENT))
     await eventually(
         service.findings,

@@ -166,7 +166,8 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 SETTINGS_BUCKET = "kubeward-settings"
 """Admin settings (JSON values, secrets encrypted), watched live by every service.
-JetStream keeps it in stream ``KV_kubeward-settings``; see ``kubeward.core.app_settings``."""
+JetStream keeps it in stream ``KV_kubeward-settings``; the store is
+``kubeward.core.app_settings``, the keys ``kubeward.schemas.settings``."""
 
 # --- Collector subjects (public) ----------------------------------------------
 

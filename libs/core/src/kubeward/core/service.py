@@ -23,6 +23,7 @@ from kubeward.core.health import Check, HealthServer, health_report, run_checks
 from kubeward.core.metrics import render
 from kubeward.core.settings import BaseSettings
 from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS, metrics_subject
+from kubeward.schemas.setting_key import KeyRegistry
 
 
 class ServiceContext:
@@ -176,8 +177,9 @@ async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
         raise SystemExit(1)
 
 
-async def open_app_settings(ctx: ServiceContext, secret: str) -> AppSettings:
-    """The admin settings for a service body: opened with ``secret`` (``SETTINGS_SECRET``),
+async def open_app_settings(ctx: ServiceContext, secret: str, keys: KeyRegistry) -> AppSettings:
+    """The admin settings for a service body: the store of ``keys`` (the service's keys, e.g.
+    ``kubeward.schemas.settings.KEYS``) opened with ``secret`` (``SETTINGS_SECRET``),
     health-checked as ``settings`` and registered as the ``app_settings`` component. Close
     it when the body ends.
 
@@ -190,7 +192,7 @@ async def open_app_settings(ctx: ServiceContext, secret: str) -> AppSettings:
         )
         secret = secrets.token_urlsafe(32)
     app_settings = await AppSettings.open(
-        ctx.js, secret, replicas=ctx.settings.nats_stream_replicas
+        ctx.js, secret, keys=keys, replicas=ctx.settings.nats_stream_replicas
     )
     ctx.checks["settings"] = app_settings.is_healthy
     ctx.components["app_settings"] = app_settings

@@ -1,4 +1,4 @@
-"""Change notifications of :class:`kubeward.core.app_settings.AppSettings`."""
+"""Change notifications of the admin-settings store (:mod:`kubeward.core.app_settings`)."""
 
 from __future__ import annotations
 

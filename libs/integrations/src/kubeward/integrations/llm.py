@@ -26,12 +26,6 @@ import msgspec
 
 from kubeward.core.logs import quiet_httpx
 from kubeward.core.metrics import LLMMetrics
-from kubeward.core.settings_values import (
-    LLMConfig,
-    SettingValidationError,
-    check_url,
-    mask_secret,
-)
 from kubeward.integrations.http_retry import retry_after_seconds
 from kubeward.integrations.llm_wire import (
     DEFAULT_BASE_URLS,
@@ -48,6 +42,8 @@ from kubeward.integrations.llm_wire import (
     normalise_provider,
     parse,
 )
+from kubeward.schemas.setting_key import SettingValidationError, check_url, mask_secret
+from kubeward.schemas.settings import LLMConfig
 
 __all__ = [
     "PROVIDERS",

@@ -18,14 +18,10 @@ import httpx
 import msgspec
 
 from kubeward.core.logs import quiet_httpx
-from kubeward.core.settings_values import (
-    SettingValidationError,
-    WebhookConfig,
-    check_url,
-    mask_url,
-)
 from kubeward.integrations.http_retry import retry_after_seconds
 from kubeward.integrations.notify_payloads import BUILDERS, Notification, Severity
+from kubeward.schemas.setting_key import SettingValidationError, check_url, mask_url
+from kubeward.schemas.settings import WebhookConfig
 
 __all__ = [
     "DEFAULT_POLICY",

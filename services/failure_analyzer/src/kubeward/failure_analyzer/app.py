@@ -11,7 +11,7 @@ from typing import Any, cast
 from kubeward.core import mongo
 from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
-from kubeward.failure_analyzer import metrics, retention
+from kubeward.failure_analyzer import admin_settings, metrics, retention
 from kubeward.failure_analyzer.commands import Commands
 from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.llm_jobs import DiagnoseHandler
@@ -38,7 +38,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
     ctx.metrics = metrics.REGISTRY
-    app_settings = await open_app_settings(ctx, settings.settings_secret)
+    app_settings = await open_app_settings(ctx, settings.settings_secret, admin_settings.KEYS)
     ctx.components["store"] = store
     notifier = Notifier(app_settings, settings.public_url)
     traffic = TrafficLink(ctx.nc, settings.traffic_timeout_seconds)

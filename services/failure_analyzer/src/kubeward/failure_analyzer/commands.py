@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer.admin_settings import llm_config
 from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.kure_triage import KureTriage
 from kubeward.failure_analyzer.notifier import Notifier
@@ -169,7 +170,7 @@ class Commands:
         drops = None
         if self._traffic is not None and self._offline:
             drops = await self._traffic.report_drops(report, doc["last_seen"])
-        config = self._settings.llm_config()
+        config = llm_config(self._settings)
         solution: Solution
         if config is not None:
             solution = await solutions.with_llm(

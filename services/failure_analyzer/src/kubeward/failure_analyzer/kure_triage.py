@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer.admin_settings import llm_config
 from kubeward.failure_analyzer.crash_logs import with_logs
 from kubeward.failure_analyzer.store import FailureStore, Solution, iso, report_of, to_api
 from kubeward.schemas.pod_failures import (
@@ -136,7 +137,7 @@ class KureTriage:
         if cached and not command.regenerate:
             return Reply(body=_body(_answer(cached, doc, cached=True)))
         report = with_logs(report_of(doc), logs)
-        config = self._settings.llm_config()
+        config = llm_config(self._settings)
         solution: Solution
         if config is not None:
             solution = await solutions.with_llm(config, report, timeout=self._llm_timeout)

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import events, metrics, solutions
+from kubeward.failure_analyzer.admin_settings import llm_config
 from kubeward.failure_analyzer.store import FailureStore
 from kubeward.failure_analyzer.traffic_link import TrafficLink
 from kubeward.schemas.pod_failures import DiagnoseJob
@@ -52,7 +53,7 @@ class DiagnoseHandler:
 
     async def run(self, job: DiagnoseJob) -> None:
         """One job: skip when no LLM is configured or the job is stale."""
-        config = self._settings.llm_config()
+        config = llm_config(self._settings)
         if config is None:
             return
         doc = await self._store.get(job.id)

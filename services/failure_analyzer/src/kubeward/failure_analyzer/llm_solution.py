@@ -23,7 +23,6 @@ import httpx
 import msgspec
 import yaml
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.failure_analyzer import metrics
 from kubeward.failure_analyzer.findings import Diagnosis, Finding
 from kubeward.failure_analyzer.redaction import Redactor, encode_log_block, read_log_block
@@ -34,6 +33,7 @@ from kubeward.schemas.pod_failures import (
     PodFailureReport,
     SolutionSource,
 )
+from kubeward.schemas.settings import LLMConfig
 
 __all__ = ["MAX_PROMPT", "SYSTEM_PROMPT", "SolutionOutcome", "build_prompt", "llm_solution"]
 

@@ -18,12 +18,13 @@ from typing import Any
 import httpx
 
 from kubeward.core.app_settings import AppSettings
-from kubeward.core.settings_values import WebhookConfig
 from kubeward.failure_analyzer import metrics
+from kubeward.failure_analyzer.admin_settings import enabled_notifications
 from kubeward.failure_analyzer.redaction import Redactor
 from kubeward.failure_analyzer.store import report_of
 from kubeward.integrations import notify
 from kubeward.integrations.notify import Notification
+from kubeward.schemas.settings import WebhookConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Notifier:
 
     def failure(self, doc: Mapping[str, Any]) -> None:
         """A new failure: tell every enabled provider."""
-        if not self._settings.enabled_notifications():
+        if not enabled_notifications(self._settings):
             return  # skip the redaction, which parses the manifest
         reason = doc.get("failure_reason") or "Unknown"
         redactor = Redactor.from_report(report_of(doc))
@@ -95,7 +96,7 @@ class Notifier:
         return fields
 
     def _schedule(self, notification: Notification) -> None:
-        providers = self._settings.enabled_notifications()
+        providers = enabled_notifications(self._settings)
         if not providers:
             return
         if len(self._tasks) >= MAX_IN_FLIGHT:

@@ -25,8 +25,8 @@ from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import publish_reply
 from kubeward.core.feed import publish_event
 from kubeward.core.mongo import Document
-from kubeward.core.settings_values import is_excluded
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
+from kubeward.failure_analyzer.admin_settings import excluded_namespaces, excluded_pods, llm_config
 from kubeward.failure_analyzer.crash_logs import CleanLogs
 from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.notifier import Notifier
@@ -42,6 +42,7 @@ from kubeward.schemas.pod_failures import (
     PodFailureReport,
 )
 from kubeward.schemas.replies import Reply
+from kubeward.schemas.settings import is_excluded
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,9 @@ class ReportHandler:
                 await self.handle_many([e[n] for e in by_pod.values() if len(e) > n])
 
     def _exclusion(self, namespace: str, pod_name: str) -> str | None:
-        if is_excluded(namespace, pod_name, self._settings.excluded_namespaces(), ()):
+        if is_excluded(namespace, pod_name, excluded_namespaces(self._settings), ()):
             return "excluded_namespace"
-        if is_excluded(namespace, pod_name, (), self._settings.excluded_pods()):
+        if is_excluded(namespace, pod_name, (), excluded_pods(self._settings)):
             return "excluded_pod"
         return None
 
@@ -197,7 +198,7 @@ class ReportHandler:
         wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (
             envelope.origin_seq
         )
-        if wants_llm and self._settings.llm_config() is not None:
+        if wants_llm and llm_config(self._settings) is not None:
             job = DiagnoseJob(id=doc["_id"], report_seq=envelope.origin_seq)
             await self._js.publish(
                 bus.FAILURES_DIAGNOSE,

@@ -13,6 +13,10 @@ from datetime import timedelta
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.failure_analyzer import metrics
+from kubeward.failure_analyzer.admin_settings import (
+    history_retention_minutes,
+    ignored_retention_minutes,
+)
 from kubeward.failure_analyzer.store import FailureStore
 from kubeward.schemas.pod_failures import FailureStatus
 
@@ -23,8 +27,8 @@ async def sweep_once(store: FailureStore, app_settings: AppSettings, batch: int)
     """Delete what is past retention now; returns how many records went."""
     total = 0
     windows: tuple[tuple[FailureStatus, int], ...] = (
-        ("resolved", app_settings.history_retention_minutes()),
-        ("ignored", app_settings.ignored_retention_minutes()),
+        ("resolved", history_retention_minutes(app_settings)),
+        ("ignored", ignored_retention_minutes(app_settings)),
     )
     for status, minutes in windows:
         if minutes <= 0:

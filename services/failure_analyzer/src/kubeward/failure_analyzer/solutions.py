@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 from kubeward.failure_analyzer.llm_solution import llm_solution
 from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.failure_analyzer.store import Solution
 from kubeward.schemas.network import DropReport
 from kubeward.schemas.pod_failures import PodFailureReport
+from kubeward.schemas.settings import LLMConfig
 
 NOT_DIAGNOSED = "Diagnosis is switched off on this installation (OFFLINE_DIAGNOSIS=false)."
 

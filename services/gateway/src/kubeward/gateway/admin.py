@@ -1,7 +1,8 @@
 """``/api/admin/*`` settings: LLM, exclusions, notifications, retention, mirror TTL, audit.
 
 Values live in :class:`~kubeward.core.app_settings.AppSettings` (a NATS KV bucket every
-service watches), so a change reaches every service live. Every change names its actor
+service watches) under the keys of :mod:`kubeward.schemas.settings`, so a change reaches
+every service live. Every change names its actor
 and lands in the audit log. Secrets come back masked.
 """
 
@@ -17,13 +18,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.feed import publish_event
-from kubeward.core.settings_values import (
-    PROVIDERS,
-    LLMConfig,
-    SettingValidationError,
-    UnknownSettingError,
-    notification_key,
-)
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.responses import (
@@ -39,6 +33,23 @@ from kubeward.gateway.responses import (
 from kubeward.integrations.llm import test_connection
 from kubeward.integrations.notify import send, test_message
 from kubeward.schemas.audit import AuditRecord
+from kubeward.schemas.setting_key import SettingValidationError, UnknownSettingError
+from kubeward.schemas.settings import (
+    EXCLUDED_NAMESPACES,
+    EXCLUDED_PODS,
+    LLM_CONFIG,
+    MIRROR_TTL,
+    NOTIFICATIONS,
+    PROVIDERS,
+    LLMConfig,
+    MirrorTTL,
+    add_pattern,
+    notification_key,
+    reference_key,
+    reference_scalar,
+    reference_value,
+    remove_pattern,
+)
 
 
 class LLMConfigIn(msgspec.Struct, kw_only=True):
@@ -113,7 +124,7 @@ class AdminSettingsController(Controller):
     async def llm_status(self, state: State) -> dict[str, Any]:
         """``configured`` and the masked configuration; when configured, also Kure's
         ``provider``, ``model`` and ``source`` the dashboard shows."""
-        masked = _store(state).masked("llm.config")
+        masked = _store(state).masked(LLM_CONFIG)
         if masked is None:
             return {"configured": False, "config": None}
         kure = {"provider": masked.provider, "model": masked.model, "source": "database"}
@@ -125,17 +136,17 @@ class AdminSettingsController(Controller):
     ) -> dict[str, Any]:
         """The API key is encrypted at rest and never returned in clear."""
         try:
-            await _store(state).set_llm_config(msgspec.structs.asdict(data), actor=_actor(request))
+            await _store(state).set(LLM_CONFIG, msgspec.structs.asdict(data), actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
-        return {"configured": True, "config": _store(state).masked("llm.config")}
+        return {"configured": True, "config": _store(state).masked(LLM_CONFIG)}
 
     @post("/llm/test", status_code=200, summary="Try an LLM configuration")
     async def llm_test(self, data: JSONBody[LLMConfigIn], state: State) -> dict[str, Any]:
         """Send a tiny prompt with the given configuration (or the stored key when
         ``api_key`` is empty and the provider matches); report ``ok``, latency, error."""
         config = msgspec.structs.asdict(data)
-        stored = _store(state).llm_config()
+        stored = _store(state).get(LLM_CONFIG)
         if not data.api_key and stored is not None and stored.provider == data.provider:
             config["api_key"] = stored.api_key
         try:
@@ -150,7 +161,7 @@ class AdminSettingsController(Controller):
     @delete("/llm/config", status_code=200, summary="Remove the LLM configuration")
     async def llm_delete(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
         """Diagnosis falls back to the offline analyzers."""
-        removed = await _store(state).delete_llm_config(actor=_actor(request))
+        removed = await _store(state).delete(LLM_CONFIG, actor=_actor(request))
         return {"configured": False, "removed": removed}
 
     # --- Exclusions --------------------------------------------------------------------
@@ -166,7 +177,7 @@ class AdminSettingsController(Controller):
     )
     async def namespaces(self, state: State) -> list[dict[str, Any]]:
         """Failures and findings in these namespaces are dropped with a counted reason."""
-        patterns = sorted(_store(state).excluded_namespaces())
+        patterns = sorted(_store(state).get(EXCLUDED_NAMESPACES).patterns)
         return [{"namespace": p, "created_at": None} for p in patterns]
 
     @post(
@@ -180,9 +191,8 @@ class AdminSettingsController(Controller):
     ) -> dict[str, Any]:
         """Idempotent; emits a ``namespace_exclusion`` feed event."""
         try:
-            added = await _store(state).add_excluded_namespace(
-                data.namespace, actor=_actor(request)
-            )
+            edit = add_pattern(EXCLUDED_NAMESPACES, data.namespace)
+            added = await _store(state).apply(edit, actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
         await _feed(
@@ -200,7 +210,8 @@ class AdminSettingsController(Controller):
         self, request: Request[Any, Any, State], namespace: FromPath[str], state: State
     ) -> dict[str, Any]:
         """404 when it was not excluded; emits a ``namespace_exclusion`` feed event."""
-        if not await _store(state).remove_excluded_namespace(namespace, actor=_actor(request)):
+        edit = remove_pattern(EXCLUDED_NAMESPACES, namespace)
+        if not await _store(state).apply(edit, actor=_actor(request)):
             raise NotFoundException(detail=f"Namespace {namespace} is not excluded")
         await _feed(state, "namespace_exclusion", {"namespace": namespace, "action": "included"})
         return {"namespace": namespace, "removed": True}
@@ -215,7 +226,8 @@ class AdminSettingsController(Controller):
     )
     async def pods(self, state: State) -> list[dict[str, Any]]:
         """Glob patterns such as ``test-*``."""
-        return [{"pod_name": p, "created_at": None} for p in sorted(_store(state).excluded_pods())]
+        patterns = sorted(_store(state).get(EXCLUDED_PODS).patterns)
+        return [{"pod_name": p, "created_at": None} for p in patterns]
 
     @post(
         "/excluded-pods",
@@ -228,7 +240,8 @@ class AdminSettingsController(Controller):
     ) -> dict[str, Any]:
         """Idempotent; emits a ``pod_exclusion`` feed event."""
         try:
-            added = await _store(state).add_excluded_pod(data.pod_name, actor=_actor(request))
+            edit = add_pattern(EXCLUDED_PODS, data.pod_name)
+            added = await _store(state).apply(edit, actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
         await _feed(
@@ -246,7 +259,8 @@ class AdminSettingsController(Controller):
         self, request: Request[Any, Any, State], pod_name: FromPath[str], state: State
     ) -> dict[str, Any]:
         """404 when the pattern was not set; emits a ``pod_exclusion`` feed event."""
-        if not await _store(state).remove_excluded_pod(pod_name, actor=_actor(request)):
+        edit = remove_pattern(EXCLUDED_PODS, pod_name)
+        if not await _store(state).apply(edit, actor=_actor(request)):
             raise NotFoundException(detail=f"Pod pattern {pod_name} is not excluded")
         await _feed(state, "pod_exclusion", {"pod_name": pod_name, "action": "included"})
         return {"pod_name": pod_name, "removed": True}
@@ -257,7 +271,7 @@ class AdminSettingsController(Controller):
     async def notifications(self, state: State) -> list[dict[str, Any]]:
         """Every configured provider."""
         store = _store(state)
-        return [_notification_view(store, p) for p in store.notifications()]
+        return [_notification_view(store, p) for p, k in NOTIFICATIONS.items() if store.is_set(k)]
 
     @post("/notifications", status_code=201, summary="Configure a provider")
     async def add_notification(
@@ -286,7 +300,7 @@ class AdminSettingsController(Controller):
     ) -> dict[str, Any]:
         """404 when it was not configured."""
         try:
-            removed = await _store(state).delete_notification(provider, actor=_actor(request))
+            removed = await _store(state).delete(notification_key(provider), actor=_actor(request))
         except (SettingValidationError, UnknownSettingError) as exc:
             raise _bad(exc) from None
         if not removed:
@@ -296,7 +310,7 @@ class AdminSettingsController(Controller):
     @post("/notifications/{provider:str}/test", status_code=200, summary="Send a test message")
     async def test_notification(self, provider: FromPath[str], state: State) -> dict[str, Any]:
         """Really sends to the configured webhook; reports the outcome."""
-        setting = _store(state).notification(provider) if provider in PROVIDERS else None
+        setting = _store(state).get(notification_key(provider)) if provider in PROVIDERS else None
         if setting is None:
             raise NotFoundException(detail=f"Notification provider {provider} is not configured")
         result = await send(provider, setting.config, test_message(provider))
@@ -312,7 +326,7 @@ class AdminSettingsController(Controller):
     @get("/settings/mirror-ttl", summary="Mirror pod TTL")
     async def mirror_ttl(self, state: State) -> dict[str, int]:
         """Seconds a mirror pod lives by default."""
-        return {"seconds": _store(state).mirror_ttl_seconds()}
+        return {"seconds": _store(state).get(MIRROR_TTL).seconds}
 
     @put("/settings/mirror-ttl", summary="Set the mirror pod TTL (30-3600 s)")
     async def set_mirror_ttl(
@@ -320,10 +334,12 @@ class AdminSettingsController(Controller):
     ) -> dict[str, int]:
         """400 outside 30-3600."""
         try:
-            await _store(state).set_mirror_ttl(data.seconds, actor=_actor(request))
+            await _store(state).set(
+                MIRROR_TTL, MirrorTTL(seconds=data.seconds), actor=_actor(request)
+            )
         except SettingValidationError as exc:
             raise _bad(exc) from None
-        return {"seconds": _store(state).mirror_ttl_seconds()}
+        return {"seconds": _store(state).get(MIRROR_TTL).seconds}
 
     @get(
         "/settings/{key:str}",
@@ -333,7 +349,7 @@ class AdminSettingsController(Controller):
     async def get_setting(self, key: FromPath[str], state: State) -> dict[str, Any]:
         """``history_retention_minutes`` or ``ignored_retention_minutes``."""
         try:
-            value = _store(state).get_reference(key)
+            value = reference_scalar(_store(state).get(reference_key(key)))
         except (SettingValidationError, UnknownSettingError) as exc:
             raise NotFoundException(detail=f"Unknown setting: {key}") from exc
         return {"key": key, "value": str(value)}
@@ -353,7 +369,10 @@ class AdminSettingsController(Controller):
     ) -> dict[str, Any]:
         """``{"value": "10080"}``; 0 disables the retention."""
         try:
-            value = await _store(state).set_reference(key, data.value, actor=_actor(request))
+            stored = await _store(state).set(
+                reference_key(key), reference_value(key, data.value), actor=_actor(request)
+            )
+            value = reference_scalar(stored)
         except UnknownSettingError as exc:
             raise NotFoundException(detail=f"Unknown setting: {key}") from exc
         except SettingValidationError as exc:
@@ -377,8 +396,10 @@ async def _save_notification(
     request: Request[Any, Any, State], state: State, provider: str, data: NotificationIn
 ) -> dict[str, Any]:
     try:
-        await _store(state).set_notification(
-            provider, {"enabled": data.enabled, "config": data.config}, actor=_actor(request)
+        await _store(state).set(
+            notification_key(provider),
+            {"enabled": data.enabled, "config": data.config},
+            actor=_actor(request),
         )
     except (SettingValidationError, UnknownSettingError) as exc:
         raise _bad(exc) from None

@@ -52,6 +52,7 @@ from kubeward.gateway.settings import Settings
 from kubeward.gateway.users import COLLECTION as USERS
 from kubeward.gateway.users import COUNTERS as AUTH_COUNTERS
 from kubeward.gateway.users import UserStore
+from kubeward.schemas.settings import KEYS as SETTINGS_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def create_app(settings: Settings) -> Litestar:
             secret = secrets.token_urlsafe(32)
         link: BusLink = app.state.bus
         app.state.app_settings = await AppSettings.open(
-            link.js, secret, replicas=settings.nats_stream_replicas
+            link.js, secret, keys=SETTINGS_KEYS, replicas=settings.nats_stream_replicas
         )
         try:
             yield

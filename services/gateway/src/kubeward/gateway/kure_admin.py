@@ -20,8 +20,8 @@ from litestar.exceptions import ClientException, HTTPException, NotFoundExceptio
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.audit import now
 from kubeward.core.feed import publish_event
-from kubeward.core.settings_values import RuleExclusion, SettingValidationError
 from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
@@ -37,6 +37,18 @@ from kubeward.schemas.security import (
     RemoveRegistry,
     RuleTitles,
     SecurityCommand,
+)
+from kubeward.schemas.setting_key import SettingValidationError
+from kubeward.schemas.settings import (
+    EXCLUDED_RULES,
+    HISTORY_RETENTION,
+    IGNORED_RETENTION,
+    Retention,
+    RuleExclusion,
+    add_rule,
+    check_rule,
+    remove_rule,
+    same_rule,
 )
 
 SECURITY_UNAVAILABLE = "Security service is not available"
@@ -163,7 +175,9 @@ class KureAdminController(Controller):
     )
     async def excluded_rules(self, state: State) -> list[dict[str, Any]]:
         """``[{"rule_title", "namespace" (null: global), "created_at"}]``."""
-        rules = sorted(_store(state).excluded_rules(), key=lambda r: (r.rule_title, r.namespace))
+        rules = sorted(
+            _store(state).get(EXCLUDED_RULES).rules, key=lambda r: (r.rule_title, r.namespace)
+        )
         return [_rule_view(r) for r in rules]
 
     @post(
@@ -181,12 +195,17 @@ class KureAdminController(Controller):
         if not data.rule_title.strip():
             raise ClientException(detail="Rule title is required")
         namespace = (data.namespace or "").strip()
+        wanted = RuleExclusion(
+            rule_title=data.rule_title, namespace=namespace, created_at=now().isoformat()
+        )
         try:
-            rule, _added = await _store(state).add_excluded_rule(
-                data.rule_title, namespace, actor=principal_of(request).username
-            )
+            rule = check_rule(EXCLUDED_RULES.name, wanted)
+            added = await _store(state).apply(add_rule(rule), actor=principal_of(request).username)
         except SettingValidationError as exc:
             raise ClientException(detail=str(exc)) from None
+        if not added:  # the existing exclusion keeps its ``created_at``
+            existing = _store(state).get(EXCLUDED_RULES).rules
+            rule = next((r for r in existing if same_rule(r, rule)), rule)
         purged = await _security(
             state, PurgeRule(rule_title=rule.rule_title, namespace=rule.namespace)
         )
@@ -213,9 +232,8 @@ class KureAdminController(Controller):
         """404 when it was not suppressed in that scope."""
         title = rule_title.lstrip("/")
         scope = f"namespace '{namespace}'" if namespace else "global"
-        removed = await _store(state).remove_excluded_rule(
-            title, (namespace or "").strip(), actor=principal_of(request).username
-        )
+        edit = remove_rule(title, (namespace or "").strip())
+        removed = await _store(state).apply(edit, actor=principal_of(request).username)
         if not removed:
             raise NotFoundException(detail=f"Rule '{title}' not found in exclusion list")
         rule = RuleExclusion(rule_title=title, namespace=(namespace or "").strip())
@@ -280,7 +298,7 @@ class KureAdminController(Controller):
     @get("/settings/history-retention", summary="Resolved-pod retention in minutes")
     async def history_retention(self, state: State) -> dict[str, int]:
         """``{"minutes": n}``, 0 = keep."""
-        return {"minutes": _store(state).history_retention_minutes()}
+        return {"minutes": _store(state).get(HISTORY_RETENTION).minutes}
 
     @put("/settings/history-retention", summary="Set the resolved-pod retention")
     async def set_history_retention(
@@ -288,15 +306,15 @@ class KureAdminController(Controller):
     ) -> dict[str, int]:
         """``{"minutes": 0-43200}``."""
         minutes = _minutes(data)
-        await _store(state).set_history_retention_minutes(
-            minutes, actor=principal_of(request).username
+        await _store(state).set(
+            HISTORY_RETENTION, Retention(minutes=minutes), actor=principal_of(request).username
         )
         return {"minutes": minutes}
 
     @get("/settings/ignored-retention", summary="Ignored-pod retention in minutes")
     async def ignored_retention(self, state: State) -> dict[str, int]:
         """``{"minutes": n}``, 0 = keep."""
-        return {"minutes": _store(state).ignored_retention_minutes()}
+        return {"minutes": _store(state).get(IGNORED_RETENTION).minutes}
 
     @put("/settings/ignored-retention", summary="Set the ignored-pod retention")
     async def set_ignored_retention(
@@ -304,8 +322,8 @@ class KureAdminController(Controller):
     ) -> dict[str, int]:
         """``{"minutes": 0-43200}``."""
         minutes = _minutes(data)
-        await _store(state).set_ignored_retention_minutes(
-            minutes, actor=principal_of(request).username
+        await _store(state).set(
+            IGNORED_RETENTION, Retention(minutes=minutes), actor=principal_of(request).username
         )
         return {"minutes": minutes}
 

@@ -21,6 +21,7 @@ from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.responses import declare
 from kubeward.schemas import asyncapi, bus
+from kubeward.schemas.settings import LLM_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ConfigController(Controller):
         reports = await asyncio.gather(*(_health(link, name) for name in SERVICES))
         services = dict(zip(SERVICES, reports, strict=True))
         store: AppSettings = state.app_settings
-        llm = store.llm_config()
+        llm = store.get(LLM_CONFIG)
         return {
             "ai_enabled": llm is not None,
             "ai_provider": llm.provider if llm is not None else None,

@@ -15,6 +15,7 @@ from kubeward.core import mongo
 from kubeward.core.bus import serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.kube.client import KubeClient, load_client
+from kubeward.mirror import admin_settings
 from kubeward.mirror.commands import Commands
 from kubeward.mirror.settings import Settings
 from kubeward.mirror.status_watch import StatusWatch
@@ -62,7 +63,7 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
     store = MirrorStore(mongo.database(client, settings.mongodb_db))
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
-    app_settings = await open_app_settings(ctx, settings.settings_secret)
+    app_settings = await open_app_settings(ctx, settings.settings_secret, admin_settings.KEYS)
     owner = f"{socket.gethostname()}-{secrets.token_hex(4)}"
     commands = Commands(
         ctx.nc,

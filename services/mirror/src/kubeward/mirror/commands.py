@@ -18,6 +18,7 @@ from kubeward.core.mongo import Document
 from kubeward.integrations import llm
 from kubeward.kube.client import KubeClient, is_not_found
 from kubeward.mirror import manifests
+from kubeward.mirror.admin_settings import llm_config, mirror_ttl_seconds
 from kubeward.mirror.mirror_pods import list_mirror_pods, mirror_id_of
 from kubeward.mirror.pod_state import DELETED, pod_status
 from kubeward.mirror.status_watch import record_status
@@ -148,7 +149,7 @@ class Commands:
         if not failure.manifest.strip():
             raise manifests.ManifestError("The failure record holds no pod manifest")
         original = manifests.strip_runtime(manifests.load_pod(failure.manifest))
-        config = self._settings.llm_config()
+        config = llm_config(self._settings)
         if config is not None:
             prompt = (
                 f"Pod {failure.namespace}/{failure.pod_name} failed: {failure.failure_reason}: "
@@ -186,7 +187,7 @@ class Commands:
     async def _deploy(self, command: Deploy, kube: KubeClient) -> Reply:
         ttl = command.ttl_seconds
         if ttl is None:
-            ttl = self._settings.mirror_ttl_seconds()
+            ttl = mirror_ttl_seconds(self._settings)
         if not TTL_MIN <= ttl <= TTL_MAX:
             return error(400, f"ttl_seconds must be between {TTL_MIN} and {TTL_MAX}")
         if command.request_id:

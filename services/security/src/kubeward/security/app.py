@@ -11,7 +11,7 @@ from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.schemas import bus
 from kubeward.schemas.security import FindingQuery, SecurityCommand
-from kubeward.security import metrics
+from kubeward.security import admin_settings, metrics
 from kubeward.security.commands import Commands
 from kubeward.security.handlers import FailedPodManifests, FindingHandler, ManifestHandler
 from kubeward.security.registries import Registries
@@ -37,7 +37,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     await trusted.ensure()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
     ctx.metrics = metrics.REGISTRY
-    app_settings = await open_app_settings(ctx, settings.settings_secret)
+    app_settings = await open_app_settings(ctx, settings.settings_secret, admin_settings.KEYS)
     scanner = BuiltinScanner(ctx.js, store, trusted, app_settings)
     ctx.components |= {"store": store, "registries": trusted}
 

@@ -10,7 +10,6 @@ import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
-from kubeward.core.settings_values import EXCLUDED_RULES
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.security import (
     CLUSTER_SCOPE,
@@ -33,7 +32,9 @@ from kubeward.schemas.security import (
     ScanManifest,
     SecurityCommand,
 )
+from kubeward.schemas.settings import EXCLUDED_RULES
 from kubeward.security import events, fix, manifest_view, metrics, registries
+from kubeward.security.admin_settings import llm_config
 from kubeward.security.registries import Registries
 from kubeward.security.scanner import CHECKS, DEFAULT_TRUSTED_REGISTRIES, parse_manifests, scan
 from kubeward.security.scanning import BuiltinScanner, namespace_of
@@ -199,7 +200,7 @@ class Commands:
             except ValueError:
                 manifest = None
         answer = await fix.fix(
-            self._settings.llm_config(),
+            llm_config(self._settings),
             doc,
             manifest_view.clean(manifest) if manifest is not None else None,
             timeout=self._llm_timeout,

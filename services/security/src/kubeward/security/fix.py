@@ -18,8 +18,8 @@ import httpx
 import msgspec
 import yaml
 
-from kubeward.core.settings_values import LLMConfig
 from kubeward.integrations.llm import LLMError, complete
+from kubeward.schemas.settings import LLMConfig
 from kubeward.security import metrics
 from kubeward.security.scanner import CHECKS
 

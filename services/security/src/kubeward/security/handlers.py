@@ -16,6 +16,7 @@ from kubeward.schemas.pod_failures import FailureReportBatch
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.security import FindingBatch, ManifestBatch, SecurityFindingIn, finding_key
 from kubeward.security import events, metrics
+from kubeward.security.admin_settings import is_suppressed
 from kubeward.security.scanner import parse_manifests
 from kubeward.security.scanning import BuiltinScanner, exclusion
 from kubeward.security.store import FindingStore, announce_again, rule_keys, to_api
@@ -71,8 +72,8 @@ class FindingHandler:
                 f = envelope.finding
                 fields = fields_of(f)
                 excluded = exclusion(self._settings, f.namespace, f.resource_type, f.resource_name)
-                if excluded is None and self._settings.is_rule_excluded(
-                    str(fields["title"]), str(fields["check_name"]), f.namespace
+                if excluded is None and is_suppressed(
+                    self._settings, str(fields["title"]), str(fields["check_name"]), f.namespace
                 ):
                     excluded = "excluded_rule"
                 if excluded is not None:

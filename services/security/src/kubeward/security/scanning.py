@@ -10,9 +10,10 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
-from kubeward.core.settings_values import is_excluded
 from kubeward.schemas.security import CLUSTER_KINDS, CLUSTER_SCOPE, finding_key
+from kubeward.schemas.settings import is_excluded
 from kubeward.security import events, metrics
+from kubeward.security.admin_settings import excluded_namespaces, excluded_pods, is_suppressed
 from kubeward.security.registries import Registries
 from kubeward.security.scanner import Finding, scan
 from kubeward.security.store import FindingStore, Scanned, rule_keys
@@ -31,10 +32,10 @@ def namespace_of(obj: Mapping[str, Any]) -> str:
 def exclusion(app_settings: AppSettings, namespace: str, kind: str, name: str) -> str | None:
     """Why a finding about this resource is suppressed, or ``None``."""
     if namespace != CLUSTER_SCOPE and is_excluded(
-        namespace, "", app_settings.excluded_namespaces(), ()
+        namespace, "", excluded_namespaces(app_settings), ()
     ):
         return "excluded_namespace"
-    if kind == "Pod" and is_excluded("", name, (), app_settings.excluded_pods()):
+    if kind == "Pod" and is_excluded("", name, (), excluded_pods(app_settings)):
         return "excluded_pod"
     return None
 
@@ -110,9 +111,7 @@ class BuiltinScanner:
             if excluded is not None:
                 metrics.DROPPED.labels(excluded).inc(len(findings))
                 findings = []
-            kept = [
-                f for f in findings if not self._settings.is_rule_excluded(f.title, f.check, ns)
-            ]
+            kept = [f for f in findings if not is_suppressed(self._settings, f.title, f.check, ns)]
             if len(kept) < len(findings):
                 metrics.DROPPED.labels("excluded_rule").inc(len(findings) - len(kept))
                 findings = kept

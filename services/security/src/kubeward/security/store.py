@@ -29,9 +29,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
-from kubeward.core.settings_values import rule_base
 from kubeward.core.windows import matcher, walk_down
 from kubeward.schemas.security import FindingQuery, SecurityFinding
+from kubeward.security.admin_settings import rule_base
 
 FINDINGS = "security_findings"
 MANIFESTS = "security_manifests"

@@ -1,73 +1,41 @@
-"""The admin settings' keys, value types, validation, masking and the exclusion matcher.
+"""The admin settings that cross processes: keys, value Structs, validation, edits.
 
-Pure data and functions (no I/O); :mod:`kubeward.core.app_settings` stores these values in
-a JetStream Key-Value bucket. Every value is a ``msgspec.Struct`` encoded as JSON.
+The gateway's admin API writes these keys; failure-analyzer (retention, exclusions, LLM,
+notifications), security (exclusions, suppressed checks, LLM) and mirror (TTL, LLM) read
+them live through :class:`kubeward.core.app_settings.AppSettings`, opened with
+:data:`KEYS`. Each value is a ``msgspec.Struct`` stored as JSON under the key's name;
+:mod:`kubeward.schemas.setting_key` says what a key is. Pure data and functions, no I/O.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
-# --- Keys -----------------------------------------------------------------------------
-
-HISTORY_RETENTION = "retention.history_minutes"
-IGNORED_RETENTION = "retention.ignored_minutes"
-MIRROR_TTL = "mirror.ttl_seconds"
-EXCLUDED_NAMESPACES = "exclusions.namespaces"
-EXCLUDED_PODS = "exclusions.pods"
-EXCLUDED_RULES = "exclusions.rules"
-LLM_CONFIG = "llm.config"
-NOTIFICATIONS_PREFIX = "notifications."
+from kubeward.schemas.setting_key import (
+    UNCHANGED,
+    KeyRegistry,
+    SecretField,
+    SettingEdit,
+    SettingKey,
+    SettingValidationError,
+    Unchanged,
+    UnknownSettingError,
+    check_url,
+    mask_secret,
+    mask_url,
+)
 
 Provider = Literal["slack", "teams", "discord", "webhook"]
 PROVIDERS: Final[tuple[Provider, ...]] = ("slack", "teams", "discord", "webhook")
 
-REFERENCE_KEYS: Final[dict[str, str]] = {
-    "history_retention_minutes": HISTORY_RETENTION,
-    "ignored_retention_minutes": IGNORED_RETENTION,
-    "mirror-ttl": MIRROR_TTL,
-}
-"""Key names of the Kure reference API (``/api/admin/settings/{key}``) -> our keys."""
-
 MIRROR_TTL_MIN = 30
 MIRROR_TTL_MAX = 3600
 MIRROR_TTL_DEFAULT = 180
-
-
-def notification_key(provider: str) -> str:
-    """The settings key of one notification provider (validated)."""
-    return NOTIFICATIONS_PREFIX + check_provider(provider)
-
-
-# --- Errors ---------------------------------------------------------------------------
-
-
-class SettingValidationError(ValueError):
-    """A value a setting cannot take. ``str()`` is a message fit for a 400 ``detail``."""
-
-    def __init__(self, key: str, field: str, problem: str) -> None:
-        self.key = key
-        self.field = field
-        self.problem = problem
-        super().__init__(f"Invalid {key}: {field} {problem}")
-
-
-class UnknownSettingError(KeyError):
-    """A settings key (or reference key name) that does not exist."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(key)
-
-    def __str__(self) -> str:
-        return f"Unknown setting: {self.key}"
-
 
 # --- Value types ----------------------------------------------------------------------
 
@@ -155,6 +123,7 @@ class NotificationSetting(msgspec.Struct, frozen=True, kw_only=True):
 
 _PATTERN_RE = re.compile(r"^[A-Za-z0-9._\-*?\[\]!]{1,253}$")
 _PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9._\-]{1,253}$")
 
 
 def check_provider(provider: str) -> Provider:
@@ -180,19 +149,6 @@ def check_pattern(key: str, pattern: str) -> str:
     return text
 
 
-def check_url(key: str, field: str, url: str) -> str:
-    """An absolute http(s) URL, stripped."""
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:  # e.g. "http://[::1": unparsable
-        raise SettingValidationError(key, field, "must be an absolute http(s) URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048:
-        raise SettingValidationError(key, field, "must be an absolute http(s) URL")
-    return text
-
-
 def _check_retention(key: str, value: Retention) -> Retention:
     if value.minutes < 0:
         raise SettingValidationError(
@@ -214,9 +170,6 @@ def _check_mirror_ttl(key: str, value: MirrorTTL) -> MirrorTTL:
 def _check_patterns(key: str, value: Patterns) -> Patterns:
     unique = dict.fromkeys(check_pattern(key, p) for p in value.patterns)
     return Patterns(patterns=tuple(unique))
-
-
-_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9._\-]{1,253}$")
 
 
 def check_rule(key: str, rule: RuleExclusion) -> RuleExclusion:
@@ -257,79 +210,129 @@ def _check_notification(key: str, value: NotificationSetting) -> NotificationSet
     return NotificationSetting(config=WebhookConfig(webhook_url=url), enabled=value.enabled)
 
 
-# --- Key registry ---------------------------------------------------------------------
+# --- Keys -----------------------------------------------------------------------------
 
-
-class KeySpec(msgspec.Struct, frozen=True):
-    """What one key holds: its type, default, validator and secret-field (un)sealers."""
-
-    key: str
-    type: type[Any]
-    default: Any
-    check: Callable[[str, Any], Any]
-    """Returns the normalised value or raises :class:`SettingValidationError`."""
-    secret: bool = False
-    """Holds secrets: :func:`seal` / :func:`unseal` apply, :func:`masked` hides them."""
-
-
-_SPECS: dict[str, KeySpec] = {
-    spec.key: spec
-    for spec in (
-        KeySpec(HISTORY_RETENTION, Retention, Retention(), _check_retention),
-        KeySpec(IGNORED_RETENTION, Retention, Retention(), _check_retention),
-        KeySpec(MIRROR_TTL, MirrorTTL, MirrorTTL(), _check_mirror_ttl),
-        KeySpec(EXCLUDED_NAMESPACES, Patterns, Patterns(), _check_patterns),
-        KeySpec(EXCLUDED_PODS, Patterns, Patterns(), _check_patterns),
-        KeySpec(EXCLUDED_RULES, RuleExclusions, RuleExclusions(), _check_rules),
-        KeySpec(LLM_CONFIG, LLMConfig, None, _check_llm, secret=True),
-        *(
-            KeySpec(NOTIFICATIONS_PREFIX + p, NotificationSetting, None, _check_notification, True)
-            for p in PROVIDERS
-        ),
+HISTORY_RETENTION = SettingKey(
+    "retention.history_minutes", Retention, Retention(), _check_retention
+)
+"""Delete resolved pod failures after this many minutes (failure-analyzer)."""
+IGNORED_RETENTION = SettingKey(
+    "retention.ignored_minutes", Retention, Retention(), _check_retention
+)
+"""Delete ignored pod failures after this many minutes (failure-analyzer)."""
+MIRROR_TTL = SettingKey("mirror.ttl_seconds", MirrorTTL, MirrorTTL(), _check_mirror_ttl)
+"""Default lifetime of a mirror pod (mirror)."""
+EXCLUDED_NAMESPACES = SettingKey("exclusions.namespaces", Patterns, Patterns(), _check_patterns)
+"""Namespaces whose pods are not reported (failure-analyzer, security)."""
+EXCLUDED_PODS = SettingKey("exclusions.pods", Patterns, Patterns(), _check_patterns)
+"""Pod names that are not reported (failure-analyzer, security)."""
+EXCLUDED_RULES = SettingKey("exclusions.rules", RuleExclusions, RuleExclusions(), _check_rules)
+"""Suppressed security checks (security)."""
+LLM_CONFIG = SettingKey(
+    "llm.config", LLMConfig, check=_check_llm, secrets=(SecretField("api_key", mask_secret),)
+)
+"""The LLM provider (failure-analyzer, security, mirror); the API key is a secret."""
+NOTIFICATIONS_PREFIX = "notifications."
+NOTIFICATIONS: Final[dict[Provider, SettingKey[NotificationSetting | None]]] = {
+    p: SettingKey(
+        NOTIFICATIONS_PREFIX + p,
+        NotificationSetting,
+        check=_check_notification,
+        secrets=(SecretField("config.webhook_url", mask_url),),
     )
+    for p in PROVIDERS
 }
+"""One key per notification provider (failure-analyzer); the webhook URL is a secret."""
 
-KEYS: Final[tuple[str, ...]] = tuple(_SPECS)
-
-
-def spec_of(key: str) -> KeySpec:
-    """The :class:`KeySpec` of ``key``; :class:`UnknownSettingError` for any other key."""
-    try:
-        return _SPECS[key]
-    except KeyError:
-        raise UnknownSettingError(key) from None
-
-
-def validate(key: str, value: Any) -> Any:
-    """Convert ``value`` (a Struct or JSON-like builtins) to ``key``'s type and check it.
-
-    Strings convert to numbers and booleans (``{"minutes": "10080"}``), as the reference's
-    ``{"value": "10080"}`` bodies need. Raises :class:`SettingValidationError` naming the
-    key and field.
-    """
-    spec = spec_of(key)
-    if not isinstance(value, spec.type):
-        try:
-            value = msgspec.convert(value, spec.type, strict=False)
-        except msgspec.ValidationError as exc:
-            field, problem = _split_validation_error(str(exc))
-            raise SettingValidationError(key, field, problem) from None
-    return spec.check(key, value)
+KEYS: Final = KeyRegistry(
+    (
+        HISTORY_RETENTION,
+        IGNORED_RETENTION,
+        MIRROR_TTL,
+        EXCLUDED_NAMESPACES,
+        EXCLUDED_PODS,
+        EXCLUDED_RULES,
+        LLM_CONFIG,
+        *NOTIFICATIONS.values(),
+    )
+)
+"""Every key above: what a store is opened with."""
 
 
-def _split_validation_error(message: str) -> tuple[str, str]:
-    """``"Expected `int`, got `str` - at `$.minutes`"`` -> ``("minutes", "expected ...")``."""
-    text, sep, where = message.rpartition(" - at `$")
-    if not sep:
-        return "value", message[:1].lower() + message[1:]
-    field = where.rstrip("`").lstrip(".") or "value"
-    return field, text[:1].lower() + text[1:]
+def notification_key(provider: str) -> SettingKey[NotificationSetting | None]:
+    """The settings key of one notification provider (validated)."""
+    return NOTIFICATIONS[check_provider(provider)]
 
 
-# --- Reference (Kure) key names -------------------------------------------------------
+# --- Edits (the admin API's read-modify-writes) ---------------------------------------
 
 
-def reference_key(name: str) -> str:
+def add_pattern(key: SettingKey[Patterns], pattern: str) -> SettingEdit[Patterns]:
+    """Add a glob pattern to ``key`` (audited as ``add``; unchanged when already there)."""
+    text = check_pattern(key.name, pattern)
+
+    def add(current: Patterns) -> Patterns | Unchanged:
+        if text in current.patterns:
+            return UNCHANGED
+        return Patterns(patterns=(*current.patterns, text))
+
+    return SettingEdit(key, add, "add", {"pattern": text})
+
+
+def remove_pattern(key: SettingKey[Patterns], pattern: str) -> SettingEdit[Patterns]:
+    """Remove a glob pattern from ``key`` (audited as ``remove``; unchanged when absent)."""
+    text = pattern.strip()
+
+    def remove(current: Patterns) -> Patterns | Unchanged:
+        if text not in current.patterns:
+            return UNCHANGED
+        return Patterns(patterns=tuple(p for p in current.patterns if p != text))
+
+    return SettingEdit(key, remove, "remove", {"pattern": text})
+
+
+def same_rule(a: RuleExclusion, b: RuleExclusion) -> bool:
+    """Whether two exclusions suppress the same check in the same scope."""
+    return a.rule_title == b.rule_title and a.namespace == b.namespace
+
+
+def add_rule(rule: RuleExclusion) -> SettingEdit[RuleExclusions]:
+    """Suppress a check (checked first; unchanged when that scope already has it)."""
+    wanted = check_rule(EXCLUDED_RULES.name, rule)
+
+    def add(current: RuleExclusions) -> RuleExclusions | Unchanged:
+        if any(same_rule(r, wanted) for r in current.rules):
+            return UNCHANGED
+        return RuleExclusions(rules=(*current.rules, wanted))
+
+    details = {"rule_title": wanted.rule_title, "namespace": wanted.namespace}
+    return SettingEdit(EXCLUDED_RULES, add, "add", details)
+
+
+def remove_rule(rule_title: str, namespace: str = "") -> SettingEdit[RuleExclusions]:
+    """Stop suppressing a check in that scope (unchanged when it was not suppressed)."""
+    gone = RuleExclusion(rule_title=rule_title.strip(), namespace=namespace.strip())
+
+    def remove(current: RuleExclusions) -> RuleExclusions | Unchanged:
+        kept = tuple(r for r in current.rules if not same_rule(r, gone))
+        return UNCHANGED if len(kept) == len(current.rules) else RuleExclusions(rules=kept)
+
+    details = {"rule_title": gone.rule_title, "namespace": gone.namespace}
+    return SettingEdit(EXCLUDED_RULES, remove, "remove", details)
+
+
+# --- Reference (Kure API) key names ---------------------------------------------------
+
+REFERENCE_KEYS: Final[dict[str, SettingKey[Any]]] = {
+    "history_retention_minutes": HISTORY_RETENTION,
+    "ignored_retention_minutes": IGNORED_RETENTION,
+    "mirror-ttl": MIRROR_TTL,
+}
+"""Key names of the Kure reference API (``/api/admin/settings/{key}``) -> our keys (each
+holds a :class:`Retention` or a :class:`MirrorTTL`)."""
+
+
+def reference_key(name: str) -> SettingKey[Any]:
     """Our key for a reference key name (``history_retention_minutes`` -> ...)."""
     try:
         return REFERENCE_KEYS[name]
@@ -337,72 +340,26 @@ def reference_key(name: str) -> str:
         raise UnknownSettingError(name) from None
 
 
-def reference_value(name: str, raw: Any) -> Any:
+def reference_value(name: str, raw: Any) -> Retention | MirrorTTL:
     """The typed value for a reference ``{"value": ...}`` body (or mirror-ttl's seconds).
 
     Errors name the reference key, e.g. ``Invalid history_retention_minutes: ...``.
     """
     key = reference_key(name)
-    field = "seconds" if key == MIRROR_TTL else "minutes"
+    field = "seconds" if key is MIRROR_TTL else "minutes"
     try:
-        return validate(key, {field: raw})
+        value: Retention | MirrorTTL = key.validate({field: raw})
     except SettingValidationError as exc:
         shown = "value" if field == "minutes" else field
         raise SettingValidationError(name, shown, exc.problem) from None
+    return value
 
 
-def reference_scalar(value: Any) -> int:
+def reference_scalar(value: Retention | MirrorTTL) -> int:
     """The plain number the reference returns for a retention or mirror-ttl value."""
     if isinstance(value, Retention):
         return value.minutes
-    if isinstance(value, MirrorTTL):
-        return value.seconds
-    raise TypeError(f"not a reference scalar: {type(value).__name__}")
-
-
-# --- Masking --------------------------------------------------------------------------
-
-MASK = "***"
-
-
-def mask_secret(secret: str) -> str:
-    """``sk-abcdefgh1234`` -> ``sk-***1234``: a short vendor prefix and the last 4 only.
-
-    Short secrets (under 12 characters) show nothing but ``***``; empty stays empty.
-    """
-    if not secret:
-        return ""
-    if len(secret) < 12:
-        return MASK
-    dash = secret.find("-")
-    prefix = secret[: dash + 1] if 0 < dash <= 3 else ""
-    return f"{prefix}{MASK}{secret[-4:]}"
-
-
-def mask_url(url: str) -> str:
-    """``https://hooks.slack.com/services/T0/B0/XyZ1234`` -> ``https://hooks.slack.com/***1234``.
-
-    Scheme and host stay (so an admin can tell which service it is); credentials, path and
-    query are hidden except their last 4 characters when that part is long enough.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return MASK
-    if not parts.scheme or not host:
-        return MASK
-    rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    tail = rest[-4:] if len(rest.strip("/")) >= 12 else ""
-    return f"{parts.scheme}://{host}{port}/{MASK}{tail}"
-
-
-def masked(value: Any) -> Any:
-    """A value with its secrets masked (values without secrets are returned as they are)."""
-    if isinstance(value, LLMConfig | WebhookConfig | NotificationSetting):
-        return value.masked()
-    return value
+    return value.seconds
 
 
 # --- Exclusions -----------------------------------------------------------------------
@@ -420,22 +377,4 @@ def is_excluded(
     """
     return any(fnmatch.fnmatchcase(namespace, p) for p in namespace_patterns) or any(
         fnmatch.fnmatchcase(pod_name, p) for p in pod_patterns
-    )
-
-
-def rule_base(title: str) -> str:
-    """The rule a finding title belongs to: ``Privileged container: app`` ->
-    ``Privileged container`` (Kure's scanner names the container after ``": "``)."""
-    return title.split(": ", 1)[0]
-
-
-def is_rule_excluded(
-    title: str, check: str, namespace: str, rules: Iterable[RuleExclusion]
-) -> bool:
-    """Whether a finding (its title, check id and namespace) is suppressed by a rule
-    exclusion: same title, same base title or same check id, globally or in its namespace."""
-    base = rule_base(title)
-    return any(
-        (not r.namespace or r.namespace == namespace) and r.rule_title in (title, base, check)
-        for r in rules
     )
