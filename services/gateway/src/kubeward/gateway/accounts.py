@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import Cookie, State
+from litestar.di import NamedDependency
 from litestar.exceptions import (
     ClientException,
     HTTPException,
@@ -21,10 +22,12 @@ from litestar.params import FromPath, JSONBody
 
 from kubeward.core import audit
 from kubeward.gateway.auth import authenticate, principal_of
+from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import detail_response
 from kubeward.gateway.ratelimit import SlidingWindowLimit
 from kubeward.gateway.responses import DetailOut, ServicePrincipal, declare
 from kubeward.gateway.sessions import SESSION_COOKIE, SessionStore
+from kubeward.gateway.settings import Settings
 from kubeward.gateway.users import ROLES, User, UserError, UserStore, is_id
 from kubeward.schemas.audit import AuditRecord
 
@@ -65,20 +68,8 @@ class AuthStatus(msgspec.Struct):
     user: User | None = None
 
 
-def user_store(state: State) -> UserStore:
-    """The app's user store."""
-    store: UserStore = state.users
-    return store
-
-
-def session_store(state: State) -> SessionStore:
-    """The app's session store."""
-    store: SessionStore = state.sessions
-    return store
-
-
 async def audit_user_change(
-    request: Request[Any, Any, State], state: State, action: str, username: str, **details: Any
+    request: Request[Any, Any, State], link: BusLink, action: str, username: str, **details: Any
 ) -> None:
     """Record a change to users on the ``AUDIT`` stream, with its actor."""
     record = AuditRecord(
@@ -88,14 +79,14 @@ async def audit_user_change(
         at=audit.now(),
         details=details,
     )
-    await audit.publish_audit(state.bus.js, "users", record)
+    await audit.publish_audit(link.js, "users", record)
 
 
 def _http(exc: UserError) -> HTTPException:
     return HTTPException(status_code=exc.status, detail=exc.detail)
 
 
-def session_cookie(state: State, value: str, max_age: int | None) -> Cookie:
+def session_cookie(settings: Settings, value: str, max_age: int | None) -> Cookie:
     """The ``kure_session`` cookie carrying ``value`` (empty with ``max_age=0`` clears it)."""
     return Cookie(
         key=SESSION_COOKIE,
@@ -103,7 +94,7 @@ def session_cookie(state: State, value: str, max_age: int | None) -> Cookie:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=state.settings.session_cookie_secure,
+        secure=settings.session_cookie_secure,
         max_age=max_age,
     )
 
@@ -115,13 +106,15 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @get("/status", opt={"public": True}, summary="Whether initial admin setup is needed")
-    async def status(self, request: Request[Any, Any, State], state: State) -> AuthStatus:
+    async def status(
+        self, request: Request[Any, Any, State], users: NamedDependency[UserStore]
+    ) -> AuthStatus:
         """``setup_required`` until the first user exists; the caller, if logged in."""
-        setup_required = not await user_store(state).any()
+        setup_required = not await users.any()
         principal = await authenticate(request)
         user = None
         if principal is not None and principal.kind == "user":
-            user = await user_store(state).get(principal.username)
+            user = await users.get(principal.username)
         return AuthStatus(
             setup_required=setup_required, authenticated=principal is not None, user=user
         )
@@ -132,18 +125,23 @@ class AuthController(Controller):
         status_code=201,
         summary="Create the initial admin (only while no user exists)",
     )
-    async def signup(self, data: JSONBody[Credentials], state: State) -> Response[User]:
+    async def signup(
+        self,
+        data: JSONBody[Credentials],
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        settings: NamedDependency[Settings],
+    ) -> Response[User]:
         """The first user becomes admin and is logged in; afterwards this is 403."""
-        users = user_store(state)
         if await users.any():
             raise PermissionDeniedException(detail="Signup is closed: users already exist")
         try:
             user = await users.create(data.username, data.password, "admin")
         except UserError as exc:
             raise _http(exc) from None
-        cookie = await session_store(state).create(user.username, user.role)
-        ttl = state.settings.session_ttl_seconds
-        return Response(user, status_code=201, cookies=[session_cookie(state, cookie, ttl)])
+        cookie = await sessions.create(user.username, user.role)
+        ttl = settings.session_ttl_seconds
+        return Response(user, status_code=201, cookies=[session_cookie(settings, cookie, ttl)])
 
     @post(
         "/login",
@@ -153,12 +151,17 @@ class AuthController(Controller):
         responses=declare(User, "The user; the session cookie is set"),
     )
     async def login(
-        self, request: Request[Any, Any, State], data: JSONBody[Credentials], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[Credentials],
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        settings: NamedDependency[Settings],
+        login_limit: NamedDependency[SlidingWindowLimit],
     ) -> Response[Any]:
         """Set the session cookie; 401 for wrong credentials; 429 past the rate limit."""
-        limit: SlidingWindowLimit = state.login_limit
         client = request.client.host if request.client else "unknown"
-        wait = await limit.hit(client)
+        wait = await login_limit.hit(client)
         if wait is not None:
             retry_after = str(max(1, round(wait + 0.5)))
             return detail_response(
@@ -166,12 +169,12 @@ class AuthController(Controller):
                 "Too many login attempts; try again later",
                 headers={"Retry-After": retry_after},
             )
-        user = await user_store(state).verify(data.username, data.password)
+        user = await users.verify(data.username, data.password)
         if user is None:
             return detail_response(401, "Invalid username or password")
-        cookie = await session_store(state).create(user.username, user.role)
-        ttl = state.settings.session_ttl_seconds
-        return Response(user, cookies=[session_cookie(state, cookie, ttl)])
+        cookie = await sessions.create(user.username, user.role)
+        ttl = settings.session_ttl_seconds
+        return Response(user, cookies=[session_cookie(settings, cookie, ttl)])
 
     @post(
         "/logout",
@@ -180,24 +183,29 @@ class AuthController(Controller):
         summary="End this session",
         responses=declare(DetailOut, "Logged out"),
     )
-    async def logout(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def logout(
+        self,
+        request: Request[Any, Any, State],
+        sessions: NamedDependency[SessionStore],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
         """Revoke the session (on every replica) and clear the cookie."""
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            await session_store(state).revoke(cookie)
-        return Response({"detail": "Logged out"}, cookies=[session_cookie(state, "", 0)])
+            await sessions.revoke(cookie)
+        return Response({"detail": "Logged out"}, cookies=[session_cookie(settings, "", 0)])
 
     @get(
         "/me",
         summary="The logged-in user",
         responses=declare(User | ServicePrincipal, "The user, or the service token's principal"),
     )
-    async def me(self, request: Request[Any, Any, State], state: State) -> Any:
+    async def me(self, request: Request[Any, Any, State], users: NamedDependency[UserStore]) -> Any:
         """The caller (the service token answers as ``service``)."""
         principal = principal_of(request)
         if principal.kind == "service":
             return {"username": principal.username, "role": principal.role}
-        return await user_store(state).get(principal.username)
+        return await users.get(principal.username)
 
     @post(
         "/password",
@@ -207,22 +215,27 @@ class AuthController(Controller):
         responses=declare(DetailOut, "Changed; every session of the user ended"),
     )
     async def change_password(
-        self, request: Request[Any, Any, State], data: JSONBody[PasswordChange], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[PasswordChange],
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
         """Check the current password, set the new one, end every session of the user."""
         principal = principal_of(request)
         if principal.kind != "user":
             raise ClientException(detail="The service token has no password")
-        users = user_store(state)
         if await users.verify(principal.username, data.current_password) is None:
             return detail_response(403, "Current password is wrong")
         try:
             await users.set_password(principal.username, data.new_password)
         except UserError as exc:
             raise _http(exc) from None
-        await session_store(state).revoke_user(principal.username)
+        await sessions.revoke_user(principal.username)
         return Response(
-            {"detail": "Password changed; log in again"}, cookies=[session_cookie(state, "", 0)]
+            {"detail": "Password changed; log in again"},
+            cookies=[session_cookie(settings, "", 0)],
         )
 
 
@@ -234,20 +247,24 @@ class UsersController(Controller):
     opt = {"role": "admin"}
 
     @get("/", summary="List users")
-    async def list_users(self, state: State) -> list[User]:
+    async def list_users(self, users: NamedDependency[UserStore]) -> list[User]:
         """Every user (no password hashes)."""
-        return await user_store(state).list()
+        return await users.list()
 
     @post("/", status_code=201, summary="Create a user")
     async def create_user(
-        self, request: Request[Any, Any, State], data: JSONBody[NewUser], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[NewUser],
+        users: NamedDependency[UserStore],
+        link: NamedDependency[BusLink],
     ) -> User:
         """400 for a bad name, password or role; 409 when the name is taken."""
         try:
-            user = await user_store(state).create(data.username, data.password, data.role)
+            user = await users.create(data.username, data.password, data.role)
         except UserError as exc:
             raise _http(exc) from None
-        await audit_user_change(request, state, "create", user.username, role=user.role)
+        await audit_user_change(request, link, "create", user.username, role=user.role)
         return user
 
     @put("/{username:str}/role", summary="Change a user's role")
@@ -256,15 +273,17 @@ class UsersController(Controller):
         request: Request[Any, Any, State],
         username: FromPath[str],
         data: JSONBody[RoleChange],
-        state: State,
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        link: NamedDependency[BusLink],
     ) -> User:
         """The user's sessions end, so the new role applies at once."""
         try:
-            user = await user_store(state).set_role(username, data.role)
+            user = await users.set_role(username, data.role)
         except UserError as exc:
             raise _http(exc) from None
-        await session_store(state).revoke_user(username)
-        await audit_user_change(request, state, "set_role", username, role=user.role)
+        await sessions.revoke_user(username)
+        await audit_user_change(request, link, "set_role", username, role=user.role)
         return user
 
     @patch("/{key:str}", summary="Change a user's role (Kure dashboard, by id)")
@@ -273,11 +292,12 @@ class UsersController(Controller):
         request: Request[Any, Any, State],
         key: FromPath[str],
         data: JSONBody[RoleChange],
-        state: State,
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        link: NamedDependency[BusLink],
     ) -> User:
         """Kure's answers: 400 ``Invalid role`` / ``Cannot change your own role``, 404 ``User
         not found``, 409 ``Cannot demote the last admin``; the user's sessions end."""
-        users = user_store(state)
         if data.role not in ROLES:
             raise HTTPException(status_code=400, detail="Invalid role")
         target = await users.resolve(key)
@@ -289,13 +309,18 @@ class UsersController(Controller):
             user = await users.set_role(target.username, data.role, "Cannot demote the last admin")
         except UserError as exc:
             raise _http(exc) from None
-        await session_store(state).revoke_user(user.username)
-        await audit_user_change(request, state, "set_role", user.username, role=user.role)
+        await sessions.revoke_user(user.username)
+        await audit_user_change(request, link, "set_role", user.username, role=user.role)
         return user
 
     @delete("/{key:str}", status_code=200, summary="Delete a user (by id or by name)")
     async def delete_user(
-        self, request: Request[Any, Any, State], key: FromPath[str], state: State
+        self,
+        request: Request[Any, Any, State],
+        key: FromPath[str],
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        link: NamedDependency[BusLink],
     ) -> dict[str, str]:
         """The last admin cannot be deleted (409); the user's sessions end.
 
@@ -303,7 +328,6 @@ class UsersController(Controller):
         deleted"}``, 400 ``Cannot delete yourself``, 404 ``User not found``. By name (the
         reference): ``{"detail": "User <name> deleted"}``.
         """
-        users = user_store(state)
         by_id = is_id(key)
         if by_id:
             target = await users.resolve(key)
@@ -318,8 +342,8 @@ class UsersController(Controller):
             await users.delete(username, "Cannot delete the last admin" if by_id else None)
         except UserError as exc:
             raise _http(exc) from None
-        await session_store(state).revoke_user(username)
-        await audit_user_change(request, state, "delete", username)
+        await sessions.revoke_user(username)
+        await audit_user_change(request, link, "delete", username)
         if by_id:
             return {"message": "User deleted"}
         return {"detail": f"User {username} deleted"}

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -106,8 +107,7 @@ def _bad(exc: Exception) -> HTTPException:
     return ClientException(detail=str(exc).strip("'\""))
 
 
-async def _feed(state: State, event_type: str, data: dict[str, Any]) -> None:
-    link: BusLink = state.bus
+async def _feed(link: BusLink, event_type: str, data: dict[str, Any]) -> None:
     await publish_event(link.js, event_type, data)
 
 
@@ -187,7 +187,11 @@ class AdminSettingsController(Controller):
         responses=declare(NamespaceAdded, "Excluded", 201),
     )
     async def add_namespace(
-        self, request: Request[Any, Any, State], data: JSONBody[NamespaceIn], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[NamespaceIn],
+        state: State,
+        link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """Idempotent; emits a ``namespace_exclusion`` feed event."""
         try:
@@ -196,7 +200,7 @@ class AdminSettingsController(Controller):
         except SettingValidationError as exc:
             raise _bad(exc) from None
         await _feed(
-            state, "namespace_exclusion", {"namespace": data.namespace, "action": "excluded"}
+            link, "namespace_exclusion", {"namespace": data.namespace, "action": "excluded"}
         )
         return {"namespace": data.namespace, "added": added}
 
@@ -207,13 +211,17 @@ class AdminSettingsController(Controller):
         responses=declare(NamespaceRemoved, "Included again"),
     )
     async def remove_namespace(
-        self, request: Request[Any, Any, State], namespace: FromPath[str], state: State
+        self,
+        request: Request[Any, Any, State],
+        namespace: FromPath[str],
+        state: State,
+        link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """404 when it was not excluded; emits a ``namespace_exclusion`` feed event."""
         edit = remove_pattern(EXCLUDED_NAMESPACES, namespace)
         if not await _store(state).apply(edit, actor=_actor(request)):
             raise NotFoundException(detail=f"Namespace {namespace} is not excluded")
-        await _feed(state, "namespace_exclusion", {"namespace": namespace, "action": "included"})
+        await _feed(link, "namespace_exclusion", {"namespace": namespace, "action": "included"})
         return {"namespace": namespace, "removed": True}
 
     @get(
@@ -236,7 +244,11 @@ class AdminSettingsController(Controller):
         responses=declare(PodPatternAdded, "Excluded", 201),
     )
     async def add_pod(
-        self, request: Request[Any, Any, State], data: JSONBody[PodPatternIn], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[PodPatternIn],
+        state: State,
+        link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """Idempotent; emits a ``pod_exclusion`` feed event."""
         try:
@@ -245,7 +257,7 @@ class AdminSettingsController(Controller):
         except SettingValidationError as exc:
             raise _bad(exc) from None
         await _feed(
-            state, "pod_exclusion", {"pod_name": data.pod_name.strip(), "action": "excluded"}
+            link, "pod_exclusion", {"pod_name": data.pod_name.strip(), "action": "excluded"}
         )
         return {"pod_name": data.pod_name, "added": added}
 
@@ -256,13 +268,17 @@ class AdminSettingsController(Controller):
         responses=declare(PodPatternRemoved, "Removed"),
     )
     async def remove_pod(
-        self, request: Request[Any, Any, State], pod_name: FromPath[str], state: State
+        self,
+        request: Request[Any, Any, State],
+        pod_name: FromPath[str],
+        state: State,
+        link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """404 when the pattern was not set; emits a ``pod_exclusion`` feed event."""
         edit = remove_pattern(EXCLUDED_PODS, pod_name)
         if not await _store(state).apply(edit, actor=_actor(request)):
             raise NotFoundException(detail=f"Pod pattern {pod_name} is not excluded")
-        await _feed(state, "pod_exclusion", {"pod_name": pod_name, "action": "included"})
+        await _feed(link, "pod_exclusion", {"pod_name": pod_name, "action": "included"})
         return {"pod_name": pod_name, "removed": True}
 
     # --- Notifications -----------------------------------------------------------------

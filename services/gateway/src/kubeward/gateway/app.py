@@ -26,7 +26,8 @@ from kubeward.gateway.arkyn_log import ArkynLogController
 from kubeward.gateway.arkyn_plural import ArkynPluralController
 from kubeward.gateway.auth import DOCS_PATH, require_auth
 from kubeward.gateway.buslink import BusLink
-from kubeward.gateway.diagram import DiagramController
+from kubeward.gateway.dependencies import dependencies
+from kubeward.gateway.diagram import DiagramController, DiagramViews
 from kubeward.gateway.errors import http_exception, internal_error
 from kubeward.gateway.feed import feed_lifespan, feed_socket
 from kubeward.gateway.http_traffic import HttpTrafficController
@@ -117,6 +118,14 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.app_settings.close()
 
+    state = State(
+        {
+            "settings": settings,
+            "checks": {},
+            "diagram_views": DiagramViews(settings.diagram_cache_seconds),
+        }
+    )
+
     async def count_response(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             REQUESTS.labels(scope.get("method", "?"), str(message["status"])).inc()
@@ -156,7 +165,8 @@ def create_app(settings: Settings) -> Litestar:
             kube_lifespan,
             kure_feed_lifespan,
         ],
-        state=State({"settings": settings, "checks": {}}),
+        state=state,
+        dependencies=dependencies(state),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
         before_send=[count_response],
         openapi_config=OpenAPIConfig(

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from kubeward.gateway.arkyn_errors import arkyn_error, arkyn_invalid, arkyn_reply
@@ -27,8 +28,7 @@ OPT = {"service": True, "extra_tokens": "arkyn_log_tokens"}
 """The service token, or one of ``ARKYN_LOG_TOKENS``."""
 
 
-async def _relay(state: State, body: bytes) -> Response[Any]:
-    link: BusLink = state.bus
+async def _relay(link: BusLink, body: bytes) -> Response[Any]:
     reply = await link.collect(bus.COLLECT_HTTP_LOG, body)
     return arkyn_reply(reply, body)
 
@@ -50,12 +50,14 @@ class ArkynLogController(Controller):
         "response and HttpTraffic; a retried identical post stores nothing. Answers 200 null.",
         responses=declare(type(None), "null"),
     )
-    async def ingest_log(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def ingest_log(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Publish the posted bytes as they are (their digest is the idempotency key)."""
         body = await request.body()
         if body.lstrip()[:1] != b"{":
             return arkyn_invalid("body: Expected one JSON object", body)
-        return await _relay(state, body)
+        return await _relay(link, body)
 
     @post(
         "/http-traffic-records/{traffic_source_id:str}",
@@ -65,7 +67,10 @@ class ArkynLogController(Controller):
         responses=declare(type(None), "null"),
     )
     async def compose(
-        self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        traffic_source_id: FromPath[str],
     ) -> Response[Any]:
         """The route's trafficSourceId replaces the body's, as arkyn-logs does."""
         raw = await request.body()
@@ -78,4 +83,4 @@ class ArkynLogController(Controller):
         if not traffic_source_id:
             return arkyn_error(404, "Traffic source not found")
         body["trafficSourceId"] = traffic_source_id
-        return await _relay(state, msgspec.json.encode(body))
+        return await _relay(link, msgspec.json.encode(body))

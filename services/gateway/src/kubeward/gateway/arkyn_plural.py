@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath
 
@@ -127,13 +128,12 @@ def command(
     )
 
 
-async def _ask(state: State, cmd: ArkynCommand) -> Reply:
-    link: BusLink = state.bus
+async def _ask(link: BusLink, cmd: ArkynCommand) -> Reply:
     return await link.ask(bus.RPC_ARKYN, msgspec.json.encode(cmd), "Traffic store is not available")
 
 
 async def _list(
-    request: Request[Any, Any, State], state: State, kind: ArkynKind, **ids: str | None
+    request: Request[Any, Any, State], link: BusLink, kind: ArkynKind, **ids: str | None
 ) -> Response[Any]:
     try:
         cmd = command(request, kind, "list", **ids)
@@ -141,11 +141,11 @@ async def _list(
         return arkyn_invalid(str(exc))
     except ValueError as exc:
         return arkyn_error(400, str(exc))
-    return arkyn_reply(await _ask(state, cmd))
+    return arkyn_reply(await _ask(link, cmd))
 
 
 async def _do(
-    state: State,
+    link: BusLink,
     kind: ArkynKind,
     action: str,
     body: bytes = b"",
@@ -153,7 +153,7 @@ async def _do(
     **ids: str | None,
 ) -> Response[Any]:
     cmd = ArkynCommand(kind=kind, action=action, body=body, **ids)  # type: ignore[arg-type]
-    return arkyn_reply(await _ask(state, cmd), body, status)
+    return arkyn_reply(await _ask(link, cmd), body, status)
 
 
 def lowercase_traffic(record: HttpTraffic) -> dict[str, Any]:
@@ -180,18 +180,22 @@ class ArkynPluralController(Controller):
         summary="List traffic sources (arkyn-logs)",
         responses=declare(ArkynSourcePage, "A page"),
     )
-    async def list_sources(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def list_sources(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """``{data, meta}``, newest first by default."""
-        return await _list(request, state, "traffic-sources")
+        return await _list(request, link, "traffic-sources")
 
     @get(
         "/traffic-sources/{source_id:str}",
         summary="A traffic source (arkyn-panel)",
         responses=declare(ArkynSource, "The source"),
     )
-    async def get_source(self, state: State, source_id: FromPath[str]) -> Response[Any]:
+    async def get_source(
+        self, link: NamedDependency[BusLink], source_id: FromPath[str]
+    ) -> Response[Any]:
         """One source or 404."""
-        return await _do(state, "traffic-sources", "get", id=source_id)
+        return await _do(link, "traffic-sources", "get", id=source_id)
 
     @post(
         "/traffic-sources",
@@ -199,9 +203,11 @@ class ArkynPluralController(Controller):
         summary="Create a traffic source (arkyn-logs)",
         responses=declare(ArkynSource, "The source"),
     )
-    async def create_source(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def create_source(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Body ``{name, trafficDomain}``; 409 when the traffic domain is taken."""
-        return await _do(state, "traffic-sources", "create", await request.body())
+        return await _do(link, "traffic-sources", "create", await request.body())
 
     @put(
         "/traffic-sources/{source_id:str}",
@@ -210,10 +216,13 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynSource, "The source"),
     )
     async def update_source(
-        self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        source_id: FromPath[str],
     ) -> Response[Any]:
         """Body ``{name?, trafficDomain?}``."""
-        return await _do(state, "traffic-sources", "update", await request.body(), id=source_id)
+        return await _do(link, "traffic-sources", "update", await request.body(), id=source_id)
 
     @delete(
         "/traffic-sources/{source_id:str}",
@@ -221,9 +230,11 @@ class ArkynPluralController(Controller):
         summary="Delete a traffic source",
         responses=DELETED,
     )
-    async def delete_source(self, state: State, source_id: FromPath[str]) -> Response[Any]:
+    async def delete_source(
+        self, link: NamedDependency[BusLink], source_id: FromPath[str]
+    ) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
-        return await _do(state, "traffic-sources", "delete", id=source_id)
+        return await _do(link, "traffic-sources", "delete", id=source_id)
 
     # --- domains ---------------------------------------------------------------
 
@@ -233,10 +244,13 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynDomainPage, "A page"),
     )
     async def list_domains(
-        self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        source_id: FromPath[str],
     ) -> Response[Any]:
         """``{data, meta}``; protocol lowercase."""
-        return await _list(request, state, "domains", parent=source_id)
+        return await _list(request, link, "domains", parent=source_id)
 
     @post(
         "/domains/{source_id:str}",
@@ -245,17 +259,22 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynDomain, "The domain (an identical one if it exists)"),
     )
     async def create_domain(
-        self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        source_id: FromPath[str],
     ) -> Response[Any]:
         """Body ``{value, protocol: "http"|"https"}``; an identical domain is returned."""
-        return await _do(state, "domains", "create", await request.body(), parent=source_id)
+        return await _do(link, "domains", "create", await request.body(), parent=source_id)
 
     @delete(
         "/domains/{domain_id:str}", status_code=200, summary="Delete a domain", responses=DELETED
     )
-    async def delete_domain(self, state: State, domain_id: FromPath[str]) -> Response[Any]:
+    async def delete_domain(
+        self, link: NamedDependency[BusLink], domain_id: FromPath[str]
+    ) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
-        return await _do(state, "domains", "delete", id=domain_id)
+        return await _do(link, "domains", "delete", id=domain_id)
 
     # --- pathnames -------------------------------------------------------------
 
@@ -267,12 +286,12 @@ class ArkynPluralController(Controller):
     async def list_pathnames(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         source_id: FromPath[str],
         domain_id: FromPath[str],
     ) -> Response[Any]:
         """``{data, meta}``."""
-        return await _list(request, state, "pathnames", parent=source_id, domain=domain_id)
+        return await _list(request, link, "pathnames", parent=source_id, domain=domain_id)
 
     @post(
         "/pathnames/{source_id:str}/{domain_id:str}",
@@ -283,13 +302,13 @@ class ArkynPluralController(Controller):
     async def create_pathname(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         source_id: FromPath[str],
         domain_id: FromPath[str],
     ) -> Response[Any]:
         """Body ``{value}``; an identical pathname is returned."""
         body = await request.body()
-        return await _do(state, "pathnames", "create", body, parent=source_id, domain=domain_id)
+        return await _do(link, "pathnames", "create", body, parent=source_id, domain=domain_id)
 
     @delete(
         "/pathnames/{pathname_id:str}",
@@ -297,9 +316,11 @@ class ArkynPluralController(Controller):
         summary="Delete a pathname",
         responses=DELETED,
     )
-    async def delete_pathname(self, state: State, pathname_id: FromPath[str]) -> Response[Any]:
+    async def delete_pathname(
+        self, link: NamedDependency[BusLink], pathname_id: FromPath[str]
+    ) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
-        return await _do(state, "pathnames", "delete", id=pathname_id)
+        return await _do(link, "pathnames", "delete", id=pathname_id)
 
     # --- http traffics ---------------------------------------------------------
 
@@ -309,11 +330,14 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynTrafficPage, "A page"),
     )
     async def list_traffics(
-        self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        source_id: FromPath[str],
     ) -> Response[Any]:
         """Filters ``id``, ``method``, ``level``, ``status``, ``protocol``, ``domainId``,
         ``pathnameId``, ``startDate``/``endDate``."""
-        return await _list(request, state, "http-traffics", parent=source_id)
+        return await _list(request, link, "http-traffics", parent=source_id)
 
     @post(
         "/http-traffics/{source_id:str}",
@@ -322,7 +346,10 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynTraffic, "The stored record"),
     )
     async def create_traffic(
-        self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        source_id: FromPath[str],
     ) -> Response[Any]:
         """Goes through ingest like ``POST /http-traffic/{id}``; answered in the plural shape."""
         if not is_id_token(source_id):
@@ -330,7 +357,6 @@ class ArkynPluralController(Controller):
         body = await request.body()
         if body.lstrip()[:1] != b"{":
             return arkyn_invalid("body: Expected one JSON object", body)
-        link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_HTTP_TRAFFIC_PREFIX + source_id, body)
         if not reply.ok:
             return arkyn_reply(reply, body)
@@ -343,9 +369,11 @@ class ArkynPluralController(Controller):
         summary="Delete an HttpTraffic",
         responses=DELETED,
     )
-    async def delete_traffic(self, state: State, traffic_id: FromPath[str]) -> Response[Any]:
+    async def delete_traffic(
+        self, link: NamedDependency[BusLink], traffic_id: FromPath[str]
+    ) -> Response[Any]:
         """200 ``null``; 404 when unknown."""
-        return await _do(state, "http-traffics", "delete", id=traffic_id)
+        return await _do(link, "http-traffics", "delete", id=traffic_id)
 
     # --- records ---------------------------------------------------------------
 
@@ -355,19 +383,24 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynRecordPage, "A page"),
     )
     async def list_records(
-        self, request: Request[Any, Any, State], state: State, source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        source_id: FromPath[str],
     ) -> Response[Any]:
         """Each record with its domain URL, pathname, request and response as texts."""
-        return await _list(request, state, "http-traffic-records", parent=source_id)
+        return await _list(request, link, "http-traffic-records", parent=source_id)
 
     @get(
         "/http-traffic-records/record/{traffic_id:str}",
         summary="One record (arkyn-panel)",
         responses=declare(ArkynRecord, "The record"),
     )
-    async def get_record(self, state: State, traffic_id: FromPath[str]) -> Response[Any]:
+    async def get_record(
+        self, link: NamedDependency[BusLink], traffic_id: FromPath[str]
+    ) -> Response[Any]:
         """The record view the panel's detail page reads."""
-        return await _do(state, "http-traffic-records", "get", id=traffic_id)
+        return await _do(link, "http-traffic-records", "get", id=traffic_id)
 
     # --- requests and responses ------------------------------------------------
 
@@ -378,19 +411,21 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynRequest, "The request"),
     )
     async def create_request(
-        self, request: Request[Any, Any, State], state: State
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
     ) -> Response[Any]:
         """Body ``{headers, body, queryParams}``, each a JSON text."""
-        return await _do(state, "requests", "create", await request.body())
+        return await _do(link, "requests", "create", await request.body())
 
     @get(
         "/requests/{request_id:str}",
         summary="A recorded request",
         responses=declare(ArkynRequest, "The request"),
     )
-    async def get_request(self, state: State, request_id: FromPath[str]) -> Response[Any]:
+    async def get_request(
+        self, link: NamedDependency[BusLink], request_id: FromPath[str]
+    ) -> Response[Any]:
         """Headers, body and query parameters as JSON texts."""
-        return await _do(state, "requests", "get", id=request_id)
+        return await _do(link, "requests", "get", id=request_id)
 
     @post(
         "/responses",
@@ -399,16 +434,18 @@ class ArkynPluralController(Controller):
         responses=declare(ArkynResponse, "The response"),
     )
     async def create_response(
-        self, request: Request[Any, Any, State], state: State
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
     ) -> Response[Any]:
         """Body ``{headers, body}``, each a JSON text."""
-        return await _do(state, "responses", "create", await request.body())
+        return await _do(link, "responses", "create", await request.body())
 
     @get(
         "/responses/{response_id:str}",
         summary="A recorded response",
         responses=declare(ArkynResponse, "The response"),
     )
-    async def get_response(self, state: State, response_id: FromPath[str]) -> Response[Any]:
+    async def get_response(
+        self, link: NamedDependency[BusLink], response_id: FromPath[str]
+    ) -> Response[Any]:
         """Headers and body as JSON texts."""
-        return await _do(state, "responses", "get", id=response_id)
+        return await _do(link, "responses", "get", id=response_id)

@@ -32,6 +32,7 @@ import yaml
 from kubernetes_asyncio import client as k8s
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException
 from litestar.params import FromQuery, Parameter
 
@@ -51,9 +52,8 @@ from kubeward.gateway.diagram_graph import (
     workload_diagram,
 )
 from kubeward.gateway.diagram_traffic import overlay
-from kubeward.gateway.kube import api_error, kube_of
+from kubeward.gateway.kube import api_error, require_kube
 from kubeward.gateway.pod_logs import DNS_LABEL, DNS_SUBDOMAIN
-from kubeward.gateway.settings import Settings
 from kubeward.kube.client import CALL_ERRORS, ApiException, KubeClient
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import PodTrafficQuery
@@ -182,18 +182,20 @@ class DiagramCache:
             self._entries[key] = (time.monotonic() + self.ttl, task)
 
 
-def _context(state: State) -> tuple[_Apis, KubeClient, DiagramCache]:
-    kube = kube_of(state)
-    apis: _Apis | None = getattr(state, "diagram_apis", None)
-    if apis is None or apis.core is not kube.core:
-        apis = _Apis(kube)
-        state.diagram_apis = apis
-    cache: DiagramCache | None = getattr(state, "diagram_cache", None)
-    if cache is None:
-        settings: Settings = state.settings
-        cache = DiagramCache(settings.diagram_cache_seconds)
-        state.diagram_cache = cache
-    return apis, kube, cache
+class DiagramViews:
+    """What the diagram routes keep between requests (one per app, the ``diagram_views``
+    dependency): the list cache and the API groups of the current client."""
+
+    def __init__(self, cache_seconds: float) -> None:
+        self.cache = DiagramCache(cache_seconds)
+        self._apis: _Apis | None = None
+
+    def context(self, kube: KubeClient | None) -> tuple[_Apis, KubeClient, DiagramCache]:
+        """The API groups, client and cache; 503 without a cluster."""
+        client = require_kube(kube)
+        if self._apis is None or self._apis.core is not client.core:
+            self._apis = _Apis(client)
+        return self._apis, client, self.cache
 
 
 async def _list(kube: KubeClient, method: Callable[..., Any], *args: Any) -> list[Obj]:
@@ -220,8 +222,10 @@ async def _guarded(call: Awaitable[T], not_found: str = "Not found") -> T:
         ) from None
 
 
-async def _namespace_objects(state: State, namespace: str) -> dict[str, list[Obj]]:
-    apis, kube, cache = _context(state)
+async def _namespace_objects(
+    views: DiagramViews, client: KubeClient | None, namespace: str
+) -> dict[str, list[Obj]]:
+    apis, kube, cache = views.context(client)
 
     async def fetch() -> dict[str, list[Obj]]:
         lists = apis.namespaced_lists()
@@ -235,9 +239,8 @@ TRAFFIC_FLOWS = 5000
 """The most recent flows of a namespace the overlay reads."""
 
 
-async def _flows(state: State, namespace: str) -> list[dict[str, Any]]:
+async def _flows(link: BusLink, namespace: str) -> list[dict[str, Any]]:
     """The namespace's stored flows with their hit counts; 503 when traffic-store is away."""
-    link: BusLink = state.bus
     query = PodTrafficQuery(namespace=namespace, limit=TRAFFIC_FLOWS, with_stats=True)
     reply = await link.ask(
         bus.RPC_POD_TRAFFIC_LIST, msgspec.json.encode(query), "Traffic store is not available"
@@ -248,8 +251,8 @@ async def _flows(state: State, namespace: str) -> list[dict[str, Any]]:
     return rows
 
 
-async def _rbac(state: State) -> Rbac:
-    apis, kube, cache = _context(state)
+async def _rbac(views: DiagramViews, client: KubeClient | None) -> Rbac:
+    apis, kube, cache = views.context(client)
 
     async def fetch() -> Rbac:
         cr, crb, r, rb = await asyncio.gather(
@@ -308,11 +311,13 @@ class DiagramController(Controller):
     tags = ["diagram"]
 
     @get("/namespaces", summary="List namespaces", description=_RESPONSES_DOC)
-    async def namespaces(self, state: State) -> dict[str, list[str]]:
-        apis, kube, cache = _context(state)
+    async def namespaces(
+        self, diagram_views: NamedDependency[DiagramViews], kube: NamedDependency[KubeClient | None]
+    ) -> dict[str, list[str]]:
+        apis, client, cache = diagram_views.context(kube)
 
         async def fetch() -> list[str]:
-            items = await _list(kube, apis.core.list_namespace)
+            items = await _list(client, apis.core.list_namespace)
             return sorted({str(i.get("metadata", {}).get("name", "")) for i in items} - {""})
 
         return {"namespaces": await _guarded(cache.get(("namespaces",), fetch))}
@@ -323,21 +328,35 @@ class DiagramController(Controller):
         description="?traffic=true overlays observed traffic: a 'traffic' edge per pair of "
         "workloads (or external IPs) that talked, with count and dropped. " + _RESPONSES_DOC,
     )
-    async def namespace(self, state: State, ns: Ns, traffic: FromQuery[bool] = False) -> Diagram:
+    async def namespace(
+        self,
+        diagram_views: NamedDependency[DiagramViews],
+        kube: NamedDependency[KubeClient | None],
+        link: NamedDependency[BusLink],
+        ns: Ns,
+        traffic: FromQuery[bool] = False,
+    ) -> Diagram:
         _check("namespace", ns, label=True)
-        objects = await _namespace_objects(state, ns)
+        objects = await _namespace_objects(diagram_views, kube, ns)
         with _gc_paused():
             diagram = namespace_diagram(ns, objects)
         if not traffic:
             return diagram
-        return overlay(diagram, ns, objects.get("Pod", []), await _flows(state, ns))
+        return overlay(diagram, ns, objects.get("Pod", []), await _flows(link, ns))
 
     @get(
         "/workload/{ns:str}/{kind:str}/{name:str}",
         summary="Per-workload graph",
         description="kind: Deployment, StatefulSet, DaemonSet, Job or CronJob. " + _RESPONSES_DOC,
     )
-    async def workload(self, state: State, ns: Ns, kind: Kind, name: Name) -> Diagram:
+    async def workload(
+        self,
+        diagram_views: NamedDependency[DiagramViews],
+        kube: NamedDependency[KubeClient | None],
+        ns: Ns,
+        kind: Kind,
+        name: Name,
+    ) -> Diagram:
         canonical = normalise_kind(kind)
         if canonical not in WORKLOAD_ROOT_KINDS:
             raise ClientException(
@@ -345,7 +364,7 @@ class DiagramController(Controller):
             )
         _check("namespace", ns, label=True)
         _check("name", name)
-        objects = await _namespace_objects(state, ns)
+        objects = await _namespace_objects(diagram_views, kube, ns)
         with _gc_paused():
             full = namespace_diagram(ns, objects)
         root = node_id(canonical, name, ns)
@@ -364,9 +383,15 @@ class DiagramController(Controller):
         "ignored. " + _RESPONSES_DOC,
     )
     async def manifest(
-        self, request: Request[Any, Any, State], state: State, ns: Ns, kind: Kind, name: Name
+        self,
+        request: Request[Any, Any, State],
+        diagram_views: NamedDependency[DiagramViews],
+        kube: NamedDependency[KubeClient | None],
+        ns: Ns,
+        kind: Kind,
+        name: Name,
     ) -> Response[Any]:
-        kube_of(state)  # 503 first without a cluster, as Kure
+        require_kube(kube)  # 503 first without a cluster, as Kure
         canonical = normalise_kind(kind)
         if canonical == "Secret":
             raise HTTPException(status_code=403, detail=SECRET_FORBIDDEN)
@@ -376,7 +401,7 @@ class DiagramController(Controller):
             )
         if canonical is None or canonical not in MANIFEST_KINDS:
             raise ClientException(detail=f"Unsupported kind '{kind}'")
-        apis, kube, _ = _context(state)
+        apis, client, _ = diagram_views.context(kube)
         method, namespaced = apis.reads()[canonical]
         rbac_kind = canonical.startswith(("Role", "ClusterRole"))
         _check("name", name, rbac=rbac_kind)
@@ -387,7 +412,7 @@ class DiagramController(Controller):
         else:
             args = (name,)
             not_found = f"{canonical} '{name}' not found"
-        raw = await _guarded(kube.raw(method, *args), not_found)
+        raw = await _guarded(client.raw(method, *args), not_found)
         try:
             obj = sanitise(_decode.decode(raw))
         except msgspec.DecodeError:
@@ -403,14 +428,22 @@ class DiagramController(Controller):
         return Response(body, media_type="application/json")
 
     @get("/roles", summary="List Roles and ClusterRoles", description=_RESPONSES_DOC)
-    async def roles(self, state: State) -> dict[str, list[dict[str, str]]]:
-        return role_listing(await _rbac(state))
+    async def roles(
+        self, diagram_views: NamedDependency[DiagramViews], kube: NamedDependency[KubeClient | None]
+    ) -> dict[str, list[dict[str, str]]]:
+        return role_listing(await _rbac(diagram_views, kube))
 
     @get("/role/{ns:str}/{name:str}", summary="Per-Role graph", description=_RESPONSES_DOC)
-    async def role(self, state: State, ns: Ns, name: Name) -> Diagram:
+    async def role(
+        self,
+        diagram_views: NamedDependency[DiagramViews],
+        kube: NamedDependency[KubeClient | None],
+        ns: Ns,
+        name: Name,
+    ) -> Diagram:
         _check("namespace", ns, label=True)
         _check("name", name, rbac=True)
-        diagram = role_diagram(await _rbac(state), "Role", name, ns)
+        diagram = role_diagram(await _rbac(diagram_views, kube), "Role", name, ns)
         if diagram is None:
             raise HTTPException(
                 status_code=404, detail=f"Role '{name}' not found in namespace '{ns}'"
@@ -418,9 +451,14 @@ class DiagramController(Controller):
         return diagram
 
     @get("/clusterrole/{name:str}", summary="Per-ClusterRole graph", description=_RESPONSES_DOC)
-    async def cluster_role(self, state: State, name: Name) -> Diagram:
+    async def cluster_role(
+        self,
+        diagram_views: NamedDependency[DiagramViews],
+        kube: NamedDependency[KubeClient | None],
+        name: Name,
+    ) -> Diagram:
         _check("name", name, rbac=True)
-        diagram = role_diagram(await _rbac(state), "ClusterRole", name, None)
+        diagram = role_diagram(await _rbac(diagram_views, kube), "ClusterRole", name, None)
         if diagram is None:
             raise HTTPException(status_code=404, detail=f"ClusterRole '{name}' not found")
         return diagram
@@ -434,7 +472,8 @@ class DiagramController(Controller):
     )
     async def who_can(
         self,
-        state: State,
+        diagram_views: NamedDependency[DiagramViews],
+        kube: NamedDependency[KubeClient | None],
         verb: Annotated[str | None, Parameter(max_length=64)] = None,
         resource: Annotated[str | None, Parameter(max_length=253)] = None,
         namespace: Annotated[str | None, Parameter(max_length=63)] = None,
@@ -449,4 +488,4 @@ class DiagramController(Controller):
         if group is None and "." in base:
             base, group = base.split(".", 1)
         name = base + sep + sub
-        return who_can(await _rbac(state), verb, name, group, namespace)
+        return who_can(await _rbac(diagram_views, kube), verb, name, group, namespace)

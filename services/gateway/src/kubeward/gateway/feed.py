@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, WebSocket, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
 from kubeward.gateway.auth import NOT_AUTHENTICATED, authenticate_websocket
@@ -81,7 +82,11 @@ def parse_query(params: Mapping[str, str]) -> tuple[FeedFilter, int | None]:
 
 
 @websocket(FEED_PATH, opt={"public": True})
-async def feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
+async def feed_socket(
+    socket: WebSocket[Any, Any, Any],
+    feed: NamedDependency[FeedHub],
+    settings: NamedDependency[Settings],
+) -> None:
     """Relay feed messages to one client until it leaves, lags or the gateway stops."""
     await socket.accept()
     if not await authenticate_websocket(socket):
@@ -92,9 +97,7 @@ async def feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
     except ValueError as exc:
         await socket.close(code=CLOSE_BAD_REQUEST, reason=str(exc)[:120])
         return
-    hub: FeedHub = socket.app.state.feed
-    settings: Settings = socket.app.state.settings
-    client = await hub.attach(flt, since)
+    client = await feed.attach(flt, since)
     WEBSOCKET_CONNECTIONS_ACTIVE.inc()
     try:
         await serve_client(
@@ -105,7 +108,7 @@ async def feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
         )
     finally:
         WEBSOCKET_CONNECTIONS_ACTIVE.dec()
-        hub.detach(client)
+        feed.detach(client)
 
 
 async def serve_client(

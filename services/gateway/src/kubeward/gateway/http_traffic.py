@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
@@ -55,14 +56,13 @@ def _source_or_404(traffic_source_id: str) -> Response[Any] | None:
     return detail_response(404, f"Traffic source {traffic_source_id} not found")
 
 
-async def _ask(state: State, subject: str, payload: bytes) -> Reply:
-    link: BusLink = state.bus
+async def _ask(link: BusLink, subject: str, payload: bytes) -> Reply:
     return await link.ask(subject, payload, "Traffic store is not available")
 
 
 async def _create(
     request: Request[Any, Any, State],
-    state: State,
+    link: BusLink,
     kind: EntityKind,
     traffic_source_id: str | None = None,
     domain_id: str | None = None,
@@ -71,7 +71,7 @@ async def _create(
     payload = HttpEntityCreate(
         kind=kind, body=body, traffic_source_id=traffic_source_id, domain_id=domain_id
     )
-    return json_reply(await _ask(state, bus.RPC_HTTP_ENTITY_CREATE, msgspec.json.encode(payload)))
+    return json_reply(await _ask(link, bus.RPC_HTTP_ENTITY_CREATE, msgspec.json.encode(payload)))
 
 
 class HttpTrafficController(Controller):
@@ -87,9 +87,11 @@ class HttpTrafficController(Controller):
         summary="Create a traffic source",
         responses=declare(TrafficSource, "The source", 201),
     )
-    async def create_source(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def create_source(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Body ``{name, trafficDomain?}``; 409 when the traffic domain is taken."""
-        return await _create(request, state, "traffic-source")
+        return await _create(request, link, "traffic-source")
 
     @post(
         "/domain/{traffic_source_id:str}",
@@ -98,10 +100,13 @@ class HttpTrafficController(Controller):
         responses=declare(Domain, "The domain (an identical one if it exists)", 201),
     )
     async def create_domain(
-        self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        traffic_source_id: FromPath[str],
     ) -> Response[Any]:
         """Body ``{value, protocol, port?}``; an identical domain is returned, not duplicated."""
-        return await _create(request, state, "domain", traffic_source_id)
+        return await _create(request, link, "domain", traffic_source_id)
 
     @post(
         "/pathname/{traffic_source_id:str}/{domain_id:str}",
@@ -112,12 +117,12 @@ class HttpTrafficController(Controller):
     async def create_pathname(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         traffic_source_id: FromPath[str],
         domain_id: FromPath[str],
     ) -> Response[Any]:
         """Body ``{value}`` (starting with ``/``); an identical pathname is returned."""
-        return await _create(request, state, "pathname", traffic_source_id, domain_id)
+        return await _create(request, link, "pathname", traffic_source_id, domain_id)
 
     @post(
         "/request",
@@ -126,10 +131,10 @@ class HttpTrafficController(Controller):
         responses=declare(RecordedRequest, "The recorded request", 201),
     )
     async def create_request(
-        self, request: Request[Any, Any, State], state: State
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
     ) -> Response[Any]:
         """Body ``{headers, body?, queryParams}``."""
-        return await _create(request, state, "request")
+        return await _create(request, link, "request")
 
     @post(
         "/response",
@@ -138,10 +143,10 @@ class HttpTrafficController(Controller):
         responses=declare(RecordedResponse, "The recorded response", 201),
     )
     async def create_response(
-        self, request: Request[Any, Any, State], state: State
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
     ) -> Response[Any]:
         """Body ``{headers, body?}``."""
-        return await _create(request, state, "response")
+        return await _create(request, link, "response")
 
     @post(
         "/http-traffic/{traffic_source_id:str}",
@@ -152,14 +157,16 @@ class HttpTrafficController(Controller):
         responses=declare(HttpTrafficRecord, "The stored record", 201),
     )
     async def create_traffic(
-        self, request: Request[Any, Any, State], state: State, traffic_source_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        traffic_source_id: FromPath[str],
     ) -> Response[Any]:
         """Publish the body on the collect subject of the source and relay the outcome."""
         unknown = _source_or_404(traffic_source_id)
         if unknown is not None:
             return unknown
         body = await _object_body(request)
-        link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_HTTP_TRAFFIC_PREFIX + traffic_source_id, body)
         return json_reply(reply)
 
@@ -173,7 +180,7 @@ class HttpTrafficController(Controller):
     async def list_traffic(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         traffic_source_id: FromPath[str],
         level: FromQuery[str | None] = None,
         method: FromQuery[str | None] = None,
@@ -205,7 +212,7 @@ class HttpTrafficController(Controller):
             page=page,
             cursor=cursor,
         )
-        answer = await _ask(state, bus.RPC_HTTP_TRAFFIC_LIST, msgspec.json.encode(query))
+        answer = await _ask(link, bus.RPC_HTTP_TRAFFIC_LIST, msgspec.json.encode(query))
         if not answer.ok:
             return json_reply(answer)
         headers = next_page_headers(request, answer.cursor)

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 
@@ -45,16 +46,14 @@ def no_data_response() -> Response[bytes]:
     return Response(content=NO_DATA, status_code=404, media_type="text/plain; charset=utf-8")
 
 
-async def _write(state: State, subject: str, body: bytes) -> Response[Any]:
-    link: BusLink = state.bus
+async def _write(link: BusLink, subject: str, body: bytes) -> Response[Any]:
     reply = await link.collect(subject, body)
     if not reply.ok:
         return reply_response(reply)
     return Response(content=bytes(reply.body), media_type="application/json")
 
 
-async def _read(state: State, query: InventoryQuery) -> Response[Any]:
-    link: BusLink = state.bus
+async def _read(link: BusLink, query: InventoryQuery) -> Response[Any]:
     reply = await link.ask(
         bus.RPC_INVENTORY, msgspec.json.encode(query), "Traffic store is not available"
     )
@@ -88,10 +87,12 @@ class KguardianController(Controller):
         summary="Store a pod's spec (controller)",
         responses=declare(PodDetail, "The pod as stored"),
     )
-    async def pod_spec(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def pod_spec(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Upsert a ``PodDetail``; answers it as stored (IPs canonical, manifest slimmed)."""
         body = await _object_body(request, "a PodDetail")
-        return await _write(state, bus.COLLECT_POD_SPEC, body)
+        return await _write(link, bus.COLLECT_POD_SPEC, body)
 
     @post(
         "/svc/spec",
@@ -100,10 +101,12 @@ class KguardianController(Controller):
         summary="Store a Service (controller)",
         responses=declare(SvcDetail, "The Service as stored"),
     )
-    async def svc_spec(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def svc_spec(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Upsert a ``SvcDetail`` keyed by cluster IP; answers it as stored."""
         body = await _object_body(request, "a SvcDetail")
-        return await _write(state, bus.COLLECT_SVC_SPEC, body)
+        return await _write(link, bus.COLLECT_SVC_SPEC, body)
 
     @post(
         "/pod/mark_dead",
@@ -112,10 +115,12 @@ class KguardianController(Controller):
         summary="Mark a pod dead (controller)",
         responses=declare(int, "Pods marked dead (0 or 1)"),
     )
-    async def mark_dead(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def mark_dead(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """``{"pod_name", "pod_ip"?}``; answers the number of pods marked (0 or 1)."""
         body = await _object_body(request, '{"pod_name", "pod_ip"}')
-        return await _write(state, bus.COLLECT_POD_DEAD, body)
+        return await _write(link, bus.COLLECT_POD_DEAD, body)
 
     @post(
         "/pod/syscalls",
@@ -124,14 +129,16 @@ class KguardianController(Controller):
         summary="Store pods' syscalls",
         responses=declare(type(None), "null"),
     )
-    async def syscalls(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def syscalls(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """A JSON array of ``PodInputSyscalls``; answers ``null``."""
         body = await request.body()
         if body.lstrip()[:1] != b"[":
             raise ClientException(detail="Expected a JSON array of pod syscalls")
         if _EMPTY_ARRAY.fullmatch(body):
             return Response(content=b"null", media_type="application/json")
-        return await _write(state, bus.COLLECT_POD_SYSCALLS, body)
+        return await _write(link, bus.COLLECT_POD_SYSCALLS, body)
 
     @get(
         "/pod/info",
@@ -139,9 +146,9 @@ class KguardianController(Controller):
         summary="Every known pod",
         responses=declare(list[PodDetail], "Every pod"),
     )
-    async def pods(self, state: State) -> Response[Any]:
+    async def pods(self, link: NamedDependency[BusLink]) -> Response[Any]:
         """Pods ordered by namespace (null last) and name; ``[]`` when there are none."""
-        return await _read(state, _lookup("pods"))
+        return await _read(link, _lookup("pods"))
 
     @get(
         "/svc/info",
@@ -149,9 +156,9 @@ class KguardianController(Controller):
         summary="Every known Service",
         responses=declare(list[SvcDetail], "Every Service"),
     )
-    async def services(self, state: State) -> Response[Any]:
+    async def services(self, link: NamedDependency[BusLink]) -> Response[Any]:
         """Services ordered by namespace, name and IP; ``[]`` when there are none."""
-        return await _read(state, _lookup("services"))
+        return await _read(link, _lookup("services"))
 
     @get(
         "/pod/name/{name:str}",
@@ -159,9 +166,11 @@ class KguardianController(Controller):
         summary="A pod by name",
         responses=declare(PodDetail, "The pod"),
     )
-    async def pod_by_name(self, state: State, name: FromPath[str]) -> Response[Any]:
+    async def pod_by_name(
+        self, link: NamedDependency[BusLink], name: FromPath[str]
+    ) -> Response[Any]:
         """The pod, or 404 ``No data found``."""
-        return await _read(state, _lookup("pod-by-name", name))
+        return await _read(link, _lookup("pod-by-name", name))
 
     @get(
         "/pod/ip/{ip:str}",
@@ -170,12 +179,12 @@ class KguardianController(Controller):
         responses=declare(PodDetail, "The pod"),
     )
     async def pod_by_ip(
-        self, state: State, ip: FromPath[str], at: FromQuery[str | None] = None
+        self, link: NamedDependency[BusLink], ip: FromPath[str], at: FromQuery[str | None] = None
     ) -> Response[Any]:
         """Without ``at``: the live holder, else the most recently seen. With ``at``
         (ISO 8601, naive = UTC): the pod that held the IP at that time."""
         when = iso_time("at", at) if at and at.strip() else None
-        return await _read(state, _lookup("pod-by-ip", _canonical(ip), when))
+        return await _read(link, _lookup("pod-by-ip", _canonical(ip), when))
 
     @get(
         "/svc/ip/{ip:str}",
@@ -183,9 +192,9 @@ class KguardianController(Controller):
         summary="A Service by cluster IP",
         responses=declare(SvcDetail, "The Service"),
     )
-    async def svc_by_ip(self, state: State, ip: FromPath[str]) -> Response[Any]:
+    async def svc_by_ip(self, link: NamedDependency[BusLink], ip: FromPath[str]) -> Response[Any]:
         """The Service, or 404 ``No data found``."""
-        return await _read(state, _lookup("svc-by-ip", _canonical(ip)))
+        return await _read(link, _lookup("svc-by-ip", _canonical(ip)))
 
     @get(
         "/pod/list/{node:str}",
@@ -193,9 +202,11 @@ class KguardianController(Controller):
         summary="Live pods on a node",
         responses=declare(list[PodDetail], "The node's live pods"),
     )
-    async def pods_on_node(self, state: State, node: FromPath[str]) -> Response[Any]:
+    async def pods_on_node(
+        self, link: NamedDependency[BusLink], node: FromPath[str]
+    ) -> Response[Any]:
         """Live pods on ``node`` (``[]`` when none: the controller's reconciler reads it)."""
-        return await _read(state, _lookup("pods-on-node", node))
+        return await _read(link, _lookup("pods-on-node", node))
 
     @get(
         "/pod/syscalls/{name:str}",
@@ -203,9 +214,11 @@ class KguardianController(Controller):
         summary="A pod's syscalls",
         responses=declare(list[PodSyscallsRow], "The pod's syscall row (or none)"),
     )
-    async def pod_syscalls(self, state: State, name: FromPath[str]) -> Response[Any]:
+    async def pod_syscalls(
+        self, link: NamedDependency[BusLink], name: FromPath[str]
+    ) -> Response[Any]:
         """``[{pod_name, pod_namespace, syscalls: "a,b,c", arch, time_stamp}]``."""
-        return await _read(state, _lookup("syscalls", name))
+        return await _read(link, _lookup("syscalls", name))
 
     @get(
         "/version",

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 
 import msgspec
 from litestar import Litestar
-from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from kubeward.gateway.settings import Settings
@@ -27,9 +26,9 @@ NOT_AVAILABLE = "Kubernetes client not available"
 """The reference's 503 detail when no cluster is configured."""
 
 
-def kube_of(state: State) -> KubeClient:
-    """The app's client; ``503 Kubernetes client not available`` when there is none."""
-    kube: KubeClient | None = getattr(state, "kube", None)
+def require_kube(kube: KubeClient | None) -> KubeClient:
+    """The app's client (the ``kube`` dependency); ``503 Kubernetes client not available``
+    when there is none."""
     if kube is None:
         raise HTTPException(status_code=503, detail=NOT_AVAILABLE)
     return kube

@@ -14,17 +14,21 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from kubeward.core.mongo import Document
-from kubeward.gateway.accounts import audit_user_change, session_cookie, session_store, user_store
+from kubeward.gateway.accounts import audit_user_change, session_cookie
 from kubeward.gateway.auth import principal_of
+from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.invitations import Invitation, InvitationStore
 from kubeward.gateway.params import path_id
-from kubeward.gateway.users import User, UserError
+from kubeward.gateway.sessions import SessionStore
+from kubeward.gateway.settings import Settings
+from kubeward.gateway.users import User, UserError, UserStore
 
 INVITABLE = ("admin", "member", "write", "read")
 MAX_HOURS = 1_000_000
@@ -73,14 +77,9 @@ def public_user(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "email": user.email, "role": user.role}
 
 
-def _invitations(state: State) -> InvitationStore:
-    store: InvitationStore = state.invitations
-    return store
-
-
-def _logged_in(state: State, body: dict[str, Any], cookie: str) -> Response[dict[str, Any]]:
-    ttl = state.settings.session_ttl_seconds
-    return Response(body, status_code=200, cookies=[session_cookie(state, cookie, ttl)])
+def _logged_in(settings: Settings, body: dict[str, Any], cookie: str) -> Response[dict[str, Any]]:
+    ttl = settings.session_ttl_seconds
+    return Response(body, status_code=200, cookies=[session_cookie(settings, cookie, ttl)])
 
 
 class KureAuthController(Controller):
@@ -91,35 +90,42 @@ class KureAuthController(Controller):
     opt = {"public": True}
 
     @get("/setup-required", summary="Whether the first admin must be created (Kure)")
-    async def setup_required(self, state: State) -> dict[str, bool]:
+    async def setup_required(self, users: NamedDependency[UserStore]) -> dict[str, bool]:
         """``{"setup_required": true}`` until a user exists."""
-        return {"setup_required": not await user_store(state).any()}
+        return {"setup_required": not await users.any()}
 
     @post("/setup", status_code=200, summary="Create the first admin (Kure's Setup page)")
-    async def setup(self, data: JSONBody[SetupIn], state: State) -> Response[dict[str, Any]]:
+    async def setup(
+        self,
+        data: JSONBody[SetupIn],
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        settings: NamedDependency[Settings],
+        auth_counters: NamedDependency[AsyncCollection[Document]],
+    ) -> Response[dict[str, Any]]:
         """The first admin, logged in; 409 ``Setup already completed`` once a user exists."""
-        users = user_store(state)
         if await users.any():
             raise HTTPException(status_code=409, detail="Setup already completed")
-        counters: AsyncCollection[Document] = state.auth_counters
         try:
-            await counters.insert_one({"_id": SETUP_LOCK})
+            await auth_counters.insert_one({"_id": SETUP_LOCK})
         except DuplicateKeyError:  # another setup got there first
             raise HTTPException(status_code=409, detail="Setup already completed") from None
         try:
             user = await users.create(data.username.strip(), data.password, "admin", data.email)
         except BaseException as exc:
-            await counters.delete_one({"_id": SETUP_LOCK})  # setup stays open
+            await auth_counters.delete_one({"_id": SETUP_LOCK})  # setup stays open
             if isinstance(exc, UserError):
                 raise HTTPException(status_code=exc.status, detail=exc.detail) from None
             raise
-        cookie = await session_store(state).create(user.username, user.role)
-        return _logged_in(state, {"user": public_user(user)}, cookie)
+        cookie = await sessions.create(user.username, user.role)
+        return _logged_in(settings, {"user": public_user(user)}, cookie)
 
     @get("/invitation/{token:str}", summary="An invitation's role and expiry (Kure)")
-    async def invitation(self, token: FromPath[str], state: State) -> dict[str, Any]:
+    async def invitation(
+        self, token: FromPath[str], invitations: NamedDependency[InvitationStore]
+    ) -> dict[str, Any]:
         """404 unknown (or revoked), 410 used or expired."""
-        stored = await _invitations(state).find(token)
+        stored = await invitations.find(token)
         if stored is None:
             raise NotFoundException(detail="Invitation not found")
         if stored.used_at is not None:
@@ -129,9 +135,15 @@ class KureAuthController(Controller):
         return {"role": stored.invitation.role, "expires_at": stored.invitation.expires_at}
 
     @post("/accept-invitation", status_code=200, summary="Create an account from an invitation")
-    async def accept(self, data: JSONBody[AcceptIn], state: State) -> Response[dict[str, Any]]:
+    async def accept(
+        self,
+        data: JSONBody[AcceptIn],
+        invitations: NamedDependency[InvitationStore],
+        users: NamedDependency[UserStore],
+        sessions: NamedDependency[SessionStore],
+        settings: NamedDependency[Settings],
+    ) -> Response[dict[str, Any]]:
         """The new user has the invited role and is logged in; an invitation works once."""
-        invitations = _invitations(state)
         stored = await invitations.find(data.token)
         if stored is None:
             raise NotFoundException(detail="Invitation not found")
@@ -139,7 +151,6 @@ class KureAuthController(Controller):
             raise HTTPException(status_code=410, detail="Invitation already used")
         if stored.expired(datetime.now(UTC)):
             raise HTTPException(status_code=410, detail="Invitation expired")
-        users = user_store(state)
         role = stored.invitation.role
         try:
             user = await users.create(data.username.strip(), data.password, role, data.email)
@@ -149,8 +160,8 @@ class KureAuthController(Controller):
         if not await invitations.use(stored, user.id):
             await users.remove(user.username)  # the invitation went to someone else first
             raise HTTPException(status_code=410, detail="Invitation already used")
-        cookie = await session_store(state).create(user.username, user.role)
-        return _logged_in(state, {"user": public_user(user)}, cookie)
+        cookie = await sessions.create(user.username, user.role)
+        return _logged_in(settings, {"user": public_user(user)}, cookie)
 
 
 class InvitationsController(Controller):
@@ -162,7 +173,12 @@ class InvitationsController(Controller):
 
     @post("/", status_code=200, summary="Create an invitation link")
     async def create(
-        self, request: Request[Any, Any, State], data: JSONBody[InvitationIn], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[InvitationIn],
+        users: NamedDependency[UserStore],
+        invitations: NamedDependency[InvitationStore],
+        link: NamedDependency[BusLink],
     ) -> CreatedInvitation:
         """The token appears only in this answer (only its hash is stored)."""
         if data.role not in INVITABLE:
@@ -171,11 +187,11 @@ class InvitationsController(Controller):
                 detail="Invitation role must be one of " + ", ".join(f"'{r}'" for r in INVITABLE),
             )
         actor = principal_of(request).username
-        creator = await user_store(state).get(actor)
-        inv, token = await _invitations(state).create(
+        creator = await users.get(actor)
+        inv, token = await invitations.create(
             data.role, data.expires_in_hours, creator.id if creator else None, actor
         )
-        await audit_user_change(request, state, "invite", f"invitation-{inv.id}", role=inv.role)
+        await audit_user_change(request, link, "invite", f"invitation-{inv.id}", role=inv.role)
         return CreatedInvitation(
             id=inv.id,
             token=token,
@@ -186,14 +202,16 @@ class InvitationsController(Controller):
         )
 
     @get("/", summary="Open invitations (unused, unexpired), newest first")
-    async def list_open(self, state: State) -> list[Invitation]:
+    async def list_open(self, invitations: NamedDependency[InvitationStore]) -> list[Invitation]:
         """Without tokens: they are not stored."""
-        return await _invitations(state).list_open()
+        return await invitations.list_open()
 
     @delete("/{invitation_id:str}", status_code=200, summary="Revoke an invitation")
-    async def revoke(self, invitation_id: FromPath[str], state: State) -> dict[str, str]:
+    async def revoke(
+        self, invitation_id: FromPath[str], invitations: NamedDependency[InvitationStore]
+    ) -> dict[str, str]:
         """404 ``Invitation not found`` for an unknown id."""
         number = path_id(invitation_id, "Invitation not found")
-        if not await _invitations(state).revoke(number):
+        if not await invitations.revoke(number):
             raise NotFoundException(detail="Invitation not found")
         return {"message": "Invitation revoked"}

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -76,15 +77,13 @@ def _store(state: State) -> AppSettings:
     return store
 
 
-async def _security(state: State, command: SecurityCommand) -> Reply:
-    link: BusLink = state.bus
+async def _security(link: BusLink, command: SecurityCommand) -> Reply:
     payload = msgspec.json.encode(command)
     return await link.ask(bus.RPC_SECURITY_COMMAND, payload, SECURITY_UNAVAILABLE)
 
 
-async def _active_failures(state: State) -> list[dict[str, Any]]:
+async def _active_failures(link: BusLink) -> list[dict[str, Any]]:
     """The newest active failure records (``[]`` when failure-analyzer does not answer)."""
-    link: BusLink = state.bus
     query = FailureQuery(view="active", limit=SUGGESTION_WINDOW)
     reply = await link.ask(bus.RPC_FAILURES_LIST, msgspec.json.encode(query), FAILURES_UNAVAILABLE)
     if not reply.ok:
@@ -128,10 +127,10 @@ class KureAdminController(Controller):
         description="As Kure: the namespaces of active failures and of security findings, "
         "sorted (stored data, so no cluster is needed).",
     )
-    async def namespaces(self, state: State) -> list[str]:
+    async def namespaces(self, link: NamedDependency[BusLink]) -> list[str]:
         """``["default", "payments"]``; a service that does not answer adds nothing."""
         failures, found = await asyncio.gather(
-            _active_failures(state), _security(state, FindingNamespaces())
+            _active_failures(link), _security(link, FindingNamespaces())
         )
         names = {str(r["namespace"]) for r in failures if r.get("namespace")}
         if found.ok:
@@ -142,11 +141,11 @@ class KureAdminController(Controller):
         "/monitored-pods",
         summary="Pods with active failures (suggestions for pod exclusions)",
     )
-    async def monitored_pods(self, state: State) -> list[dict[str, str]]:
+    async def monitored_pods(self, link: NamedDependency[BusLink]) -> list[dict[str, str]]:
         """``[{"pod_name", "namespace"}]``, distinct, sorted by pod name."""
         pairs = {
             (str(r["pod_name"]), str(r["namespace"]))
-            for r in await _active_failures(state)
+            for r in await _active_failures(link)
             if r.get("pod_name")
         }
         return [{"pod_name": p, "namespace": n} for p, n in sorted(pairs)]
@@ -160,10 +159,10 @@ class KureAdminController(Controller):
         responses=declare(list[str], "Titles, sorted"),
     )
     async def rule_titles(
-        self, state: State, namespace: FromQuery[str | None] = None
+        self, link: NamedDependency[BusLink], namespace: FromQuery[str | None] = None
     ) -> Response[Any]:
         """A sorted list of strings."""
-        return json_reply(await _security(state, RuleTitles(namespace=namespace or None)))
+        return json_reply(await _security(link, RuleTitles(namespace=namespace or None)))
 
     # --- Suppressed checks -------------------------------------------------------------
 
@@ -189,7 +188,11 @@ class KureAdminController(Controller):
         responses=declare(ExcludedRule, "The exclusion"),
     )
     async def add_excluded_rule(
-        self, request: Request[Any, Any, State], state: State, data: JSONBody[RuleIn]
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        link: NamedDependency[BusLink],
+        data: JSONBody[RuleIn],
     ) -> dict[str, Any]:
         """Idempotent: the existing exclusion is answered again."""
         if not data.rule_title.strip():
@@ -207,14 +210,14 @@ class KureAdminController(Controller):
             existing = _store(state).get(EXCLUDED_RULES).rules
             rule = next((r for r in existing if same_rule(r, rule)), rule)
         purged = await _security(
-            state, PurgeRule(rule_title=rule.rule_title, namespace=rule.namespace)
+            link, PurgeRule(rule_title=rule.rule_title, namespace=rule.namespace)
         )
         if not purged.ok:
             # The exclusion stands (new findings are dropped); say the old ones remain.
             raise HTTPException(
                 status_code=purged.status, detail=purged.detail or SECURITY_UNAVAILABLE
             )
-        await _rule_event(state, rule, "excluded")
+        await _rule_event(link, rule, "excluded")
         return _rule_view(rule)
 
     @delete(
@@ -226,6 +229,7 @@ class KureAdminController(Controller):
         self,
         request: Request[Any, Any, State],
         state: State,
+        link: NamedDependency[BusLink],
         rule_title: FromPath[str],
         namespace: FromQuery[str | None] = None,
     ) -> dict[str, str]:
@@ -237,7 +241,7 @@ class KureAdminController(Controller):
         if not removed:
             raise NotFoundException(detail=f"Rule '{title}' not found in exclusion list")
         rule = RuleExclusion(rule_title=title, namespace=(namespace or "").strip())
-        await _rule_event(state, rule, "included")
+        await _rule_event(link, rule, "included")
         return {"message": f"Rule '{title}' removed from exclusion list ({scope})"}
 
     # --- Trusted registries (the same store as /api/security/trusted-registries) -------
@@ -248,10 +252,10 @@ class KureAdminController(Controller):
         summary="Trusted registries",
         responses=declare(list[TrustedRegistryRow], "The registries admins added"),
     )
-    async def trusted_registries(self, state: State) -> Response[Any]:
+    async def trusted_registries(self, link: NamedDependency[BusLink]) -> Response[Any]:
         """``[{"registry", "created_at": null}]``: the entries admins added, as Kure (the
         dashboard lists its own defaults beside them; the scanner merges its own)."""
-        reply = await _security(state, ListRegistries())
+        reply = await _security(link, ListRegistries())
         if not reply.ok:
             return json_reply(reply)
         listed = msgspec.json.decode(bytes(reply.body))
@@ -268,13 +272,16 @@ class KureAdminController(Controller):
         responses=declare(RegistryChange, "Added, or already trusted"),
     )
     async def add_trusted_registry(
-        self, request: Request[Any, Any, State], state: State, data: JSONBody[RegistryIn]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        data: JSONBody[RegistryIn],
     ) -> Response[Any]:
         """``{"registry", "message"}``; rescans stored manifests."""
         if not data.registry.strip():
             raise ClientException(detail="Registry name is required")
         actor = principal_of(request).username
-        reply = await _security(state, AddRegistry(registry=data.registry, actor=actor))
+        reply = await _security(link, AddRegistry(registry=data.registry, actor=actor))
         if reply.ok:
             reply = msgspec.structs.replace(reply, status=200)
         return json_reply(reply)
@@ -286,12 +293,15 @@ class KureAdminController(Controller):
         responses=declare(RegistryChange, "Removed"),
     )
     async def remove_trusted_registry(
-        self, request: Request[Any, Any, State], state: State, registry: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        registry: FromPath[str],
     ) -> Response[Any]:
         """404 when it was not trusted."""
         actor = principal_of(request).username
         command = RemoveRegistry(registry=registry.lstrip("/"), actor=actor)
-        return json_reply(await _security(state, command))
+        return json_reply(await _security(link, command))
 
     # --- Retention in minutes (the values of history/ignored_retention_minutes) --------
 
@@ -328,8 +338,7 @@ class KureAdminController(Controller):
         return {"minutes": minutes}
 
 
-async def _rule_event(state: State, rule: RuleExclusion, action: str) -> None:
+async def _rule_event(link: BusLink, rule: RuleExclusion, action: str) -> None:
     """Kure's ``rule_exclusion_change`` (its scanner refreshes its exclusions on it)."""
-    link: BusLink = state.bus
     data = {"rule_title": rule.rule_title, "namespace": rule.namespace or None, "action": action}
     await publish_event(link.js, "rule_exclusion_change", data)

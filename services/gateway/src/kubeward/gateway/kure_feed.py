@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, WebSocket, websocket
+from litestar.di import NamedDependency
 
 from kubeward.gateway.auth import authenticate_websocket
 from kubeward.gateway.buslink import BusLink
@@ -222,15 +223,17 @@ async def kure_feed_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 @websocket(KURE_FEED_PATH, opt={"public": True})
-async def kure_feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
+async def kure_feed_socket(
+    socket: WebSocket[Any, Any, Any],
+    kure_feed: NamedDependency[KureRelay],
+    settings: NamedDependency[Settings],
+) -> None:
     """Relay Kure-shaped feed messages to one client until it leaves, lags or we stop."""
     if not await authenticate_websocket(socket):
         await socket.close(code=CLOSE_UNAUTHORIZED, reason="Unauthorized")
         return
     await socket.accept()
-    relay: KureRelay = socket.app.state.kure_feed
-    settings: Settings = socket.app.state.settings
-    client = relay.attach()
+    client = kure_feed.attach()
     WEBSOCKET_CONNECTIONS_ACTIVE.inc()
     try:
         # Kure's clients know no lagging frame: they reconnect on any close.
@@ -242,4 +245,4 @@ async def kure_feed_socket(socket: WebSocket[Any, Any, Any]) -> None:
         )
     finally:
         WEBSOCKET_CONNECTIONS_ACTIVE.dec()
-        relay.detach(client)
+        kure_feed.detach(client)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 
@@ -62,9 +63,8 @@ def _mirror_id(mirror_id: str) -> str:
 
 
 async def _command(
-    state: State, command: MirrorCommand, timeout: float | None = None
+    link: BusLink, command: MirrorCommand, timeout: float | None = None
 ) -> Response[Any]:
-    link: BusLink = state.bus
     reply: Reply = await link.ask(
         bus.RPC_MIRROR_COMMAND, msgspec.json.encode(command), UNAVAILABLE, timeout
     )
@@ -87,9 +87,9 @@ class MirrorController(Controller):
         summary="Preview the fixed manifest",
         responses=declare(MirrorPreview, "The fixed manifest"),
     )
-    async def preview(self, state: State, pod_id: FromPath[str]) -> Response[Any]:
+    async def preview(self, link: NamedDependency[BusLink], pod_id: FromPath[str]) -> Response[Any]:
         """The failed pod's manifest without runtime fields, with the fix applied."""
-        return await _command(state, Preview(pod_id=_pod_id(pod_id)), DEPLOY_TIMEOUT)
+        return await _command(link, Preview(pod_id=_pod_id(pod_id)), DEPLOY_TIMEOUT)
 
     @post(
         "/deploy/{pod_id:str}",
@@ -106,7 +106,7 @@ class MirrorController(Controller):
     async def deploy(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         pod_id: FromPath[str],
         data: Annotated[DeployIn | None, Body()] = None,
     ) -> Response[Any]:
@@ -119,16 +119,18 @@ class MirrorController(Controller):
             request_id=request.headers.get("idempotency-key") or uuid.uuid4().hex,
             actor=principal_of(request).username,
         )
-        return await _command(state, command, DEPLOY_TIMEOUT)
+        return await _command(link, command, DEPLOY_TIMEOUT)
 
     @get(
         "/status/{mirror_id:str}",
         summary="Mirror pod status",
         responses=declare(MirrorStatus, "The pod as the cluster sees it"),
     )
-    async def status(self, state: State, mirror_id: FromPath[str]) -> Response[Any]:
+    async def status(
+        self, link: NamedDependency[BusLink], mirror_id: FromPath[str]
+    ) -> Response[Any]:
         """Phase, container states, recent events, logs tail."""
-        return await _command(state, Status(mirror_id=_mirror_id(mirror_id)))
+        return await _command(link, Status(mirror_id=_mirror_id(mirror_id)))
 
     @delete(
         "/{mirror_id:str}",
@@ -137,17 +139,20 @@ class MirrorController(Controller):
         responses=declare(MirrorDeleted, "Deleted"),
     )
     async def remove(
-        self, request: Request[Any, Any, State], state: State, mirror_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        mirror_id: FromPath[str],
     ) -> Response[Any]:
         """Delete the pod and its record."""
         command = Delete(mirror_id=_mirror_id(mirror_id), actor=principal_of(request).username)
-        return await _command(state, command)
+        return await _command(link, command)
 
     @get(
         "/active",
         summary="List active mirror pods",
         responses=declare(list[MirrorInfo], "Mirrors not deleted yet"),
     )
-    async def active(self, state: State) -> Response[Any]:
+    async def active(self, link: NamedDependency[BusLink]) -> Response[Any]:
         """Every mirror not deleted yet."""
-        return await _command(state, Active())
+        return await _command(link, Active())

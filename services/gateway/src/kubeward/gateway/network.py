@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import yaml
 from litestar import Controller, Response, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -89,7 +89,7 @@ class NetworkController(Controller):
     )
     async def suggest(
         self,
-        state: State,
+        link: NamedDependency[BusLink],
         namespace: FromQuery[str],
         kind: FromQuery[str | None] = None,
         name: FromQuery[str | None] = None,
@@ -126,7 +126,6 @@ class NetworkController(Controller):
             since=iso_time("since", since),
             until=iso_time("until", until),
         )
-        link: BusLink = state.bus
         reply = await link.ask(bus.RPC_NETWORK_POLICY, msgspec.json.encode(query), UNAVAILABLE)
         if not reply.ok:
             return reply_response(reply)
@@ -149,14 +148,15 @@ class NetworkController(Controller):
         "on the side that observed it.",
         responses=declare(PolicyVerdict, "The verdict"),
     )
-    async def audit(self, state: State, data: JSONBody[AuditBody]) -> Response[Any]:
+    async def audit(
+        self, link: NamedDependency[BusLink], data: JSONBody[AuditBody]
+    ) -> Response[Any]:
         """``{"evaluated", "would_allow", "would_deny": [...]}``."""
         request = PolicyAuditRequest(
             policies=policy_objects(data.policy),
             since=iso_time("since", data.since),
             until=iso_time("until", data.until),
         )
-        link: BusLink = state.bus
         reply = await link.ask(bus.RPC_NETWORK_AUDIT, msgspec.json.encode(request), UNAVAILABLE)
         return json_reply(reply)
 
@@ -167,10 +167,9 @@ class NetworkController(Controller):
         responses=declare(SeccompProfile, "The profile"),
     )
     async def seccomp(
-        self, state: State, namespace: FromPath[str], pod: FromPath[str]
+        self, link: NamedDependency[BusLink], namespace: FromPath[str], pod: FromPath[str]
     ) -> Response[Any]:
         """Deny by default, allow what the pod was seen calling; 404 when nothing was."""
-        link: BusLink = state.bus
         query = SeccompQuery(namespace=namespace, pod=pod)
         reply = await link.ask(bus.RPC_SECCOMP, msgspec.json.encode(query), UNAVAILABLE)
         return json_reply(reply)

@@ -9,17 +9,18 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.response import Redirect
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import NoRespondersError
-from kubeward.core.health import OK, HealthReport, health_report
+from kubeward.core.health import OK, Check, HealthReport, health_report
 from kubeward.core.metrics import gather, merge
 from kubeward.gateway.auth import DOCS_PATH
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.responses import declare
+from kubeward.gateway.settings import Settings
 from kubeward.schemas import asyncapi, bus
 from kubeward.schemas.settings import LLM_CONFIG
 
@@ -48,10 +49,10 @@ class ObservabilityController(Controller):
     tags = ["observability"]
 
     @get("/health", summary="Readiness: NATS, MongoDB and Redis answer")
-    async def health(self, state: State) -> Response[HealthReport]:
+    async def health(self, checks: NamedDependency[dict[str, Check]]) -> Response[HealthReport]:
         """200 with ``status: ok`` while NATS, MongoDB and Redis answer; else 503 with
         ``status: degraded`` and the checks that failed (the gateway recovers by itself)."""
-        report = await health_report("gateway", state.checks)
+        report = await health_report("gateway", checks)
         return Response(report, status_code=200 if report.status == OK else 503)
 
     @get("/live", summary="Liveness: the process serves requests")
@@ -61,10 +62,9 @@ class ObservabilityController(Controller):
         return {"status": "alive", "service": "gateway"}
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
-    async def metrics(self, state: State) -> Response[bytes]:
+    async def metrics(self, link: NamedDependency[BusLink]) -> Response[bytes]:
         """The gateway's own metrics and the counters of ingest, failure-analyzer and security
         (those that answer within :data:`METRICS_TIMEOUT`), merged into one page."""
-        link: BusLink = state.bus
         pages = await gather(link.request, METRICS_SUBJECTS, METRICS_TIMEOUT)
         text = merge([generate_latest(REGISTRY), *pages])
         return Response(text, media_type=CONTENT_TYPE_LATEST)
@@ -97,19 +97,22 @@ class ConfigController(Controller):
     tags = ["config"]
 
     @get("/", summary="App status")
-    async def config(self, state: State) -> dict[str, Any]:
+    async def config(
+        self,
+        link: NamedDependency[BusLink],
+        settings: NamedDependency[Settings],
+        app_settings: NamedDependency[AppSettings],
+    ) -> dict[str, Any]:
         """Kure's ``ai_enabled`` / ``ai_provider`` (an LLM is configured), then version,
         auth mode and each service's health (asked over the bus, 2 s each)."""
-        link: BusLink = state.bus
         reports = await asyncio.gather(*(_health(link, name) for name in SERVICES))
         services = dict(zip(SERVICES, reports, strict=True))
-        store: AppSettings = state.app_settings
-        llm = store.get(LLM_CONFIG)
+        llm = app_settings.get(LLM_CONFIG)
         return {
             "ai_enabled": llm is not None,
             "ai_provider": llm.provider if llm is not None else None,
             "version": VERSION,
-            "auth": {"sessions": True, "service_token": bool(state.settings.service_token)},
+            "auth": {"sessions": True, "service_token": bool(settings.service_token)},
             "status": "ok" if all(r["status"] == "ok" for r in reports) else "degraded",
             "services": services,
         }

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
@@ -59,8 +60,7 @@ class DeletedPodIn(msgspec.Struct, kw_only=True):
     pod_name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 
 
-async def _command(state: State, command: FailureCommand, timeout: float | None = None) -> Reply:
-    link: BusLink = state.bus
+async def _command(link: BusLink, command: FailureCommand, timeout: float | None = None) -> Reply:
     return await link.ask(
         bus.RPC_FAILURES_COMMAND, msgspec.json.encode(command), UNAVAILABLE, timeout
     )
@@ -72,13 +72,12 @@ def _actor(request: Request[Any, Any, State]) -> str:
 
 async def _list(
     request: Request[Any, Any, State],
-    state: State,
+    link: BusLink,
     view: FailureView,
     namespace: str | None,
     limit: int,
     cursor: str | None,
 ) -> Response[Any]:
-    link: BusLink = state.bus
     query = FailureQuery(view=view, namespace=namespace, limit=limit, cursor=cursor)
     reply = await link.ask_shared(bus.RPC_FAILURES_LIST, msgspec.json.encode(query), UNAVAILABLE)
     return json_reply(reply, next_page_headers(request, reply.cursor) if reply.ok else None)
@@ -106,49 +105,50 @@ class PodFailuresController(Controller):
         '"reason": ...} and is not stored.',
         responses=declare(PodFailure | ExcludedReport, "The stored record, or why it was not"),
     )
-    async def report(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def report(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Publish the report exactly as an agent would and relay the outcome."""
         body = await request.body()
         if body.lstrip()[:1] != b"{":
             raise ClientException(detail="Expected one JSON object")
-        link: BusLink = state.bus
         return json_reply(await link.collect(bus.COLLECT_POD_FAILURES, body))
 
     @get("/failed", summary="List active failures (new, investigating)", responses=PAGE)
     async def active(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         namespace: FromQuery[str | None] = None,
         limit: Limit = 1000,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
         """Newest first; more pages through ``X-Next-Cursor`` / ``Link``."""
-        return await _list(request, state, "active", namespace, limit, cursor)
+        return await _list(request, link, "active", namespace, limit, cursor)
 
     @get("/history", summary="List resolved failures", responses=PAGE)
     async def history(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         namespace: FromQuery[str | None] = None,
         limit: Limit = 1000,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
         """Newest first."""
-        return await _list(request, state, "history", namespace, limit, cursor)
+        return await _list(request, link, "history", namespace, limit, cursor)
 
     @get("/ignored", summary="List ignored failures", responses=PAGE)
     async def ignored(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         namespace: FromQuery[str | None] = None,
         limit: Limit = 1000,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
         """Newest first."""
-        return await _list(request, state, "ignored", namespace, limit, cursor)
+        return await _list(request, link, "ignored", namespace, limit, cursor)
 
     @put(
         "/{pod_id:str}/status",
@@ -161,7 +161,7 @@ class PodFailuresController(Controller):
     async def set_status(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         pod_id: FromPath[str],
         data: Annotated[StatusIn, Body()],
     ) -> Response[Any]:
@@ -170,7 +170,7 @@ class PodFailuresController(Controller):
         if status is None:
             raise ClientException(detail=INVALID_STATUS)
         command = SetStatus(id=path_id(pod_id, NOT_FOUND), status=status, actor=_actor(request))
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
 
     @delete(
         "/failed/{pod_id:str}",
@@ -179,11 +179,14 @@ class PodFailuresController(Controller):
         responses=declare(MessageOut, "Dismissed"),
     )
     async def dismiss(
-        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        pod_id: FromPath[str],
     ) -> Response[Any]:
         """The failure moves to history."""
         return json_reply(
-            await _command(state, Dismiss(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
+            await _command(link, Dismiss(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
         )
 
     @put(
@@ -192,11 +195,14 @@ class PodFailuresController(Controller):
         responses=declare(MessageOut, "Restored"),
     )
     async def restore(
-        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        pod_id: FromPath[str],
     ) -> Response[Any]:
         """The failure becomes new again; 400 when it is not ignored."""
         return json_reply(
-            await _command(state, Restore(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
+            await _command(link, Restore(id=path_id(pod_id, NOT_FOUND), actor=_actor(request)))
         )
 
     @post(
@@ -208,12 +214,15 @@ class PodFailuresController(Controller):
         responses=RECORD,
     )
     async def retry(
-        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        settings: NamedDependency[Settings],
+        pod_id: FromPath[str],
     ) -> Response[Any]:
         """Answers the record with its new solution."""
-        settings: Settings = state.settings
         command = RetrySolution(id=path_id(pod_id, NOT_FOUND), actor=_actor(request))
-        return json_reply(await _command(state, command, settings.diagnosis_timeout_seconds))
+        return json_reply(await _command(link, command, settings.diagnosis_timeout_seconds))
 
     @post(
         "/dismiss-deleted",
@@ -225,11 +234,11 @@ class PodFailuresController(Controller):
     async def dismiss_deleted(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         data: Annotated[DeletedPodIn, Body()],
     ) -> Response[Any]:
         """Resolves the pod's open failure and announces ``pod_deleted``."""
         command = DismissDeleted(
             namespace=data.namespace, pod_name=data.pod_name, actor=_actor(request)
         )
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))

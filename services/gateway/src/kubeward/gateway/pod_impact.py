@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from kubeward.gateway.buslink import BusLink
@@ -71,14 +71,13 @@ class PodImpactController(Controller):
     )
     async def impact(
         self,
-        state: State,
+        link: NamedDependency[BusLink],
         pod_id: FromPath[str],
         minutes: Annotated[
             int, QueryParameter(ge=1, le=IMPACT_MINUTES_MAX, description="Minutes before")
         ] = IMPACT_MINUTES_BEFORE,
     ) -> Response[Any]:
         """404 for an unknown failure id; 503 when a service does not answer."""
-        link: BusLink = state.bus
         command = GetFailure(id=path_id(pod_id, NOT_FOUND))
         found = await link.ask(bus.RPC_FAILURES_COMMAND, msgspec.json.encode(command), UNAVAILABLE)
         if not found.ok:

@@ -35,13 +35,14 @@ import aiohttp
 import msgspec
 from litestar import Controller, Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
-from kubeward.gateway.kube import NOT_AVAILABLE, api_error, api_message, kube_of
+from kubeward.gateway.kube import NOT_AVAILABLE, api_error, api_message, require_kube
 from kubeward.gateway.settings import Settings
 from kubeward.kube.client import CALL_ERRORS, TRANSPORT_ERRORS, ApiException, KubeClient
 
@@ -257,7 +258,7 @@ RESERVED_NAMESPACES = ("failed", "ignored", "records")
 
 
 async def read_logs(
-    state: State,
+    kube: KubeClient | None,
     namespace: Namespace,
     pod_name: PodName,
     container: Container = None,
@@ -267,11 +268,11 @@ async def read_logs(
     """Kure's log answer for one pod; a log the API cannot give is
     ``[No logs available: <why>]``."""
     _check_names(namespace=namespace, pod_name=pod_name, container=container)
-    kube = kube_of(state)
-    target, containers = await _target(kube, namespace, pod_name, container)
+    client = require_kube(kube)
+    target, containers = await _target(client, namespace, pod_name, container)
     try:
-        raw = await kube.raw(
-            kube.core.read_namespaced_pod_log,
+        raw = await client.raw(
+            client.core.read_namespaced_pod_log,
             pod_name,
             namespace,
             container=target,
@@ -297,7 +298,8 @@ async def read_logs(
 
 
 async def follow_logs(
-    state: State,
+    kube: KubeClient | None,
+    settings: Settings,
     namespace: Namespace,
     pod_name: PodName,
     container: Container = None,
@@ -305,15 +307,14 @@ async def follow_logs(
 ) -> Stream:
     """Follow the log; a log the API will not open yet is one ``[Error: <why>]`` event."""
     _check_names(namespace=namespace, pod_name=pod_name, container=container)
-    kube = kube_of(state)
-    settings: Settings = state.settings
-    target, _ = await _target(kube, namespace, pod_name, container)
+    client = require_kube(kube)
+    target, _ = await _target(client, namespace, pod_name, container)
 
     try:
         # No read timeout once open: a quiet log must not end the stream (the headers
         # still get the client's read timeout).
-        response = await kube.open(
-            kube.core.read_namespaced_pod_log,
+        response = await client.open(
+            client.core.read_namespaced_pod_log,
             pod_name,
             namespace,
             container=target,
@@ -356,7 +357,7 @@ class PodLogsController(Controller):
     )
     async def get_logs(
         self,
-        state: State,
+        kube: NamedDependency[KubeClient | None],
         namespace: Namespace,
         pod_name: PodName,
         container: Container = None,
@@ -364,7 +365,7 @@ class PodLogsController(Controller):
         previous: Previous = False,
     ) -> PodLogs:
         """See :func:`read_logs`."""
-        return await read_logs(state, namespace, pod_name, container, tail_lines, previous)
+        return await read_logs(kube, namespace, pod_name, container, tail_lines, previous)
 
     @get(
         "/{namespace:str}/{pod_name:str}/logs/stream",
@@ -377,14 +378,15 @@ class PodLogsController(Controller):
     )
     async def stream_logs(
         self,
-        state: State,
+        kube: NamedDependency[KubeClient | None],
+        settings: NamedDependency[Settings],
         namespace: Namespace,
         pod_name: PodName,
         container: Container = None,
         tail_lines: TailLines = 100,
     ) -> Stream:
         """See :func:`follow_logs`."""
-        return await follow_logs(state, namespace, pod_name, container, tail_lines)
+        return await follow_logs(kube, settings, namespace, pod_name, container, tail_lines)
 
     # Namespaces named like the failure routes' static segments (``/api/pods/failed/...``,
     # ``/api/pods/ignored/...``) would never reach the handlers above: the router prefers
@@ -397,7 +399,7 @@ class PodLogsController(Controller):
     async def get_logs_reserved(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        kube: NamedDependency[KubeClient | None],
         pod_name: PodName,
         container: Container = None,
         tail_lines: TailLines = 100,
@@ -405,7 +407,7 @@ class PodLogsController(Controller):
     ) -> PodLogs:
         """:meth:`get_logs` for a namespace named ``failed`` or ``ignored``."""
         namespace = request.url.path.split("/")[3]
-        return await read_logs(state, namespace, pod_name, container, tail_lines, previous)
+        return await read_logs(kube, namespace, pod_name, container, tail_lines, previous)
 
     @get(
         [f"/{ns}/{{pod_name:str}}/logs/stream" for ns in RESERVED_NAMESPACES],
@@ -416,11 +418,12 @@ class PodLogsController(Controller):
     async def stream_logs_reserved(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        kube: NamedDependency[KubeClient | None],
+        settings: NamedDependency[Settings],
         pod_name: PodName,
         container: Container = None,
         tail_lines: TailLines = 100,
     ) -> Stream:
         """:meth:`stream_logs` for a namespace named ``failed`` or ``ignored``."""
         namespace = request.url.path.split("/")[3]
-        return await follow_logs(state, namespace, pod_name, container, tail_lines)
+        return await follow_logs(kube, settings, namespace, pod_name, container, tail_lines)

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 
@@ -16,6 +17,7 @@ from kubeward.gateway.errors import reply_response
 from kubeward.gateway.kguardian import INGEST, READ, no_data_response
 from kubeward.gateway.params import iso_time, next_page_headers
 from kubeward.gateway.responses import declare
+from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
 from kubeward.schemas.replies import NULL
 from kubeward.schemas.traffic import (
@@ -52,14 +54,15 @@ class PodTrafficController(Controller):
         description="Returns the inserted row, or null when the flow was already stored.",
         responses=declare(PodTrafficEvent | None, "The inserted row, or null"),
     )
-    async def add_one(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def add_one(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Publish one event through ingest and answer with the row it inserted, or null."""
         body = await request.body()
         if body.lstrip()[:1] != b"{":
             raise ClientException(
                 detail="Expected one JSON object; use /pod/traffic/batch for arrays"
             )
-        link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_POD_TRAFFIC, body)
         if not reply.ok:
             return reply_response(reply)
@@ -75,7 +78,9 @@ class PodTrafficController(Controller):
         "against stored rows). Invalid records reject the whole batch with 400.",
         responses=declare(int, "Rows inserted"),
     )
-    async def add_batch(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def add_batch(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Publish an array of events through ingest and answer with the count inserted."""
         body = await request.body()
         if body.lstrip()[:1] != b"[":
@@ -84,7 +89,6 @@ class PodTrafficController(Controller):
             # Nothing to insert, as in kguardian. Published, it would reach traffic-store as
             # an empty write, which fails and is redelivered, so the caller got a 504.
             return Response(content=0)
-        link: BusLink = state.bus
         reply = await link.collect(bus.COLLECT_POD_TRAFFIC, body)
         if not reply.ok:
             return reply_response(reply)
@@ -102,7 +106,8 @@ class PodTrafficController(Controller):
     async def list_all(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
+        settings: NamedDependency[Settings],
         namespace: FromQuery[str | None] = None,
         pod: FromQuery[str | None] = None,
         traffic_type: FromQuery[str | None] = None,
@@ -116,7 +121,8 @@ class PodTrafficController(Controller):
         """Stored rows matching the filters, one page at a time."""
         return await _list(
             request,
-            state,
+            link,
+            settings,
             pod,
             namespace,
             traffic_type,
@@ -138,7 +144,8 @@ class PodTrafficController(Controller):
     async def list_pod(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
+        settings: NamedDependency[Settings],
         name: FromPath[str],
         namespace: FromQuery[str | None] = None,
         traffic_type: FromQuery[str | None] = None,
@@ -152,7 +159,8 @@ class PodTrafficController(Controller):
         """Rows of pod ``name``; 404 with body ``"No data found"`` when there are none."""
         return await _list(
             request,
-            state,
+            link,
+            settings,
             name,
             namespace,
             traffic_type,
@@ -168,7 +176,8 @@ class PodTrafficController(Controller):
 
 async def _list(
     request: Request[Any, Any, State],
-    state: State,
+    link: BusLink,
+    settings: Settings,
     pod: str | None,
     namespace: str | None,
     traffic_type: str | None,
@@ -190,11 +199,10 @@ async def _list(
         since=iso_time("since", since),
         until=iso_time("until", until),
         # As the broker: absent is the default page, anything else clamped to [1, max].
-        limit=state.settings.default_page if limit is None else max(1, limit),
+        limit=settings.default_page if limit is None else max(1, limit),
         cursor=cursor,
         with_stats=with_stats,
     )
-    link: BusLink = state.bus
     answer = await link.ask(
         bus.RPC_POD_TRAFFIC_LIST, msgspec.json.encode(query), "Traffic store is not available"
     )

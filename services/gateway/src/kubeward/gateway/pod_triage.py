@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import Body, FromPath, FromQuery
 
@@ -59,8 +60,7 @@ class PodStatusPatch(msgspec.Struct, kw_only=True):
     resolution_note: str | None = None
 
 
-async def _command(state: State, command: FailureCommand, timeout: float | None = None) -> Any:
-    link: BusLink = state.bus
+async def _command(link: BusLink, command: FailureCommand, timeout: float | None = None) -> Any:
     return await link.ask(
         bus.RPC_FAILURES_COMMAND, msgspec.json.encode(command), UNAVAILABLE, timeout
     )
@@ -70,10 +70,10 @@ def _actor(request: Request[Any, Any, State]) -> str:
     return principal_of(request).username
 
 
-async def _manifest(state: State, namespace: str, pod_name: str) -> Response[Any]:
+async def _manifest(link: BusLink, namespace: str, pod_name: str) -> Response[Any]:
     if not (0 < len(namespace) <= MAX_NAME and 0 < len(pod_name) <= MAX_NAME):
         return json_reply(error(404, NOT_FOUND))
-    return json_reply(await _command(state, GetPodManifest(namespace=namespace, pod_name=pod_name)))
+    return json_reply(await _command(link, GetPodManifest(namespace=namespace, pod_name=pod_name)))
 
 
 class PodTriageController(Controller):
@@ -92,7 +92,7 @@ class PodTriageController(Controller):
     async def patch_status(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         pod_id: FromPath[str],
         data: Annotated[PodStatusPatch, Body()],
     ) -> Response[Any]:
@@ -106,7 +106,7 @@ class PodTriageController(Controller):
             resolution_note=data.resolution_note,
             actor=_actor(request),
         )
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
 
     @delete(
         "/records/{pod_id:str}",
@@ -115,11 +115,14 @@ class PodTriageController(Controller):
         responses=declare(MessageOut, "Deleted"),
     )
     async def delete_record(
-        self, request: Request[Any, Any, State], state: State, pod_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        pod_id: FromPath[str],
     ) -> Response[Any]:
         """``{"message": "Pod record deleted"}``; 400 for an open record."""
         command = DeleteRecord(id=path_id(pod_id, NOT_FOUND), actor=_actor(request))
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
 
     @post(
         "/failed/{pod_id:str}/troubleshoot",
@@ -133,16 +136,16 @@ class PodTriageController(Controller):
     async def troubleshoot(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
+        settings: NamedDependency[Settings],
         pod_id: FromPath[str],
         regenerate: FromQuery[bool] = False,
     ) -> Response[Any]:
         """``{"solution", "generated_at", "cached", "log_aware"}``."""
-        settings: Settings = state.settings
         command = Troubleshoot(
             id=path_id(pod_id, NOT_FOUND), regenerate=regenerate, actor=_actor(request)
         )
-        return json_reply(await _command(state, command, settings.diagnosis_timeout_seconds))
+        return json_reply(await _command(link, command, settings.diagnosis_timeout_seconds))
 
     @get(
         "/{namespace:str}/{pod_name:str}/manifest",
@@ -152,17 +155,20 @@ class PodTriageController(Controller):
         responses=declare(PodManifest, "The stored manifest"),
     )
     async def manifest(
-        self, state: State, namespace: FromPath[str], pod_name: FromPath[str]
+        self, link: NamedDependency[BusLink], namespace: FromPath[str], pod_name: FromPath[str]
     ) -> Response[Any]:
         """The stored manifest (as the agent sent it)."""
-        return await _manifest(state, namespace, pod_name)
+        return await _manifest(link, namespace, pod_name)
 
     @get(
         [f"/{ns}/{{pod_name:str}}/manifest" for ns in MANIFEST_RESERVED],
         include_in_schema=False,
     )
     async def manifest_reserved(
-        self, request: Request[Any, Any, State], state: State, pod_name: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        pod_name: FromPath[str],
     ) -> Response[Any]:
         """:meth:`manifest` for a namespace named like a static segment."""
-        return await _manifest(state, request.url.path.split("/")[3], pod_name)
+        return await _manifest(link, request.url.path.split("/")[3], pod_name)

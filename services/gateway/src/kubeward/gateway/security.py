@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
@@ -78,8 +79,7 @@ class RegistryIn(msgspec.Struct, kw_only=True):
     registry: str
 
 
-async def _command(state: State, command: SecurityCommand, timeout: float | None = None) -> Reply:
-    link: BusLink = state.bus
+async def _command(link: BusLink, command: SecurityCommand, timeout: float | None = None) -> Reply:
     payload = msgspec.json.encode(command)
     return await link.ask(bus.RPC_SECURITY_COMMAND, payload, UNAVAILABLE, timeout)
 
@@ -101,12 +101,13 @@ class SecurityController(Controller):
         "check, part) reported again updates its record. Answers the stored finding.",
         responses=declare(SecurityFinding | ExcludedReport, "The stored finding, or why not"),
     )
-    async def report(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def report(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """Publish the finding exactly as a scanner would and relay the outcome."""
         body = await request.body()
         if body.lstrip()[:1] != b"{":
             raise ClientException(detail="Expected one JSON object")
-        link: BusLink = state.bus
         return json_reply(await link.collect(bus.COLLECT_SECURITY_FINDINGS, body))
 
     @post(
@@ -116,9 +117,9 @@ class SecurityController(Controller):
         summary="Clear the scanner's findings (before a full scan)",
         responses=declare(CountedMessage, "How many findings were deleted"),
     )
-    async def clear(self, state: State) -> Response[Any]:
+    async def clear(self, link: NamedDependency[BusLink]) -> Response[Any]:
         """The built-in scanner's findings stay."""
-        return json_reply(await _command(state, ClearFindings()))
+        return json_reply(await _command(link, ClearFindings()))
 
     @post(
         "/security/rescan-status",
@@ -128,7 +129,7 @@ class SecurityController(Controller):
         responses=declare(MessageOut, "Announced"),
     )
     async def rescan_status(
-        self, state: State, data: Annotated[RescanStatusIn, Body()]
+        self, link: NamedDependency[BusLink], data: Annotated[RescanStatusIn, Body()]
     ) -> Response[Any]:
         """``security_rescan_status`` on the feed."""
         if data.status == "started":
@@ -137,7 +138,7 @@ class SecurityController(Controller):
             command = RescanStatus(status="completed", reason=data.reason)
         else:
             raise ClientException(detail="status must be 'started' or 'completed'")
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
 
     @delete(
         "/security/findings/resource/{resource_type:str}/{namespace:str}/{resource_name:str}",
@@ -148,7 +149,7 @@ class SecurityController(Controller):
     )
     async def delete_resource(
         self,
-        state: State,
+        link: NamedDependency[BusLink],
         resource_type: FromPath[str],
         namespace: FromPath[str],
         resource_name: FromPath[str],
@@ -157,7 +158,7 @@ class SecurityController(Controller):
         command = DeleteResourceFindings(
             resource_type=resource_type, namespace=namespace, resource_name=resource_name
         )
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
 
     @post(
         "/metrics/security-scan-duration",
@@ -167,13 +168,13 @@ class SecurityController(Controller):
         responses=declare(MessageOut, "Recorded"),
     )
     async def scan_duration(
-        self, state: State, data: Annotated[ScanDurationIn, Body()]
+        self, link: NamedDependency[BusLink], data: Annotated[ScanDurationIn, Body()]
     ) -> Response[Any]:
         """Exposed as ``kubeward_security_scan_duration_seconds`` on security's /metrics."""
         seconds = data.duration_seconds if data.duration_seconds is not None else data.duration
         if seconds is None:
             raise ClientException(detail="duration_seconds is required")
-        return json_reply(await _command(state, ScanDuration(duration_seconds=seconds)))
+        return json_reply(await _command(link, ScanDuration(duration_seconds=seconds)))
 
     # --- Findings (users) ----------------------------------------------------------
 
@@ -185,7 +186,7 @@ class SecurityController(Controller):
     async def findings(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        link: NamedDependency[BusLink],
         severity: FromQuery[str | None] = None,
         namespace: FromQuery[str | None] = None,
         resource: FromQuery[str | None] = None,
@@ -207,7 +208,6 @@ class SecurityController(Controller):
             limit=limit,
             cursor=cursor,
         )
-        link: BusLink = state.bus
         reply = await link.ask_shared(
             bus.RPC_SECURITY_LIST, msgspec.json.encode(query), UNAVAILABLE
         )
@@ -219,31 +219,37 @@ class SecurityController(Controller):
         summary="Dismiss a finding",
         responses=declare(MessageOut, "Dismissed"),
     )
-    async def dismiss(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+    async def dismiss(
+        self, link: NamedDependency[BusLink], finding_id: FromPath[str]
+    ) -> Response[Any]:
         """The finding leaves the list; a repeat report does not bring it back."""
-        return json_reply(await _command(state, DismissFinding(id=path_id(finding_id, NOT_FOUND))))
+        return json_reply(await _command(link, DismissFinding(id=path_id(finding_id, NOT_FOUND))))
 
     @put(
         "/security/findings/{finding_id:str}/restore",
         summary="Restore a dismissed finding",
         responses=declare(MessageOut, "Restored"),
     )
-    async def restore(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+    async def restore(
+        self, link: NamedDependency[BusLink], finding_id: FromPath[str]
+    ) -> Response[Any]:
         """The finding is listed again."""
-        return json_reply(await _command(state, RestoreFinding(id=path_id(finding_id, NOT_FOUND))))
+        return json_reply(await _command(link, RestoreFinding(id=path_id(finding_id, NOT_FOUND))))
 
     @get(
         "/security/findings/{finding_id:str}/manifest",
         summary="A finding's resource manifest (as Kure's manifest viewer reads it)",
         responses=declare(FindingManifestView, "The manifest and the finding's identity"),
     )
-    async def manifest(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+    async def manifest(
+        self, link: NamedDependency[BusLink], finding_id: FromPath[str]
+    ) -> Response[Any]:
         """``{id, manifest, resource_type, resource_name, namespace, title, description,
         remediation, severity}``; ``manifest`` is the scanner's YAML (or the built-in
         scanner's stored object) without what the cluster assigned, ``""`` when none is
         known. 404 ``Finding not found``."""
         command = FindingManifest(id=path_id(finding_id, NOT_FOUND))
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
 
     @post(
         "/security/rescan",
@@ -256,10 +262,12 @@ class SecurityController(Controller):
         '"Security rescan requested"}.',
         responses=declare(MessageOut, "Requested"),
     )
-    async def rescan(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def rescan(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """As Kure's dashboard calls it (write role)."""
         actor = principal_of(request).username
-        return json_reply(await _command(state, RequestRescan(actor=actor)))
+        return json_reply(await _command(link, RequestRescan(actor=actor)))
 
     @post(
         "/security/findings/{finding_id:str}/fix",
@@ -269,12 +277,16 @@ class SecurityController(Controller):
         "when the LLM fails) the check's own remediation, is_fallback=true.",
         responses=declare(FixAnswer, "The fix"),
     )
-    async def fix(self, state: State, finding_id: FromPath[str]) -> Response[Any]:
+    async def fix(
+        self,
+        link: NamedDependency[BusLink],
+        settings: NamedDependency[Settings],
+        finding_id: FromPath[str],
+    ) -> Response[Any]:
         """Answers ``{finding_id, original_manifest, fixed_manifest, diff, explanation,
         is_fallback}``."""
-        settings: Settings = state.settings
         command = FixFinding(id=path_id(finding_id, NOT_FOUND))
-        return json_reply(await _command(state, command, settings.diagnosis_timeout_seconds))
+        return json_reply(await _command(link, command, settings.diagnosis_timeout_seconds))
 
     @post(
         "/security/scan",
@@ -284,7 +296,9 @@ class SecurityController(Controller):
         '{"manifest": "<text>"}. Answers {"scanned": n, "findings": [...]}.',
         responses=declare(ScanResult, "What the scanner found"),
     )
-    async def scan(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+    async def scan(
+        self, request: Request[Any, Any, State], link: NamedDependency[BusLink]
+    ) -> Response[Any]:
         """The built-in scanner over the body, with the current trusted registries."""
         body = await request.body()
         if len(body) > MAX_MANIFEST:
@@ -299,7 +313,7 @@ class SecurityController(Controller):
                 text = wrapped["manifest"]
         if not text.strip():
             raise ClientException(detail="Empty manifest")
-        return json_reply(await _command(state, ScanManifest(manifest=text)))
+        return json_reply(await _command(link, ScanManifest(manifest=text)))
 
     # --- Trusted registries --------------------------------------------------------
 
@@ -308,9 +322,9 @@ class SecurityController(Controller):
         summary="List trusted registries",
         responses=declare(TrustedRegistries, "The admin's registries and the defaults"),
     )
-    async def registries(self, state: State) -> Response[Any]:
+    async def registries(self, link: NamedDependency[BusLink]) -> Response[Any]:
         """``{"registries": [...], "defaults": [...]}``."""
-        return json_reply(await _command(state, ListRegistries()))
+        return json_reply(await _command(link, ListRegistries()))
 
     @post(
         "/security/trusted-registries",
@@ -323,11 +337,14 @@ class SecurityController(Controller):
         },
     )
     async def add_registry(
-        self, request: Request[Any, Any, State], state: State, data: Annotated[RegistryIn, Body()]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        data: Annotated[RegistryIn, Body()],
     ) -> Response[Any]:
         """A host (``ghcr.io``) or repository prefix (``ghcr.io/acme``)."""
         actor = principal_of(request).username
-        return json_reply(await _command(state, AddRegistry(registry=data.registry, actor=actor)))
+        return json_reply(await _command(link, AddRegistry(registry=data.registry, actor=actor)))
 
     @delete(
         "/security/trusted-registries/{registry:path}",
@@ -337,9 +354,12 @@ class SecurityController(Controller):
         responses=declare(RegistryChange, "Removed"),
     )
     async def remove_registry(
-        self, request: Request[Any, Any, State], state: State, registry: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        link: NamedDependency[BusLink],
+        registry: FromPath[str],
     ) -> Response[Any]:
         """404 when it was not trusted."""
         actor = principal_of(request).username
         command = RemoveRegistry(registry=registry.lstrip("/"), actor=actor)
-        return json_reply(await _command(state, command))
+        return json_reply(await _command(link, command))
