@@ -94,11 +94,6 @@ class MirrorTTLIn(msgspec.Struct):
     seconds: int
 
 
-def _store(state: State) -> AppSettings:
-    store: AppSettings = state.app_settings
-    return store
-
-
 def _actor(request: Request[Any, Any, State]) -> str:
     return principal_of(request).username
 
@@ -121,10 +116,10 @@ class AdminSettingsController(Controller):
     # --- LLM ---------------------------------------------------------------------------
 
     @get("/llm/status", summary="LLM configuration (key masked)")
-    async def llm_status(self, state: State) -> dict[str, Any]:
+    async def llm_status(self, app_settings: NamedDependency[AppSettings]) -> dict[str, Any]:
         """``configured`` and the masked configuration; when configured, also Kure's
         ``provider``, ``model`` and ``source`` the dashboard shows."""
-        masked = _store(state).masked(LLM_CONFIG)
+        masked = app_settings.masked(LLM_CONFIG)
         if masked is None:
             return {"configured": False, "config": None}
         kure = {"provider": masked.provider, "model": masked.model, "source": "database"}
@@ -132,21 +127,26 @@ class AdminSettingsController(Controller):
 
     @post("/llm/config", status_code=200, summary="Store the LLM configuration")
     async def llm_set(
-        self, request: Request[Any, Any, State], data: JSONBody[LLMConfigIn], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[LLMConfigIn],
+        app_settings: NamedDependency[AppSettings],
     ) -> dict[str, Any]:
         """The API key is encrypted at rest and never returned in clear."""
         try:
-            await _store(state).set(LLM_CONFIG, msgspec.structs.asdict(data), actor=_actor(request))
+            await app_settings.set(LLM_CONFIG, msgspec.structs.asdict(data), actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
-        return {"configured": True, "config": _store(state).masked(LLM_CONFIG)}
+        return {"configured": True, "config": app_settings.masked(LLM_CONFIG)}
 
     @post("/llm/test", status_code=200, summary="Try an LLM configuration")
-    async def llm_test(self, data: JSONBody[LLMConfigIn], state: State) -> dict[str, Any]:
+    async def llm_test(
+        self, data: JSONBody[LLMConfigIn], app_settings: NamedDependency[AppSettings]
+    ) -> dict[str, Any]:
         """Send a tiny prompt with the given configuration (or the stored key when
         ``api_key`` is empty and the provider matches); report ``ok``, latency, error."""
         config = msgspec.structs.asdict(data)
-        stored = _store(state).get(LLM_CONFIG)
+        stored = app_settings.get(LLM_CONFIG)
         if not data.api_key and stored is not None and stored.provider == data.provider:
             config["api_key"] = stored.api_key
         try:
@@ -159,9 +159,11 @@ class AdminSettingsController(Controller):
         return result | {"success": result["ok"], "message": message or "Test failed"}
 
     @delete("/llm/config", status_code=200, summary="Remove the LLM configuration")
-    async def llm_delete(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    async def llm_delete(
+        self, request: Request[Any, Any, State], app_settings: NamedDependency[AppSettings]
+    ) -> dict[str, Any]:
         """Diagnosis falls back to the offline analyzers."""
-        removed = await _store(state).delete(LLM_CONFIG, actor=_actor(request))
+        removed = await app_settings.delete(LLM_CONFIG, actor=_actor(request))
         return {"configured": False, "removed": removed}
 
     # --- Exclusions --------------------------------------------------------------------
@@ -175,9 +177,9 @@ class AdminSettingsController(Controller):
         "service token).",
         responses=declare(list[ExcludedNamespace], "The patterns, sorted"),
     )
-    async def namespaces(self, state: State) -> list[dict[str, Any]]:
+    async def namespaces(self, app_settings: NamedDependency[AppSettings]) -> list[dict[str, Any]]:
         """Failures and findings in these namespaces are dropped with a counted reason."""
-        patterns = sorted(_store(state).get(EXCLUDED_NAMESPACES).patterns)
+        patterns = sorted(app_settings.get(EXCLUDED_NAMESPACES).patterns)
         return [{"namespace": p, "created_at": None} for p in patterns]
 
     @post(
@@ -190,13 +192,13 @@ class AdminSettingsController(Controller):
         self,
         request: Request[Any, Any, State],
         data: JSONBody[NamespaceIn],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
         link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """Idempotent; emits a ``namespace_exclusion`` feed event."""
         try:
             edit = add_pattern(EXCLUDED_NAMESPACES, data.namespace)
-            added = await _store(state).apply(edit, actor=_actor(request))
+            added = await app_settings.apply(edit, actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
         await _feed(
@@ -214,12 +216,12 @@ class AdminSettingsController(Controller):
         self,
         request: Request[Any, Any, State],
         namespace: FromPath[str],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
         link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """404 when it was not excluded; emits a ``namespace_exclusion`` feed event."""
         edit = remove_pattern(EXCLUDED_NAMESPACES, namespace)
-        if not await _store(state).apply(edit, actor=_actor(request)):
+        if not await app_settings.apply(edit, actor=_actor(request)):
             raise NotFoundException(detail=f"Namespace {namespace} is not excluded")
         await _feed(link, "namespace_exclusion", {"namespace": namespace, "action": "included"})
         return {"namespace": namespace, "removed": True}
@@ -232,9 +234,9 @@ class AdminSettingsController(Controller):
         "agent reads it too, with the service token).",
         responses=declare(list[ExcludedPod], "The patterns, sorted"),
     )
-    async def pods(self, state: State) -> list[dict[str, Any]]:
+    async def pods(self, app_settings: NamedDependency[AppSettings]) -> list[dict[str, Any]]:
         """Glob patterns such as ``test-*``."""
-        patterns = sorted(_store(state).get(EXCLUDED_PODS).patterns)
+        patterns = sorted(app_settings.get(EXCLUDED_PODS).patterns)
         return [{"pod_name": p, "created_at": None} for p in patterns]
 
     @post(
@@ -247,13 +249,13 @@ class AdminSettingsController(Controller):
         self,
         request: Request[Any, Any, State],
         data: JSONBody[PodPatternIn],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
         link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """Idempotent; emits a ``pod_exclusion`` feed event."""
         try:
             edit = add_pattern(EXCLUDED_PODS, data.pod_name)
-            added = await _store(state).apply(edit, actor=_actor(request))
+            added = await app_settings.apply(edit, actor=_actor(request))
         except SettingValidationError as exc:
             raise _bad(exc) from None
         await _feed(
@@ -271,12 +273,12 @@ class AdminSettingsController(Controller):
         self,
         request: Request[Any, Any, State],
         pod_name: FromPath[str],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
         link: NamedDependency[BusLink],
     ) -> dict[str, Any]:
         """404 when the pattern was not set; emits a ``pod_exclusion`` feed event."""
         edit = remove_pattern(EXCLUDED_PODS, pod_name)
-        if not await _store(state).apply(edit, actor=_actor(request)):
+        if not await app_settings.apply(edit, actor=_actor(request)):
             raise NotFoundException(detail=f"Pod pattern {pod_name} is not excluded")
         await _feed(link, "pod_exclusion", {"pod_name": pod_name, "action": "included"})
         return {"pod_name": pod_name, "removed": True}
@@ -284,20 +286,28 @@ class AdminSettingsController(Controller):
     # --- Notifications -----------------------------------------------------------------
 
     @get("/notifications", summary="Notification providers (webhook URLs masked)")
-    async def notifications(self, state: State) -> list[dict[str, Any]]:
+    async def notifications(
+        self, app_settings: NamedDependency[AppSettings]
+    ) -> list[dict[str, Any]]:
         """Every configured provider."""
-        store = _store(state)
-        return [_notification_view(store, p) for p, k in NOTIFICATIONS.items() if store.is_set(k)]
+        return [
+            _notification_view(app_settings, p)
+            for p, k in NOTIFICATIONS.items()
+            if app_settings.is_set(k)
+        ]
 
     @post("/notifications", status_code=201, summary="Configure a provider")
     async def add_notification(
-        self, request: Request[Any, Any, State], data: JSONBody[NotificationIn], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[NotificationIn],
+        app_settings: NamedDependency[AppSettings],
     ) -> dict[str, Any]:
         """``{provider, enabled, config: {webhook_url}}``; provider one of slack, teams,
         discord, webhook."""
         if data.provider is None:
             raise ClientException(detail="provider: required")
-        return await _save_notification(request, state, data.provider, data)
+        return await _save_notification(request, app_settings, data.provider, data)
 
     @put("/notifications/{provider:str}", summary="Update a provider")
     async def update_notification(
@@ -305,18 +315,21 @@ class AdminSettingsController(Controller):
         request: Request[Any, Any, State],
         provider: FromPath[str],
         data: JSONBody[NotificationIn],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
     ) -> dict[str, Any]:
         """Replace the provider's setting."""
-        return await _save_notification(request, state, provider, data)
+        return await _save_notification(request, app_settings, provider, data)
 
     @delete("/notifications/{provider:str}", status_code=200, summary="Remove a provider")
     async def delete_notification(
-        self, request: Request[Any, Any, State], provider: FromPath[str], state: State
+        self,
+        request: Request[Any, Any, State],
+        provider: FromPath[str],
+        app_settings: NamedDependency[AppSettings],
     ) -> dict[str, Any]:
         """404 when it was not configured."""
         try:
-            removed = await _store(state).delete(notification_key(provider), actor=_actor(request))
+            removed = await app_settings.delete(notification_key(provider), actor=_actor(request))
         except (SettingValidationError, UnknownSettingError) as exc:
             raise _bad(exc) from None
         if not removed:
@@ -324,9 +337,11 @@ class AdminSettingsController(Controller):
         return {"provider": provider, "removed": True}
 
     @post("/notifications/{provider:str}/test", status_code=200, summary="Send a test message")
-    async def test_notification(self, provider: FromPath[str], state: State) -> dict[str, Any]:
+    async def test_notification(
+        self, provider: FromPath[str], app_settings: NamedDependency[AppSettings]
+    ) -> dict[str, Any]:
         """Really sends to the configured webhook; reports the outcome."""
-        setting = _store(state).get(notification_key(provider)) if provider in PROVIDERS else None
+        setting = app_settings.get(notification_key(provider)) if provider in PROVIDERS else None
         if setting is None:
             raise NotFoundException(detail=f"Notification provider {provider} is not configured")
         result = await send(provider, setting.config, test_message(provider))
@@ -340,32 +355,37 @@ class AdminSettingsController(Controller):
     # --- Settings ----------------------------------------------------------------------
 
     @get("/settings/mirror-ttl", summary="Mirror pod TTL")
-    async def mirror_ttl(self, state: State) -> dict[str, int]:
+    async def mirror_ttl(self, app_settings: NamedDependency[AppSettings]) -> dict[str, int]:
         """Seconds a mirror pod lives by default."""
-        return {"seconds": _store(state).get(MIRROR_TTL).seconds}
+        return {"seconds": app_settings.get(MIRROR_TTL).seconds}
 
     @put("/settings/mirror-ttl", summary="Set the mirror pod TTL (30-3600 s)")
     async def set_mirror_ttl(
-        self, request: Request[Any, Any, State], data: JSONBody[MirrorTTLIn], state: State
+        self,
+        request: Request[Any, Any, State],
+        data: JSONBody[MirrorTTLIn],
+        app_settings: NamedDependency[AppSettings],
     ) -> dict[str, int]:
         """400 outside 30-3600."""
         try:
-            await _store(state).set(
+            await app_settings.set(
                 MIRROR_TTL, MirrorTTL(seconds=data.seconds), actor=_actor(request)
             )
         except SettingValidationError as exc:
             raise _bad(exc) from None
-        return {"seconds": _store(state).get(MIRROR_TTL).seconds}
+        return {"seconds": app_settings.get(MIRROR_TTL).seconds}
 
     @get(
         "/settings/{key:str}",
         summary="Read a setting",
         responses=declare(SettingValue, "The value"),
     )
-    async def get_setting(self, key: FromPath[str], state: State) -> dict[str, Any]:
+    async def get_setting(
+        self, key: FromPath[str], app_settings: NamedDependency[AppSettings]
+    ) -> dict[str, Any]:
         """``history_retention_minutes`` or ``ignored_retention_minutes``."""
         try:
-            value = reference_scalar(_store(state).get(reference_key(key)))
+            value = reference_scalar(app_settings.get(reference_key(key)))
         except (SettingValidationError, UnknownSettingError) as exc:
             raise NotFoundException(detail=f"Unknown setting: {key}") from exc
         return {"key": key, "value": str(value)}
@@ -381,11 +401,11 @@ class AdminSettingsController(Controller):
         request: Request[Any, Any, State],
         key: FromPath[str],
         data: JSONBody[SettingIn],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
     ) -> dict[str, Any]:
         """``{"value": "10080"}``; 0 disables the retention."""
         try:
-            stored = await _store(state).set(
+            stored = await app_settings.set(
                 reference_key(key), reference_value(key, data.value), actor=_actor(request)
             )
             value = reference_scalar(stored)
@@ -402,24 +422,29 @@ class AdminSettingsController(Controller):
         summary="Audit log of admin changes, newest first",
         responses=declare(list[AuditRecord], "Records, newest first"),
     )
-    async def audit(self, state: State, limit: FromQuery[int] = 100) -> list[dict[str, Any]]:
+    async def audit(
+        self, app_settings: NamedDependency[AppSettings], limit: FromQuery[int] = 100
+    ) -> list[dict[str, Any]]:
         """Who changed what, when (secrets masked)."""
-        records = await _store(state).audit_log(limit=max(1, min(limit, 1000)))
+        records = await app_settings.audit_log(limit=max(1, min(limit, 1000)))
         return [msgspec.to_builtins(r) for r in records]
 
 
 async def _save_notification(
-    request: Request[Any, Any, State], state: State, provider: str, data: NotificationIn
+    request: Request[Any, Any, State],
+    app_settings: AppSettings,
+    provider: str,
+    data: NotificationIn,
 ) -> dict[str, Any]:
     try:
-        await _store(state).set(
+        await app_settings.set(
             notification_key(provider),
             {"enabled": data.enabled, "config": data.config},
             actor=_actor(request),
         )
     except (SettingValidationError, UnknownSettingError) as exc:
         raise _bad(exc) from None
-    return _notification_view(_store(state), provider)
+    return _notification_view(app_settings, provider)
 
 
 def _notification_view(store: AppSettings, provider: str) -> dict[str, Any]:

@@ -72,11 +72,6 @@ class RegistryIn(msgspec.Struct, kw_only=True):
     registry: str = ""
 
 
-def _store(state: State) -> AppSettings:
-    store: AppSettings = state.app_settings
-    return store
-
-
 async def _security(link: BusLink, command: SecurityCommand) -> Reply:
     payload = msgspec.json.encode(command)
     return await link.ask(bus.RPC_SECURITY_COMMAND, payload, SECURITY_UNAVAILABLE)
@@ -172,10 +167,12 @@ class KureAdminController(Controller):
         summary="Suppressed security checks",
         responses=declare(list[ExcludedRule], "The exclusions"),
     )
-    async def excluded_rules(self, state: State) -> list[dict[str, Any]]:
+    async def excluded_rules(
+        self, app_settings: NamedDependency[AppSettings]
+    ) -> list[dict[str, Any]]:
         """``[{"rule_title", "namespace" (null: global), "created_at"}]``."""
         rules = sorted(
-            _store(state).get(EXCLUDED_RULES).rules, key=lambda r: (r.rule_title, r.namespace)
+            app_settings.get(EXCLUDED_RULES).rules, key=lambda r: (r.rule_title, r.namespace)
         )
         return [_rule_view(r) for r in rules]
 
@@ -190,7 +187,7 @@ class KureAdminController(Controller):
     async def add_excluded_rule(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
         link: NamedDependency[BusLink],
         data: JSONBody[RuleIn],
     ) -> dict[str, Any]:
@@ -203,11 +200,11 @@ class KureAdminController(Controller):
         )
         try:
             rule = check_rule(EXCLUDED_RULES.name, wanted)
-            added = await _store(state).apply(add_rule(rule), actor=principal_of(request).username)
+            added = await app_settings.apply(add_rule(rule), actor=principal_of(request).username)
         except SettingValidationError as exc:
             raise ClientException(detail=str(exc)) from None
         if not added:  # the existing exclusion keeps its ``created_at``
-            existing = _store(state).get(EXCLUDED_RULES).rules
+            existing = app_settings.get(EXCLUDED_RULES).rules
             rule = next((r for r in existing if same_rule(r, rule)), rule)
         purged = await _security(
             link, PurgeRule(rule_title=rule.rule_title, namespace=rule.namespace)
@@ -228,7 +225,7 @@ class KureAdminController(Controller):
     async def remove_excluded_rule(
         self,
         request: Request[Any, Any, State],
-        state: State,
+        app_settings: NamedDependency[AppSettings],
         link: NamedDependency[BusLink],
         rule_title: FromPath[str],
         namespace: FromQuery[str | None] = None,
@@ -237,7 +234,7 @@ class KureAdminController(Controller):
         title = rule_title.lstrip("/")
         scope = f"namespace '{namespace}'" if namespace else "global"
         edit = remove_rule(title, (namespace or "").strip())
-        removed = await _store(state).apply(edit, actor=principal_of(request).username)
+        removed = await app_settings.apply(edit, actor=principal_of(request).username)
         if not removed:
             raise NotFoundException(detail=f"Rule '{title}' not found in exclusion list")
         rule = RuleExclusion(rule_title=title, namespace=(namespace or "").strip())
@@ -306,33 +303,39 @@ class KureAdminController(Controller):
     # --- Retention in minutes (the values of history/ignored_retention_minutes) --------
 
     @get("/settings/history-retention", summary="Resolved-pod retention in minutes")
-    async def history_retention(self, state: State) -> dict[str, int]:
+    async def history_retention(self, app_settings: NamedDependency[AppSettings]) -> dict[str, int]:
         """``{"minutes": n}``, 0 = keep."""
-        return {"minutes": _store(state).get(HISTORY_RETENTION).minutes}
+        return {"minutes": app_settings.get(HISTORY_RETENTION).minutes}
 
     @put("/settings/history-retention", summary="Set the resolved-pod retention")
     async def set_history_retention(
-        self, request: Request[Any, Any, State], state: State, data: JSONBody[Any]
+        self,
+        request: Request[Any, Any, State],
+        app_settings: NamedDependency[AppSettings],
+        data: JSONBody[Any],
     ) -> dict[str, int]:
         """``{"minutes": 0-43200}``."""
         minutes = _minutes(data)
-        await _store(state).set(
+        await app_settings.set(
             HISTORY_RETENTION, Retention(minutes=minutes), actor=principal_of(request).username
         )
         return {"minutes": minutes}
 
     @get("/settings/ignored-retention", summary="Ignored-pod retention in minutes")
-    async def ignored_retention(self, state: State) -> dict[str, int]:
+    async def ignored_retention(self, app_settings: NamedDependency[AppSettings]) -> dict[str, int]:
         """``{"minutes": n}``, 0 = keep."""
-        return {"minutes": _store(state).get(IGNORED_RETENTION).minutes}
+        return {"minutes": app_settings.get(IGNORED_RETENTION).minutes}
 
     @put("/settings/ignored-retention", summary="Set the ignored-pod retention")
     async def set_ignored_retention(
-        self, request: Request[Any, Any, State], state: State, data: JSONBody[Any]
+        self,
+        request: Request[Any, Any, State],
+        app_settings: NamedDependency[AppSettings],
+        data: JSONBody[Any],
     ) -> dict[str, int]:
         """``{"minutes": 0-43200}``."""
         minutes = _minutes(data)
-        await _store(state).set(
+        await app_settings.set(
             IGNORED_RETENTION, Retention(minutes=minutes), actor=principal_of(request).username
         )
         return {"minutes": minutes}
