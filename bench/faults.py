@@ -5,12 +5,12 @@ Run by ``make bench`` (``uv run --no-sync python -m bench.faults [--events 10000
 
 It starts its own nats-server and SecantusDB (both on disk, so a restart keeps their data)
 and ingest and traffic-store as processes, then publishes ``--events`` kguardian events
-(``bench.ingest``'s generator, 30 % repeat sightings, 100 per message, each message with its
-own ``Nats-Msg-Id``, retried until acknowledged) in phases. After each phase, once half of
-it is stored (so the fault strikes mid-stream), one fault after the other: ``kill -9`` of
-traffic-store, of ingest, of traffic-store again, of ingest again (each restarted at once),
-a SIGTERM and restart of nats-server (same store), and a ``kill -9`` and restart of
-SecantusDB. The last phase runs after the last fault.
+(``kubeward.devstack.traffic_events``' generator, 30 % repeat sightings, 100 per message,
+each message with its own ``Nats-Msg-Id``, retried until acknowledged) in phases. After each
+phase, once half of it is stored (so the fault strikes mid-stream), one fault after the
+other: ``kill -9`` of traffic-store, of ingest, of traffic-store again, of ingest again
+(each restarted at once), a SIGTERM and restart of nats-server (same store), and a ``kill
+-9`` and restart of SecantusDB. The last phase runs after the last fault.
 
 Then it waits until MongoDB holds every acknowledged event and prints what a user would
 check: one document per distinct flow, ``sum(hits)`` equal to the events acknowledged, every
@@ -44,9 +44,10 @@ from bench.common import (
     subject_count,
     version,
 )
-from bench.ingest import INGEST_DURABLE, STORE_DURABLE, _stored, generate
+from bench.ingest import INGEST_DURABLE, STORE_DURABLE, _stored
 from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, free_port
+from kubeward.devstack.traffic_events import generate
 from kubeward.schemas import bus
 
 SERVICES = ("ingest", "traffic_store")
