@@ -8,53 +8,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
+from kubeward.devstack.testing import Commands
 from kubeward.security.registries import COLLECTION as SETTINGS
 from kubeward.security.registries import Registries
 from kubeward.security.store import FINDINGS, MANIFESTS, FindingStore, Scanned
 
 
-class Finds(monitoring.CommandListener):
-    """The collections of the ``find`` commands a client sends."""
-
-    def __init__(self) -> None:
-        self.collections: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.collections.append(str(event.command["find"]))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.fixture
 async def watched(
     mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[tuple[AsyncMongoClient[Document], Finds]]:
-    """A client whose finds are counted; its database is dropped afterwards."""
-    finds = Finds()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
-    yield client, finds
+) -> AsyncIterator[tuple[AsyncMongoClient[Document], Commands]]:
+    """A client whose commands are recorded; its database is dropped afterwards."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    yield client, commands
     await client.drop_database(mongo_db_name)
     await client.close()
 
 
 async def test_trusted_registries_are_read_once_and_a_change_counts_at_once(
-    watched: tuple[AsyncMongoClient[Document], Finds], mongo_db_name: str
+    watched: tuple[AsyncMongoClient[Document], Commands], mongo_db_name: str
 ) -> None:
-    client, finds = watched
+    client, commands = watched
     registries = Registries(client[mongo_db_name])
     await registries.ensure()
     first = await registries.current()
     for _ in range(5):
         assert await registries.current() == first
-    assert finds.collections.count(SETTINGS) == 1
+    assert commands.finds().count(SETTINGS) == 1
     assert await registries.add("registry.acme.example")
     assert "registry.acme.example" in await registries.current()
     assert await registries.remove("registry.acme.example")
@@ -72,34 +56,18 @@ def network_policy(namespace: str) -> dict[str, object]:
 
 
 async def test_network_policy_namespaces_are_read_once_and_follow_this_store(
-    watched: tuple[AsyncMongoClient[Document], Finds], mongo_db_name: str
+    watched: tuple[AsyncMongoClient[Document], Commands], mongo_db_name: str
 ) -> None:
-    client, finds = watched
+    client, commands = watched
     store = FindingStore(client[mongo_db_name])
     await store.ensure_indexes()
     assert await store.network_policy_namespaces() == frozenset()
     assert await store.network_policy_namespaces() == frozenset()
-    assert finds.collections.count(MANIFESTS) == 1
+    assert commands.finds().count(MANIFESTS) == 1
     await store.save_manifests([(network_policy("shop"), "shop")])
     assert await store.network_policy_namespaces() == {"shop"}
     await store.delete_resource("NetworkPolicy", "shop", "default-deny")
     assert await store.network_policy_namespaces() == frozenset()
-
-
-class Commands(monitoring.CommandListener):
-    """The names of the commands a client sends."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def finding(resource: str, check: str) -> tuple[str, Document]:
@@ -123,7 +91,7 @@ async def test_a_batch_of_resources_costs_a_few_round_trips_not_a_few_per_resour
             Scanned("Pod", "shop", pod, [finding(pod, "privileged"), finding(pod, "no-limits")])
             for pod in pods
         ]
-        commands.names.clear()
+        commands.clear()
         created = await store.replace_builtin_many(first)
         assert [len(docs) for docs in created] == [2] * 30
         assert len({doc["_id"] for docs in created for doc in docs}) == 60
@@ -134,7 +102,7 @@ async def test_a_batch_of_resources_costs_a_few_round_trips_not_a_few_per_resour
             Scanned("Pod", "shop", pod, [finding(pod, "privileged"), finding(pod, "latest-tag")])
             for pod in pods
         ]
-        commands.names.clear()
+        commands.clear()
         created = await store.replace_builtin_many(again)
         assert [[doc["check_name"] for doc in docs] for docs in created] == [["latest-tag"]] * 30
         assert sorted(commands.names) == ["delete", "find", "findAndModify", "insert", "update"]
@@ -168,16 +136,16 @@ async def test_manifests_are_inserted_when_new_replaced_when_changed_and_left_wh
         store = FindingStore(client[mongo_db_name])
         await store.ensure_indexes()
         first = [(pod(f"web-{n}", "nginx:1.27"), "shop") for n in range(5)]
-        commands.names.clear()
+        commands.clear()
         await store.save_manifests(first)
         assert commands.names == ["find", "insert"]
-        commands.names.clear()
+        commands.clear()
         await store.save_manifests(first)
         assert commands.names == ["find"]  # the same five: nothing written
 
         # A resource listed twice keeps its last; a changed one is replaced.
         changed = [(pod("web-0", "nginx:1.28"), "shop"), (pod("web-0", "nginx:1.29"), "shop")]
-        commands.names.clear()
+        commands.clear()
         await store.save_manifests([*changed, first[1]])
         assert commands.names == ["find", "update"]
         assert (await store.manifest("Pod", "shop", "web-0")) == pod("web-0", "nginx:1.29")
@@ -187,7 +155,7 @@ async def test_manifests_are_inserted_when_new_replaced_when_changed_and_left_wh
         await client[mongo_db_name][MANIFESTS].update_one(
             {"_id": "Pod/shop/web-2"}, {"$unset": {"digest": ""}}
         )
-        commands.names.clear()
+        commands.clear()
         await store.save_manifests([first[2]])
         await store.save_manifests([first[2]])
         assert commands.names == ["find", "update", "find"]

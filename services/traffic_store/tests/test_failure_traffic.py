@@ -10,11 +10,12 @@ from typing import Any
 import msgspec
 import pytest
 from kubernetes.client import ApiClient
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import cluster_world as world
+from kubeward.devstack.testing import Commands
 from kubeward.schemas.network import (
     DropQueries,
     DropQuery,
@@ -190,23 +191,6 @@ async def test_impact_lists_the_callers_with_connections_counted_once(
     assert (found.callers, found.flows) == ([], 0)
 
 
-class Finds(monitoring.CommandListener):
-    """Counts the ``find`` commands a client sends, per collection."""
-
-    def __init__(self) -> None:
-        self.collections: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.collections.append(str(event.command["find"]))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def test_no_drop_seen_in_the_window_reads_no_flow(
     mongo_url: str, db: AsyncDatabase[Document], load_world: LoadWorld
 ) -> None:
@@ -214,21 +198,21 @@ async def test_no_drop_seen_in_the_window_reads_no_flow(
     (traffic-store writes it with the flows), without reading flows, and still names the
     pod's addresses."""
     await load_world(db, [e for e in world.traffic() if e["decision"] == "ALLOW"])
-    finds = Finds()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
     try:
         found = await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)
         assert (found.peers, found.pod_ips) == ([], ["10.244.4.40"])
-        assert COLLECTION not in finds.collections, finds.collections
+        assert COLLECTION not in commands.finds(), commands.finds()
 
         # DROPs seen before the window do not count; one seen in it is read and found.
         early = world.flow(
             22, world.POSTGRES, "shop", "INGRESS", "10.244.4.40", "5432", "52003", clock="09:00:00"
         )
         await load_world(db, [early | {"decision": "DROP"}])
-        finds.collections.clear()
+        commands.clear()
         assert (await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)).peers == []
-        assert COLLECTION not in finds.collections
+        assert COLLECTION not in commands.finds()
         await load_world(db, [POSTGRES_REFUSES_LEDGER])
         [peer] = (await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)).peers
         assert (peer.dropped_at, peer.via) == ("ingress", "peer")
@@ -248,20 +232,20 @@ async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory
         DropQuery(namespace="shop", pod_name="not-in-the-inventory", **WINDOW),
         DropQuery(namespace="ledger", pod_name=world.LEDGER, **WINDOW),
     ]
-    finds = Finds()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
     try:
         watched = client[db.name]
         alone = [await drops(watched, **msgspec.to_builtins(q)) for q in queries]
         assert alone[0].peers and alone[2].peers == []
-        reads_alone = list(finds.collections)
-        finds.collections.clear()
+        reads_alone = commands.finds()
+        commands.clear()
         reply = await NetworkService(watched, []).drops_many(DropQueries(queries=queries))
         assert reply.status == 200, reply.detail
         assert msgspec.json.decode(reply.body, type=DropReports).reports == alone
-        assert finds.collections.count(SPANS) == 1 < reads_alone.count(SPANS)
+        assert commands.finds().count(SPANS) == 1 < reads_alone.count(SPANS)
         # the four subjects are one read; resolving the flows' peers reads the rest
-        assert finds.collections.count(PODS) <= reads_alone.count(PODS) - 3
+        assert commands.finds().count(PODS) <= reads_alone.count(PODS) - 3
     finally:
         await client.close()
 

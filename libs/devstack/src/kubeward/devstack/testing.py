@@ -26,7 +26,7 @@ import uvicorn
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import infra
@@ -53,6 +53,37 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+class Commands(monitoring.CommandListener):
+    """The MongoDB commands a client sends, as (command name, collection): pass it in
+    ``event_listeners`` to count round trips in a test."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self.sent.append((event.command_name, target if isinstance(target, str) else ""))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    @property
+    def names(self) -> list[str]:
+        """Command names, in order."""
+        return [name for name, _ in self.sent]
+
+    def finds(self) -> list[str]:
+        """Collections of the ``find`` commands, in order."""
+        return [collection for name, collection in self.sent if name == "find"]
+
+    def clear(self) -> None:
+        """Forget what was sent so far."""
+        self.sent.clear()
 
 
 async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:
