@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
+from kubeward.devstack import k8s_workloads
 from kubeward.devstack.failure_reports import generate
 from kubeward.security.scanner import parse_manifests
 
@@ -192,3 +193,14 @@ def test_generated_agent_reports_read_as_the_safe_loader_reads_them() -> None:
     assert len(manifests) == 80
     for text in manifests:
         assert parse_manifests(text) == [yaml.load(text, Loader=yaml.CSafeLoader)]
+
+
+def test_generated_workloads_read_back_as_sent_from_yaml_and_json() -> None:
+    """The benchmark's workloads (every kind and profile, a quarter in snake_case) parse to
+    the objects that were dumped: multi-document YAML through the full loader, JSON arrays."""
+    workload = k8s_workloads.generate(40, seed=5)
+    for objects, text, message in zip(
+        workload.objects, workload.yaml_texts, workload.messages, strict=True
+    ):
+        assert parse_manifests(text) == objects
+        assert parse_manifests(message.decode()) == objects
