@@ -45,18 +45,16 @@ MANY_CHUNK = 100
 """Reports per ``drops-many`` request."""
 
 
-def _window(namespace: str, pod_name: str, at: datetime, addresses: list[str]) -> DropQuery:
+def _query(report: PodFailureReport, at: datetime, addresses: list[str]) -> DropQuery:
+    """DROP flows around a failure at ``at`` (naive UTC): the
+    :data:`~kubeward.schemas.network.DROP_WINDOW_MINUTES` before it and a minute after."""
     return DropQuery(
-        namespace=namespace,
-        pod_name=pod_name,
+        namespace=report.namespace,
+        pod_name=report.pod_name,
         since=stamp(at - timedelta(minutes=DROP_WINDOW_MINUTES)),
         until=stamp(at + DROPS_AFTER),
         addresses=addresses,
     )
-
-
-def _query(report: PodFailureReport, at: datetime, addresses: list[str]) -> DropQuery:
-    return _window(report.namespace, report.pod_name, at, addresses)
 
 
 def _addresses(report: PodFailureReport, view: ReportView) -> list[str]:
@@ -87,15 +85,6 @@ class TrafficLink:
     async def stop(self) -> None:
         """Unsubscribe; waiters get ``None``."""
         await self._inbox.stop()
-
-    async def drops(
-        self, namespace: str, pod_name: str, at: datetime, addresses: list[str]
-    ) -> DropReport | None:
-        """DROP flows around a failure at ``at`` (naive UTC): the
-        :data:`~kubeward.schemas.network.DROP_WINDOW_MINUTES` before it and a minute after."""
-        return await self._ask(
-            bus.RPC_NETWORK_DROPS, _window(namespace, pod_name, at, addresses), DropReport
-        )
 
     async def report_drops(
         self, report: PodFailureReport, at: datetime, view: ReportView | None = None
