@@ -18,6 +18,12 @@ async def read_page(gate: IngestFirst, seconds: float, log: list[tuple[float, fl
         log.append((began, time.monotonic()))
 
 
+async def ingest_until(gate: IngestFirst, stop: asyncio.Event) -> None:
+    """A report batch in hand until ``stop``."""
+    async with gate.ingesting():
+        await stop.wait()
+
+
 async def test_without_reports_pages_are_read_at_once_and_side_by_side() -> None:
     gate = IngestFirst(limit=60)
     log: list[tuple[float, float]] = []
@@ -28,12 +34,7 @@ async def test_without_reports_pages_are_read_at_once_and_side_by_side() -> None
 async def test_while_reports_arrive_pages_take_turns_with_a_bounded_share() -> None:
     gate = IngestFirst(limit=60, share=1 / 3)
     stop = asyncio.Event()
-
-    async def ingest() -> None:
-        async with gate.ingesting():
-            await stop.wait()
-
-    batch = asyncio.create_task(ingest())
+    batch = asyncio.create_task(ingest_until(gate, stop))
     await asyncio.sleep(0)
     log: list[tuple[float, float]] = []
     await asyncio.wait_for(asyncio.gather(*(read_page(gate, 0.1, log) for _ in range(3))), 5)
@@ -47,12 +48,7 @@ async def test_while_reports_arrive_pages_take_turns_with_a_bounded_share() -> N
 async def test_a_page_never_waits_longer_than_the_limit() -> None:
     gate = IngestFirst(limit=0.2, share=0.001)  # pages would wait ~1000x their time
     stop = asyncio.Event()
-
-    async def ingest() -> None:
-        async with gate.ingesting():
-            await stop.wait()
-
-    batch = asyncio.create_task(ingest())
+    batch = asyncio.create_task(ingest_until(gate, stop))
     await asyncio.sleep(0)
     log: list[tuple[float, float]] = []
     await read_page(gate, 0.1, log)
