@@ -35,6 +35,7 @@ bench: install ## Benchmarks (not part of make test); prints ratios against raw 
 	@$(PY) python -m bench.failures
 	@$(PY) python -m bench.failure_pages
 	@$(PY) python -m bench.failure_http
+	@$(PY) python -m bench.feed_latency
 	@$(PY) python -m bench.security
 	@$(PY) python -m bench.diagram
 	@$(PY) python -m bench.network_policy

@@ -100,6 +100,16 @@ CASES = (
         ("reports   60 per phase", "ms/report at 8 clients", "CPU ms per report at 32 clients"),
     ),
     Case(
+        "bench.feed_latency",
+        ("--clients", "20", "--reports", "5", "--interval-ms", "50"),
+        180,
+        (
+            "frame p99 / POST answer p99 alone, 20",
+            "frame p99 / core NATS fan-out p99, 20",
+        ),
+        ("reports   5 per client count", "POST → pod_failure frame, 20 clients"),
+    ),
+    Case(
         "bench.security",
         ("--workloads", "50"),
         150,

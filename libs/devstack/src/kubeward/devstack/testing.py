@@ -100,15 +100,19 @@ async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
+async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free port in this event loop; yield its base URL.
+
+    ``config``: more ``uvicorn.Config`` options (e.g. the ``ws`` protocol a service uses).
 
     Unlike an in-memory test client this runs the app's lifespan in the test's own loop,
     so connections it opens (NATS, MongoDB) live where the test awaits them.
     """
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, **config
+        )
     )
     task = asyncio.create_task(server.serve())
     await eventually(lambda: _started(server, task), bool, timeout=30, what="uvicorn start-up")

@@ -8,6 +8,7 @@ from kubeward.core.logs import configure_logging
 from kubeward.core.settings import load_settings
 from kubeward.gateway.app import create_app
 from kubeward.gateway.settings import Settings
+from kubeward.gateway.ws_deflate import SharedDeflateProtocol
 
 
 def main() -> None:
@@ -27,6 +28,8 @@ def main() -> None:
         # Open SSE log streams and WebSockets would otherwise hold shutdown until their
         # clients leave; past this many seconds they are cut.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # Feed frames are compressed once for every socket (see ws_deflate).
+        ws=SharedDeflateProtocol,
     )
 
 
