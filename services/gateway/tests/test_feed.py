@@ -26,7 +26,7 @@ from kubeward.devstack.testing import eventually, serve_asgi
 from kubeward.gateway.app import create_app
 from kubeward.gateway.feed_hub import FeedHub
 from kubeward.gateway.settings import Settings as GatewaySettings
-from kubeward.gateway.ws_deflate import SharedDeflateProtocol
+from kubeward.gateway.ws_protocol import FeedSocketProtocol
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.schemas import bus
@@ -54,7 +54,7 @@ def gateway(nats_url: str, mongo_url: str, mongo_db_name: str, redis_url: str) -
             **changes,
         )
         app = create_app(settings)
-        async with serve_asgi(app, ws=SharedDeflateProtocol) as base_url:
+        async with serve_asgi(app, ws=FeedSocketProtocol) as base_url:
             yield "ws" + base_url.removeprefix("http"), app
 
     return start

@@ -38,7 +38,7 @@ from kubeward.devstack.testing import eventually, serve_asgi
 from kubeward.gateway.app import create_app
 from kubeward.gateway.kure_feed import KureRelay
 from kubeward.gateway.settings import Settings
-from kubeward.gateway.ws_deflate import SharedDeflateProtocol
+from kubeward.gateway.ws_protocol import FeedSocketProtocol
 from kubeward.schemas import bus
 
 TOKEN = "kure-service-token"
@@ -68,7 +68,7 @@ def kure_gateway(gateway_settings: Settings) -> GatewayFactory:
     @asynccontextmanager
     async def start() -> AsyncIterator[Gw]:
         app = create_app(settings)
-        async with serve_asgi(app, ws=SharedDeflateProtocol) as url:
+        async with serve_asgi(app, ws=FeedSocketProtocol) as url:
             yield Gw(url, "ws" + url.removeprefix("http"), app)
 
     return start

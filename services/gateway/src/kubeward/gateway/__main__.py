@@ -8,7 +8,7 @@ from kubeward.core.logs import configure_logging
 from kubeward.core.settings import load_settings
 from kubeward.gateway.app import create_app
 from kubeward.gateway.settings import Settings
-from kubeward.gateway.ws_deflate import SharedDeflateProtocol
+from kubeward.gateway.ws_protocol import FeedSocketProtocol
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         # clients leave; past this many seconds they are cut.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # Feed frames are compressed once for every socket (see ws_deflate).
-        ws=SharedDeflateProtocol,
+        ws=FeedSocketProtocol,
     )
 
 

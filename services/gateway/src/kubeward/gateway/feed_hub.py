@@ -42,6 +42,10 @@ FEED_LAGGING = Counter(
     "WebSocket feed clients disconnected because their queue overflowed.",
 )
 
+BURST = 64
+"""Messages the hub hands out before it lets the clients' pumps run (at most a quarter of
+a client's queue)."""
+
 RESYNC_REQUIRED = "resync_required"
 LAGGING = "lagging"
 
@@ -179,6 +183,8 @@ class FeedHub:
     def __init__(self, js: JetStreamContext, *, replay_max: int, client_queue: int) -> None:
         self._js = js
         self._client_queue = max(1, client_queue)
+        self._burst = max(1, min(BURST, self._client_queue // 4))
+        self._unyielded = 0
         self._ring: deque[FeedItem] = deque(maxlen=max(0, replay_max))
         self._clients: set[FeedClient] = set()
         self._internal: set[FeedClient] = set()
@@ -250,8 +256,13 @@ class FeedHub:
         if seq >= self._boot_last:
             self._warm.set()
         # nats-py calls back without yielding while messages are buffered: let the clients'
-        # pumps send before the next message, so a burst does not count against them.
-        await asyncio.sleep(0)
+        # pumps send every few messages, so a burst does not count against them. Not after
+        # each: the frames of a burst then reach each socket together (one write, see
+        # ws_protocol).
+        self._unyielded += 1
+        if self._unyielded >= self._burst:
+            self._unyielded = 0
+            await asyncio.sleep(0)
 
     def _detach_lagging(self, client: FeedClient) -> None:
         self._clients.discard(client)

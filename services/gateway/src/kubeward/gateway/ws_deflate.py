@@ -11,17 +11,15 @@ each message it sends is compressed on its own, so the same text gives the same 
 every socket, and those bytes are computed once and kept for the next sockets. What
 clients send to us is decompressed as before. No maintained library shares compressed
 frames between connections, hence this module: a subclass of ``websockets``'
-:class:`PerMessageDeflate` and a uvicorn protocol that offers it.
+:class:`PerMessageDeflate` and the factory that negotiates it (offered by
+:class:`~kubeward.gateway.ws_protocol.FeedSocketProtocol`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
@@ -73,12 +71,14 @@ class SharedDeflate(PerMessageDeflate):
             and frame.opcode in (Opcode.TEXT, Opcode.BINARY)
         ):
             return super().encode(frame)
+        # The same bytes object for every socket (FeedSocketProtocol encodes each text once),
+        # so its hash is computed once too.
         key = (self.local_max_window_bits, bytes(frame.data))
         data = SHARED.get(key)
         if data is None:
             data = bytes(super().encode(frame).data)
             SHARED.put(key, data)
-        return dataclasses.replace(frame, data=data, rsv1=True)
+        return Frame(frame.opcode, data, frame.fin, True, frame.rsv2, frame.rsv3)
 
 
 class SharedDeflateFactory(ServerPerMessageDeflateFactory):
@@ -104,13 +104,3 @@ class SharedDeflateFactory(ServerPerMessageDeflateFactory):
             agreed.local_max_window_bits,
             agreed.compress_settings,
         )
-
-
-class SharedDeflateProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol offering :class:`SharedDeflateFactory`'s deflate (pass
-    as ``ws=`` to uvicorn)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.config.ws_per_message_deflate:
-            self.conn.available_extensions = [SharedDeflateFactory()]

@@ -1,4 +1,5 @@
-"""Feed frames are deflated once for every socket (``kubeward.gateway.ws_deflate``).
+"""The gateway's WebSocket protocol: feed frames deflated once for every socket
+(``kubeward.gateway.ws_deflate``), a burst's frames written together (``ws_protocol``).
 
 The extension is checked against ``websockets``' own client-side deflate (what decodes
 the frames in a client), and end to end: real gateway, real nats-server, ``websockets``
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from typing import ClassVar
 
 import msgspec
 import pytest
@@ -21,12 +23,8 @@ from kubeward.core.bus import ensure_streams
 from kubeward.devstack.testing import serve_asgi
 from kubeward.gateway.app import create_app
 from kubeward.gateway.settings import Settings
-from kubeward.gateway.ws_deflate import (
-    SHARED,
-    SharedDeflate,
-    SharedDeflateFactory,
-    SharedDeflateProtocol,
-)
+from kubeward.gateway.ws_deflate import SHARED, SharedDeflate, SharedDeflateFactory
+from kubeward.gateway.ws_protocol import FeedSocketProtocol
 from kubeward.schemas import bus
 
 TOKEN = "deflate-token"
@@ -108,7 +106,7 @@ async def test_gateway_sends_one_compression_of_a_frame_to_every_client(
         redis_url=redis_url,
         service_token=TOKEN,
     )
-    async with serve_asgi(create_app(settings), ws=SharedDeflateProtocol) as base:
+    async with serve_asgi(create_app(settings), ws=FeedSocketProtocol) as base:
         url = "ws" + base.removeprefix("http") + f"/api/ws?token={TOKEN}"
         clients = [await connect(url, compression="deflate") for _ in range(5)]
         try:
@@ -126,3 +124,61 @@ async def test_gateway_sends_one_compression_of_a_frame_to_every_client(
             assert SHARED.compressed - before == 1
         finally:
             await asyncio.gather(*(ws.close() for ws in clients))
+
+
+class _CountingProtocol(FeedSocketProtocol):
+    """Records how many frames each write to a socket carried."""
+
+    frames_per_write: ClassVar[list[int]] = []
+
+    def flush(self) -> None:
+        if self._held:
+            _CountingProtocol.frames_per_write.append(len(self._held))
+        super().flush()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_reaches_each_socket_in_order_in_fewer_writes(
+    nc: NATS, nats_url: str, mongo_url: str, mongo_db_name: str, redis_url: str
+) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, [bus.FEED])
+    settings = Settings(
+        nats_url=nats_url,
+        mongodb_url=mongo_url,
+        mongodb_db=mongo_db_name,
+        redis_url=redis_url,
+        service_token=TOKEN,
+    )
+    burst = 30
+    async with serve_asgi(create_app(settings), ws=_CountingProtocol) as base:
+        for path in ("/api/ws", "/ws"):  # the feed's own clients, and Kure's
+            url = "ws" + base.removeprefix("http") + f"{path}?token={TOKEN}"
+            clients = [await connect(url) for _ in range(3)]
+            try:
+                _CountingProtocol.frames_per_write.clear()
+                await asyncio.gather(
+                    *(
+                        js.publish(
+                            bus.FEED_PREFIX + "security_finding",
+                            msgspec.json.encode({"type": "security_finding", "data": {"id": i}}),
+                        )
+                        for i in range(burst)
+                    )
+                )
+                received = [
+                    [
+                        msgspec.json.decode(await asyncio.wait_for(ws.recv(), 15))["data"]["id"]
+                        for _ in range(burst)
+                    ]
+                    for ws in clients
+                ]
+                # Pipelined publishes may be stored in another order than sent: every socket
+                # gets the stream's order, the same for all, each frame once.
+                assert sorted(received[0]) == list(range(burst))
+                assert all(ids == received[0] for ids in received)
+                writes = _CountingProtocol.frames_per_write
+                assert sum(writes) == burst * len(clients)
+                assert len(writes) < burst * len(clients)
+            finally:
+                await asyncio.gather(*(ws.close() for ws in clients))
