@@ -379,6 +379,8 @@ class BusRuntime:
         A fetch still waiting is abandoned: what the server sent it meanwhile is redelivered
         after ``ack_wait``, nothing is lost.
         """
+        if self._stopping:
+            return
         self._stopping = True
         for consumer in self.consumers:
             consumer.stopping.set()
