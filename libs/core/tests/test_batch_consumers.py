@@ -85,9 +85,7 @@ async def test_slow_batch_is_kept_in_progress_not_redelivered(nats_url: str, nc:
     assert deliveries == [1]
 
 
-async def test_failing_message_is_dead_lettered_after_max_deliver(
-    nats_url: str, nc: NATS
-) -> None:
+async def test_failing_message_is_dead_lettered_after_max_deliver(nats_url: str, nc: NATS) -> None:
     """With today's headers and stable id, after growing nak delays."""
     calls = 0
 
@@ -114,9 +112,7 @@ async def test_failing_message_is_dead_lettered_after_max_deliver(
     assert calls == 2
 
 
-async def test_one_bad_message_of_a_batch_is_dead_lettered_alone(
-    nats_url: str, nc: NATS
-) -> None:
+async def test_one_bad_message_of_a_batch_is_dead_lettered_alone(nats_url: str, nc: NATS) -> None:
     """Its neighbours in the fetched batch are acked at their first delivery; only the bad
     one is redelivered and, at the last delivery, dead-lettered."""
     js = nc.jetstream()
