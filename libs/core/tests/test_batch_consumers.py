@@ -244,3 +244,35 @@ async def test_a_loop_that_does_not_come_round_is_reported_not_live(
         assert await consumer.is_healthy()
         release.set()
         await eventually(consumer.is_moving, bool, timeout=10, what="loop moving again")
+
+
+async def test_the_runtime_reports_its_connection_closed_for_good_but_not_its_own_stop(
+    nats_url: str,
+) -> None:
+    """As ``serving`` does for the service's connection: the service exits to be restarted
+    when the broker's connection closes for good; a drain on stop is no such loss."""
+    lost: list[str] = []
+
+    async def closed() -> None:
+        lost.append("lost")
+
+    quiet = BusRuntime("quiet", nats_url, closed_cb=closed)
+    await quiet.start()
+    await quiet.stop()
+    runtime = BusRuntime("probe", nats_url, closed_cb=closed)
+    await runtime.start()
+    connection = runtime.broker.connection
+    # Payload under the client-side check, headers pushing it over the server's limit:
+    # the server answers with an error and closes the connection.
+    with contextlib.suppress(Exception):
+        await connection.publish(
+            SUBJECT, b"x" * (connection.max_payload - 10), headers={"pad": "p" * 200}
+        )
+        await connection.flush(timeout=2)
+    await eventually(lambda: _list(lost), lambda got: got == ["lost"], timeout=15)
+    await runtime.stop()
+    assert lost == ["lost"]
+
+
+async def _list(items: list[str]) -> list[str]:
+    return list(items)

@@ -44,6 +44,7 @@ from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import BatchPullStreamSubscriber
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -52,6 +53,9 @@ from kubeward.core import bus
 from kubeward.core.outage import is_outage
 
 log = logging.getLogger(__name__)
+
+_FASTSTREAM_LOG = logging.getLogger("kubeward.faststream")
+_FASTSTREAM_LOG.setLevel(logging.WARNING)
 
 BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 
@@ -334,7 +338,9 @@ class BusRuntime:
             reconnect_time_wait=0.5,  # type: ignore[arg-type]  # typed int; nats-py takes seconds as float
             connect_timeout=5,
             apply_types=False,
-            # FastStream logs every handled batch at INFO: once per fetch, noise here.
+            # FastStream logs every handled batch, and each consumer task's end, at INFO:
+            # noise here; its warnings and errors still come through.
+            logger=_FASTSTREAM_LOG,
             log_level=logging.DEBUG,
             closed_cb=closed,
         )
@@ -388,6 +394,9 @@ class BusRuntime:
         # batch in hand is waited for however long it takes, as BatchWorker.stop does.
         for consumer in self.consumers:
             await consumer.idle.wait()
-        await self.broker.stop()
+        # The subscribers stop first; draining a connection already closed for good (the
+        # reason the service is leaving) then raises: nothing is left to drain.
+        with contextlib.suppress(ConnectionClosedError):
+            await self.broker.stop()
         for consumer in self.consumers:
             consumer.healthy = False
