@@ -122,7 +122,6 @@ class BatchConsumer:
         self.healthy = False
         self.started = False
         self.last_progress = 0.0
-        self.fetching = False
         self.idle = asyncio.Event()
         """Set while no batch is being settled."""
         self.idle.set()
@@ -268,7 +267,6 @@ class _PullLoop(BatchPullStreamSubscriber):
         assert sub is not None
         while self.running and not consumer.stopping.is_set():
             consumer.last_progress = consumer.clock()
-            consumer.fetching = True
             try:
                 msgs = await sub.fetch(spec.batch, timeout=FETCH_WAIT)
                 if msgs and spec.window > 0:
@@ -280,8 +278,6 @@ class _PullLoop(BatchPullStreamSubscriber):
                 consumer.healthy = False
                 await asyncio.sleep(spec.retry_delay)
                 continue
-            finally:
-                consumer.fetching = False
             consumer.healthy = True
             if msgs and not consumer.stopping.is_set():
                 # A batch fetched while stopping is left to the server, as a cancelled
