@@ -28,8 +28,9 @@ from kubeward.schemas.setting_key import KeyRegistry
 
 
 class Watched(Protocol):
-    """A consumer the service's health reports on (a :class:`~kubeward.core.bus.BatchWorker`
-    or a :class:`~kubeward.core.batch_consumers.BatchConsumer`)."""
+    """A consumer the service's health reports on (a
+    :class:`~kubeward.core.batch_worker.BatchWorker` or a
+    :class:`~kubeward.core.settlement.BatchConsumer`)."""
 
     @property
     def durable(self) -> str:
