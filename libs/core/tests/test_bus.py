@@ -14,8 +14,8 @@ from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
+from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import (
-    BatchWorker,
     NoRespondersError,
     ReplyInbox,
     dead_letter,

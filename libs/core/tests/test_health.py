@@ -10,7 +10,8 @@ import httpx
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from kubeward.core.bus import BatchWorker, ensure_streams
+from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.bus import ensure_streams
 from kubeward.core.health import DEGRADED, OK, UNHEALTHY, Check, HealthServer, health_report
 from kubeward.core.service import watchdog
 from kubeward.devstack.testing import eventually

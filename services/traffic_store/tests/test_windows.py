@@ -18,7 +18,8 @@ from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 
-from kubeward.core.bus import BatchWorker, ensure_streams, stream_seq
+from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.bus import ensure_streams, stream_seq
 from kubeward.core.mongo import Document
 from kubeward.devstack.testing import eventually, stored_messages
 from kubeward.schemas import bus

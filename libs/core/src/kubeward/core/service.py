@@ -7,9 +7,10 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
+from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -24,6 +25,25 @@ from kubeward.core.metrics import render
 from kubeward.core.settings import BaseSettings
 from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS, metrics_subject
 from kubeward.schemas.setting_key import KeyRegistry
+
+
+class Watched(Protocol):
+    """A consumer the service's health reports on (a
+    :class:`~kubeward.core.batch_worker.BatchWorker` or a
+    :class:`~kubeward.core.settlement.BatchConsumer`)."""
+
+    @property
+    def durable(self) -> str:
+        """The durable consumer's name."""
+        ...
+
+    async def is_healthy(self) -> bool:
+        """Ready: its fetches reach the server."""
+        ...
+
+    async def is_moving(self) -> bool:
+        """Alive: its loop comes round."""
+        ...
 
 
 class ServiceContext:
@@ -42,6 +62,10 @@ class ServiceContext:
         self.components: dict[str, object] = {}
         """The body's main objects by name (its store, its settings view), so in-process
         tests can look at the state the service sees."""
+        self.connection_lost: Callable[[], Awaitable[None]] = _nothing
+        """Call when a NATS connection of the body's own (a
+        :class:`~kubeward.core.batch_consumers.BusRuntime`'s) closed for good: the service
+        then exits to be restarted, as when its own connection closes."""
         self.metrics: CollectorRegistry | None = None
         """The service's own Prometheus registry, when its body sets one: answered on
         ``metrics_subject(name)`` for the gateway's ``/metrics`` and served on the health
@@ -50,12 +74,16 @@ class ServiceContext:
     async def _nats_ok(self) -> bool:
         return bool(self.nc.is_connected)
 
-    def watch(self, worker: bus.BatchWorker) -> None:
+    def watch(self, worker: Watched) -> None:
         """Report ``worker`` in health: ready while its fetches reach the server, alive while
         its loop comes round."""
         name = f"consumer:{worker.durable}"
         self.checks[name] = worker.is_healthy
         self.liveness[name] = worker.is_moving
+
+
+async def _nothing() -> None:
+    pass
 
 
 async def _health(ctx: ServiceContext, _msg: Msg) -> bytes:
@@ -92,6 +120,7 @@ async def serving(
     nc = await bus.connect(settings.nats_url, name, closed_cb=closed)
     try:
         ctx = ServiceContext(name, settings, nc)
+        ctx.connection_lost = closed
         await bus.ensure_streams(ctx.js, STREAMS, settings.nats_stream_replicas)
         async with body(ctx):
             subs = [

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, serve_replies
+from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.failure_analyzer import admin_settings, metrics, retention
 from kubeward.failure_analyzer.commands import Commands

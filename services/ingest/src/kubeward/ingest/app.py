@@ -1,4 +1,5 @@
-"""The ingest service body: one durable worker per collector subject it routes."""
+"""The ingest service body: one durable batch consumer per collector subject it routes, on
+the FastStream runtime (:mod:`kubeward.core.batch_consumers`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from kubeward.core.bus import BatchWorker
+from kubeward.core.batch_consumers import BatchSpec, BusRuntime
 from kubeward.core.service import ServiceContext
 from kubeward.ingest import metrics
 from kubeward.ingest.http_log import HttpLogRouter
@@ -27,7 +28,7 @@ from kubeward.schemas import bus
 
 @asynccontextmanager
 async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
-    """Start the routing workers (their counters answered on ``RPC_INGEST_METRICS``);
+    """Start the routing consumers (their counters answered on ``RPC_INGEST_METRICS``);
     drain them on exit."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
@@ -43,25 +44,27 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
         ("pod-syscalls", bus.COLLECT_POD_SYSCALLS, PodSyscallsRouter),
         ("http-log", bus.COLLECT_HTTP_LOG, HttpLogRouter),
     ]
-    workers = [
-        BatchWorker(
-            ctx.js,
-            stream=bus.COLLECT.name,
-            durable=f"{bus.CONSUMER_INGEST}-{name}",
-            filter_subject=subject,
-            handler=router(ctx.nc, ctx.js, settings.max_records_per_message),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
+    runtime = BusRuntime(ctx.name, settings.nats_url, closed_cb=ctx.connection_lost)
+    consumers = [
+        runtime.batch_consumer(
+            BatchSpec(
+                stream=bus.COLLECT.name,
+                durable=f"{bus.CONSUMER_INGEST}-{name}",
+                filter_subject=subject,
+                stage=STAGE,
+                batch=settings.fetch_batch,
+                max_deliver=settings.max_deliver,
+            ),
+            router(ctx.nc, ctx.js, settings.max_records_per_message),
         )
         for name, subject, router in routers
     ]
-    for worker in workers:
-        await worker.start()
-        ctx.watch(worker)
+    await runtime.start()
+    ctx.checks["bus-runtime"] = runtime.ping
+    for consumer in consumers:
+        ctx.watch(consumer)
     ctx.metrics = metrics.REGISTRY
     try:
         yield
     finally:
-        for worker in workers:
-            await worker.stop()
+        await runtime.stop()

@@ -14,9 +14,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core import mongo
+from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import (
     READ_TIME_LIMIT,
-    BatchWorker,
     publish_all,
     publish_reply,
     serve_replies,

@@ -12,9 +12,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
+from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import (
     READ_TIME_LIMIT,
-    BatchWorker,
     dead_letter,
     publish_reply,
     serve_replies,

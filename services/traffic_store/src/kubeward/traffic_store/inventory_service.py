@@ -9,7 +9,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.bus import READ_TIME_LIMIT, BatchWorker, publish_reply, serve_replies
+from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.bus import READ_TIME_LIMIT, publish_reply, serve_replies
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus

@@ -1,0 +1,200 @@
+"""Durable JetStream batch consumers on FastStream's :class:`~faststream.nats.NatsBroker`.
+
+The pilot of issue 15's runtime (ingest runs on it; the other services still use
+:class:`kubeward.core.batch_worker.BatchWorker`, whose semantics this module keeps exactly).
+
+What FastStream gives and is used as it is: the broker and its connection (reconnects,
+``closed_cb``), the subscriber registry and its start/stop, durable pull subscriptions
+declared by a :class:`~nats.js.api.ConsumerConfig` (``max_deliver``, ``ack_wait``,
+``max_ack_pending`` go to the server unchanged), ``PullSub(batch=True)`` handing the handler a
+list, ``AckPolicy.MANUAL`` (FastStream never acks, naks or terms on its own), a decoder hook
+(the handler receives the raw :class:`~nats.aio.msg.Msg` list: each router decodes its
+records with msgspec itself, record by record, so one hostile record cannot fail the batch's
+decoding), graceful stop of in-flight handlers, and ``broker.ping`` for readiness.
+
+What it lacks, hand-written here:
+
+- **Fetch loop** (:class:`_PullLoop`). FastStream's batch loop keeps fetching until the batch
+  is full or ``PullSub.timeout`` has passed since the loop came round, so a trickle (one
+  ``POST /pod/traffic``) would wait the whole timeout, and a short timeout would poll the
+  server many times a second while idle. Today's loop hands over what the first fetch
+  returned (or, with a ``window``, fills from the first arrival), long-polls 0.5 s while
+  idle, reports a failing fetch as unready and waits ``retry_delay`` instead of ending
+  the task; it binds the durable consumer with the retries :func:`kubeward.core.bus.pull_subscribe`
+  makes on a cluster electing a leader (FastStream's start fails at the first timeout).
+- **Settlement** (:class:`~kubeward.core.settlement.BatchConsumer`, shared with the
+  hand-written :class:`~kubeward.core.batch_worker.BatchWorker`): per-message outcome,
+  dead letters, growing delays, outage hold, in-progress acks. A middleware's
+  ``consume_scope`` only sees the batch as one message and cannot call the handler again
+  for one message of it, so this is a wrapper around the handler rather than a middleware.
+- **Liveness** per consumer (the loop comes round), which FastStream does not track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.subscriber.usecases import BatchPullStreamSubscriber
+from nats.errors import ConnectionClosedError
+from nats.js import JetStreamContext
+
+from kubeward.core import bus
+from kubeward.core.settlement import (
+    FETCH_WAIT,
+    BatchConsumer,
+    BatchHandler,
+    BatchSpec,
+    fetch_batch,
+)
+
+log = logging.getLogger(__name__)
+
+_FASTSTREAM_LOG = logging.getLogger("kubeward.faststream")
+_FASTSTREAM_LOG.setLevel(logging.WARNING)
+
+__all__ = ["BatchConsumer", "BatchHandler", "BatchSpec", "BusRuntime"]
+
+
+class _PullLoop(BatchPullStreamSubscriber):
+    """FastStream's batch pull subscriber with today's fetch loop and durable binding (see
+    the module docstring for why). Everything after the fetch (middlewares, the handler
+    call, graceful stop) is FastStream's ``consume``."""
+
+    __slots__ = ()
+    kubeward: BatchConsumer
+
+    async def _create_subscription(self) -> None:
+        if self.subscription:
+            return
+        consumer = self.kubeward
+        self.subscription = await bus.pull_subscribe(
+            self.jetstream, consumer.spec.stream, consumer.spec.consumer_config()
+        )
+        consumer.healthy = True
+        consumer.started = True
+        consumer.last_progress = consumer.clock()
+        self.add_task(self._consume_pull)
+
+    async def _consume_pull(self) -> None:
+        consumer = self.kubeward
+        spec = consumer.spec
+        sub = self.subscription
+        assert sub is not None
+        while self.running and not consumer.stopping.is_set():
+            consumer.last_progress = consumer.clock()
+            try:
+                msgs = await fetch_batch(sub, spec)
+            except TimeoutError:
+                continue
+            except Exception:
+                log.exception("fetch from %s failed", spec.durable)
+                consumer.healthy = False
+                await asyncio.sleep(spec.retry_delay)
+                continue
+            consumer.healthy = True
+            if msgs and not consumer.stopping.is_set():
+                # A batch fetched while stopping is left to the server, as a cancelled
+                # fetch's: redelivered after ack_wait.
+                await self.consume(msgs)
+
+
+async def _raw_batch(msg: Any, *_args: Any, **_kwargs: Any) -> Any:
+    """Decoder: the handler receives the fetched :class:`Msg` list undecoded."""
+    return msg.raw_message
+
+
+class BusRuntime:
+    """A service's FastStream broker and the durable batch consumers registered on it.
+
+    It has its own NATS connection (the service's :class:`~kubeward.core.service.ServiceContext`
+    keeps its own for publishing, health and metrics requests).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        nats_url: str,
+        closed_cb: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._stopping = False
+
+        async def closed() -> None:
+            # Draining on stop closes the connection too: that is no loss.
+            if closed_cb is not None and not self._stopping:
+                await closed_cb()
+
+        self.broker = NatsBroker(
+            bus.server_urls(nats_url),
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # typed int; nats-py takes seconds as float
+            connect_timeout=5,
+            apply_types=False,
+            # FastStream logs every handled batch, and each consumer task's end, at INFO:
+            # noise here; its warnings and errors still come through.
+            logger=_FASTSTREAM_LOG,
+            log_level=logging.DEBUG,
+            closed_cb=closed,
+        )
+        self.consumers: list[BatchConsumer] = []
+
+    def js(self) -> JetStreamContext:
+        """The broker connection's JetStream context (for dead letters)."""
+        return cast(JetStreamContext, self.broker.config.connection_state.stream)
+
+    def batch_consumer(self, spec: BatchSpec, handler: BatchHandler) -> BatchConsumer:
+        """Register a durable pull consumer handing batches to ``handler`` (settled per
+        message by :meth:`BatchConsumer.settle`). Call before :meth:`start`."""
+        consumer = BatchConsumer(spec, handler, self.js)
+        subscriber = self.broker.subscriber(
+            spec.filter_subject,
+            stream=JStream(spec.stream, declare=False),  # streams: bus.ensure_streams
+            durable=spec.durable,
+            config=spec.consumer_config(),
+            pull_sub=PullSub(spec.batch, timeout=FETCH_WAIT, batch=True),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_batch,
+        )
+        subscriber(consumer.settle)
+        # The factory picks FastStream's own class; swap in the fetch loop above (a subclass
+        # adding no state, so the instance is the same object to the broker).
+        subscriber.__class__ = _PullLoop
+        cast(_PullLoop, subscriber).kubeward = consumer
+        self.consumers.append(consumer)
+        return consumer
+
+    async def start(self) -> None:
+        """Connect and start every consumer."""
+        await self.broker.start()
+
+    async def ping(self) -> bool:
+        """Readiness check: the broker's connection is up."""
+        return await self.broker.ping(timeout=1.0)
+
+    async def stop(self) -> None:
+        """Finish the batches in hand (acked), then stop pulling and close the connection.
+
+        A fetch still waiting is abandoned: what the server sent it meanwhile is redelivered
+        after ``ack_wait``, nothing is lost.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        for consumer in self.consumers:
+            consumer.stopping.set()
+        # FastStream's graceful stop waits at most ``graceful_timeout`` for a handler; the
+        # batch in hand is waited for however long it takes, as BatchWorker.stop does.
+        for consumer in self.consumers:
+            await consumer.idle.wait()
+        # The subscribers stop first; draining a connection already closed for good (the
+        # reason the service is leaving) then raises: nothing is left to drain.
+        with contextlib.suppress(ConnectionClosedError):
+            await self.broker.stop()
+        for consumer in self.consumers:
+            consumer.healthy = False
