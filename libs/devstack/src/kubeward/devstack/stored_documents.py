@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from kubeward.schemas.http_traffic import (
+    EntityKind,
     HttpEntityCreate,
     HttpTraffic,
     format_created_at,
@@ -140,8 +141,8 @@ async def http_world(create: Callable[[HttpEntityCreate], Awaitable[Reply]]) -> 
     ``create`` (traffic-store's ``HttpEntities.create``): their ids by role (``source``,
     ``domain``, ``pathname``, ``request``, ``response``)."""
 
-    async def make(kind: str, body: object, **ids: str) -> str:
-        req = HttpEntityCreate(kind=kind, body=msgspec.json.encode(body), **ids)  # type: ignore[arg-type]
+    async def make(kind: EntityKind, body: object, **ids: str) -> str:
+        req = HttpEntityCreate(kind=kind, body=msgspec.json.encode(body), **ids)
         reply = await create(req)
         if not reply.ok:
             raise RuntimeError(f"creating a {kind}: {reply.status} {reply.detail}")
