@@ -8,7 +8,8 @@ records (filling them takes a quarter of an hour each on SecantusDB, and needs
 
 For each size it starts a fresh SecantusDB (``BENCH_MONGODB_URL`` points it at a MongoDB
 of yours instead) and fills it with ``insert_many`` of documents shaped exactly as the
-owning service stores them (``security_findings`` with its id counter;
+owning service stores them (made by :mod:`kubeward.devstack.stored_documents`, which the
+services' tests use too: ``security_findings`` with its id counter;
 ``pod_traffic`` flows with their recorded time span; ``http_traffic`` records with their
 ``lk`` list key and the source's counter, under a source created through the service), the
 times spread over one day. Then it times, in this process, what the owning service does
@@ -42,7 +43,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -51,18 +51,19 @@ from pymongo.errors import BulkWriteError
 
 from bench import common
 from bench.common import FreshMongo, Stack, machine_info, mongo_client, say, version
-from kubeward.schemas.arkyn import ArkynCommand
-from kubeward.schemas.http_traffic import (
-    HttpEntityCreate,
-    HttpTraffic,
-    HttpTrafficQuery,
-    format_created_at,
-    level_for,
-    uuid7,
+from kubeward.devstack.stored_documents import (
+    Document,
+    finding_docs,
+    flow_docs,
+    http_records,
+    http_world,
+    stamp,
 )
+from kubeward.schemas.arkyn import ArkynCommand
+from kubeward.schemas.http_traffic import HttpTraffic, HttpTrafficQuery
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.security import FindingQuery, SecurityFinding
-from kubeward.schemas.traffic import TIMESTAMP_FORMAT, PodTrafficEvent, PodTrafficQuery
+from kubeward.schemas.traffic import PodTrafficEvent, PodTrafficQuery
 from kubeward.security.store import FindingStore, to_api
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities
@@ -70,13 +71,6 @@ from kubeward.traffic_store.http_plural import PluralApi
 from kubeward.traffic_store.http_traffic import HttpTrafficStore, traffic_document
 from kubeward.traffic_store.pod_traffic import PodTrafficStore, encode_cursor
 
-Document = dict[str, Any]
-END = datetime(2026, 6, 1, 12, 0, 0)
-DAY_US = 86_400_000_000
-PODS = 500
-NAMESPACES = 20
-SEVERITIES = ("critical", "high", "medium", "low")
-CHECKS = ("privileged", "host_path", "latest_tag", "no_limits", "run_as_root", "host_network")
 BATCH = 5000
 
 
@@ -117,16 +111,6 @@ def p50_p99(times: Sequence[float]) -> tuple[float, float]:
     """Median and 99th percentile (the nearest rank)."""
     ordered = sorted(times)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-def stamp(us: int) -> str:
-    """A time ``us`` microseconds before :data:`END`, in the stored format."""
-    return (END - timedelta(microseconds=us)).strftime(TIMESTAMP_FORMAT)
-
-
-def spread(n: int, rng: random.Random) -> list[int]:
-    """``n`` distinct offsets (microseconds before END) over one day, newest first."""
-    return sorted(rng.sample(range(DAY_US), n))
 
 
 async def fill(db: AsyncDatabase[Document], name: str, docs: list[Document]) -> None:
@@ -170,41 +154,6 @@ def rows_of(reply: Reply) -> int:
 
 
 # --- Security findings --------------------------------------------------------
-
-
-def finding_docs(n: int, rng: random.Random) -> list[Document]:
-    """``n`` findings as :class:`FindingStore` stores them, ids 1..n, one in ten dismissed."""
-    now = END
-    docs = []
-    for i in range(1, n + 1):
-        ns = f"ns-{i % NAMESPACES}"
-        check = CHECKS[i % len(CHECKS)]
-        severity = rng.choice(SEVERITIES)
-        docs.append(
-            {
-                "_id": i,
-                "key": f"Deployment|{ns}|app-{i}|{check}|app",
-                "resource_type": "Deployment",
-                "resource_name": f"app-{i}",
-                "namespace": ns,
-                "check_name": check,
-                "severity": severity,
-                "message": f"Container app of Deployment app-{i} fails {check}",
-                "remediation": "Set securityContext accordingly and redeploy the workload.",
-                "details": {"container": "app", "field": "securityContext"},
-                "title": f"{check.replace('_', ' ').capitalize()}: app",
-                "description": "The container runs with more privilege than it needs.",
-                "category": "Security",
-                "source": "scanner",
-                "json_path": "spec.template.spec.containers[0].securityContext",
-                "timestamp": now.isoformat() + "Z",
-                "rule_keys": [check],
-                "first_seen": now,
-                "last_seen": now,
-                "dismissed": i % 10 == 0,
-            }
-        )
-    return docs
 
 
 async def findings_cases(
@@ -255,39 +204,6 @@ async def _dismissed_range(
 # --- Pod traffic --------------------------------------------------------------
 
 
-def flow_docs(m: int, rng: random.Random) -> tuple[list[Document], list[int]]:
-    """``m`` flows as :class:`PodTrafficStore` stores them, and their time offsets."""
-    offsets = spread(m, rng)
-    docs = []
-    for i, us in enumerate(offsets):
-        pod = i % PODS
-        ts = stamp(us)
-        peer = f"10.1.{i // 250 % 250}.{i % 250}"
-        docs.append(
-            {
-                "_id": f"10.0.{pod // 250}.{pod % 250}|8080|INGRESS|{peer}|{40000 + i % 20000}"
-                f"|TCP|ALLOW|{i}",
-                "uuid": f"{i:08x}-0000-4000-8000-000000000000",
-                "pod_name": f"pod-{pod}",
-                "pod_namespace": f"ns-{pod % NAMESPACES}",
-                "pod_ip": f"10.0.{pod // 250}.{pod % 250}",
-                "pod_port": "8080",
-                "ip_protocol": "TCP",
-                "traffic_type": "INGRESS" if i % 3 else "EGRESS",
-                "traffic_in_out_ip": peer,
-                "traffic_in_out_port": str(40000 + i % 20000),
-                "decision": "ALLOW",
-                "time_stamp": ts,
-                "hits": 1 + i % 7,
-                "first_seen": ts,
-                "last_seen": ts,
-                "applied": [i + 1],
-                "created_seq": i + 1,
-            }
-        )
-    return docs, offsets
-
-
 async def traffic_cases(
     db: AsyncDatabase[Document], m: int, calls: int, rng: random.Random
 ) -> list[Timing]:
@@ -325,59 +241,10 @@ async def traffic_cases(
 # --- HTTP traffic -------------------------------------------------------------
 
 
-async def world(entities: HttpEntities) -> dict[str, str]:
-    """A traffic source and one domain, pathname, request and response, made by the service."""
-
-    async def create(kind: str, body: object, **ids: str) -> str:
-        req = HttpEntityCreate(kind=kind, body=msgspec.json.encode(body), **ids)  # type: ignore[arg-type]
-        reply = await entities.create(req)
-        if not reply.ok:
-            raise common.BenchError(f"creating a {kind}: {reply.detail}")
-        entity_id: str = msgspec.json.decode(reply.body)["id"]
-        return entity_id
-
-    source = await create("traffic-source", {"name": "Payments API"})
-    domain = await create(
-        "domain", {"value": "api.example.com", "protocol": "https"}, traffic_source_id=source
-    )
-    pathname = await create(
-        "pathname", {"value": "/v1/pay"}, traffic_source_id=source, domain_id=domain
-    )
-    request = await create("request", {"headers": {}, "queryParams": {}})
-    response = await create("response", {"headers": {}})
-    return {
-        "source": source,
-        "domain": domain,
-        "pathname": pathname,
-        "request": request,
-        "response": response,
-    }
-
-
 def http_docs(h: int, ids: dict[str, str], rng: random.Random) -> tuple[list[Document], list[int]]:
     """``h`` records as :class:`HttpTrafficStore` stores them, and their times (Unix us)."""
-    end_us = int(END.replace(tzinfo=UTC).timestamp() * 1_000_000)
-    origins = [end_us - us for us in spread(h, rng)]
-    docs = []
-    for i, origin in enumerate(origins):
-        status = rng.choice((200, 200, 200, 201, 204, 302, 404, 500))
-        moment = datetime.fromtimestamp(origin / 1e6, UTC)
-        record = HttpTraffic(
-            id=uuid7(origin // 1000, f"bench:{i}".encode()),
-            status=status,
-            method="GET" if status < 300 else "POST",
-            level=level_for(status),
-            elapsed_time=12 + i % 300,
-            traffic_user_id=None,
-            traffic_source_id=ids["source"],
-            domain_id=ids["domain"],
-            pathname_id=ids["pathname"],
-            request_id=ids["request"],
-            response_id=ids["response"],
-            created_at=format_created_at(moment),
-        )
-        docs.append(traffic_document(record, origin))
-    return docs, origins
+    records, origins = http_records(h, ids, rng)
+    return [traffic_document(r, o) for r, o in zip(records, origins, strict=True)], origins
 
 
 async def http_cases(
@@ -387,7 +254,7 @@ async def http_cases(
     entities = HttpEntities(db)
     await entities.ensure_indexes()
     await HttpTrafficStore(db["http_traffic"], entities).ensure_indexes()
-    ids = await world(entities)
+    ids = await http_world(entities.create)
     docs, _origins = http_docs(h, ids, rng)
     await fill(db, "http_traffic", docs)
     times_ = [d["ts"] for d in docs]

@@ -21,8 +21,10 @@ import pytest
 import yaml
 
 from kubeward.core.service import serving
+from kubeward.devstack.k8s_namespace import KINDS as GENERATED_KINDS
+from kubeward.devstack.k8s_namespace import build_namespace, seed_emulator
 from kubeward.gateway.diagram import LAST_APPLIED, sanitise
-from kubeward.gateway.diagram_graph import namespace_diagram, selector_matches
+from kubeward.gateway.diagram_graph import NAMESPACE_KINDS, namespace_diagram, selector_matches
 from kubeward.ingest.app import ingest
 from kubeward.ingest.settings import Settings as IngestSettings
 from kubeward.traffic_store.app import traffic_store
@@ -805,6 +807,67 @@ def test_sanitise_drops_secret_data_everywhere() -> None:
             {"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {}}, "data": {"a": "b"}},
         ],
     }
+
+
+async def test_generated_namespace_graph(
+    kube_gateway: KubeGateway, kmock: kmock.KubernetesEmulator
+) -> None:
+    """The namespace ``bench.diagram`` serves (every kind the gateway lists, objects as a
+    real API server lists them) makes the graph its objects declare: every listed object a
+    node, owners own, Services select their Deployment's Pods, the Ingress routes, Pods
+    mount their ConfigMap and claim and use their ServiceAccount."""
+    assert set(GENERATED_KINDS) == set(NAMESPACE_KINDS)
+    ns = "generated"
+    objects = build_namespace(ns, pods=23, deployments=6, services=8)
+    seed_emulator(kmock, ns, objects)
+    async with kube_gateway(diagram_cache_seconds=0) as client:
+        assert (await client.post("/api/auth/signup", json=ADMIN)).status_code == 201
+        resp = await client.get(f"/api/diagram/namespace/{ns}")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+
+    def node(kind: str, name: str) -> str:
+        return f"{kind}/{ns}/{name}"
+
+    listed = {node(kind, o["metadata"]["name"]) for kind, items in objects.items() for o in items}
+    nodes = ids(body["nodes"])
+    assert listed <= nodes
+    assert {n.split("/")[0] for n in nodes - listed} == {"Secret"}  # referenced only
+    pods = objects["Pod"]
+    assert len(pods) == 23 and not objects["StatefulSet"] and not objects["DaemonSet"]
+
+    got = edges(body)
+    want: set[tuple[str, str, str]] = set()
+    for kind, items in objects.items():
+        for o in items:
+            for ref in o["metadata"].get("ownerReferences", []):
+                want.add(
+                    ("owns", node(ref["kind"], ref["name"]), node(kind, o["metadata"]["name"]))
+                )
+    for svc in objects["Service"]:
+        app = svc["spec"]["selector"]["app"]
+        want |= {
+            (
+                "selects",
+                node("Service", svc["metadata"]["name"]),
+                node("Pod", p["metadata"]["name"]),
+            )
+            for p in pods
+            if p["metadata"]["labels"]["app"] == app
+        }
+    for ingress in objects["Ingress"]:
+        for path in ingress["spec"]["rules"][0]["http"]["paths"]:
+            target = node("Service", path["backend"]["service"]["name"])
+            want.add(("routes", node("Ingress", ingress["metadata"]["name"]), target))
+    assert {e for e in got if e[0] in ("owns", "selects", "routes")} == want
+    assert len([e for e in want if e[0] == "owns"]) == 6 + 23  # Deployment->RS, RS->Pod
+    for p in pods:
+        pod = node("Pod", p["metadata"]["name"])
+        app = p["metadata"]["labels"]["app"]
+        assert ("uses", pod, node("ServiceAccount", p["spec"]["serviceAccountName"])) in got
+        assert ("mounts", pod, node("ConfigMap", f"{app}-config")) in got
+        claim = ("mounts", pod, node("PersistentVolumeClaim", f"{app}-data"))
+        assert (claim in got) is (int(app.removeprefix("app-")) % 4 == 0)
 
 
 def flow(n: int, pod_ip: str, peer_ip: str, kind: str, decision: str = "ALLOW") -> dict[str, str]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
+from kubeward.devstack.stored_documents import finding_docs
 from kubeward.schemas.security import FindingQuery
-from kubeward.security.store import FindingStore
+from kubeward.security.store import FindingStore, to_api
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -99,3 +101,33 @@ async def test_a_cursor_from_before_is_still_the_next_page(store: FindingStore) 
     docs, next_id = await store.query(FindingQuery(limit=5, cursor=str(ids[9])), 5000)
     assert [d["_id"] for d in docs] == ids[10:15]
     assert next_id == ids[14]
+
+
+async def test_generated_findings_list_as_stored(
+    store: FindingStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """The findings ``bench.listings`` fills the database with directly are the store's own:
+    listed newest first with their filters, shown as the API's findings, and a finding the
+    store adds afterwards continues their ids."""
+    db = mongo[mongo_db_name]
+    docs = finding_docs(120, random.Random(7))
+    await db["security_findings"].insert_many(docs)
+    await db["security_counters"].update_one(
+        {"_id": "security_findings"}, {"$set": {"seq": len(docs)}}
+    )
+    active = [d["_id"] for d in reversed(docs) if not d["dismissed"]]
+    assert len(active) == 108  # one in ten dismissed
+    assert await walk(store, limit=25) == active
+    assert await walk(store, limit=7, dismissed=True) == [i for i in range(120, 0, -10)]
+    critical = [d["_id"] for d in reversed(docs) if d["severity"] == "critical"]
+    assert critical
+    assert await walk(store, limit=10, severity="critical", dismissed=None) == critical
+    page, _next = await store.query(FindingQuery(limit=3), 5000)
+    shown = [to_api(d) for d in page]
+    assert [f.id for f in shown] == active[:3]
+    assert all(f.source == "scanner" and f.namespace.startswith("ns-") for f in shown)
+
+    [created] = await store.replace_builtin(
+        "Deployment", "ns-1", "fresh", [("Deployment|ns-1|fresh|privileged|app", {"m": 1})]
+    )
+    assert created["_id"] == len(docs) + 1

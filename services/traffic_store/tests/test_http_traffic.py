@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,22 +14,25 @@ from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext, serving
+from kubeward.devstack.stored_documents import http_records, http_world
 from kubeward.devstack.testing import eventually
 from kubeward.schemas import bus
 from kubeward.schemas.arkyn import ArkynCommand
 from kubeward.schemas.http_traffic import (
     EntityKind,
     HttpEntityCreate,
+    HttpTraffic,
     HttpTrafficBatch,
     HttpTrafficGroup,
     HttpTrafficIn,
     HttpTrafficQuery,
 )
 from kubeward.schemas.replies import Reply
+from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.app import traffic_store
 from kubeward.traffic_store.http_entities import HttpEntities
 from kubeward.traffic_store.http_plural import PluralApi
-from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
+from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore, traffic_document
 from kubeward.traffic_store.settings import Settings
 
 T0 = 1_762_442_821_000_000
@@ -449,6 +453,38 @@ async def test_cursors_of_the_old_format_still_page(
     old = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     nxt = await listing(store, w, limit=3, cursor=old)
     assert [r["id"] for r in nxt["data"]] == [r["id"] for r in rows[4:7]]
+
+
+async def test_generated_records_list_as_stored(
+    store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """The records ``bench.listings`` fills the database with directly (under a source made
+    through the service, with the source's counter) are the store's own: listed newest
+    first with their total, filtered by level, and a record the store writes afterwards
+    comes first and counts."""
+    ids = await http_world(store.entities.create)
+    records, origins = http_records(300, ids, random.Random(7))
+    docs = [traffic_document(r, o) for r, o in zip(records, origins, strict=True)]
+    await mongo[mongo_db_name][COLLECTION].insert_many(docs)
+    stamps = [d["ts"] for d in docs]
+    counter = http_counters.traffic(ids["source"])
+    await store.entities.counters.add(counter, len(docs), min(stamps), max(stamps))
+    w = World(**ids)
+    assert [r.id for r in records] == [d["_id"] for d in docs]
+    everything = await listing(store, w, limit=1000)
+    assert everything["meta"] == {"total": 300, "page": 1, "limit": 1000}
+    assert [r["id"] for r in everything["data"]] == [r.id for r in records]
+    assert msgspec.convert(everything["data"], list[HttpTraffic]) == records
+    fatal = [r.id for r in records if r.level == "FATAL"]
+    assert 0 < len(fatal) < 100  # about one in eight
+    got = await listing(store, w, limit=7, level="FATAL", page=2)
+    assert [r["id"] for r in got["data"]] == fatal[7:14]
+
+    newest = origins[0] + 1_000_000
+    await store.write([HttpTrafficBatch([HttpTrafficGroup(1, newest, None, w.source, [rec(w)])])])
+    page1 = await listing(store, w, limit=5)
+    assert page1["meta"]["total"] == 301
+    assert [r["id"] for r in page1["data"]][1:] == [r.id for r in records[:4]]
 
 
 # --- The service over the bus -----------------------------------------------------------

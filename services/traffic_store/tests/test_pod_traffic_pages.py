@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import random
 from datetime import datetime, timedelta
 
 import msgspec
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
+from kubeward.devstack.stored_documents import END, flow_docs, stamp
 from kubeward.schemas.traffic import (
     TIMESTAMP_FORMAT,
     PodTrafficBatch,
@@ -142,3 +144,24 @@ async def test_rows_stored_before_spans_were_kept_are_listed(
         assert await walk(upgraded, limit=2) == newest_first(events)
     finally:
         await mongo.drop_database(mongo_db_name)
+
+
+async def test_generated_flows_list_as_stored(
+    store: PodTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """The flows ``bench.listings`` fills the database with directly are the store's own:
+    with their span recorded, every one is listed once, newest first, and a pod filter
+    finds exactly its flows; a flow the store writes afterwards lists among them."""
+    docs, offsets = flow_docs(600, random.Random(7))
+    await mongo[mongo_db_name][COLLECTION].insert_many(docs)
+    await store.widen_span(stamp(offsets[-1]), stamp(offsets[0]))
+    want = [(d["time_stamp"], d["uuid"]) for d in docs]
+    assert want == sorted(want, reverse=True)  # generated newest first
+    assert await walk(store, limit=70) == want
+    pod_7 = [(d["time_stamp"], d["uuid"]) for d in docs if d["pod_name"] == "pod-7"]
+    assert len(pod_7) == 2  # 600 flows over 500 pods
+    assert await walk(store, limit=1, pod_name="pod-7") == pod_7
+
+    later = ev(1, END + timedelta(seconds=1), pod="pod-7")
+    await write(store, [later])
+    assert await walk(store, limit=1, pod_name="pod-7") == [(later.time_stamp, later.uuid), *pod_7]
