@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from kubeward.core import bus
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.batch_consumers import BusRuntime
 from kubeward.core.health import Check, HealthServer, health_report, run_checks
 from kubeward.core.metrics import render
 from kubeward.core.settings import BaseSettings
@@ -80,6 +81,19 @@ class ServiceContext:
         name = f"consumer:{worker.durable}"
         self.checks[name] = worker.is_healthy
         self.liveness[name] = worker.is_moving
+
+    def bus_runtime(self) -> BusRuntime:
+        """A FastStream runtime for the service's batch consumers, on a connection of its
+        own: losing it for good exits the service, as losing :attr:`nc` does."""
+        return BusRuntime(self.name, self.settings.nats_url, closed_cb=self.connection_lost)
+
+    async def start_runtime(self, runtime: BusRuntime) -> None:
+        """Start ``runtime``'s consumers and report its connection and each consumer in
+        health (stop it with :meth:`BusRuntime.stop`, which drains the batches in hand)."""
+        await runtime.start()
+        self.checks["bus-runtime"] = runtime.ping
+        for consumer in runtime.consumers:
+            self.watch(consumer)
 
 
 async def _nothing() -> None:

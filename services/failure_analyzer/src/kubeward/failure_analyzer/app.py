@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
+from kubeward.core.settlement import BatchSpec
 from kubeward.failure_analyzer import admin_settings, metrics, retention
 from kubeward.failure_analyzer.commands import Commands
 from kubeward.failure_analyzer.ingest_first import IngestFirst
@@ -57,32 +57,31 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         traffic=traffic,
         ingest_first=ingest_first,
     )
-    workers = [
-        BatchWorker(
-            ctx.js,
+    runtime = ctx.bus_runtime()
+    runtime.batch_consumer(
+        BatchSpec(
             stream=bus.FAILURES.name,
             durable=f"{bus.CONSUMER_FAILURE_ANALYZER}-reports",
             filter_subject=bus.FAILURES_REPORT,
-            handler=reports,
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
         ),
-        BatchWorker(
-            ctx.js,
+        reports,
+    )
+    runtime.batch_consumer(
+        BatchSpec(
             stream=bus.FAILURES.name,
             durable=f"{bus.CONSUMER_FAILURE_ANALYZER}-diagnose",
             filter_subject=bus.FAILURES_DIAGNOSE,
-            handler=diagnoser,
             stage=STAGE,
             batch=max(1, settings.llm_concurrency),
             max_deliver=settings.max_deliver,
             ack_wait=max(30.0, settings.llm_timeout_seconds + 10),
         ),
-    ]
-    for worker in workers:
-        await worker.start()
-        ctx.watch(worker)
+        diagnoser,
+    )
+    await ctx.start_runtime(runtime)
     commands = Commands(
         ctx.js,
         store,
@@ -126,8 +125,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
             await sweeper
         for sub in subs:
             await sub.unsubscribe()
-        for worker in workers:
-            await worker.stop()
+        await runtime.stop()
         await reports.drain()
         await diagnoser.close()
         await traffic.stop()

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from kubeward.core.batch_consumers import BatchSpec, BusRuntime
 from kubeward.core.service import ServiceContext
+from kubeward.core.settlement import BatchSpec
 from kubeward.ingest import metrics
 from kubeward.ingest.http_log import HttpLogRouter
 from kubeward.ingest.http_traffic import HttpTrafficRouter
@@ -44,8 +44,8 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
         ("pod-syscalls", bus.COLLECT_POD_SYSCALLS, PodSyscallsRouter),
         ("http-log", bus.COLLECT_HTTP_LOG, HttpLogRouter),
     ]
-    runtime = BusRuntime(ctx.name, settings.nats_url, closed_cb=ctx.connection_lost)
-    consumers = [
+    runtime = ctx.bus_runtime()
+    for name, subject, router in routers:
         runtime.batch_consumer(
             BatchSpec(
                 stream=bus.COLLECT.name,
@@ -57,12 +57,7 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
             ),
             router(ctx.nc, ctx.js, settings.max_records_per_message),
         )
-        for name, subject, router in routers
-    ]
-    await runtime.start()
-    ctx.checks["bus-runtime"] = runtime.ping
-    for consumer in consumers:
-        ctx.watch(consumer)
+    await ctx.start_runtime(runtime)
     ctx.metrics = metrics.REGISTRY
     try:
         yield

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
+from kubeward.core.settlement import BatchSpec
 from kubeward.schemas import bus
 from kubeward.schemas.security import FindingQuery, SecurityCommand
 from kubeward.security import admin_settings, metrics
@@ -42,33 +42,30 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     scanner = BuiltinScanner(ctx.js, store, trusted, app_settings)
     ctx.components |= {"store": store, "registries": trusted}
 
-    def worker(durable: str, stream: str, subject: str, handler: Any) -> BatchWorker:
-        return BatchWorker(
-            ctx.js,
+    runtime = ctx.bus_runtime()
+
+    def consume(durable: str, stream: str, subject: str, handler: Any) -> None:
+        spec = BatchSpec(
             stream=stream,
             durable=f"{bus.CONSUMER_SECURITY}-{durable}",
             filter_subject=subject,
-            handler=handler,
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
         )
+        runtime.batch_consumer(spec, handler)
 
-    workers = [
-        worker(
-            "findings",
-            bus.SECURITY.name,
-            bus.SECURITY_FINDINGS,
-            FindingHandler(ctx.nc, store, app_settings),
-        ),
-        worker(
-            "manifests", bus.SECURITY.name, bus.SECURITY_MANIFESTS, ManifestHandler(ctx.nc, scanner)
-        ),
-        worker("pod-failures", bus.FAILURES.name, bus.FAILURES_REPORT, FailedPodManifests(scanner)),
-    ]
-    for w in workers:
-        await w.start()
-        ctx.watch(w)
+    consume(
+        "findings",
+        bus.SECURITY.name,
+        bus.SECURITY_FINDINGS,
+        FindingHandler(ctx.nc, store, app_settings),
+    )
+    consume(
+        "manifests", bus.SECURITY.name, bus.SECURITY_MANIFESTS, ManifestHandler(ctx.nc, scanner)
+    )
+    consume("pod-failures", bus.FAILURES.name, bus.FAILURES_REPORT, FailedPodManifests(scanner))
+    await ctx.start_runtime(runtime)
     commands = Commands(
         ctx.js,
         store,
@@ -101,8 +98,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     finally:
         for sub in subs:
             await sub.unsubscribe()
-        for w in workers:
-            await w.stop()
+        await runtime.stop()
         await commands.close()
         await app_settings.close()
         await client.close()
