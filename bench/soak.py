@@ -66,7 +66,11 @@ BACKLOGS = (
     (bus.COLLECT.name, f"{bus.CONSUMER_INGEST}-pod-failures"),
     (bus.FAILURES.name, f"{bus.CONSUMER_FAILURE_ANALYZER}-reports"),
 )
-LISTINGS = ("/api/pods/failed?limit=100", "/pod/traffic?limit=100", "/api/security/findings")
+LISTINGS = (
+    "/api/pods/failed?limit=100",
+    "/pod/traffic?limit=100",
+    "/api/security/findings?limit=100",
+)
 
 
 @dataclass
