@@ -616,10 +616,17 @@ class FreshMongo:
     earlier measurement, even with its database dropped, made the next one 1.5-5x slower.
     """
 
-    def __init__(self, stack: Stack, given: str = "", disk: bool = False) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        given: str = "",
+        disk: bool = False,
+        cache_size: str = infra.MONGO_CACHE_SIZE,
+    ) -> None:
         self.stack = stack
         self.given = given
         self.disk = disk
+        self.cache_size = cache_size
         self._running: list[Proc] = []
         self._count = 0
 
@@ -644,7 +651,11 @@ class FreshMongo:
         if self.disk:  # under ``mongo``, which a failed run removes (see :func:`run`)
             storage = self.stack.root / "mongo" / str(self._count)
             storage.parent.mkdir(parents=True, exist_ok=True)
-        self._running.append(self.stack.track(infra.mongo(port, storage, self.stack.logs)))
+        self._running.append(
+            self.stack.track(
+                infra.mongo(port, storage, self.stack.logs, cache_size=self.cache_size)
+            )
+        )
         return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 

@@ -161,7 +161,7 @@ CASES = (
         ("--minutes", "0.2", "--traffic-rate", "300", "--report-rate", "2", "--feeds", "3"),
         180,
         (),
-        ("soak      0.2 min", "secantusdb ", "traffic_store ", "errors    none"),
+        ("soak      0.2 min", "secantusdb ", "traffic_store ", "RSS each minute", "errors    none"),
     ),
     Case(
         "bench.network_policy",

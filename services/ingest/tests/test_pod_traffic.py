@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from kubeward.ingest.pod_traffic import normalise, parse
+from kubeward.ingest.pod_traffic import IP_CACHE_SIZE, _ip, _parsed_ip, normalise, parse
 from kubeward.ingest.routing import count_records
 from kubeward.schemas.traffic import PodTrafficEvent
 
@@ -84,6 +84,42 @@ def test_values_the_broker_stores_as_given_are_kept_as_given(field: str, value: 
     ev = normalise(msgspec.convert(event(**{field: value}), PodTrafficEvent))
     assert getattr(ev, field) == value
     assert ev.traffic_in_out_port == ("5234" if field != "traffic_in_out_port" else value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0.0.0.0",
+        "255.255.255.255",
+        "10.1.99.250",
+        "10.01.1.1",
+        "256.1.1.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "1.2.3.4\n",
+        " 1.2.3.4",
+        "1.2.3.-4",
+        "1.2.3.\u0663",
+        "::ffff:10.1.1.1",
+        "FD00::1",
+    ],
+)
+def test_the_canonical_ipv4_shortcut_agrees_with_parsing(value: str) -> None:
+    assert _ip(value) == _parsed_ip.__wrapped__(value)
+
+
+def test_ip_cache_holds_only_addresses_that_are_not_canonical_ipv4() -> None:
+    # Its memory is bounded by IP_CACHE_SIZE entries, and the pod and peer addresses of
+    # kguardian's events (canonical IPv4) never enter it, however many flows there are.
+    _parsed_ip.cache_clear()
+    for n in range(10_000):
+        assert _ip(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}") == (
+            f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"
+        )
+    assert _parsed_ip.cache_info().currsize == 0
+    for n in range(IP_CACHE_SIZE + 100):
+        assert _ip(f"fd00:0::{n + 1:x}") == f"fd00::{n + 1:x}"
+    assert _parsed_ip.cache_info().currsize == IP_CACHE_SIZE
 
 
 def test_parse_single_object() -> None:

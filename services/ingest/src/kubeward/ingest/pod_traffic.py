@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid as uuidlib
 from functools import lru_cache
 
@@ -28,20 +29,38 @@ _list = msgspec.json.Decoder(list[PodTrafficEvent])
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-# Pod IPs and ports repeat across events, so their normal forms are cached. As kguardian's
-# broker (broker/src/ip.rs, canonical_ip), a value that does not parse is kept exactly as
-# given, surrounding spaces included: the broker stores it, so kubeward stores it.
-@lru_cache(maxsize=65_536)
+# As kguardian's broker (broker/src/ip.rs, canonical_ip), a value that does not parse is kept
+# exactly as given, surrounding spaces included: the broker stores it, so kubeward stores it.
+_CANONICAL_V4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
+IP_CACHE_SIZE = 4096
+"""Entries of the cache of IPs that are not canonical IPv4 (IPv6, leading zeros, text).
+Canonical IPv4, nearly every address kguardian reports, skips it: a cache of every pod and
+peer address grew with the flows (two 65 536-entry caches, ~15 MB in a 10-minute soak)
+and saved ~1 µs a lookup over the check."""
+
+
 def _port(value: str) -> str:
-    """A port number without leading zeros; anything else as given."""
-    if value.isascii() and value.isdigit() and int(value) <= 65535:
-        return str(int(value))
+    """A port number without leading zeros; anything else as given. (Not cached: as cheap
+    as a cache hit.)"""
+    if value.isascii() and value.isdigit():
+        digits = value.lstrip("0") or "0"
+        if len(digits) <= 5 and int(digits) <= 65535:
+            return digits
     return value
 
 
-@lru_cache(maxsize=65_536)
 def _ip(value: str) -> str:
     """An IP in canonical form (IPv6 compressed, lower case); anything else as given."""
+    if _CANONICAL_V4.fullmatch(value):
+        return value
+    return _parsed_ip(value)
+
+
+@lru_cache(maxsize=IP_CACHE_SIZE)
+def _parsed_ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
