@@ -93,19 +93,24 @@ def test_kept_messages_are_bounded() -> None:
     )
 
 
-@pytest.mark.asyncio
-async def test_gateway_sends_one_compression_of_a_frame_to_every_client(
-    nc: NATS, nats_url: str, mongo_url: str, mongo_db_name: str, redis_url: str
-) -> None:
-    js = nc.jetstream()
-    await ensure_streams(js, [bus.FEED])
-    settings = Settings(
+@pytest.fixture
+def settings(nats_url: str, mongo_url: str, mongo_db_name: str, redis_url: str) -> Settings:
+    """A gateway on the test's servers, with the test's service token."""
+    return Settings(
         nats_url=nats_url,
         mongodb_url=mongo_url,
         mongodb_db=mongo_db_name,
         redis_url=redis_url,
         service_token=TOKEN,
     )
+
+
+@pytest.mark.asyncio
+async def test_gateway_sends_one_compression_of_a_frame_to_every_client(
+    nc: NATS, settings: Settings
+) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, [bus.FEED])
     async with serve_asgi(create_app(settings), ws=FeedSocketProtocol) as base:
         url = "ws" + base.removeprefix("http") + f"/api/ws?token={TOKEN}"
         clients = [await connect(url, compression="deflate") for _ in range(5)]
@@ -139,17 +144,10 @@ class _CountingProtocol(FeedSocketProtocol):
 
 @pytest.mark.asyncio
 async def test_a_burst_reaches_each_socket_in_order_in_fewer_writes(
-    nc: NATS, nats_url: str, mongo_url: str, mongo_db_name: str, redis_url: str
+    nc: NATS, settings: Settings
 ) -> None:
     js = nc.jetstream()
     await ensure_streams(js, [bus.FEED])
-    settings = Settings(
-        nats_url=nats_url,
-        mongodb_url=mongo_url,
-        mongodb_db=mongo_db_name,
-        redis_url=redis_url,
-        service_token=TOKEN,
-    )
     burst = 30
     async with serve_asgi(create_app(settings), ws=_CountingProtocol) as base:
         for path in ("/api/ws", "/ws"):  # the feed's own clients, and Kure's
