@@ -40,7 +40,6 @@ import aiohttp
 import msgspec
 import nats
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from bench import common
@@ -53,6 +52,7 @@ from bench.gateway import (
     children,
     fanout,
     latencies,
+    open_ws,
     readable,
 )
 from kubeward.devstack.failure_reports import generate
@@ -144,29 +144,19 @@ async def _watch(conn: Connection, job: WatchJob) -> None:
     failures: list[str] = []
     started = time.perf_counter()
 
-    async def open_one(index: int) -> tuple[int, ClientConnection] | None:
-        async with gate:
-            try:
-                ws = await ws_connect(
-                    job.url,
-                    compression="deflate" if job.deflate else None,
-                    open_timeout=60,
-                    ping_interval=None,
-                    max_queue=64,
-                    max_size=None,
-                )
-            except Exception as exc:
-                failures.append(f"{type(exc).__name__}: {exc}")
-                return None
-        return index, ws
-
     async def read(ws: ClientConnection, index: int) -> None:
         with contextlib.suppress(ConnectionClosed):
             async for raw in ws:
                 arrivals.frame(index, raw, time.time_ns())
         arrivals.closed += 1
 
-    live = [c for c in await asyncio.gather(*(open_one(i) for i in range(job.clients))) if c]
+    live = [
+        c
+        for c in await asyncio.gather(
+            *(open_ws(job.url, job.deflate, i, gate, failures) for i in range(job.clients))
+        )
+        if c
+    ]
     arrivals.connected = len(live)
     readers = [asyncio.create_task(read(ws, i)) for i, ws in live]
     conn.send(("ready", len(live), failures[:3], time.perf_counter() - started))

@@ -251,7 +251,7 @@ async def _receive(conn: Connection, job: ReceiverJob) -> None:
     started = time.perf_counter()
     if job.kind == "ws":
         opened: list[Any] = await asyncio.gather(
-            *(_open_ws(job, i, tally, gate, failures) for i in range(job.clients))
+            *(open_ws(job.url, job.deflate, i, gate, failures) for i in range(job.clients))
         )
     else:
         opened = await asyncio.gather(
@@ -280,17 +280,20 @@ async def _receive(conn: Connection, job: ReceiverJob) -> None:
         await asyncio.gather(*(_close(c) for _i, c in live), return_exceptions=True)
 
 
-async def _open_ws(
-    job: ReceiverJob, index: int, tally: _Tally, gate: asyncio.Semaphore, failures: list[str]
+async def open_ws(
+    url: str, deflate: bool, index: int, gate: asyncio.Semaphore, failures: list[str]
 ) -> tuple[int, ClientConnection] | None:
+    """Client ``index``'s connection to ``url`` (at most ``gate`` opening at once), or
+    ``None`` with the reason added to ``failures``."""
     async with gate:
         try:
             ws = await ws_connect(
-                job.url,
-                compression="deflate" if job.deflate else None,
+                url,
+                compression="deflate" if deflate else None,
                 open_timeout=60,
                 ping_interval=None,
                 max_queue=64,
+                max_size=None,
             )
         except Exception as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
