@@ -20,7 +20,7 @@ async def test_generated_traffic_is_one_document_per_folded_flow_and_every_event
 ) -> None:
     workload = generate(3000, batch=100, duplicate_share=0.6, seed=23)
     messages = [
-        (seq, PodTrafficBatch([PodTrafficGroup(1, None, _events.decode(data))]))
+        (seq, PodTrafficBatch([PodTrafficGroup(seq, None, _events.decode(data))]))
         for seq, data in enumerate(workload.messages, start=1)
     ]
     windows = [messages[i : i + 7] for i in range(0, len(messages), 7)]

@@ -80,6 +80,46 @@ async def test_redelivered_message_adds_no_row_and_no_hit(
     assert sorted(d["hits"] for d in docs) == [1, 1, 3]
 
 
+async def test_a_collect_message_forwarded_twice_in_other_company_counts_once(
+    store: PodTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """Ingest lost the answer to its first forward (a nats-server restart, a kill) and sent
+    collect message 2 again with another neighbour, under another message id: its events
+    count once, its neighbour's do, and only the first carrier answers its caller."""
+    first = batch((1, None, [ev(1)]), (2, "inbox-b", [ev(2), ev(2)]))
+    second = batch((2, "inbox-b", [ev(2), ev(2)]), (3, None, [ev(3)]))
+    await store.write([first])
+    outcome = await store.write([second])
+    assert outcome.waiting == []
+    assert outcome.new_flows == 1
+    # Both carriers in one window, and each redelivered: still once.
+    third = batch((4, None, [ev(4)]), (5, None, [ev(5)]))
+    fourth = batch((5, None, [ev(5)]), (6, None, [ev(4)]))
+    await store.write([fourth, third])
+    await store.write([third, fourth], retried={third[0], fourth[0]})
+    docs = await mongo[mongo_db_name][COLLECTION].find({}, {"hits": 1}).to_list()
+    assert {d["_id"].split("|")[1]: d["hits"] for d in docs} == {
+        "1001": 1,
+        "1002": 2,
+        "1003": 1,
+        "1004": 2,  # collect messages 4 and 6
+        "1005": 1,
+    }
+
+
+async def test_a_collect_stream_created_again_is_not_taken_for_the_old_one(
+    store: PodTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """Sequences start again at 1 in a new ``COLLECT`` stream; its stream time tells the
+    messages apart."""
+    old = next(_seq), PodTrafficBatch([PodTrafficGroup(1, None, [ev(1)], origin_us=10)])
+    new = next(_seq), PodTrafficBatch([PodTrafficGroup(1, None, [ev(1)], origin_us=99)])
+    await store.write([old])
+    await store.write([new])
+    doc = await mongo[mongo_db_name][COLLECTION].find_one({}, {"hits": 1})
+    assert doc is not None and doc["hits"] == 2
+
+
 async def test_stats_track_first_last_seen_and_hits(store: PodTrafficStore) -> None:
     await store.write([batch((1, None, [ev(1, time_stamp="2026-05-12T10:00:05.000000")]))])
     await store.write(

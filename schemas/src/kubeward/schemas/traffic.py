@@ -89,6 +89,10 @@ class PodTrafficGroup(msgspec.Struct, array_like=True):
     """Stream sequence of the originating ``COLLECT`` message."""
     reply_to: str | None
     events: list[PodTrafficEvent]
+    origin_us: int = 0
+    """Stream timestamp of the ``COLLECT`` message (Unix microseconds; 0 from an ingest
+    older than this field): with ``origin_seq``, names the message even across a
+    ``COLLECT`` stream that was deleted and created again."""
 
 
 class PodTrafficBatch(msgspec.Struct, array_like=True):

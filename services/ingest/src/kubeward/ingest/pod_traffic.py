@@ -11,7 +11,7 @@ import msgspec
 from nats.aio.msg import Msg
 
 from kubeward.core.bus import stream_seq
-from kubeward.ingest.routing import CollectRouter, Reject
+from kubeward.ingest.routing import CollectRouter, Reject, origin_us
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import (
     DECISIONS,
@@ -160,8 +160,15 @@ class PodTrafficRouter(CollectRouter[PodTrafficEvent, PodTrafficGroup]):
     def group(
         self, msg: Msg, reply_to: str | None, records: list[PodTrafficEvent]
     ) -> PodTrafficGroup:
-        """Events keep their collect sequence, for traffic-store's reply attribution."""
-        return PodTrafficGroup(origin_seq=stream_seq(msg), reply_to=reply_to, events=records)
+        """Events keep their collect message's sequence and time: traffic-store credits
+        replies by them and applies each collect message once, whichever internal message
+        carries it."""
+        return PodTrafficGroup(
+            origin_seq=stream_seq(msg),
+            reply_to=reply_to,
+            events=records,
+            origin_us=origin_us(msg),
+        )
 
     def batch(self, groups: list[PodTrafficGroup]) -> PodTrafficBatch:
         """One ``kubeward.traffic.pod`` message."""

@@ -25,6 +25,8 @@ from kubeward.schemas.traffic import (
     PodTrafficQuery,
 )
 from kubeward.traffic_store.flows import Flow, fold
+from kubeward.traffic_store.origin_claims import COLLECTION as CLAIMS
+from kubeward.traffic_store.origin_claims import OriginClaims
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ class PodTrafficStore:
         """Keys of flows seen stored: their next sightings go straight to the update."""
         self._known_max = known_flows
         self._density: dict[tuple[object, ...], float] = {}
+        self._claims = OriginClaims(collection.database[CLAIMS])
 
     async def ensure_indexes(self) -> None:
         """Indexes for newest-first listing, overall and per pod or namespace, and by the
@@ -107,6 +110,7 @@ class PodTrafficStore:
         # The flows aimed at an address (a failed pod's callers, DROPs to a host its logs
         # name): see ``failure_traffic``.
         await self._col.create_index([("traffic_in_out_ip", 1), ("time_stamp", DESCENDING)])
+        await self._claims.ensure_indexes()
         await self._record_existing_span()
 
     async def write(
@@ -120,13 +124,16 @@ class PodTrafficStore:
         insert costs a fraction of an upsert, and with repeats folded per batch most
         flows are either new or hot. Each flow document remembers the last stream
         sequences applied to it, so a redelivered message neither adds a row nor counts
-        its events again.
+        its events again; and each collect message's group is applied by the one message
+        that claimed it (:mod:`~kubeward.traffic_store.origin_claims`), so a group ingest
+        forwarded twice in different messages counts once.
 
         The flows of ``retried`` messages (redelivered, or tried before in this delivery)
         were probably written already: they skip the insert and upsert attempts, which
         would fail one by one, and go straight to :meth:`_settle` (read what was applied,
         write the rest).
         """
+        messages = await self._claims.own(messages)
         groups: list[PodTrafficGroup] = []
         parts: dict[str, list[_Op]] = {}  # per flow: what each message contributed, in order
         for seq, batch in messages:
