@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 import httpx
+import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -109,3 +110,17 @@ async def test_a_worker_whose_loop_stopped_coming_round_is_not_live(nc: NATS) ->
     release.set()
     await eventually(worker.is_moving, bool, timeout=10, what="loop moving again")
     await worker.stop()
+
+
+async def test_an_unknown_path_is_404_and_a_taken_port_fails_the_start() -> None:
+    server = HealthServer("svc", "127.0.0.1", 0, {})
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            assert (await client.get("/nope")).status_code == 404
+            assert (await client.post("/health")).status_code == 405
+        second = HealthServer("svc", "127.0.0.1", server.port, {})
+        with pytest.raises(OSError, match="in use"):
+            await second.start()
+    finally:
+        await server.stop()

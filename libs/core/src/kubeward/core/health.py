@@ -1,5 +1,5 @@
-"""A tiny HTTP endpoint for ``/health``, ``/live`` and ``/metrics`` in services without a web
-framework.
+"""``/health``, ``/live`` and ``/metrics`` of the services without a web framework: FastStream's
+ASGI routes, served by uvicorn.
 
 Health has three states. ``ok``: every check passes. ``degraded``: a dependency is
 unreachable (NATS, MongoDB, the settings bucket): the service waits and recovers by itself,
@@ -14,9 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 
 import msgspec
+import uvicorn
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import Scope
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 log = logging.getLogger(__name__)
@@ -82,52 +86,89 @@ class HealthServer:
         self._port = port
         self._checks = checks
         self._liveness = liveness if liveness is not None else {}
-        self._server: asyncio.Server | None = None
+        self._socket: socket.socket | None = None
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
         """The bound port (useful when started on port 0)."""
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._socket is not None
+        return int(self._socket.getsockname()[1])
+
+    def app(self) -> AsgiFastStream:
+        """The ASGI app of the three routes (no broker: the service runs its own)."""
+        return AsgiFastStream(
+            asgi_routes=[
+                ("/health", get(self._health, include_in_schema=False)),
+                ("/live", get(self._live, include_in_schema=False)),
+                ("/metrics", get(self._metrics, include_in_schema=False)),
+            ],
+            logger=log,
+        )
 
     async def start(self) -> None:
-        """Start listening."""
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        """Start listening (the port is bound when this returns)."""
+        self._socket = socket.create_server((self._host, self._port))
+        config = uvicorn.Config(
+            self.app(),
+            log_config=None,
+            log_level="warning",  # the service logs where its health listens
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=5,
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        started = asyncio.create_task(self._server.ready.wait())
+        await asyncio.wait({started, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():
+            started.cancel()
+            self._task.result()  # the start-up's error
+            raise RuntimeError("the health server stopped while starting")
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        if self._socket is not None:
+            self._socket.close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request_line = await asyncio.wait_for(reader.readline(), 5.0)
-            while (await asyncio.wait_for(reader.readline(), 5.0)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request_line.decode("latin-1").split()
-            path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
-            if path in ("/health", "/live"):
-                report = await health_report(self._service, self._checks, self._liveness)
-                body = msgspec.json.encode(report)
-                ok = report.status == OK or (path == "/live" and report.status == DEGRADED)
-                status, ctype = ("200 OK" if ok else "503 Service Unavailable"), "application/json"
-            elif path == "/metrics":
-                body = generate_latest(REGISTRY)
-                if self._registry is not None:
-                    body += generate_latest(self._registry)
-                status, ctype = "200 OK", CONTENT_TYPE_LATEST
-            else:
-                body, status, ctype = b'{"detail":"Not Found"}', "404 Not Found", "application/json"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _health(self, scope: Scope) -> AsgiResponse:
+        return await self._report(alive_is_enough=False)
+
+    async def _live(self, scope: Scope) -> AsgiResponse:
+        return await self._report(alive_is_enough=True)
+
+    async def _report(self, *, alive_is_enough: bool) -> AsgiResponse:
+        report = await health_report(self._service, self._checks, self._liveness)
+        ok = report.status == OK or (alive_is_enough and report.status == DEGRADED)
+        return AsgiResponse(
+            msgspec.json.encode(report),
+            200 if ok else 503,
+            {"content-type": "application/json"},
+        )
+
+    async def _metrics(self, scope: Scope) -> AsgiResponse:
+        body = generate_latest(REGISTRY)
+        if self._registry is not None:
+            body += generate_latest(self._registry)
+        return AsgiResponse(body, 200, {"content-type": CONTENT_TYPE_LATEST})
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers (the service owns SIGINT/SIGTERM and drains in
+    its own order), telling when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
