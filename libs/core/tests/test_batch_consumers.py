@@ -8,15 +8,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js.api import AckPolicy
 from pymongo.errors import AutoReconnect
 
 from kubeward.core.batch_consumers import BatchConsumer, BatchHandler, BatchSpec, BusRuntime
-from kubeward.core.bus import dead_letter_id, ensure_streams
+from kubeward.core.bus import ReplyInbox, dead_letter_id, ensure_streams
 from kubeward.devstack.testing import eventually
 from kubeward.schemas import bus
+from kubeward.schemas.replies import Reply
 
 SUBJECT = "kubeward.collect.test"
 
@@ -276,3 +279,56 @@ async def test_the_runtime_reports_its_connection_closed_for_good_but_not_its_ow
 
 async def _list(items: list[str]) -> list[str]:
     return list(items)
+
+
+class Ask(msgspec.Struct):
+    n: int
+
+
+async def test_requests_are_answered_on_the_runtime_whole_typed_and_concurrently(
+    nats_url: str, nc: NATS
+) -> None:
+    """Request/reply on the runtime: a reply bigger than a message arrives whole, a request
+    that does not decode is a 400 naming the field, a failing handler a 500, and a slow
+    request does not hold up the next one."""
+    release = asyncio.Event()
+
+    async def answer(ask: Ask) -> Reply:
+        if ask.n == 0:
+            await release.wait()
+        if ask.n < 0:
+            raise ValueError("negative")
+        body = msgspec.json.encode("x" * ask.n)
+        return Reply(body=msgspec.Raw(body))
+
+    runtime = BusRuntime("test", nats_url)
+    runtime.replies("kubeward.rpc.test.runtime", Ask, answer, queue="q")
+    await runtime.start()
+    inbox = ReplyInbox(nc)
+    await inbox.start()
+    try:
+
+        async def ask(payload: bytes) -> Reply:
+            raw = await inbox.request("kubeward.rpc.test.runtime", payload, timeout=10)
+            return msgspec.json.decode(raw, type=Reply)
+
+        slow = asyncio.create_task(ask(b'{"n": 0}'))
+        big = 3 * nc.max_payload
+        whole = await ask(msgspec.json.encode({"n": big}))
+        assert msgspec.json.decode(whole.body) == "x" * big
+        bad = await ask(b'{"n": "x"}')
+        assert (bad.status, bad.detail) == (
+            400,
+            "Invalid request: Expected `int`, got `str` - at `$.n`",
+        )
+        failed = await ask(b'{"n": -1}')
+        assert (failed.status, failed.detail) == (500, "Internal server error")
+        assert not slow.done()
+        release.set()
+        assert msgspec.json.decode((await slow).body) == ""
+    finally:
+        await inbox.stop()
+        await runtime.stop()
+    with contextlib.suppress(NoRespondersError, TimeoutError):
+        await nc.request("kubeward.rpc.test.runtime", b'{"n": 1}', timeout=1)
+        raise AssertionError("a stopped runtime still answers")

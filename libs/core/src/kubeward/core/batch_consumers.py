@@ -41,10 +41,12 @@ from typing import Any, cast
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import BatchPullStreamSubscriber
+from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
 
 from kubeward.core import bus
+from kubeward.core.bus import Req
 from kubeward.core.settlement import (
     FETCH_WAIT,
     BatchConsumer,
@@ -52,6 +54,7 @@ from kubeward.core.settlement import (
     BatchSpec,
     fetch_batch,
 )
+from kubeward.schemas.replies import Reply
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,8 @@ class _PullLoop(BatchPullStreamSubscriber):
                 await self.consume(msgs)
 
 
-async def _raw_batch(msg: Any, *_args: Any, **_kwargs: Any) -> Any:
-    """Decoder: the handler receives the fetched :class:`Msg` list undecoded."""
+async def _raw(msg: Any, *_args: Any, **_kwargs: Any) -> Any:
+    """Decoder: the handler receives the :class:`Msg` (a batch: the fetched list) undecoded."""
     return msg.raw_message
 
 
@@ -159,7 +162,7 @@ class BusRuntime:
             config=spec.consumer_config(),
             pull_sub=PullSub(spec.batch, timeout=FETCH_WAIT, batch=True),
             ack_policy=AckPolicy.MANUAL,
-            decoder=_raw_batch,
+            decoder=_raw,
         )
         subscriber(consumer.settle)
         # The factory picks FastStream's own class; swap in the fetch loop above (a subclass
@@ -169,9 +172,47 @@ class BusRuntime:
         self.consumers.append(consumer)
         return consumer
 
+    def replies(
+        self,
+        subject: str,
+        request_type: type[Req],
+        handler: Callable[[Req], Awaitable[Reply]],
+        queue: str,
+        *,
+        time_limit: float | None = None,
+    ) -> None:
+        """Answer JSON requests of ``request_type`` on ``subject`` (queue group ``queue``)
+        with ``handler``'s :class:`~kubeward.schemas.replies.Reply`, up to
+        :data:`~kubeward.core.bus.REQUEST_CONCURRENCY` at once; see
+        :func:`kubeward.core.bus.answering` for ``time_limit`` and how failures are answered.
+        Call before :meth:`start`.
+
+        A FastStream core subscriber (its ``max_workers`` bounds the concurrency); the reply
+        is sent by :func:`kubeward.core.bus.publish_reply`, which splits a reply larger than
+        a message into parts (FastStream's own reply would be one message).
+        """
+        answer = bus.answering(subject, bus.json_requests(request_type, handler), time_limit)
+
+        async def on_request(msg: Msg) -> None:
+            if msg.reply:
+                await bus.publish_reply(
+                    self.broker.config.connection_state.connection, msg.reply, await answer(msg)
+                )
+
+        subscriber = self.broker.subscriber(
+            subject,
+            queue=queue,
+            max_workers=bus.REQUEST_CONCURRENCY,
+            decoder=_raw,
+            no_reply=True,
+        )
+        subscriber(on_request)
+
     async def start(self) -> None:
-        """Connect and start every consumer."""
+        """Connect and start every consumer and responder."""
         await self.broker.start()
+        # The server knows the responders before the service reports ready.
+        await self.broker.config.connection_state.connection.flush()
 
     async def ping(self) -> bool:
         """Readiness check: the broker's connection is up."""

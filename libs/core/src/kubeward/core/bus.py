@@ -280,6 +280,58 @@ async def publish_reply(nc: NATS, subject: str, data: bytes) -> None:
         await nc.publish(subject, part, headers={bus.HDR_PART: str(index), bus.HDR_PARTS: total})
 
 
+def answering(
+    subject: str, handler: RequestHandler, time_limit: float | None = None
+) -> RequestHandler:
+    """``handler`` as it answers a request on ``subject``: never raising, its failures
+    turned into error replies.
+
+    With ``time_limit`` every database operation of a request shares that budget in seconds
+    (``pymongo.timeout``: the server aborts a query past it), for reads only: a listing
+    that would run for long answers 503 and frees the database for everyone else.
+
+    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`; an
+    unreachable or too slow database a 503, a number too large for MongoDB a 400.
+    """
+
+    async def answer(msg: Msg) -> bytes:
+        try:
+            if time_limit is None:
+                return await handler(msg)
+            with pymongo.timeout(time_limit):
+                return await handler(msg)
+        except OverflowError:  # a number MongoDB cannot store (over 64 bits)
+            return msgspec.json.encode(error(400, "A number in the request is out of range"))
+        except PyMongoError as exc:
+            return _database_error(subject, exc)
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("request on %s: a dependency is unavailable: %s", subject, exc)
+                return msgspec.json.encode(error(503, "Database unavailable"))
+            log.exception("request on %s failed", subject)
+            return msgspec.json.encode(error(500, "Internal server error"))
+
+    return answer
+
+
+def json_requests(
+    request_type: type[Req], handler: Callable[[Req], Awaitable[Reply]]
+) -> RequestHandler:
+    """A :data:`RequestHandler` decoding JSON requests of ``request_type`` for ``handler``
+    and encoding its :class:`Reply`; a request that does not decode is answered 400 naming
+    the field."""
+    decoder = msgspec.json.Decoder(request_type)
+
+    async def on_request(msg: Msg) -> bytes:
+        try:
+            request = decoder.decode(msg.data)
+        except msgspec.DecodeError as exc:  # ValidationError included
+            return msgspec.json.encode(error(400, f"Invalid request: {exc}"))
+        return msgspec.json.encode(await handler(request))
+
+    return on_request
+
+
 async def serve_requests(
     nc: NATS,
     subject: str,
@@ -289,39 +341,18 @@ async def serve_requests(
     time_limit: float | None = None,
     concurrency: int = REQUEST_CONCURRENCY,
 ) -> Any:
-    """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes.
+    """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes
+    (see :func:`answering` for ``time_limit`` and errors).
 
     Up to ``concurrency`` requests are answered at once, so one slow request does not hold
-    up the others behind it, and a burst cannot take the whole process. With
-    ``time_limit`` every database operation of a request shares that budget in seconds
-    (``pymongo.timeout``: the server aborts a query past it), for reads only: a listing
-    that would run for long answers 503 and frees the database for everyone else.
-
-    A handler exception becomes a 500 :class:`~kubeward.schemas.replies.Reply`; an
-    unreachable or too slow database a 503, a number too large for MongoDB a 400.
+    up the others behind it, and a burst cannot take the whole process.
     """
     slots = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task[None]] = set()
+    answer = answering(subject, handler, time_limit)
 
-    async def answer(msg: Msg, reply: str) -> None:
-        try:
-            if time_limit is None:
-                data = await handler(msg)
-            else:
-                with pymongo.timeout(time_limit):
-                    data = await handler(msg)
-        except OverflowError:  # a number MongoDB cannot store (over 64 bits)
-            data = msgspec.json.encode(error(400, "A number in the request is out of range"))
-        except PyMongoError as exc:
-            data = _database_error(subject, exc)
-        except Exception as exc:
-            if is_outage(exc):
-                log.warning("request on %s: a dependency is unavailable: %s", subject, exc)
-                data = msgspec.json.encode(error(503, "Database unavailable"))
-            else:
-                log.exception("request on %s failed", subject)
-                data = msgspec.json.encode(error(500, "Internal server error"))
-        await publish_reply(nc, reply, data)
+    async def reply(msg: Msg, to: str) -> None:
+        await publish_reply(nc, to, await answer(msg))
 
     def done(task: asyncio.Task[None]) -> None:
         running.discard(task)
@@ -333,7 +364,7 @@ async def serve_requests(
         if not msg.reply:
             return
         await slots.acquire()
-        task = asyncio.create_task(answer(msg, msg.reply))
+        task = asyncio.create_task(reply(msg, msg.reply))
         running.add(task)
         task.add_done_callback(done)
 
@@ -364,20 +395,10 @@ def serve_replies(
     time_limit: float | None = None,
 ) -> Awaitable[Any]:
     """Answer JSON requests of ``request_type`` with ``handler``'s :class:`Reply` (see
-    :func:`serve_requests` for ``time_limit``).
-
-    A request that does not decode is answered 400 naming the field.
-    """
-    decoder = msgspec.json.Decoder(request_type)
-
-    async def on_request(msg: Msg) -> bytes:
-        try:
-            request = decoder.decode(msg.data)
-        except msgspec.DecodeError as exc:  # ValidationError included
-            return msgspec.json.encode(error(400, f"Invalid request: {exc}"))
-        return msgspec.json.encode(await handler(request))
-
-    return serve_requests(nc, subject, on_request, queue, time_limit=time_limit)
+    :func:`json_requests` and :func:`serve_requests`)."""
+    return serve_requests(
+        nc, subject, json_requests(request_type, handler), queue, time_limit=time_limit
+    )
 
 
 class ReplyInbox:

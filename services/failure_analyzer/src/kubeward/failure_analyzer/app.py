@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
+from kubeward.core.bus import READ_TIME_LIMIT
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.core.settlement import BatchSpec
 from kubeward.failure_analyzer import admin_settings, metrics, retention
@@ -81,7 +81,6 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         ),
         diagnoser,
     )
-    await ctx.start_runtime(runtime)
     commands = Commands(
         ctx.js,
         store,
@@ -93,24 +92,12 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         traffic=traffic,
         ingest_first=ingest_first,
     )
-    subs = [
-        await serve_replies(
-            ctx.nc,
-            bus.RPC_FAILURES_LIST,
-            FailureQuery,
-            commands.list,
-            QUEUE,
-            time_limit=READ_TIME_LIMIT,
-        ),
-        await serve_replies(
-            # A tagged union of Structs decodes like a type, which mypy cannot express.
-            ctx.nc,
-            bus.RPC_FAILURES_COMMAND,
-            cast(Any, FailureCommand),
-            commands.command,
-            QUEUE,
-        ),
-    ]
+    runtime.replies(
+        bus.RPC_FAILURES_LIST, FailureQuery, commands.list, QUEUE, time_limit=READ_TIME_LIMIT
+    )
+    # A tagged union of Structs decodes like a type, which mypy cannot express.
+    runtime.replies(bus.RPC_FAILURES_COMMAND, cast(Any, FailureCommand), commands.command, QUEUE)
+    await ctx.start_runtime(runtime)
     sweeper = asyncio.create_task(
         retention.run(
             store, app_settings, settings.retention_interval_seconds, settings.retention_batch
@@ -123,8 +110,6 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
-        for sub in subs:
-            await sub.unsubscribe()
         await runtime.stop()
         await reports.drain()
         await diagnoser.close()

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
+from kubeward.core.bus import READ_TIME_LIMIT
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.core.settlement import BatchSpec
 from kubeward.schemas import bus
@@ -65,7 +65,6 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
         "manifests", bus.SECURITY.name, bus.SECURITY_MANIFESTS, ManifestHandler(ctx.nc, scanner)
     )
     consume("pod-failures", bus.FAILURES.name, bus.FAILURES_REPORT, FailedPodManifests(scanner))
-    await ctx.start_runtime(runtime)
     commands = Commands(
         ctx.js,
         store,
@@ -75,29 +74,15 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
         max_page=settings.max_page,
         llm_timeout=settings.llm_timeout_seconds,
     )
-    subs = [
-        await serve_replies(
-            ctx.nc,
-            bus.RPC_SECURITY_LIST,
-            FindingQuery,
-            commands.list,
-            QUEUE,
-            time_limit=READ_TIME_LIMIT,
-        ),
-        await serve_replies(
-            # A tagged union of Structs decodes like a type, which mypy cannot express.
-            ctx.nc,
-            bus.RPC_SECURITY_COMMAND,
-            cast(Any, SecurityCommand),
-            commands.command,
-            QUEUE,
-        ),
-    ]
+    runtime.replies(
+        bus.RPC_SECURITY_LIST, FindingQuery, commands.list, QUEUE, time_limit=READ_TIME_LIMIT
+    )
+    # A tagged union of Structs decodes like a type, which mypy cannot express.
+    runtime.replies(bus.RPC_SECURITY_COMMAND, cast(Any, SecurityCommand), commands.command, QUEUE)
+    await ctx.start_runtime(runtime)
     try:
         yield
     finally:
-        for sub in subs:
-            await sub.unsubscribe()
         await runtime.stop()
         await commands.close()
         await app_settings.close()
