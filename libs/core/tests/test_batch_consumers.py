@@ -1,5 +1,6 @@
-"""The FastStream batch-consumer runtime keeps BatchWorker's semantics (the same cases as
-test_bus.py and test_health.py, against a real nats-server)."""
+"""The FastStream batch-consumer runtime keeps the semantics of the hand-written
+``BatchWorker`` it replaced (whose cases in test_bus.py and test_health.py moved here), against
+a real nats-server."""
 
 from __future__ import annotations
 

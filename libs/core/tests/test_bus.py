@@ -12,9 +12,8 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
-from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+from pymongo.errors import ServerSelectionTimeoutError
 
-from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import (
     NoRespondersError,
     ReplyInbox,
@@ -52,109 +51,6 @@ async def test_ensure_streams_is_idempotent(nc: NATS) -> None:
     await ensure_streams(js, bus.STREAMS)
     names = sorted(info.config.name or "" for info in await js.streams_info())
     assert names == sorted(s.name for s in bus.STREAMS)
-
-
-async def test_slow_batch_is_kept_in_progress_not_redelivered(nc: NATS) -> None:
-    js = nc.jetstream()
-    await ensure_streams(js, bus.STREAMS)
-    deliveries: list[int] = []
-
-    async def slow(msgs: list[Msg]) -> None:
-        deliveries.extend(m.metadata.num_delivered for m in msgs)
-        await asyncio.sleep(3.5)  # the work itself: three ack_wait periods long
-
-    worker = BatchWorker(
-        js,
-        stream="COLLECT",
-        durable="slow",
-        filter_subject=SUBJECT,
-        handler=slow,
-        stage="test",
-        ack_wait=1.0,
-    )
-    await worker.start()
-    await js.publish(SUBJECT, b"x")
-    await eventually(
-        lambda: _pending(nc, "slow"), lambda p: p == (0, 0), timeout=20, what="batch acked"
-    )
-    await worker.stop()
-    assert deliveries == [1]
-
-
-async def _pending(nc: NATS, durable: str) -> tuple[int, int]:
-    info = await nc.jetstream().consumer_info("COLLECT", durable)
-    return info.num_pending, info.num_ack_pending
-
-
-async def test_failing_batch_is_dead_lettered_after_max_deliver(nc: NATS) -> None:
-    js = nc.jetstream()
-    await ensure_streams(js, bus.STREAMS)
-    calls = 0
-
-    async def broken(msgs: list[Msg]) -> None:
-        nonlocal calls
-        calls += 1
-        raise RuntimeError("boom")
-
-    worker = BatchWorker(
-        js,
-        stream="COLLECT",
-        durable="broken",
-        filter_subject=SUBJECT,
-        handler=broken,
-        stage="test",
-        max_deliver=2,
-        retry_delay=0.1,
-    )
-    await worker.start()
-    ack = await js.publish(SUBJECT, b"payload")
-    dead = await eventually(lambda: dead_letters(nc), lambda d: len(d) == 1, timeout=20)
-    await worker.stop()
-    headers = dead[0].headers or {}
-    assert dead[0].data == b"payload"
-    assert headers[bus.HDR_REASON] == "gave up after 2 deliveries: RuntimeError: boom"
-    assert headers[bus.HDR_ORIGIN_SEQ] == str(ack.seq)
-    assert calls == 2
-
-
-async def test_one_bad_message_of_a_batch_is_dead_lettered_alone(nc: NATS) -> None:
-    """Its neighbours in the fetched batch are acked at their first delivery; only the bad
-    one is redelivered and, at the last delivery, dead-lettered."""
-    js = nc.jetstream()
-    await ensure_streams(js, bus.STREAMS)
-    for body in (b"good-1", b"bad", b"good-2"):
-        await js.publish(SUBJECT, body)
-    stored: dict[bytes, list[int]] = {}
-    sizes: list[int] = []
-
-    async def handler(msgs: list[Msg]) -> None:
-        sizes.append(len(msgs))
-        if any(m.data == b"bad" for m in msgs):
-            raise ValueError("cannot handle b'bad'")
-        for m in msgs:
-            stored.setdefault(m.data, []).append(m.metadata.num_delivered)
-
-    worker = BatchWorker(
-        js,
-        stream="COLLECT",
-        durable="mixed",
-        filter_subject=SUBJECT,
-        handler=handler,
-        stage="test",
-        max_deliver=2,
-        retry_delay=0.1,
-    )
-    await worker.start()
-    dead = await eventually(lambda: dead_letters(nc), lambda d: len(d) == 1, timeout=20)
-    await eventually(
-        lambda: _pending(nc, "mixed"), lambda p: p == (0, 0), timeout=20, what="all settled"
-    )
-    await worker.stop()
-    assert sizes[0] == 3, "the three came in one batch"
-    assert stored == {b"good-1": [1], b"good-2": [1]}
-    assert dead[0].data == b"bad"
-    reason = (dead[0].headers or {})[bus.HDR_REASON]
-    assert reason == "gave up after 2 deliveries: ValueError: cannot handle b'bad'"
 
 
 async def test_large_replies_arrive_whole(nc: NATS) -> None:
@@ -207,42 +103,6 @@ async def test_reply_split_into_parts_uses_headers(nc: NATS) -> None:
     second = await sub.next_msg(timeout=5)
     assert (first.headers or {})[bus.HDR_PARTS] == "2"
     assert [(m.headers or {})[bus.HDR_PART] for m in (first, second)] == ["0", "1"]
-
-
-async def test_handler_waiting_forever_is_given_back_and_health_says_so(nc: NATS) -> None:
-    """A handler stuck on something that never comes (a PubAck lost in a server restart)
-    must not hold its batch in progress for good: it is cut off and the batch redelivered."""
-    js = nc.jetstream()
-    await ensure_streams(js, bus.STREAMS)
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    deliveries: list[int] = []
-    health_while_stuck: list[bool] = []
-
-    async def handler(msgs: list[Msg]) -> None:
-        deliveries.extend(m.metadata.num_delivered for m in msgs)
-        if len(deliveries) == 1:
-            await never
-
-    worker = BatchWorker(
-        js,
-        stream="COLLECT",
-        durable="stuck",
-        filter_subject=SUBJECT,
-        handler=handler,
-        stage="test",
-        ack_wait=1.0,
-        retry_delay=0.1,
-        handler_timeout=1.0,
-    )
-    await worker.start()
-    await js.publish(SUBJECT, b"x")
-    await eventually(
-        lambda: _pending(nc, "stuck"), lambda p: p == (0, 0), timeout=20, what="batch acked"
-    )
-    health_while_stuck.append(await worker.is_healthy())
-    await worker.stop()
-    assert deliveries == [1, 2]
-    assert health_while_stuck == [True]
 
 
 async def test_pipelined_publishes_whose_acks_never_come_leave_publishing_working(
@@ -343,42 +203,6 @@ async def test_service_is_told_when_the_server_closes_its_connection(nats_url: s
             await ctx.nc.flush(timeout=2)
         await asyncio.wait_for(lost.wait(), timeout=15)
     assert lost.is_set()
-
-
-async def test_a_batch_is_held_through_a_database_outage_not_redelivered(nc: NATS) -> None:
-    """A handler failing because the database is away keeps its batch (no delivery is
-    spent): with max_deliver 2 and four failed tries, the message is neither redelivered
-    nor dead-lettered, and is acked once the database is back."""
-    js = nc.jetstream()
-    await ensure_streams(js, bus.STREAMS)
-    deliveries: list[int] = []
-    tries = 0
-
-    async def handler(msgs: list[Msg]) -> None:
-        nonlocal tries
-        tries += 1
-        if tries <= 4:
-            raise AutoReconnect("127.0.0.1:27017: connection closed")
-        deliveries.extend(m.metadata.num_delivered for m in msgs)
-
-    worker = BatchWorker(
-        js,
-        stream="COLLECT",
-        durable="outage",
-        filter_subject=SUBJECT,
-        handler=handler,
-        stage="test",
-        max_deliver=2,
-        retry_delay=0.05,
-    )
-    await worker.start()
-    await js.publish(SUBJECT, b"x")
-    await eventually(
-        lambda: _pending(nc, "outage"), lambda p: p == (0, 0), timeout=20, what="batch acked"
-    )
-    await worker.stop()
-    assert (tries, deliveries) == (5, [1])
-    assert await dead_letters(nc) == []
 
 
 async def test_a_request_failing_on_an_unreachable_database_is_a_503(nc: NATS) -> None:

@@ -4,19 +4,12 @@ and ``unhealthy`` (a loop is stuck; only a new process helps), over HTTP and on 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import httpx
 import pytest
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
-from kubeward.core.batch_worker import BatchWorker
-from kubeward.core.bus import ensure_streams
 from kubeward.core.health import DEGRADED, OK, UNHEALTHY, Check, HealthServer, health_report
 from kubeward.core.service import watchdog
-from kubeward.devstack.testing import eventually
-from kubeward.schemas import bus
 
 
 def _answer(value: bool) -> Check:
@@ -76,40 +69,6 @@ async def test_watchdog_fires_after_consecutive_failures_only() -> None:
     failing = await asyncio.wait_for(watchdog({"loop": flaky}, 0.01, 3), 5)
     assert failing == "loop"
     assert calls == 5, "a passing check in between starts the count again"
-
-
-async def test_a_worker_whose_loop_stopped_coming_round_is_not_live(nc: NATS) -> None:
-    """A handler that swallows its cancellation keeps the pull loop from coming round;
-    the worker is then reported not live (the fetches still reached the server)."""
-    js = nc.jetstream()
-    await ensure_streams(js, bus.STREAMS)
-    release = asyncio.Event()
-
-    async def stubborn(_msgs: list[Msg]) -> None:
-        while not release.is_set():
-            with contextlib.suppress(asyncio.CancelledError):
-                await release.wait()
-
-    worker = BatchWorker(
-        js,
-        stream="COLLECT",
-        durable="stubborn",
-        filter_subject="kubeward.collect.test",
-        handler=stubborn,
-        stage="test",
-        ack_wait=0.5,
-        handler_timeout=0.5,
-    )
-    await worker.start()
-    assert await worker.is_moving()
-    await js.publish("kubeward.collect.test", b"x")
-    await eventually(
-        worker.is_moving, lambda live: not live, timeout=10, what="loop reported stuck"
-    )
-    assert await worker.is_healthy()
-    release.set()
-    await eventually(worker.is_moving, bool, timeout=10, what="loop moving again")
-    await worker.stop()
 
 
 async def test_an_unknown_path_is_404_and_a_taken_port_fails_the_start() -> None:

@@ -18,9 +18,10 @@ from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 
-from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.batch_consumers import BusRuntime
 from kubeward.core.bus import ensure_streams, stream_seq
 from kubeward.core.mongo import Document
+from kubeward.core.settlement import BatchSpec
 from kubeward.devstack.testing import eventually, stored_messages
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficGroup
@@ -79,26 +80,28 @@ async def announced(nc: NATS) -> list[str]:
 
 
 def worker(
-    js: JetStreamContext,
+    nats_url: str,
     handler: Callable[[list[Msg]], Awaitable[None]],
     *,
     batch: int = MESSAGES,
     window: float = 10.0,
     ack_wait: float = 30.0,
-) -> BatchWorker:
-    """The pod-traffic worker as app.py wires it, on a durable of its own."""
-    return BatchWorker(
-        js,
+) -> BusRuntime:
+    """The pod-traffic consumer as app.py wires it (on a runtime of its own, as a replica
+    has), on a durable of its own."""
+    runtime = BusRuntime("traffic-store", nats_url)
+    spec = BatchSpec(
         stream=bus.TRAFFIC.name,
         durable="windows",
         filter_subject=bus.TRAFFIC_POD,
-        handler=handler,
         stage="traffic-store",
         batch=batch,
         window=window,
         ack_wait=ack_wait,
         retry_delay=0.05,
     )
+    runtime.batch_consumer(spec, handler)
+    return runtime
 
 
 async def ack_floor(js: JetStreamContext) -> int:
@@ -108,7 +111,7 @@ async def ack_floor(js: JetStreamContext) -> int:
 
 
 async def test_a_window_is_one_write_and_acked_only_after_it(
-    nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+    nats_url: str, nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
     js = nc.jetstream()
     col = mongo[mongo_db_name][COLLECTION]
@@ -124,7 +127,7 @@ async def test_a_window_is_one_write_and_acked_only_after_it(
         floors_during_write.append(await ack_floor(js))
 
     await ensure_streams(js, bus.STREAMS)
-    w = worker(js, handler)
+    w = worker(nats_url, handler)
     await w.start()
     try:
         # Published one by one after the worker started: the first fetch returns the first
@@ -140,7 +143,7 @@ async def test_a_window_is_one_write_and_acked_only_after_it(
 
 
 async def test_a_crash_between_write_and_ack_counts_nothing_twice(
-    nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+    nats_url: str, nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
     js = nc.jetstream()
     col = mongo[mongo_db_name][COLLECTION]
@@ -154,11 +157,11 @@ async def test_a_crash_between_write_and_ack_counts_nothing_twice(
         ]
         assert len((await first.write(decoded)).created) == DISTINCT  # not announced yet
         written.set()
-        # The worker's task is cancelled here (as by kill -9): neither ack nor nak follows.
+        # The consumer's task is cancelled here (as by kill -9): neither ack nor nak follows.
         raise asyncio.CancelledError
 
     await publish(js)
-    crashing = worker(js, dies_after_the_write, ack_wait=1.0)
+    crashing = worker(nats_url, dies_after_the_write, ack_wait=1.0)
     await crashing.start()
     await asyncio.wait_for(written.wait(), 15)
     await crashing.stop()
@@ -168,7 +171,7 @@ async def test_a_crash_between_write_and_ack_counts_nothing_twice(
 
     # A restarted replica (its flow memory empty) gets the whole window again.
     second = PodTrafficStore(col, 32768)
-    restarted = worker(js, PodTrafficWriter(nc, second, js), ack_wait=1.0)
+    restarted = worker(nats_url, PodTrafficWriter(nc, second, js), ack_wait=1.0)
     await restarted.start()
     try:
         await eventually(lambda: ack_floor(js), lambda f: f == MESSAGES, what="all acked")
@@ -198,7 +201,7 @@ async def test_a_window_redelivered_mixed_with_new_messages_counts_only_the_new(
 
 
 async def test_two_replicas_share_the_consumer_and_count_every_hit_once(
-    nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+    nats_url: str, nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
     js = nc.jetstream()
     col = mongo[mongo_db_name][COLLECTION]
@@ -206,7 +209,8 @@ async def test_two_replicas_share_the_consumer_and_count_every_hit_once(
     await stores[0].ensure_indexes()
     await ensure_streams(js, bus.STREAMS)
     workers = [
-        worker(js, PodTrafficWriter(nc, s, js), batch=2, window=0.05, ack_wait=2.0) for s in stores
+        worker(nats_url, PodTrafficWriter(nc, s, js), batch=2, window=0.05, ack_wait=2.0)
+        for s in stores
     ]
     for w in workers:
         await w.start()

@@ -1,7 +1,8 @@
 """Durable JetStream batch consumers on FastStream's :class:`~faststream.nats.NatsBroker`.
 
-The pilot of issue 15's runtime (ingest runs on it; the other services still use
-:class:`kubeward.core.batch_worker.BatchWorker`, whose semantics this module keeps exactly).
+Issue 15's runtime: every service's durable consumers run on it (ingest, traffic-store,
+failure-analyzer, security; mirror has none). It keeps the semantics of the hand-written
+``BatchWorker`` loop it replaced.
 
 What FastStream gives and is used as it is: the broker and its connection (reconnects,
 ``closed_cb``), the subscriber registry and its start/stop, durable pull subscriptions
@@ -22,8 +23,7 @@ What it lacks, hand-written here:
   idle, reports a failing fetch as unready and waits ``retry_delay`` instead of ending
   the task; it binds the durable consumer with the retries :func:`kubeward.core.bus.pull_subscribe`
   makes on a cluster electing a leader (FastStream's start fails at the first timeout).
-- **Settlement** (:class:`~kubeward.core.settlement.BatchConsumer`, shared with the
-  hand-written :class:`~kubeward.core.batch_worker.BatchWorker`): per-message outcome,
+- **Settlement** (:class:`~kubeward.core.settlement.BatchConsumer`): per-message outcome,
   dead letters, growing delays, outage hold, in-progress acks. A middleware's
   ``consume_scope`` only sees the batch as one message and cannot call the handler again
   for one message of it, so this is a wrapper around the handler rather than a middleware.
@@ -230,7 +230,7 @@ class BusRuntime:
         for consumer in self.consumers:
             consumer.stopping.set()
         # FastStream's graceful stop waits at most ``graceful_timeout`` for a handler; the
-        # batch in hand is waited for however long it takes, as BatchWorker.stop does.
+        # batch in hand is waited for however long it takes (a drain acks what it handled).
         for consumer in self.consumers:
             await consumer.idle.wait()
         # The subscribers stop first; draining a connection already closed for good (the

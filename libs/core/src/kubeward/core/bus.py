@@ -1,7 +1,7 @@
 """NATS and JetStream helpers: streams, publishing, dead letters, requests and replies.
 
-Durable batch consumers are :mod:`kubeward.core.batch_worker` and
-:mod:`kubeward.core.batch_consumers` (FastStream).
+Durable batch consumers are :mod:`kubeward.core.batch_consumers` (on FastStream's broker,
+settled by :mod:`kubeward.core.settlement`).
 
 Replies larger than one NATS message are split into parts carrying the
 ``Kubeward-Part``/``Kubeward-Parts`` headers; :class:`ReplyInbox` reassembles them.

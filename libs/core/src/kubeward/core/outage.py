@@ -1,7 +1,7 @@
 """Errors that mean a dependency is away for now, not that the work is bad.
 
 A batch that fails with one of these is held and retried until the dependency is back
-(:class:`kubeward.core.batch_worker.BatchWorker`), rather than handed back to the server: every
+(:class:`kubeward.core.settlement.BatchConsumer`), rather than handed back to the server: every
 redelivery counts towards ``max_deliver``, and a database restart of a minute would
 otherwise dead-letter good messages.
 """

@@ -10,7 +10,6 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
-from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -20,31 +19,12 @@ from prometheus_client import CollectorRegistry
 
 from kubeward.core import bus
 from kubeward.core.app_settings import AppSettings
-from kubeward.core.batch_consumers import BusRuntime
+from kubeward.core.batch_consumers import BatchConsumer, BusRuntime
 from kubeward.core.health import Check, HealthServer, health_report, run_checks
 from kubeward.core.metrics import render
 from kubeward.core.settings import BaseSettings
 from kubeward.schemas.bus import RPC_HEALTH_PREFIX, STREAMS, metrics_subject
 from kubeward.schemas.setting_key import KeyRegistry
-
-
-class Watched(Protocol):
-    """A consumer the service's health reports on (a
-    :class:`~kubeward.core.batch_worker.BatchWorker` or a
-    :class:`~kubeward.core.settlement.BatchConsumer`)."""
-
-    @property
-    def durable(self) -> str:
-        """The durable consumer's name."""
-        ...
-
-    async def is_healthy(self) -> bool:
-        """Ready: its fetches reach the server."""
-        ...
-
-    async def is_moving(self) -> bool:
-        """Alive: its loop comes round."""
-        ...
 
 
 class ServiceContext:
@@ -75,12 +55,12 @@ class ServiceContext:
     async def _nats_ok(self) -> bool:
         return bool(self.nc.is_connected)
 
-    def watch(self, worker: Watched) -> None:
-        """Report ``worker`` in health: ready while its fetches reach the server, alive while
-        its loop comes round."""
-        name = f"consumer:{worker.durable}"
-        self.checks[name] = worker.is_healthy
-        self.liveness[name] = worker.is_moving
+    def watch(self, consumer: BatchConsumer) -> None:
+        """Report ``consumer`` in health as ``consumer:<durable>``: ready while its fetches
+        reach the server, alive while its loop comes round."""
+        name = f"consumer:{consumer.durable}"
+        self.checks[name] = consumer.is_healthy
+        self.liveness[name] = consumer.is_moving
 
     def bus_runtime(self) -> BusRuntime:
         """A FastStream runtime for the service's batch consumers, on a connection of its

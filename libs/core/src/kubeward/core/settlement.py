@@ -1,8 +1,7 @@
-"""How a durable JetStream batch consumer settles what it fetched, whichever loop fetches it.
+"""How a durable JetStream batch consumer settles what it fetched.
 
-Shared by :class:`~kubeward.core.batch_worker.BatchWorker` (the hand-written pull loop the
-services not yet on FastStream use) and :mod:`kubeward.core.batch_consumers` (FastStream's
-broker). FastStream acks or naks a batch as one (or, with manual acks, not at all): it has no
+Used by :mod:`kubeward.core.batch_consumers` (FastStream's broker, on which every service's
+consumers run). FastStream acks or naks a batch as one (or, with manual acks, not at all): it has no
 per-message outcome, no dead-lettering at the last delivery, no delay that grows with the
 delivery count, no holding through a dependency outage and no in-progress acks while a slow
 batch runs; hence :class:`BatchConsumer`.

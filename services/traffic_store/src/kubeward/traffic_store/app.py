@@ -1,4 +1,5 @@
-"""The traffic-store service body: the write worker and the query responders."""
+"""The traffic-store service body: the write consumers (on the FastStream runtime,
+:mod:`kubeward.core.batch_consumers`) and the query responders."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from kubeward.core import mongo
-from kubeward.core.batch_worker import BatchWorker
 from kubeward.core.bus import (
     READ_TIME_LIMIT,
     publish_all,
@@ -23,6 +23,7 @@ from kubeward.core.bus import (
     stream_seq,
 )
 from kubeward.core.service import ServiceContext
+from kubeward.core.settlement import BatchSpec
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
@@ -135,7 +136,8 @@ def _failed(ack: object) -> bool:
 
 @asynccontextmanager
 async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
-    """Connect to MongoDB, ensure indexes, start the worker and the responders."""
+    """Connect to MongoDB, ensure indexes, start the consumers and the responders; on exit
+    stop answering, then drain the consumers."""
     settings = ctx.settings
     assert isinstance(settings, Settings)
     client = mongo.connect(settings.mongodb_url)
@@ -143,19 +145,19 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
     store = PodTrafficStore(db[COLLECTION], settings.ephemeral_port_min)
     await store.ensure_indexes()
     ctx.checks["mongodb"] = lambda: mongo.ping(client)
-    worker = BatchWorker(
-        ctx.js,
-        stream=bus.TRAFFIC.name,
-        durable=f"{bus.CONSUMER_TRAFFIC_STORE}-pod",
-        filter_subject=bus.TRAFFIC_POD,
-        handler=PodTrafficWriter(ctx.nc, store, ctx.js),
-        stage=STAGE,
-        batch=max(1, min(settings.pod_traffic_window_messages, APPLIED_MEMORY // 2)),
-        max_deliver=settings.max_deliver,
-        window=settings.pod_traffic_window_seconds,
+    runtime = ctx.bus_runtime()
+    runtime.batch_consumer(
+        BatchSpec(
+            stream=bus.TRAFFIC.name,
+            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-pod",
+            filter_subject=bus.TRAFFIC_POD,
+            stage=STAGE,
+            batch=max(1, min(settings.pod_traffic_window_messages, APPLIED_MEMORY // 2)),
+            max_deliver=settings.max_deliver,
+            window=settings.pod_traffic_window_seconds,
+        ),
+        PodTrafficWriter(ctx.nc, store, ctx.js),
     )
-    await worker.start()
-    ctx.watch(worker)
     subs = [
         await serve_replies(
             ctx.nc,
@@ -166,9 +168,11 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
             time_limit=READ_TIME_LIMIT,
         )
     ]
-    http_traffic = await HttpTrafficService.start(ctx, db)
-    inventory = await InventoryService.start(ctx, db)
+    # Each capability registers its consumers on the one runtime; they start together.
+    http_traffic = await HttpTrafficService.start(ctx, db, runtime)
+    inventory = await InventoryService.start(ctx, db, runtime)
     network = await NetworkService.start(ctx, db)
+    await ctx.start_runtime(runtime)
     try:
         yield
     finally:
@@ -177,5 +181,5 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
         await http_traffic.stop()
         for sub in subs:
             await sub.unsubscribe()
-        await worker.stop()
+        await runtime.stop()
         await client.close()

@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.batch_consumers import BusRuntime
 from kubeward.core.bus import (
     READ_TIME_LIMIT,
     dead_letter,
@@ -21,6 +21,7 @@ from kubeward.core.bus import (
 )
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
+from kubeward.core.settlement import BatchSpec
 from kubeward.schemas import bus
 from kubeward.schemas.arkyn import ArkynCommand
 from kubeward.schemas.http_traffic import HttpEntityCreate, HttpTrafficBatch, HttpTrafficQuery
@@ -64,46 +65,46 @@ class HttpTrafficWriter:
 
 
 class HttpTrafficService:
-    """The worker and responders of the capability, started and stopped together."""
+    """The consumers and responders of the capability: the consumers are registered on the
+    service's runtime (started and drained with it), the responders stopped here."""
 
-    def __init__(self, worker: BatchWorker, subs: list[Any], log_worker: BatchWorker) -> None:
-        self.worker = worker
-        self.log_worker = log_worker
+    def __init__(self, subs: list[Any]) -> None:
         self._subs = subs
 
     @classmethod
-    async def start(cls, ctx: ServiceContext, db: AsyncDatabase[Document]) -> HttpTrafficService:
-        """Ensure indexes, start the write worker and answer creation and list requests."""
+    async def start(
+        cls, ctx: ServiceContext, db: AsyncDatabase[Document], runtime: BusRuntime
+    ) -> HttpTrafficService:
+        """Ensure indexes, register the write consumers on ``runtime`` (the caller starts
+        it) and answer creation and list requests."""
         settings = ctx.settings
         assert isinstance(settings, Settings)
         entities = HttpEntities(db)
         store = HttpTrafficStore(db[COLLECTION], entities)
         await entities.ensure_indexes()
         await store.ensure_indexes()
-        worker = BatchWorker(
-            ctx.js,
-            stream=bus.TRAFFIC.name,
-            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http",
-            filter_subject=bus.TRAFFIC_HTTP,
-            handler=HttpTrafficWriter(ctx.nc, ctx.js, store),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
+        runtime.batch_consumer(
+            BatchSpec(
+                stream=bus.TRAFFIC.name,
+                durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http",
+                filter_subject=bus.TRAFFIC_HTTP,
+                stage=STAGE,
+                batch=settings.fetch_batch,
+                max_deliver=settings.max_deliver,
+            ),
+            HttpTrafficWriter(ctx.nc, ctx.js, store),
         )
-        await worker.start()
-        ctx.watch(worker)
-        log_worker = BatchWorker(
-            ctx.js,
-            stream=bus.TRAFFIC.name,
-            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http-log",
-            filter_subject=bus.TRAFFIC_HTTP_LOG,
-            handler=HttpLogWriter(ctx.nc, ctx.js, HttpLogComposer(db, store)),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
+        runtime.batch_consumer(
+            BatchSpec(
+                stream=bus.TRAFFIC.name,
+                durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http-log",
+                filter_subject=bus.TRAFFIC_HTTP_LOG,
+                stage=STAGE,
+                batch=settings.fetch_batch,
+                max_deliver=settings.max_deliver,
+            ),
+            HttpLogWriter(ctx.nc, ctx.js, HttpLogComposer(db, store)),
         )
-        await log_worker.start()
-        ctx.watch(log_worker)
         queue = "traffic-store"
         subs = [
             await serve_replies(
@@ -121,11 +122,9 @@ class HttpTrafficService:
                 ctx.nc, bus.RPC_ARKYN, ArkynCommand, PluralApi(store, db[COLLECTION]), queue
             ),
         ]
-        return cls(worker, subs, log_worker)
+        return cls(subs)
 
     async def stop(self) -> None:
-        """Stop answering, then finish the batch in hand."""
+        """Stop answering (the runtime's stop then finishes the batches in hand)."""
         for sub in self._subs:
             await sub.unsubscribe()
-        await self.worker.stop()
-        await self.log_worker.stop()

@@ -1,4 +1,4 @@
-"""The inventory capability of traffic-store: its write worker and its query responder."""
+"""The inventory capability of traffic-store: its write consumer and its query responder."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.batch_worker import BatchWorker
+from kubeward.core.batch_consumers import BusRuntime
 from kubeward.core.bus import READ_TIME_LIMIT, publish_reply, serve_replies
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
+from kubeward.core.settlement import BatchSpec
 from kubeward.schemas import bus
 from kubeward.schemas.inventory import InventoryBatch, InventoryQuery
 from kubeward.schemas.replies import Reply
@@ -42,31 +43,33 @@ class InventoryWriter:
 
 
 class InventoryService:
-    """The worker and the responder, started and stopped together."""
+    """The consumer and the responder: the consumer is registered on the service's runtime
+    (started and drained with it), the responder stopped here."""
 
-    def __init__(self, worker: BatchWorker, subs: list[Any]) -> None:
-        self.worker = worker
+    def __init__(self, subs: list[Any]) -> None:
         self._subs = subs
 
     @classmethod
-    async def start(cls, ctx: ServiceContext, db: AsyncDatabase[Document]) -> InventoryService:
-        """Ensure indexes, start the write worker and answer inventory reads."""
+    async def start(
+        cls, ctx: ServiceContext, db: AsyncDatabase[Document], runtime: BusRuntime
+    ) -> InventoryService:
+        """Ensure indexes, register the write consumer on ``runtime`` (the caller starts
+        it) and answer inventory reads."""
         settings = ctx.settings
         assert isinstance(settings, Settings)
         store = InventoryStore(db)
         await store.ensure_indexes()
-        worker = BatchWorker(
-            ctx.js,
-            stream=bus.TRAFFIC.name,
-            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-inventory",
-            filter_subject=bus.TRAFFIC_INVENTORY,
-            handler=InventoryWriter(ctx.nc, store),
-            stage=STAGE,
-            batch=settings.fetch_batch,
-            max_deliver=settings.max_deliver,
+        runtime.batch_consumer(
+            BatchSpec(
+                stream=bus.TRAFFIC.name,
+                durable=f"{bus.CONSUMER_TRAFFIC_STORE}-inventory",
+                filter_subject=bus.TRAFFIC_INVENTORY,
+                stage=STAGE,
+                batch=settings.fetch_batch,
+                max_deliver=settings.max_deliver,
+            ),
+            InventoryWriter(ctx.nc, store),
         )
-        await worker.start()
-        ctx.watch(worker)
         subs = [
             await serve_replies(
                 ctx.nc,
@@ -77,10 +80,9 @@ class InventoryService:
                 time_limit=READ_TIME_LIMIT,
             )
         ]
-        return cls(worker, subs)
+        return cls(subs)
 
     async def stop(self) -> None:
-        """Stop answering, then finish the batch in hand."""
+        """Stop answering (the runtime's stop then finishes the batch in hand)."""
         for sub in self._subs:
             await sub.unsubscribe()
-        await self.worker.stop()
