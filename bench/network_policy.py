@@ -223,7 +223,7 @@ async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
                 await db[COLLECTION].find({"pod_namespace": "shop", "time_stamp": window}).to_list()
             )
 
-        service = NetworkService(db, [])
+        service = NetworkService(db)
         query = PolicySuggestQuery(namespace="shop", kind="Deployment", name="api")
         raw_w, read_w = await _median(runs, raw_workload)
         suggest_s, reply = await _median(runs, lambda: service.suggest(query))

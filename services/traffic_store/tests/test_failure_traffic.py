@@ -61,7 +61,7 @@ def valid_network_policy(obj: dict[str, Any]) -> Any:
 
 
 async def drops(db: AsyncDatabase[Document], **query: Any) -> DropReport:
-    reply = await NetworkService(db, []).drops(DropQuery(**WINDOW | query))
+    reply = await NetworkService(db).drops(DropQuery(**WINDOW | query))
     assert reply.status == 200, reply.detail
     return msgspec.json.decode(reply.body, type=DropReport)
 
@@ -164,7 +164,7 @@ async def test_impact_lists_the_callers_with_connections_counted_once(
     db: AsyncDatabase[Document], load_world: LoadWorld
 ) -> None:
     await load_world(db)
-    service = NetworkService(db, [])
+    service = NetworkService(db)
     query = ImpactQuery(namespace="shop", pod_name=world.POSTGRES, **WINDOW)
     reply = await service.impact(query)
     assert reply.status == 200, reply.detail
@@ -240,7 +240,7 @@ async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory
         assert alone[0].peers and alone[2].peers == []
         reads_alone = commands.finds()
         commands.clear()
-        reply = await NetworkService(watched, []).drops_many(DropQueries(queries=queries))
+        reply = await NetworkService(watched).drops_many(DropQueries(queries=queries))
         assert reply.status == 200, reply.detail
         assert msgspec.json.decode(reply.body, type=DropReports).reports == alone
         assert commands.finds().count(SPANS) == 1 < reads_alone.count(SPANS)

@@ -36,7 +36,7 @@ async def service(
     """The network responders' handlers on a database holding the world."""
     db = mongo[mongo_db_name]
     await load_world(db)
-    yield NetworkService(db, [])
+    yield NetworkService(db)
     await mongo.drop_database(mongo_db_name)
 
 

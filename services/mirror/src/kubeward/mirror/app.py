@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from kubeward.core import mongo
-from kubeward.core.bus import serve_replies
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.kube.client import KubeClient, load_client
 from kubeward.mirror import admin_settings
@@ -78,9 +77,10 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
         logs_tail_lines=settings.logs_tail_lines,
     )
     ctx.components |= {"store": store, "commands": commands}
-    sub = await serve_replies(
-        ctx.nc, bus.RPC_MIRROR_COMMAND, cast(Any, MirrorCommand), commands.command, QUEUE
-    )
+    runtime = ctx.bus_runtime()
+    # A tagged union of Structs decodes like a type, which mypy cannot express.
+    runtime.replies(bus.RPC_MIRROR_COMMAND, cast(Any, MirrorCommand), commands.command, QUEUE)
+    await ctx.start_runtime(runtime)
     tasks = [asyncio.create_task(reaper(commands, settings.reaper_interval_seconds), name="reaper")]
     if kube is not None:
         status_watch = StatusWatch(
@@ -99,7 +99,7 @@ async def mirror(ctx: ServiceContext) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await sub.unsubscribe()
+        await runtime.stop()
         await app_settings.close()
         await client.close()
         if kube is not None:

@@ -19,7 +19,6 @@ from kubeward.core.bus import (
     READ_TIME_LIMIT,
     publish_all,
     publish_reply,
-    serve_replies,
     stream_seq,
 )
 from kubeward.core.service import ServiceContext
@@ -28,8 +27,8 @@ from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficQuery
 from kubeward.traffic_store.flows import announcement_id
-from kubeward.traffic_store.http_handlers import HttpTrafficService
-from kubeward.traffic_store.inventory_service import InventoryService
+from kubeward.traffic_store.http_handlers import start_http_traffic
+from kubeward.traffic_store.inventory_service import start_inventory
 from kubeward.traffic_store.network_service import NetworkService
 from kubeward.traffic_store.pod_traffic import (
     APPLIED_MEMORY,
@@ -40,6 +39,7 @@ from kubeward.traffic_store.pod_traffic import (
 from kubeward.traffic_store.settings import Settings
 
 STAGE = "traffic-store"
+QUEUE = "traffic-store"
 FEED_POD_TRAFFIC = bus.feed_subject("pod_traffic")
 TRIED_MEMORY = 100_000
 ANNOUNCE_RETRY_FIRST = 0.5
@@ -158,28 +158,21 @@ async def traffic_store(ctx: ServiceContext) -> AsyncIterator[None]:
         ),
         PodTrafficWriter(ctx.nc, store, ctx.js),
     )
-    subs = [
-        await serve_replies(
-            ctx.nc,
-            bus.RPC_POD_TRAFFIC_LIST,
-            PodTrafficQuery,
-            partial(store.query, max_page=settings.pod_traffic_max_page),
-            queue="traffic-store",
-            time_limit=READ_TIME_LIMIT,
-        )
-    ]
-    # Each capability registers its consumers on the one runtime; they start together.
-    http_traffic = await HttpTrafficService.start(ctx, db, runtime)
-    inventory = await InventoryService.start(ctx, db, runtime)
-    network = await NetworkService.start(ctx, db)
+    runtime.replies(
+        bus.RPC_POD_TRAFFIC_LIST,
+        PodTrafficQuery,
+        partial(store.query, max_page=settings.pod_traffic_max_page),
+        QUEUE,
+        time_limit=READ_TIME_LIMIT,
+    )
+    # Each capability registers its consumers and responders on the one runtime; they
+    # start together, and stop together after the batches in hand are written.
+    await start_http_traffic(ctx, db, runtime)
+    await start_inventory(ctx, db, runtime)
+    await NetworkService.start(db, runtime)
     await ctx.start_runtime(runtime)
     try:
         yield
     finally:
-        await network.stop()
-        await inventory.stop()
-        await http_traffic.stop()
-        for sub in subs:
-            await sub.unsubscribe()
         await runtime.stop()
         await client.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -17,7 +16,6 @@ from kubeward.core.bus import (
     READ_TIME_LIMIT,
     dead_letter,
     publish_reply,
-    serve_replies,
 )
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
@@ -32,6 +30,7 @@ from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore
 from kubeward.traffic_store.settings import Settings
 
 STAGE = "traffic-store"
+QUEUE = "traffic-store"
 
 
 class HttpTrafficWriter:
@@ -64,67 +63,45 @@ class HttpTrafficWriter:
         )
 
 
-class HttpTrafficService:
-    """The consumers and responders of the capability: the consumers are registered on the
-    service's runtime (started and drained with it), the responders stopped here."""
-
-    def __init__(self, subs: list[Any]) -> None:
-        self._subs = subs
-
-    @classmethod
-    async def start(
-        cls, ctx: ServiceContext, db: AsyncDatabase[Document], runtime: BusRuntime
-    ) -> HttpTrafficService:
-        """Ensure indexes, register the write consumers on ``runtime`` (the caller starts
-        it) and answer creation and list requests."""
-        settings = ctx.settings
-        assert isinstance(settings, Settings)
-        entities = HttpEntities(db)
-        store = HttpTrafficStore(db[COLLECTION], entities)
-        await entities.ensure_indexes()
-        await store.ensure_indexes()
-        runtime.batch_consumer(
-            BatchSpec(
-                stream=bus.TRAFFIC.name,
-                durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http",
-                filter_subject=bus.TRAFFIC_HTTP,
-                stage=STAGE,
-                batch=settings.fetch_batch,
-                max_deliver=settings.max_deliver,
-            ),
-            HttpTrafficWriter(ctx.nc, ctx.js, store),
-        )
-        runtime.batch_consumer(
-            BatchSpec(
-                stream=bus.TRAFFIC.name,
-                durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http-log",
-                filter_subject=bus.TRAFFIC_HTTP_LOG,
-                stage=STAGE,
-                batch=settings.fetch_batch,
-                max_deliver=settings.max_deliver,
-            ),
-            HttpLogWriter(ctx.nc, ctx.js, HttpLogComposer(db, store)),
-        )
-        queue = "traffic-store"
-        subs = [
-            await serve_replies(
-                ctx.nc, bus.RPC_HTTP_ENTITY_CREATE, HttpEntityCreate, entities.create, queue
-            ),
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_HTTP_TRAFFIC_LIST,
-                HttpTrafficQuery,
-                partial(store.query, max_page=settings.max_page),
-                queue,
-                time_limit=READ_TIME_LIMIT,
-            ),
-            await serve_replies(
-                ctx.nc, bus.RPC_ARKYN, ArkynCommand, PluralApi(store, db[COLLECTION]), queue
-            ),
-        ]
-        return cls(subs)
-
-    async def stop(self) -> None:
-        """Stop answering (the runtime's stop then finishes the batches in hand)."""
-        for sub in self._subs:
-            await sub.unsubscribe()
+async def start_http_traffic(
+    ctx: ServiceContext, db: AsyncDatabase[Document], runtime: BusRuntime
+) -> None:
+    """Ensure indexes and register the write consumers and the creation and list
+    responders on ``runtime`` (the caller starts it; they drain and stop with it)."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    entities = HttpEntities(db)
+    store = HttpTrafficStore(db[COLLECTION], entities)
+    await entities.ensure_indexes()
+    await store.ensure_indexes()
+    runtime.batch_consumer(
+        BatchSpec(
+            stream=bus.TRAFFIC.name,
+            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http",
+            filter_subject=bus.TRAFFIC_HTTP,
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        HttpTrafficWriter(ctx.nc, ctx.js, store),
+    )
+    runtime.batch_consumer(
+        BatchSpec(
+            stream=bus.TRAFFIC.name,
+            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-http-log",
+            filter_subject=bus.TRAFFIC_HTTP_LOG,
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        HttpLogWriter(ctx.nc, ctx.js, HttpLogComposer(db, store)),
+    )
+    runtime.replies(bus.RPC_HTTP_ENTITY_CREATE, HttpEntityCreate, entities.create, QUEUE)
+    runtime.replies(
+        bus.RPC_HTTP_TRAFFIC_LIST,
+        HttpTrafficQuery,
+        partial(store.query, max_page=settings.max_page),
+        QUEUE,
+        time_limit=READ_TIME_LIMIT,
+    )
+    runtime.replies(bus.RPC_ARKYN, ArkynCommand, PluralApi(store, db[COLLECTION]), QUEUE)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.batch_consumers import BusRuntime
-from kubeward.core.bus import READ_TIME_LIMIT, publish_reply, serve_replies
+from kubeward.core.bus import READ_TIME_LIMIT, publish_reply
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext
 from kubeward.core.settlement import BatchSpec
@@ -21,6 +19,7 @@ from kubeward.traffic_store.inventory import InventoryStore
 from kubeward.traffic_store.settings import Settings
 
 STAGE = "traffic-store"
+QUEUE = "traffic-store"
 
 
 class InventoryWriter:
@@ -42,47 +41,26 @@ class InventoryWriter:
                     await publish_reply(self._nc, group.reply_to, msgspec.json.encode(reply))
 
 
-class InventoryService:
-    """The consumer and the responder: the consumer is registered on the service's runtime
-    (started and drained with it), the responder stopped here."""
-
-    def __init__(self, subs: list[Any]) -> None:
-        self._subs = subs
-
-    @classmethod
-    async def start(
-        cls, ctx: ServiceContext, db: AsyncDatabase[Document], runtime: BusRuntime
-    ) -> InventoryService:
-        """Ensure indexes, register the write consumer on ``runtime`` (the caller starts
-        it) and answer inventory reads."""
-        settings = ctx.settings
-        assert isinstance(settings, Settings)
-        store = InventoryStore(db)
-        await store.ensure_indexes()
-        runtime.batch_consumer(
-            BatchSpec(
-                stream=bus.TRAFFIC.name,
-                durable=f"{bus.CONSUMER_TRAFFIC_STORE}-inventory",
-                filter_subject=bus.TRAFFIC_INVENTORY,
-                stage=STAGE,
-                batch=settings.fetch_batch,
-                max_deliver=settings.max_deliver,
-            ),
-            InventoryWriter(ctx.nc, store),
-        )
-        subs = [
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_INVENTORY,
-                InventoryQuery,
-                store.query,
-                "traffic-store",
-                time_limit=READ_TIME_LIMIT,
-            )
-        ]
-        return cls(subs)
-
-    async def stop(self) -> None:
-        """Stop answering (the runtime's stop then finishes the batch in hand)."""
-        for sub in self._subs:
-            await sub.unsubscribe()
+async def start_inventory(
+    ctx: ServiceContext, db: AsyncDatabase[Document], runtime: BusRuntime
+) -> None:
+    """Ensure indexes and register the write consumer and the inventory reads' responder on
+    ``runtime`` (the caller starts it; they drain and stop with it)."""
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    store = InventoryStore(db)
+    await store.ensure_indexes()
+    runtime.batch_consumer(
+        BatchSpec(
+            stream=bus.TRAFFIC.name,
+            durable=f"{bus.CONSUMER_TRAFFIC_STORE}-inventory",
+            filter_subject=bus.TRAFFIC_INVENTORY,
+            stage=STAGE,
+            batch=settings.fetch_batch,
+            max_deliver=settings.max_deliver,
+        ),
+        InventoryWriter(ctx.nc, store),
+    )
+    runtime.replies(
+        bus.RPC_INVENTORY, InventoryQuery, store.query, QUEUE, time_limit=READ_TIME_LIMIT
+    )

@@ -8,9 +8,9 @@ from typing import Any
 import msgspec
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kubeward.core.bus import READ_TIME_LIMIT, serve_replies
+from kubeward.core.batch_consumers import BusRuntime
+from kubeward.core.bus import READ_TIME_LIMIT
 from kubeward.core.mongo import Document
-from kubeward.core.service import ServiceContext
 from kubeward.schemas import bus
 from kubeward.schemas.network import (
     DropQueries,
@@ -41,73 +41,26 @@ def _ok(value: Any) -> Reply:
 
 
 class NetworkService:
-    """Answers the three network requests from flows and inventory."""
+    """Answers the network requests from flows and inventory."""
 
-    def __init__(self, db: AsyncDatabase[Document], subs: list[Any]) -> None:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
-        self._subs = subs
 
     @classmethod
-    async def start(cls, ctx: ServiceContext, db: AsyncDatabase[Document]) -> NetworkService:
-        """Ensure the inventory index it reads by and start answering."""
+    async def start(cls, db: AsyncDatabase[Document], runtime: BusRuntime) -> NetworkService:
+        """Ensure the inventory index it reads by and register its responders on
+        ``runtime`` (the caller starts it; they stop with it)."""
         await FlowReader.ensure_indexes(db)
-        service = cls(db, [])
-        service._subs = [
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_NETWORK_POLICY,
-                PolicySuggestQuery,
-                service.suggest,
-                QUEUE,
-                time_limit=READ_TIME_LIMIT,
-            ),
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_NETWORK_AUDIT,
-                PolicyAuditRequest,
-                service.audit,
-                QUEUE,
-                time_limit=READ_TIME_LIMIT,
-            ),
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_SECCOMP,
-                SeccompQuery,
-                service.seccomp,
-                QUEUE,
-                time_limit=READ_TIME_LIMIT,
-            ),
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_NETWORK_DROPS,
-                DropQuery,
-                service.drops,
-                QUEUE,
-                time_limit=DROPS_TIME_LIMIT,
-            ),
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_NETWORK_DROPS_MANY,
-                DropQueries,
-                service.drops_many,
-                QUEUE,
-                time_limit=DROPS_TIME_LIMIT,
-            ),
-            await serve_replies(
-                ctx.nc,
-                bus.RPC_NETWORK_IMPACT,
-                ImpactQuery,
-                service.impact,
-                QUEUE,
-                time_limit=READ_TIME_LIMIT,
-            ),
-        ]
+        service = cls(db)
+        read, drops = READ_TIME_LIMIT, DROPS_TIME_LIMIT
+        answer = runtime.replies
+        answer(bus.RPC_NETWORK_POLICY, PolicySuggestQuery, service.suggest, QUEUE, time_limit=read)
+        answer(bus.RPC_NETWORK_AUDIT, PolicyAuditRequest, service.audit, QUEUE, time_limit=read)
+        answer(bus.RPC_SECCOMP, SeccompQuery, service.seccomp, QUEUE, time_limit=read)
+        answer(bus.RPC_NETWORK_DROPS, DropQuery, service.drops, QUEUE, time_limit=drops)
+        answer(bus.RPC_NETWORK_DROPS_MANY, DropQueries, service.drops_many, QUEUE, time_limit=drops)
+        answer(bus.RPC_NETWORK_IMPACT, ImpactQuery, service.impact, QUEUE, time_limit=read)
         return service
-
-    async def stop(self) -> None:
-        """Stop answering."""
-        for sub in self._subs:
-            await sub.unsubscribe()
 
     async def suggest(self, q: PolicySuggestQuery) -> Reply:
         """Policies for the namespace's workloads, or for one."""
