@@ -41,6 +41,7 @@ from typing import Any, cast
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import BatchPullStreamSubscriber
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
@@ -113,10 +114,14 @@ async def _raw(msg: Any, *_args: Any, **_kwargs: Any) -> Any:
 
 
 class BusRuntime:
-    """A service's FastStream broker and the durable batch consumers registered on it.
+    """A service's FastStream broker and the durable batch consumers and responders
+    registered on it.
 
-    It has its own NATS connection (the service's :class:`~kubeward.core.service.ServiceContext`
-    keeps its own for publishing, health and metrics requests).
+    With ``keep_connection`` the broker's connection is the service's only one
+    (:func:`kubeward.core.service.serving` publishes, and answers health and metrics
+    requests, on it): :meth:`stop` then stops consuming and answering but leaves the
+    connection open for the service's last publishes, and :meth:`close` closes it.
+    Without, :meth:`stop` closes it too.
     """
 
     def __init__(
@@ -124,8 +129,11 @@ class BusRuntime:
         name: str,
         nats_url: str,
         closed_cb: Callable[[], Awaitable[None]] | None = None,
+        *,
+        keep_connection: bool = False,
     ) -> None:
         self._stopping = False
+        self._keep_connection = keep_connection
 
         async def closed() -> None:
             # Draining on stop closes the connection too: that is no loss.
@@ -208,6 +216,10 @@ class BusRuntime:
         )
         subscriber(on_request)
 
+    async def connect(self) -> NATS:
+        """The broker's connection (made on the first call; :meth:`start` uses it)."""
+        return await self.broker.connect()
+
     async def start(self) -> None:
         """Connect and start every consumer and responder."""
         await self.broker.start()
@@ -219,7 +231,8 @@ class BusRuntime:
         return await self.broker.ping(timeout=1.0)
 
     async def stop(self) -> None:
-        """Finish the batches in hand (acked), then stop pulling and close the connection.
+        """Finish the batches in hand (acked), then stop pulling and answering, and close
+        the connection unless it is kept (see the class).
 
         A fetch still waiting is abandoned: what the server sent it meanwhile is redelivered
         after ``ack_wait``, nothing is lost.
@@ -233,9 +246,21 @@ class BusRuntime:
         # batch in hand is waited for however long it takes (a drain acks what it handled).
         for consumer in self.consumers:
             await consumer.idle.wait()
+        if self._keep_connection:
+            for subscriber in self.broker.subscribers:
+                await subscriber.stop()
+        else:
+            await self._close_connection()
+        for consumer in self.consumers:
+            consumer.healthy = False
+
+    async def close(self) -> None:
+        """:meth:`stop`, then close the connection (drained) whoever keeps it."""
+        await self.stop()
+        await self._close_connection()
+
+    async def _close_connection(self) -> None:
         # The subscribers stop first; draining a connection already closed for good (the
         # reason the service is leaving) then raises: nothing is left to drain.
         with contextlib.suppress(ConnectionClosedError):
             await self.broker.stop()
-        for consumer in self.consumers:
-            consumer.healthy = False

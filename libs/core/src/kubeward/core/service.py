@@ -30,10 +30,13 @@ from kubeward.schemas.setting_key import KeyRegistry
 class ServiceContext:
     """What a running service holds: its NATS connection and health checks."""
 
-    def __init__(self, name: str, settings: BaseSettings, nc: NATS) -> None:
+    def __init__(
+        self, name: str, settings: BaseSettings, nc: NATS, runtime: BusRuntime | None = None
+    ) -> None:
         self.name = name
         self.settings = settings
         self.nc = nc
+        self._runtime = runtime
         self.js: JetStreamContext = nc.jetstream()
         self.checks: dict[str, Check] = {"nats": self._nats_ok}
         """Readiness: the dependencies answer (``degraded`` while one does not)."""
@@ -63,8 +66,12 @@ class ServiceContext:
         self.liveness[name] = consumer.is_moving
 
     def bus_runtime(self) -> BusRuntime:
-        """A FastStream runtime for the service's batch consumers, on a connection of its
-        own: losing it for good exits the service, as losing :attr:`nc` does."""
+        """The service's FastStream runtime for its batch consumers and responders: the one
+        whose connection is :attr:`nc` (as :func:`serving` makes it), or else one on a
+        connection of its own, whose loss for good exits the service as losing :attr:`nc`
+        does."""
+        if self._runtime is not None:
+            return self._runtime
         return BusRuntime(self.name, self.settings.nats_url, closed_cb=self.connection_lost)
 
     async def start_runtime(self, runtime: BusRuntime) -> None:
@@ -111,9 +118,12 @@ async def serving(
         if not leaving and on_connection_lost is not None:
             on_connection_lost()
 
-    nc = await bus.connect(settings.nats_url, name, closed_cb=closed)
+    # One connection: the FastStream broker's, which the body's consumers and responders
+    # run on (see ServiceContext.bus_runtime) and everything else publishes on.
+    runtime = BusRuntime(name, settings.nats_url, closed_cb=closed, keep_connection=True)
+    nc = await runtime.connect()
     try:
-        ctx = ServiceContext(name, settings, nc)
+        ctx = ServiceContext(name, settings, nc, runtime)
         ctx.connection_lost = closed
         await bus.ensure_streams(ctx.js, STREAMS, settings.nats_stream_replicas)
         async with body(ctx):
@@ -138,7 +148,7 @@ async def serving(
     finally:
         leaving = True
         with contextlib.suppress(Exception):
-            await nc.close()
+            await runtime.close()
 
 
 async def watchdog(liveness: dict[str, Check], interval: float, strikes: int) -> str:
