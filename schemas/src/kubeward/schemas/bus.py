@@ -333,10 +333,11 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         subject=FAILURES_REPORT,
         stream=FAILURES.name,
         publisher="ingest",
-        consumer="failure-analyzer",
+        consumer="failure-analyzer, security",
         payload=FailureReportEnvelope,
         encoding="msgpack",
-        description="A validated failed-pod report with its origin sequence.",
+        description="A validated failed-pod report with its origin sequence; security scans "
+        "its manifest.",
     ),
     SubjectSpec(
         subject=FAILURES_DIAGNOSE,

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 _FASTSTREAM_LOG = logging.getLogger("kubeward.faststream")
 _FASTSTREAM_LOG.setLevel(logging.WARNING)
 
-__all__ = ["BatchConsumer", "BatchHandler", "BatchSpec", "BusRuntime"]
+__all__ = ["BatchConsumer", "BatchHandler", "BatchSpec", "BusRuntime", "Handled"]
 
 
 class _PullLoop(BatchPullStreamSubscriber):
@@ -113,6 +113,17 @@ async def _raw(msg: Any, *_args: Any, **_kwargs: Any) -> Any:
     return msg.raw_message
 
 
+class Handled(NamedTuple):
+    """A subject a runtime consumes or answers: what the bus contract
+    (:data:`kubeward.schemas.bus.SUBJECTS`) must list for the service."""
+
+    subject: str
+    stream: str | None
+    """The stream of a durable consumer; ``None`` for a request/reply subject."""
+    payload: Any
+    """A request's type; ``None`` for a batch consumer (its handler decodes each record)."""
+
+
 class BusRuntime:
     """A service's FastStream broker and the durable batch consumers and responders
     registered on it.
@@ -154,6 +165,9 @@ class BusRuntime:
             closed_cb=closed,
         )
         self.consumers: list[BatchConsumer] = []
+        self.handled: list[Handled] = []
+        """Every subject registered, in order (checked against the bus contract by
+        ``tests/test_bus_contract.py``)."""
 
     def js(self) -> JetStreamContext:
         """The broker connection's JetStream context (for dead letters)."""
@@ -178,6 +192,7 @@ class BusRuntime:
         subscriber.__class__ = _PullLoop
         cast(_PullLoop, subscriber).kubeward = consumer
         self.consumers.append(consumer)
+        self.handled.append(Handled(spec.filter_subject, spec.stream, None))
         return consumer
 
     def replies(
@@ -215,6 +230,7 @@ class BusRuntime:
             no_reply=True,
         )
         subscriber(on_request)
+        self.handled.append(Handled(subject, None, request_type))
 
     async def connect(self) -> NATS:
         """The broker's connection (made on the first call; :meth:`start` uses it)."""
