@@ -7,6 +7,8 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -14,15 +16,15 @@ from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
+from kubeward.core.batch_consumers import BusRuntime
 from kubeward.core.bus import (
     NoRespondersError,
     ReplyInbox,
+    RequestHandler,
     dead_letter,
     ensure_streams,
     publish_all,
     publish_reply,
-    serve_replies,
-    serve_requests,
 )
 from kubeward.core.mongo import Document
 from kubeward.core.service import nothing, serving
@@ -32,6 +34,20 @@ from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 
 SUBJECT = "kubeward.collect.test"
+
+
+@contextlib.asynccontextmanager
+async def answering_on(
+    nats_url: str, subject: str, handler: RequestHandler, **options: Any
+) -> AsyncIterator[None]:
+    """``handler`` answering ``subject`` on a runtime of its own for the block."""
+    runtime = BusRuntime("test", nats_url)
+    runtime.requests(subject, handler, "test", **options)
+    await runtime.start()
+    try:
+        yield
+    finally:
+        await runtime.stop()
 
 
 async def dead_letters(nc: NATS) -> list[Msg]:
@@ -51,37 +67,6 @@ async def test_ensure_streams_is_idempotent(nc: NATS) -> None:
     await ensure_streams(js, bus.STREAMS)
     names = sorted(info.config.name or "" for info in await js.streams_info())
     assert names == sorted(s.name for s in bus.STREAMS)
-
-
-async def test_large_replies_arrive_whole(nc: NATS) -> None:
-    big = bytes(range(256)) * (3 * nc.max_payload // 256 + 7)
-
-    async def answer(_msg: Msg) -> bytes:
-        return big
-
-    await serve_requests(nc, "kubeward.rpc.test.big", answer, queue="q")
-    inbox = ReplyInbox(nc)
-    await inbox.start()
-    assert await inbox.request("kubeward.rpc.test.big", b"", timeout=10) == big
-    await inbox.stop()
-
-
-async def test_typed_requests_get_400_for_bad_input(nc: NATS) -> None:
-    class Ask(msgspec.Struct):
-        n: int
-
-    async def double(ask: Ask) -> Reply:
-        return Reply(body=msgspec.Raw(msgspec.json.encode(ask.n * 2)))
-
-    await serve_replies(nc, "kubeward.rpc.test.double", Ask, double, queue="q")
-    good = await nc.request("kubeward.rpc.test.double", b'{"n": 21}', timeout=5)
-    assert msgspec.json.decode(msgspec.json.decode(good.data, type=Reply).body) == 42
-    bad = msgspec.json.decode(
-        (await nc.request("kubeward.rpc.test.double", b'{"n": "x"}', timeout=5)).data, type=Reply
-    )
-    assert (
-        bad.status == 400 and bad.detail == "Invalid request: Expected `int`, got `str` - at `$.n`"
-    )
 
 
 async def test_request_without_responder_fails_fast(nc: NATS) -> None:
@@ -205,41 +190,24 @@ async def test_service_is_told_when_the_server_closes_its_connection(nats_url: s
     assert lost.is_set()
 
 
-async def test_a_request_failing_on_an_unreachable_database_is_a_503(nc: NATS) -> None:
+async def test_a_request_failing_on_an_unreachable_database_is_a_503(
+    nats_url: str, nc: NATS
+) -> None:
     async def handler(_msg: Msg) -> bytes:
         try:
             raise ServerSelectionTimeoutError("no servers")
         except ServerSelectionTimeoutError as exc:
             raise RuntimeError("while listing") from exc
 
-    sub = await serve_requests(nc, "kubeward.rpc.test.outage", handler, queue="test")
-    reply = msgspec.json.decode(
-        (await nc.request("kubeward.rpc.test.outage", b"", 5)).data, type=Reply
-    )
-    await sub.unsubscribe()
+    async with answering_on(nats_url, "kubeward.rpc.test.outage", handler):
+        reply = msgspec.json.decode(
+            (await nc.request("kubeward.rpc.test.outage", b"", 5)).data, type=Reply
+        )
     assert reply.status == 503
 
 
-async def test_a_slow_request_does_not_hold_up_the_next_one(nc: NATS) -> None:
-    release = asyncio.Event()
-
-    async def handler(msg: Msg) -> bytes:
-        if msg.data == b"slow":
-            await release.wait()
-        return msg.data
-
-    sub = await serve_requests(nc, "kubeward.rpc.test.mixed", handler, queue="test")
-    slow = asyncio.create_task(nc.request("kubeward.rpc.test.mixed", b"slow", 10))
-    fast = await nc.request("kubeward.rpc.test.mixed", b"fast", 5)
-    assert fast.data == b"fast"
-    assert not slow.done()
-    release.set()
-    assert (await slow).data == b"slow"
-    await sub.unsubscribe()
-
-
 async def test_a_listing_past_its_time_limit_is_aborted_with_a_503(
-    nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
+    nats_url: str, nc: NATS, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
     """The database aborts the query (maxTimeMS) instead of scanning on for everyone."""
     col = mongo[mongo_db_name]["slow"]
@@ -249,9 +217,8 @@ async def test_a_listing_past_its_time_limit_is_aborted_with_a_503(
         found = await col.count_documents({"text": {"$regex": "no such row"}})
         return str(found).encode()
 
-    sub = await serve_requests(nc, "kubeward.rpc.test.scan", scan, queue="test", time_limit=0.02)
-    reply = msgspec.json.decode(
-        (await nc.request("kubeward.rpc.test.scan", b"", 30)).data, type=Reply
-    )
-    await sub.unsubscribe()
+    async with answering_on(nats_url, "kubeward.rpc.test.scan", scan, time_limit=0.02):
+        reply = msgspec.json.decode(
+            (await nc.request("kubeward.rpc.test.scan", b"", 30)).data, type=Reply
+        )
     assert (reply.status, reply.detail) == (503, "The database did not answer in time")

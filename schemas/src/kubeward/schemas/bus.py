@@ -483,6 +483,17 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         description="Mirror pods: preview a fix, deploy, status, delete, list active.",
     ),
     SubjectSpec(
+        subject=RPC_HEALTH_PREFIX + "<service>",
+        stream=None,
+        publisher="gateway",
+        consumer="ingest, traffic-store, failure-analyzer, security, mirror",
+        payload=None,
+        reply=dict[str, Any],
+        note='The reply is a HealthReport: {"status": "ok" | "degraded" | "unhealthy", '
+        '"service": ..., "checks": {name: bool}}.',
+        description="A service's health for the gateway's /api/config.",
+    ),
+    SubjectSpec(
         subject=metrics_subject("<service>"),
         stream=None,
         publisher="gateway",

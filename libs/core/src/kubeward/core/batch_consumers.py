@@ -168,6 +168,7 @@ class BusRuntime:
         self.handled: list[Handled] = []
         """Every subject registered, in order (checked against the bus contract by
         ``tests/test_bus_contract.py``)."""
+        self.started = False
 
     def js(self) -> JetStreamContext:
         """The broker connection's JetStream context (for dead letters)."""
@@ -205,22 +206,36 @@ class BusRuntime:
         time_limit: float | None = None,
     ) -> None:
         """Answer JSON requests of ``request_type`` on ``subject`` (queue group ``queue``)
-        with ``handler``'s :class:`~kubeward.schemas.replies.Reply`, up to
-        :data:`~kubeward.core.bus.REQUEST_CONCURRENCY` at once; see
-        :func:`kubeward.core.bus.answering` for ``time_limit`` and how failures are answered.
-        Call before :meth:`start`.
+        with ``handler``'s :class:`~kubeward.schemas.replies.Reply` (see
+        :func:`kubeward.core.bus.json_requests` and :meth:`requests`)."""
+        self.requests(
+            subject, bus.json_requests(request_type, handler), queue, time_limit=time_limit
+        )
+        self.handled[-1] = Handled(subject, None, request_type)
+
+    def requests(
+        self,
+        subject: str,
+        handler: bus.RequestHandler,
+        queue: str,
+        *,
+        time_limit: float | None = None,
+    ) -> None:
+        """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes,
+        up to :data:`~kubeward.core.bus.REQUEST_CONCURRENCY` at once; see
+        :func:`kubeward.core.bus.answering` for ``time_limit`` and how failures are
+        answered. Call before :meth:`start`.
 
         A FastStream core subscriber (its ``max_workers`` bounds the concurrency); the reply
         is sent by :func:`kubeward.core.bus.publish_reply`, which splits a reply larger than
         a message into parts (FastStream's own reply would be one message).
         """
-        answer = bus.answering(subject, bus.json_requests(request_type, handler), time_limit)
+        answer = bus.answering(subject, handler, time_limit)
 
         async def on_request(msg: Msg) -> None:
             if msg.reply:
-                await bus.publish_reply(
-                    self.broker.config.connection_state.connection, msg.reply, await answer(msg)
-                )
+                connection = self.broker.config.connection_state.connection
+                await bus.publish_reply(connection, msg.reply, await answer(msg))
 
         subscriber = self.broker.subscriber(
             subject,
@@ -230,7 +245,7 @@ class BusRuntime:
             no_reply=True,
         )
         subscriber(on_request)
-        self.handled.append(Handled(subject, None, request_type))
+        self.handled.append(Handled(subject, None, None))
 
     async def connect(self) -> NATS:
         """The broker's connection (made on the first call; :meth:`start` uses it)."""
@@ -238,6 +253,7 @@ class BusRuntime:
 
     async def start(self) -> None:
         """Connect and start every consumer and responder."""
+        self.started = True
         await self.broker.start()
         # The server knows the responders before the service reports ready.
         await self.broker.config.connection_state.connection.flush()

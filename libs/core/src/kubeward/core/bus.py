@@ -41,7 +41,8 @@ _HEADER_HEADROOM = 512
 """Bytes kept free in a dead letter for the NATS header framing beyond names and values."""
 
 REQUEST_CONCURRENCY = 16
-"""Requests one subscription answers at once (see :func:`serve_requests`)."""
+"""Requests one responder answers at once (see
+:meth:`kubeward.core.batch_consumers.BusRuntime.requests`)."""
 READ_TIME_LIMIT = 8.0
 """Seconds of database time a listing may take before it is aborted and answered 503:
 less than the gateway's default request timeout (10 s), so the caller hears why."""
@@ -332,47 +333,6 @@ def json_requests(
     return on_request
 
 
-async def serve_requests(
-    nc: NATS,
-    subject: str,
-    handler: RequestHandler,
-    queue: str,
-    *,
-    time_limit: float | None = None,
-    concurrency: int = REQUEST_CONCURRENCY,
-) -> Any:
-    """Answer requests on ``subject`` (queue group ``queue``) with ``handler``'s bytes
-    (see :func:`answering` for ``time_limit`` and errors).
-
-    Up to ``concurrency`` requests are answered at once, so one slow request does not hold
-    up the others behind it, and a burst cannot take the whole process.
-    """
-    slots = asyncio.Semaphore(concurrency)
-    running: set[asyncio.Task[None]] = set()
-    answer = answering(subject, handler, time_limit)
-
-    async def reply(msg: Msg, to: str) -> None:
-        await publish_reply(nc, to, await answer(msg))
-
-    def done(task: asyncio.Task[None]) -> None:
-        running.discard(task)
-        slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("request on %s: no reply sent: %s", subject, task.exception())
-
-    async def on_request(msg: Msg) -> None:
-        if not msg.reply:
-            return
-        await slots.acquire()
-        task = asyncio.create_task(reply(msg, msg.reply))
-        running.add(task)
-        task.add_done_callback(done)
-
-    sub = await nc.subscribe(subject, queue=queue, cb=on_request)
-    await nc.flush()  # the server knows the responder before the service reports ready
-    return sub
-
-
 def _database_error(subject: str, exc: PyMongoError) -> bytes:
     """The reply to a request whose database operation failed."""
     if exc.timeout:
@@ -383,22 +343,6 @@ def _database_error(subject: str, exc: PyMongoError) -> bytes:
         return msgspec.json.encode(error(503, "Database unavailable"))
     log.exception("request on %s failed", subject)
     return msgspec.json.encode(error(500, "Internal server error"))
-
-
-def serve_replies(
-    nc: NATS,
-    subject: str,
-    request_type: type[Req],
-    handler: Callable[[Req], Awaitable[Reply]],
-    queue: str,
-    *,
-    time_limit: float | None = None,
-) -> Awaitable[Any]:
-    """Answer JSON requests of ``request_type`` with ``handler``'s :class:`Reply` (see
-    :func:`json_requests` and :func:`serve_requests`)."""
-    return serve_requests(
-        nc, subject, json_requests(request_type, handler), queue, time_limit=time_limit
-    )
 
 
 class ReplyInbox:

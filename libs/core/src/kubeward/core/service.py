@@ -75,8 +75,15 @@ class ServiceContext:
         return BusRuntime(self.name, self.settings.nats_url, closed_cb=self.connection_lost)
 
     async def start_runtime(self, runtime: BusRuntime) -> None:
-        """Start ``runtime``'s consumers and report its connection and each consumer in
-        health (stop it with :meth:`BusRuntime.stop`, which drains the batches in hand)."""
+        """Start ``runtime``'s consumers and responders and report its connection and each
+        consumer in health (stop it with :meth:`BusRuntime.stop`, which drains the batches
+        in hand). The service's own runtime (:meth:`bus_runtime`) also answers the bus
+        health request and, when the body set :attr:`metrics` by now, the metrics one."""
+        if runtime is self._runtime:
+            runtime.requests(RPC_HEALTH_PREFIX + self.name, partial(_health, self), self.name)
+            if self.metrics is not None:
+                metrics = partial(_metrics, self.metrics)
+                runtime.requests(metrics_subject(self.name), metrics, self.name)
         await runtime.start()
         self.checks["bus-runtime"] = runtime.ping
         for consumer in runtime.consumers:
@@ -127,24 +134,12 @@ async def serving(
         ctx.connection_lost = closed
         await bus.ensure_streams(ctx.js, STREAMS, settings.nats_stream_replicas)
         async with body(ctx):
-            subs = [
-                await bus.serve_requests(
-                    nc, RPC_HEALTH_PREFIX + name, partial(_health, ctx), queue=name
-                )
-            ]
-            if ctx.metrics is not None:
-                subs.append(
-                    await bus.serve_requests(
-                        nc, metrics_subject(name), partial(_metrics, ctx.metrics), queue=name
-                    )
-                )
+            if not runtime.started:  # a body with nothing on the bus still answers health
+                await ctx.start_runtime(runtime)
             try:
                 yield ctx
             finally:
                 leaving = True
-                for sub in subs:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
     finally:
         leaving = True
         with contextlib.suppress(Exception):

@@ -57,8 +57,8 @@ async def ingest(ctx: ServiceContext) -> AsyncIterator[None]:
             ),
             router(ctx.nc, ctx.js, settings.max_records_per_message),
         )
+    ctx.metrics = metrics.REGISTRY  # before the start: the runtime answers for it
     await ctx.start_runtime(runtime)
-    ctx.metrics = metrics.REGISTRY
     try:
         yield
     finally:
