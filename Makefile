@@ -31,6 +31,7 @@ format: install ## Apply ruff fixes and formatting
 
 bench: install ## Benchmarks (not part of make test); prints ratios against raw limits
 	@$(PY) python -m bench.ingest
+	@$(PY) python -m bench.runtime_cost
 	@$(PY) python -m bench.gateway
 	@$(PY) python -m bench.failures
 	@$(PY) python -m bench.failure_pages

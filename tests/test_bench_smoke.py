@@ -175,6 +175,17 @@ CASES = (
         ),
         ("flows stored: 3000; workload shop/Deployment/api: 500 flows",),
     ),
+    Case(
+        "bench.runtime_cost",
+        ("--messages", "2000", "--requests", "300", "--rounds", "1"),
+        120,
+        (
+            "runtime / raw batch consumer (msg/s)",
+            "runtime / raw request p50 (latency)",
+            "runtime / raw requests in flight (req/s)",
+        ),
+        ("batch consumer, 2000 messages of ~1 KB", "request/reply, 300 requests:"),
+    ),
 )
 
 

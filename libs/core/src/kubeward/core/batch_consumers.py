@@ -113,6 +113,10 @@ async def _raw(msg: Any, *_args: Any, **_kwargs: Any) -> Any:
     return msg.raw_message
 
 
+ANSWER_GRACE = 10.0
+"""Seconds :meth:`BusRuntime.stop` waits for the requests being answered."""
+
+
 class Handled(NamedTuple):
     """A subject a runtime consumes or answers: what the bus contract
     (:data:`kubeward.schemas.bus.SUBJECTS`) must list for the service."""
@@ -169,6 +173,7 @@ class BusRuntime:
         """Every subject registered, in order (checked against the bus contract by
         ``tests/test_bus_contract.py``)."""
         self.started = False
+        self._answering: set[asyncio.Task[None]] = set()
 
     def js(self) -> JetStreamContext:
         """The broker connection's JetStream context (for dead letters)."""
@@ -226,21 +231,34 @@ class BusRuntime:
         :func:`kubeward.core.bus.answering` for ``time_limit`` and how failures are
         answered. Call before :meth:`start`.
 
-        A FastStream core subscriber (its ``max_workers`` bounds the concurrency); the reply
-        is sent by :func:`kubeward.core.bus.publish_reply`, which splits a reply larger than
-        a message into parts (FastStream's own reply would be one message).
+        A FastStream core subscriber whose handler starts a task per request, at most
+        :data:`~kubeward.core.bus.REQUEST_CONCURRENCY` at once (then it waits, and the
+        subscription's pending messages wait with it): FastStream's own ``max_workers`` hands
+        each message through an anyio stream to a worker, which cut the requests per
+        second to a third here (``bench.runtime_cost``). The reply is sent by
+        :func:`kubeward.core.bus.publish_reply`, which splits a reply larger than a message
+        into parts (FastStream's own reply would be one message).
         """
         answer = bus.answering(subject, handler, time_limit)
+        slots = asyncio.Semaphore(bus.REQUEST_CONCURRENCY)
+
+        async def reply(msg: Msg, to: str) -> None:
+            try:
+                connection = self.broker.config.connection_state.connection
+                await bus.publish_reply(connection, to, await answer(msg))
+            finally:
+                slots.release()
 
         async def on_request(msg: Msg) -> None:
             if msg.reply:
-                connection = self.broker.config.connection_state.connection
-                await bus.publish_reply(connection, msg.reply, await answer(msg))
+                await slots.acquire()
+                task = asyncio.create_task(reply(msg, msg.reply))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
 
         subscriber = self.broker.subscriber(
             subject,
             queue=queue,
-            max_workers=bus.REQUEST_CONCURRENCY,
             decoder=_raw,
             no_reply=True,
         )
@@ -278,10 +296,11 @@ class BusRuntime:
         # batch in hand is waited for however long it takes (a drain acks what it handled).
         for consumer in self.consumers:
             await consumer.idle.wait()
-        if self._keep_connection:
-            for subscriber in self.broker.subscribers:
-                await subscriber.stop()
-        else:
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        if self._answering:  # requests in hand get their answers (reads are time-limited)
+            await asyncio.wait(self._answering, timeout=ANSWER_GRACE)
+        if not self._keep_connection:
             await self._close_connection()
         for consumer in self.consumers:
             consumer.healthy = False
