@@ -213,10 +213,8 @@ class BusRuntime:
         """Answer JSON requests of ``request_type`` on ``subject`` (queue group ``queue``)
         with ``handler``'s :class:`~kubeward.schemas.replies.Reply` (see
         :func:`kubeward.core.bus.json_requests` and :meth:`requests`)."""
-        self.requests(
-            subject, bus.json_requests(request_type, handler), queue, time_limit=time_limit
-        )
-        self.handled[-1] = Handled(subject, None, request_type)
+        answer = bus.json_requests(request_type, handler)
+        self._respond(subject, answer, queue, time_limit, Handled(subject, None, request_type))
 
     def requests(
         self,
@@ -239,6 +237,16 @@ class BusRuntime:
         :func:`kubeward.core.bus.publish_reply`, which splits a reply larger than a message
         into parts (FastStream's own reply would be one message).
         """
+        self._respond(subject, handler, queue, time_limit, Handled(subject, None, None))
+
+    def _respond(
+        self,
+        subject: str,
+        handler: bus.RequestHandler,
+        queue: str,
+        time_limit: float | None,
+        handled: Handled,
+    ) -> None:
         answer = bus.answering(subject, handler, time_limit)
         slots = asyncio.Semaphore(bus.REQUEST_CONCURRENCY)
 
@@ -263,7 +271,7 @@ class BusRuntime:
             no_reply=True,
         )
         subscriber(on_request)
-        self.handled.append(Handled(subject, None, None))
+        self.handled.append(handled)
 
     async def connect(self) -> NATS:
         """The broker's connection (made on the first call; :meth:`start` uses it)."""
