@@ -18,22 +18,11 @@ from pymongo.errors import AutoReconnect
 
 from kubeward.core.batch_consumers import BatchConsumer, BatchHandler, BatchSpec, BusRuntime
 from kubeward.core.bus import ReplyInbox, dead_letter_id, ensure_streams
-from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import dead_letters, eventually
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 
 SUBJECT = "kubeward.collect.test"
-
-
-async def dead_letters(nc: NATS) -> list[Msg]:
-    """Everything in the dead-letter stream so far."""
-    info = await nc.jetstream().stream_info(bus.DEADLETTER.name)
-    if not info.state.messages:
-        return []
-    sub = await nc.jetstream().pull_subscribe(bus.DEADLETTER_PREFIX + ">", stream="DEADLETTER")
-    msgs = await sub.fetch(info.state.messages, timeout=5)
-    await sub.unsubscribe()
-    return msgs
 
 
 async def _pending(nc: NATS, durable: str) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from kubeward.core.bus import (
 from kubeward.core.mongo import Document
 from kubeward.core.service import nothing, serving
 from kubeward.core.settings import BaseSettings
-from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import dead_letters, eventually
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 
@@ -48,17 +48,6 @@ async def answering_on(
         yield
     finally:
         await runtime.stop()
-
-
-async def dead_letters(nc: NATS) -> list[Msg]:
-    """Everything in the dead-letter stream so far."""
-    info = await nc.jetstream().stream_info(bus.DEADLETTER.name)
-    if not info.state.messages:
-        return []
-    sub = await nc.jetstream().pull_subscribe(bus.DEADLETTER_PREFIX + ">", stream="DEADLETTER")
-    msgs = await sub.fetch(info.state.messages, timeout=5)
-    await sub.unsubscribe()
-    return msgs
 
 
 async def test_ensure_streams_is_idempotent(nc: NATS) -> None:

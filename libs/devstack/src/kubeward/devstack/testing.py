@@ -99,6 +99,19 @@ async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:
     return msgs
 
 
+async def dead_letters(nc: NATS) -> list[Msg]:
+    """Everything in the dead-letter stream so far (nothing is acked)."""
+    info = await nc.jetstream().stream_info(bus.DEADLETTER.name)
+    if not info.state.messages:
+        return []
+    sub = await nc.jetstream().pull_subscribe(
+        bus.DEADLETTER_PREFIX + ">", stream=bus.DEADLETTER.name
+    )
+    msgs = await sub.fetch(info.state.messages, timeout=5)
+    await sub.unsubscribe()
+    return msgs
+
+
 @asynccontextmanager
 async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free port in this event loop; yield its base URL.
