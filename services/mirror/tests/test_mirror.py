@@ -605,8 +605,13 @@ async def test_the_watch_announces_each_status_change_once(make_harness: MakeHar
         kube = await load_client(h.settings.kubeconfig, "", 5.0)
         assert kube is not None
 
+        versions = iter(range(101, 200))
+
         async def kubelet_reports(status: dict[str, Any]) -> None:
-            await kube.raw(kube.core.patch_namespaced_pod_status, name, NS, {"status": status})
+            # kmock keeps no resourceVersion; the API server's grows with every write.
+            meta = {"resourceVersion": str(next(versions))}
+            body = {"metadata": meta, "status": status}
+            await kube.raw(kube.core.patch_namespaced_pod_status, name, NS, body)
 
         async def announced(count: int) -> list[str]:
             async def statuses() -> list[str]:
@@ -630,6 +635,8 @@ async def test_the_watch_announces_each_status_change_once(make_harness: MakeHar
         crash = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}}
         await kubelet_reports({"phase": "Running", "containerStatuses": [container(crash)]})
         assert await announced(2) == ["Running", "CrashLoopBackOff"]
+        record = await h.store(h.mirrors[0]).get(mirror_id)
+        assert record is not None and record["status_version"] == 102  # ordered by version
         await kube.raw(kube.core.delete_namespaced_pod, name, NS)
         assert await announced(3) == ["Running", "CrashLoopBackOff", "Deleted"]
         status = await h.ok(Status(mirror_id=mirror_id))

@@ -65,7 +65,8 @@ class MirrorStore:
         Only one replica's write of a change succeeds, so the change is announced once. A
         record being created or deleted (claimed, or still ``Creating``) is left alone,
         ``Deleted`` is final, and an observation older (by ``version``, the pod's
-        ``resourceVersion``) than the one recorded never overwrites it.
+        ``resourceVersion``) than the one recorded never overwrites it, nor does one
+        without a version (a deletion always does).
         """
         conditions: list[dict[str, Any]] = [
             {"status": {"$ne": status}},
@@ -75,10 +76,15 @@ class MirrorStore:
         ]
         fields: dict[str, Any] = {"status": status}
         if version is not None:
+            fields["status_version"] = version
+        if status == DELETED:
+            pass  # whenever it was seen, the pod is gone
+        elif version is not None:
             conditions.append(
                 {"$or": [{"status_version": None}, {"status_version": {"$lt": version}}]}
             )
-            fields["status_version"] = version
+        else:  # cannot be ordered: never over one that can (a late event of another replica)
+            conditions.append({"status_version": None})
         result = await self.col.update_one(
             {"_id": mirror_id, "deleted_at": None, "$and": conditions}, {"$set": fields}
         )
