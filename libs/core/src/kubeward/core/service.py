@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
 
@@ -30,9 +30,7 @@ from kubeward.schemas.setting_key import KeyRegistry
 class ServiceContext:
     """What a running service holds: its NATS connection and health checks."""
 
-    def __init__(
-        self, name: str, settings: BaseSettings, nc: NATS, runtime: BusRuntime | None = None
-    ) -> None:
+    def __init__(self, name: str, settings: BaseSettings, nc: NATS, runtime: BusRuntime) -> None:
         self.name = name
         self.settings = settings
         self.nc = nc
@@ -46,10 +44,6 @@ class ServiceContext:
         self.components: dict[str, object] = {}
         """The body's main objects by name (its store, its settings view), so in-process
         tests can look at the state the service sees."""
-        self.connection_lost: Callable[[], Awaitable[None]] = _nothing
-        """Call when a NATS connection of the body's own (a
-        :class:`~kubeward.core.batch_consumers.BusRuntime`'s) closed for good: the service
-        then exits to be restarted, as when its own connection closes."""
         self.metrics: CollectorRegistry | None = None
         """The service's own Prometheus registry, when its body sets one: answered on
         ``metrics_subject(name)`` for the gateway's ``/metrics`` and served on the health
@@ -66,32 +60,23 @@ class ServiceContext:
         self.liveness[name] = consumer.is_moving
 
     def bus_runtime(self) -> BusRuntime:
-        """The service's FastStream runtime for its batch consumers and responders: the one
-        whose connection is :attr:`nc` (as :func:`serving` makes it), or else one on a
-        connection of its own, whose loss for good exits the service as losing :attr:`nc`
-        does."""
-        if self._runtime is not None:
-            return self._runtime
-        return BusRuntime(self.name, self.settings.nats_url, closed_cb=self.connection_lost)
+        """The service's FastStream runtime for its batch consumers and responders; its
+        connection is :attr:`nc`."""
+        return self._runtime
 
     async def start_runtime(self, runtime: BusRuntime) -> None:
-        """Start ``runtime``'s consumers and responders and report its connection and each
-        consumer in health (stop it with :meth:`BusRuntime.stop`, which drains the batches
-        in hand). The service's own runtime (:meth:`bus_runtime`) also answers the bus
-        health request and, when the body set :attr:`metrics` by now, the metrics one."""
-        if runtime is self._runtime:
-            runtime.requests(RPC_HEALTH_PREFIX + self.name, partial(_health, self), self.name)
-            if self.metrics is not None:
-                metrics = partial(_metrics, self.metrics)
-                runtime.requests(metrics_subject(self.name), metrics, self.name)
+        """Start ``runtime`` (:meth:`bus_runtime`): its consumers and responders, the bus
+        health request and, when the body set :attr:`metrics` by now, the metrics one; report
+        its connection and each consumer in health (stop it with :meth:`BusRuntime.stop`,
+        which drains the batches in hand)."""
+        runtime.requests(RPC_HEALTH_PREFIX + self.name, partial(_health, self), self.name)
+        if self.metrics is not None:
+            metrics = partial(_metrics, self.metrics)
+            runtime.requests(metrics_subject(self.name), metrics, self.name)
         await runtime.start()
         self.checks["bus-runtime"] = runtime.ping
         for consumer in runtime.consumers:
             self.watch(consumer)
-
-
-async def _nothing() -> None:
-    pass
 
 
 async def _health(ctx: ServiceContext, _msg: Msg) -> bytes:
@@ -131,7 +116,6 @@ async def serving(
     nc = await runtime.connect()
     try:
         ctx = ServiceContext(name, settings, nc, runtime)
-        ctx.connection_lost = closed
         await bus.ensure_streams(ctx.js, STREAMS, settings.nats_stream_replicas)
         async with body(ctx):
             if not runtime.started:  # a body with nothing on the bus still answers health
