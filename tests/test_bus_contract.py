@@ -85,7 +85,9 @@ async def test_every_handler_is_in_the_contract_and_every_listed_subject_is_hand
             spec = specs[0]
             if spec.stream != h.stream:
                 problems.append(f"{h.subject}: stream {h.stream}, listed {spec.stream}")
-            if h.payload is not None and spec.payload is not h.payload:
+            if h.stream is not None and h.payload is None:
+                problems.append(f"{service}'s handler of {h.subject} names no payload type")
+            elif spec.payload != h.payload:
                 problems.append(f"{h.subject}: decodes {h.payload!r}, listed {spec.payload!r}")
     for spec in bus.SUBJECTS:
         for service in (c.strip() for c in spec.consumer.split(",")):
@@ -94,4 +96,4 @@ async def test_every_handler_is_in_the_contract_and_every_listed_subject_is_hand
             pattern = _pattern(spec.subject)
             if not any(pattern.fullmatch(h.subject) for h in handled[service]):
                 problems.append(f"{spec.subject} is listed for {service}, which does not handle it")
-    assert problems == []
+    assert problems == [], "\n".join(problems)

@@ -40,7 +40,7 @@ from kubeward.schemas.pod_failures import (
     DiagnoseJob,
     FailureCommand,
     FailureQuery,
-    FailureReportEnvelope,
+    FailureReportBatch,
     PodFailureReport,
 )
 from kubeward.schemas.replies import Reply
@@ -334,10 +334,10 @@ SUBJECTS: tuple[SubjectSpec, ...] = (
         stream=FAILURES.name,
         publisher="ingest",
         consumer="failure-analyzer, security",
-        payload=FailureReportEnvelope,
+        payload=FailureReportBatch,
         encoding="msgpack",
-        description="A validated failed-pod report with its origin sequence; security scans "
-        "its manifest.",
+        description="Validated failed-pod reports, each with its origin sequence; security "
+        "scans their manifests.",
     ),
     SubjectSpec(
         subject=FAILURES_DIAGNOSE,

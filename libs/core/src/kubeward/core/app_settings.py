@@ -135,6 +135,11 @@ class AppSettings:
         return self
 
     async def _start(self, sync_timeout: float) -> None:
+        # nats-py's KV watch, not FastStream's ``kv_watch`` subscriber: that one drops the
+        # end-of-initial-values marker (so a service could not wait until its copy is
+        # complete before serving), never starts afresh after a reconnect (values stay
+        # stale until the ordered consumer misses heartbeats, 10-20 s), and needs a broker,
+        # which the gateway, sharing this store, does not run.
         self._watcher = await self._kv.watchall()
         self._task = asyncio.create_task(self._run(), name=f"settings-watch-{self._bucket}")
         try:

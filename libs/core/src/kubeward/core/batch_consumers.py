@@ -125,7 +125,8 @@ class Handled(NamedTuple):
     stream: str | None
     """The stream of a durable consumer; ``None`` for a request/reply subject."""
     payload: Any
-    """A request's type; ``None`` for a batch consumer (its handler decodes each record)."""
+    """A request's type, or the type a batch handler decodes each message's body (or
+    record) to, from its ``payload`` attribute (``None`` when it names none)."""
 
 
 class BusRuntime:
@@ -198,7 +199,8 @@ class BusRuntime:
         subscriber.__class__ = _PullLoop
         cast(_PullLoop, subscriber).kubeward = consumer
         self.consumers.append(consumer)
-        self.handled.append(Handled(spec.filter_subject, spec.stream, None))
+        payload = getattr(handler, "payload", None)
+        self.handled.append(Handled(spec.filter_subject, spec.stream, payload))
         return consumer
 
     def replies(

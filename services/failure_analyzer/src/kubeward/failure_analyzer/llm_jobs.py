@@ -26,6 +26,8 @@ from kubeward.schemas.pod_failures import DiagnoseJob
 class DiagnoseHandler:
     """Batch handler: each job of a batch is diagnosed concurrently."""
 
+    payload = DiagnoseJob
+
     def __init__(
         self,
         js: JetStreamContext,
@@ -41,7 +43,7 @@ class DiagnoseHandler:
         self._settings = app_settings
         self._timeout = timeout
         self._client = httpx.AsyncClient(follow_redirects=False)
-        self._decoder = msgspec.msgpack.Decoder(DiagnoseJob)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -53,6 +53,8 @@ IMPACT_CONCURRENCY = 16
 class ReportHandler:
     """Batch handler for ``kubeward.failures.report``."""
 
+    payload = FailureReportBatch
+
     def __init__(
         self,
         nc: NATS,
@@ -74,7 +76,7 @@ class ReportHandler:
         self._settings = app_settings
         self._notifier = notifier
         self._offline = offline_diagnosis
-        self._decoder = msgspec.msgpack.Decoder(FailureReportBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
         self._encoder = msgspec.msgpack.Encoder()
 
     async def __call__(self, msgs: list[Msg]) -> None:

@@ -81,6 +81,7 @@ class HttpLogRouter(CollectRouter[ArkynLogIn, HttpLogGroup]):
     kind = KIND
     label = "arkyn log"
     subject = bus.TRAFFIC_HTTP_LOG
+    payload = ArkynLogIn
 
     def parse(self, msg: Msg) -> tuple[list[ArkynLogIn], list[Reject]]:
         """One JSON object; anything else (arrays included) is rejected whole."""

@@ -73,6 +73,7 @@ class HttpTrafficRouter(CollectRouter[HttpTrafficIn, HttpTrafficGroup]):
     kind = KIND
     label = "HTTP traffic"
     subject = bus.TRAFFIC_HTTP
+    payload = HttpTrafficIn
 
     def parse(self, msg: Msg) -> tuple[list[HttpTrafficIn], list[Reject]]:
         """The subject must name a source; the body is one record or an array."""

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from kubeward.core.bus import stream_seq
 from kubeward.ingest.routing import CollectRouter, Reject, origin_us, parse_records
@@ -150,11 +152,15 @@ def _decoder(
     return decode_one
 
 
+_FORMS: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
+    "pod-spec": (PodDetail, normalise_pod),
+    "svc-spec": (SvcDetail, normalise_svc),
+    "pod-dead": (MarkDead, normalise_dead),
+    "pod-syscalls": (PodSyscalls, normalise_syscalls),
+}
+"""Each inventory kind's record type and normalisation."""
 _DECODERS: dict[str, Callable[[bytes | msgspec.Raw], bytes]] = {
-    "pod-spec": _decoder(PodDetail, normalise_pod),
-    "svc-spec": _decoder(SvcDetail, normalise_svc),
-    "pod-dead": _decoder(MarkDead, normalise_dead),
-    "pod-syscalls": _decoder(PodSyscalls, normalise_syscalls),
+    kind: _decoder(struct, normalise) for kind, (struct, normalise) in _FORMS.items()
 }
 
 
@@ -163,6 +169,10 @@ class InventoryRouter(CollectRouter[bytes, InventoryGroup]):
 
     subject = bus.TRAFFIC_INVENTORY
     inventory_kind: ClassVar[InventoryKind]
+
+    def __init__(self, nc: NATS, js: JetStreamContext, max_records: int) -> None:
+        super().__init__(nc, js, max_records)
+        self.payload = _FORMS[self.inventory_kind][0]
 
     def parse(self, msg: Msg) -> tuple[list[bytes], list[Reject]]:
         """One record or a JSON array of them."""

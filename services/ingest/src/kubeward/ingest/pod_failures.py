@@ -65,6 +65,7 @@ class PodFailureRouter(CollectRouter[PodFailureReport, list[FailureReportEnvelop
     kind = KIND
     label = "pod failure report"
     subject = bus.FAILURES_REPORT
+    payload = PodFailureReport
 
     def detail(self, reasons: str) -> str:
         """Kure's exact detail for a nameless report; otherwise name the field."""

@@ -152,6 +152,7 @@ class PodTrafficRouter(CollectRouter[PodTrafficEvent, PodTrafficGroup]):
     kind = "pod-traffic"
     label = "pod traffic"
     subject = bus.TRAFFIC_POD
+    payload = PodTrafficEvent
 
     def parse(self, msg: Msg) -> tuple[list[PodTrafficEvent], list[Reject]]:
         """See :func:`parse`."""

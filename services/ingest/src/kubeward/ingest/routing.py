@@ -15,7 +15,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -102,6 +102,8 @@ class CollectRouter(ABC, Generic[R, G]):
     """How error details name the input, e.g. ``pod traffic``."""
     subject: str
     """The internal stream subject valid groups go to."""
+    payload: Any
+    """The type of one record of a collect message (the bus contract lists it)."""
 
     def __init__(self, nc: NATS, js: JetStreamContext, max_records: int) -> None:
         self._nc = nc

@@ -103,6 +103,7 @@ class SecurityFindingRouter(CollectRouter[SecurityFindingIn, list[FindingEnvelop
     kind = "security-findings"
     label = "security finding"
     subject = bus.SECURITY_FINDINGS
+    payload = SecurityFindingIn
 
     def detail(self, reasons: str) -> str:
         """Kure's exact detail for a nameless finding; otherwise name the field."""
@@ -137,6 +138,7 @@ class ManifestRouter(CollectRouter[dict[str, Any], ManifestEnvelope]):
     kind = "manifests"
     label = "manifest"
     subject = bus.SECURITY_MANIFESTS
+    payload = dict[str, Any]
 
     def parse(self, msg: Msg) -> tuple[list[dict[str, Any]], list[Reject]]:
         """Every object of the message; one bad object rejects the message whole."""

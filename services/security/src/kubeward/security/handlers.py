@@ -58,12 +58,14 @@ def _reply(value: object) -> bytes:
 class FindingHandler:
     """Batch handler for ``kubeward.security.findings``."""
 
+    payload = FindingBatch
+
     def __init__(self, nc: NATS, store: FindingStore, app_settings: AppSettings) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._store = store
         self._settings = app_settings
-        self._decoder = msgspec.msgpack.Decoder(FindingBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Store every finding; answer HTTP callers; announce new ones."""
@@ -103,10 +105,12 @@ class FindingHandler:
 class ManifestHandler:
     """Batch handler for ``kubeward.security.manifests``."""
 
+    payload = ManifestBatch
+
     def __init__(self, nc: NATS, scanner: BuiltinScanner) -> None:
         self._nc = nc
         self._scanner = scanner
-        self._decoder = msgspec.msgpack.Decoder(ManifestBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Scan each message's objects together."""
@@ -124,9 +128,11 @@ class ManifestHandler:
 class FailedPodManifests:
     """Batch handler for ``kubeward.failures.report``: scans the failed pods' manifests."""
 
+    payload = FailureReportBatch
+
     def __init__(self, scanner: BuiltinScanner) -> None:
         self._scanner = scanner
-        self._decoder = msgspec.msgpack.Decoder(FailureReportBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Scan the pods of every report of the batch together (one scan, one read of the

@@ -53,11 +53,13 @@ class PodTrafficWriter:
     """Batch handler for ``kubeward.traffic.pod``: write, announce new flows on the feed,
     then tell waiting callers."""
 
+    payload = PodTrafficBatch
+
     def __init__(self, nc: NATS, store: PodTrafficStore, js: JetStreamContext) -> None:
         self._nc = nc
         self._js = js
         self._store = store
-        self._decoder = msgspec.msgpack.Decoder(PodTrafficBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
         self._tried: set[int] = set()
         """Stream sequences of messages whose handling began here and has not finished: a
         second try in the same delivery (the worker retries a batch held through a

@@ -36,11 +36,13 @@ QUEUE = "traffic-store"
 class HttpTrafficWriter:
     """Batch handler for ``kubeward.traffic.http``: check, write, answer, dead-letter."""
 
+    payload = HttpTrafficBatch
+
     def __init__(self, nc: NATS, js: JetStreamContext, store: HttpTrafficStore) -> None:
         self._nc = nc
         self._js = js
         self._store = store
-        self._decoder = msgspec.msgpack.Decoder(HttpTrafficBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Persist every batch in ``msgs`` with one bulk insert."""

@@ -119,11 +119,13 @@ class HttpLogComposer:
 class HttpLogWriter:
     """Batch handler for ``kubeward.traffic.http-log``: compose, answer, dead-letter."""
 
+    payload = HttpLogBatch
+
     def __init__(self, nc: NATS, js: JetStreamContext, composer: HttpLogComposer) -> None:
         self._nc = nc
         self._js = js
         self._composer = composer
-        self._decoder = msgspec.msgpack.Decoder(HttpLogBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Compose every log of the fetched batches, in order."""

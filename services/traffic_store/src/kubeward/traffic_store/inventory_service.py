@@ -26,10 +26,12 @@ class InventoryWriter:
     """Batch handler for ``kubeward.traffic.inventory``: apply each group in stream order,
     then answer the HTTP caller waiting for it (after the write)."""
 
+    payload = InventoryBatch
+
     def __init__(self, nc: NATS, store: InventoryStore) -> None:
         self._nc = nc
         self._store = store
-        self._decoder = msgspec.msgpack.Decoder(InventoryBatch)
+        self._decoder = msgspec.msgpack.Decoder(self.payload)
 
     async def __call__(self, msgs: list[Msg]) -> None:
         """Groups are applied one after the other: a pod's updates keep their order."""
