@@ -31,7 +31,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,15 +115,20 @@ async def post_load(
     return Load(label, clients, seconds, sorted(latencies))
 
 
-async def list_forever(url: str, cookie: str, stop: asyncio.Event) -> Counter[int]:
+async def list_forever(
+    url: str, cookie: str, stop: asyncio.Event, took: list[float]
+) -> Counter[int]:
     """GET ``url`` in a loop until ``stop``; how many answered with each status (a slow
-    listing answers 503 after the gateway's timeout: counted, not fatal)."""
+    listing answers 503 after the gateway's timeout: counted, not fatal). Each answer's
+    time goes to ``took``."""
     statuses: Counter[int] = Counter()
     async with aiohttp.ClientSession(cookies={SESSION_COOKIE: cookie}) as session:
         while not stop.is_set():
+            began = time.perf_counter()
             async with session.get(url) as answer:
                 await answer.read()
                 statuses[answer.status] += 1
+            took.append(time.perf_counter() - began)
     return statuses
 
 
@@ -152,6 +157,16 @@ async def fill(mongo_url: str, db_name: str, upto: int, template: Sequence[Docum
             {"_id": "pod_failures"}, {"$max": {"seq": next_id}}, upsert=True
         )
         return int(await db["pod_failures"].estimated_document_count())
+
+
+def _spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+def _per_listing(alone: Mapping[str, float], busy: Mapping[str, float], listings: int) -> str:
+    extra = {k: (v - alone.get(k, 0.0)) / max(1, listings) * 1000 for k, v in busy.items()}
+    ranked = sorted(extra.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.1f}" for k, v in ranked if abs(v) >= 0.1)
 
 
 def bodies_for(reports: int, seed: int) -> list[bytes]:
@@ -213,12 +228,16 @@ async def measure(
     say("no stall: POSTs alone, then with 4 listers ...")
     stalled_at = await fill(mongo_url, db_name, 0, template)
     cookie, _ = login(gw)
+    before = cpu()
     alone = await post_load(post, auth, bodies_for(args.size_reports, 7), 8, "POST alone")
+    alone_cpu = _spent(before, cpu())
     stop = asyncio.Event()
+    list_took: list[float] = []
     listers = [
-        asyncio.create_task(list_forever(f"{gw}/api/pods/failed", cookie, stop))
+        asyncio.create_task(list_forever(f"{gw}/api/pods/failed", cookie, stop, list_took))
         for _ in range(LISTERS)
     ]
+    before = cpu()
     try:
         busy = await post_load(
             post, auth, bodies_for(args.size_reports, 8), 8, "POST with 4 listers"
@@ -226,6 +245,7 @@ async def measure(
     finally:
         stop.set()
     listed = sum(await asyncio.gather(*listers), Counter[int]())
+    busy_cpu = _spent(before, cpu())
     say("raw insert_many ...")
     insert, server = await raw_insert(mongo_url, docs)
     for size in sizes[1:]:
@@ -287,6 +307,15 @@ async def measure(
     lines.append(alone.line())
     answers = ", ".join(f"{n} answered {status}" for status, n in sorted(listed.items()))
     lines.append(busy.line() + f"  (lists: {answers})")
+    took = sorted(list_took) or [0.0]
+    lines.append(
+        f"{'GET /api/pods/failed meanwhile (4 clients)':<44} "
+        f"p50 {took[len(took) // 2] * 1000:7.1f} ms  max {took[-1] * 1000:7.1f} ms"
+    )
+    lines.append(
+        "CPU ms per listing answered, beyond the POSTs' own (the same POSTs alone): "
+        + _per_listing(alone_cpu, busy_cpu, sum(listed.values()))
+    )
     lines.append(
         ratio_line(
             "no stall: POST p99 with listers / alone",

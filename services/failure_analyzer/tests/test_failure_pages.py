@@ -191,3 +191,25 @@ async def test_retention_sweeps_in_windows_and_again_from_where_it_stopped(
     assert {d["_id"] async for d in col.find({"status": "resolved"}, {"_id": 1})} == set(fresh)
     active = _expected(store["docs"], "active", None) + _expected(store["docs"], "ignored", None)
     assert await col.count_documents({"status": {"$ne": "resolved"}}) == len(active)
+
+
+@pytest.mark.parametrize("view", ["history", "ignored"])
+async def test_a_page_read_in_slices_is_the_page_read_whole(
+    store: Document, view: FailureView
+) -> None:
+    """While reports arrive a page is read in slices with pauses between them
+    (``ingest_first``): the same rows, the same cursor."""
+    failures: FailureStore = store["store"]
+    query = FailureQuery(view=view, limit=100)
+    whole = await failures.query(query, 5000)
+    pauses = 0
+
+    async def pause() -> None:
+        nonlocal pauses
+        pauses += 1
+
+    sliced = await failures.query(query, 5000, slice_rows=10, between=pause)
+    assert [d["_id"] for d in sliced[0]] == [d["_id"] for d in whole[0]]
+    assert sliced[1] == whole[1]
+    if view == "history":  # dense: 100 rows in slices of about 10
+        assert pauses >= 100 // 10 - 1

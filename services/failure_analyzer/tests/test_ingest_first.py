@@ -57,3 +57,41 @@ async def test_a_page_never_waits_longer_than_the_limit() -> None:
     assert time.monotonic() - started < 5  # ~0.2 s, not ~100 s
     stop.set()
     await batch
+
+
+async def read_in_slices(gate: IngestFirst, slices: int, seconds: float) -> list[float]:
+    """A listing read as ``slices`` reads of ``seconds`` each; the pauses between them."""
+    pauses: list[float] = []
+    async with gate.listing() as pace:
+        assert pace.slice_rows is not None
+        for n in range(slices):
+            if n:
+                began = time.monotonic()
+                await pace.step()
+                pauses.append(time.monotonic() - began)
+            await asyncio.sleep(seconds)
+    return pauses
+
+
+async def test_while_reports_arrive_a_page_is_read_in_slices_with_pauses_between() -> None:
+    gate = IngestFirst(limit=60, share=1 / 3)
+    async with gate.listing() as pace:
+        assert pace.slice_rows is None  # idle: read whole
+    stop = asyncio.Event()
+    batch = asyncio.create_task(ingest_until(gate, stop))
+    await asyncio.sleep(0)
+    pauses = await read_in_slices(gate, 3, 0.05)
+    assert len(pauses) == 2 and all(p >= 0.095 for p in pauses)  # 2x each 0.05 s slice
+    stop.set()
+    await batch
+
+
+async def test_the_pauses_of_a_sliced_page_stay_within_the_limit() -> None:
+    gate = IngestFirst(limit=0.3, share=0.001)  # each pause would be ~1000x the slice
+    stop = asyncio.Event()
+    batch = asyncio.create_task(ingest_until(gate, stop))
+    await asyncio.sleep(0)
+    pauses = await read_in_slices(gate, 4, 0.01)
+    assert sum(pauses) < 1.0  # ~0.3 s in all, not ~30 s
+    stop.set()
+    await batch

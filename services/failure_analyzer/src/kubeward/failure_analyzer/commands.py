@@ -86,8 +86,10 @@ class Commands:
         """One page of a view, newest first."""
         if query.cursor is not None and not (query.cursor.isascii() and query.cursor.isdigit()):
             return error(400, f"cursor: {query.cursor!r} is not a cursor this API gave out")
-        async with self._ingest_first.listing():
-            docs, next_id = await self._store.query(query, self._max_page)
+        async with self._ingest_first.listing() as pace:
+            docs, next_id = await self._store.query(
+                query, self._max_page, slice_rows=pace.slice_rows, between=pace.step
+            )
             rows = []
             for start in range(0, len(docs), LIST_CHUNK):
                 rows += [to_api(d) for d in docs[start : start + LIST_CHUNK]]

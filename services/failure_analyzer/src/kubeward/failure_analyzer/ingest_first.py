@@ -5,10 +5,12 @@ database and CPU it takes are the ones the report path needs. Four dashboards po
 while agents reported made ingest's p99 3-15x its value alone (issue 14, "no stall").
 
 While a report batch is in hand, or was within :data:`RECENT` seconds, this replica
-reads one page at a time, and after a page that took ``t`` seconds the next one starts no
-sooner than ``t * (1 / share - 1)`` later (``share`` 1/3: pages get at most a third of
-the time), never waiting more than ``limit`` seconds. With no reports arriving, pages are
-read at once and side by side.
+reads one page at a time, in slices of about :data:`SLICE_ROWS` rows (one read of a whole
+page holds the database for tens of ms, and every report write waiting behind it waits that
+long), and after a slice that took ``t`` seconds the next one starts no sooner than
+``t * (1 / share - 1)`` later (``share`` 1/3: pages get at most a third of the time); a
+page waits at most ``limit`` seconds in all. With no reports arriving, pages are read at
+once, whole and side by side.
 """
 
 from __future__ import annotations
@@ -20,6 +22,40 @@ from collections.abc import AsyncIterator
 
 RECENT = 1.0
 """Seconds after the last report batch during which ingest counts as active."""
+SLICE_ROWS = 100
+"""About how many rows one read of a page holds while ingest is active."""
+
+
+class Pace:
+    """One page's reads: how wide a read may be, and the wait between reads."""
+
+    def __init__(self, owner: IngestFirst | None, budget: float) -> None:
+        self._owner = owner
+        self._budget = budget
+        self._began = time.monotonic()
+        self.slice_rows = SLICE_ROWS if owner is not None else None
+        """About how many rows one read may hold (``None``: no limit)."""
+
+    def _rest(self) -> float:
+        """How long to wait after the read that began at ``_began``."""
+        assert self._owner is not None
+        took = time.monotonic() - self._began
+        return took * (1 / self._owner.share - 1)
+
+    async def step(self) -> None:
+        """Between two reads of the page: wait out the reports' share of the time."""
+        owner = self._owner
+        if owner is not None and owner.active():
+            delay = min(self._rest(), self._budget)
+            if delay > 0:
+                self._budget -= delay
+                await asyncio.sleep(delay)
+        self._began = time.monotonic()
+
+    def finish(self) -> None:
+        """After the page's last read: when the next page may start."""
+        if self._owner is not None:
+            self._owner.next_page = time.monotonic() + self._rest()
 
 
 class IngestFirst:
@@ -28,12 +64,14 @@ class IngestFirst:
     def __init__(self, limit: float, share: float = 1 / 3) -> None:
         self.limit = limit
         self.share = share
+        self.next_page = 0.0
+        """When the next page may start reading (while ingest is active)."""
         self._busy = 0
         self._last_batch = -RECENT
-        self._next_page = 0.0
         self._pages = asyncio.Lock()
 
-    def _active(self) -> bool:
+    def active(self) -> bool:
+        """Whether reports are being stored, or were within :data:`RECENT` seconds."""
         return self._busy > 0 or time.monotonic() - self._last_batch < RECENT
 
     @contextlib.asynccontextmanager
@@ -47,28 +85,26 @@ class IngestFirst:
             self._last_batch = time.monotonic()
 
     @contextlib.asynccontextmanager
-    async def listing(self) -> AsyncIterator[None]:
-        """Around the reading of one page: waits its turn while ingest is active."""
-        if self.limit <= 0 or not self._active():
-            yield
+    async def listing(self) -> AsyncIterator[Pace]:
+        """Around the reading of one page: waits its turn while ingest is active; the
+        :class:`Pace` says how the page is read."""
+        if self.limit <= 0 or not self.active():
+            yield Pace(None, 0.0)
             return
         started = time.monotonic()
         try:
             await asyncio.wait_for(self._pages.acquire(), self.limit)
         except TimeoutError:
-            yield  # waited long enough: read anyway
+            yield Pace(None, 0.0)  # waited long enough: read anyway
             return
         try:
-            delay = min(
-                self._next_page - time.monotonic(), self.limit - (time.monotonic() - started)
-            )
-            if delay > 0 and self._active():
+            budget = self.limit - (time.monotonic() - started)
+            delay = min(self.next_page - time.monotonic(), budget)
+            if delay > 0 and self.active():
                 await asyncio.sleep(delay)
-            began = time.monotonic()
-            try:
-                yield
-            finally:
-                took = time.monotonic() - began
-                self._next_page = time.monotonic() + took * (1 / self.share - 1)
+                budget -= delay
+            pace = Pace(self, max(0.0, budget))
+            yield pace
+            pace.finish()
         finally:
             self._pages.release()

@@ -15,7 +15,7 @@ one sized too narrow an extra round trip.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 from pymongo.asynchronous.collection import AsyncCollection
@@ -50,10 +50,15 @@ async def newest_first(
     below: int,
     want: int,
     density: float | None = None,
+    *,
+    slice_rows: int | None = None,
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> Page:
     """Up to ``want`` documents matching any of ``prefixes`` with ``1 <= _id < below``, the
     highest ids first; ``density`` (matches per id, from an earlier page) sizes the first
-    window.
+    window. ``slice_rows`` caps one window at about that many matches (at the density seen
+    so far); ``between`` is awaited between two windows (pacing, see
+    :mod:`~kubeward.failure_analyzer.ingest_first`).
 
     Each prefix is an equality filter that leads an index followed by ``_id`` (so each
     window is one bounded index range). Every document of a window is newer than any id
@@ -67,6 +72,11 @@ async def newest_first(
         width = max(width, min(math.ceil(want / density * SLACK), width * MAX_HINTED))
     spanned = 0
     while hi >= 1 and len(found) < want:
+        if spanned and between is not None:
+            await between()
+        if slice_rows is not None:
+            rate = len(found) / spanned if found else (density or 1.0)
+            width = min(width, max(slice_rows, math.ceil(slice_rows / rate)))
         lo = max(1, hi - width + 1)
         window = {"$gte": lo, "$lte": hi}
         for prefix in prefixes:

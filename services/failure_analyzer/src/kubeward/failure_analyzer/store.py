@@ -13,7 +13,7 @@ Idempotency: each record remembers the last :data:`APPLIED_MEMORY` report tags
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -466,12 +466,19 @@ class FailureStore:
             {"$set": {"log_aware_solution": solution, "log_aware_solution_generated_at": utcnow()}},
         )
 
-    async def query(self, query: FailureQuery, max_page: int) -> tuple[list[Document], int | None]:
+    async def query(
+        self,
+        query: FailureQuery,
+        max_page: int,
+        *,
+        slice_rows: int | None = None,
+        between: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[list[Document], int | None]:
         """One page of a view, newest first, and the id to continue from (``None``: last).
 
         Read as id windows per status of the view (and the namespace), each a bounded range
         of an index on ``(status, [namespace,] _id)``: O(page) at any collection size
-        (:mod:`~kubeward.failure_analyzer.keyset`).
+        (:mod:`~kubeward.failure_analyzer.keyset`; ``slice_rows`` and ``between`` as there).
         """
         limit = max(1, min(query.limit, max_page))
         below = await self._last_id() + 1
@@ -483,7 +490,13 @@ class FailureStore:
         ]
         hint = (query.view, query.namespace)
         page = await keyset.newest_first(
-            self._col, prefixes, below, limit + 1, self._densities.get(hint)
+            self._col,
+            prefixes,
+            below,
+            limit + 1,
+            self._densities.get(hint),
+            slice_rows=slice_rows,
+            between=between,
         )
         if len(self._densities) >= DENSITY_MEMORY:
             self._densities.clear()
