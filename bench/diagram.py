@@ -67,6 +67,7 @@ from kubernetes_asyncio import client as k8s
 from bench import common
 from bench.common import BenchError, Stack, binary_version, cpu_line, machine_info, ratio_line, say
 from bench.common import version as dist_version
+from bench.latency import percentile, sorted_ms
 from kubeward.devstack import infra
 from kubeward.devstack.k8s_namespace import Obj, build_namespace, seed_emulator
 from kubeward.devstack.kube_emulator import write_kubeconfig
@@ -154,9 +155,7 @@ class Timing:
     @property
     def p99(self) -> float:
         """Nearest-rank 99th percentile."""
-        if not self.ms:
-            return math.nan
-        return self.ms[min(len(self.ms) - 1, max(0, math.ceil(0.99 * len(self.ms)) - 1))]
+        return percentile(self.ms, 0.99)
 
     def cpu_ms(self, name: str) -> float:
         """CPU milliseconds of process ``name`` per sample (NaN when not measured)."""
@@ -230,7 +229,7 @@ async def raw_fetch(
     finally:
         await kube.close()
     label = f"raw: the {len(bodies)} list calls, the gateway's client, concurrent"
-    return Timing(label, "bench", _sorted_ms(ns), _cpu_delta(before, after)), bodies
+    return Timing(label, "bench", sorted_ms(ns), _cpu_delta(before, after)), bodies
 
 
 @dataclass
@@ -276,10 +275,6 @@ def breakdown(namespace: str, bodies: dict[str, bytes], passes: int = 5) -> Brea
         objects=sum(len(v) for v in objects.values()),
         body_bytes=len(body),
     )
-
-
-def _sorted_ms(ns: Sequence[int]) -> list[float]:
-    return sorted(v / 1e6 for v in ns)
 
 
 def _response_head(head: bytes) -> tuple[int, int]:
@@ -334,7 +329,7 @@ async def http_timing(
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-    return Timing(label, server, _sorted_ms(ns), _cpu_delta(before, after))
+    return Timing(label, server, sorted_ms(ns), _cpu_delta(before, after))
 
 
 def login(base: str) -> str:

@@ -47,6 +47,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bench import common
 from bench.common import BenchError, Document, Stack, machine_info, mongo_client, say, version
+from bench.latency import quantile, timed_calls
 from kubeward.core import mongo
 from kubeward.devstack import infra
 from kubeward.devstack.failure_reports import generate
@@ -99,8 +100,7 @@ class Timing:
     @property
     def p99(self) -> float:
         """99th percentile (the maximum below 100 samples)."""
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return quantile(self.samples, 0.99)
 
 
 @dataclass
@@ -135,11 +135,7 @@ class SizeResult:
 async def timed(call: Callable[[], Awaitable[object]], repeats: int) -> Timing:
     """``repeats`` sequential calls, after one warm-up call."""
     await call()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - started)
+    samples, _last = await timed_calls(call, repeats)
     return Timing(samples)
 
 

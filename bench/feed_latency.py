@@ -48,13 +48,12 @@ from bench.gateway import (
     CONNECT_PARALLEL,
     RAW_SUBJECT,
     Child,
-    Latencies,
     children,
     fanout,
-    latencies,
     open_ws,
     readable,
 )
+from bench.latency import Latencies, latencies
 from kubeward.devstack.failure_reports import generate
 
 SERVICES = ("ingest", "failure_analyzer", "security", "traffic_store", "gateway")

@@ -72,6 +72,7 @@ from bench.common import (
     say,
     version,
 )
+from bench.latency import Latencies, latencies
 from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.schemas import bus
 
@@ -95,51 +96,6 @@ RATIO_ME = "GET /api/auth/me / bare Litestar GET"
 RATIO_USERS = "GET /api/admin/users / bare Litestar GET"
 
 Kind = Literal["ws", "nats"]
-
-
-# --- Statistics ---------------------------------------------------------------
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile ``q`` (0-1) of an ascending sequence; NaN when empty."""
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-@dataclass
-class Latencies:
-    """Latencies in milliseconds, sorted, with how many were expected."""
-
-    label: str
-    ms: list[float]
-    expected: int
-
-    @property
-    def p50(self) -> float:
-        """Median."""
-        return percentile(self.ms, 0.50)
-
-    @property
-    def p99(self) -> float:
-        """99th percentile."""
-        return percentile(self.ms, 0.99)
-
-    @property
-    def max(self) -> float:
-        """Largest."""
-        return self.ms[-1] if self.ms else math.nan
-
-    @property
-    def delivered(self) -> float:
-        """Fraction of the expected samples that arrived."""
-        return len(self.ms) / self.expected if self.expected else math.nan
-
-
-def latencies(label: str, ns: Sequence[int], expected: int | None = None) -> Latencies:
-    """Nanosecond samples as sorted milliseconds."""
-    ms = sorted(v / 1e6 for v in ns)
-    return Latencies(label, ms, len(ms) if expected is None else expected)
 
 
 # --- Fan-out receivers (child processes) ----------------------------------------

@@ -51,6 +51,7 @@ from pymongo.errors import BulkWriteError
 
 from bench import common
 from bench.common import FreshMongo, Stack, machine_info, mongo_client, say, version
+from bench.latency import quantile, timed_calls
 from kubeward.devstack.stored_documents import (
     Document,
     finding_docs,
@@ -96,21 +97,9 @@ class Timing:
         )
 
 
-async def timed(call: Callable[[], Awaitable[Any]], calls: int) -> tuple[list[float], Any]:
-    """``calls`` sequential calls: their durations and the last result."""
-    times: list[float] = []
-    result: Any = None
-    for _ in range(calls):
-        started = time.perf_counter()
-        result = await call()
-        times.append(time.perf_counter() - started)
-    return times, result
-
-
 def p50_p99(times: Sequence[float]) -> tuple[float, float]:
-    """Median and 99th percentile (the nearest rank)."""
-    ordered = sorted(times)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    """Median and 99th percentile (:func:`~bench.latency.quantile`)."""
+    return statistics.median(times), quantile(times, 0.99)
 
 
 async def fill(db: AsyncDatabase[Document], name: str, docs: list[Document]) -> None:
@@ -131,7 +120,7 @@ async def raw_range(
     db: AsyncDatabase[Document], name: str, field: str, lo: Any, hi: Any, calls: int
 ) -> tuple[float, list[Document]]:
     """Median time of the bounded range ``lo < field <= hi`` (indexed) and its documents."""
-    times, docs = await timed(
+    times, docs = await timed_calls(
         lambda: db[name].find({field: {"$gt": lo, "$lte": hi}}).to_list(), calls
     )
     return statistics.median(times), docs
@@ -180,7 +169,7 @@ async def findings_cases(
                 docs, _next = await s.query(q, 20000)
                 return msgspec.json.encode([to_api(d) for d in docs])
 
-            times, body = await timed(call, calls)
+            times, body = await timed_calls(call, calls)
             rows = len(msgspec.json.decode(body, type=list[SecurityFinding]))
             out.append(Timing(what, rows, *p50_p99(times), raw, encode))
             say(out[-1].line())
@@ -194,7 +183,7 @@ async def _dismissed_range(
     active findings on the ``(dismissed, _id)`` index."""
     span = limit + limit // 9 + 1  # one in ten is dismissed
     col = db["security_findings"]
-    times, docs = await timed(
+    times, docs = await timed_calls(
         lambda: col.find({"dismissed": False, "_id": {"$gt": n - span, "$lte": n}}).to_list(),
         calls,
     )
@@ -232,7 +221,7 @@ async def traffic_cases(
             async def call(q: PodTrafficQuery = query, s: PodTrafficStore = fresh) -> Reply:
                 return await s.query(q, 20000)
 
-            times, reply = await timed(call, calls)
+            times, reply = await timed_calls(call, calls)
             out.append(Timing(what, rows_of(reply), *p50_p99(times), raw, encode))
             say(out[-1].line())
     return out
@@ -297,7 +286,7 @@ async def http_cases(
             ) -> Reply:
                 return await (s.query(a, 20000) if isinstance(a, HttpTrafficQuery) else p(a))
 
-            times, reply = await timed(call, n)
+            times, reply = await timed_calls(call, n)
             if not reply.ok:
                 raise common.BenchError(f"{what}: {reply.status} {reply.detail}")
             out.append(

@@ -44,6 +44,7 @@ import msgspec
 
 from bench import common
 from bench.common import BenchError, Stack, machine_info, ratio_line, say
+from bench.latency import T, timed_calls
 from kubeward.schemas.inventory import InventoryGroup, PodDetail, SvcDetail
 from kubeward.schemas.network import (
     DropQuery,
@@ -165,13 +166,8 @@ def flows(pods: list[dict[str, Any]], total: int, workload: int) -> list[dict[st
     return docs
 
 
-async def _median(runs: int, what: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
-    times = []
-    result = None
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = await what()
-        times.append(time.perf_counter() - started)
+async def _median(runs: int, what: Callable[[], Awaitable[T]]) -> tuple[float, T]:
+    times, result = await timed_calls(what, runs)
     return statistics.median(times), result
 
 

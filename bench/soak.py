@@ -55,6 +55,7 @@ from bench.common import (
     service_env,
     version,
 )
+from bench.latency import quantile
 from kubeward.devstack.failure_reports import generate
 from kubeward.devstack.infra import MONGO_CACHE_SIZE
 from kubeward.devstack.services import SERVICES
@@ -218,14 +219,6 @@ async def follow_feed(url: str, until: float, tally: Tally) -> None:
             await asyncio.sleep(1)
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    """The ``share`` quantile of ``values`` (0 when empty)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 async def soak(stack: Stack, args: argparse.Namespace, nats_url: str, gateway: str) -> str:
     """Run the load, sample memory each minute, and write the report."""
     tally = Tally()
@@ -305,9 +298,9 @@ def report(
         "",
         f"traffic   {tally.events / seconds:,.0f} events/s published and acked",
         f"reports   {tally.reports / seconds:,.1f} /s stored; POST p50 "
-        f"{percentile(tally.post_ms, 0.5):.0f} ms, p99 {percentile(tally.post_ms, 0.99):.0f} ms",
-        f"listings  {tally.listings / seconds:,.1f} /s; p50 {percentile(tally.list_ms, 0.5):.0f} "
-        f"ms, p99 {percentile(tally.list_ms, 0.99):.0f} ms",
+        f"{quantile(tally.post_ms, 0.5):.0f} ms, p99 {quantile(tally.post_ms, 0.99):.0f} ms",
+        f"listings  {tally.listings / seconds:,.1f} /s; p50 {quantile(tally.list_ms, 0.5):.0f} "
+        f"ms, p99 {quantile(tally.list_ms, 0.99):.0f} ms",
         f"feed      {tally.frames:,} frames to {args.feeds} clients",
         "backlog   "
         + ", ".join(f"{durable} {n:,}" for durable, n in backlog.items())
