@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import secrets
 import sys
@@ -39,21 +38,13 @@ from multiprocessing.connection import Connection
 import aiohttp
 import msgspec
 import nats
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from bench import common
+from bench.children import Child, child_main, children, spread
 from bench.common import BenchError, Stack, machine_info, own_servers, ratio_line, say, version
-from bench.gateway import (
-    CONNECT_PARALLEL,
-    RAW_SUBJECT,
-    Child,
-    children,
-    fanout,
-    open_ws,
-    readable,
-)
+from bench.gateway import RAW_SUBJECT, fanout
 from bench.latency import Latencies, latencies
+from bench.ws_clients import Arrivals, converse, open_ws_clients, read_frames
 from kubeward.devstack.failure_reports import generate
 
 SERVICES = ("ingest", "failure_analyzer", "security", "traffic_store", "gateway")
@@ -89,22 +80,14 @@ POD_FAILURE = '{"type":"pod_failure",'
 _pod = msgspec.json.Decoder(_Pod)
 
 
-class _Arrivals:
+class _Arrivals(Arrivals):
     """When each client received each watched pod's ``pod_failure`` frame."""
 
     def __init__(self, clients: int, pods: Sequence[str]) -> None:
+        super().__init__(clients, len(pods))
         self.index = {name: i for i, name in enumerate(pods)}
-        self.width = len(pods)
-        self.ns = array("q", [-1]) * (clients * self.width)
-        self.got = [0] * clients
-        self.warm = [False] * clients
         self.frames: Counter[str] = Counter()
-        self.connected = 0
-        self.warmed = 0
-        self.complete = 0
-        self.closed = 0
-        self.all_warm = asyncio.Event()
-        self.all_done = asyncio.Event()
+        self.frames_before: Counter[str] = Counter()
 
     def frame(self, client: int, raw: bytes | str, now: int) -> None:
         """Record one received frame (``now`` taken on arrival)."""
@@ -115,76 +98,38 @@ class _Arrivals:
         self.frames["pod_failure"] += 1
         slot = self.index.get(_pod.decode(_frame.decode(raw).data).pod_name or "")
         if slot is None:  # a warm-up report
-            if not self.warm[client]:
-                self.warm[client] = True
-                self.warmed += 1
-                if self.warmed >= self.connected:
-                    self.all_warm.set()
-            return
-        at = client * self.width + slot
-        if self.ns[at] < 0:
-            self.ns[at] = now
-            self.got[client] += 1
-            if self.got[client] == self.width:
-                self.complete += 1
-                if self.complete >= self.connected:
-                    self.all_done.set()
+            self.warmed_up(client)
+        else:
+            self.record(client, slot, now)
+
+    def warm_over(self) -> None:
+        """Count the frame types from here on."""
+        self.frames_before = Counter(self.frames)
+
+    def result(self, cpu: float) -> tuple[object, ...]:
+        """The arrival times, frames by type since the warm-up, sockets closed, CPU."""
+        return (
+            "result",
+            self.ns.tobytes(),
+            dict(self.frames - self.frames_before),
+            self.closed,
+            cpu,
+        )
 
 
 def watcher_main(conn: Connection, job: WatchJob) -> None:
     """Entry point of a receiver process; talks to the parent over ``conn``."""
-    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
-        asyncio.run(_watch(conn, job))
+    child_main(_watch(conn, job))
 
 
 async def _watch(conn: Connection, job: WatchJob) -> None:
     arrivals = _Arrivals(job.clients, job.pods)
-    gate = asyncio.Semaphore(CONNECT_PARALLEL)
     failures: list[str] = []
     started = time.perf_counter()
-
-    async def read(ws: ClientConnection, index: int) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in ws:
-                arrivals.frame(index, raw, time.time_ns())
-        arrivals.closed += 1
-
-    live = [
-        c
-        for c in await asyncio.gather(
-            *(open_ws(job.url, job.deflate, i, gate, failures) for i in range(job.clients))
-        )
-        if c
-    ]
+    live = await open_ws_clients(job.url, job.deflate, job.clients, failures)
     arrivals.connected = len(live)
-    readers = [asyncio.create_task(read(ws, i)) for i, ws in live]
-    conn.send(("ready", len(live), failures[:3], time.perf_counter() - started))
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(arrivals.all_warm.wait(), 120)
-        conn.send(("warm", arrivals.warmed))
-        frames_before = Counter(arrivals.frames)
-        cpu = time.process_time()
-        await readable(conn)
-        settle = float(conn.recv()[1])
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(arrivals.all_done.wait(), settle)
-        conn.send(
-            (
-                "result",
-                arrivals.ns.tobytes(),
-                dict(arrivals.frames - frames_before),
-                arrivals.closed,
-                time.process_time() - cpu,
-            )
-        )
-    finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for _i, ws in live:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 5)
+    readers = [asyncio.create_task(read_frames(ws, i, arrivals)) for i, ws in live]
+    await converse(conn, arrivals, live, readers, failures, time.perf_counter() - started, 120)
 
 
 # --- The agent ----------------------------------------------------------------------
@@ -265,7 +210,7 @@ async def feed_run(
     pods = tuple(r.pod_name for r in workload.reports)
     warm = generate(60, repeat_share=0.0, seed=seed + 1)
     procs = max(1, min(args.procs, clients))
-    sizes = [clients // procs + (i < clients % procs) for i in range(procs)]
+    sizes = spread(clients, procs)
     url = f"ws://{gw.removeprefix('http://')}/ws?token={token}"
 
     def make(index: int) -> Child:

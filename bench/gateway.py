@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import multiprocessing
 import secrets
 import sys
 import time
@@ -56,11 +55,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
 
 from bench import common
+from bench.children import Child, child_main, children, spread
 from bench.common import (
     BenchError,
     Stack,
@@ -73,6 +70,14 @@ from bench.common import (
     version,
 )
 from bench.latency import Latencies, latencies
+from bench.ws_clients import (
+    CONNECT_PARALLEL,
+    Arrivals,
+    Closable,
+    converse,
+    open_ws_clients,
+    read_frames,
+)
 from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.schemas import bus
 
@@ -84,8 +89,6 @@ ADMIN_PASSWORD = "bench-password-" + secrets.token_hex(4)
 SESSION_COOKIE = "kure_session"
 BARE_APP = Path(__file__).resolve().parent / "bare_app.py"
 BARE = "bare-litestar"
-CONNECT_PARALLEL = 64
-"""Connections each receiver process opens at a time."""
 WARM_EVERY = 0.3
 """Seconds between warm-up messages while waiting for every client to be attached."""
 
@@ -133,21 +136,12 @@ def feed_message(index: int, sent_ns: int) -> bytes:
     return msgspec.json.encode({"type": "bench", "data": {"i": index, "t": sent_ns}})
 
 
-class _Tally:
+class _Tally(Arrivals):
     """Latency of every (client, message) pair received by one process."""
 
     def __init__(self, clients: int, messages: int) -> None:
-        self.messages = messages
-        self.ns = array("q", [-1]) * (clients * messages)
-        self.got = [0] * clients
-        self.warm = [False] * clients
-        self.connected = 0
-        self.warmed = 0
-        self.complete = 0
+        super().__init__(clients, messages)
         self.control = 0
-        self.closed = 0
-        self.all_warm = asyncio.Event()
-        self.all_done = asyncio.Event()
 
     def frame(self, client: int, raw: bytes | str, now: int) -> None:
         """Record one received frame (``now`` taken on arrival)."""
@@ -157,113 +151,39 @@ class _Tally:
             return
         stamp = _stamp.decode(frame.data)
         if stamp.i < 0:
-            if not self.warm[client]:
-                self.warm[client] = True
-                self.warmed += 1
-                if self.warmed >= self.connected:
-                    self.all_warm.set()
-            return
-        slot = client * self.messages + stamp.i
-        if stamp.i < self.messages and self.ns[slot] < 0:
-            self.ns[slot] = now - stamp.t
-            self.got[client] += 1
-            if self.got[client] == self.messages:
-                self.complete += 1
-                if self.complete >= self.connected:
-                    self.all_done.set()
+            self.warmed_up(client)
+        elif stamp.i < self.width:
+            self.record(client, stamp.i, now - stamp.t)
 
-
-async def readable(conn: Connection, timeout: float | None = None) -> bool:
-    """Wait until ``conn`` has a message (or EOF) without a thread; ``False`` on timeout.
-
-    A thread blocked in ``Connection.recv``/``poll`` would keep ``asyncio.run`` from
-    returning after Ctrl-C or SIGTERM (it joins its executor), so the loop watches the
-    pipe's file descriptor instead.
-    """
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    fd = conn.fileno()
-    loop.add_reader(fd, lambda: None if ready.done() else ready.set_result(None))
-    try:
-        await asyncio.wait_for(ready, timeout)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(fd)
+    def result(self, cpu: float) -> tuple[object, ...]:
+        """The latencies, CPU seconds, control frames and sockets closed early."""
+        return ("result", self.ns.tobytes(), cpu, self.control, self.closed)
 
 
 def receiver_main(conn: Connection, job: ReceiverJob) -> None:
     """Entry point of a receiver process; talks to the parent over ``conn``."""
-    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
-        asyncio.run(_receive(conn, job))
+    child_main(_receive(conn, job))
 
 
 async def _receive(conn: Connection, job: ReceiverJob) -> None:
     """Connect, report ready, confirm attachment with warm-ups, then collect the latencies."""
     tally = _Tally(job.clients, job.messages)
-    gate = asyncio.Semaphore(CONNECT_PARALLEL)
     failures: list[str] = []
     started = time.perf_counter()
+    live: list[tuple[int, Closable]]
+    readers: list[asyncio.Task[None]] = []
     if job.kind == "ws":
-        opened: list[Any] = await asyncio.gather(
-            *(open_ws(job.url, job.deflate, i, gate, failures) for i in range(job.clients))
-        )
+        sockets = await open_ws_clients(job.url, job.deflate, job.clients, failures)
+        readers = [asyncio.create_task(read_frames(ws, i, tally)) for i, ws in sockets]
+        live = [*sockets]
     else:
+        gate = asyncio.Semaphore(CONNECT_PARALLEL)
         opened = await asyncio.gather(
             *(_open_nats(job, i, tally, gate, failures) for i in range(job.clients))
         )
-    live = [c for c in opened if c is not None]
+        live = [c for c in opened if c is not None]
     tally.connected = len(live)
-    readers = [asyncio.create_task(_read_ws(c, i, tally)) for i, c in live if job.kind == "ws"]
-    conn.send(("ready", len(live), failures[:3], time.perf_counter() - started))
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tally.all_warm.wait(), 60)
-        conn.send(("warm", tally.warmed))
-        cpu = time.process_time()
-        await readable(conn)
-        command = conn.recv()
-        settle = float(command[1])
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tally.all_done.wait(), settle)
-        cpu = time.process_time() - cpu
-        conn.send(("result", tally.ns.tobytes(), cpu, tally.control, tally.closed))
-    finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        await asyncio.gather(*(_close(c) for _i, c in live), return_exceptions=True)
-
-
-async def open_ws(
-    url: str, deflate: bool, index: int, gate: asyncio.Semaphore, failures: list[str]
-) -> tuple[int, ClientConnection] | None:
-    """Client ``index``'s connection to ``url`` (at most ``gate`` opening at once), or
-    ``None`` with the reason added to ``failures``."""
-    async with gate:
-        try:
-            ws = await ws_connect(
-                url,
-                compression="deflate" if deflate else None,
-                open_timeout=60,
-                ping_interval=None,
-                max_queue=64,
-                max_size=None,
-            )
-        except Exception as exc:
-            failures.append(f"{type(exc).__name__}: {exc}")
-            return None
-    return index, ws
-
-
-async def _read_ws(ws: ClientConnection, index: int, tally: _Tally) -> None:
-    try:
-        async for raw in ws:
-            tally.frame(index, raw, time.time_ns())
-    except ConnectionClosed:
-        pass
-    tally.closed += 1
+    await converse(conn, tally, live, readers, failures, time.perf_counter() - started, 60)
 
 
 async def _open_nats(
@@ -283,11 +203,6 @@ async def _open_nats(
             failures.append(f"{type(exc).__name__}: {exc}")
             return None
     return index, nc
-
-
-async def _close(client: ClientConnection | NATS) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.close(), 5)
 
 
 # --- HTTP load (child process) --------------------------------------------------
@@ -373,64 +288,7 @@ def http_main(conn: Connection, job: HttpJob) -> None:
         ns, seconds, statuses, sample = await _http_load(job, job.requests)
         conn.send(("result", ns.tobytes(), seconds, statuses, sample, time.process_time() - cpu))
 
-    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
-        asyncio.run(run())
-
-
-# --- Child process plumbing -----------------------------------------------------
-
-_SPAWN = multiprocessing.get_context("spawn")
-
-
-class Child:
-    """A child Python process (spawned) and the parent's end of its pipe."""
-
-    def __init__(self, name: str, target: Callable[..., None], job: object) -> None:
-        self.name = name
-        self.conn, child_end = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(target=target, args=(child_end, job), name=name, daemon=True)
-        self.process.start()
-        child_end.close()
-
-    async def expect(self, tag: str, timeout: float) -> tuple[Any, ...]:
-        """The next message, which must be tagged ``tag``, within ``timeout`` seconds."""
-        if not await readable(self.conn, timeout):
-            raise BenchError(f"{self.name}: no {tag!r} within {timeout:.0f}s")
-        try:
-            message: tuple[Any, ...] = self.conn.recv()
-        except EOFError:
-            raise BenchError(f"{self.name} exited (code {self.process.exitcode})") from None
-        if message[0] != tag:
-            raise BenchError(f"{self.name}: expected {tag!r}, got {message[0]!r}")
-        return message
-
-    def send(self, *message: object) -> None:
-        """Send a command."""
-        self.conn.send(message)
-
-    def stop(self) -> None:
-        """Close the pipe (a waiting child then exits), wait briefly, terminate, kill."""
-        self.conn.close()
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-
-
-@contextlib.contextmanager
-def children(count: int, make: Callable[[int], Child]) -> Any:
-    """Start ``count`` children; always stop all of them."""
-    started: list[Child] = []
-    try:
-        for index in range(count):
-            started.append(make(index))
-        yield started
-    finally:
-        for child in started:
-            child.stop()
+    child_main(run())
 
 
 # --- Fan-out measurement --------------------------------------------------------
@@ -467,7 +325,7 @@ async def fanout(
 ) -> FanoutRun:
     """Connect the receivers, warm up, publish M paced messages, gather every latency."""
     procs = max(1, min(args.procs, args.clients))
-    sizes = [args.clients // procs + (i < args.clients % procs) for i in range(procs)]
+    sizes = spread(args.clients, procs)
     messages = args.messages
 
     def make(index: int) -> Child:
