@@ -65,10 +65,19 @@ import msgspec
 from kubernetes_asyncio import client as k8s
 
 from bench import common
-from bench.common import BenchError, Stack, binary_version, cpu_line, machine_info, ratio_line, say
+from bench.common import (
+    BenchError,
+    Stack,
+    binary_version,
+    cpu_line,
+    machine_info,
+    own_servers,
+    ratio_line,
+    say,
+)
 from bench.common import version as dist_version
+from bench.http1 import SESSION_COOKIE, connection, exchange, get_request, start_bare_app
 from bench.latency import percentile, sorted_ms
-from kubeward.devstack import infra
 from kubeward.devstack.k8s_namespace import Obj, build_namespace, seed_emulator
 from kubeward.devstack.kube_emulator import write_kubeconfig
 from kubeward.devstack.procs import Proc, free_port, http_ok, port_open
@@ -76,12 +85,10 @@ from kubeward.gateway.diagram_graph import NAMESPACE_KINDS, namespace_diagram
 from kubeward.kube.client import KubeClient, load_client
 
 ROOT = Path(__file__).resolve().parents[1]
-BARE_APP = ROOT / "bench" / "bare_app.py"
 BARE = "bare-litestar"
 EMULATOR = "kmock"
 GW_OFF = "gateway (cache off)"
 GW_ON = "gateway (cached)"
-SESSION_COOKIE = "kure_session"
 USER = "bench-admin"
 PASSWORD = "bench-password-" + secrets.token_hex(4)
 
@@ -277,17 +284,6 @@ def breakdown(namespace: str, bodies: dict[str, bytes], passes: int = 5) -> Brea
     )
 
 
-def _response_head(head: bytes) -> tuple[int, int]:
-    """(status, content length) of an HTTP/1.1 response head."""
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return status, int(value.strip())
-    raise BenchError(f"response without Content-Length: {head[:200]!r}")
-
-
 async def http_timing(
     label: str,
     server: str,
@@ -301,19 +297,12 @@ async def http_timing(
     """``requests`` sequential GETs of ``path`` on one keep-alive connection, after
     ``warmup``, with a minimal HTTP/1.1 client on asyncio streams (this process does nothing
     else meanwhile); every answer must be 200."""
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Cookie: {SESSION_COOKIE}={cookie}\r\nAccept: application/json\r\n\r\n"
-    ).encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = get_request(port, path, cookie)
     ns: list[int] = []
-    try:
+    async with connection(port) as streams:
 
         async def one() -> None:
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status, length = _response_head(head)
-            body = await reader.readexactly(length)
+            status, head, body = await exchange(streams, request)
             if status != 200:
                 raise BenchError(f"{label}: answered {status}: {(head + body)[:300]!r}")
 
@@ -325,10 +314,6 @@ async def http_timing(
             await one()
             ns.append(time.perf_counter_ns() - started)
         after = cpu()
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
     return Timing(label, server, sorted_ms(ns), _cpu_delta(before, after))
 
 
@@ -543,27 +528,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dict(os.environ) | {"PYTHONPATH": env_path},
             ).start()
         )
-        nats_port, redis_port, mongo_port = free_port(), free_port(), free_port()
-        stack.track(infra.nats(nats_port, root / "jetstream", stack.logs))
-        stack.track(infra.redis(redis_port, root / "redis", stack.logs, persist=False))
-        stack.track(infra.mongo(mongo_port, None, stack.logs))
-        bare_port = free_port()
-        bare = stack.track(
-            Proc(
-                BARE, [sys.executable, str(BARE_APP), str(bare_port)], stack.logs / "bare.log"
-            ).start()
-        )
+        servers = own_servers(stack)
+        bare = start_bare_app(stack, BARE)
         kubeconfig = root / "kubeconfig.json"
         write_kubeconfig(kubeconfig, f"http://127.0.0.1:{emulator_port}")
-        env = dict(os.environ) | {
-            "NATS_URL": f"nats://127.0.0.1:{nats_port}",
-            "MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
-            "MONGODB_DB": f"kw_bench_{uuid.uuid4().hex[:10]}",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "SERVICE_TOKEN": secrets.token_urlsafe(24),
-            "SESSION_SECRET": secrets.token_urlsafe(32),
-            "SETTINGS_SECRET": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
+        env = servers.env(f"kw_bench_{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(24)) | {
             "KUBECONFIG": str(kubeconfig),
             "HTTP_HOST": "127.0.0.1",
         }
@@ -578,9 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log = stack.logs / f"{name.replace(' ', '-').strip('()')}.log"
             gateways.append((stack.track(Proc(name, command, log, gw_env).start()), port))
         emulator.wait_until(lambda: port_open(emulator_port), 60, "a listening port")
-        bare.wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{bare_port}/hello"), 60, "an answer on /hello"
-        )
+        bare.wait()
         for proc, port in gateways:
             health = f"http://127.0.0.1:{port}/health"
             proc.wait_until(partial(http_ok, health), 90, f"a healthy answer at {health}")
@@ -596,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_timing(
                 "raw: bare Litestar GET /hello",
                 BARE,
-                bare_port,
+                bare.port,
                 "/hello",
                 "",
                 args.requests,

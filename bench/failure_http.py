@@ -34,7 +34,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 from pymongo import AsyncMongoClient
@@ -51,12 +50,11 @@ from bench.common import (
     version,
 )
 from bench.failures import _record, raw_insert, record_docs
-from bench.gateway import SESSION_COOKIE, login
+from bench.gateway import login
+from bench.http1 import SESSION_COOKIE, start_bare_app
 from kubeward.devstack.failure_reports import generate
-from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.failure_analyzer.diagnosis import diagnose, render
 
-BARE_APP = Path(__file__).resolve().parent / "bare_app.py"
 SERVICES = ("ingest", "failure_analyzer", "security", "traffic_store", "gateway")
 LISTERS = 4
 PRELOAD_BATCH = 1000
@@ -356,21 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         mongo_url = servers.mongo_url
         env = servers.env(db_name, token)
         services = stack.start_services(env, SERVICES)
-        bare_port = free_port()
-        bare = stack.track(
-            Proc(
-                "bare", [sys.executable, str(BARE_APP), str(bare_port)], stack.logs / "bare.log"
-            ).start()
-        )
-        bare.wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{bare_port}/hello"), 60, "an answer on /hello"
-        )
+        bare = start_bare_app(stack, "bare")
+        bare.wait()
         say(f"servers and services up; measuring (logs in {stack.logs}) ...")
         return asyncio.run(
             measure(
                 args,
                 f"http://127.0.0.1:{services.ports['gateway']}",
-                f"http://127.0.0.1:{bare_port}",
+                f"http://127.0.0.1:{bare.port}",
                 token,
                 mongo_url,
                 db_name,

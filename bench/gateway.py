@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import secrets
 import sys
@@ -45,7 +44,6 @@ from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -69,6 +67,7 @@ from bench.common import (
     say,
     version,
 )
+from bench.http1 import SESSION_COOKIE, connection, exchange, get_request, start_bare_app
 from bench.latency import Latencies, latencies
 from bench.ws_clients import (
     CONNECT_PARALLEL,
@@ -78,7 +77,6 @@ from bench.ws_clients import (
     open_ws_clients,
     read_frames,
 )
-from kubeward.devstack.procs import Proc, free_port, http_ok
 from kubeward.schemas import bus
 
 FEED_SUBJECT = bus.FEED_PREFIX + "bench"
@@ -86,8 +84,6 @@ RAW_SUBJECT = "bench.fanout"
 RTT_SUBJECT = "bench.rtt"
 ADMIN = "bench-admin"
 ADMIN_PASSWORD = "bench-password-" + secrets.token_hex(4)
-SESSION_COOKIE = "kure_session"
-BARE_APP = Path(__file__).resolve().parent / "bare_app.py"
 BARE = "bare-litestar"
 WARM_EVERY = 0.3
 """Seconds between warm-up messages while waiting for every client to be attached."""
@@ -231,40 +227,18 @@ class _Budget:
         return True
 
 
-def _response_head(head: bytes) -> tuple[int, int]:
-    """(status, content length) of an HTTP/1.1 response head."""
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return status, int(value.strip())
-    raise BenchError(f"response without Content-Length: {head[:200]!r}")
-
-
 async def _http_connection(
     job: HttpJob, budget: _Budget, ns: array[int], statuses: dict[int, int], sample: list[bytes]
 ) -> None:
-    request = (
-        f"GET {job.path} HTTP/1.1\r\nHost: 127.0.0.1:{job.port}\r\n"
-        f"Cookie: {SESSION_COOKIE}={job.cookie}\r\nAccept: application/json\r\n\r\n"
-    ).encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", job.port)
-    try:
+    request = get_request(job.port, job.path, job.cookie)
+    async with connection(job.port) as streams:
         while budget.take():
             started = time.perf_counter_ns()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status, length = _response_head(head)
-            body = await reader.readexactly(length)
+            status, head, body = await exchange(streams, request)
             ns.append(time.perf_counter_ns() - started)
             statuses[status] = statuses.get(status, 0) + 1
             if status != 200 and not sample:
                 sample.append(head + body)
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
 
 
 async def _http_load(job: HttpJob, total: int) -> tuple[array[int], float, dict[int, int], bytes]:
@@ -764,17 +738,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         nats_url, redis_url, mongo_url = servers.nats_url, servers.redis_url, servers.mongo_url
         env = servers.env(db_name, token)
         services = stack.start_services(env, ["gateway"])
-        bare_port = free_port()
-        bare = stack.track(
-            Proc(
-                BARE,
-                [sys.executable, str(BARE_APP), str(bare_port)],
-                stack.logs / "bare.log",
-            ).start()
-        )
-        bare.wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{bare_port}/hello"), 60, "an answer on /hello"
-        )
+        bare = start_bare_app(stack, BARE)
+        bare.wait()
         say(f"servers and gateway up; measuring (logs in {stack.logs}) ...")
         return asyncio.run(
             measure(
@@ -784,7 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mongo_url,
                 db_name,
                 services.ports["gateway"],
-                bare_port,
+                bare.port,
                 token,
                 stack.cpu,
             )
