@@ -354,6 +354,22 @@ def pipeline_parser(
     return parser
 
 
+def pipeline_versions(
+    mongo: FreshMongo, mongo_desc: str, nats_server: str | None = None, yaml: bool = True
+) -> str:
+    """The components of a pipeline benchmark, for :func:`machine_info`: nats-server
+    (``nats_server``, else the binary's), the clients, ``PyYAML`` when ``yaml``, and the
+    MongoDB ``mongo`` hands out with its ``mongo_desc``."""
+    text = (
+        f"nats-server {nats_server or binary_version('nats-server')}, "
+        f"nats-py {version('nats-py')}, pymongo {version('pymongo')}, "
+        f"msgspec {version('msgspec')}"
+    )
+    if yaml:
+        text += f", PyYAML {version('pyyaml')}"
+    return f"{text}; MongoDB: {mongo.kind}, {mongo_desc}"
+
+
 def ratio_line(label: str, value: float, note: str, width: int = 46) -> str:
     """One ratio line; ``note`` is formatted with ``value`` and ``inverse`` (1 / value)."""
     if not math.isfinite(value) or not value > 0:
@@ -378,6 +394,12 @@ def cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two :meth:`Stack.cpu` readings (processes in
+    both)."""
+    return {name: after[name] - before[name] for name in after if name in before}
 
 
 def cpu_line(cpu: Mapping[str, float], extra: Mapping[str, float] | None = None) -> str:

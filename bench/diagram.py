@@ -69,6 +69,7 @@ from bench.common import (
     BenchError,
     Stack,
     binary_version,
+    cpu_delta,
     cpu_line,
     machine_info,
     own_servers,
@@ -169,10 +170,6 @@ class Timing:
         return self.cpu.get(name, math.nan) * 1e3 / max(1, self.count)
 
 
-def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {name: after[name] - before[name] for name in after if name in before}
-
-
 class RawFetcher:
     """The gateway's list calls for one namespace with the gateway's client, undecoded."""
 
@@ -236,7 +233,7 @@ async def raw_fetch(
     finally:
         await kube.close()
     label = f"raw: the {len(bodies)} list calls, the gateway's client, concurrent"
-    return Timing(label, "bench", sorted_ms(ns), _cpu_delta(before, after)), bodies
+    return Timing(label, "bench", sorted_ms(ns), cpu_delta(before, after)), bodies
 
 
 @dataclass
@@ -314,7 +311,7 @@ async def http_timing(
             await one()
             ns.append(time.perf_counter_ns() - started)
         after = cpu()
-    return Timing(label, server, sorted_ms(ns), _cpu_delta(before, after))
+    return Timing(label, server, sorted_ms(ns), cpu_delta(before, after))
 
 
 def login(base: str) -> str:

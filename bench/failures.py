@@ -64,7 +64,7 @@ from bench.common import (
     FreshMongo,
     Publisher,
     Stack,
-    binary_version,
+    cpu_delta,
     cpu_line,
     insert_many_limit,
     last_seq,
@@ -74,6 +74,7 @@ from bench.common import (
     on_scratch_db,
     own_nats,
     pipeline_parser,
+    pipeline_versions,
     publish_limit,
     ratio_line,
     redeliveries,
@@ -81,7 +82,6 @@ from bench.common import (
     service_env,
     stream_messages,
     subject_count,
-    version,
 )
 from kubeward.devstack.failure_reports import NAMESPACES, Workload, generate
 from kubeward.failure_analyzer.diagnosis import diagnose, render
@@ -293,7 +293,7 @@ async def _wait(
         now = time.perf_counter() - started
         if events >= n:
             after = cpu()
-            run.cpu = {k: after[k] - before[k] for k in after if k in before}
+            run.cpu = cpu_delta(before, after)
             if events > n:
                 raise BenchError(f"{events} pod_failure events for {n} reports")
             # The stream's own time of the last event, not the poll's (same host).
@@ -521,11 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             stack.stop_services()
             asyncio.run(reset(nats_url, mongo_url, db_name))  # the next run starts clean
-        header = machine_info(
-            f"nats-server {binary_version('nats-server')}, nats-py {version('nats-py')}, "
-            f"pymongo {version('pymongo')}, msgspec {version('msgspec')}, "
-            f"PyYAML {version('pyyaml')}; MongoDB: {fresh_mongo.kind}, {mongo_desc}"
-        )
+        header = machine_info(pipeline_versions(fresh_mongo, mongo_desc))
         return report(header, workload, publish, insert, analyzers, runs[0], runs[1])
 
     return common.run(

@@ -60,6 +60,7 @@ from bench.common import (
     BenchError,
     Stack,
     binary_version,
+    cpu_delta,
     cpu_line,
     machine_info,
     own_servers,
@@ -354,7 +355,7 @@ async def fanout(
         control=sum(int(r[3]) for r in results),
         closed=sum(int(r[4]) for r in results),
         receiver_cpu=sum(float(r[2]) for r in results),
-        cpu={name: after[name] - before[name] for name in after if name in before},
+        cpu=cpu_delta(before, after),
     )
 
 
@@ -453,7 +454,7 @@ async def http_run(
         seconds=float(result[2]),
         lat=latencies(label, list(ns)),
         client_cpu=float(result[5]),
-        cpu={name: after[name] - before[name] for name in after if name in before},
+        cpu=cpu_delta(before, after),
         server=server,
     )
 

@@ -66,6 +66,7 @@ from bench.common import (
     Stack,
     binary_version,
     consumer_state,
+    cpu_delta,
     cpu_line,
     insert_many_limit,
     machine_info,
@@ -73,12 +74,12 @@ from bench.common import (
     on_scratch_db,
     own_nats,
     pipeline_parser,
+    pipeline_versions,
     publish_all,
     ratio_line,
     redeliveries,
     scratch_stream,
     service_env,
-    version,
     write_limit,
 )
 from kubeward.devstack.traffic_events import Workload, folded_key, generate
@@ -477,7 +478,7 @@ async def measure(
                 before = cpu()
                 run = await pipeline(js, db[POD_TRAFFIC], workload, timeout, args.eager_probe)
                 after = cpu()
-                run.cpu = {name: after[name] - before[name] for name in after if name in before}
+                run.cpu = cpu_delta(before, after)
                 return run
             finally:
                 with contextlib.suppress(Exception):
@@ -565,11 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raw = [*raw_js, *raw] if len(scenarios) == 1 else raw
             tables.append(report([], workload, raw, run))
         nats_version = "(external)" if given_nats else binary_version("nats-server")
-        header = machine_info(
-            f"nats-server {nats_version}, nats-py {version('nats-py')}, "
-            f"pymongo {version('pymongo')}, msgspec {version('msgspec')}; "
-            f"MongoDB: {fresh_mongo.kind}, {mongo_desc}"
-        )
+        header = machine_info(pipeline_versions(fresh_mongo, mongo_desc, nats_version, yaml=False))
         return "\n".join([*header, *tables, "", summary(scenarios)])
 
     return common.run(

@@ -62,7 +62,7 @@ from bench.common import (
     FreshMongo,
     Publisher,
     Stack,
-    binary_version,
+    cpu_delta,
     cpu_line,
     insert_many_limit,
     machine_info,
@@ -71,6 +71,7 @@ from bench.common import (
     on_scratch_db,
     own_nats,
     pipeline_parser,
+    pipeline_versions,
     publish_limit,
     ratio_line,
     redeliveries,
@@ -78,7 +79,6 @@ from bench.common import (
     service_env,
     stream_messages,
     subject_count,
-    version,
 )
 from kubeward.devstack.k8s_workloads import Workload, generate
 from kubeward.schemas import bus
@@ -356,7 +356,7 @@ async def _wait(
             records = await db[FINDINGS].count_documents({})
             if records == want:
                 after = cpu()
-                run.cpu = {k: after[k] - before[k] for k in after if k in before}
+                run.cpu = cpu_delta(before, after)
                 last = await _last_write(db)
                 stamped = last.replace(tzinfo=UTC).timestamp() - started_wall if last else now
                 run.total = stamped if 0 < stamped <= now else now
@@ -544,11 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         run.records = sum(run.by_check.values())
         stack.stop_services()
-        header = machine_info(
-            f"nats-server {binary_version('nats-server')}, nats-py {version('nats-py')}, "
-            f"pymongo {version('pymongo')}, msgspec {version('msgspec')}, "
-            f"PyYAML {version('pyyaml')}; MongoDB: {fresh_mongo.kind}, {mongo_desc}"
-        )
+        header = machine_info(pipeline_versions(fresh_mongo, mongo_desc))
         return report(header, workload, alone, publish, insert, run)
 
     return common.run(
