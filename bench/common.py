@@ -77,6 +77,16 @@ class Figure:
         return self.items / self.seconds if self.seconds > 0 else float("inf")
 
 
+@contextlib.asynccontextmanager
+async def nats_client(url: str, name: str) -> AsyncIterator[NATS]:
+    """A NATS connection named ``name`` for the block."""
+    nc: NATS = await nats.connect(url, name=name)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
 async def publish_all(
     js: JetStreamContext, subject: str, stream: str, messages: Sequence[bytes], timeout: float
 ) -> tuple[float, int]:
@@ -133,12 +143,9 @@ async def publish_limit(
     unit: str,
 ) -> Figure:
     """:func:`scratch_publish` on a connection of its own, ``in_flight`` acks outstanding."""
-    nc: NATS = await nats.connect(nats_url, name="bench-raw")
-    try:
+    async with nats_client(nats_url, "bench-raw") as nc:
         js = nc.jetstream(publish_async_max_pending=in_flight)
         return await scratch_publish(js, messages, timeout, label, unit)
-    finally:
-        await nc.close()
 
 
 class Publisher:

@@ -50,8 +50,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
-import nats
-from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -71,6 +69,7 @@ from bench.common import (
     machine_info,
     mongo_client,
     ms_per,
+    nats_client,
     on_scratch_db,
     own_nats,
     pipeline_parser,
@@ -255,22 +254,18 @@ async def pipeline(
     """
     run = PipelineRun(label)
     n = len(workload.messages)
-    nc: NATS = await nats.connect(nats_url, name="bench-publisher")
-    try:
-        async with mongo_client(mongo_url) as client:
-            js = nc.jetstream(publish_async_max_pending=in_flight)
-            before = cpu()
-            started_wall = time.time()
-            publisher = Publisher(
-                js, bus.COLLECT_POD_FAILURES, bus.COLLECT.name, workload.messages, timeout
-            )
-            async with publisher:
-                await _wait(run, js, publisher, n, timeout, started_wall, before, cpu)
-            run.published = publisher.published
-            await _check(run, js, client[db_name], workload)
-            return run
-    finally:
-        await nc.close()
+    async with nats_client(nats_url, "bench-publisher") as nc, mongo_client(mongo_url) as client:
+        js = nc.jetstream(publish_async_max_pending=in_flight)
+        before = cpu()
+        started_wall = time.time()
+        publisher = Publisher(
+            js, bus.COLLECT_POD_FAILURES, bus.COLLECT.name, workload.messages, timeout
+        )
+        async with publisher:
+            await _wait(run, js, publisher, n, timeout, started_wall, before, cpu)
+        run.published = publisher.published
+        await _check(run, js, client[db_name], workload)
+        return run
 
 
 async def _wait(
@@ -344,16 +339,13 @@ async def _check(
 
 async def reset(nats_url: str, mongo_url: str, db_name: str) -> None:
     """Delete every stream of this run's own NATS server and drop ``db_name``."""
-    nc: NATS = await nats.connect(nats_url, name="bench-reset")
-    try:
+    async with nats_client(nats_url, "bench-reset") as nc:
         js = nc.jetstream()
         for info in await js.streams_info():
             if info.config.name:
                 await js.delete_stream(info.config.name)
         async with mongo_client(mongo_url) as client:
             await client.drop_database(db_name)
-    finally:
-        await nc.close()
 
 
 # --- Report -------------------------------------------------------------------

@@ -37,11 +37,19 @@ from multiprocessing.connection import Connection
 
 import aiohttp
 import msgspec
-import nats
 
 from bench import common
 from bench.children import Child, child_main, children, spread
-from bench.common import BenchError, Stack, machine_info, own_servers, ratio_line, say, version
+from bench.common import (
+    BenchError,
+    Stack,
+    machine_info,
+    nats_client,
+    own_servers,
+    ratio_line,
+    say,
+    version,
+)
 from bench.gateway import RAW_SUBJECT, fanout
 from bench.latency import Latencies, latencies
 from bench.ws_clients import Arrivals, converse, open_ws_clients, read_frames
@@ -264,8 +272,7 @@ async def nats_fanout(
     args: argparse.Namespace, nats_url: str, clients: int, cpu: Callable[[], dict[str, float]]
 ) -> Latencies:
     """Core-NATS fan-out to ``clients`` connections in the same receiver processes."""
-    nc = await nats.connect(nats_url, name="bench-raw-fanout")
-    try:
+    async with nats_client(nats_url, "bench-raw-fanout") as nc:
 
         async def publish(body: bytes) -> None:
             await nc.publish(RAW_SUBJECT, body)
@@ -288,8 +295,6 @@ async def nats_fanout(
             cpu,
         )
         return run.lat
-    finally:
-        await nc.close()
 
 
 def _ms(value: float) -> str:

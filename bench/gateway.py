@@ -63,6 +63,7 @@ from bench.common import (
     cpu_delta,
     cpu_line,
     machine_info,
+    nats_client,
     own_servers,
     ratio_line,
     say,
@@ -668,8 +669,7 @@ async def measure(
     cpu: Callable[[], dict[str, float]],
 ) -> str:
     """Every measurement, raw limits first; returns the report."""
-    nc: NATS = await nats.connect(nats_url, name="bench-publisher")
-    try:
+    async with nats_client(nats_url, "bench-publisher") as nc:
         js = nc.jetstream()
         say("NATS round trip ...")
         rtt = await nats_round_trip(nats_url, args.rtt)
@@ -703,8 +703,6 @@ async def measure(
             args,
             cpu,
         )
-    finally:
-        await nc.close()
     say("GET throughput ...")
     cookie, users = login(f"http://127.0.0.1:{gateway_port}")  # nothing else runs meanwhile
     http = [

@@ -46,8 +46,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-import nats
-from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pymongo import DESCENDING, UpdateOne
@@ -71,6 +69,7 @@ from bench.common import (
     insert_many_limit,
     machine_info,
     mongo_client,
+    nats_client,
     on_scratch_db,
     own_nats,
     pipeline_parser,
@@ -137,8 +136,7 @@ async def raw_jetstream(
     nats_url: str, in_flight: int, workload: Workload, timeout: float
 ) -> tuple[Figure, Figure]:
     """Raw publish to a scratch stream without consumers, then a raw pull consumer on it."""
-    nc: NATS = await nats.connect(nats_url, name="bench-raw")
-    try:
+    async with nats_client(nats_url, "bench-raw") as nc:
         js = nc.jetstream(publish_async_max_pending=in_flight)
         async with scratch_stream(js):
             seconds, _last = await publish_all(
@@ -148,8 +146,6 @@ async def raw_jetstream(
                 "raw JetStream publish (publish_async, no consumer)", workload.events, seconds
             )
             return publish, await _raw_pull(js, workload, timeout)
-    finally:
-        await nc.close()
 
 
 async def _raw_pull(js: JetStreamContext, workload: Workload, timeout: float) -> Figure:
@@ -467,24 +463,20 @@ async def measure(
     cpu: Callable[[], dict[str, float]],
 ) -> PipelineRun:
     """The pipeline, once both services have nothing left to do, with its CPU seconds."""
-    nc: NATS = await nats.connect(nats_url, name="bench")
-    try:
-        async with mongo_client(mongo_url) as client:
-            js = nc.jetstream(publish_async_max_pending=args.in_flight)
-            db = client[db_name]
-            try:
-                await wait_idle(js, timeout)
-                await db[POD_TRAFFIC].delete_many({})
-                before = cpu()
-                run = await pipeline(js, db[POD_TRAFFIC], workload, timeout, args.eager_probe)
-                after = cpu()
-                run.cpu = cpu_delta(before, after)
-                return run
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.drop_database(db_name)
-    finally:
-        await nc.close()
+    async with nats_client(nats_url, "bench") as nc, mongo_client(mongo_url) as client:
+        js = nc.jetstream(publish_async_max_pending=args.in_flight)
+        db = client[db_name]
+        try:
+            await wait_idle(js, timeout)
+            await db[POD_TRAFFIC].delete_many({})
+            before = cpu()
+            run = await pipeline(js, db[POD_TRAFFIC], workload, timeout, args.eager_probe)
+            after = cpu()
+            run.cpu = cpu_delta(before, after)
+            return run
+        finally:
+            with contextlib.suppress(Exception):
+                await client.drop_database(db_name)
 
 
 @dataclass

@@ -43,6 +43,7 @@ from bench.common import (
     BenchError,
     Stack,
     machine_info,
+    nats_client,
     own_nats,
     publish_all,
     ratio_line,
@@ -86,8 +87,7 @@ async def _acked(js: JetStreamContext, durable: str, count: int, timeout: float)
 
 async def raw_consumer(nats_url: str, js: JetStreamContext, count: int, durable: str) -> float:
     """The hand-written loop: fetch a batch, ack each message."""
-    nc = await nats.connect(nats_url, name="bench-raw-consumer")
-    try:
+    async with nats_client(nats_url, "bench-raw-consumer") as nc:
         sub = await nc.jetstream().pull_subscribe(
             SCRATCH_SUBJECT,
             durable=durable,
@@ -103,8 +103,6 @@ async def raw_consumer(nats_url: str, js: JetStreamContext, count: int, durable:
             done += len(msgs)
         await _acked(js, durable, count, 30)
         return time.perf_counter() - started
-    finally:
-        await nc.close()
 
 
 async def runtime_consumer(nats_url: str, js: JetStreamContext, count: int, durable: str) -> float:

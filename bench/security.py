@@ -47,8 +47,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import nats
-from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -68,6 +66,7 @@ from bench.common import (
     machine_info,
     mongo_client,
     ms_per,
+    nats_client,
     on_scratch_db,
     own_nats,
     pipeline_parser,
@@ -293,40 +292,36 @@ async def pipeline(
     that saw it; CPU seconds are read at that poll.
     """
     run = PipelineRun()
-    nc: NATS = await nats.connect(nats_url, name="bench-publisher")
-    try:
-        async with mongo_client(mongo_url) as client:
-            db = client[db_name]
-            js = nc.jetstream(publish_async_max_pending=in_flight)
-            before = cpu()
-            started_wall = time.time()
-            publisher = Publisher(
-                js, bus.COLLECT_MANIFESTS, bus.COLLECT.name, workload.messages, timeout
+    async with nats_client(nats_url, "bench-publisher") as nc, mongo_client(mongo_url) as client:
+        db = client[db_name]
+        js = nc.jetstream(publish_async_max_pending=in_flight)
+        before = cpu()
+        started_wall = time.time()
+        publisher = Publisher(
+            js, bus.COLLECT_MANIFESTS, bus.COLLECT.name, workload.messages, timeout
+        )
+        async with publisher:
+            await _wait(
+                run,
+                js,
+                db,
+                publisher,
+                len(workload.messages),
+                expected,
+                timeout,
+                started_wall,
+                before,
+                cpu,
             )
-            async with publisher:
-                await _wait(
-                    run,
-                    js,
-                    db,
-                    publisher,
-                    len(workload.messages),
-                    expected,
-                    timeout,
-                    started_wall,
-                    before,
-                    cpu,
-                )
-            run.published = publisher.published
-            run.by_check, run.by_severity = await _counts(db)
-            run.manifests = await db[MANIFESTS].count_documents({})
-            run.feed_events = await subject_count(js, bus.FEED.name, FINDING_EVENT)
-            run.deadletter = await stream_messages(js, bus.DEADLETTER.name)
-            run.redelivered = await redeliveries(js, run.drain.durables)
-            if run.deadletter:
-                raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
-            return run
-    finally:
-        await nc.close()
+        run.published = publisher.published
+        run.by_check, run.by_severity = await _counts(db)
+        run.manifests = await db[MANIFESTS].count_documents({})
+        run.feed_events = await subject_count(js, bus.FEED.name, FINDING_EVENT)
+        run.deadletter = await stream_messages(js, bus.DEADLETTER.name)
+        run.redelivered = await redeliveries(js, run.drain.durables)
+        if run.deadletter:
+            raise BenchError(f"{run.deadletter} messages went to {bus.DEADLETTER.name}")
+        return run
 
 
 async def _wait(
