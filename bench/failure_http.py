@@ -49,7 +49,7 @@ from bench.common import (
     say,
     version,
 )
-from bench.failures import _record, raw_insert, record_docs
+from bench.failures import raw_insert, record_doc, record_docs
 from bench.gateway import login
 from bench.http1 import SESSION_COOKIE, start_bare_app
 from kubeward.devstack.failure_reports import generate
@@ -188,7 +188,7 @@ async def measure(
     solutions = [render(r, diagnose(r)) for r in workload.reports]
     docs = record_docs(workload, solutions)
     template = [
-        _record(i, r, s, datetime(2026, 1, 1))
+        record_doc(i, r, s, datetime(2026, 1, 1))
         for i, (r, s) in enumerate(zip(workload.reports[:200], solutions[:200], strict=True))
     ]
     sizes = [int(x) for x in args.sizes.split(",")]

@@ -148,7 +148,7 @@ def analyzers_alone(workload: Workload) -> Analyzers:
 _REPORT_FIELDS = tuple(f for f in PodFailureReport.__struct_fields__ if f not in ("pod_name",))
 
 
-def _record(index: int, report: PodFailureReport, solution: str, seen: datetime) -> Document:
+def record_doc(index: int, report: PodFailureReport, solution: str, seen: datetime) -> Document:
     """A document shaped like a failure-analyzer record (written without its indexes)."""
     return {
         "_id": index + 1,
@@ -175,7 +175,7 @@ def record_docs(workload: Workload, solutions: Sequence[str]) -> list[Document]:
     """One record-shaped document per report, for the raw insert limit."""
     seen = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     return [
-        _record(i, r, s, seen)
+        record_doc(i, r, s, seen)
         for i, (r, s) in enumerate(zip(workload.reports, solutions, strict=True))
     ]
 

@@ -44,7 +44,7 @@ from bench.common import (
     subject_count,
     version,
 )
-from bench.ingest import INGEST_DURABLE, STORE_DURABLE, _stored
+from bench.ingest import INGEST_DURABLE, STORE_DURABLE, stored_totals
 from kubeward.devstack import infra
 from kubeward.devstack.procs import Proc, free_port
 from kubeward.devstack.traffic_events import generate
@@ -137,7 +137,7 @@ async def settle(
         while time.monotonic() - started < timeout:
             try:
                 if await drained(js) or events < 0:
-                    hits, docs = await _stored(col)
+                    hits, docs = await stored_totals(col)
             except Exception:  # the database or the server is coming back
                 hits = docs = -1
             if hits >= abs(events):

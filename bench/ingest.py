@@ -265,7 +265,7 @@ async def raw_upsert(mongo_url: str, workload: Workload) -> Figure:
     return figure
 
 
-async def _stored(col: AsyncCollection[Document]) -> tuple[int, int]:
+async def stored_totals(col: AsyncCollection[Document]) -> tuple[int, int]:
     """(sum of hits, documents) in ``pod_traffic``."""
     cursor = await col.aggregate(
         [{"$group": {"_id": None, "hits": {"$sum": "$hits"}, "docs": {"$sum": 1}}}]
@@ -318,7 +318,7 @@ async def pipeline(
             consumers = await run.drain.poll(js, publisher.last, now)
             if eager_probe or run.drain.service is not None:
                 probe = time.perf_counter()
-                hits, docs = await _stored(col)
+                hits, docs = await stored_totals(col)
                 run.aggregate_seconds += time.perf_counter() - probe
                 run.polls += 1
             run.samples.append(f"t={now:6.1f}s {consumers}  hits={hits} docs={docs}")
