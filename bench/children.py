@@ -95,8 +95,3 @@ def children(count: int, make: Callable[[int], Child]) -> Iterator[list[Child]]:
     finally:
         for child in started:
             child.stop()
-
-
-def spread(total: int, parts: int) -> list[int]:
-    """``total`` split over ``parts`` as evenly as possible, the larger shares first."""
-    return [total // parts + (i < total % parts) for i in range(parts)]

@@ -39,7 +39,7 @@ import aiohttp
 import msgspec
 
 from bench import common
-from bench.children import Child, child_main, children, spread
+from bench.children import Child, child_main
 from bench.common import (
     BenchError,
     Stack,
@@ -52,7 +52,15 @@ from bench.common import (
 )
 from bench.gateway import RAW_SUBJECT, fanout
 from bench.latency import Latencies, latencies
-from bench.ws_clients import Arrivals, converse, open_ws_clients, read_frames
+from bench.ws_clients import (
+    Arrivals,
+    all_ready,
+    collect,
+    converse,
+    open_ws_clients,
+    read_frames,
+    receivers,
+)
 from kubeward.devstack.failure_reports import generate
 
 SERVICES = ("ingest", "failure_analyzer", "security", "traffic_store", "gateway")
@@ -217,26 +225,21 @@ async def feed_run(
     workload = generate(args.reports, repeat_share=0.0, seed=seed)
     pods = tuple(r.pod_name for r in workload.reports)
     warm = generate(60, repeat_share=0.0, seed=seed + 1)
-    procs = max(1, min(args.procs, clients))
-    sizes = spread(clients, procs)
     url = f"ws://{gw.removeprefix('http://')}/ws?token={token}"
-
-    def make(index: int) -> Child:
-        job = WatchJob(url, sizes[index], pods, not args.no_deflate)
-        return Child(f"ws watchers #{index}", watcher_main, job)
-
     post = f"{gw}/api/pods/failed"
-    with children(procs, make) as workers:
-        ready = [await w.expect("ready", 180) for w in workers]
+
+    def job(size: int) -> WatchJob:
+        return WatchJob(url, size, pods, not args.no_deflate)
+
+    with receivers("ws watchers", watcher_main, clients, args.procs, job) as workers:
+        ready = await all_ready(workers)
         connected = sum(int(r[1]) for r in ready)
         if connected < clients:
             raise BenchError(f"{connected} of {clients} clients connected: {ready[0][2]}")
         await warm_up(post, token, workers, warm.messages)
         before = cpu()
         posts = await post_paced(post, token, workload.messages, args.interval_ms / 1000)
-        for w in workers:
-            w.send("collect", args.settle)
-        results = [await w.expect("result", args.settle + 60) for w in workers]
+        results = await collect(workers, args.settle)
         after = cpu()
     width = len(pods)
     samples: list[int] = []

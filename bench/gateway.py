@@ -55,7 +55,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from bench import common
-from bench.children import Child, child_main, children, spread
+from bench.children import Child, child_main, children
 from bench.common import (
     BenchError,
     Stack,
@@ -75,9 +75,12 @@ from bench.ws_clients import (
     CONNECT_PARALLEL,
     Arrivals,
     Closable,
+    all_ready,
+    collect,
     converse,
     open_ws_clients,
     read_frames,
+    receivers,
 )
 from kubeward.schemas import bus
 
@@ -300,16 +303,13 @@ async def fanout(
     cpu: Callable[[], dict[str, float]],
 ) -> FanoutRun:
     """Connect the receivers, warm up, publish M paced messages, gather every latency."""
-    procs = max(1, min(args.procs, args.clients))
-    sizes = spread(args.clients, procs)
     messages = args.messages
 
-    def make(index: int) -> Child:
-        job = ReceiverJob(kind, url, subject, sizes[index], messages, not args.no_deflate)
-        return Child(f"{kind} receivers #{index}", receiver_main, job)
+    def job(size: int) -> ReceiverJob:
+        return ReceiverJob(kind, url, subject, size, messages, not args.no_deflate)
 
-    with children(procs, make) as workers:
-        ready = [await w.expect("ready", 180) for w in workers]
+    with receivers(f"{kind} receivers", receiver_main, args.clients, args.procs, job) as workers:
+        ready = await all_ready(workers)
         connected = sum(int(r[1]) for r in ready)
         failures = [str(f) for r in ready for f in r[2]]
         connect_seconds = max(float(r[3]) for r in ready)
@@ -328,9 +328,7 @@ async def fanout(
             sent_ns.append(now)
             await publish(feed_message(index, now))
         publish_seconds = time.perf_counter() - started
-        for w in workers:
-            w.send("collect", args.settle)
-        results = [await w.expect("result", args.settle + 60) for w in workers]
+        results = await collect(workers, args.settle)
         after = cpu()
     matrix = array("q")
     for r in results:

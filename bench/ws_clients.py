@@ -12,15 +12,15 @@ import asyncio
 import contextlib
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
-from typing import Protocol
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.children import readable
+from bench.children import Child, children, readable
 
 CONNECT_PARALLEL = 64
 """Connections each receiver process opens at a time."""
@@ -123,6 +123,31 @@ async def read_frames(ws: ClientConnection, index: int, arrivals: Arrivals) -> N
 async def _close(client: Closable) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.close(), 5)
+
+
+@contextlib.contextmanager
+def receivers(
+    name: str, target: Callable[..., None], clients: int, procs: int, job: Callable[[int], object]
+) -> Iterator[list[Child]]:
+    """``clients`` spread evenly over at most ``procs`` receiver processes ``target``, named
+    ``name #i``, for the block; ``job(n)`` is the job of one with ``n`` clients."""
+    count = max(1, min(procs, clients))
+    sizes = [clients // count + (i < clients % count) for i in range(count)]
+    with children(count, lambda i: Child(f"{name} #{i}", target, job(sizes[i]))) as workers:
+        yield workers
+
+
+async def all_ready(workers: Sequence[Child]) -> list[tuple[Any, ...]]:
+    """Every receiver's ``ready``: (tag, clients connected, failures, connect seconds)."""
+    return [await w.expect("ready", 180) for w in workers]
+
+
+async def collect(workers: Sequence[Child], settle: float) -> list[tuple[Any, ...]]:
+    """Tell every receiver to wait up to ``settle`` seconds for the measured frames; their
+    ``result`` messages."""
+    for w in workers:
+        w.send("collect", settle)
+    return [await w.expect("result", settle + 60) for w in workers]
 
 
 async def converse(
