@@ -221,11 +221,6 @@ class Filler:
         return doc
 
 
-def store_collection(store: FailureStore) -> AsyncCollection[Document]:
-    """The records' collection of ``store``."""
-    return store._col
-
-
 async def find_all(col: AsyncCollection[Document], flt: Document) -> list[Document]:
     """Every document ``flt`` matches."""
     return await col.find(flt).to_list()
