@@ -43,6 +43,7 @@ from bench.common import (
     BenchError,
     Document,
     Stack,
+    cpu_delta,
     machine_info,
     own_servers,
     ratio_line,
@@ -157,10 +158,6 @@ async def fill(mongo_url: str, db_name: str, upto: int, template: Sequence[Docum
         return int(await db["pod_failures"].estimated_document_count())
 
 
-def _spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
-    return {k: v - before.get(k, 0.0) for k, v in after.items()}
-
-
 def _per_listing(alone: Mapping[str, float], busy: Mapping[str, float], listings: int) -> str:
     extra = {k: (v - alone.get(k, 0.0)) / max(1, listings) * 1000 for k, v in busy.items()}
     ranked = sorted(extra.items(), key=lambda kv: -kv[1])
@@ -228,7 +225,7 @@ async def measure(
     cookie, _ = login(gw)
     before = cpu()
     alone = await post_load(post, auth, bodies_for(args.size_reports, 7), 8, "POST alone")
-    alone_cpu = _spent(before, cpu())
+    alone_cpu = cpu_delta(before, cpu())
     stop = asyncio.Event()
     list_took: list[float] = []
     listers = [
@@ -243,7 +240,7 @@ async def measure(
     finally:
         stop.set()
     listed = sum(await asyncio.gather(*listers), Counter[int]())
-    busy_cpu = _spent(before, cpu())
+    busy_cpu = cpu_delta(before, cpu())
     say("raw insert_many ...")
     insert, server = await raw_insert(mongo_url, docs)
     for size in sizes[1:]:
