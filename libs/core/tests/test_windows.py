@@ -92,3 +92,31 @@ def test_matcher_and_time_keys() -> None:
     assert stamp(micros(moment)) == moment
     assert stamp(micros(moment) - 1) == "2026-05-12T10:00:00.000000"
     assert micros("2026-05-12T12:00:00+02:00") == micros("2026-05-12T10:00:00.000000")
+
+
+async def test_a_sliced_walk_reads_the_same_rows_in_small_windows_with_pauses() -> None:
+    """While ingest is active a page is read in slices (``kubeward.core.ingest_first``):
+    the same rows in the same order, no window past about ``slice_rows`` rows once a
+    density is known, and ``between`` awaited between windows."""
+    keys = list(range(0, 100_000, 10))  # one row per 10 keys
+    whole = await walk_down(Keys(keys).fetch, top=99_990, floor=-1, need=300, order=order)
+    data, pauses = Keys(keys), 0
+
+    async def pause() -> None:
+        nonlocal pauses
+        pauses += 1
+
+    sliced = await walk_down(
+        data.fetch,
+        top=99_990,
+        floor=-1,
+        need=300,
+        order=order,
+        density=whole.density,
+        slice_rows=30,
+        between=pause,
+    )
+    assert [d["k"] for d in sliced.rows[:300]] == [d["k"] for d in whole.rows[:300]]
+    rows_per_window = [len([k for k in keys if lo < k <= hi]) for lo, hi in data.windows]
+    assert max(rows_per_window) <= 30
+    assert len(data.windows) >= 10 and pauses == len(data.windows) - 1

@@ -131,3 +131,21 @@ async def test_generated_findings_list_as_stored(
         "Deployment", "ns-1", "fresh", [("Deployment|ns-1|fresh|privileged|app", {"m": 1})]
     )
     assert created["_id"] == len(docs) + 1
+
+
+async def test_a_page_read_in_slices_is_the_page_read_whole(store: FindingStore) -> None:
+    """While findings arrive a page is read in slices with pauses between them
+    (``kubeward.core.ingest_first``): the same findings, the same cursor."""
+    await fill(store, 120)
+    query = FindingQuery(limit=50)
+    whole = await store.query(query, 5000)
+    pauses = 0
+
+    async def pause() -> None:
+        nonlocal pauses
+        pauses += 1
+
+    sliced = await store.query(query, 5000, slice_rows=10, between=pause)
+    assert [d["_id"] for d in sliced[0]] == [d["_id"] for d in whole[0]]
+    assert sliced[1] == whole[1]
+    assert pauses >= 50 // 10 - 1

@@ -107,6 +107,8 @@ async def walk_down(
     first_width: int = 1,
     skip: int = 0,
     descending: bool = True,
+    slice_rows: int | None = None,
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> Walk:
     """Read windows ``(lo, hi]`` downward from ``top`` until ``need`` rows or ``floor``.
 
@@ -115,11 +117,19 @@ async def walk_down(
     disjoint and read top-down, so the concatenation is in order. The first ``skip`` rows
     are counted, not kept (a page by number). ``density`` (rows per unit of key, e.g. from
     the previous walk) sizes the first window; without one it is ``first_width`` wide.
+    ``slice_rows`` caps a window at about that many rows once a density is known, and
+    ``between`` is awaited between two windows (pacing, see :mod:`kubeward.core.ingest_first`).
     """
     walk = Walk()
     hi = top
     width = _width(need, density, first_width)
     while hi > floor:
+        if between is not None and hi < top:
+            await between()
+        if slice_rows is not None:
+            rate = walk.seen / (top - hi) if walk.seen else density
+            if rate > 0:
+                width = min(width, max(1, int(slice_rows / rate)))
         lo = max(floor, hi - width)
         found = await fetch(lo, hi)
         found.sort(key=order, reverse=descending)

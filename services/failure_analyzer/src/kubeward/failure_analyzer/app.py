@@ -10,11 +10,11 @@ from typing import Any, cast
 
 from kubeward.core import mongo
 from kubeward.core.bus import READ_TIME_LIMIT
+from kubeward.core.ingest_first import IngestFirst
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.core.settlement import BatchSpec
 from kubeward.failure_analyzer import admin_settings, metrics, retention
 from kubeward.failure_analyzer.commands import Commands
-from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.llm_jobs import DiagnoseHandler
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.reports import ReportHandler

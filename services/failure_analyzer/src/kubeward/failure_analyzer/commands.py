@@ -9,9 +9,9 @@ import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.ingest_first import IngestFirst
 from kubeward.failure_analyzer import events, metrics, solutions
 from kubeward.failure_analyzer.admin_settings import llm_config
-from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.kure_triage import KureTriage
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.store import FailureStore, Solution, StatusChange, to_api

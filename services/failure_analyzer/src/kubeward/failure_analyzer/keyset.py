@@ -58,7 +58,7 @@ async def newest_first(
     highest ids first; ``density`` (matches per id, from an earlier page) sizes the first
     window. ``slice_rows`` caps one window at about that many matches (at the density seen
     so far); ``between`` is awaited between two windows (pacing, see
-    :mod:`~kubeward.failure_analyzer.ingest_first`).
+    :mod:`~kubeward.core.ingest_first`).
 
     Each prefix is an equality filter that leads an index followed by ``_id`` (so each
     window is one bounded index range). Every document of a window is newer than any id

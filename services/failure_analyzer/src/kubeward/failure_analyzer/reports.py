@@ -24,11 +24,11 @@ from nats.js import JetStreamContext
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import publish_reply
 from kubeward.core.feed import publish_event
+from kubeward.core.ingest_first import IngestFirst
 from kubeward.core.mongo import Document
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
 from kubeward.failure_analyzer.admin_settings import excluded_namespaces, excluded_pods, llm_config
 from kubeward.failure_analyzer.crash_logs import CleanLogs
-from kubeward.failure_analyzer.ingest_first import IngestFirst
 from kubeward.failure_analyzer.notifier import Notifier
 from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.failure_analyzer.store import FailureStore, Outcome, Recording, to_api

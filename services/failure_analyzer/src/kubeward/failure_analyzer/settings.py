@@ -28,7 +28,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     list_yield_seconds: float = 2.0
     """While reports arrive, list requests are read one at a time and get at most a third
     of the time; this bounds how long one waits for its turn (0: never waits). Keeps
-    dashboards from stalling ingest (:mod:`~kubeward.failure_analyzer.ingest_first`)."""
+    dashboards from stalling ingest (:mod:`~kubeward.core.ingest_first`)."""
     traffic_timeout_seconds: float = 1.0
     """How long a report waits for traffic-store's DROP flows (and a new failure for its
     callers); past it, or with 0, the diagnosis goes on without them."""

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from kubeward.core import mongo
 from kubeward.core.bus import READ_TIME_LIMIT
+from kubeward.core.ingest_first import IngestFirst
 from kubeward.core.service import ServiceContext, open_app_settings
 from kubeward.core.settlement import BatchSpec
 from kubeward.schemas import bus
@@ -43,6 +44,8 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     ctx.components |= {"store": store, "registries": trusted}
 
     runtime = ctx.bus_runtime()
+    # Findings pages give way while findings, manifests and failed pods' scans arrive.
+    ingest_first = IngestFirst(settings.list_yield_seconds)
 
     def consume(durable: str, stream: str, subject: str, handler: Any) -> None:
         spec = BatchSpec(
@@ -53,7 +56,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
         )
-        runtime.batch_consumer(spec, handler)
+        runtime.batch_consumer(spec, ingest_first.counting(handler))
 
     consume(
         "findings",
@@ -73,6 +76,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
         app_settings,
         max_page=settings.max_page,
         llm_timeout=settings.llm_timeout_seconds,
+        ingest_first=ingest_first,
     )
     runtime.replies(
         bus.RPC_SECURITY_LIST, FindingQuery, commands.list, QUEUE, time_limit=READ_TIME_LIMIT

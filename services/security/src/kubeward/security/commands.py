@@ -10,6 +10,7 @@ import msgspec
 from nats.js import JetStreamContext
 
 from kubeward.core.app_settings import AppSettings
+from kubeward.core.ingest_first import IngestFirst
 from kubeward.schemas.replies import Reply, error
 from kubeward.schemas.security import (
     CLUSTER_SCOPE,
@@ -64,6 +65,7 @@ class Commands:
         *,
         max_page: int,
         llm_timeout: float,
+        ingest_first: IngestFirst | None = None,
     ) -> None:
         self._js = js
         self._store = store
@@ -71,6 +73,7 @@ class Commands:
         self._scanner = scanner
         self._settings = app_settings
         self._max_page = max_page
+        self._ingest_first = ingest_first or IngestFirst(0)
         self._llm_timeout = llm_timeout
         self._client = httpx.AsyncClient(follow_redirects=False)
         self._rescans: set[asyncio.Task[int]] = set()
@@ -85,9 +88,13 @@ class Commands:
         """One page of findings, newest first."""
         if query.cursor is not None and not (query.cursor.isascii() and query.cursor.isdigit()):
             return error(400, f"cursor: {query.cursor!r} is not a cursor this API gave out")
-        docs, next_id = await self._store.query(query, self._max_page)
+        async with self._ingest_first.listing() as pace:
+            docs, next_id = await self._store.query(
+                query, self._max_page, slice_rows=pace.slice_rows, between=pace.step
+            )
+            rows = [to_api(d) for d in docs]
         return Reply(
-            body=_body([to_api(d) for d in docs]),
+            body=_body(rows),
             count=len(docs),
             cursor=None if next_id is None else str(next_id),
         )

@@ -17,3 +17,7 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """One AI fix; past it the check's own remediation is answered, marked as fallback."""
     max_page: int = 5000
     """The most findings one list request returns."""
+    list_yield_seconds: float = 2.0
+    """While findings, manifests or failed pods arrive, findings pages are read one at a
+    time, in slices, with at most a third of the time; the longest a page waits in all
+    (``0``: never waits). See :mod:`kubeward.core.ingest_first`."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -304,8 +304,16 @@ class FindingStore:
         )
         return result.deleted_count
 
-    async def query(self, query: FindingQuery, max_page: int) -> tuple[list[Document], int | None]:
-        """One page of findings matching the filters, newest (highest id) first.
+    async def query(
+        self,
+        query: FindingQuery,
+        max_page: int,
+        *,
+        slice_rows: int | None = None,
+        between: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[list[Document], int | None]:
+        """One page of findings matching the filters, newest (highest id) first
+        (``slice_rows`` and ``between`` as for :func:`~kubeward.core.windows.walk_down`).
 
         Read as bounded windows of ids (see :mod:`kubeward.core.windows`) on the
         ``(dismissed, _id)`` index, one query per ``dismissed`` value asked for (a range
@@ -348,7 +356,9 @@ class FindingStore:
             need=limit + 1,
             order=_by_id,
             density=self._density.get(shape, 0.0),
-            first_width=limit + 1,
+            first_width=limit + 1 if slice_rows is None else min(limit + 1, slice_rows),
+            slice_rows=slice_rows,
+            between=between,
         )
         if walk.density:
             self._density[shape] = walk.density

@@ -1,16 +1,18 @@
-"""Reports before listings: while reports arrive, dashboards' pages get a bounded share.
+"""Ingest before listings: while a service stores incoming batches, its dashboards' pages
+get a bounded share.
 
-A 1000-row page is ~7 MB read from MongoDB, converted and relayed; on a small machine the
-database and CPU it takes are the ones the report path needs. Four dashboards polling
+A 1000-row page is megabytes read from MongoDB, converted and relayed; on a small machine
+the database and CPU it takes are the ones the ingest path needs. Four dashboards polling
 while agents reported made ingest's p99 3-15x its value alone (issue 14, "no stall").
 
-While a report batch is in hand, or was within :data:`RECENT` seconds, this replica
-reads one page at a time, in slices of about :data:`SLICE_ROWS` rows (one read of a whole
-page holds the database for tens of ms, and every report write waiting behind it waits that
-long), and after a slice that took ``t`` seconds the next one starts no sooner than
-``t * (1 / share - 1)`` later (``share`` 1/3: pages get at most a third of the time); a
-page waits at most ``limit`` seconds in all. With no reports arriving, pages are read at
-once, whole and side by side.
+While a batch is in hand (:meth:`IngestFirst.ingesting`), or was within :data:`RECENT`
+seconds, the service reads one page at a time, in slices of about :data:`SLICE_ROWS` rows
+(one read of a whole page holds the database for tens of ms, and every write waiting
+behind it waits that long), and after a slice that took ``t`` seconds the next one starts
+no sooner than ``t * (1 / share - 1)`` later (``share`` 1/3: pages get at most a third of
+the time); a page waits at most ``limit`` seconds in all. With nothing arriving, pages are
+read at once, whole and side by side. failure-analyzer paces failed-pod pages by its
+reports, security findings pages by its scans and findings.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from nats.aio.msg import Msg
 
 RECENT = 1.0
-"""Seconds after the last report batch during which ingest counts as active."""
+"""Seconds after the last batch during which ingest counts as active."""
 SLICE_ROWS = 100
 """About how many rows one read of a page holds while ingest is active."""
 
@@ -43,7 +48,7 @@ class Pace:
         return took * (1 / self._owner.share - 1)
 
     async def step(self) -> None:
-        """Between two reads of the page: wait out the reports' share of the time."""
+        """Between two reads of the page: wait out ingest's share of the time."""
         owner = self._owner
         if owner is not None and owner.active():
             delay = min(self._rest(), self._budget)
@@ -59,7 +64,7 @@ class Pace:
 
 
 class IngestFirst:
-    """Tracks report batches; paces listings while there are any."""
+    """Tracks ingest batches; paces listings while there are any."""
 
     def __init__(self, limit: float, share: float = 1 / 3) -> None:
         self.limit = limit
@@ -71,18 +76,22 @@ class IngestFirst:
         self._pages = asyncio.Lock()
 
     def active(self) -> bool:
-        """Whether reports are being stored, or were within :data:`RECENT` seconds."""
+        """Whether a batch is being stored, or was within :data:`RECENT` seconds."""
         return self._busy > 0 or time.monotonic() - self._last_batch < RECENT
 
     @contextlib.asynccontextmanager
     async def ingesting(self) -> AsyncIterator[None]:
-        """Around the storing of one report batch."""
+        """Around the storing of one batch."""
         self._busy += 1
         try:
             yield
         finally:
             self._busy -= 1
             self._last_batch = time.monotonic()
+
+    def counting(self, handler: Callable[[list[Msg]], Awaitable[None]]) -> Ingesting:
+        """``handler`` (a batch handler), each call of it inside :meth:`ingesting`."""
+        return Ingesting(self, handler)
 
     @contextlib.asynccontextmanager
     async def listing(self) -> AsyncIterator[Pace]:
@@ -108,3 +117,18 @@ class IngestFirst:
             pace.finish()
         finally:
             self._pages.release()
+
+
+class Ingesting:
+    """A batch handler whose batches count as ingest for an :class:`IngestFirst`; names
+    the same ``payload`` type as the handler it wraps (the bus contract reads it)."""
+
+    def __init__(self, gate: IngestFirst, handler: Callable[[list[Msg]], Awaitable[None]]) -> None:
+        self._gate = gate
+        self._handler = handler
+        self.payload: Any = getattr(handler, "payload", None)
+
+    async def __call__(self, msgs: list[Msg]) -> None:
+        """The wrapped handler's call, counted."""
+        async with self._gate.ingesting():
+            await self._handler(msgs)

@@ -7,7 +7,9 @@ import asyncio
 import itertools
 import time
 
-from kubeward.failure_analyzer.ingest_first import IngestFirst
+from nats.aio.msg import Msg
+
+from kubeward.core.ingest_first import IngestFirst
 
 
 async def read_page(gate: IngestFirst, seconds: float, log: list[tuple[float, float]]) -> None:
@@ -95,3 +97,20 @@ async def test_the_pauses_of_a_sliced_page_stay_within_the_limit() -> None:
     assert sum(pauses) < 1.0  # ~0.3 s in all, not ~30 s
     stop.set()
     await batch
+
+
+async def test_a_counted_handler_is_ingest_while_it_runs_and_keeps_its_payload() -> None:
+    gate = IngestFirst(limit=60)
+    seen: list[bool] = []
+
+    class Handler:
+        payload = int
+
+        async def __call__(self, msgs: list[Msg]) -> None:
+            seen.append(gate.active())
+
+    counted = gate.counting(Handler())
+    assert counted.payload is int  # the bus contract reads it
+    assert not gate.active()
+    await counted([])
+    assert seen == [True] and gate.active()  # and for RECENT seconds after
