@@ -18,7 +18,8 @@ Figures, each next to the raw limit it rests on, measured in the same run:
   disk then: 100 k records overflow its in-memory cache), the store
   filled with record-shaped documents by ``insert_many`` between the measurements;
 - "no stall": POST p99 at 8 clients while 4 clients list ``GET /api/pods/failed``
-  continuously, against the same POSTs alone.
+  continuously, against the same POSTs alone; then the same with 4 clients listing
+  ``GET /api/security/findings?limit=1000``.
 It never asserts a timing.
 """
 
@@ -223,24 +224,10 @@ async def measure(
     say("no stall: POSTs alone, then with 4 listers ...")
     stalled_at = await fill(mongo_url, db_name, 0, template)
     cookie, _ = login(gw)
-    before = cpu()
-    alone = await post_load(post, auth, bodies_for(args.size_reports, 7), 8, "POST alone")
-    alone_cpu = cpu_delta(before, cpu())
-    stop = asyncio.Event()
-    list_took: list[float] = []
-    listers = [
-        asyncio.create_task(list_forever(f"{gw}/api/pods/failed", cookie, stop, list_took))
-        for _ in range(LISTERS)
+    stalls = [
+        await stall_run(f"{gw}{path}", cookie, post, auth, args.size_reports, seed, cpu)
+        for path, seed in (("/api/pods/failed", 7), ("/api/security/findings?limit=1000", 9))
     ]
-    before = cpu()
-    try:
-        busy = await post_load(
-            post, auth, bodies_for(args.size_reports, 8), 8, "POST with 4 listers"
-        )
-    finally:
-        stop.set()
-    listed = sum(await asyncio.gather(*listers), Counter[int]())
-    busy_cpu = cpu_delta(before, cpu())
     say("raw insert_many ...")
     insert, server = await raw_insert(mongo_url, docs)
     for size in sizes[1:]:
@@ -299,26 +286,72 @@ async def measure(
         )
     lines.append("")
     lines.append(f"no stall, {stalled_at:,} records stored, {LISTERS} clients listing page 1")
-    lines.append(alone.line())
-    answers = ", ".join(f"{n} answered {status}" for status, n in sorted(listed.items()))
-    lines.append(busy.line() + f"  (lists: {answers})")
-    took = sorted(list_took) or [0.0]
-    lines.append(
-        f"{'GET /api/pods/failed meanwhile (4 clients)':<44} "
-        f"p50 {took[len(took) // 2] * 1000:7.1f} ms  max {took[-1] * 1000:7.1f} ms"
-    )
-    lines.append(
-        "CPU ms per listing answered, beyond the POSTs' own (the same POSTs alone): "
-        + _per_listing(alone_cpu, busy_cpu, sum(listed.values()))
-    )
-    lines.append(
-        ratio_line(
-            "no stall: POST p99 with listers / alone",
-            busy.pct(0.99) / alone.pct(0.99),
-            "{value:,.2f}x",
-        )
-    )
+    for stall in stalls:
+        lines += stall.lines()
     return "\n".join(lines)
+
+
+@dataclass
+class StallRun:
+    """POSTs alone, then the same number with 4 clients listing one page meanwhile."""
+
+    path: str
+    alone: Load
+    busy: Load
+    listed: Counter[int]
+    list_took: list[float]
+    alone_cpu: dict[str, float]
+    busy_cpu: dict[str, float]
+
+    def lines(self) -> list[str]:
+        """The phase's report lines."""
+        answers = ", ".join(f"{n} answered {s}" for s, n in sorted(self.listed.items()))
+        took = sorted(self.list_took) or [0.0]
+        kind = "findings" if "security" in self.path else "failed pods"
+        label = "no stall: POST p99 with listers / alone"
+        return [
+            self.alone.line(),
+            self.busy.line() + f"  (lists: {answers})",
+            f"{'GET ' + self.path + ' meanwhile':<44} "
+            f"p50 {took[len(took) // 2] * 1000:7.1f} ms  max {took[-1] * 1000:7.1f} ms",
+            "CPU ms per listing answered, beyond the POSTs' own (the same POSTs alone): "
+            + _per_listing(self.alone_cpu, self.busy_cpu, sum(self.listed.values())),
+            ratio_line(
+                label if kind == "failed pods" else f"{label}, listing {kind}",
+                self.busy.pct(0.99) / self.alone.pct(0.99),
+                "{value:,.2f}x",
+            ),
+        ]
+
+
+async def stall_run(
+    url: str,
+    cookie: str,
+    post: str,
+    auth: dict[str, str],
+    reports: int,
+    seed: int,
+    cpu: Callable[[], dict[str, float]],
+) -> StallRun:
+    """POST ``reports`` reports from 8 clients alone, then as many again while
+    :data:`LISTERS` clients GET ``url`` in a loop."""
+    before = cpu()
+    alone = await post_load(post, auth, bodies_for(reports, seed), 8, "POST alone")
+    alone_cpu = cpu_delta(before, cpu())
+    stop = asyncio.Event()
+    list_took: list[float] = []
+    listers = [
+        asyncio.create_task(list_forever(url, cookie, stop, list_took)) for _ in range(LISTERS)
+    ]
+    before = cpu()
+    try:
+        busy = await post_load(post, auth, bodies_for(reports, seed + 1), 8, "POST with 4 listers")
+    finally:
+        stop.set()
+    listed = sum(await asyncio.gather(*listers), Counter[int]())
+    busy_cpu = cpu_delta(before, cpu())
+    path = url[url.index("/api") :]
+    return StallRun(path, alone, busy, listed, list_took, alone_cpu, busy_cpu)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

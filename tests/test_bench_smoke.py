@@ -96,8 +96,14 @@ CASES = (
             "POST / bare POST, 32 client(s)",
             "POST / raw insert_many, 8 client(s)",
             "no stall: POST p99 with listers / alone",
+            "no stall: POST p99 with listers / alone, listing findings",
         ),
-        ("reports   60 per phase", "ms/report at 8 clients", "CPU ms per report at 32 clients"),
+        (
+            "reports   60 per phase",
+            "ms/report at 8 clients",
+            "CPU ms per report at 32 clients",
+            "GET /api/security/findings?limit=1000 meanwhile",
+        ),
     ),
     Case(
         "bench.feed_latency",
