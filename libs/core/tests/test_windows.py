@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 from kubeward.core.windows import matcher, micros, stamp, walk_down
+from kubeward.devstack.testing import CountedCalls
 
 
 class Keys:
@@ -100,11 +101,7 @@ async def test_a_sliced_walk_reads_the_same_rows_in_small_windows_with_pauses() 
     density is known, and ``between`` awaited between windows."""
     keys = list(range(0, 100_000, 10))  # one row per 10 keys
     whole = await walk_down(Keys(keys).fetch, top=99_990, floor=-1, need=300, order=order)
-    data, pauses = Keys(keys), 0
-
-    async def pause() -> None:
-        nonlocal pauses
-        pauses += 1
+    data, pauses = Keys(keys), CountedCalls()
 
     sliced = await walk_down(
         data.fetch,
@@ -114,9 +111,9 @@ async def test_a_sliced_walk_reads_the_same_rows_in_small_windows_with_pauses() 
         order=order,
         density=whole.density,
         slice_rows=30,
-        between=pause,
+        between=pauses,
     )
     assert [d["k"] for d in sliced.rows[:300]] == [d["k"] for d in whole.rows[:300]]
     rows_per_window = [len([k for k in keys if lo < k <= hi]) for lo, hi in data.windows]
     assert max(rows_per_window) <= 30
-    assert len(data.windows) >= 10 and pauses == len(data.windows) - 1
+    assert len(data.windows) >= 10 and pauses.count == len(data.windows) - 1

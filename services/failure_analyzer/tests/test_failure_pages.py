@@ -15,6 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document, reserve_ids
+from kubeward.devstack.testing import CountedCalls
 from kubeward.failure_analyzer.store import (
     COLLECTION,
     COUNTERS,
@@ -202,14 +203,9 @@ async def test_a_page_read_in_slices_is_the_page_read_whole(
     failures: FailureStore = store["store"]
     query = FailureQuery(view=view, limit=100)
     whole = await failures.query(query, 5000)
-    pauses = 0
-
-    async def pause() -> None:
-        nonlocal pauses
-        pauses += 1
-
-    sliced = await failures.query(query, 5000, slice_rows=10, between=pause)
+    pauses = CountedCalls()
+    sliced = await failures.query(query, 5000, slice_rows=10, between=pauses)
     assert [d["_id"] for d in sliced[0]] == [d["_id"] for d in whole[0]]
     assert sliced[1] == whole[1]
     if view == "history":  # dense: 100 rows in slices of about 10
-        assert pauses >= 100 // 10 - 1
+        assert pauses.count >= 100 // 10 - 1

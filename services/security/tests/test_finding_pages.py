@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
 from kubeward.devstack.stored_documents import finding_docs
+from kubeward.devstack.testing import CountedCalls
 from kubeward.schemas.security import FindingQuery
 from kubeward.security.store import FindingStore, to_api
 
@@ -139,13 +140,8 @@ async def test_a_page_read_in_slices_is_the_page_read_whole(store: FindingStore)
     await fill(store, 120)
     query = FindingQuery(limit=50)
     whole = await store.query(query, 5000)
-    pauses = 0
-
-    async def pause() -> None:
-        nonlocal pauses
-        pauses += 1
-
-    sliced = await store.query(query, 5000, slice_rows=10, between=pause)
+    pauses = CountedCalls()
+    sliced = await store.query(query, 5000, slice_rows=10, between=pauses)
     assert [d["_id"] for d in sliced[0]] == [d["_id"] for d in whole[0]]
     assert sliced[1] == whole[1]
-    assert pauses >= 50 // 10 - 1
+    assert pauses.count >= 50 // 10 - 1

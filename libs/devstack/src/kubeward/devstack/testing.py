@@ -473,3 +473,14 @@ def kguardian_traffic(n: int, **changes: Any) -> dict[str, Any]:
         "decision": "ALLOW",
         "time_stamp": f"2026-05-12T10:32:{n:02d}.123456789",
     } | changes
+
+
+class CountedCalls:
+    """An awaitable no-op that counts its calls (e.g. a page walk's ``between`` hook)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self) -> None:
+        """Count one call."""
+        self.count += 1
