@@ -47,7 +47,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     # Findings pages give way while findings, manifests and failed pods' scans arrive.
     ingest_first = IngestFirst(settings.list_yield_seconds)
 
-    def consume(durable: str, stream: str, subject: str, handler: Any) -> None:
+    def consume(durable: str, stream: str, subject: str, handler: Any, window: float = 0.0) -> None:
         spec = BatchSpec(
             stream=stream,
             durable=f"{bus.CONSUMER_SECURITY}-{durable}",
@@ -55,6 +55,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
             stage=STAGE,
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
+            window=window,
         )
         runtime.batch_consumer(spec, ingest_first.counting(handler))
 
@@ -67,7 +68,15 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     consume(
         "manifests", bus.SECURITY.name, bus.SECURITY_MANIFESTS, ManifestHandler(ctx.nc, scanner)
     )
-    consume("pod-failures", bus.FAILURES.name, bus.FAILURES_REPORT, FailedPodManifests(scanner))
+    # No caller waits for a failed pod's scan: gathering a window's reports makes one scan
+    # and a few bulk writes of them, which leaves the database to the reports themselves.
+    consume(
+        "pod-failures",
+        bus.FAILURES.name,
+        bus.FAILURES_REPORT,
+        FailedPodManifests(scanner),
+        settings.failed_pod_scan_window_seconds,
+    )
     commands = Commands(
         ctx.js,
         store,

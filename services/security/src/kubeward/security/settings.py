@@ -17,6 +17,9 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     """One AI fix; past it the check's own remediation is answered, marked as fallback."""
     max_page: int = 5000
     """The most findings one list request returns."""
+    failed_pod_scan_window_seconds: float = 0.25
+    """Failed pods' manifests are scanned in batches gathered over this long after the first
+    arrives (their findings appear that much later; ``0``: each fetch at once)."""
     list_yield_seconds: float = 2.0
     """While findings, manifests or failed pods arrive, findings pages are read one at a
     time, in slices, with at most a third of the time; the longest a page waits in all
