@@ -50,6 +50,21 @@ async def answering_on(
         await runtime.stop()
 
 
+async def request_answered(nc: NATS, subject: str, timeout: float) -> Msg:
+    """``nc.request``, asked again while the server says no one answers: a request sent on a
+    connection made before the responder subscribed (on its own connection, flushed) is
+    sometimes told so for a moment (about 1 in 25 on a fresh server; see docs/notes.md)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await nc.request(subject, b"", timeout)
+        except NoRespondersError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+
+
 async def test_ensure_streams_is_idempotent(nc: NATS) -> None:
     js = nc.jetstream()
     await ensure_streams(js, bus.STREAMS)
@@ -190,7 +205,7 @@ async def test_a_request_failing_on_an_unreachable_database_is_a_503(
 
     async with answering_on(nats_url, "kubeward.rpc.test.outage", handler):
         reply = msgspec.json.decode(
-            (await nc.request("kubeward.rpc.test.outage", b"", 5)).data, type=Reply
+            (await request_answered(nc, "kubeward.rpc.test.outage", 5)).data, type=Reply
         )
     assert reply.status == 503
 
@@ -208,6 +223,6 @@ async def test_a_listing_past_its_time_limit_is_aborted_with_a_503(
 
     async with answering_on(nats_url, "kubeward.rpc.test.scan", scan, time_limit=0.02):
         reply = msgspec.json.decode(
-            (await nc.request("kubeward.rpc.test.scan", b"", 30)).data, type=Reply
+            (await request_answered(nc, "kubeward.rpc.test.scan", 30)).data, type=Reply
         )
     assert (reply.status, reply.detail) == (503, "The database did not answer in time")
