@@ -55,7 +55,6 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
         notifier,
         offline_diagnosis=settings.offline_diagnosis,
         traffic=traffic,
-        ingest_first=ingest_first,
     )
     runtime = ctx.bus_runtime()
     runtime.batch_consumer(
@@ -67,7 +66,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
             batch=settings.fetch_batch,
             max_deliver=settings.max_deliver,
         ),
-        reports,
+        ingest_first.counting(reports),  # list pages give way while reports are stored
     )
     runtime.batch_consumer(
         BatchSpec(

@@ -24,7 +24,6 @@ from nats.js import JetStreamContext
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.bus import publish_reply
 from kubeward.core.feed import publish_event
-from kubeward.core.ingest_first import IngestFirst
 from kubeward.core.mongo import Document
 from kubeward.failure_analyzer import crash_logs, events, metrics, solutions
 from kubeward.failure_analyzer.admin_settings import excluded_namespaces, excluded_pods, llm_config
@@ -64,9 +63,7 @@ class ReportHandler:
         *,
         offline_diagnosis: bool = True,
         traffic: TrafficLink | None = None,
-        ingest_first: IngestFirst | None = None,
     ) -> None:
-        self._ingest_first = ingest_first or IngestFirst(0)
         self._impacts: set[asyncio.Task[None]] = set()
         self._impact_slots = asyncio.Semaphore(IMPACT_CONCURRENCY)
         self._nc = nc
@@ -89,9 +86,8 @@ class ReportHandler:
         # Round n stores the n-th report of every pod: one pod's reports in order, the
         # reports of different pods together.
         rounds = max((len(envelopes) for envelopes in by_pod.values()), default=0)
-        async with self._ingest_first.ingesting():
-            for n in range(rounds):
-                await self.handle_many([e[n] for e in by_pod.values() if len(e) > n])
+        for n in range(rounds):
+            await self.handle_many([e[n] for e in by_pod.values() if len(e) > n])
 
     def _exclusion(self, namespace: str, pod_name: str) -> str | None:
         if is_excluded(namespace, pod_name, excluded_namespaces(self._settings), ()):
