@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -33,7 +34,7 @@ class Closable(Protocol):
         """Close the connection."""
 
 
-class Arrivals:
+class Arrivals(ABC):
     """One value per (client, slot) received by one process, and the client counts that
     have seen a warm-up frame and every slot; subclasses decode frames into slots."""
 
@@ -50,16 +51,16 @@ class Arrivals:
         self.all_warm = asyncio.Event()
         self.all_done = asyncio.Event()
 
+    @abstractmethod
     def frame(self, client: int, raw: bytes | str, now: int) -> None:
         """Record one received frame (``now``: ``time.time_ns()`` on arrival)."""
-        raise NotImplementedError
 
-    def warm_over(self) -> None:
+    def warm_over(self) -> None:  # noqa: B027  # optional hook: most tallies need none
         """The warm-up is over: the measured frames follow."""
 
+    @abstractmethod
     def result(self, cpu: float) -> tuple[object, ...]:
         """The ``result`` message; ``cpu``: the process's CPU seconds since the warm-up."""
-        raise NotImplementedError
 
     def warmed_up(self, client: int) -> None:
         """``client`` saw a warm-up frame."""
