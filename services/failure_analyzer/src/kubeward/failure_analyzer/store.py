@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
-from kubeward.failure_analyzer import keyset
+from kubeward.core.windows import walk_down
 from kubeward.failure_analyzer.crash_logs import CleanLogs, merge, with_logs
 from kubeward.schemas.pod_failures import (
     ACTIVE_STATUSES,
@@ -477,8 +477,9 @@ class FailureStore:
         """One page of a view, newest first, and the id to continue from (``None``: last).
 
         Read as id windows per status of the view (and the namespace), each a bounded range
-        of an index on ``(status, [namespace,] _id)``: O(page) at any collection size
-        (:mod:`~kubeward.failure_analyzer.keyset`; ``slice_rows`` and ``between`` as there).
+        of an index on ``(status, [namespace,] _id)``, walked down from the newest id
+        (:func:`kubeward.core.windows.walk_down`; ``slice_rows`` and ``between`` as there):
+        O(page) at any collection size. Ids come from a counter, so it bounds the newest.
         """
         limit = max(1, min(query.limit, max_page))
         below = await self._last_id() + 1
@@ -488,21 +489,31 @@ class FailureStore:
             {"status": status, **({"namespace": query.namespace} if query.namespace else {})}
             for status in _VIEWS[query.view]
         ]
+
+        async def fetch(lo: int, hi: int) -> list[Document]:
+            window = {"$gt": lo, "$lte": hi}
+            docs: list[Document] = []
+            for prefix in prefixes:
+                docs += await self._col.find({**prefix, "_id": window}).to_list()
+            return docs
+
         hint = (query.view, query.namespace)
-        page = await keyset.newest_first(
-            self._col,
-            prefixes,
-            below,
-            limit + 1,
-            self._densities.get(hint),
+        walk = await walk_down(
+            fetch,
+            top=below - 1,
+            floor=0,
+            need=limit + 1,
+            order=_by_id,
+            density=self._densities.get(hint, 0.0),
+            first_width=limit + 1 if slice_rows is None else min(limit + 1, slice_rows),
             slice_rows=slice_rows,
             between=between,
         )
         if len(self._densities) >= DENSITY_MEMORY:
             self._densities.clear()
-        if page.density is not None:
-            self._densities[hint] = page.density
-        docs = page.docs
+        if walk.density:
+            self._densities[hint] = walk.density
+        docs = walk.rows
         if len(docs) > limit:
             return docs[:limit], docs[limit - 1]["_id"]
         return docs, None
@@ -643,3 +654,7 @@ def _new_record(
         "status_changed_at": seen,
         "logs_captured": logs_captured,
     }
+
+
+def _by_id(doc: Document) -> int:
+    return int(doc["_id"])
