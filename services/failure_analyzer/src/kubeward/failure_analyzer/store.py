@@ -4,7 +4,9 @@ One record per failure of a pod. While a record is open (new, investigating or i
 carries ``open_key`` = ``namespace/pod``, unique among records that have one: a repeat
 report for the pod updates that record, and two replicas racing on the first report of a
 pod cannot both create one. Resolving a record removes its key; the pod's next failure
-starts a new record. Ids are integers from a counter document, as the Kure API has them.
+starts a new record. Ids are integers from a counter document, as the Kure API has them,
+reserved a block ahead while reports keep coming (:class:`~kubeward.core.id_blocks.IdBlocks`:
+ids follow creation time to within a second across replicas, and may skip numbers).
 
 Idempotency: each record remembers the last :data:`APPLIED_MEMORY` report tags
 (``<collect seq>:<index>``) it absorbed, so a redelivered report changes nothing.
@@ -24,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kubeward.core import mongo
+from kubeward.core.id_blocks import IdBlocks
 from kubeward.core.mongo import Document
 from kubeward.core.windows import walk_down
 from kubeward.failure_analyzer.crash_logs import CleanLogs, merge, with_logs
@@ -180,6 +183,8 @@ class FailureStore:
         self._col: AsyncCollection[Document] = db[COLLECTION]
         self._counters: AsyncCollection[Document] = db[COUNTERS]
         self._logs: AsyncCollection[Document] = db[LOGS_COLLECTION]
+        self._ids = IdBlocks(self._counters, COLLECTION)
+        """New records' ids, reserved a block ahead while reports keep coming."""
         self._swept: dict[str, datetime] = {}
         """Per status, the cutoff up to which this store's last sweep deleted."""
         self._densities: dict[tuple[str, str | None], float] = {}
@@ -200,7 +205,8 @@ class FailureStore:
         await mongo.ensure_counter(self._counters, COLLECTION)
 
     async def _next_id(self) -> int:
-        return await mongo.next_id(self._counters, COLLECTION)
+        [record_id] = await self._ids.take(1)
+        return record_id
 
     async def _update(self, query: Document, update: Document) -> Document | None:
         """Apply ``update`` to the record ``query`` matches (its ``_id`` included) and return
@@ -259,8 +265,8 @@ class FailureStore:
     ) -> list[tuple[Outcome, Document]]:
         """:meth:`record` for reports of distinct pods, in a handful of round trips whatever
         their number: one read of their open records (or ``existing``, their
-        :meth:`open_records` read by the caller meanwhile), one id reservation for the new
-        ones, one unordered bulk write and one read back of the updated records.
+        :meth:`open_records` read by the caller meanwhile), at most one id reservation for
+        the new ones, one unordered bulk write and one read back of the updated records.
 
         A report whose write did not apply (its record resolved meanwhile, another replica
         created the pod's record first, an id already taken) goes through :meth:`record`
@@ -275,7 +281,7 @@ class FailureStore:
                 [(i.envelope.report.namespace, i.envelope.report.pod_name) for i in items]
             )
         fresh = sum(1 for key in keys if key not in existing)
-        ids = iter(await mongo.reserve_ids(self._counters, COLLECTION, fresh) if fresh else ())
+        ids = iter(await self._ids.take(fresh))
         outcomes: list[tuple[Outcome, Document] | None] = [None] * len(items)
         ops: list[InsertOne[Document] | UpdateOne] = []
         op_item: list[int] = []
