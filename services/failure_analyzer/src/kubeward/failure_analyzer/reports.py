@@ -191,19 +191,25 @@ class ReportHandler:
         tag = f"{envelope.origin_seq}:{envelope.index}"
         # A duplicate is a redelivery after a crash between the write and the ack: its
         # announcements go out again with the same message ids, which the streams drop if
-        # the first ones got through.
-        await events.pod_failure(self._js, doc, tag)
+        # the first ones got through. The record is stored, so the caller is answered
+        # while they go out: the batch is acked only once they have.
+        sends: list[Awaitable[object]] = [
+            events.pod_failure(self._js, doc, tag),
+            self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1)),
+        ]
         wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (
             envelope.origin_seq
         )
         if wants_llm and llm_config(self._settings) is not None:
             job = DiagnoseJob(id=doc["_id"], report_seq=envelope.origin_seq)
-            await self._js.publish(
-                bus.FAILURES_DIAGNOSE,
-                self._encoder.encode(job),
-                headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
+            sends.append(
+                self._js.publish(
+                    bus.FAILURES_DIAGNOSE,
+                    self._encoder.encode(job),
+                    headers={bus.HDR_MSG_ID: f"diagnose-{doc['_id']}-{tag}"},
+                )
             )
-        await self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1))
+        await asyncio.gather(*sends)
         if created:  # after the answer, on the side: the next batch does not wait for it
             task = asyncio.create_task(self._impact_quietly(envelope, doc))
             self._impacts.add(task)
