@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +21,12 @@ import msgspec
 import yaml
 from kubernetes.client import ApiClient
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from websockets.asyncio.client import connect
 
 from kubeward.devstack import cluster_world as world
+from kubeward.devstack.testing import eventually
 from kubeward.devstack.testing import kguardian_wire as wire
 from kubeward.schemas import bus
 
@@ -43,11 +46,12 @@ async def stack(
     backed_gateway: BackedGateway,
     services: tuple[str, ...] = ALL,
     keep: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = lambda e: e,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in admin on ``services`` holding the world around now (posted when
-    traffic-store runs)."""
+    """A logged-in admin on ``services`` (with ``settings``) holding the world around now
+    (posted when traffic-store runs)."""
     delta = world.delta_to(datetime.now(UTC).replace(tzinfo=None))
-    async with backed_gateway(*services) as client:
+    async with backed_gateway(*services, settings=settings) as client:
         if "traffic-store" in services:
             for pod in world.shifted(world.PODS, delta):
                 resp = await client.post("/pod/spec", content=wire(pod), headers=SERVICE)
@@ -114,6 +118,74 @@ async def test_the_same_crash_without_drops_gets_the_dependency_answer(
     assert record["analyzer"] == "crash.dependency-unreachable", record["solution"]
     assert "network.policy-drop" not in record["solution"]
     assert "NetworkPolicy drops" not in record["solution"]
+
+
+class DropSearches:
+    """The failures failure-analyzer asks traffic-store about (``drops-many`` requests),
+    seen by a subscription of the test beside traffic-store's."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._asked = 0
+        self._sub: Subscription | None = None
+
+    async def __aenter__(self) -> DropSearches:
+        self._sub = await self._nc.subscribe(bus.RPC_NETWORK_DROPS_MANY, cb=self._seen)
+        await self._nc.flush()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._sub is not None
+        await self._sub.unsubscribe()
+
+    async def _seen(self, msg: Msg) -> None:
+        self._asked += len(msgspec.json.decode(msg.data)["queries"])
+
+    async def asked(self) -> int:
+        """Failures asked about so far: every request sent before this call (a report
+        answered before it asked its own) has been counted."""
+        assert self._sub is not None
+        sub = self._sub
+        # The server queues a PONG behind every message routed to this connection before
+        # it; then wait for the subscription's queue to be taken (its callback counts at once).
+        await self._nc.flush()
+
+        async def waiting() -> int:
+            return sub.pending_msgs
+
+        await eventually(waiting, lambda n: n == 0, timeout=5)
+        return self._asked
+
+
+async def test_a_cluster_without_drops_is_asked_once_about_them(
+    backed_gateway: BackedGateway, nc: NATS
+) -> None:
+    """traffic-store says no DROP was ever stored: the next failures, within
+    ``traffic_drops_fresh_seconds``, are diagnosed without asking again, the same way."""
+    fresh = {"failure-analyzer": {"traffic_drops_fresh_seconds": 60.0}}
+    async with (
+        DropSearches(nc) as searches,
+        stack(backed_gateway, keep=allowed_only, settings=fresh) as api,
+    ):
+        first = await report(api, world.ledger_crash())
+        assert await searches.asked() == 1
+        second = await report(api, world.ledger_crash(world.POSTGRES, "shop"))
+        third = await report(api, world.ledger_crash())
+        assert await searches.asked() == 1
+    for record in (first, second, third):
+        assert record["analyzer"] == "crash.dependency-unreachable", record["solution"]
+
+
+async def test_a_stored_drop_is_asked_about_for_every_failure_in_its_window(
+    backed_gateway: BackedGateway, nc: NATS
+) -> None:
+    fresh = {"failure-analyzer": {"traffic_drops_fresh_seconds": 60.0}}
+    async with DropSearches(nc) as searches, stack(backed_gateway, settings=fresh) as api:
+        first = await report(api, world.ledger_crash())
+        again = await report(api, world.ledger_crash())
+        assert await searches.asked() == 2
+    for record in (first, again):
+        assert record["analyzer"] == "network.policy-drop", record["solution"]
 
 
 async def test_without_traffic_store_the_report_is_diagnosed_all_the_same(

@@ -242,10 +242,13 @@ async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory
         commands.clear()
         reply = await NetworkService(watched).drops_many(DropQueries(queries=queries))
         assert reply.status == 200, reply.detail
-        assert msgspec.json.decode(reply.body, type=DropReports).reports == alone
+        answer = msgspec.json.decode(reply.body, type=DropReports)
+        assert answer.reports == alone
         assert commands.finds().count(SPANS) == 1 < reads_alone.count(SPANS)
         # the four subjects are one read; resolving the flows' peers reads the rest
         assert commands.finds().count(PODS) <= reads_alone.count(PODS) - 3
+        # and it says what the newest DROP sighting is, for failures in later windows
+        assert answer.newest_drop == await last_drop(watched) and answer.newest_drop
     finally:
         await client.close()
 

@@ -149,6 +149,10 @@ class DropReports(msgspec.Struct, kw_only=True):
     """The answer to :class:`DropQueries`: one :class:`DropReport` per query, in order."""
 
     reports: list[DropReport]
+    newest_drop: str | None = None
+    """The newest DROP sighting stored when the answer was made (``""``: none);
+    ``None`` when traffic-store does not know it yet. A failure whose window begins after
+    it has no DROP to find: the asker may answer such queries itself for a short while."""
 
 
 class ImpactQuery(msgspec.Struct, kw_only=True):

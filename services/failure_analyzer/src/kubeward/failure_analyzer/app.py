@@ -42,7 +42,11 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     app_settings = await open_app_settings(ctx, settings.settings_secret, admin_settings.KEYS)
     ctx.components["store"] = store
     notifier = Notifier(app_settings, settings.public_url)
-    traffic = TrafficLink(ctx.nc, settings.traffic_timeout_seconds)
+    traffic = TrafficLink(
+        ctx.nc,
+        settings.traffic_timeout_seconds,
+        drops_fresh=settings.traffic_drops_fresh_seconds,
+    )
     await traffic.start()
     ingest_first = IngestFirst(settings.list_yield_seconds)
     diagnoser = DiagnoseHandler(

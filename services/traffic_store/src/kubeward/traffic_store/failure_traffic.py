@@ -28,6 +28,7 @@ from kubeward.schemas.network import (
     DroppedPeer,
     DropQuery,
     DropReport,
+    DropReports,
     ImpactQuery,
     ImpactReport,
 )
@@ -119,12 +120,13 @@ class FailureTraffic:
 
     async def drops(self, q: DropQuery) -> DropReport:
         """The DROPs around the failed pod, per peer and port, most drops first."""
-        [report] = await self.drops_many([q])
+        [report] = (await self.drops_many([q])).reports
         return report
 
-    async def drops_many(self, queries: list[DropQuery]) -> list[DropReport]:
-        """:meth:`drops` for each query: the DROP span and the pods' inventory entries are
-        read once for all (one ``_id`` list per :data:`_LOOKUP_CHUNK` pods)."""
+    async def drops_many(self, queries: list[DropQuery]) -> DropReports:
+        """:meth:`drops` for each query, and the newest DROP sighting stored: the DROP span
+        and the pods' inventory entries are read once for all (one ``_id`` list per
+        :data:`_LOOKUP_CHUNK` pods)."""
         names = sorted({q.pod_name for q in queries})
         chunks = [names[i : i + _LOOKUP_CHUNK] for i in range(0, len(names), _LOOKUP_CHUNK)]
         # Independent reads, sent together: a report waits for this answer.
@@ -138,7 +140,7 @@ class FailureTraffic:
                 reports.append(DropReport(since=q.since, until=q.until, pod_ips=ips))
             else:
                 reports.append(await self._drops(q, workload, ips))
-        return reports
+        return DropReports(reports=reports, newest_drop=newest_drop)
 
     async def _pods_by_name(self, chunks: list[list[str]]) -> dict[str, Document]:
         found: dict[str, Document] = {}

@@ -15,7 +15,6 @@ from kubeward.schemas import bus
 from kubeward.schemas.network import (
     DropQueries,
     DropQuery,
-    DropReports,
     ImpactQuery,
     PolicyAuditRequest,
     PolicySuggestQuery,
@@ -108,10 +107,10 @@ class NetworkService:
         if len(q.queries) > MAX_DROP_QUERIES:
             return error(400, f"queries: at most {MAX_DROP_QUERIES} per request")
         try:
-            reports = await FailureTraffic(self._db).drops_many(q.queries)
+            answer = await FailureTraffic(self._db).drops_many(q.queries)
         except ValueError as exc:
             return error(400, f"Invalid window: {exc}")
-        return _ok(DropReports(reports=reports))
+        return _ok(answer)
 
     async def impact(self, q: ImpactQuery) -> Reply:
         """The workloads that called a pod (or its Services) in a window."""
