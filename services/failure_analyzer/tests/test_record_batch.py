@@ -1,6 +1,8 @@
 """Storing a fetched batch of reports together (``FailureStore.record_many``) against a real
 MongoDB (SecantusDB): every report stored once, in item order, whatever goes wrong with
-one of them, and a redelivered batch changes nothing."""
+one of them, and a redelivered batch changes nothing. A store writes a repeat report of an
+open record it remembers without reading it first, and notices when another replica (a
+second store on the same database) changed the record meanwhile."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
+from kubeward.devstack.testing import Commands
 from kubeward.failure_analyzer.store import (
     COLLECTION,
     COUNTERS,
@@ -43,6 +46,31 @@ async def store(mongo_url: str, mongo_db_name: str) -> AsyncIterator[FailureStor
     yield store
     await client.drop_database(mongo_db_name)
     await client.close()
+
+
+@pytest.fixture
+async def replica(mongo_url: str, mongo_db_name: str) -> AsyncIterator[FailureStore]:
+    """A second store on ``store``'s database, as another failure-analyzer replica has."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
+    yield FailureStore(client[mongo_db_name])
+    await client.close()
+
+
+@pytest.fixture
+async def watched(
+    mongo_url: str, mongo_db_name: str, store: FailureStore
+) -> AsyncIterator[tuple[FailureStore, Commands]]:
+    """A store on ``store``'s database, and the commands its client sends."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    yield FailureStore(client[mongo_db_name]), commands
+    await client.close()
+
+
+async def assert_stored(store: FailureStore, outcomes: list[tuple[Outcome, Document]]) -> None:
+    """Each record answered is the record stored."""
+    for _, doc in outcomes:
+        assert await store.get(doc["_id"]) == doc
 
 
 async def test_a_batch_creates_and_updates_in_item_order(store: FailureStore) -> None:
@@ -115,3 +143,74 @@ async def test_one_batch_takes_one_report_per_pod(store: FailureStore) -> None:
     with pytest.raises(ValueError, match="one report per pod"):
         await store.record_many([recording("a", 1), recording("a", 2)])
     assert await store._col.database[COUNTERS].count_documents({}) == 1
+
+
+async def test_repeats_of_remembered_records_are_written_without_a_read(
+    watched: tuple[FailureStore, Commands],
+) -> None:
+    store, commands = watched
+    await store.record_many([recording("a", 1), recording("b", 2)])
+    commands.clear()
+    outcomes = await store.record_many(
+        [recording("a", 3, "OOMKilled"), recording("b", 4), recording("c", 5)]
+    )
+    assert [o for o, _ in outcomes] == [Outcome.UPDATED, Outcome.UPDATED, Outcome.CREATED]
+    # no read: one insert and one update command (a bulk write sends one per kind of op),
+    # and the new record's id
+    assert commands.finds() == []
+    assert sorted(commands.names) == ["findAndModify", "insert", "update"], commands.sent
+    assert [d["report_count"] for _, d in outcomes] == [2, 2, 1]
+    assert outcomes[0][1]["failure_reason"] == "OOMKilled"
+    await assert_stored(store, outcomes)
+
+
+async def test_a_record_another_replica_updated_meanwhile_is_updated_again_not_overwritten(
+    store: FailureStore, replica: FailureStore
+) -> None:
+    ((_, first),) = await store.record_many([recording("a", 1)])
+    ((outcome, theirs),) = await replica.record_many([recording("a", 2)])
+    assert outcome is Outcome.UPDATED and theirs["_id"] == first["_id"]
+    ((outcome, doc),) = await store.record_many([recording("a", 3)])
+    assert outcome is Outcome.UPDATED
+    assert (doc["report_count"], doc["applied"]) == (3, ["1:0", "2:0", "3:0"])
+    await assert_stored(store, [(outcome, doc)])
+
+
+async def test_a_solution_from_the_llm_set_by_another_replica_is_kept(
+    store: FailureStore, replica: FailureStore
+) -> None:
+    ((_, first),) = await store.record_many([recording("a", 1)])
+    llm = Solution(text="**From the LLM**", source="llm")
+    assert await replica.set_solution(first["_id"], llm) is not None
+    ((outcome, doc),) = await store.record_many([recording("a", 2)])
+    assert outcome is Outcome.UPDATED
+    assert (doc["solution"], doc["solution_source"]) == ("**From the LLM**", "llm")
+    await assert_stored(store, [(outcome, doc)])
+
+
+async def test_a_record_another_replica_resolved_gets_a_new_one(
+    store: FailureStore, replica: FailureStore
+) -> None:
+    ((_, first),) = await store.record_many([recording("a", 1)])
+    assert await replica.resolve_pod("shop", "a") is not None
+    ((outcome, doc),) = await store.record_many([recording("a", 2)])
+    assert outcome is Outcome.CREATED and doc["_id"] != first["_id"]
+    resolved = await store.get(first["_id"])
+    assert resolved is not None and resolved["status"] == "resolved"
+    assert resolved["report_count"] == 1
+    await assert_stored(store, [(outcome, doc)])
+
+
+async def test_an_open_record_this_store_never_saw_is_updated(
+    store: FailureStore, replica: FailureStore
+) -> None:
+    """As after a restart: the insert is refused by the pod's open record, which is then
+    read and updated."""
+    ((_, first),) = await replica.record_many([recording("a", 1)])
+    outcomes = await store.record_many([recording("a", 2), recording("b", 3)])
+    assert [o for o, _ in outcomes] == [Outcome.UPDATED, Outcome.CREATED]
+    assert outcomes[0][1]["_id"] == first["_id"] and outcomes[0][1]["report_count"] == 2
+    assert await store._col.count_documents({"pod_name": "a"}) == 1
+    again = await store.record_many([recording("a", 2), recording("b", 3)])
+    assert [o for o, _ in again] == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    await assert_stored(store, again)

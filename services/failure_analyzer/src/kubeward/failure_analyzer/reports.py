@@ -124,24 +124,15 @@ class ReportHandler:
         # One view per report: the DROP search's log addresses and the diagnosis parse its
         # manifest and logs once.
         views = [ReportView(report) for _, report, _ in cleaned]
-        # The pods' open records are read while traffic-store answers (a report waits for
-        # both).
-        existing, drops = (
-            await asyncio.gather(
-                self._store.open_records([(r.namespace, r.pod_name) for _, r, _ in cleaned]),
-                self._drops(
-                    [(r, _origin(e), v) for (e, r, _), v in zip(cleaned, views, strict=True)]
-                ),
-            )
-            if cleaned
-            else ({}, [])
+        drops = await self._drops(
+            [(r, _origin(e), v) for (e, r, _), v in zip(cleaned, views, strict=True)]
         )
         for (envelope, report, logs), dropped, view in zip(cleaned, drops, views, strict=True):
             solution = solutions.offline(report, self._offline, dropped, view)
             captured = logs is not None and logs.captured
             kept.append((envelope, logs))
             items.append(Recording(envelope=envelope, solution=solution, logs_captured=captured))
-        outcomes = await self._store.record_many(items, existing) if items else []
+        outcomes = await self._store.record_many(items) if items else []
         await self._store.save_logs_many(
             {
                 doc["_id"]: logs

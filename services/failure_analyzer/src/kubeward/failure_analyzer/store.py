@@ -30,6 +30,7 @@ from kubeward.core.id_blocks import IdBlocks
 from kubeward.core.mongo import Document
 from kubeward.core.windows import walk_down
 from kubeward.failure_analyzer.crash_logs import CleanLogs, merge, with_logs
+from kubeward.failure_analyzer.open_records import OpenRecords
 from kubeward.schemas.pod_failures import (
     ACTIVE_STATUSES,
     FailureQuery,
@@ -79,6 +80,7 @@ about one batch."""
 DENSITY_MEMORY = 1024
 """The most (view, namespace) page densities a store remembers (then it forgets them all)."""
 _to_builtins = msgspec.to_builtins
+EPOCH = datetime(1970, 1, 1)
 
 
 class Outcome(enum.Enum):
@@ -185,6 +187,9 @@ class FailureStore:
         self._logs: AsyncCollection[Document] = db[LOGS_COLLECTION]
         self._ids = IdBlocks(self._counters, COLLECTION)
         """New records' ids, reserved a block ahead while reports keep coming."""
+        self._open = OpenRecords(f for f in _STORED_FIELDS if f != "failure_reason")
+        """Open records as last written or read here (a repeat report's write needs no
+        read); ``failure_reason`` is kept for :func:`_repeat_update`."""
         self._swept: dict[str, datetime] = {}
         """Per status, the cutoff up to which this store's last sweep deleted."""
         self._densities: dict[tuple[str, str | None], float] = {}
@@ -213,12 +218,18 @@ class FailureStore:
         the record as it is then; ``None`` when nothing matched.
 
         Two round trips rather than ``find_one_and_update``: SecantusDB runs that as a
-        collection scan (35 ms at 4000 records against ~2 ms for these two).
+        collection scan (35 ms at 4000 records against ~2 ms for these two). The record's
+        ``rev`` goes up (see :mod:`~kubeward.failure_analyzer.open_records`).
         """
+        update = {**update, "$inc": {**update.get("$inc", {}), "rev": 1}}
         result = await self._col.update_one(query, update)
         if result.matched_count == 0:
             return None
-        return await self._col.find_one({"_id": query["_id"]})
+        doc = await self._col.find_one({"_id": query["_id"]})
+        if doc is not None:
+            self._open.forget(open_key(doc["namespace"], doc["pod_name"]), doc["_id"])
+            self._open.remember(doc)
+        return doc
 
     async def get(self, record_id: int) -> Document | None:
         """One record by id."""
@@ -263,66 +274,112 @@ class FailureStore:
     async def record_many(
         self, items: Sequence[Recording], existing: Mapping[str, Document] | None = None
     ) -> list[tuple[Outcome, Document]]:
-        """:meth:`record` for reports of distinct pods, in a handful of round trips whatever
-        their number: one read of their open records (or ``existing``, their
-        :meth:`open_records` read by the caller meanwhile), at most one id reservation for
-        the new ones, one unordered bulk write and one read back of the updated records.
+        """:meth:`record` for reports of distinct pods, in one round trip whatever their
+        number, when all goes well.
 
-        A report whose write did not apply (its record resolved meanwhile, another replica
-        created the pod's record first, an id already taken) goes through :meth:`record`
-        on its own. Redelivered reports come back ``DUPLICATE``, as from :meth:`record`.
-        Outcomes are in the order of ``items``.
+        Without ``existing``, nothing is read first. A pod whose open record this store
+        remembers (:class:`~kubeward.failure_analyzer.open_records.OpenRecords`) has it
+        updated on condition that it is unchanged since (its ``rev``); any other pod's
+        report creates a record, which the unique ``open_key`` refuses if the pod has an open
+        record after all. Creates and updates go in one unordered bulk write (ids from
+        :class:`~kubeward.core.id_blocks.IdBlocks`). The reports whose write did not apply
+        (the pod had an open record unknown here, a remembered one had changed, a
+        redelivery) are stored again with their open records read: ``existing``.
+
+        With ``existing`` (the pods' open records as :meth:`open_records` reads them), each
+        report updates its pod's record or creates one, and the updated records are read
+        back; a report whose write did not apply (its record resolved meanwhile, another
+        replica created the pod's record first, an id already taken) goes through
+        :meth:`record` on its own.
+
+        Redelivered reports come back ``DUPLICATE``, as from :meth:`record`. Outcomes are in
+        the order of ``items``.
         """
         keys = [open_key(i.envelope.report.namespace, i.envelope.report.pod_name) for i in items]
         if len(set(keys)) != len(keys):
             raise ValueError("record_many takes one report per pod")
-        if existing is None:
-            existing = await self.open_records(
-                [(i.envelope.report.namespace, i.envelope.report.pod_name) for i in items]
-            )
-        fresh = sum(1 for key in keys if key not in existing)
-        ids = iter(await self._ids.take(fresh))
+        careful = existing is not None
+        known: Mapping[str, Document] = (
+            existing
+            if existing is not None
+            else {key: doc for key in keys if (doc := self._open.get(key)) is not None}
+        )
+        ids = iter(await self._ids.take(sum(1 for key in keys if key not in known)))
         outcomes: list[tuple[Outcome, Document] | None] = [None] * len(items)
+        again: list[int] = []
+        """Reports to store again, the careful way."""
         ops: list[InsertOne[Document] | UpdateOne] = []
-        op_item: list[int] = []
+        planned: list[tuple[int, Document]] = []
+        """Per op, its item and the record it should leave."""
         for index, (item, key) in enumerate(zip(items, keys, strict=True)):
             envelope = item.envelope
             fields = _fields(envelope.report, item.logs_captured)
-            old = existing.get(key)
+            old = known.get(key)
             if old is None:
                 doc = _new_record(next(ids), envelope, fields, item.solution, item.logs_captured)
                 ops.append(InsertOne(doc))
-                op_item.append(index)
-                outcomes[index] = (Outcome.CREATED, doc)
+                planned.append((index, doc))
             elif _tag(envelope) in old.get("applied", []):
-                outcomes[index] = (Outcome.DUPLICATE, old)
+                if careful:
+                    outcomes[index] = (Outcome.DUPLICATE, old)
+                else:
+                    again.append(index)  # the answer needs the whole record
             else:
                 update = _repeat_update(old, envelope, fields, item.solution)
-                ops.append(UpdateOne({"_id": old["_id"], "open_key": key}, update))
-                op_item.append(index)
+                query = {"_id": old["_id"], "open_key": key}
+                if not careful:
+                    query["rev"] = old["rev"]
+                ops.append(UpdateOne(query, update))
+                planned.append((index, _apply(old, update)))
         failed: set[int] = set()
+        matched = 0
         if ops:
             try:
-                await self._col.bulk_write(ops, ordered=False)
+                matched = (await self._col.bulk_write(ops, ordered=False)).matched_count
             except BulkWriteError as exc:
-                failed = {op_item[error["index"]] for error in exc.details["writeErrors"]}
-        updated = [op_item[n] for n, op in enumerate(ops) if isinstance(op, UpdateOne)]
-        if updated:
-            ids_read = [existing[keys[i]]["_id"] for i in updated]
-            after = {doc["_id"]: doc async for doc in self._col.find({"_id": {"$in": ids_read}})}
-            for index in updated:
-                stored = after.get(existing[keys[index]]["_id"])
-                if stored is not None and _tag(items[index].envelope) in stored.get("applied", []):
+                failed = {planned[error["index"]][0] for error in exc.details["writeErrors"]}
+                matched = int(exc.details.get("nMatched", 0))
+        updates = [n for n, op in enumerate(ops) if isinstance(op, UpdateOne)]
+        for n, (index, doc) in enumerate(planned):
+            if isinstance(ops[n], InsertOne) and index not in failed:
+                outcomes[index] = (Outcome.CREATED, doc)
+        if updates and (careful or matched < len(updates)):
+            read = [planned[n][1]["_id"] for n in updates]
+            after = {doc["_id"]: doc async for doc in self._col.find({"_id": {"$in": read}})}
+            for n in updates:
+                index, doc = planned[n]
+                stored = after.get(doc["_id"])
+                tag = _tag(items[index].envelope)
+                if (
+                    stored is not None
+                    and tag in stored.get("applied", [])
+                    and (careful or stored.get("rev") == doc["rev"])
+                ):
                     outcomes[index] = (Outcome.UPDATED, stored)
                 else:
-                    failed.add(index)  # resolved or deleted meanwhile: not applied
-        for index in sorted(failed):
-            item = items[index]
-            outcomes[index] = await self.record(
-                item.envelope, item.solution, logs_captured=item.logs_captured
-            )
+                    failed.add(index)  # resolved, deleted or changed meanwhile: not applied
+        else:
+            for n in updates:
+                index, doc = planned[n]
+                outcomes[index] = (Outcome.UPDATED, doc)
+        if careful:
+            for index in sorted(failed):
+                item = items[index]
+                outcomes[index] = await self.record(
+                    item.envelope, item.solution, logs_captured=item.logs_captured
+                )
+        else:
+            again = sorted([*again, *failed])
+            if again:
+                redo = [items[i] for i in again]
+                pods = [(i.envelope.report.namespace, i.envelope.report.pod_name) for i in redo]
+                redone = await self.record_many(redo, await self.open_records(pods))
+                for index, outcome in zip(again, redone, strict=True):
+                    outcomes[index] = outcome
         done = [outcome for outcome in outcomes if outcome is not None]
         assert len(done) == len(items)
+        for _, doc in done:
+            self._open.remember(doc)
         return done
 
     async def set_solution(
@@ -397,6 +454,7 @@ class FailureStore:
         doc = await self._col.find_one({"_id": record_id})
         if doc is None or doc.get("status") not in KURE_DELETABLE:
             return doc, False
+        self._open.forget(open_key(doc["namespace"], doc["pod_name"]), record_id)
         result = await self._col.delete_one(
             {"_id": record_id, "status": {"$in": list(KURE_DELETABLE)}}
         )
@@ -601,7 +659,9 @@ def _tag(envelope: FailureReportEnvelope) -> str:
 
 
 def _seen(envelope: FailureReportEnvelope) -> datetime:
-    return datetime.fromtimestamp(envelope.origin_us / 1e6, UTC).replace(tzinfo=None)
+    """When the report reached ``COLLECT``, to the millisecond (what MongoDB keeps: a record
+    built in memory is the record stored)."""
+    return EPOCH + timedelta(milliseconds=envelope.origin_us // 1000)
 
 
 def _fields(report: PodFailureReport, logs_captured: bool) -> Document:
@@ -626,10 +686,22 @@ def _repeat_update(
             "report_seq": envelope.origin_seq,
             **({} if keep_llm else _solution_fields(solution)),
         },
-        "$inc": {"report_count": 1},
+        "$inc": {"report_count": 1, "rev": 1},
         "$push": {"applied": {"$each": [_tag(envelope)], "$slice": -APPLIED_MEMORY}},
         "$unset": {"failure_logs": ""},
     }
+
+
+def _apply(old: Document, update: Document) -> Document:
+    """``old`` as the database leaves it after ``update`` (a :func:`_repeat_update`)."""
+    doc = {**old, **update.get("$set", {})}
+    for name in update.get("$unset", {}):
+        doc.pop(name, None)
+    for name, step in update.get("$inc", {}).items():
+        doc[name] = doc.get(name, 0) + step
+    for name, push in update.get("$push", {}).items():
+        doc[name] = [*doc.get(name, []), *push["$each"]][push["$slice"] :]
+    return doc
 
 
 def _new_record(
@@ -659,6 +731,7 @@ def _new_record(
         "resolved_at": None,
         "status_changed_at": seen,
         "logs_captured": logs_captured,
+        "rev": 0,
     }
 
 
