@@ -126,12 +126,16 @@ class TrafficLink:
         did not answer."""
         if self.timeout <= 0 or not reports:
             return [None] * len(reports)
-        queries = [_query(r, at, _addresses(r, view)) for r, at, view in reports]
+        # The logs are read for addresses only when the question is asked.
+        queries = [_query(r, at, []) for r, at, _ in reports]
         found: list[DropReport | None] = [
             DropReport(since=q.since, until=q.until) if self._none_since(q.since) else None
             for q in queries
         ]
         asked = [n for n, report in enumerate(found) if report is None]
+        for n in asked:
+            failed, _, view = reports[n]
+            queries[n].addresses = _addresses(failed, view)
         chunks = [asked[i : i + MANY_CHUNK] for i in range(0, len(asked), MANY_CHUNK)]
         self.drops_asked += len(asked)
         at = self._clock()
