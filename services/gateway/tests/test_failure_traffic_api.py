@@ -161,8 +161,8 @@ async def test_a_cluster_without_drops_is_asked_once_about_them(
     backed_gateway: BackedGateway, nc: NATS
 ) -> None:
     """traffic-store says no DROP was ever stored: the next failures, within
-    ``traffic_drops_fresh_seconds``, are diagnosed without asking again, the same way."""
-    fresh = {"failure-analyzer": {"traffic_drops_fresh_seconds": 60.0}}
+    ``traffic_quiet_seconds``, are diagnosed without asking again, the same way."""
+    fresh = {"failure-analyzer": {"traffic_quiet_seconds": 60.0}}
     async with (
         DropSearches(nc) as searches,
         stack(backed_gateway, keep=allowed_only, settings=fresh) as api,
@@ -179,7 +179,7 @@ async def test_a_cluster_without_drops_is_asked_once_about_them(
 async def test_a_stored_drop_is_asked_about_for_every_failure_in_its_window(
     backed_gateway: BackedGateway, nc: NATS
 ) -> None:
-    fresh = {"failure-analyzer": {"traffic_drops_fresh_seconds": 60.0}}
+    fresh = {"failure-analyzer": {"traffic_quiet_seconds": 60.0}}
     async with DropSearches(nc) as searches, stack(backed_gateway, settings=fresh) as api:
         first = await report(api, world.ledger_crash())
         again = await report(api, world.ledger_crash())

@@ -249,6 +249,8 @@ async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory
         assert commands.finds().count(PODS) <= reads_alone.count(PODS) - 3
         # and it says what the newest DROP sighting is, for failures in later windows
         assert answer.newest_drop == await last_drop(watched) and answer.newest_drop
+        # and the newest sighting of any flow (callers of failures in later windows)
+        assert answer.newest_flow and answer.newest_flow >= answer.newest_drop
     finally:
         await client.close()
 

@@ -153,6 +153,9 @@ class DropReports(msgspec.Struct, kw_only=True):
     """The newest DROP sighting stored when the answer was made (``""``: none);
     ``None`` when traffic-store does not know it yet. A failure whose window begins after
     it has no DROP to find: the asker may answer such queries itself for a short while."""
+    newest_flow: str | None = None
+    """The same for every flow (``""``: none stored): a failure whose window begins after
+    it had no callers (:class:`ImpactQuery`)."""
 
 
 class ImpactQuery(msgspec.Struct, kw_only=True):

@@ -45,7 +45,7 @@ async def failure_analyzer(ctx: ServiceContext) -> AsyncIterator[None]:
     traffic = TrafficLink(
         ctx.nc,
         settings.traffic_timeout_seconds,
-        drops_fresh=settings.traffic_drops_fresh_seconds,
+        quiet_for=settings.traffic_quiet_seconds,
     )
     await traffic.start()
     ingest_first = IngestFirst(settings.list_yield_seconds)

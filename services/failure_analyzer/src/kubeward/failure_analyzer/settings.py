@@ -32,8 +32,9 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     traffic_timeout_seconds: float = 1.0
     """How long a report waits for traffic-store's DROP flows (and a new failure for its
     callers); past it, or with 0, the diagnosis goes on without them."""
-    traffic_drops_fresh_seconds: float = 1.0
+    traffic_quiet_seconds: float = 1.0
     """For this long after traffic-store answered, a failure whose window begins after the
-    newest DROP it held is taken to have none, without asking again (0: always ask)."""
+    newest DROP (the newest flow) it held is taken to have no DROP (no callers), without
+    asking again (0: always ask)."""
     public_url: str = ""
     """The dashboard's base URL, for links in notifications (none when empty)."""

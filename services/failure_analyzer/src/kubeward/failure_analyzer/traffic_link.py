@@ -4,11 +4,13 @@ Both questions are optional extras: traffic-store may be absent, slow or failing
 the answer is ``None`` after at most ``timeout`` seconds, never an error. The diagnosis and
 the report's handling go on without it.
 
-Each DROP answer also says when the newest DROP stored was seen. For ``drops_fresh``
-seconds after asking, a failure whose window begins after that sighting is answered "no
-DROP" here, without asking: most clusters see no DROP for long stretches, and the question
-cost a report a third of its time. A DROP stored within that time may be missed, as one
-still on its way to traffic-store always could be (0: always ask).
+Each DROP answer also says when the newest DROP, and the newest flow, stored were seen.
+For ``quiet_for`` seconds after asking, a failure whose window begins after the newest
+DROP is answered "no DROP" here, and one whose window begins after the newest flow "no
+callers", without asking: most clusters see no DROP for long stretches (and a cluster
+without kguardian no flow at all), and the DROP question cost a report a third of its
+time. A flow stored within that time may be missed, as one still on its way to
+traffic-store always could be (0: always ask).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -47,6 +49,17 @@ DROPS_AFTER = timedelta(minutes=1)
 
 _reply = msgspec.json.Decoder(Reply)
 T = TypeVar("T")
+
+
+class _Newest(NamedTuple):
+    """What traffic-store said it held when it was last asked."""
+
+    asked: float
+    """When it was asked (the link's clock)."""
+    drop: str
+    """The newest DROP sighting (``""``: none)."""
+    flow: str | None
+    """The newest sighting of any flow (``""``: none; ``None``: not said)."""
 
 
 MANY_CHUNK = 100
@@ -87,17 +100,14 @@ class TrafficLink:
         nc: NATS,
         timeout: float,
         *,
-        drops_fresh: float = 0.0,
+        quiet_for: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inbox = ReplyInbox(nc)
         self.timeout = timeout
-        self._drops_fresh = drops_fresh
+        self._quiet_for = quiet_for
         self._clock = clock
-        self._newest_drop: tuple[float, str] | None = None
-        """When traffic-store was last asked, and the newest DROP sighting it held then."""
-        self.drops_asked = 0
-        """Failures whose DROPs were asked for (the others were answered here)."""
+        self._newest: _Newest | None = None
 
     async def start(self) -> None:
         """Subscribe to the reply inbox."""
@@ -129,7 +139,7 @@ class TrafficLink:
         # The logs are read for addresses only when the question is asked.
         queries = [_query(r, at, []) for r, at, _ in reports]
         found: list[DropReport | None] = [
-            DropReport(since=q.since, until=q.until) if self._none_since(q.since) else None
+            DropReport(since=q.since, until=q.until) if self._quiet(q.since, "drop") else None
             for q in queries
         ]
         asked = [n for n, report in enumerate(found) if report is None]
@@ -137,7 +147,6 @@ class TrafficLink:
             failed, _, view = reports[n]
             queries[n].addresses = _addresses(failed, view)
         chunks = [asked[i : i + MANY_CHUNK] for i in range(0, len(asked), MANY_CHUNK)]
-        self.drops_asked += len(asked)
         at = self._clock()
         answers = await asyncio.gather(
             *(
@@ -154,18 +163,19 @@ class TrafficLink:
                 continue
             for n, report in zip(chunk, answer.reports, strict=True):
                 found[n] = report
-            known = self._newest_drop
-            if answer.newest_drop is not None and (known is None or known[0] <= at):
-                self._newest_drop = (at, answer.newest_drop)
+            known = self._newest
+            if answer.newest_drop is not None and (known is None or known.asked <= at):
+                self._newest = _Newest(at, answer.newest_drop, answer.newest_flow)
         return found
 
-    def _none_since(self, since: str) -> bool:
-        """Whether traffic-store, asked less than ``drops_fresh`` ago, held no DROP seen at
-        or after ``since``."""
-        known = self._newest_drop
-        return (
-            known is not None and self._clock() - known[0] < self._drops_fresh and known[1] < since
-        )
+    def _quiet(self, since: str, what: Literal["drop", "flow"]) -> bool:
+        """Whether traffic-store, asked less than ``quiet_for`` ago, held no DROP (or no
+        flow) seen at or after ``since``."""
+        known = self._newest
+        if known is None or self._clock() - known.asked >= self._quiet_for:
+            return False
+        newest = known.drop if what == "drop" else known.flow
+        return newest is not None and newest < since
 
     async def impact(
         self, namespace: str, pod_name: str, since: datetime, until: datetime
@@ -174,6 +184,8 @@ class TrafficLink:
         query = ImpactQuery(
             namespace=namespace, pod_name=pod_name, since=stamp(since), until=stamp(until)
         )
+        if self._quiet(query.since, "flow"):
+            return ImpactReport(**msgspec.structs.asdict(query))
         return await self._ask(bus.RPC_NETWORK_IMPACT, query, ImpactReport)
 
     async def _ask(self, subject: str, query: object, answer: type[T]) -> T | None:

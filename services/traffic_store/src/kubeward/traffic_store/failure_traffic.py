@@ -37,7 +37,7 @@ from kubeward.traffic_store.inventory import PODS, SERVICES
 from kubeward.traffic_store.network_flows import FlowReader, pod_workload
 from kubeward.traffic_store.network_model import ResolvedFlow, Workload, selector_matches
 from kubeward.traffic_store.network_policy import suggest
-from kubeward.traffic_store.pod_traffic import COLLECTION, last_drop
+from kubeward.traffic_store.pod_traffic import COLLECTION, newest_sightings
 
 LOOKBACK = timedelta(hours=1)
 """How long before a window a flow may have been first seen and still be read."""
@@ -124,13 +124,15 @@ class FailureTraffic:
         return report
 
     async def drops_many(self, queries: list[DropQuery]) -> DropReports:
-        """:meth:`drops` for each query, and the newest DROP sighting stored: the DROP span
-        and the pods' inventory entries are read once for all (one ``_id`` list per
-        :data:`_LOOKUP_CHUNK` pods)."""
+        """:meth:`drops` for each query, and the newest sightings stored (of a DROP, of any
+        flow): the spans and the pods' inventory entries are read once for all (one ``_id``
+        list per :data:`_LOOKUP_CHUNK` pods)."""
         names = sorted({q.pod_name for q in queries})
         chunks = [names[i : i + _LOOKUP_CHUNK] for i in range(0, len(names), _LOOKUP_CHUNK)]
         # Independent reads, sent together: a report waits for this answer.
-        newest_drop, found = await asyncio.gather(last_drop(self._db), self._pods_by_name(chunks))
+        (newest_flow, newest_drop), found = await asyncio.gather(
+            newest_sightings(self._db), self._pods_by_name(chunks)
+        )
         for name in names:
             self._docs[name] = found.get(name)
         reports: list[DropReport] = []
@@ -140,7 +142,7 @@ class FailureTraffic:
                 reports.append(DropReport(since=q.since, until=q.until, pod_ips=ips))
             else:
                 reports.append(await self._drops(q, workload, ips))
-        return DropReports(reports=reports, newest_drop=newest_drop)
+        return DropReports(reports=reports, newest_drop=newest_drop, newest_flow=newest_flow)
 
     async def _pods_by_name(self, chunks: list[list[str]]) -> dict[str, Document]:
         found: dict[str, Document] = {}

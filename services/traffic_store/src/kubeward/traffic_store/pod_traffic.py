@@ -398,6 +398,16 @@ class PodTrafficStore:
             await self.widen_span(oldest[0]["time_stamp"], newest[0]["time_stamp"])
 
 
+async def newest_sightings(db: AsyncDatabase[Document]) -> tuple[str, str | None]:
+    """The newest sighting of any flow ("" for none) and of a DROP flow (as
+    :func:`last_drop`), in one read."""
+    found = {
+        doc["_id"]: str(doc["last"])
+        async for doc in db[SPANS].find({"_id": {"$in": [COLLECTION, DROPS_SPAN]}})
+    }
+    return found.get(COLLECTION, ""), found.get(DROPS_SPAN)
+
+
 async def last_drop(db: AsyncDatabase[Document]) -> str | None:
     """The newest sighting of a DROP flow ("" for none; ``None`` while unknown: a database
     written before this was kept, until traffic-store's start records it)."""
