@@ -165,13 +165,17 @@ async def test_repeats_of_remembered_records_are_written_without_a_read(
 
 
 async def test_a_record_another_replica_updated_meanwhile_is_updated_again_not_overwritten(
-    store: FailureStore, replica: FailureStore
+    watched: tuple[FailureStore, Commands], replica: FailureStore
 ) -> None:
+    store, commands = watched
     ((_, first),) = await store.record_many([recording("a", 1)])
     ((outcome, theirs),) = await replica.record_many([recording("a", 2)])
     assert outcome is Outcome.UPDATED and theirs["_id"] == first["_id"]
+    commands.clear()
     ((outcome, doc),) = await store.record_many([recording("a", 3)])
     assert outcome is Outcome.UPDATED
+    # the missed update's read-back is the record to update: no read by open_key
+    assert commands.names == ["update", "find", "update", "find"], commands.sent
     assert (doc["report_count"], doc["applied"]) == (3, ["1:0", "2:0", "3:0"])
     await assert_stored(store, [(outcome, doc)])
 

@@ -332,6 +332,8 @@ class FailureStore:
                 ops.append(UpdateOne(query, update))
                 planned.append((index, _apply(old, update)))
         failed: set[int] = set()
+        current: dict[str, Document] = {}
+        """Open records read back after a conditional update missed (what they are now)."""
         matched = 0
         if ops:
             try:
@@ -356,8 +358,10 @@ class FailureStore:
                     and (careful or stored.get("rev") == doc["rev"])
                 ):
                     outcomes[index] = (Outcome.UPDATED, stored)
-                else:
-                    failed.add(index)  # resolved, deleted or changed meanwhile: not applied
+                    continue
+                failed.add(index)  # resolved, deleted or changed meanwhile: not applied
+                if stored is not None and stored.get("open_key") == keys[index]:
+                    current[keys[index]] = stored
         else:
             for n in updates:
                 index, doc = planned[n]
@@ -372,8 +376,14 @@ class FailureStore:
             again = sorted([*again, *failed])
             if again:
                 redo = [items[i] for i in again]
-                pods = [(i.envelope.report.namespace, i.envelope.report.pod_name) for i in redo]
-                redone = await self.record_many(redo, await self.open_records(pods))
+                unread = [
+                    (i.envelope.report.namespace, i.envelope.report.pod_name)
+                    for i, key in zip(redo, (keys[i] for i in again), strict=True)
+                    if key not in current
+                ]
+                if unread:
+                    current |= await self.open_records(unread)
+                redone = await self.record_many(redo, current)
                 for index, outcome in zip(again, redone, strict=True):
                     outcomes[index] = outcome
         done = [outcome for outcome in outcomes if outcome is not None]
