@@ -31,7 +31,7 @@ from kubeward.traffic_store.pod_traffic import (
     DROPS_SPAN,
     SPANS,
     PodTrafficStore,
-    last_drop,
+    newest_sightings,
 )
 
 LoadWorld = Callable[..., Awaitable[None]]
@@ -248,7 +248,8 @@ async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory
         # the four subjects are one read; resolving the flows' peers reads the rest
         assert commands.finds().count(PODS) <= reads_alone.count(PODS) - 3
         # and it says what the newest DROP sighting is, for failures in later windows
-        assert answer.newest_drop == await last_drop(watched) and answer.newest_drop
+        assert (answer.newest_flow, answer.newest_drop) == await newest_sightings(watched)
+        assert answer.newest_drop
         # and the newest sighting of any flow (callers of failures in later windows)
         assert answer.newest_flow and answer.newest_flow >= answer.newest_drop
     finally:
@@ -266,7 +267,7 @@ async def test_drops_stored_before_the_drop_span_was_kept_are_found(
     await db[SPANS].delete_one({"_id": DROPS_SPAN})
     assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == expected.peers
     await PodTrafficStore(db[COLLECTION], 32768).ensure_indexes()  # the upgraded start
-    assert await last_drop(db) == world.at("10:30:00")
+    assert (await newest_sightings(db))[1] == world.at("10:30:00")
     assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == expected.peers
 
 

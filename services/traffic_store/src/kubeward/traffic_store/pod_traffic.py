@@ -399,20 +399,14 @@ class PodTrafficStore:
 
 
 async def newest_sightings(db: AsyncDatabase[Document]) -> tuple[str, str | None]:
-    """The newest sighting of any flow ("" for none) and of a DROP flow (as
-    :func:`last_drop`), in one read."""
+    """The newest sighting of any flow and of a DROP flow, in one read ("" for none; the
+    DROP's is ``None`` while unknown: a database written before it was kept, until
+    traffic-store's start records it)."""
     found = {
         doc["_id"]: str(doc["last"])
         async for doc in db[SPANS].find({"_id": {"$in": [COLLECTION, DROPS_SPAN]}})
     }
     return found.get(COLLECTION, ""), found.get(DROPS_SPAN)
-
-
-async def last_drop(db: AsyncDatabase[Document]) -> str | None:
-    """The newest sighting of a DROP flow ("" for none; ``None`` while unknown: a database
-    written before this was kept, until traffic-store's start records it)."""
-    doc = await db[SPANS].find_one({"_id": DROPS_SPAN})
-    return None if doc is None else str(doc["last"])
 
 
 def _newest(doc: Document) -> tuple[str, str]:
