@@ -55,8 +55,8 @@ class OpenRecords:
         while len(self._entries) > self._memory:
             self._entries.popitem(last=False)
 
-    def forget(self, key: str, record_id: Any = None) -> None:
-        """Forget the pod's entry (only if it is of record ``record_id``, when given)."""
+    def forget(self, key: str, record_id: Any) -> None:
+        """Forget the pod's entry if it is of record ``record_id``."""
         entry = self._entries.get(key)
-        if entry is not None and (record_id is None or entry["_id"] == record_id):
+        if entry is not None and entry["_id"] == record_id:
             del self._entries[key]
