@@ -16,23 +16,25 @@ from nats.js import JetStreamContext
 
 from kubeward.core.feed import publish_event
 from kubeward.failure_analyzer.store import to_api
+from kubeward.schemas.pod_failures import PodFailure
 
 MAX_EVENT_BYTES = 512 * 1024
 """A ``pod_failure`` event larger than this goes without ``logs`` and ``manifest``
 (``"truncated": true``); the full record stays readable through the API."""
 
 
-def _record(doc: Mapping[str, Any]) -> dict[str, Any]:
+def _record(record: PodFailure) -> dict[str, Any]:
     """The record as the API answers it, without ``logs`` and ``manifest`` when too big."""
-    data: dict[str, Any] = msgspec.to_builtins(to_api(doc))
+    data: dict[str, Any] = msgspec.to_builtins(record)
     if len(msgspec.json.encode(data)) > MAX_EVENT_BYTES:
         data |= {"logs": "", "manifest": "", "truncated": True}
     return data
 
 
-async def pod_failure(js: JetStreamContext, doc: Mapping[str, Any], tag: str) -> None:
-    """A failure was recorded or updated by the report ``tag``."""
-    await publish_event(js, "pod_failure", _record(doc), msg_id=f"pod_failure-{doc['_id']}-{tag}")
+async def pod_failure(js: JetStreamContext, record: PodFailure, tag: str) -> None:
+    """A failure was recorded or updated by the report ``tag`` (``record`` as the API
+    answers it)."""
+    await publish_event(js, "pod_failure", _record(record), msg_id=f"pod_failure-{record.id}-{tag}")
 
 
 async def solution_updated(js: JetStreamContext, doc: Mapping[str, Any]) -> None:
@@ -53,7 +55,7 @@ async def solution_updated(js: JetStreamContext, doc: Mapping[str, Any]) -> None
 
 async def status_change(js: JetStreamContext, doc: Mapping[str, Any]) -> None:
     """A record changed status: the whole record (``id``, ``status``, ... as Kure)."""
-    await publish_event(js, "pod_status_change", _record(doc))
+    await publish_event(js, "pod_status_change", _record(to_api(doc)))
 
 
 async def record_deleted(js: JetStreamContext, doc: Mapping[str, Any]) -> None:

@@ -184,9 +184,10 @@ class ReportHandler:
         # announcements go out again with the same message ids, which the streams drop if
         # the first ones got through. The record is stored, so the caller is answered
         # while they go out: the batch is acked only once they have.
+        record = to_api(doc)
         sends: list[Awaitable[object]] = [
-            events.pod_failure(self._js, doc, tag),
-            self._answer(envelope, Reply(status=200, body=_raw(to_api(doc)), count=1)),
+            events.pod_failure(self._js, record, tag),
+            self._answer(envelope, Reply(status=200, body=_raw(record), count=1)),
         ]
         wants_llm = doc.get("solution_source") != "llm" and doc.get("report_seq") == (
             envelope.origin_seq
