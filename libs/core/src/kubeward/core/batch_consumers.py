@@ -48,6 +48,7 @@ from nats.js import JetStreamContext
 
 from kubeward.core import bus
 from kubeward.core.bus import Req
+from kubeward.core.pulls import Puller
 from kubeward.core.settlement import (
     FETCH_WAIT,
     BatchConsumer,
@@ -72,14 +73,20 @@ class _PullLoop(BatchPullStreamSubscriber):
 
     __slots__ = ()
     kubeward: BatchConsumer
+    puller: Puller | None = None
 
     async def _create_subscription(self) -> None:
         if self.subscription:
             return
         consumer = self.kubeward
+        spec = consumer.spec
+        # FastStream's subscription binds the durable consumer; the fetches go through a
+        # Puller (see kubeward.core.pulls for why not the subscription's own fetch).
         self.subscription = await bus.pull_subscribe(
-            self.jetstream, consumer.spec.stream, consumer.spec.consumer_config()
+            self.jetstream, spec.stream, spec.consumer_config()
         )
+        self.puller = Puller(self.connection, spec.stream, spec.durable)
+        await self.puller.open()
         consumer.healthy = True
         consumer.started = True
         consumer.last_progress = consumer.clock()
@@ -88,12 +95,12 @@ class _PullLoop(BatchPullStreamSubscriber):
     async def _consume_pull(self) -> None:
         consumer = self.kubeward
         spec = consumer.spec
-        sub = self.subscription
-        assert sub is not None
+        puller = self.puller
+        assert puller is not None
         while self.running and not consumer.stopping.is_set():
             consumer.last_progress = consumer.clock()
             try:
-                msgs = await fetch_batch(sub, spec)
+                msgs = await fetch_batch(puller, spec)
             except TimeoutError:
                 continue
             except Exception:
@@ -106,6 +113,12 @@ class _PullLoop(BatchPullStreamSubscriber):
                 # A batch fetched while stopping is left to the server, as a cancelled
                 # fetch's: redelivered after ack_wait.
                 await self.consume(msgs)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.puller is not None:
+            puller, self.puller = self.puller, None
+            await puller.close()
 
 
 async def _raw(msg: Any, *_args: Any, **_kwargs: Any) -> Any:

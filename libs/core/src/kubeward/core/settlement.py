@@ -22,6 +22,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from kubeward.core import bus
 from kubeward.core.outage import is_outage
+from kubeward.core.pulls import Puller
 
 log = logging.getLogger(__name__)
 
@@ -207,11 +208,12 @@ class BatchConsumer:
                 await m.nak(delay=self.spec.retry_delay * delivered)
 
 
-async def fetch_batch(sub: JetStreamContext.PullSubscription, spec: BatchSpec) -> list[Msg]:
-    """What the next fetch returns (waiting up to :data:`FETCH_WAIT`; ``TimeoutError`` when
-    nothing came); with a ``window``, more until the batch is full or the window has passed
-    since the first arrived, so a handler that aggregates sees more of a trickle at once."""
-    msgs = await sub.fetch(spec.batch, timeout=FETCH_WAIT)
+async def fetch_batch(puller: Puller, spec: BatchSpec) -> list[Msg]:
+    """What the next fetch returns (waiting up to :data:`FETCH_WAIT`; ``[]`` when the server
+    said nothing came, ``TimeoutError`` when it did not answer); with a ``window``, more
+    until the batch is full or the window has passed since the first arrived, so a handler
+    that aggregates sees more of a trickle at once."""
+    msgs = await puller.fetch(spec.batch, timeout=FETCH_WAIT)
     if not msgs or spec.window <= 0:
         return msgs
     clock = BatchConsumer.clock
@@ -221,7 +223,10 @@ async def fetch_batch(sub: JetStreamContext.PullSubscription, spec: BatchSpec) -
         if remaining < _MIN_FETCH_WAIT:
             break
         try:
-            msgs += await sub.fetch(spec.batch - len(msgs), timeout=remaining)
-        except Exception:  # a timeout, or an error the loop's next fetch reports
+            more = await puller.fetch(spec.batch - len(msgs), timeout=remaining)
+        except Exception:  # no answer, or an error the loop's next fetch reports
             break
+        if not more:
+            break
+        msgs += more
     return msgs
