@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
-from kubeward.core import bus
+from kubeward.core import bus, heap
 from kubeward.core.app_settings import AppSettings
 from kubeward.core.batch_consumers import BatchConsumer, BusRuntime
 from kubeward.core.health import Check, HealthServer, health_report, run_checks
@@ -172,6 +172,7 @@ async def run_service(name: str, settings: BaseSettings, body: Body) -> None:
         )
         await health.start()
         log.info("%s ready; health on %s:%d", name, settings.health_host, health.port)
+        heap.settle(settings.gc_young_threshold)
         dog = asyncio.create_task(watchdog(ctx.liveness, settings.watchdog_seconds, 3))
 
         def stuck(task: asyncio.Task[str]) -> None:

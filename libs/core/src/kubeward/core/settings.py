@@ -37,6 +37,10 @@ class BaseSettings(msgspec.Struct, kw_only=True, frozen=True):
     nats_stream_replicas: int = 1
     """Replicas of every stream and of the settings bucket this service creates or updates
     (3 on a three-node JetStream cluster; 1 on a single server, which cannot hold more)."""
+    gc_young_threshold: int = 50_000
+    """Net allocations between collections of the garbage collector's youngest generation
+    once the service has started (CPython's default is 700; 0 keeps it): see
+    :mod:`kubeward.core.heap`."""
 
 
 def env_names(cls: type[BaseSettings]) -> list[str]:
