@@ -123,3 +123,8 @@ async def test_a_refused_request_raises(nc: NATS, stream: str) -> None:
     finally:
         await missing.close()
     assert refused.value.status in {"404", "409", "503"}
+
+
+async def test_a_batch_below_one_is_refused(puller: Puller) -> None:
+    with pytest.raises(ValueError, match="batch"):
+        await puller.fetch(0, timeout=1)

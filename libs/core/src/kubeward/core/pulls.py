@@ -12,9 +12,10 @@ Here every request has its own reply subject under one wildcard subscription. Ev
 message any request delivers is kept and handed over (the server sent it to this
 consumer; dropping it would only delay it to a redelivery), but a status (404 no messages,
 408 expired) ends only the request it names. A fetch asks for what the stream holds now
-(``no_wait``); only when that is nothing does it long-poll, for one message, so no request
-stays open on the server after the fetch returns, then asks for the rest of the batch
-without waiting.
+(``no_wait``); only when that is nothing does it long-poll, for one message, then asks for
+the rest of the batch without waiting. So a request outlives its fetch only when another
+request's delivery answered the fetch first (or the wait for the server's answer ran out),
+and only until its expiry; what it still delivers is taken by the next fetch.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Puller:
 
         ``[]`` when the server said nothing came; ``TimeoutError`` when it did not answer at
         all (it is restarting, or the connection is down)."""
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
         msgs = self._take(batch)
         if len(msgs) < batch:
             msgs += (await self._pull(batch - len(msgs), None, timeout))[0]
