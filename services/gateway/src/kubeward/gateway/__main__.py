@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import uvicorn
 
+from kubeward.core import heap
 from kubeward.core.logs import configure_logging
 from kubeward.core.settings import load_settings
 from kubeward.gateway.app import create_app
@@ -15,8 +18,12 @@ def main() -> None:
     """Serve the gateway with uvicorn until SIGINT/SIGTERM."""
     settings = load_settings(Settings)
     configure_logging("gateway", settings.log_level)
+    app = create_app(settings)
+    # Once every lifespan has started, what start-up built leaves the collector. Here, not
+    # in create_app: the tests serve apps inside the test process, which must not freeze.
+    app.on_startup.append(partial(heap.settle, settings.gc_young_threshold))
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,

@@ -18,7 +18,7 @@ from litestar.types import Message, Scope
 from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
 
-from kubeward.core import heap, mongo
+from kubeward.core import mongo
 from kubeward.core.app_settings import AppSettings
 from kubeward.gateway.accounts import AuthController, UsersController
 from kubeward.gateway.admin import AdminSettingsController
@@ -165,8 +165,6 @@ def create_app(settings: Settings) -> Litestar:
             kube_lifespan,
             kure_feed_lifespan,
         ],
-        # After every lifespan above has started: what start-up built leaves the collector.
-        on_startup=[partial(heap.settle, settings.gc_young_threshold)],
         state=state,
         dependencies=dependencies(state),
         exception_handlers={HTTPException: http_exception, Exception: internal_error},
