@@ -33,7 +33,7 @@ async def security(ctx: ServiceContext) -> AsyncIterator[None]:
     # Writes are keyed upserts and sets, and a failed batch is redelivered.
     client = mongo.connect(settings.mongodb_url)
     db = mongo.database(client, settings.mongodb_db)
-    store = FindingStore(db)
+    store = FindingStore(db, settings.finding_seen_resolution_seconds)
     await store.ensure_indexes()
     trusted = Registries(db)
     await trusted.ensure()

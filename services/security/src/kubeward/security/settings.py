@@ -20,6 +20,9 @@ class Settings(BaseSettings, kw_only=True, frozen=True):
     failed_pod_scan_window_seconds: float = 0.25
     """Failed pods' manifests are scanned in batches gathered over this long after the first
     arrives (their findings appear that much later; ``0``: each fetch at once)."""
+    finding_seen_resolution_seconds: float = 60.0
+    """A finding raised again unchanged has its ``last_seen`` rewritten only when it is older
+    than this (a failed pod's findings are raised again on each of its reports)."""
     list_yield_seconds: float = 2.0
     """While findings, manifests or failed pods arrive, findings pages are read one at a
     time, in slices, with at most a third of the time; the longest a page waits in all

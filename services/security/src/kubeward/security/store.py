@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
@@ -40,6 +40,10 @@ TITLES = "security_rule_titles"
 SHARED_TTL_SECONDS = 5.0
 """How old the NetworkPolicy namespaces a scan uses may be: every failed pod's scan asked
 MongoDB; a NetworkPolicy stored or deleted by another replica counts within this time."""
+SEEN_RESOLUTION_SECONDS = 60.0
+"""How stale a finding's ``last_seen`` may be: a scan that raises a finding again with the
+same fields rewrites it only when its ``last_seen`` is older than this (on SecantusDB an
+update costs 1-2 ms whatever it changes, and failed pods are scanned on every report)."""
 LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
 _DUPLICATE_KEY = 11000
 _LOOKUP_CHUNK = 100
@@ -64,8 +68,16 @@ def iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
-_INTERNAL = ("_id", "key", "first_seen", "last_seen", "created_by")
-"""Stored fields the API does not show (``created_by``: see :meth:`FindingStore.upsert`)."""
+_INTERNAL = ("_id", "key", "first_seen", "last_seen", "created_by", "digest")
+"""Stored fields the API does not show (``created_by``: see :meth:`FindingStore.upsert`;
+``digest``: :func:`digest_of`)."""
+
+
+def digest_of(fields: Mapping[str, Any]) -> str:
+    """A short digest of a finding's scanner fields, stored beside them, so a rescan can
+    tell an unchanged finding from the stored key alone."""
+    encoded = msgspec.json.encode(fields, order="deterministic")
+    return hashlib.blake2b(encoded, digest_size=12).hexdigest()
 
 
 def to_api(doc: Mapping[str, Any]) -> SecurityFinding:
@@ -107,7 +119,10 @@ class Scanned(NamedTuple):
 class FindingStore:
     """Reads and writes of findings and scanned manifests."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], seen_resolution: float = SEEN_RESOLUTION_SECONDS
+    ) -> None:
+        self._seen_resolution = timedelta(seconds=seen_resolution)
         self._col: AsyncCollection[Document] = db[FINDINGS]
         self._manifests: AsyncCollection[Document] = db[MANIFESTS]
         self._counters: AsyncCollection[Document] = db[COUNTERS]
@@ -149,7 +164,8 @@ class FindingStore:
             existing = await self._col.find_one({"key": key}, {"_id": 1})
             if existing is not None:
                 await self._col.update_one(
-                    {"_id": existing["_id"]}, {"$set": {**fields, "last_seen": now}}
+                    {"_id": existing["_id"]},
+                    {"$set": {**fields, "digest": digest_of(fields), "last_seen": now}},
                 )
                 doc = await self._col.find_one({"_id": existing["_id"]})
                 if doc is not None:
@@ -159,6 +175,7 @@ class FindingStore:
                 "_id": await mongo.next_id(self._counters, FINDINGS),
                 "key": key,
                 **fields,
+                "digest": digest_of(fields),
                 "first_seen": now,
                 "last_seen": now,
                 "dismissed": False,
@@ -188,9 +205,11 @@ class FindingStore:
     async def replace_builtin_many(self, scanned: Sequence[Scanned]) -> list[list[Document]]:
         """Make the built-in scanner's findings about each resource exactly its
         ``findings`` (key, fields): update those already stored, insert the others, delete
-        the ones a new scan no longer raised. Returns, per resource, the new records and
-        those an earlier try of the same scan (``created_by``, as in :meth:`upsert`) created:
-        a crash may have kept their feed events from going out.
+        the ones a new scan no longer raised (a finding raised again unchanged is rewritten
+        only when its ``last_seen`` is older than the store's ``seen_resolution``). Returns,
+        per resource, the new records and those an earlier try of the same scan
+        (``created_by``, as in :meth:`upsert`) created: a crash may have kept their feed
+        events from going out.
 
         A few round trips for the whole batch, whatever its resources and findings: the
         stored findings are read by the indexed resource fields, one read per kind and
@@ -199,6 +218,7 @@ class FindingStore:
         one go, new records inserted together and the rest updated in one bulk write.
         """
         now = utcnow()
+        seen_since = now - self._seen_resolution
         existing = await self._stored_findings(scanned)
         fresh: list[tuple[int, str, Document]] = []  # (resource index, key, fields)
         updates: list[UpdateOne] = []
@@ -216,9 +236,14 @@ class FindingStore:
                 if key not in stored:
                     fresh.append((index, key, fields))
                     continue
-                updates.append(
-                    UpdateOne({"_id": stored[key]["_id"]}, {"$set": {**fields, "last_seen": now}})
-                )
+                old, digest = stored[key], digest_of(fields)
+                if old.get("digest") != digest or old["last_seen"] < seen_since:
+                    updates.append(
+                        UpdateOne(
+                            {"_id": old["_id"]},
+                            {"$set": {**fields, "digest": digest, "last_seen": now}},
+                        )
+                    )
                 if announce_again(stored[key], item.created_by):
                     earlier.append(stored[key]["_id"])
         created: list[list[Document]] = [[] for _ in scanned]
@@ -229,6 +254,7 @@ class FindingStore:
                     "_id": i,
                     "key": key,
                     **fields,
+                    "digest": digest_of(fields),
                     "first_seen": now,
                     "last_seen": now,
                     "dismissed": False,
@@ -266,12 +292,20 @@ class FindingStore:
         self, scanned: Sequence[Scanned]
     ) -> dict[tuple[str, str, str], dict[str, Document]]:
         """The stored findings of ``scanned``'s resources: resource -> key -> record (its
-        ``_id``, ``key``, ``source`` and ``created_by``)."""
+        ``_id``, ``key``, ``source``, ``created_by``, ``digest`` and ``last_seen``)."""
         names: dict[tuple[str, str], set[str]] = {}
         for item in scanned:
             names.setdefault((item.kind, item.namespace), set()).add(item.name)
         found: dict[tuple[str, str, str], dict[str, Document]] = {}
-        projection = {"_id": 1, "key": 1, "source": 1, "created_by": 1, "resource_name": 1}
+        projection = {
+            "_id": 1,
+            "key": 1,
+            "source": 1,
+            "created_by": 1,
+            "resource_name": 1,
+            "digest": 1,
+            "last_seen": 1,
+        }
         for (kind, namespace), wanted in names.items():
             ordered = sorted(wanted)
             for first in range(0, len(ordered), _LOOKUP_CHUNK):
