@@ -244,8 +244,8 @@ class FindingStore:
                             {"$set": {**fields, "digest": digest, "last_seen": now}},
                         )
                     )
-                if announce_again(stored[key], item.created_by):
-                    earlier.append(stored[key]["_id"])
+                if announce_again(old, item.created_by):
+                    earlier.append(old["_id"])
         created: list[list[Document]] = [[] for _ in scanned]
         if fresh:
             ids = await mongo.reserve_ids(self._counters, FINDINGS, len(fresh))
