@@ -166,6 +166,30 @@ async def test_findings_raised_again_unchanged_are_not_rewritten_until_last_seen
         await client.close()
 
 
+async def test_a_finding_another_writer_changed_is_rewritten_by_the_next_scan(
+    mongo_url: str, mongo_db_name: str
+) -> None:
+    """The digest follows every write of a finding's fields: a finding an external scanner
+    reported under the same key is not mistaken for the built-in one left unchanged."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
+    try:
+        store = FindingStore(client[mongo_db_name], seen_resolution=3600)
+        await store.ensure_indexes()
+        key, fields = finding("checkout-0", "privileged")
+        scan = [Scanned("Pod", "shop", "checkout-0", [(key, fields)])]
+        await store.replace_builtin_many(scan)
+        external = fields | {"source": "scanner", "severity": "low"}
+        _, new = await store.upsert(key, external)
+        assert not new
+        await store.replace_builtin_many(scan)
+        stored = await client[mongo_db_name][FINDINGS].find_one({"key": key})
+        assert stored is not None
+        assert stored["source"] == "builtin"  # "scanner" had the scan been skipped
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()
+
+
 def pod(name: str, image: str) -> dict[str, object]:
     """A Pod manifest as scans store it."""
     return {
