@@ -117,77 +117,68 @@ async def test_a_batch_of_resources_costs_a_few_round_trips_not_a_few_per_resour
 
 
 async def test_findings_raised_again_unchanged_are_not_rewritten_until_last_seen_ages(
-    mongo_url: str, mongo_db_name: str
+    watched: tuple[AsyncMongoClient[Document], Commands], mongo_db_name: str
 ) -> None:
     """A failed pod's findings are raised on each of its reports: unchanged ones are left
     as stored while their ``last_seen`` is within the resolution (on SecantusDB an update
     costs 1-2 ms whatever it changes); changed fields are written at once."""
-    commands = Commands()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
-    try:
-        store = FindingStore(client[mongo_db_name], seen_resolution=3600)
-        await store.ensure_indexes()
-        pods = [f"checkout-{n}" for n in range(5)]
-        scans = [Scanned("Pod", "shop", p, [finding(p, "privileged")]) for p in pods]
-        await store.replace_builtin_many(scans)
-        findings = client[mongo_db_name][FINDINGS]
-        before = {d["key"]: d async for d in findings.find()}
+    client, commands = watched
+    store = FindingStore(client[mongo_db_name], seen_resolution=3600)
+    await store.ensure_indexes()
+    pods = [f"checkout-{n}" for n in range(5)]
+    scans = [Scanned("Pod", "shop", p, [finding(p, "privileged")]) for p in pods]
+    await store.replace_builtin_many(scans)
+    findings = client[mongo_db_name][FINDINGS]
+    before = {d["key"]: d async for d in findings.find()}
 
-        commands.clear()
-        assert await store.replace_builtin_many(scans) == [[]] * 5
-        assert commands.names == ["find"]  # read, nothing written
-        assert {d["key"]: d async for d in findings.find()} == before
+    commands.clear()
+    assert await store.replace_builtin_many(scans) == [[]] * 5
+    assert commands.names == ["find"]  # read, nothing written
+    assert {d["key"]: d async for d in findings.find()} == before
 
-        key, fields = finding("checkout-0", "privileged")
-        changed = [Scanned("Pod", "shop", "checkout-0", [(key, fields | {"severity": "high"})])]
-        commands.clear()
-        await store.replace_builtin_many([*changed, *scans[1:]])
-        assert commands.names == ["find", "update"]
-        stored = await findings.find_one({"key": key})
-        assert stored is not None
-        assert stored["severity"] == "high"
-        assert stored["last_seen"] >= before[key]["last_seen"]
+    key, fields = finding("checkout-0", "privileged")
+    changed = [Scanned("Pod", "shop", "checkout-0", [(key, fields | {"severity": "high"})])]
+    commands.clear()
+    await store.replace_builtin_many([*changed, *scans[1:]])
+    assert commands.names == ["find", "update"]
+    stored = await findings.find_one({"key": key})
+    assert stored is not None
+    assert stored["severity"] == "high"
+    assert stored["last_seen"] >= before[key]["last_seen"]
 
-        # Past the resolution a rescan moves last_seen (here: none, and an old last_seen).
-        long_ago = before[key]["last_seen"].replace(year=2020)
-        await findings.update_many({}, {"$set": {"last_seen": long_ago}})
-        eager = FindingStore(client[mongo_db_name], seen_resolution=0)
-        commands.clear()
-        await eager.replace_builtin_many(scans[1:])
-        assert commands.names == ["find", "update"]
-        for p in pods[1:]:
-            key = finding(p, "privileged")[0]
-            after = await findings.find_one({"key": key})
-            assert after is not None
-            assert after["last_seen"] >= before[key]["last_seen"] > long_ago
-            assert after["first_seen"] == before[key]["first_seen"]
-    finally:
-        await client.drop_database(mongo_db_name)
-        await client.close()
+    # Past the resolution a rescan moves last_seen (here: none, and an old last_seen).
+    long_ago = before[key]["last_seen"].replace(year=2020)
+    await findings.update_many({}, {"$set": {"last_seen": long_ago}})
+    eager = FindingStore(client[mongo_db_name], seen_resolution=0)
+    commands.clear()
+    await eager.replace_builtin_many(scans[1:])
+    assert commands.names == ["find", "update"]
+    for p in pods[1:]:
+        key = finding(p, "privileged")[0]
+        after = await findings.find_one({"key": key})
+        assert after is not None
+        assert after["last_seen"] >= before[key]["last_seen"] > long_ago
+        assert after["first_seen"] == before[key]["first_seen"]
 
 
 async def test_a_finding_another_writer_changed_is_rewritten_by_the_next_scan(
-    mongo_url: str, mongo_db_name: str
+    watched: tuple[AsyncMongoClient[Document], Commands], mongo_db_name: str
 ) -> None:
     """The digest follows every write of a finding's fields: a finding an external scanner
     reported under the same key is not mistaken for the built-in one left unchanged."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
-    try:
-        store = FindingStore(client[mongo_db_name], seen_resolution=3600)
-        await store.ensure_indexes()
-        key, fields = finding("checkout-0", "privileged")
-        scan = [Scanned("Pod", "shop", "checkout-0", [(key, fields)])]
-        await store.replace_builtin_many(scan)
-        external = fields | {"source": "scanner", "severity": "low"}
-        _, new = await store.upsert(key, external)
-        assert not new
-        await store.replace_builtin_many(scan)
-        stored = await client[mongo_db_name][FINDINGS].find_one({"key": key})
-        assert stored is not None
-        assert stored["source"] == "builtin"  # "scanner" had the scan been skipped
-    finally:
-        await client.drop_database(mongo_db_name)
-        await client.close()
+    client, _ = watched
+    store = FindingStore(client[mongo_db_name], seen_resolution=3600)
+    await store.ensure_indexes()
+    key, fields = finding("checkout-0", "privileged")
+    scan = [Scanned("Pod", "shop", "checkout-0", [(key, fields)])]
+    await store.replace_builtin_many(scan)
+    external = fields | {"source": "scanner", "severity": "low"}
+    _, new = await store.upsert(key, external)
+    assert not new
+    await store.replace_builtin_many(scan)
+    stored = await client[mongo_db_name][FINDINGS].find_one({"key": key})
+    assert stored is not None
+    assert stored["source"] == "builtin"  # "scanner" had the scan been skipped
 
 
 def pod(name: str, image: str) -> dict[str, object]:
