@@ -82,6 +82,7 @@ from bench.ws_clients import (
     read_frames,
     receivers,
 )
+from kubeward.core.bus import settled
 from kubeward.schemas import bus
 
 FEED_SUBJECT = bus.FEED_PREFIX + "bench"
@@ -382,7 +383,7 @@ async def nats_round_trip(url: str, count: int) -> Latencies:
             await msg.respond(msg.data)
 
         await responder.subscribe(RTT_SUBJECT, cb=echo)
-        await responder.flush()
+        await settled(responder)
         payload = feed_message(0, 0)
         for _ in range(min(200, count)):
             await requester.request(RTT_SUBJECT, payload, timeout=5)

@@ -26,6 +26,7 @@ from kubeward.core.bus import (
     ensure_streams,
     publish_all,
     publish_reply,
+    settled,
 )
 from kubeward.core.mongo import Document
 from kubeward.core.service import nothing, serving
@@ -42,11 +43,8 @@ async def answering_on(
     nats_url: str, subject: str, handler: RequestHandler, **options: Any
 ) -> AsyncIterator[NATS]:
     """``handler`` answering ``subject`` on a runtime of its own for the block; yields a
-    connection to ask it on.
-
-    The connection is made after the responder started: one made before was sometimes told
-    "no responders" on a fresh server, even for seconds (see docs/notes.md).
-    """
+    connection to ask it on, made after the responder started (one made before is
+    :func:`test_a_subscription_settled_is_seen_by_an_older_connection`'s case)."""
     runtime = BusRuntime("test", nats_url)
     runtime.requests(subject, handler, "test", **options)
     await runtime.start()
@@ -64,6 +62,29 @@ async def test_ensure_streams_is_idempotent(nc: NATS) -> None:
     await ensure_streams(js, bus.STREAMS)
     names = sorted(info.config.name or "" for info in await js.streams_info())
     assert names == sorted(s.name for s in bus.STREAMS)
+
+
+async def test_a_subscription_settled_is_seen_by_an_older_connection(nats_url: str) -> None:
+    """A request sent right after :func:`settled` on a fresh server is answered, from a
+    connection made before the responder subscribed (what the gateway's is to a restarted
+    service). With ``flush()`` alone, some of these were told "no responders"."""
+    asker = await nats.connect(nats_url)
+    responder = await nats.connect(nats_url)
+
+    async def echo(msg: Msg) -> None:
+        await msg.respond(msg.data)
+
+    unanswered: list[int] = []
+    for i in range(200):
+        await responder.subscribe(f"kubeward.rpc.test.settled.{i}", cb=echo)
+        await settled(responder)
+        try:
+            await asker.request(f"kubeward.rpc.test.settled.{i}", b"x", timeout=5)
+        except nats.errors.NoRespondersError:
+            unanswered.append(i)
+    await responder.close()
+    await asker.close()
+    assert unanswered == []
 
 
 async def test_request_without_responder_fails_fast(nc: NATS) -> None:

@@ -13,6 +13,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from kubeward.core.bus import settled
 from kubeward.failure_analyzer.report_view import ReportView
 from kubeward.failure_analyzer.traffic_link import TrafficLink, stamp
 from kubeward.schemas import bus
@@ -55,7 +56,7 @@ class TrafficStandIn:
     async def start(self) -> None:
         await self.nc.subscribe(bus.RPC_NETWORK_DROPS_MANY, cb=self._drops)
         await self.nc.subscribe(bus.RPC_NETWORK_IMPACT, cb=self._impact)
-        await self.nc.flush()
+        await settled(self.nc)
 
     async def _drops(self, msg: Msg) -> None:
         queries = msgspec.json.decode(msg.data, type=DropQueries).queries

@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from websockets.asyncio.client import connect
 
+from kubeward.core.bus import settled
 from kubeward.devstack import cluster_world as world
 from kubeward.devstack.testing import eventually
 from kubeward.devstack.testing import kguardian_wire as wire
@@ -131,7 +132,7 @@ class DropSearches:
 
     async def __aenter__(self) -> DropSearches:
         self._sub = await self._nc.subscribe(bus.RPC_NETWORK_DROPS_MANY, cb=self._seen)
-        await self._nc.flush()
+        await settled(self._nc)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -297,7 +297,7 @@ class BusRuntime:
         self.started = True
         await self.broker.start()
         # The server knows the responders before the service reports ready.
-        await self.broker.config.connection_state.connection.flush()
+        await bus.settled(self.broker.config.connection_state.connection)
 
     async def ping(self) -> bool:
         """Readiness check: the broker's connection is up."""

@@ -77,6 +77,20 @@ async def connect(
     )
 
 
+async def settled(nc: NATS) -> None:
+    """Return once the server has processed every command given to ``nc`` so far (a
+    subscription just made is then in force for every other connection).
+
+    Not ``nc.flush()`` alone: nats-py (2.9-2.16) writes its PING straight to the socket,
+    ahead of the commands still queued for its flusher task, so the PONG can come back
+    before the server saw a SUB made just before; a request from another connection
+    was then told "no responders" (docs/notes.md). By the time the first PONG is read, the
+    flusher has written the queue, so the second PING follows it on the wire.
+    """
+    await nc.flush()
+    await nc.flush()
+
+
 def server_urls(url: str) -> list[str]:
     """The servers of a ``NATS_URL`` value: one URL, or several separated by commas."""
     urls = [part.strip() for part in url.split(",") if part.strip()]
@@ -359,7 +373,7 @@ class ReplyInbox:
     async def start(self) -> None:
         """Subscribe to the inbox prefix."""
         self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_msg)
-        await self._nc.flush()
+        await settled(self._nc)
 
     async def stop(self) -> None:
         """Unsubscribe and fail every waiter."""
