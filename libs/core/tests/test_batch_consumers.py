@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from pymongo.errors import AutoReconnect
 
 from kubeward.core.batch_consumers import BatchConsumer, BatchHandler, BatchSpec, BusRuntime
 from kubeward.core.bus import ReplyInbox, dead_letter_id, ensure_streams
-from kubeward.devstack.testing import dead_letters, eventually
+from kubeward.devstack.testing import acked_through, dead_letters, eventually
 from kubeward.schemas import bus
 from kubeward.schemas.replies import Reply
 
@@ -28,6 +28,10 @@ SUBJECT = "kubeward.collect.test"
 async def _pending(nc: NATS, durable: str) -> tuple[int, int]:
     info = await nc.jetstream().consumer_info("COLLECT", durable)
     return info.num_pending, info.num_ack_pending
+
+
+def _acked(durable: str, nc: NATS, seq: int) -> Callable[[], Awaitable[bool]]:
+    return lambda: acked_through(nc.jetstream(), "COLLECT", durable, seq)
 
 
 @contextlib.asynccontextmanager
@@ -71,10 +75,8 @@ async def test_slow_batch_is_kept_in_progress_not_redelivered(nats_url: str, nc:
         await asyncio.sleep(3.5)  # the work itself: three ack_wait periods long
 
     async with running(nats_url, nc, "slow", slow, ack_wait=1.0):
-        await nc.jetstream().publish(SUBJECT, b"x")
-        await eventually(
-            lambda: _pending(nc, "slow"), lambda p: p == (0, 0), timeout=20, what="batch acked"
-        )
+        ack = await nc.jetstream().publish(SUBJECT, b"x")
+        await eventually(_acked("slow", nc, ack.seq), bool, timeout=20, what="batch acked")
     assert deliveries == [1]
 
 
@@ -90,9 +92,7 @@ async def test_failing_message_is_dead_lettered_after_max_deliver(nats_url: str,
     async with running(nats_url, nc, "broken", broken, max_deliver=2, retry_delay=0.1):
         ack = await nc.jetstream().publish(SUBJECT, b"payload")
         dead = await eventually(lambda: dead_letters(nc), lambda d: len(d) == 1, timeout=20)
-        await eventually(
-            lambda: _pending(nc, "broken"), lambda p: p == (0, 0), timeout=20, what="termed"
-        )
+        await eventually(_acked("broken", nc, ack.seq), bool, timeout=20, what="termed")
     headers = dead[0].headers or {}
     reason = "gave up after 2 deliveries: RuntimeError: boom"
     assert dead[0].data == b"payload"
@@ -145,10 +145,8 @@ async def test_handler_waiting_forever_is_given_back(nats_url: str, nc: NATS) ->
 
     options = {"ack_wait": 1.0, "retry_delay": 0.1, "handler_timeout": 1.0}
     async with running(nats_url, nc, "stuck", handler, **options) as (_, consumer):
-        await nc.jetstream().publish(SUBJECT, b"x")
-        await eventually(
-            lambda: _pending(nc, "stuck"), lambda p: p == (0, 0), timeout=20, what="batch acked"
-        )
+        ack = await nc.jetstream().publish(SUBJECT, b"x")
+        await eventually(_acked("stuck", nc, ack.seq), bool, timeout=20, what="batch acked")
         assert await consumer.is_healthy()
     assert deliveries == [1, 2]
 
@@ -167,10 +165,8 @@ async def test_a_batch_is_held_through_a_database_outage_not_redelivered(
         deliveries.extend(m.metadata.num_delivered for m in msgs)
 
     async with running(nats_url, nc, "outage", handler, max_deliver=2, retry_delay=0.05):
-        await nc.jetstream().publish(SUBJECT, b"x")
-        await eventually(
-            lambda: _pending(nc, "outage"), lambda p: p == (0, 0), timeout=20, what="acked"
-        )
+        ack = await nc.jetstream().publish(SUBJECT, b"x")
+        await eventually(_acked("outage", nc, ack.seq), bool, timeout=20, what="acked")
     assert (tries, deliveries) == (5, [1])
     assert await dead_letters(nc) == []
 
@@ -190,10 +186,8 @@ async def test_a_window_fills_the_batch_from_a_trickle(nats_url: str, nc: NATS) 
             lambda: _pending(nc, "window"), lambda p: p == (0, 1), timeout=10, what="fetched"
         )
         await js.publish(SUBJECT, b"2")
-        await js.publish(SUBJECT, b"3")
-        await eventually(
-            lambda: _pending(nc, "window"), lambda p: p == (0, 0), timeout=20, what="acked"
-        )
+        ack = await js.publish(SUBJECT, b"3")
+        await eventually(_acked("window", nc, ack.seq), bool, timeout=20, what="acked")
     assert sizes == [3]
 
 

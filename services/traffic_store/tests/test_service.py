@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 from kubeward.core.health import OK, health_report
 from kubeward.core.mongo import Document
 from kubeward.core.service import serving
-from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import acked_through, eventually
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficGroup
 from kubeward.traffic_store.app import traffic_store
@@ -55,16 +55,18 @@ async def test_the_consumers_keep_their_names_and_limits_and_each_is_in_health(
     async with serving("traffic-store", settings, traffic_store) as ctx:
         report = await health_report(ctx.name, ctx.checks, ctx.liveness)
         configs = {d: (await js.consumer_info(bus.TRAFFIC.name, d)).config for d in CONSUMERS}
-        await js.publish(
+        published = await js.publish(
             bus.TRAFFIC_POD,
             msgspec.msgpack.encode(PodTrafficBatch(groups=[PodTrafficGroup(1, None, [event])])),
         )
 
-        async def pending() -> tuple[int, int]:
-            info = await js.consumer_info(bus.TRAFFIC.name, f"{bus.CONSUMER_TRAFFIC_STORE}-pod")
-            return info.num_pending, info.num_ack_pending
-
-        await eventually(pending, lambda p: p == (0, 0), timeout=20, what="pod traffic acked")
+        durable = f"{bus.CONSUMER_TRAFFIC_STORE}-pod"
+        await eventually(
+            lambda: acked_through(js, bus.TRAFFIC.name, durable, published.seq),
+            bool,
+            timeout=20,
+            what="pod traffic acked",
+        )
     assert report.status == OK, report
     for durable in CONSUMERS:
         assert report.checks[f"consumer:{durable}"] is True

@@ -99,6 +99,18 @@ async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:
     return msgs
 
 
+async def acked_through(js: JetStreamContext, stream: str, durable: str, seq: int) -> bool:
+    """Whether durable consumer ``durable`` has acked every message of ``stream`` up to
+    sequence ``seq`` (a PubAck's) and holds none unacked.
+
+    Not ``num_pending == 0``: the server counts a new message into it after the PubAck, so
+    right after a publish it can read 0 before the consumer saw the message (1 in ~300 on
+    nats-server 2.9)."""
+    info = await js.consumer_info(stream, durable)
+    floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
+    return floor >= seq and not info.num_ack_pending
+
+
 async def dead_letters(nc: NATS) -> list[Msg]:
     """Everything in the dead-letter stream so far (nothing is acked)."""
     info = await nc.jetstream().stream_info(bus.DEADLETTER.name)
