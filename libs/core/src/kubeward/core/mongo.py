@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -11,6 +12,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
+T = TypeVar("T")
+
+IN_CHUNK = 100
+"""Values per ``$in`` list. SecantusDB matches each candidate against the whole list, so one
+list of n values costs O(n²): 800 ids took 476 ms as one list and 89 ms as lists of 100;
+5 000 took 17 s. MongoDB answers either shape in O(n)."""
 
 
 def connect(url: str, *, retry_writes: bool = False) -> AsyncMongoClient[Document]:
@@ -48,6 +55,27 @@ async def ping(client: AsyncMongoClient[Document]) -> bool:
     """True when the server answers ``ping``."""
     await client.admin.command("ping")
     return True
+
+
+def chunks(values: Iterable[T]) -> Iterable[Sequence[T]]:
+    """``values`` in lists of at most :data:`IN_CHUNK`, for ``$in`` filters."""
+    ordered = list(values)
+    for first in range(0, len(ordered), IN_CHUNK):
+        yield ordered[first : first + IN_CHUNK]
+
+
+async def find_in(
+    col: AsyncCollection[Document],
+    field: str,
+    values: Iterable[Any],
+    projection: dict[str, int] | None = None,
+    where: Document | None = None,
+) -> AsyncIterator[Document]:
+    """The documents of ``col`` whose ``field`` is one of ``values`` (and that match
+    ``where``), read in ``$in`` lists of :data:`IN_CHUNK`: O(values) on SecantusDB too."""
+    for chunk in chunks(values):
+        async for doc in col.find({**(where or {}), field: {"$in": list(chunk)}}, projection):
+            yield doc
 
 
 async def ensure_counter(counters: AsyncCollection[Document], name: str) -> None:

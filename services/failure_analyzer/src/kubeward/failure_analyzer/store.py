@@ -269,7 +269,7 @@ class FailureStore:
     async def open_records(self, pods: Sequence[tuple[str, str]]) -> dict[str, Document]:
         """The open records of (namespace, pod name) pairs, by ``open_key``: one read."""
         keys = [open_key(namespace, pod_name) for namespace, pod_name in pods]
-        return {doc["open_key"]: doc async for doc in self._col.find({"open_key": {"$in": keys}})}
+        return {doc["open_key"]: doc async for doc in mongo.find_in(self._col, "open_key", keys)}
 
     async def record_many(
         self, items: Sequence[Recording], existing: Mapping[str, Document] | None = None
@@ -347,7 +347,7 @@ class FailureStore:
                 outcomes[index] = (Outcome.CREATED, doc)
         if updates and (careful or matched < len(updates)):
             read = [planned[n][1]["_id"] for n in updates]
-            after = {doc["_id"]: doc async for doc in self._col.find({"_id": {"$in": read}})}
+            after = {doc["_id"]: doc async for doc in mongo.find_in(self._col, "_id", read)}
             for n in updates:
                 index, doc = planned[n]
                 stored = after.get(doc["_id"])
@@ -505,8 +505,7 @@ class FailureStore:
         if not logs:
             return
         older = [record_id for record_id in logs if record_id not in created]
-        found = self._logs.find({"_id": {"$in": older}}) if older else None
-        stored = {doc.pop("_id"): doc async for doc in found} if found is not None else {}
+        stored = {doc.pop("_id"): doc async for doc in mongo.find_in(self._logs, "_id", older)}
         ops = []
         for record_id, new in logs.items():
             old = stored.get(record_id)

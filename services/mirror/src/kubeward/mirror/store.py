@@ -14,6 +14,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.mirror.pod_state import DELETED
 
@@ -117,5 +118,4 @@ class MirrorStore:
 
     async def known_ids(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` have a record."""
-        cursor = self.col.find({"_id": {"$in": ids}}, {"_id": 1})
-        return {str(doc["_id"]) async for doc in cursor}
+        return {str(doc["_id"]) async for doc in mongo.find_in(self.col, "_id", ids, {"_id": 1})}

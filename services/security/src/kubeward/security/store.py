@@ -46,8 +46,6 @@ same fields rewrites it only when its ``last_seen`` is older than this (on Secan
 update costs 1-2 ms whatever it changes, and failed pods are scanned on every report)."""
 LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
 _DUPLICATE_KEY = 11000
-_LOOKUP_CHUNK = 100
-"""Values per ``$in`` list: SecantusDB matches each candidate against the whole list."""
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
 
 
@@ -275,10 +273,10 @@ class FindingStore:
                     created[index].append(doc)
         if updates:
             await self._col.bulk_write(updates, ordered=False)
-        for first in range(0, len(stale), _LOOKUP_CHUNK):
-            await self._col.delete_many({"_id": {"$in": stale[first : first + _LOOKUP_CHUNK]}})
+        for chunk in mongo.chunks(stale):
+            await self._col.delete_many({"_id": {"$in": list(chunk)}})
         if earlier:  # a handful at most: findings of resources this message scanned before
-            again = {doc["_id"]: doc async for doc in self._col.find({"_id": {"$in": earlier}})}
+            again = {doc["_id"]: doc async for doc in mongo.find_in(self._col, "_id", earlier)}
             for index, item in enumerate(scanned):
                 stored = existing.get((item.kind, item.namespace, item.name), {})
                 created[index] += [
@@ -307,14 +305,12 @@ class FindingStore:
             "last_seen": 1,
         }
         for (kind, namespace), wanted in names.items():
-            ordered = sorted(wanted)
-            for first in range(0, len(ordered), _LOOKUP_CHUNK):
-                chunk = ordered[first : first + _LOOKUP_CHUNK]
-                query: Document = {"resource_type": kind, "namespace": namespace}
-                query["resource_name"] = chunk[0] if len(chunk) == 1 else {"$in": chunk}
-                async for doc in self._col.find(query, projection):
-                    resource = (kind, namespace, str(doc["resource_name"]))
-                    found.setdefault(resource, {})[doc["key"]] = doc
+            where = {"resource_type": kind, "namespace": namespace}
+            async for doc in mongo.find_in(
+                self._col, "resource_name", sorted(wanted), projection, where
+            ):
+                resource = (kind, namespace, str(doc["resource_name"]))
+                found.setdefault(resource, {})[doc["key"]] = doc
         return found
 
     async def set_dismissed(self, finding_id: int, dismissed: bool) -> Document | None:
@@ -501,10 +497,8 @@ class FindingStore:
         """The stored manifests among ``keys``: key -> digest (``None`` for one stored
         before digests were kept)."""
         found: dict[str, str | None] = {}
-        for first in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[first : first + _LOOKUP_CHUNK]
-            async for doc in self._manifests.find({"_id": {"$in": chunk}}, {"digest": 1}):
-                found[str(doc["_id"])] = doc.get("digest")
+        async for doc in mongo.find_in(self._manifests, "_id", keys, {"digest": 1}):
+            found[str(doc["_id"])] = doc.get("digest")
         return found
 
     async def manifest(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ import msgspec
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.schemas.network import (
     Caller,
@@ -47,8 +48,6 @@ MAX_PEERS = 20
 MAX_EVIDENCE = 5
 MAX_CALLERS = 200
 _CLUSTER_SUFFIX = ".svc.cluster.local"
-_LOOKUP_CHUNK = 100
-"""Pods per ``_id`` list (SecantusDB matches each candidate against the whole list)."""
 _NAME = re.compile(r"[^a-z0-9-]+")
 
 
@@ -126,12 +125,11 @@ class FailureTraffic:
     async def drops_many(self, queries: list[DropQuery]) -> DropReports:
         """:meth:`drops` for each query, and the newest sightings stored (of a DROP, of any
         flow): the spans and the pods' inventory entries are read once for all (one ``_id``
-        list per :data:`_LOOKUP_CHUNK` pods)."""
+        list per :data:`~kubeward.core.mongo.IN_CHUNK` pods)."""
         names = sorted({q.pod_name for q in queries})
-        chunks = [names[i : i + _LOOKUP_CHUNK] for i in range(0, len(names), _LOOKUP_CHUNK)]
         # Independent reads, sent together: a report waits for this answer.
         (newest_flow, newest_drop), found = await asyncio.gather(
-            newest_sightings(self._db), self._pods_by_name(chunks)
+            newest_sightings(self._db), self._pods_by_name(names)
         )
         for name in names:
             self._docs[name] = found.get(name)
@@ -144,12 +142,8 @@ class FailureTraffic:
                 reports.append(await self._drops(q, workload, ips))
         return DropReports(reports=reports, newest_drop=newest_drop, newest_flow=newest_flow)
 
-    async def _pods_by_name(self, chunks: list[list[str]]) -> dict[str, Document]:
-        found: dict[str, Document] = {}
-        for chunk in chunks:
-            async for doc in self._pods.find({"_id": {"$in": chunk}}):
-                found[str(doc["_id"])] = doc
-        return found
+    async def _pods_by_name(self, names: list[str]) -> dict[str, Document]:
+        return {str(doc["_id"]): doc async for doc in mongo.find_in(self._pods, "_id", names)}
 
     async def _drops(self, q: DropQuery, workload: Workload, ips: list[str]) -> DropReport:
         window = _Window(self._db, q.since, q.until)

@@ -20,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.schemas.http_traffic import (
     PROTOCOLS,
@@ -277,8 +278,7 @@ class HttpEntities:
     ) -> dict[str, Document]:
         """The stored documents among ``ids`` (only ``fields``), keyed by id."""
         projection = {"_id": 1} | dict.fromkeys(fields, 1)
-        found = await col.find({"_id": {"$in": sorted(ids)}}, projection).to_list()
-        return {doc["_id"]: doc for doc in found}
+        return {doc["_id"]: doc async for doc in mongo.find_in(col, "_id", sorted(ids), projection)}
 
 
 def _parsed(text: str | None) -> Any:

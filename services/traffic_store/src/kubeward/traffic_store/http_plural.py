@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from pymongo.asynchronous.collection import AsyncCollection
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.schemas.arkyn import ArkynCommand, ExchangeIn, SourceUpdate
 from kubeward.schemas.http_traffic import (
@@ -282,7 +283,7 @@ class PluralApi:
 
         async def by_id(col: AsyncCollection[Document], key: str) -> dict[str, Document]:
             ids = sorted({str(d[key]) for d in docs})
-            return {doc["_id"]: doc for doc in await col.find({"_id": {"$in": ids}}).to_list()}
+            return {doc["_id"]: doc async for doc in mongo.find_in(col, "_id", ids)}
 
         domains = await by_id(ent.domains, "domainId")
         pathnames = await by_id(ent.pathnames, "pathnameId")

@@ -30,6 +30,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficGroup
 
@@ -38,8 +39,6 @@ KEEP_SECONDS = 24 * 3600.0
 """How long a claim is kept (a day: far beyond the bus's redelivery delays)."""
 PRUNE_EVERY_SECONDS = 60.0
 _DUPLICATE_KEY = 11000
-_LOOKUP_CHUNK = 100
-"""``_id`` values per ``$in`` lookup (SecantusDB matches each candidate against the list)."""
 
 
 def claim_id(group: PodTrafficGroup) -> str:
@@ -72,7 +71,7 @@ class OriginClaims:
 
         A group no message claimed yet goes to the lowest sequence carrying it; one already
         claimed stays with its claimant. One round trip when nothing was claimed before,
-        plus one lookup per :data:`_LOOKUP_CHUNK` groups that were.
+        plus one lookup per :data:`~kubeward.core.mongo.IN_CHUNK` groups that were.
         """
         wanted: dict[str, int] = {}
         for seq, batch in sorted(messages, key=lambda m: m[0]):
@@ -102,10 +101,8 @@ class OriginClaims:
     async def _owners(self, ids: list[str]) -> dict[str, int]:
         """Who claimed each of ``ids`` (all stored: their inserts hit the duplicate key)."""
         found: dict[str, int] = {}
-        for first in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[first : first + _LOOKUP_CHUNK]
-            async for doc in self._col.find({"_id": {"$in": chunk}}, {"by": 1}):
-                found[doc["_id"]] = int(doc["by"])
+        async for doc in mongo.find_in(self._col, "_id", ids, {"by": 1}):
+            found[doc["_id"]] = int(doc["by"])
         missing = set(ids) - found.keys()
         if missing:  # pruned between the insert and the lookup: nobody else applies them
             raise RuntimeError(f"{len(missing)} claims vanished while being read; try again")

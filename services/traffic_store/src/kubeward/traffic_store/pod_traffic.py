@@ -14,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from kubeward.core import mongo
 from kubeward.core.mongo import Document
 from kubeward.core.windows import matcher, micros, stamp, walk_down
 from kubeward.schemas.replies import Reply, error
@@ -39,7 +40,6 @@ later messages to the same flow could count twice."""
 KNOWN_FLOWS = 200_000
 """Flow keys a store remembers as stored (to skip the insert attempt for them), at most;
 past it the memory starts again empty."""
-_LOOKUP_CHUNK = 100
 SETTLE_ROUNDS = 5
 """Rounds of :meth:`PodTrafficStore._settle` before a batch fails (and is tried again)."""
 _NONE: frozenset[int] = frozenset()
@@ -180,8 +180,7 @@ class PodTrafficStore:
         For a redelivered message: its first delivery may have written its flows and died
         before announcing them; the redelivery finds them stored and creates nothing.
         One ``_id`` lookup per flow of the messages (a filter on another field would make
-        SecantusDB scan), in ``$in`` lists of ``_LOOKUP_CHUNK`` (SecantusDB matches each
-        candidate against the whole list: 5 000 ids took 17 s, 100 ids 20 ms); the
+        SecantusDB scan), in ``$in`` lists of :data:`~kubeward.core.mongo.IN_CHUNK`; the
         sequence is checked here.
         """
         keys = {key for _seq, batch in messages for key in fold(batch.groups, self._ephemeral)}
@@ -190,14 +189,11 @@ class PodTrafficStore:
         seqs = {seq for seq, _batch in messages}
         projection = dict.fromkeys((*_ROW_FIELDS, "created_seq"), 1)
         found: list[NewFlow] = []
-        ordered = sorted(keys)
-        for first in range(0, len(ordered), _LOOKUP_CHUNK):
-            chunk = ordered[first : first + _LOOKUP_CHUNK]
-            async for doc in self._col.find({"_id": {"$in": chunk}}, projection):
-                if doc.get("created_seq") in seqs:
-                    fields = {f: doc[f] for f in _ROW_FIELDS if f in doc}
-                    row = msgspec.convert(fields, PodTrafficEvent)
-                    found.append(NewFlow(doc["_id"], doc["created_seq"], row))
+        async for doc in mongo.find_in(self._col, "_id", sorted(keys), projection):
+            if doc.get("created_seq") in seqs:
+                fields = {f: doc[f] for f in _ROW_FIELDS if f in doc}
+                row = msgspec.convert(fields, PodTrafficEvent)
+                found.append(NewFlow(doc["_id"], doc["created_seq"], row))
         return found
 
     def _remember(self, keys: Iterable[str]) -> None:
@@ -242,12 +238,13 @@ class PodTrafficStore:
 
         Either another writer created the flow a moment ago, or some of the sequences were
         applied before (a redelivery, or a second try after an outage): each flow's
-        ``applied`` sequences are read (one ``_id`` lookup per :data:`_LOOKUP_CHUNK` flows)
-        and the parts of the messages not applied yet go out as one guarded upsert per flow,
-        in one bulk write. A flow another writer touched in between fails its guard again
-        and is looked at once more. A batch tried again after a crash is every flow of it:
-        one round trip per flow here took ~4 ms each (a journaled write on SecantusDB) and
-        held traffic-store for minutes at 20 k flows.
+        ``applied`` sequences are read (one ``_id`` lookup per
+        :data:`~kubeward.core.mongo.IN_CHUNK` flows) and the parts of the messages not
+        applied yet go out as one guarded upsert per flow, in one bulk write. A flow another
+        writer touched in between fails its guard again and is looked at once more. A batch
+        tried again after a crash is every flow of it: one round trip per flow here took
+        ~4 ms each (a journaled write on SecantusDB) and held traffic-store for minutes at
+        20 k flows.
         """
         pending = {op.key: op for op in ops}
         created: set[str] = set()
@@ -280,10 +277,8 @@ class PodTrafficStore:
     async def _applied(self, keys: list[str]) -> dict[str, frozenset[int]]:
         """The ``applied`` sequences of each stored flow of ``keys``."""
         found: dict[str, frozenset[int]] = {}
-        for first in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[first : first + _LOOKUP_CHUNK]
-            async for doc in self._col.find({"_id": {"$in": chunk}}, {"applied": 1}):
-                found[doc["_id"]] = frozenset(doc.get("applied", ()))
+        async for doc in mongo.find_in(self._col, "_id", keys, {"applied": 1}):
+            found[doc["_id"]] = frozenset(doc.get("applied", ()))
         return found
 
     async def query(self, q: PodTrafficQuery, max_page: int) -> Reply:

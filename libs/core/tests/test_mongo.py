@@ -1,0 +1,48 @@
+"""``kubeward.core.mongo`` look-ups against the session's SecantusDB."""
+
+from __future__ import annotations
+
+from pymongo import AsyncMongoClient, monitoring
+
+from kubeward.core import mongo
+from kubeward.core.mongo import Document
+
+
+class _Finds(monitoring.CommandListener):
+    """The filters of the ``find`` commands a client sent."""
+
+    def __init__(self) -> None:
+        self.filters: list[Document] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.filters.append(dict(event.command["filter"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_find_in_asks_in_lists_of_in_chunk_and_finds_every_match(
+    mongo_url: str, mongo_db_name: str
+) -> None:
+    finds = _Finds()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
+    col = client[mongo_db_name]["find_in"]
+    await col.insert_many([{"_id": i, "even": i % 2 == 0, "v": f"v{i}"} for i in range(300)])
+    wanted = [*range(0, 300, 2), *range(1, 300, 2), 1000, 1001]  # 302 ids, two not stored
+
+    everything = [doc async for doc in mongo.find_in(col, "_id", wanted, {"v": 1})]
+    evens = [d async for d in mongo.find_in(col, "_id", wanted, {"_id": 1}, {"even": True})]
+    none = [doc async for doc in mongo.find_in(col, "_id", [])]
+    await client.close()
+
+    assert sorted(d["_id"] for d in everything) == list(range(300))
+    assert all(d == {"_id": d["_id"], "v": f"v{d['_id']}"} for d in everything)
+    assert sorted(d["_id"] for d in evens) == list(range(0, 300, 2))
+    assert none == []
+    sizes = [len(f["_id"]["$in"]) for f in finds.filters]
+    assert sizes == [100, 100, 100, 2] * 2  # 302 ids, twice; nothing asked for none
+    assert all(f["even"] is True for f in finds.filters[4:])
