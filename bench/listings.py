@@ -56,6 +56,7 @@ from kubeward.devstack.stored_documents import (
     Document,
     finding_docs,
     flow_docs,
+    http_exchanges,
     http_records,
     http_world,
     stamp,
@@ -230,9 +231,16 @@ async def traffic_cases(
 # --- HTTP traffic -------------------------------------------------------------
 
 
-def http_docs(h: int, ids: dict[str, str], rng: random.Random) -> tuple[list[Document], list[int]]:
+EXCHANGES = 2000
+"""Distinct (request, response) pairs the records cycle through: every row of a page up to
+that size has its own, as in real traffic (the plural list reads each row's)."""
+
+
+def http_docs(
+    h: int, ids: dict[str, str], rng: random.Random, exchanges: Sequence[tuple[str, str]] = ()
+) -> tuple[list[Document], list[int]]:
     """``h`` records as :class:`HttpTrafficStore` stores them, and their times (Unix us)."""
-    records, origins = http_records(h, ids, rng)
+    records, origins = http_records(h, ids, rng, exchanges)
     return [traffic_document(r, o) for r, o in zip(records, origins, strict=True)], origins
 
 
@@ -244,7 +252,8 @@ async def http_cases(
     await entities.ensure_indexes()
     await HttpTrafficStore(db["http_traffic"], entities).ensure_indexes()
     ids = await http_world(entities.create)
-    docs, _origins = http_docs(h, ids, rng)
+    exchanges = await http_exchanges(entities.create, min(h, EXCHANGES))
+    docs, _origins = http_docs(h, ids, rng, exchanges)
     await fill(db, "http_traffic", docs)
     times_ = [d["ts"] for d in docs]
     await entities.counters.add(http_counters.traffic(ids["source"]), h, min(times_), max(times_))

@@ -19,7 +19,7 @@ Typical use::
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,28 +136,32 @@ def flow_docs(m: int, rng: random.Random) -> tuple[list[Document], list[int]]:
 # --- HTTP traffic -------------------------------------------------------------
 
 
-async def http_world(create: Callable[[HttpEntityCreate], Awaitable[Reply]]) -> dict[str, str]:
+Create = Callable[[HttpEntityCreate], Awaitable[Reply]]
+"""traffic-store's ``HttpEntities.create``."""
+
+
+async def _made(create: Create, kind: EntityKind, body: object, **ids: str) -> str:
+    reply = await create(HttpEntityCreate(kind=kind, body=msgspec.json.encode(body), **ids))
+    if not reply.ok:
+        raise RuntimeError(f"creating a {kind}: {reply.status} {reply.detail}")
+    return str(msgspec.json.decode(reply.body)["id"])
+
+
+async def http_world(create: Create) -> dict[str, str]:
     """A traffic source and one domain, pathname, request and response, made through
-    ``create`` (traffic-store's ``HttpEntities.create``): their ids by role (``source``,
-    ``domain``, ``pathname``, ``request``, ``response``)."""
-
-    async def make(kind: EntityKind, body: object, **ids: str) -> str:
-        req = HttpEntityCreate(kind=kind, body=msgspec.json.encode(body), **ids)
-        reply = await create(req)
-        if not reply.ok:
-            raise RuntimeError(f"creating a {kind}: {reply.status} {reply.detail}")
-        entity_id: str = msgspec.json.decode(reply.body)["id"]
-        return entity_id
-
-    source = await make("traffic-source", {"name": "Payments API"})
-    domain = await make(
-        "domain", {"value": "api.example.com", "protocol": "https"}, traffic_source_id=source
+    ``create``: their ids by role (``source``, ``domain``, ``pathname``, ``request``,
+    ``response``)."""
+    source = await _made(create, "traffic-source", {"name": "Payments API"})
+    domain = await _made(
+        create,
+        "domain",
+        {"value": "api.example.com", "protocol": "https"},
+        traffic_source_id=source,
     )
-    pathname = await make(
-        "pathname", {"value": "/v1/pay"}, traffic_source_id=source, domain_id=domain
+    pathname = await _made(
+        create, "pathname", {"value": "/v1/pay"}, traffic_source_id=source, domain_id=domain
     )
-    request = await make("request", {"headers": {}, "queryParams": {}})
-    response = await make("response", {"headers": {}})
+    request, response = (await http_exchanges(create, 1))[0]
     return {
         "source": source,
         "domain": domain,
@@ -167,18 +171,36 @@ async def http_world(create: Callable[[HttpEntityCreate], Awaitable[Reply]]) -> 
     }
 
 
+async def http_exchanges(create: Create, n: int) -> list[tuple[str, str]]:
+    """``n`` (request id, response id) pairs made through ``create``: real traffic records
+    each have their own, so a page of records reads as many of each."""
+    return [
+        (
+            await _made(create, "request", {"headers": {}, "queryParams": {}}),
+            await _made(create, "response", {"headers": {}}),
+        )
+        for _ in range(n)
+    ]
+
+
 def http_records(
-    h: int, ids: dict[str, str], rng: random.Random
+    h: int,
+    ids: dict[str, str],
+    rng: random.Random,
+    exchanges: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[HttpTraffic], list[int]]:
     """``h`` records of the entities ``ids`` (as :func:`http_world` returns them), newest
     first, and their times (Unix microseconds); about one in eight has ``level``
-    ``FATAL`` (status 500)."""
+    ``FATAL`` (status 500). With ``exchanges`` (:func:`http_exchanges`), record ``i`` has
+    request and response ``exchanges[i % len(exchanges)]``, else those of ``ids``."""
     end_us = int(END.replace(tzinfo=UTC).timestamp() * 1_000_000)
     origins = [end_us - us for us in spread(h, rng)]
+    pairs = exchanges or [(ids["request"], ids["response"])]
     records = []
     for i, origin in enumerate(origins):
         status = rng.choice((200, 200, 200, 201, 204, 302, 404, 500))
         moment = datetime.fromtimestamp(origin / 1e6, UTC)
+        request_id, response_id = pairs[i % len(pairs)]
         records.append(
             HttpTraffic(
                 id=uuid7(origin // 1000, f"bench:{i}".encode()),
@@ -190,8 +212,8 @@ def http_records(
                 traffic_source_id=ids["source"],
                 domain_id=ids["domain"],
                 pathname_id=ids["pathname"],
-                request_id=ids["request"],
-                response_id=ids["response"],
+                request_id=request_id,
+                response_id=response_id,
                 created_at=format_created_at(moment),
             )
         )
