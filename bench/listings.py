@@ -281,6 +281,10 @@ async def http_cases(
             ),
             ("/http-traffics (plural): page 1", plural),
             ("/http-traffics (plural): page 10", msgspec.structs.replace(plural, page=10)),
+            (
+                "/http-traffic-records (composed): page 1",
+                msgspec.structs.replace(plural, kind="http-traffic-records"),
+            ),
         ]
         for what, ask in cases:
             deep = isinstance(ask, ArkynCommand | HttpTrafficQuery) and ask.page > 1
