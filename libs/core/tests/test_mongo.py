@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
-
-
-class _Finds(monitoring.CommandListener):
-    """The filters of the ``find`` commands a client sent."""
-
-    def __init__(self) -> None:
-        self.filters: list[Document] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.filters.append(dict(event.command["filter"]))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+from kubeward.devstack.testing import Commands
 
 
 async def test_find_in_asks_in_lists_of_in_chunk_and_finds_every_match(
     mongo_url: str, mongo_db_name: str
 ) -> None:
-    finds = _Finds()
+    finds = Commands()
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[finds])
     col = client[mongo_db_name]["find_in"]
     await col.insert_many([{"_id": i, "even": i % 2 == 0, "v": f"v{i}"} for i in range(300)])
@@ -43,6 +27,6 @@ async def test_find_in_asks_in_lists_of_in_chunk_and_finds_every_match(
     assert all(d == {"_id": d["_id"], "v": f"v{d['_id']}"} for d in everything)
     assert sorted(d["_id"] for d in evens) == list(range(0, 300, 2))
     assert none == []
-    sizes = [len(f["_id"]["$in"]) for f in finds.filters]
+    sizes = [len(f["_id"]["$in"]) for f in finds.find_filters]
     assert sizes == [100, 100, 100, 2] * 2  # 302 ids, twice; nothing asked for none
-    assert all(f["even"] is True for f in finds.filters[4:])
+    assert all(f["even"] is True for f in finds.find_filters[4:])

@@ -15,14 +15,14 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.batch_consumers import BusRuntime
 from kubeward.core.bus import ensure_streams, stream_seq
 from kubeward.core.mongo import Document
 from kubeward.core.settlement import BatchSpec
-from kubeward.devstack.testing import eventually, stored_messages
+from kubeward.devstack.testing import Commands, eventually, stored_messages
 from kubeward.schemas import bus
 from kubeward.schemas.traffic import PodTrafficBatch, PodTrafficEvent, PodTrafficGroup
 from kubeward.traffic_store.app import PodTrafficWriter
@@ -224,30 +224,13 @@ async def test_two_replicas_share_the_consumer_and_count_every_hit_once(
     assert await announced(nc) == sorted({str(2000 + f) for f in range(FLOWS + MESSAGES)})
 
 
-class Writes(monitoring.CommandListener):
-    """Counts the write commands a client sends."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "update"):
-            self.count += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def test_a_big_window_tried_again_costs_a_few_writes_not_one_per_flow(
     mongo_url: str, mongo_db_name: str
 ) -> None:
     """After a crash every flow of the window is stored and partly applied: trying it again
     must not settle the flows one round trip each (at 20 k flows that held traffic-store
     for minutes in ``bench.faults``)."""
-    writes = Writes()
+    writes = Commands()
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[writes])
     try:
         col = client[mongo_db_name][COLLECTION]
@@ -266,19 +249,19 @@ async def test_a_big_window_tried_again_costs_a_few_writes_not_one_per_flow(
         first = PodTrafficStore(col, 32768)
         await first.ensure_indexes()
         await first.write(messages[:2])  # the first try got this far before the crash
-        writes.count = 0
+        writes.clear()
         again = PodTrafficStore(col, 32768)  # a restarted replica: no flow known
         outcome = await again.write(messages)
         assert outcome.new_flows == 0
         assert await totals(col) == (3 * flows, flows)
         # claims, insert_many, upserts, settled upserts
-        assert writes.count <= 5, writes.count
+        assert writes.writes() <= 5, writes.names
 
         # Known to be a retry (redelivered): what was applied is read, nothing written.
-        writes.count = 0
+        writes.clear()
         third = PodTrafficStore(col, 32768)
         assert (await third.write(messages, retried={1, 2, 3})).new_flows == 0
-        assert writes.count == 2  # the claims (found its own) and the listing span
+        assert writes.writes() == 2  # the claims (found its own) and the listing span
         assert await totals(col) == (3 * flows, flows)
     finally:
         await client.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, ReturnDocument
@@ -57,7 +57,7 @@ async def ping(client: AsyncMongoClient[Document]) -> bool:
     return True
 
 
-def chunks(values: Iterable[T]) -> Iterable[Sequence[T]]:
+def chunks(values: Iterable[T]) -> Iterator[list[T]]:
     """``values`` in lists of at most :data:`IN_CHUNK`, for ``$in`` filters."""
     ordered = list(values)
     for first in range(0, len(ordered), IN_CHUNK):
@@ -74,7 +74,7 @@ async def find_in(
     """The documents of ``col`` whose ``field`` is one of ``values`` (and that match
     ``where``), read in ``$in`` lists of :data:`IN_CHUNK`: O(values) on SecantusDB too."""
     for chunk in chunks(values):
-        async for doc in col.find({**(where or {}), field: {"$in": list(chunk)}}, projection):
+        async for doc in col.find({**(where or {}), field: {"$in": chunk}}, projection):
             yield doc
 
 

@@ -61,10 +61,14 @@ class Commands(monitoring.CommandListener):
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.find_filters: list[dict[str, Any]] = []
+        """The filter of each ``find`` command, in order."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
         self.sent.append((event.command_name, target if isinstance(target, str) else ""))
+        if event.command_name == "find":
+            self.find_filters.append(dict(event.command.get("filter", {})))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -81,9 +85,14 @@ class Commands(monitoring.CommandListener):
         """Collections of the ``find`` commands, in order."""
         return [collection for name, collection in self.sent if name == "find"]
 
+    def writes(self) -> int:
+        """``insert`` and ``update`` commands sent."""
+        return sum(name in ("insert", "update") for name in self.names)
+
     def clear(self) -> None:
         """Forget what was sent so far."""
         self.sent.clear()
+        self.find_filters.clear()
 
 
 async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:

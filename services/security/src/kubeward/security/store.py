@@ -274,7 +274,7 @@ class FindingStore:
         if updates:
             await self._col.bulk_write(updates, ordered=False)
         for chunk in mongo.chunks(stale):
-            await self._col.delete_many({"_id": {"$in": list(chunk)}})
+            await self._col.delete_many({"_id": {"$in": chunk}})
         if earlier:  # a handful at most: findings of resources this message scanned before
             again = {doc["_id"]: doc async for doc in mongo.find_in(self._col, "_id", earlier)}
             for index, item in enumerate(scanned):
