@@ -45,8 +45,8 @@ SEEN_RESOLUTION_SECONDS = 60.0
 same fields rewrites it only when its ``last_seen`` is older than this (on SecantusDB an
 update costs 1-2 ms whatever it changes, and failed pods are scanned on every report)."""
 LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
-_DUPLICATE_KEY = 11000
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
+_DUPLICATE_KEY = 11000
 
 
 def rule_keys(title: str, check: str) -> list[str]:
