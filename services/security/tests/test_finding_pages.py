@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 from pymongo import AsyncMongoClient
 
+from kubeward.core import facets
 from kubeward.core.mongo import Document
 from kubeward.devstack.stored_documents import finding_docs
-from kubeward.devstack.testing import CountedCalls
+from kubeward.devstack.testing import Commands, CountedCalls
 from kubeward.schemas.security import FindingQuery
-from kubeward.security.store import FindingStore, to_api
+from kubeward.security.store import FACETS_MARKER, FindingStore, to_api
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -145,3 +146,80 @@ async def test_a_page_read_in_slices_is_the_page_read_whole(store: FindingStore)
     assert [d["_id"] for d in sliced[0]] == [d["_id"] for d in whole[0]]
     assert sliced[1] == whole[1]
     assert pauses.count >= 50 // 10 - 1
+
+
+@pytest.fixture
+async def watched(
+    mongo_url: str, mongo_db_name: str
+) -> AsyncIterator[tuple[FindingStore, Commands]]:
+    """A store on a fresh database whose client's commands are recorded."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    store = FindingStore(client[mongo_db_name])
+    await store.ensure_indexes()
+    yield store, commands
+    await client.drop_database(mongo_db_name)
+    await client.close()
+
+
+async def test_a_filtered_page_reads_its_matches_not_the_rows_its_filter_skips(
+    watched: tuple[FindingStore, Commands],
+) -> None:
+    """Each filter is read through its facet: a rare value reads about its matches, a value
+    matching nothing reads nothing, whatever the findings stored around them."""
+    store, commands = watched
+    stored = await fill(store, 300)
+    critical = sorted((d["_id"] for d in stored if d["severity"] == "critical"), reverse=True)
+    for filters, expected in (
+        ({"severity": "critical"}, critical),
+        ({"resource_name": "app-77"}, [stored[77]["_id"]]),
+        ({"check": "no-such-check"}, []),
+        ({"namespace": "nowhere", "dismissed": None}, []),
+    ):
+        commands.clear()
+        assert await walk(store, limit=100, **filters) == expected, filters
+        # The id counter's document is one of the rows read.
+        assert commands.rows_read <= len(expected) + 2, (filters, commands.rows_read)
+        pages = [f for f in commands.find_filters if "dismissed" in f]
+        assert pages and all(facets.FIELD in f for f in pages), commands.find_filters
+    # Two filters: read by the first of FINDING_FACETS' order (the namespace), the
+    # severity applied to its rows.
+    commands.clear()
+    both = {"severity": "critical", "namespace": "payments"}
+    assert await walk(store, limit=100, **both) == [critical[-1]]
+    in_payments = sum(d["namespace"] == "payments" for d in stored)
+    assert commands.rows_read <= in_payments + 2, commands.rows_read
+
+
+async def test_findings_stored_before_facets_get_them_once(
+    watched: tuple[FindingStore, Commands], mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """A database written before facets: the first start gives every finding its facets and
+    drops the indexes they replaced; filters then list them; later starts read a marker."""
+    store, commands = watched
+    db = mongo[mongo_db_name]
+    await db.drop_collection("security_findings")
+    await db["security_counters"].delete_many({})
+    old = db["security_findings"]
+    await old.create_index([("dismissed", 1), ("_id", -1)])
+    await old.create_index([("rule_keys", 1), ("namespace", 1)])
+    docs = finding_docs(60, random.Random(3))
+    for doc in docs:
+        del doc[facets.FIELD]
+    await old.insert_many(docs)
+    await db["security_counters"].insert_one({"_id": "security_findings", "seq": len(docs)})
+
+    await store.ensure_indexes()
+    assert await old.count_documents({facets.FIELD: {"$exists": False}}) == 0
+    assert {"dismissed_1__id_-1", "rule_keys_1_namespace_1"}.isdisjoint(
+        await old.index_information()
+    )
+    assert await db["security_counters"].find_one({"_id": FACETS_MARKER}) is not None
+    high = [d["_id"] for d in reversed(docs) if d["severity"] == "high" and not d["dismissed"]]
+    assert high
+    assert await walk(store, limit=7, severity="high") == high
+    assert await store.purge_rule("host_path") == sum(d["check_name"] == "host_path" for d in docs)
+
+    commands.clear()
+    await store.ensure_indexes()
+    assert not [f for f in commands.find_filters if facets.FIELD in f]

@@ -87,6 +87,19 @@ class Manifest(msgspec.Struct, kw_only=True):
     ``pod-failure`` (a failed pod's manifest)."""
 
 
+FINDING_FACETS = (
+    "resource_name",
+    "check_name",
+    "namespace",
+    "severity",
+    "resource_type",
+    "rule_keys",
+)
+"""The stored fields a finding is indexed under as facets (``kubeward.core.facets``): the
+list filters, most selective first (a list reads by the first one it filters on), and the
+rule keys an exclusion purges by."""
+
+
 def finding_key(
     resource_type: str, namespace: str, resource_name: str, check: str, details: dict[str, Any]
 ) -> str:

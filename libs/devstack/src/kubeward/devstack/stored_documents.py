@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from kubeward.core.facets import facets_of
 from kubeward.schemas.http_traffic import (
     EntityKind,
     HttpEntityCreate,
@@ -34,6 +35,7 @@ from kubeward.schemas.http_traffic import (
     uuid7,
 )
 from kubeward.schemas.replies import Reply
+from kubeward.schemas.security import FINDING_FACETS
 from kubeward.schemas.traffic import TIMESTAMP_FORMAT
 
 Document = dict[str, Any]
@@ -94,6 +96,7 @@ def finding_docs(n: int, rng: random.Random) -> list[Document]:
                 "dismissed": i % 10 == 0,
             }
         )
+        docs[-1]["facets"] = facets_of(docs[-1], FINDING_FACETS)
     return docs
 
 

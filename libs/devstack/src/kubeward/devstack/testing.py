@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -63,6 +63,8 @@ class Commands(monitoring.CommandListener):
         self.sent: list[tuple[str, str]] = []
         self.find_filters: list[dict[str, Any]] = []
         """The filter of each ``find`` command, in order."""
+        self.rows_read = 0
+        """Documents the server returned to ``find`` and ``getMore`` commands."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
@@ -71,7 +73,10 @@ class Commands(monitoring.CommandListener):
             self.find_filters.append(dict(event.command.get("filter", {})))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        cursor = event.reply.get("cursor")
+        if event.command_name in ("find", "getMore") and isinstance(cursor, Mapping):
+            batch = cursor.get("firstBatch", cursor.get("nextBatch", ()))
+            self.rows_read += len(batch)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
@@ -93,6 +98,7 @@ class Commands(monitoring.CommandListener):
         """Forget what was sent so far."""
         self.sent.clear()
         self.find_filters.clear()
+        self.rows_read = 0
 
 
 async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:

@@ -27,10 +27,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from kubeward.core import mongo
+from kubeward.core import facets, mongo
 from kubeward.core.mongo import Document
 from kubeward.core.windows import matcher, walk_down
-from kubeward.schemas.security import FindingQuery, SecurityFinding
+from kubeward.schemas.security import FINDING_FACETS, FindingQuery, SecurityFinding
 from kubeward.security.admin_settings import rule_base
 
 FINDINGS = "security_findings"
@@ -44,8 +44,12 @@ SEEN_RESOLUTION_SECONDS = 60.0
 """How stale a finding's ``last_seen`` may be: a scan that raises a finding again with the
 same fields rewrites it only when its ``last_seen`` is older than this (on SecantusDB an
 update costs 1-2 ms whatever it changes, and failed pods are scanned on every report)."""
-LIST_PROJECTION = {"manifest": 0, "rule_keys": 0}
+LIST_PROJECTION = {"manifest": 0, "rule_keys": 0, facets.FIELD: 0}
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
+FACETS_MARKER = "facets"
+"""The marker (in the counters) that findings stored before facets got theirs."""
+_SUPERSEDED_INDEXES = ("dismissed_1__id_-1", "rule_keys_1_namespace_1")
+"""Indexes the facet index replaced: one index fewer for every insert to keep up."""
 _DUPLICATE_KEY = 11000
 
 
@@ -66,7 +70,7 @@ def iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
-_INTERNAL = ("_id", "key", "first_seen", "last_seen", "created_by", "digest")
+_INTERNAL = ("_id", "key", "first_seen", "last_seen", "created_by", "digest", facets.FIELD)
 """Stored fields the API does not show (``created_by``: see :meth:`FindingStore.upsert`;
 ``digest``: :func:`digest_of`)."""
 
@@ -76,6 +80,17 @@ def digest_of(fields: Mapping[str, Any]) -> str:
     tell an unchanged finding from the stored key alone."""
     encoded = msgspec.json.encode(fields, order="deterministic")
     return hashlib.blake2b(encoded, digest_size=12).hexdigest()
+
+
+def facets_of(fields: Mapping[str, Any]) -> list[str]:
+    """The facets a finding with these scanner fields is listed and purged by (see
+    :mod:`kubeward.core.facets`)."""
+    return facets.facets_of(fields, FINDING_FACETS)
+
+
+def _derived(fields: Mapping[str, Any]) -> Document:
+    """What a finding stores beside its scanner fields, computed from them."""
+    return {"digest": digest_of(fields), facets.FIELD: facets_of(fields)}
 
 
 def to_api(doc: Mapping[str, Any]) -> SecurityFinding:
@@ -132,11 +147,16 @@ class FindingStore:
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
         await self._col.create_index("key", unique=True)
-        await self._col.create_index([("dismissed", ASCENDING), ("_id", DESCENDING)])
+        await self._col.create_index(
+            [("dismissed", ASCENDING), (facets.FIELD, ASCENDING), ("_id", DESCENDING)]
+        )
         await self._col.create_index(
             [("resource_type", ASCENDING), ("namespace", ASCENDING), ("resource_name", ASCENDING)]
         )
-        await self._col.create_index([("rule_keys", ASCENDING), ("namespace", ASCENDING)])
+        await facets.backfill(
+            self._col, self._counters, FACETS_MARKER, facets_of, dict.fromkeys(FINDING_FACETS, 1)
+        )
+        await facets.drop_indexes(self._col, _SUPERSEDED_INDEXES)
         await self._titles.create_index([("title", ASCENDING), ("namespace", ASCENDING)])
         await self._titles.create_index([("namespace", ASCENDING), ("title", ASCENDING)])
         await self._manifests.create_index("kind")
@@ -163,7 +183,7 @@ class FindingStore:
             if existing is not None:
                 await self._col.update_one(
                     {"_id": existing["_id"]},
-                    {"$set": {**fields, "digest": digest_of(fields), "last_seen": now}},
+                    {"$set": {**fields, **_derived(fields), "last_seen": now}},
                 )
                 doc = await self._col.find_one({"_id": existing["_id"]})
                 if doc is not None:
@@ -173,7 +193,7 @@ class FindingStore:
                 "_id": await mongo.next_id(self._counters, FINDINGS),
                 "key": key,
                 **fields,
-                "digest": digest_of(fields),
+                **_derived(fields),
                 "first_seen": now,
                 "last_seen": now,
                 "dismissed": False,
@@ -239,7 +259,7 @@ class FindingStore:
                     updates.append(
                         UpdateOne(
                             {"_id": old["_id"]},
-                            {"$set": {**fields, "digest": digest, "last_seen": now}},
+                            {"$set": {**fields, **_derived(fields), "last_seen": now}},
                         )
                     )
                 if announce_again(old, item.created_by):
@@ -252,7 +272,7 @@ class FindingStore:
                     "_id": i,
                     "key": key,
                     **fields,
-                    "digest": digest_of(fields),
+                    **_derived(fields),
                     "first_seen": now,
                     "last_seen": now,
                     "dismissed": False,
@@ -346,10 +366,12 @@ class FindingStore:
         (``slice_rows`` and ``between`` as for :func:`~kubeward.core.windows.walk_down`).
 
         Read as bounded windows of ids (see :mod:`kubeward.core.windows`) on the
-        ``(dismissed, _id)`` index, one query per ``dismissed`` value asked for (a range
-        on ``_id`` alone or an ``$in`` makes SecantusDB scan), from the last id given out
-        down: O(page), never O(collection). The other filters are applied to each window
-        here (with one more field in the filter SecantusDB scans).
+        ``(dismissed, facets, _id)`` index, one query per ``dismissed`` value asked for (a
+        range on ``_id`` alone or an ``$in`` makes SecantusDB scan), under the facet of the
+        most selective filter given (:data:`~kubeward.schemas.security.FINDING_FACETS`;
+        ``*`` without one), from the last id given out down: O(page + the rows that facet
+        holds and the other filters skip), never O(collection). The other filters are
+        applied to each window here (with one more field in the filter SecantusDB scans).
         """
         limit = max(1, min(query.limit, max_page))
         residual: Document = {}
@@ -369,13 +391,15 @@ class FindingStore:
             top = min(top, int(query.cursor) - 1)
 
         matches = matcher(residual)
+        _field, wanted = facets.pick(residual, FINDING_FACETS)
 
         async def fetch(lo: int, hi: int) -> list[Document]:
             docs: list[Document] = []
             for state in states:
-                find = {"dismissed": state, "_id": {"$gt": lo, "$lte": hi}}
-                found = await self._col.find(find, LIST_PROJECTION).to_list()
-                docs += [d for d in found if matches(d)]
+                for value in wanted:
+                    find = {"dismissed": state, facets.FIELD: value, "_id": {"$gt": lo, "$lte": hi}}
+                    found = await self._col.find(find, LIST_PROJECTION).to_list()
+                    docs += [d for d in found if matches(d)]
             return docs
 
         shape = (query.dismissed, *sorted(residual))
@@ -399,11 +423,20 @@ class FindingStore:
 
     async def purge_rule(self, rule_title: str, namespace: str = "") -> int:
         """Delete the findings a rule exclusion suppresses (by title, base title or check
-        id; in ``namespace`` or everywhere when empty): one indexed delete."""
-        find: Document = {"rule_keys": rule_title}
-        if namespace:
-            find["namespace"] = namespace
-        return (await self._col.delete_many(find)).deleted_count
+        id; in ``namespace`` or everywhere when empty): read by the rule key's facet, one
+        indexed read per ``dismissed`` value, then deleted by id."""
+        rule = facets.facet("rule_keys", rule_title)
+        doomed: list[Any] = []
+        for state in (False, True):
+            # The namespace is matched here: one more field in the filter makes SecantusDB scan.
+            found = self._col.find({"dismissed": state, facets.FIELD: rule}, {"namespace": 1})
+            doomed += [
+                d["_id"] async for d in found if not namespace or d.get("namespace") == namespace
+            ]
+        deleted = 0
+        for chunk in mongo.chunks(doomed):
+            deleted += (await self._col.delete_many({"_id": {"$in": chunk}})).deleted_count
+        return deleted
 
     # --- Titles seen (admin suggestions) -------------------------------------------
 
