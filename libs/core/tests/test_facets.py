@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubeward.core.facets import ALL, facets_of, pick
+from kubeward.core.facets import ALL, MAX_VALUES, facets_of, pick
 
 
 def test_a_document_has_every_value_it_holds_and_the_all_facet() -> None:
@@ -36,5 +36,8 @@ def test_a_list_of_values_reads_one_facet_each() -> None:
         ["domain=d1", "domain=d2"],
     )
     assert pick({"domain": {"$in": []}}, ("domain",)) == ("domain", [])
-    # A filter whose values cannot be facets falls through to the next field.
+    # A filter whose values cannot be facets, or too many to read one by one, falls
+    # through to the next field.
     assert pick({"a": {"$in": [1.5]}, "b": "x"}, ("a", "b")) == ("b", ["b=x"])
+    many = {"a": {"$in": [str(i) for i in range(MAX_VALUES + 1)]}}
+    assert pick(many, ("a",)) == (ALL, [ALL])

@@ -5,17 +5,18 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext, serving
 from kubeward.devstack.stored_documents import http_records, http_world
-from kubeward.devstack.testing import eventually
+from kubeward.devstack.testing import Commands, eventually
 from kubeward.schemas import bus
 from kubeward.schemas.arkyn import ArkynCommand
 from kubeward.schemas.http_traffic import (
@@ -31,8 +32,14 @@ from kubeward.schemas.replies import Reply
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.app import traffic_store
 from kubeward.traffic_store.http_entities import HttpEntities
+from kubeward.traffic_store.http_pages import FACET_KEYS
 from kubeward.traffic_store.http_plural import PluralApi
-from kubeward.traffic_store.http_traffic import COLLECTION, HttpTrafficStore, traffic_document
+from kubeward.traffic_store.http_traffic import (
+    COLLECTION,
+    FACETS_MARKER,
+    HttpTrafficStore,
+    traffic_document,
+)
 from kubeward.traffic_store.settings import Settings
 
 T0 = 1_762_442_821_000_000
@@ -485,6 +492,85 @@ async def test_generated_records_list_as_stored(
     page1 = await listing(store, w, limit=5)
     assert page1["meta"]["total"] == 301
     assert [r["id"] for r in page1["data"]][1:] == [r.id for r in records[:4]]
+
+
+class Watched(NamedTuple):
+    """A store whose client's commands are recorded, and its records' collection."""
+
+    store: HttpTrafficStore
+    commands: Commands
+    records: AsyncCollection[Document]
+
+
+@pytest.fixture
+async def watched(mongo_url: str, mongo_db_name: str) -> AsyncIterator[Watched]:
+    """A store on a fresh database whose client's commands are recorded."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    db = client[mongo_db_name]
+    entities = HttpEntities(db)
+    await entities.ensure_indexes()
+    store = HttpTrafficStore(db[COLLECTION], entities)
+    await store.ensure_indexes()
+    yield Watched(store, commands, db[COLLECTION])
+    await client.drop_database(mongo_db_name)
+    await client.close()
+
+
+async def test_a_filtered_list_reads_its_matches_not_the_rows_its_filter_skips(
+    watched: Watched,
+) -> None:
+    """Each filter value is its own range of the facet index: a rare level, status or
+    pathname reads about its rows, a value matching nothing reads none, on both APIs."""
+    store, commands, records = watched
+    w = await world(store.entities)
+    rare = body_of(await create(store.entities, "pathname", {"value": "/r"}, w.source, w.domain))
+    statuses = [503 if i % 40 == 0 else 200 for i in range(400)]
+    groups = [
+        group(w, i + 1, [rec(w, s, pathnameId=rare["id"] if i % 100 == 7 else w.pathname)])
+        for i, s in enumerate(statuses)
+    ]
+    await store.write([HttpTrafficBatch(groups)])
+    api = PluralApi(store, records)
+    # (filters, rows listed, rows of the facet read: the first filter of HTTP_FACETS')
+    for filters, expected, facet_rows in (
+        ({"level": "FATAL"}, 10, 10),
+        ({"status": 599}, 0, 0),
+        ({"pathname_id": rare["id"]}, 4, 4),
+        ({"pathname_id": rare["id"], "level": "FATAL"}, 0, 4),
+        ({"method": "DELETE"}, 0, 0),
+    ):
+        commands.clear()
+        got = await listing(store, w, limit=100, **filters)
+        assert len(got["data"]) == expected, filters
+        # The source and the counter are two of the rows read.
+        assert commands.rows_read <= facet_rows + 4, (filters, commands.rows_read)
+    commands.clear()
+    cmd = ArkynCommand(
+        kind="http-traffics", action="list", parent=w.source, filters={"level": "fatal"}
+    )
+    body = msgspec.json.decode((await api(cmd)).body)
+    assert [r["status"] for r in body["data"]] == [503] * 10
+    assert commands.rows_read <= 10 + 4, commands.rows_read
+
+
+async def test_records_stored_before_facets_get_them_once(
+    store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """A database written before facets: the first start gives every record its facet keys;
+    filters then list them; the marker makes later starts skip it."""
+    w = await world(store.entities)
+    await store.write([HttpTrafficBatch([group(w, i, [rec(w, 200 + i)]) for i in range(1, 31)])])
+    col = mongo[mongo_db_name][COLLECTION]
+    await col.update_many({}, {"$unset": {FACET_KEYS: ""}})
+    counters = mongo[mongo_db_name][http_counters.COLLECTION]
+    await counters.delete_one({"_id": FACETS_MARKER})
+    assert [r["status"] for r in (await listing(store, w, status=207))["data"]] == []
+
+    await store.ensure_indexes()
+    assert await col.count_documents({FACET_KEYS: {"$exists": False}}) == 0
+    assert await counters.find_one({"_id": FACETS_MARKER}) is not None
+    assert [r["status"] for r in (await listing(store, w, status=207))["data"]] == [207]
 
 
 # --- The service over the bus -----------------------------------------------------------

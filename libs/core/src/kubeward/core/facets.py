@@ -30,6 +30,9 @@ FIELD = "facets"
 """Where a document keeps its facets."""
 ALL = "*"
 """The facet every document has: the unfiltered list."""
+MAX_VALUES = 8
+"""A filter on more values than this is not read by facets (a range per value per window
+would cost more than the rows it skips): the next filter or :data:`ALL` is."""
 BACKFILL_BATCH = 500
 """Updates per bulk write when facets are added to documents stored before them."""
 
@@ -58,17 +61,18 @@ def pick(filters: Mapping[str, Any], preference: Sequence[str]) -> tuple[str, li
     """The facet field to read a filtered list by, and the facets to read.
 
     The first field of ``preference`` that ``filters`` sets to a value or to
-    ``{"$in": [values]}`` (one facet per value: each is read as its own range); ``(ALL,
-    [ALL])`` when none is set. The caller applies every filter to the rows read.
+    ``{"$in": [values]}`` of at most :data:`MAX_VALUES` values (one facet per value: each
+    is read as its own range); ``(ALL, [ALL])`` when none is. The caller applies every
+    filter to the rows read.
     """
     for field in preference:
         wanted = filters.get(field)
         if wanted is None:
             continue
         if isinstance(wanted, dict):
-            values = list(wanted.get("$in", ()))
-            if all(_indexable(v) for v in values):
-                return field, [facet(field, v) for v in dict.fromkeys(values)]
+            values = list(dict.fromkeys(wanted.get("$in", ())))
+            if len(values) <= MAX_VALUES and all(_indexable(v) for v in values):
+                return field, [facet(field, v) for v in values]
         elif _indexable(wanted):
             return field, [facet(field, wanted)]
     return ALL, [ALL]

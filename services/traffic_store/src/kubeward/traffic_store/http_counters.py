@@ -54,6 +54,11 @@ class Counters:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col: AsyncCollection[Document] = db[COLLECTION]
 
+    @property
+    def collection(self) -> AsyncCollection[Document]:
+        """Where the counters are (also holds the markers of one-time migrations)."""
+        return self._col
+
     async def add(
         self, key: str, n: int, first: str | None = None, last: str | None = None
     ) -> None:

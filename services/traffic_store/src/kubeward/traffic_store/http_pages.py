@@ -8,6 +8,11 @@ parent's counter has seen (:mod:`kubeward.traffic_store.http_counters`), sized f
 density the counter and the previous walks show. A page by number reads every row before
 it (O(page x limit)); a keyset cursor reads only its page.
 
+A list filtered on fields the collection keeps facets of (``facet_fields``: HTTP traffic
+records' ``fk``, one ``<parent>|<field>=<value>|<ts>|<id>`` per filter value, one multikey
+index; see :mod:`kubeward.core.facets`) walks the range of the first such filter instead
+of the parent's, so a rare value reads about its matches, not every row of the parent.
+
 Totals: the counter when the list is not filtered; for a filtered list the number of
 matches when the windows reached the end of the range, else a lower bound one above the
 rows read (so a client still sees a next page).
@@ -15,14 +20,18 @@ rows read (so a client still sees a next page).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from kubeward.core import facets
 from kubeward.core.mongo import Document
 from kubeward.core.windows import matcher, micros, stamp, walk_down
 from kubeward.traffic_store.http_counters import Counters
 
+FACET_KEYS = "fk"
+"""The field holding a document's list key under each of its facets."""
 TOP = "\x7f"
 """Sorts after every character of a ``ts`` or an id."""
 _DENSITIES = 1024
@@ -64,12 +73,14 @@ class ListPages:
         before: str | None = None,
         ascending: bool = False,
         projection: dict[str, int] | None = None,
+        facet_fields: Sequence[str] = (),
     ) -> Paged:
         """Rows ``skip``..``skip + limit`` of ``parent``'s list in ``lk`` order.
 
         ``extra`` filters the rows; ``since`` and ``until`` bound ``ts`` (both inclusive,
         stored format); ``before`` keeps only rows whose ``lk`` sorts before it (a keyset
-        cursor of a newest-first list).
+        cursor of a newest-first list). ``facet_fields``: the filter fields ``col`` keeps
+        :data:`FACET_KEYS` of, most selective first.
         """
         tally = await self._counters.read(counter)
         filtered = bool(extra or since or until)
@@ -83,19 +94,31 @@ class ListPages:
         if before is not None:
             last = min(last, micros(before[len(parent) + 1 :].split("|", 1)[0]))
         base: dict[str, Any] = dict(extra or {})
-        matches = matcher(base)  # in the filter, any field but lk would make SecantusDB scan
+        matches = matcher(base)  # in the filter, any field but the key would make SecantusDB scan
+        field, wanted = facets.pick(base, facet_fields)
+        ranges = (
+            [("lk", parent)]
+            if field == facets.ALL
+            else [(FACET_KEYS, f"{parent}|{value}") for value in wanted]
+        )
 
         async def fetch(lo: int, hi: int) -> list[Document]:
-            if ascending:  # keys are negated times: (lo, hi] is ts in [-hi, -lo)
-                bounds = {"$gte": f"{parent}|{stamp(-hi)}", "$lt": f"{parent}|{stamp(-lo)}"}
-            else:
-                bounds = {"$gt": f"{parent}|{stamp(lo)}{TOP}", "$lte": f"{parent}|{stamp(hi)}{TOP}"}
-            docs = [d for d in await col.find({"lk": bounds}, projection).to_list() if matches(d)]
+            docs: list[Document] = []
+            for key, prefix in ranges:
+                if ascending:  # keys are negated times: (lo, hi] is ts in [-hi, -lo)
+                    bounds = {"$gte": f"{prefix}|{stamp(-hi)}", "$lt": f"{prefix}|{stamp(-lo)}"}
+                else:
+                    bounds = {
+                        "$gt": f"{prefix}|{stamp(lo)}{TOP}",
+                        "$lte": f"{prefix}|{stamp(hi)}{TOP}",
+                    }
+                found = await col.find({key: bounds}, projection).to_list()
+                docs += [d for d in found if matches(d)]
             if before is not None:
                 docs = [d for d in docs if d["lk"] < before]
             return docs
 
-        shape = (col.name, parent, ascending, *sorted(base), since is None, until is None)
+        shape = (col.name, parent, ascending, *sorted(base), *wanted, since is None, until is None)
         average = tally.n / max(1, micros(tally.last) - micros(tally.first) + 1)
         walk = await walk_down(
             fetch,

@@ -11,6 +11,7 @@ bound that keeps a next page. Answers use the server's names, lowercase ``method
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from kubeward.schemas.replies import NULL, Reply, error
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities
 from kubeward.traffic_store.http_pages import TOP
-from kubeward.traffic_store.http_traffic import HttpTrafficStore
+from kubeward.traffic_store.http_traffic import HTTP_FACETS, HttpTrafficStore
 from kubeward.traffic_store.http_views import (
     render_domain,
     render_exchange,
@@ -70,6 +71,7 @@ class PluralApi:
         extra: dict[str, Any] | None = None,
         since: str | None = None,
         until: str | None = None,
+        facet_fields: Sequence[str] = (),
     ) -> tuple[list[Document], int]:
         """Page ``cmd.page`` in ``lk`` order and the total (see
         :mod:`kubeward.traffic_store.http_pages`): O(page x pageLimit) rows read."""
@@ -83,6 +85,7 @@ class PluralApi:
             since=since,
             until=until,
             ascending=cmd.sort_direction == "asc",
+            facet_fields=facet_fields,
         )
         return found.rows, found.total
 
@@ -261,6 +264,7 @@ class PluralApi:
             extra,
             since=f.get("since"),
             until=f.get("until"),
+            facet_fields=HTTP_FACETS,
         )
 
     async def _list_http_traffics(self, cmd: ArkynCommand) -> Reply:

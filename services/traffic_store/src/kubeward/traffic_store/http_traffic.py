@@ -15,6 +15,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from kubeward.core import facets
 from kubeward.core.mongo import Document
 from kubeward.core.windows import micros, stamp
 from kubeward.schemas.http_traffic import (
@@ -32,13 +33,18 @@ from kubeward.schemas.http_traffic import (
 from kubeward.schemas.replies import Reply, error
 from kubeward.traffic_store import http_counters
 from kubeward.traffic_store.http_entities import HttpEntities, list_key
-from kubeward.traffic_store.http_pages import ListPages
+from kubeward.traffic_store.http_pages import FACET_KEYS, ListPages
 from kubeward.traffic_store.pod_traffic import decode_cursor, encode_cursor
 
 COLLECTION = "http_traffic"
 _DUPLICATE_KEY = 11000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORDER = [("ts", DESCENDING), ("_id", DESCENDING)]
+HTTP_FACETS = ("pathnameId", "domainId", "status", "method", "level")
+"""The record fields arkyn's lists filter by, read through facets (most selective first;
+see :mod:`kubeward.traffic_store.http_pages`)."""
+FACETS_MARKER = "migration:http_traffic-facets"
+"""The marker (among the counters) that records stored before facets got theirs."""
 
 
 class Rejected(msgspec.Struct, frozen=True):
@@ -113,7 +119,16 @@ def traffic_document(record: HttpTraffic, origin_us: int) -> Document:
     doc["_id"] = record.id
     doc["ts"] = sort_key(_EPOCH + timedelta(microseconds=origin_us))
     doc["lk"] = list_key(record.traffic_source_id, doc["ts"], record.id)
+    doc[FACET_KEYS] = facet_keys(doc)
     return doc
+
+
+def facet_keys(doc: Document) -> list[str]:
+    """A stored record's list key under each of its filter values:
+    ``<source>|<field>=<value>|<ts>|<id>``."""
+    found = facets.facets_of(doc, HTTP_FACETS)
+    parent = doc["trafficSourceId"]
+    return [list_key(f"{parent}|{f}", doc["ts"], doc["id"]) for f in found if f != facets.ALL]
 
 
 class HttpTrafficStore:
@@ -134,6 +149,16 @@ class HttpTrafficStore:
         """
         await self._col.create_index(_ORDER)
         await self._col.create_index("lk")
+        await self._col.create_index(FACET_KEYS)
+        projection = dict.fromkeys(("trafficSourceId", "ts", "id", *HTTP_FACETS), 1)
+        await facets.backfill(
+            self._col,
+            self.entities.counters.collection,
+            FACETS_MARKER,
+            facet_keys,
+            projection,
+            field=FACET_KEYS,
+        )
 
     async def write(self, batches: list[HttpTrafficBatch]) -> WriteOutcome:
         """Insert every record whose references resolve; redelivery never adds a row.
@@ -248,6 +273,7 @@ class HttpTrafficStore:
                 until=q.until,
                 before=before,
                 projection={"_id": 0},
+                facet_fields=HTTP_FACETS,
             )
         except ValueError as exc:
             return error(400, f"since/until: {exc}")
