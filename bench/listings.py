@@ -53,6 +53,7 @@ from bench import common
 from bench.common import FreshMongo, Stack, machine_info, mongo_client, say, version
 from bench.latency import quantile, timed_calls
 from kubeward.core import facets
+from kubeward.devstack.infra import MONGO_CACHE_SIZE
 from kubeward.devstack.stored_documents import (
     Document,
     finding_docs,
@@ -368,7 +369,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body(stack: Stack) -> str:
-        fresh_mongo = FreshMongo(stack, os.environ.get("BENCH_MONGODB_URL", ""), args.mongo_disk)
+        # In memory the WiredTiger cache holds every document and index entry: 100 k
+        # findings with their facet index do not fit the 256 MB that make run gives.
+        cache = MONGO_CACHE_SIZE if args.mongo_disk else "1G"
+        fresh_mongo = FreshMongo(
+            stack, os.environ.get("BENCH_MONGODB_URL", ""), args.mongo_disk, cache_size=cache
+        )
         sections: list[str] = []
         plan: list[tuple[str, Any, list[int]]] = [
             ("findings", findings_cases, args.findings),
