@@ -37,6 +37,7 @@ from kubeward.traffic_store.http_plural import PluralApi
 from kubeward.traffic_store.http_traffic import (
     COLLECTION,
     FACETS_MARKER,
+    HOURS_MARKER,
     HttpTrafficStore,
     traffic_document,
 )
@@ -552,6 +553,97 @@ async def test_a_filtered_list_reads_its_matches_not_the_rows_its_filter_skips(
     body = msgspec.json.decode((await api(cmd)).body)
     assert [r["status"] for r in body["data"]] == [503] * 10
     assert commands.rows_read <= 10 + 4, commands.rows_read
+
+
+async def all_ids(store: HttpTrafficStore, w: World) -> list[str]:
+    """Every record of ``w``'s source, newest first, by cursor."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        got = await listing(store, w, limit=1000, cursor=cursor)
+        ids += [r["id"] for r in got["data"]]
+        cursor = got["cursor"]
+        if cursor is None:
+            return ids
+
+
+async def test_deep_page_numbers_start_in_their_hour(watched: Watched) -> None:
+    """A page deep in the list is found from the day and hour counts: the same rows as
+    walking every row before it, in both orders, after a delete, and reading about one
+    hour's rows rather than all before it."""
+    store, commands, records = watched
+    w = await world(store.entities)
+    hour = 3_600_000_000
+    day = 24 * hour
+    # 14 bursts of 100 records, each in its own hour; some hours a day or a month apart.
+    starts = [i * hour for i in range(6)] + [2 * day + i * hour for i in range(5)]
+    starts += [40 * day + i * hour for i in range(3)]
+    groups = [
+        HttpTrafficGroup(n * 100 + i + 1, T0 + start + i * 1000, None, w.source, [rec(w)])
+        for n, start in enumerate(starts)
+        for i in range(100)
+    ]
+    for chunk in range(0, len(groups), 200):
+        await store.write([HttpTrafficBatch(groups[chunk : chunk + 200])])
+    api = PluralApi(store, records)
+
+    async def plural(page: int, direction: str) -> list[str]:
+        cmd = ArkynCommand(
+            kind="http-traffics",
+            action="list",
+            parent=w.source,
+            page=page,
+            page_limit=90,
+            sort_direction=direction,  # type: ignore[arg-type]
+        )
+        body = msgspec.json.decode((await api(cmd)).body)
+        assert body["meta"]["totalItems"] == len(expected)
+        return [r["id"] for r in body["data"]]
+
+    expected = await all_ids(store, w)
+    assert len(expected) == 1400
+    for page in (7, 8, 12, 15, 16, 17):
+        want = expected[(page - 1) * 90 : page * 90]
+        commands.clear()
+        assert await plural(page, "desc") == want, page
+        assert commands.rows_read <= 2 * 100 + 90 + 60, (page, commands.rows_read)
+        assert await plural(page, "asc") == expected[::-1][(page - 1) * 90 : page * 90], page
+        got = await listing(store, w, limit=90, page=page)
+        assert [r["id"] for r in got["data"]] == want, page
+
+    # A deleted record leaves the counts and the pages in step.
+    gone = expected[700]
+    cmd = ArkynCommand(kind="http-traffics", action="delete", parent=w.source, id=gone)
+    assert (await api(cmd)).ok
+    expected.remove(gone)
+    assert await plural(8, "desc") == expected[630:720]
+    assert await plural(9, "asc") == expected[::-1][720:810]
+
+
+async def test_sources_stored_before_hour_counts_are_counted_once(
+    store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    """A database written before the hour counts: the first start counts every source's
+    records once; deep pages then read as they should."""
+    w = await world(store.entities)
+    hour = 3_600_000_000
+    groups = [
+        HttpTrafficGroup(i + 1, T0 + (i // 150) * hour + i, None, w.source, [rec(w)])
+        for i in range(900)
+    ]
+    await store.write([HttpTrafficBatch(groups)])
+    expected = await all_ids(store, w)
+    counters = mongo[mongo_db_name][http_counters.COLLECTION]
+    await counters.delete_many({"list": {"$exists": True}})
+    await counters.delete_one({"_id": HOURS_MARKER})
+
+    await store.ensure_indexes()
+    assert await counters.find_one({"_id": HOURS_MARKER}) is not None
+    key = http_counters.traffic(w.source)
+    hours = await counters.find({"list": key, "lvl": 2}).to_list()
+    assert sorted(d["n"] for d in hours) == [150] * 6
+    got = await listing(store, w, limit=100, page=7)
+    assert [r["id"] for r in got["data"]] == expected[600:700]
 
 
 async def test_records_stored_before_facets_get_them_once(

@@ -5,19 +5,30 @@ whole collection); instead every write that genuinely adds or removes an entity 
 counter. Keys: ``sources``, ``domains:<sourceId>``, ``pathnames:<domainId>``,
 ``traffic:<sourceId>``. A counter also keeps the first and last ``ts`` ever added: where a
 list's time windows start (see :mod:`kubeward.traffic_store.http_plural`).
+
+A source's traffic counter is also kept per day and per hour of ``ts`` (:meth:`Counters.
+add_times`; ``{_id: "<key>@<day or hour>", list: key, lvl: 1 or 2, b: day or hour, n}``),
+so page ``p`` of the list finds the hour its first row is in from a few small reads
+(:meth:`Counters.locate`) instead of reading the ``(p - 1) x limit`` rows before it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import msgspec
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 
 COLLECTION = "http_counters"
+_DAY, _HOUR = 1, 2
+"""The ``lvl`` of a day's and an hour's count."""
+_TOP = "\x7f"
 
 
 def sources() -> str:
@@ -48,6 +59,14 @@ class Tally(msgspec.Struct, frozen=True):
     last: str | None
 
 
+class Place(NamedTuple):
+    """Where row ``skip`` of a list is: in ``hour``, after ``before`` rows of the list that
+    come ahead of that hour (newer ones for a newest-first list)."""
+
+    hour: str
+    before: int
+
+
 class Counters:
     """One document per counter: ``{_id: key, n: int, first: ts, last: ts}``."""
 
@@ -72,6 +91,78 @@ class Counters:
         if last is not None:
             update["$max"] = {"last": last}
         await self._col.update_one({"_id": key}, update, upsert=True)
+
+    async def ensure_indexes(self) -> None:
+        """The index the day and hour counts are read by."""
+        await self._col.create_index([("list", ASCENDING), ("lvl", ASCENDING), ("b", ASCENDING)])
+
+    async def add_times(self, key: str, times: Iterable[str], sign: int = 1) -> None:
+        """Count rows of ``key`` added (``sign`` 1) or removed (-1) at ``times`` (stored
+        ``ts``): its total, span and day and hour counts, in one bulk write."""
+        stamps = sorted(times)
+        if not stamps:
+            return
+        total: dict[str, Any] = {"$inc": {"n": sign * len(stamps)}}
+        if sign > 0:
+            total |= {"$min": {"first": stamps[0]}, "$max": {"last": stamps[-1]}}
+        ops = [UpdateOne({"_id": key}, total, upsert=True)]
+        for lvl, width in ((_DAY, 10), (_HOUR, 13)):
+            for bucket, n in Counter(t[:width] for t in stamps).items():
+                ops.append(
+                    UpdateOne(
+                        {"_id": f"{key}@{bucket}"},
+                        {"$inc": {"n": sign * n}, "$set": {"list": key, "lvl": lvl, "b": bucket}},
+                        upsert=True,
+                    )
+                )
+        await self._col.bulk_write(ops, ordered=False)
+
+    async def set_hours(self, key: str, hours: Mapping[str, int]) -> None:
+        """Set ``key``'s hour counts (``YYYY-MM-DDTHH`` -> rows) and the day counts they
+        add up to (a recount)."""
+        days: Counter[str] = Counter()
+        for hour, n in hours.items():
+            days[hour[:10]] += n
+        ops = []
+        for lvl, counts in ((_DAY, dict(days)), (_HOUR, hours)):
+            for bucket, n in counts.items():
+                doc = {"n": n, "list": key, "lvl": lvl, "b": bucket}
+                ops.append(UpdateOne({"_id": f"{key}@{bucket}"}, {"$set": doc}, upsert=True))
+        for chunk in range(0, len(ops), 500):
+            await self._col.bulk_write(ops[chunk : chunk + 500], ordered=False)
+
+    async def locate(self, key: str, skip: int, *, newest_first: bool) -> Place | None:
+        """The hour holding row ``skip`` of ``key``'s list in the order asked, from the day
+        counts (one read, O(days)) and that day's hour counts (one read, at most 24);
+        ``None`` when the counts hold fewer rows."""
+        days = await self._counts(key, _DAY, "", _TOP)
+        found = self._find(days, skip, newest_first)
+        if found is None:
+            return None
+        day, before = found
+        hours = await self._counts(key, _HOUR, day, f"{day}{_TOP}")
+        found = self._find(hours, skip - before, newest_first)
+        if found is None:
+            return None
+        hour, within = found
+        return Place(hour, before + within)
+
+    async def _counts(self, key: str, lvl: int, lo: str, hi: str) -> list[tuple[str, int]]:
+        find = {"list": key, "lvl": lvl, "b": {"$gt": lo, "$lte": hi}}
+        docs = await self._col.find(find, {"b": 1, "n": 1}).to_list()
+        return sorted((str(d["b"]), int(d["n"])) for d in docs)
+
+    @staticmethod
+    def _find(
+        counts: list[tuple[str, int]], skip: int, newest_first: bool
+    ) -> tuple[str, int] | None:
+        """The bucket holding row ``skip``, and the rows of the buckets ahead of it."""
+        before = 0
+        for bucket, n in reversed(counts) if newest_first else counts:
+            if n > 0 and skip < before + n:
+                return bucket, before
+            before += max(0, n)
+        return None
 
     async def read(self, key: str) -> Tally:
         """The counter (0 and no span when never moved; never negative)."""

@@ -6,7 +6,9 @@ are one bounded range of one single-field index. A page is read as time windows 
 range (:func:`kubeward.core.windows.walk_down`), between the first and last ``ts`` the
 parent's counter has seen (:mod:`kubeward.traffic_store.http_counters`), sized from the
 density the counter and the previous walks show. A page by number reads every row before
-it (O(page x limit)); a keyset cursor reads only its page.
+it (O(page x limit)), except on a ranked list (a source's traffic), whose day and hour
+counts tell which hour a deep page starts in (O(page + that hour's rows)); a keyset
+cursor reads only its page.
 
 A list filtered on fields the collection keeps facets of (``facet_fields``: HTTP traffic
 records' ``fk``, one ``<parent>|<field>=<value>|<ts>|<id>`` per filter value, one multikey
@@ -34,6 +36,8 @@ FACET_KEYS = "fk"
 """The field holding a document's list key under each of its facets."""
 TOP = "\x7f"
 """Sorts after every character of a ``ts`` or an id."""
+DEEP_SKIP = 500
+"""From how many rows skipped a ranked list's page number is found from its hour counts."""
 _DENSITIES = 1024
 """Lists whose last seen density is remembered (the map is reset when full)."""
 
@@ -74,13 +78,17 @@ class ListPages:
         ascending: bool = False,
         projection: dict[str, int] | None = None,
         facet_fields: Sequence[str] = (),
+        ranked: bool = False,
     ) -> Paged:
         """Rows ``skip``..``skip + limit`` of ``parent``'s list in ``lk`` order.
 
         ``extra`` filters the rows; ``since`` and ``until`` bound ``ts`` (both inclusive,
         stored format); ``before`` keeps only rows whose ``lk`` sorts before it (a keyset
         cursor of a newest-first list). ``facet_fields``: the filter fields ``col`` keeps
-        :data:`FACET_KEYS` of, most selective first.
+        :data:`FACET_KEYS` of, most selective first. ``ranked``: ``counter`` keeps day and
+        hour counts (:meth:`~kubeward.traffic_store.http_counters.Counters.add_times`), so
+        an unfiltered page from row :data:`DEEP_SKIP` on starts in the hour its first row
+        is in, skipping only that hour's rows ahead of it.
         """
         tally = await self._counters.read(counter)
         filtered = bool(extra or since or until)
@@ -118,11 +126,22 @@ class ListPages:
                 docs = [d for d in docs if d["lk"] < before]
             return docs
 
+        top = -first if ascending else last
+        if ranked and not filtered and before is None and skip >= DEEP_SKIP:
+            if skip >= tally.n:
+                return Paged([], tally.n, False)
+            place = await self._counters.locate(counter, skip, newest_first=not ascending)
+            if place is not None:  # else the counts are behind: read every row before
+                if ascending:
+                    top = -micros(f"{place.hour}:00:00.000000")
+                else:
+                    top = micros(f"{place.hour}:59:59.999999")
+                skip -= place.before
         shape = (col.name, parent, ascending, *sorted(base), *wanted, since is None, until is None)
         average = tally.n / max(1, micros(tally.last) - micros(tally.first) + 1)
         walk = await walk_down(
             fetch,
-            top=-first if ascending else last,
+            top=top,
             floor=-(last + 1) if ascending else first - 1,
             need=skip + limit + 1,
             order=_lk,

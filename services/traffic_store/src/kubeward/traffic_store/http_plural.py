@@ -72,6 +72,7 @@ class PluralApi:
         since: str | None = None,
         until: str | None = None,
         facet_fields: Sequence[str] = (),
+        ranked: bool = False,
     ) -> tuple[list[Document], int]:
         """Page ``cmd.page`` in ``lk`` order and the total (see
         :mod:`kubeward.traffic_store.http_pages`): O(page x pageLimit) rows read."""
@@ -86,6 +87,7 @@ class PluralApi:
             until=until,
             ascending=cmd.sort_direction == "asc",
             facet_fields=facet_fields,
+            ranked=ranked,
         )
         return found.rows, found.total
 
@@ -113,12 +115,14 @@ class PluralApi:
         if isinstance(doc, Reply):
             return doc
         result = await col.delete_one({"_id": doc["_id"]})
-        if result.deleted_count:
+        if result.deleted_count and counter_of == "traffic":
+            traffic = http_counters.traffic(str(doc.get("trafficSourceId")))
+            await self._ent.counters.add_times(traffic, [str(doc["ts"])], -1)
+        elif result.deleted_count:
             key = {
                 "sources": http_counters.sources(),
                 "domains": http_counters.domains(str(doc.get("trafficSourceId"))),
                 "pathnames": http_counters.pathnames(str(doc.get("domainId"))),
-                "traffic": http_counters.traffic(str(doc.get("trafficSourceId"))),
             }[counter_of]
             await self._ent.counters.add(key, -1)
         return Reply(status=200, body=NULL)
@@ -265,6 +269,7 @@ class PluralApi:
             since=f.get("since"),
             until=f.get("until"),
             facet_fields=HTTP_FACETS,
+            ranked=True,
         )
 
     async def _list_http_traffics(self, cmd: ArkynCommand) -> Reply:

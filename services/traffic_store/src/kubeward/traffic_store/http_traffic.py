@@ -7,6 +7,7 @@ produces the same documents and the unique ``_id`` turns the second insert into 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,8 @@ HTTP_FACETS = ("pathnameId", "domainId", "status", "method", "level")
 see :mod:`kubeward.traffic_store.http_pages`)."""
 FACETS_MARKER = "migration:http_traffic-facets"
 """The marker (among the counters) that records stored before facets got theirs."""
+HOURS_MARKER = "migration:http_traffic-hours"
+"""The marker (among the counters) that the sources' hour counts were taken once."""
 
 
 class Rejected(msgspec.Struct, frozen=True):
@@ -159,6 +162,24 @@ class HttpTrafficStore:
             projection,
             field=FACET_KEYS,
         )
+        await self.entities.counters.ensure_indexes()
+        await self._count_hours_once()
+
+    async def _count_hours_once(self) -> None:
+        """Count the records stored before sources' traffic had hour counts (once per
+        database: the first start after the upgrade reads every record's source and time)."""
+        markers = self.entities.counters.collection
+        if await markers.find_one({"_id": HOURS_MARKER}) is not None:
+            return
+        hours: Counter[tuple[str, str]] = Counter()
+        async for doc in self._col.find({}, {"_id": 0, "trafficSourceId": 1, "ts": 1}):
+            hours[str(doc["trafficSourceId"]), str(doc["ts"])[:13]] += 1
+        per_source: dict[str, dict[str, int]] = {}
+        for (source, hour), n in hours.items():
+            per_source.setdefault(source, {})[hour] = n
+        for source, counts in per_source.items():
+            await self.entities.counters.set_hours(http_counters.traffic(source), counts)
+        await markers.update_one({"_id": HOURS_MARKER}, {"$set": {"done": True}}, upsert=True)
 
     async def write(self, batches: list[HttpTrafficBatch]) -> WriteOutcome:
         """Insert every record whose references resolve; redelivery never adds a row.
@@ -219,8 +240,7 @@ class HttpTrafficStore:
             if index not in duplicates:
                 per_source.setdefault(doc["trafficSourceId"], []).append(doc["ts"])
         for source, times in per_source.items():
-            key = http_counters.traffic(source)
-            await self.entities.counters.add(key, len(times), min(times), max(times))
+            await self.entities.counters.add_times(http_counters.traffic(source), times)
 
     async def insert(self, docs: list[Document]) -> set[int]:
         """Insert ``docs`` (duplicates ignored) and count them; the duplicate positions."""
@@ -274,6 +294,7 @@ class HttpTrafficStore:
                 before=before,
                 projection={"_id": 0},
                 facet_fields=HTTP_FACETS,
+                ranked=True,
             )
         except ValueError as exc:
             return error(400, f"since/until: {exc}")
