@@ -553,6 +553,20 @@ async def test_a_filtered_list_reads_its_matches_not_the_rows_its_filter_skips(
     body = msgspec.json.decode((await api(cmd)).body)
     assert [r["status"] for r in body["data"]] == [503] * 10
     assert commands.rows_read <= 10 + 4, commands.rows_read
+    # By id: that one record, read by id, if it matches the other filters.
+    one = body["data"][3]["id"]
+    for filters, found in (
+        ({"id": one}, [one]),
+        ({"id": one, "level": "fatal"}, [one]),
+        ({"id": one, "level": "info"}, []),
+        ({"id": "no-such-record"}, []),
+    ):
+        commands.clear()
+        cmd = msgspec.structs.replace(cmd, filters=filters)
+        body = msgspec.json.decode((await api(cmd)).body)
+        assert [r["id"] for r in body["data"]] == found, filters
+        assert body["meta"]["totalItems"] == len(found)
+        assert commands.rows_read <= 3, (filters, commands.rows_read)
 
 
 async def all_ids(store: HttpTrafficStore, w: World) -> list[str]:

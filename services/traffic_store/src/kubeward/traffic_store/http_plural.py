@@ -20,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
+from kubeward.core.windows import LAST_MICROS, matcher, micros
 from kubeward.schemas.arkyn import ArkynCommand, ExchangeIn, SourceUpdate
 from kubeward.schemas.http_traffic import (
     HttpEntityCreate,
@@ -260,6 +261,8 @@ class PluralApi:
             ).to_list()
             extra["domainId"] = {"$in": [d["_id"] for d in domains]}
         parent = cmd.parent or ""
+        if "_id" in extra:
+            return await self._traffic_by_id(cmd, parent, extra, f.get("since"), f.get("until"))
         return await self._page(
             self._traffic,
             cmd,
@@ -271,6 +274,28 @@ class PluralApi:
             facet_fields=HTTP_FACETS,
             ranked=True,
         )
+
+    async def _traffic_by_id(
+        self,
+        cmd: ArkynCommand,
+        parent: str,
+        extra: dict[str, Any],
+        since: str | None,
+        until: str | None,
+    ) -> tuple[list[Document], int]:
+        """The list filtered by ``id``: that one record if it matches, read by id (walking
+        the source for it would read every record of the source when it does not)."""
+        doc = await self._traffic.find_one({"_id": extra["_id"]})
+        lo = micros(since) if since else 0
+        hi = micros(until) if until else LAST_MICROS
+        if (
+            doc is None
+            or doc.get("trafficSourceId") != parent
+            or not matcher(extra)(doc)
+            or not lo <= micros(str(doc["ts"])) <= hi
+        ):
+            return [], 0
+        return ([doc] if cmd.page <= 1 else []), 1
 
     async def _list_http_traffics(self, cmd: ArkynCommand) -> Reply:
         page = await self._traffic_page(cmd)
