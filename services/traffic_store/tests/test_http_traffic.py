@@ -663,18 +663,20 @@ async def test_sources_stored_before_hour_counts_are_counted_once(
 async def test_records_stored_before_facets_get_them_once(
     store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
-    """A database written before facets: the first start gives every record its facet keys;
-    filters then list them; the marker makes later starts skip it."""
+    """A database written before facets: the first start gives every record its facet keys
+    and drops the index they replaced; filters then list them."""
     w = await world(store.entities)
     await store.write([HttpTrafficBatch([group(w, i, [rec(w, 200 + i)]) for i in range(1, 31)])])
     col = mongo[mongo_db_name][COLLECTION]
     await col.update_many({}, {"$unset": {FACET_KEYS: ""}})
+    await col.create_index([("ts", -1), ("_id", -1)])  # what the version before read by
     counters = mongo[mongo_db_name][http_counters.COLLECTION]
     await counters.delete_one({"_id": FACETS_MARKER})
     assert [r["status"] for r in (await listing(store, w, status=207))["data"]] == []
 
     await store.ensure_indexes()
     assert await col.count_documents({FACET_KEYS: {"$exists": False}}) == 0
+    assert "ts_-1__id_-1" not in await col.index_information()
     assert await counters.find_one({"_id": FACETS_MARKER}) is not None
     assert [r["status"] for r in (await listing(store, w, status=207))["data"]] == [207]
 
