@@ -651,11 +651,13 @@ class FreshMongo:
         given: str = "",
         disk: bool = False,
         cache_size: str = infra.MONGO_CACHE_SIZE,
+        use_jemalloc: bool = True,
     ) -> None:
         self.stack = stack
         self.given = given
         self.disk = disk
         self.cache_size = cache_size
+        self.use_jemalloc = use_jemalloc
         self._running: list[Proc] = []
         self._count = 0
 
@@ -682,7 +684,13 @@ class FreshMongo:
             storage.parent.mkdir(parents=True, exist_ok=True)
         self._running.append(
             self.stack.track(
-                infra.mongo(port, storage, self.stack.logs, cache_size=self.cache_size)
+                infra.mongo(
+                    port,
+                    storage,
+                    self.stack.logs,
+                    cache_size=self.cache_size,
+                    use_jemalloc=self.use_jemalloc,
+                )
             )
         )
         return f"mongodb://127.0.0.1:{port}/?directConnection=true"

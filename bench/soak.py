@@ -57,7 +57,7 @@ from bench.common import (
 )
 from bench.latency import quantile
 from kubeward.devstack.failure_reports import generate
-from kubeward.devstack.infra import MONGO_CACHE_SIZE
+from kubeward.devstack.infra import MONGO_CACHE_SIZE, jemalloc
 from kubeward.devstack.services import SERVICES
 from kubeward.schemas import bus
 
@@ -274,7 +274,7 @@ def report(
     last = max(samples)
     early = samples.get(min(2, last), samples[0])
     lines = [
-        *machine_info(f"secantusdb {version('secantusdb')}"),
+        *machine_info(f"secantusdb {version('secantusdb')} ({mongo_malloc(args)} malloc)"),
         f"soak      {args.minutes} min: traffic {args.traffic_rate:.0f} events/s "
         f"({args.repeat_share:.0%} repeats), {args.report_rate:.0f} reports/s, "
         f"{args.listers} listers, {args.feeds} feed clients",
@@ -324,7 +324,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=MONGO_CACHE_SIZE,
         help="SecantusDB's WiredTiger cache (default %(default)s)",
     )
+    parser.add_argument(
+        "--mongo-malloc",
+        choices=("jemalloc", "glibc"),
+        default="jemalloc",
+        help="SecantusDB's allocator (default %(default)s, as make run when installed)",
+    )
     return parser.parse_args(argv)
+
+
+def mongo_malloc(args: argparse.Namespace) -> str:
+    """The allocator SecantusDB runs with."""
+    return args.mongo_malloc if args.mongo_malloc == "glibc" or jemalloc() else "glibc"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,7 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body(stack: Stack) -> str:
         nats_url = own_nats(stack)
-        mongo_url = FreshMongo(stack, disk=True, cache_size=args.mongo_cache_size)()
+        mongo_url = FreshMongo(
+            stack,
+            disk=True,
+            cache_size=args.mongo_cache_size,
+            use_jemalloc=args.mongo_malloc == "jemalloc",
+        )()
         env = service_env(
             nats_url,
             mongo_url,

