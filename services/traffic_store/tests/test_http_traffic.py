@@ -37,7 +37,7 @@ from kubeward.traffic_store.http_plural import PluralApi
 from kubeward.traffic_store.http_traffic import (
     COLLECTION,
     FACETS_MARKER,
-    HOURS_MARKER,
+    SLOTS_MARKER,
     HttpTrafficStore,
     traffic_document,
 )
@@ -581,15 +581,15 @@ async def all_ids(store: HttpTrafficStore, w: World) -> list[str]:
             return ids
 
 
-async def test_deep_page_numbers_start_in_their_hour(watched: Watched) -> None:
-    """A page deep in the list is found from the day and hour counts: the same rows as
-    walking every row before it, in both orders, after a delete, and reading about one
-    hour's rows rather than all before it."""
+async def test_deep_page_numbers_start_in_their_ten_minutes(watched: Watched) -> None:
+    """A page deep in the list is found from the day and ten-minute counts: the same rows
+    as walking every row before it, in both orders, after a delete, and reading about one
+    slot's rows rather than all before it."""
     store, commands, records = watched
     w = await world(store.entities)
     hour = 3_600_000_000
     day = 24 * hour
-    # 14 bursts of 100 records, each in its own hour; some hours a day or a month apart.
+    # 14 bursts of 100 records, an hour apart; some a day or a month apart.
     starts = [i * hour for i in range(6)] + [2 * day + i * hour for i in range(5)]
     starts += [40 * day + i * hour for i in range(3)]
     groups = [
@@ -634,10 +634,10 @@ async def test_deep_page_numbers_start_in_their_hour(watched: Watched) -> None:
     assert await plural(9, "asc") == expected[::-1][720:810]
 
 
-async def test_sources_stored_before_hour_counts_are_counted_once(
+async def test_sources_stored_before_slot_counts_are_counted_once(
     store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
-    """A database written before the hour counts: the first start counts every source's
+    """A database written before the slot counts: the first start counts every source's
     records once; deep pages then read as they should."""
     w = await world(store.entities)
     hour = 3_600_000_000
@@ -649,13 +649,13 @@ async def test_sources_stored_before_hour_counts_are_counted_once(
     expected = await all_ids(store, w)
     counters = mongo[mongo_db_name][http_counters.COLLECTION]
     await counters.delete_many({"list": {"$exists": True}})
-    await counters.delete_one({"_id": HOURS_MARKER})
+    await counters.delete_one({"_id": SLOTS_MARKER})
 
     await store.ensure_indexes()
-    assert await counters.find_one({"_id": HOURS_MARKER}) is not None
+    assert await counters.find_one({"_id": SLOTS_MARKER}) is not None
     key = http_counters.traffic(w.source)
-    hours = await counters.find({"list": key, "lvl": 2}).to_list()
-    assert sorted(d["n"] for d in hours) == [150] * 6
+    slots = await counters.find({"list": key, "lvl": 2}).to_list()
+    assert sorted(d["n"] for d in slots) == [150] * 6
     got = await listing(store, w, limit=100, page=7)
     assert [r["id"] for r in got["data"]] == expected[600:700]
 

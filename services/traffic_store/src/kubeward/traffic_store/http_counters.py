@@ -6,10 +6,10 @@ counter. Keys: ``sources``, ``domains:<sourceId>``, ``pathnames:<domainId>``,
 ``traffic:<sourceId>``. A counter also keeps the first and last ``ts`` ever added: where a
 list's time windows start (see :mod:`kubeward.traffic_store.http_plural`).
 
-A source's traffic counter is also kept per day and per hour of ``ts`` (:meth:`Counters.
-add_times`; ``{_id: "<key>@<day or hour>", list: key, lvl: 1 or 2, b: day or hour, n}``),
-so page ``p`` of the list finds the hour its first row is in from a few small reads
-(:meth:`Counters.locate`) instead of reading the ``(p - 1) x limit`` rows before it.
+A source's traffic counter is also kept per day and per ten minutes (a *slot*) of ``ts``
+(:meth:`Counters.add_times`; ``{_id: "<key>@<day or slot>", list: key, lvl: 1 or 2, b: day
+or slot, n}``), so page ``p`` of the list finds the slot its first row is in from two small
+reads (:meth:`Counters.locate`) instead of reading the ``(p - 1) x limit`` rows before it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from kubeward.core.mongo import Document
 
 COLLECTION = "http_counters"
-_DAY, _HOUR = 1, 2
-"""The ``lvl`` of a day's and an hour's count."""
+_DAY, _SLOT = 1, 2
+"""The ``lvl`` of a day's and a slot's count."""
+_DAY_CHARS, _SLOT_CHARS = 10, 15
+"""How much of a ``ts`` (``YYYY-MM-DDTHH:MM:SS.ffffff``) names its day and its slot
+(``YYYY-MM-DDTHH:M``, ten minutes)."""
 _TOP = "\x7f"
 
 
@@ -60,11 +63,26 @@ class Tally(msgspec.Struct, frozen=True):
 
 
 class Place(NamedTuple):
-    """Where row ``skip`` of a list is: in ``hour``, after ``before`` rows of the list that
-    come ahead of that hour (newer ones for a newest-first list)."""
+    """Where row ``skip`` of a list is: in the slot ``slot``, after ``before`` rows of the
+    list that come ahead of that slot (newer ones for a newest-first list)."""
 
-    hour: str
+    slot: str
     before: int
+
+    @property
+    def start(self) -> str:
+        """The first ``ts`` of the slot."""
+        return f"{self.slot}0:00.000000"
+
+    @property
+    def end(self) -> str:
+        """The last ``ts`` of the slot."""
+        return f"{self.slot}9:59.999999"
+
+
+def slot_of(ts: str) -> str:
+    """The slot (ten minutes) of a stored ``ts``."""
+    return ts[:_SLOT_CHARS]
 
 
 class Counters:
@@ -93,12 +111,12 @@ class Counters:
         await self._col.update_one({"_id": key}, update, upsert=True)
 
     async def ensure_indexes(self) -> None:
-        """The index the day and hour counts are read by."""
+        """The index the day and slot counts are read by."""
         await self._col.create_index([("list", ASCENDING), ("lvl", ASCENDING), ("b", ASCENDING)])
 
     async def add_times(self, key: str, times: Iterable[str], sign: int = 1) -> None:
         """Count rows of ``key`` added (``sign`` 1) or removed (-1) at ``times`` (stored
-        ``ts``): its total, span and day and hour counts, in one bulk write."""
+        ``ts``): its total, span and day and slot counts, in one bulk write."""
         stamps = sorted(times)
         if not stamps:
             return
@@ -106,7 +124,7 @@ class Counters:
         if sign > 0:
             total |= {"$min": {"first": stamps[0]}, "$max": {"last": stamps[-1]}}
         ops = [UpdateOne({"_id": key}, total, upsert=True)]
-        for lvl, width in ((_DAY, 10), (_HOUR, 13)):
+        for lvl, width in ((_DAY, _DAY_CHARS), (_SLOT, _SLOT_CHARS)):
             for bucket, n in Counter(t[:width] for t in stamps).items():
                 ops.append(
                     UpdateOne(
@@ -117,14 +135,14 @@ class Counters:
                 )
         await self._col.bulk_write(ops, ordered=False)
 
-    async def set_hours(self, key: str, hours: Mapping[str, int]) -> None:
-        """Set ``key``'s hour counts (``YYYY-MM-DDTHH`` -> rows) and the day counts they
-        add up to (a recount)."""
+    async def set_slots(self, key: str, slots: Mapping[str, int]) -> None:
+        """Set ``key``'s slot counts (:func:`slot_of` -> rows) and the day counts they add
+        up to (a recount)."""
         days: Counter[str] = Counter()
-        for hour, n in hours.items():
-            days[hour[:10]] += n
+        for slot, n in slots.items():
+            days[slot[:_DAY_CHARS]] += n
         ops = []
-        for lvl, counts in ((_DAY, dict(days)), (_HOUR, hours)):
+        for lvl, counts in ((_DAY, dict(days)), (_SLOT, slots)):
             for bucket, n in counts.items():
                 doc = {"n": n, "list": key, "lvl": lvl, "b": bucket}
                 ops.append(UpdateOne({"_id": f"{key}@{bucket}"}, {"$set": doc}, upsert=True))
@@ -132,20 +150,20 @@ class Counters:
             await self._col.bulk_write(ops[chunk : chunk + 500], ordered=False)
 
     async def locate(self, key: str, skip: int, *, newest_first: bool) -> Place | None:
-        """The hour holding row ``skip`` of ``key``'s list in the order asked, from the day
-        counts (one read, O(days)) and that day's hour counts (one read, at most 24);
+        """The slot holding row ``skip`` of ``key``'s list in the order asked, from the day
+        counts (one read, O(days)) and that day's slot counts (one read, at most 144);
         ``None`` when the counts hold fewer rows."""
         days = await self._counts(key, _DAY, "", _TOP)
         found = self._find(days, skip, newest_first)
         if found is None:
             return None
         day, before = found
-        hours = await self._counts(key, _HOUR, day, f"{day}{_TOP}")
-        found = self._find(hours, skip - before, newest_first)
+        slots = await self._counts(key, _SLOT, day, f"{day}{_TOP}")
+        found = self._find(slots, skip - before, newest_first)
         if found is None:
             return None
-        hour, within = found
-        return Place(hour, before + within)
+        slot, within = found
+        return Place(slot, before + within)
 
     async def _counts(self, key: str, lvl: int, lo: str, hi: str) -> list[tuple[str, int]]:
         find = {"list": key, "lvl": lvl, "b": {"$gt": lo, "$lte": hi}}

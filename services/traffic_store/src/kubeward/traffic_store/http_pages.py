@@ -6,9 +6,9 @@ are one bounded range of one single-field index. A page is read as time windows 
 range (:func:`kubeward.core.windows.walk_down`), between the first and last ``ts`` the
 parent's counter has seen (:mod:`kubeward.traffic_store.http_counters`), sized from the
 density the counter and the previous walks show. A page by number reads every row before
-it (O(page x limit)), except on a ranked list (a source's traffic), whose day and hour
-counts tell which hour a deep page starts in (O(page + that hour's rows)); a keyset
-cursor reads only its page.
+it (O(page x limit)), except on a ranked list (a source's traffic), whose day and
+ten-minute counts tell which ten minutes a deep page starts in (O(page + those ten
+minutes' rows)); a keyset cursor reads only its page.
 
 A list filtered on fields the collection keeps facets of (``facet_fields``: HTTP traffic
 records' ``fk``, one ``<parent>|<field>=<value>|<ts>|<id>`` per filter value, one multikey
@@ -37,7 +37,7 @@ FACET_KEYS = "fk"
 TOP = "\x7f"
 """Sorts after every character of a ``ts`` or an id."""
 DEEP_SKIP = 500
-"""From how many rows skipped a ranked list's page number is found from its hour counts."""
+"""From how many rows skipped a ranked list's page number is found from its slot counts."""
 _DENSITIES = 1024
 """Lists whose last seen density is remembered (the map is reset when full)."""
 
@@ -86,9 +86,9 @@ class ListPages:
         stored format); ``before`` keeps only rows whose ``lk`` sorts before it (a keyset
         cursor of a newest-first list). ``facet_fields``: the filter fields ``col`` keeps
         :data:`FACET_KEYS` of, most selective first. ``ranked``: ``counter`` keeps day and
-        hour counts (:meth:`~kubeward.traffic_store.http_counters.Counters.add_times`), so
-        an unfiltered page from row :data:`DEEP_SKIP` on starts in the hour its first row
-        is in, skipping only that hour's rows ahead of it.
+        ten-minute counts (:meth:`~kubeward.traffic_store.http_counters.Counters.add_times`),
+        so an unfiltered page from row :data:`DEEP_SKIP` on starts in the ten minutes its
+        first row is in, skipping only their rows ahead of it.
         """
         tally = await self._counters.read(counter)
         filtered = bool(extra or since or until)
@@ -132,10 +132,7 @@ class ListPages:
                 return Paged([], tally.n, False)
             place = await self._counters.locate(counter, skip, newest_first=not ascending)
             if place is not None:  # else the counts are behind: read every row before
-                if ascending:
-                    top = -micros(f"{place.hour}:00:00.000000")
-                else:
-                    top = micros(f"{place.hour}:59:59.999999")
+                top = -micros(place.start) if ascending else micros(place.end)
                 skip -= place.before
         shape = (col.name, parent, ascending, *sorted(base), *wanted, since is None, until is None)
         average = tally.n / max(1, micros(tally.last) - micros(tally.first) + 1)

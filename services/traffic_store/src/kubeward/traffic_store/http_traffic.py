@@ -44,8 +44,8 @@ HTTP_FACETS = ("pathnameId", "domainId", "status", "method", "level")
 see :mod:`kubeward.traffic_store.http_pages`)."""
 FACETS_MARKER = "migration:http_traffic-facets"
 """The marker (among the counters) that records stored before facets got theirs."""
-HOURS_MARKER = "migration:http_traffic-hours"
-"""The marker (among the counters) that the sources' hour counts were taken once."""
+SLOTS_MARKER = "migration:http_traffic-slots"
+"""The marker (among the counters) that the sources' day and slot counts were taken once."""
 
 
 class Rejected(msgspec.Struct, frozen=True):
@@ -164,23 +164,23 @@ class HttpTrafficStore:
             field=FACET_KEYS,
         )
         await self.entities.counters.ensure_indexes()
-        await self._count_hours_once()
+        await self._count_slots_once()
 
-    async def _count_hours_once(self) -> None:
-        """Count the records stored before sources' traffic had hour counts (once per
+    async def _count_slots_once(self) -> None:
+        """Count the records stored before sources' traffic had slot counts (once per
         database: the first start after the upgrade reads every record's source and time)."""
         markers = self.entities.counters.collection
-        if await markers.find_one({"_id": HOURS_MARKER}) is not None:
+        if await markers.find_one({"_id": SLOTS_MARKER}) is not None:
             return
-        hours: Counter[tuple[str, str]] = Counter()
+        slots: Counter[tuple[str, str]] = Counter()
         async for doc in self._col.find({}, {"_id": 0, "trafficSourceId": 1, "ts": 1}):
-            hours[str(doc["trafficSourceId"]), str(doc["ts"])[:13]] += 1
+            slots[str(doc["trafficSourceId"]), http_counters.slot_of(str(doc["ts"]))] += 1
         per_source: dict[str, dict[str, int]] = {}
-        for (source, hour), n in hours.items():
-            per_source.setdefault(source, {})[hour] = n
+        for (source, slot), n in slots.items():
+            per_source.setdefault(source, {})[slot] = n
         for source, counts in per_source.items():
-            await self.entities.counters.set_hours(http_counters.traffic(source), counts)
-        await markers.update_one({"_id": HOURS_MARKER}, {"$set": {"done": True}}, upsert=True)
+            await self.entities.counters.set_slots(http_counters.traffic(source), counts)
+        await markers.update_one({"_id": SLOTS_MARKER}, {"$set": {"done": True}}, upsert=True)
 
     async def write(self, batches: list[HttpTrafficBatch]) -> WriteOutcome:
         """Insert every record whose references resolve; redelivery never adds a row.
