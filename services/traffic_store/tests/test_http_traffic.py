@@ -417,6 +417,22 @@ async def test_pages_by_number_and_cursor_cover_gaps_once(store: HttpTrafficStor
     assert pages[-1]["meta"]["total"] == 4  # exact once the walk reached the oldest
 
 
+async def plural_page(
+    api: PluralApi, source: str, page: int, limit: int, direction: str
+) -> dict[str, Any]:
+    """The decoded body of page ``page`` of the plural ``/http-traffics`` list."""
+    cmd = ArkynCommand(
+        kind="http-traffics",
+        action="list",
+        parent=source,
+        page=page,
+        page_limit=limit,
+        sort_direction=direction,  # type: ignore[arg-type]
+    )
+    body: dict[str, Any] = msgspec.json.decode((await api(cmd)).body)
+    return body
+
+
 async def test_plural_pages_both_directions_across_gaps(
     store: HttpTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
 ) -> None:
@@ -433,15 +449,7 @@ async def test_plural_pages_both_directions_across_gaps(
     for direction, want in (("desc", newest), ("asc", newest[::-1])):
         got: list[int] = []
         for page in range(1, 6):
-            cmd = ArkynCommand(
-                kind="http-traffics",
-                action="list",
-                parent=w.source,
-                page=page,
-                page_limit=4,
-                sort_direction=direction,  # type: ignore[arg-type]
-            )
-            body = msgspec.json.decode((await api(cmd)).body)
+            body = await plural_page(api, w.source, page, 4, direction)
             assert body["meta"] == {"page": page, "pageLimit": 4, "totalItems": len(offsets)}
             got += [r["status"] for r in body["data"]]
         assert got == want, direction
@@ -602,15 +610,7 @@ async def test_deep_page_numbers_start_in_their_ten_minutes(watched: Watched) ->
     api = PluralApi(store, records)
 
     async def plural(page: int, direction: str) -> list[str]:
-        cmd = ArkynCommand(
-            kind="http-traffics",
-            action="list",
-            parent=w.source,
-            page=page,
-            page_limit=90,
-            sort_direction=direction,  # type: ignore[arg-type]
-        )
-        body = msgspec.json.decode((await api(cmd)).body)
+        body = await plural_page(api, w.source, page, 90, direction)
         assert body["meta"]["totalItems"] == len(expected)
         return [r["id"] for r in body["data"]]
 

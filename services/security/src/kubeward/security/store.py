@@ -256,10 +256,11 @@ class FindingStore:
                     continue
                 old, digest = stored[key], digest_of(fields)
                 if old.get("digest") != digest or old["last_seen"] < seen_since:
+                    derived = {"digest": digest, facets.FIELD: facets_of(fields)}
                     updates.append(
                         UpdateOne(
                             {"_id": old["_id"]},
-                            {"$set": {**fields, **_derived(fields), "last_seen": now}},
+                            {"$set": {**fields, **derived, "last_seen": now}},
                         )
                     )
                 if announce_again(old, item.created_by):
@@ -402,7 +403,7 @@ class FindingStore:
                     docs += [d for d in found if matches(d)]
             return docs
 
-        shape = (query.dismissed, *sorted(residual))
+        shape = (query.dismissed, *sorted(residual), *wanted)
         walk = await walk_down(
             fetch,
             top=top,
