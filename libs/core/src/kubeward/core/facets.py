@@ -6,10 +6,13 @@ on a field outside the key's index prefix is applied to the rows read, so a page
 rare value reads every row down to its matches, and a value matching nothing reads the
 whole range: O(collection). Indexing every filterable field as its own compound index
 would make every insert pay for each. Instead each document carries its *facets*, one
-string per filterable field and value (``"severity=critical"``) plus :data:`ALL`, and one
-compound multikey index holds the ordered key under every facet. A page reads the windows
-of one facet (:func:`pick`: the first filter of a caller's preference, which puts the
-most selective fields first) and applies the other filters to those rows.
+string per filterable field and value (``"severity=critical"``), and one compound
+multikey index holds the ordered key under every facet. A page reads the windows of one
+facet (:func:`pick`: the first filter of a caller's preference, which puts the most
+selective fields first) and applies the other filters to those rows. An unfiltered page
+reads the collection's plain ordered index (:data:`ALL` names it; a document may also
+carry ``ALL`` as a facet, but reading 1000 findings through the multikey index while
+inserts landed beside them stalled the report path in ``bench.failure_http``).
 
 Only string, integer and boolean values become facets (each element of a list does); a
 field holding anything else (or nothing) has none, and a filter on it falls back to
@@ -46,10 +49,11 @@ def _indexable(value: object) -> bool:
     return isinstance(value, str | int)  # bool is an int
 
 
-def facets_of(doc: Mapping[str, Any], fields: Iterable[str]) -> list[str]:
-    """``doc``'s facets: :data:`ALL` and one per field of ``fields`` it holds a value of
-    (one per element, for a field holding a list)."""
-    found = [ALL]
+def facets_of(doc: Mapping[str, Any], fields: Iterable[str], *, with_all: bool = True) -> list[str]:
+    """``doc``'s facets: one per field of ``fields`` it holds a value of (one per element,
+    for a field holding a list), after :data:`ALL` unless ``with_all`` is false (for a
+    collection whose unfiltered list reads another index)."""
+    found = [ALL] if with_all else []
     for field in fields:
         value = doc.get(field)
         values = value if isinstance(value, list | tuple) else (value,)

@@ -96,7 +96,7 @@ def finding_docs(n: int, rng: random.Random) -> list[Document]:
                 "dismissed": i % 10 == 0,
             }
         )
-        docs[-1]["facets"] = facets_of(docs[-1], FINDING_FACETS)
+        docs[-1]["facets"] = facets_of(docs[-1], FINDING_FACETS, with_all=False)
     return docs
 
 

@@ -48,8 +48,8 @@ LIST_PROJECTION = {"manifest": 0, "rule_keys": 0, facets.FIELD: 0}
 """What a list does not need: the scanner's manifest text (large) and the match keys."""
 FACETS_MARKER = "facets"
 """The marker (in the counters) that findings stored before facets got theirs."""
-_SUPERSEDED_INDEXES = ("dismissed_1__id_-1", "rule_keys_1_namespace_1")
-"""Indexes the facet index replaced: one index fewer for every insert to keep up."""
+_SUPERSEDED_INDEXES = ("rule_keys_1_namespace_1",)
+"""The index the facet index replaced (the rule keys are facets)."""
 _DUPLICATE_KEY = 11000
 
 
@@ -85,7 +85,7 @@ def digest_of(fields: Mapping[str, Any]) -> str:
 def facets_of(fields: Mapping[str, Any]) -> list[str]:
     """The facets a finding with these scanner fields is listed and purged by (see
     :mod:`kubeward.core.facets`)."""
-    return facets.facets_of(fields, FINDING_FACETS)
+    return facets.facets_of(fields, FINDING_FACETS, with_all=False)
 
 
 def _derived(fields: Mapping[str, Any]) -> Document:
@@ -147,6 +147,7 @@ class FindingStore:
     async def ensure_indexes(self) -> None:
         """Create the indexes the service relies on (idempotent)."""
         await self._col.create_index("key", unique=True)
+        await self._col.create_index([("dismissed", ASCENDING), ("_id", DESCENDING)])
         await self._col.create_index(
             [("dismissed", ASCENDING), (facets.FIELD, ASCENDING), ("_id", DESCENDING)]
         )
@@ -367,11 +368,11 @@ class FindingStore:
         (``slice_rows`` and ``between`` as for :func:`~kubeward.core.windows.walk_down`).
 
         Read as bounded windows of ids (see :mod:`kubeward.core.windows`) on the
-        ``(dismissed, facets, _id)`` index, one query per ``dismissed`` value asked for (a
-        range on ``_id`` alone or an ``$in`` makes SecantusDB scan), under the facet of the
-        most selective filter given (:data:`~kubeward.schemas.security.FINDING_FACETS`;
-        ``*`` without one), from the last id given out down: O(page + the rows that facet
-        holds and the other filters skip), never O(collection). The other filters are
+        ``(dismissed, _id)`` index, or of ``(dismissed, facets, _id)`` under the facet of the
+        most selective filter given (:data:`~kubeward.schemas.security.FINDING_FACETS`),
+        one query per ``dismissed`` value asked for (a range on ``_id`` alone or an ``$in``
+        makes SecantusDB scan), from the last id given out down: O(page + the rows that
+        facet holds and the other filters skip), never O(collection). The other filters are
         applied to each window here (with one more field in the filter SecantusDB scans).
         """
         limit = max(1, min(query.limit, max_page))
@@ -392,13 +393,16 @@ class FindingStore:
             top = min(top, int(query.cursor) - 1)
 
         matches = matcher(residual)
-        _field, wanted = facets.pick(residual, FINDING_FACETS)
+        field, wanted = facets.pick(residual, FINDING_FACETS)
+        under: list[Document] = (
+            [{}] if field == facets.ALL else [{facets.FIELD: value} for value in wanted]
+        )
 
         async def fetch(lo: int, hi: int) -> list[Document]:
             docs: list[Document] = []
             for state in states:
-                for value in wanted:
-                    find = {"dismissed": state, facets.FIELD: value, "_id": {"$gt": lo, "$lte": hi}}
+                for facet in under:
+                    find = {"dismissed": state, **facet, "_id": {"$gt": lo, "$lte": hi}}
                     found = await self._col.find(find, LIST_PROJECTION).to_list()
                     docs += [d for d in found if matches(d)]
             return docs
