@@ -88,9 +88,10 @@ def facets_of(fields: Mapping[str, Any]) -> list[str]:
     return facets.facets_of(fields, FINDING_FACETS, with_all=False)
 
 
-def _derived(fields: Mapping[str, Any]) -> Document:
-    """What a finding stores beside its scanner fields, computed from them."""
-    return {"digest": digest_of(fields), facets.FIELD: facets_of(fields)}
+def _derived(fields: Mapping[str, Any], digest: str | None = None) -> Document:
+    """What a finding stores beside its scanner fields, computed from them (``digest``:
+    :func:`digest_of` of them, when the caller has it already)."""
+    return {"digest": digest or digest_of(fields), facets.FIELD: facets_of(fields)}
 
 
 def to_api(doc: Mapping[str, Any]) -> SecurityFinding:
@@ -257,11 +258,10 @@ class FindingStore:
                     continue
                 old, digest = stored[key], digest_of(fields)
                 if old.get("digest") != digest or old["last_seen"] < seen_since:
-                    derived = {"digest": digest, facets.FIELD: facets_of(fields)}
                     updates.append(
                         UpdateOne(
                             {"_id": old["_id"]},
-                            {"$set": {**fields, **derived, "last_seen": now}},
+                            {"$set": {**fields, **_derived(fields, digest), "last_seen": now}},
                         )
                     )
                 if announce_again(old, item.created_by):

@@ -79,7 +79,8 @@ class HttpEntities:
         self.counters = Counters(db)
 
     async def ensure_indexes(self) -> None:
-        """Unique natural keys for domains and pathnames; traffic-domain look-ups."""
+        """Unique natural keys for domains and pathnames; traffic-domain look-ups; the
+        counters' day and slot counts."""
         await self.sources.create_index("trafficDomain")
         await self.domains.create_index(
             [("trafficSourceId", 1), ("value", 1), ("protocol", 1), ("port", 1)], unique=True
@@ -87,6 +88,7 @@ class HttpEntities:
         await self.pathnames.create_index([("domainId", 1), ("value", 1)], unique=True)
         for col in (self.sources, self.domains, self.pathnames):
             await col.create_index("lk")
+        await self.counters.ensure_indexes()
 
     async def create(self, req: HttpEntityCreate) -> Reply:
         """Validate and store one entity: 201 with it, 400 naming a field, 404 for a parent."""

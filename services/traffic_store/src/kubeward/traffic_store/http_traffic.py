@@ -127,9 +127,9 @@ def traffic_document(record: HttpTraffic, origin_us: int) -> Document:
 def facet_keys(doc: Document) -> list[str]:
     """A stored record's list key under each of its filter values:
     ``<source>|<field>=<value>|<ts>|<id>``."""
-    found = facets.facets_of(doc, HTTP_FACETS)
+    found = facets.facets_of(doc, HTTP_FACETS, with_all=False)  # the unfiltered list reads lk
     parent = doc["trafficSourceId"]
-    return [list_key(f"{parent}|{f}", doc["ts"], doc["id"]) for f in found if f != facets.ALL]
+    return [list_key(f"{parent}|{f}", doc["ts"], doc["id"]) for f in found]
 
 
 class HttpTrafficStore:
@@ -163,7 +163,6 @@ class HttpTrafficStore:
             projection,
             field=FACET_KEYS,
         )
-        await self.entities.counters.ensure_indexes()
         await self._count_slots_once()
 
     async def _count_slots_once(self) -> None:
