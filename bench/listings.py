@@ -18,8 +18,9 @@ NATS hop are not included, see ``bench.gateway`` for those):
 
 - ``/api/security/findings`` (active findings; all findings; one severity; one resource;
   a namespace with none), page 1 and a keyset page from the middle, at limit 100 and 1000;
-- ``/pod/traffic`` (everything; one pod of 500, i.e. a sparse filter), page 1 and a cursor
-  page from the middle;
+- ``/pod/traffic`` (everything; one pod of 500, i.e. a sparse filter; ``decision=DROP``,
+  one flow in 1000; ``traffic_type=EGRESS``, one in three), page 1 and a cursor page from
+  the middle;
 - ``/http-traffic/{id}`` page 1, a cursor page from the middle, ``?page=10``, ``?page=50``
   and a ``level`` filter matching one record in eight, and the plural ``/http-traffics``
   page 1 and page 10.
@@ -60,6 +61,7 @@ from kubeward.devstack.stored_documents import (
     http_exchanges,
     http_records,
     http_world,
+    rare_flow_copies,
     stamp,
 )
 from kubeward.schemas.arkyn import ArkynCommand
@@ -203,6 +205,7 @@ async def traffic_cases(
     await store.ensure_indexes()
     docs, offsets = flow_docs(m, rng)
     await fill(db, "pod_traffic", docs)
+    await fill(db, "pod_traffic_rare", rare_flow_copies(docs))
     await store.widen_span(stamp(offsets[-1]), stamp(offsets[0]))
     middle = docs[m // 2]
     cursor = encode_cursor(middle["time_stamp"], middle["uuid"])
@@ -217,6 +220,14 @@ async def traffic_cases(
             ("pod traffic: all, page 1", PodTrafficQuery(limit=limit)),
             ("pod traffic: all, from the middle", PodTrafficQuery(limit=limit, cursor=cursor)),
             ("pod traffic: one pod of 500, page 1", PodTrafficQuery(limit=limit, pod_name="pod-7")),
+            (
+                "pod traffic: DROP (1 in 1000), page 1",
+                PodTrafficQuery(limit=limit, decision="DROP"),
+            ),
+            (
+                "pod traffic: EGRESS (1 in 3), page 1",
+                PodTrafficQuery(limit=limit, traffic_type="EGRESS"),
+            ),
         ):
             fresh = PodTrafficStore(db["pod_traffic"], 32768)
 

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import base64
 import random
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import msgspec
+import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
-from kubeward.devstack.stored_documents import END, flow_docs, stamp
+from kubeward.devstack.stored_documents import END, flow_docs, rare_flow_copies, stamp
+from kubeward.devstack.testing import Commands
 from kubeward.schemas.traffic import (
     TIMESTAMP_FORMAT,
     PodTrafficBatch,
     PodTrafficEvent,
+    PodTrafficFlow,
     PodTrafficGroup,
     PodTrafficQuery,
 )
 from kubeward.traffic_store.pod_traffic import COLLECTION, SPANS, PodTrafficStore
+from kubeward.traffic_store.rare_flows import COLLECTION as RARE
+from kubeward.traffic_store.rare_flows import MARKER as RARE_MARKER
 
 T0 = datetime(2026, 5, 12, 10, 0, 0)
 
@@ -151,9 +157,11 @@ async def test_generated_flows_list_as_stored(
 ) -> None:
     """The flows ``bench.listings`` fills the database with directly are the store's own:
     with their span recorded, every one is listed once, newest first, and a pod filter
-    finds exactly its flows; a flow the store writes afterwards lists among them."""
+    finds exactly its flows, a DROP filter its DROP; a flow the store writes afterwards
+    lists among them."""
     docs, offsets = flow_docs(600, random.Random(7))
     await mongo[mongo_db_name][COLLECTION].insert_many(docs)
+    await mongo[mongo_db_name][RARE].insert_many(rare_flow_copies(docs))
     await store.widen_span(stamp(offsets[-1]), stamp(offsets[0]))
     want = [(d["time_stamp"], d["uuid"]) for d in docs]
     assert want == sorted(want, reverse=True)  # generated newest first
@@ -161,7 +169,109 @@ async def test_generated_flows_list_as_stored(
     pod_7 = [(d["time_stamp"], d["uuid"]) for d in docs if d["pod_name"] == "pod-7"]
     assert len(pod_7) == 2  # 600 flows over 500 pods
     assert await walk(store, limit=1, pod_name="pod-7") == pod_7
+    drops = [(d["time_stamp"], d["uuid"]) for d in docs if d["decision"] == "DROP"]
+    assert len(drops) == 1
+    assert await walk(store, decision="DROP") == drops
 
     later = ev(1, END + timedelta(seconds=1), pod="pod-7")
     await write(store, [later])
     assert await walk(store, limit=1, pod_name="pod-7") == [(later.time_stamp, later.uuid), *pod_7]
+
+
+@pytest.fixture
+async def watched(
+    mongo_url: str, mongo_db_name: str
+) -> AsyncIterator[tuple[PodTrafficStore, Commands]]:
+    """A pod-traffic store on a fresh database whose client's commands are recorded."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    store = PodTrafficStore(client[mongo_db_name][COLLECTION], ephemeral_port_min=32768)
+    await store.ensure_indexes()
+    yield store, commands
+    await client.drop_database(mongo_db_name)
+    await client.close()
+
+
+def stats_of(reply_body: bytes) -> dict[str, int]:
+    return {r.uuid: r.hits for r in msgspec.json.decode(reply_body, type=list[PodTrafficFlow])}
+
+
+async def test_rare_filters_read_only_rare_flows(
+    watched: tuple[PodTrafficStore, Commands],
+) -> None:
+    """A DROP (or an unusual traffic type) among many ALLOW flows: the listing reads the
+    rare flows, not the range they are spread over; counts come from the flows."""
+    store, commands = watched
+    allow = [ev(n, T0 - timedelta(minutes=n), decision="ALLOW") for n in range(1, 400)]
+    drops = [ev(1000 + n, T0 - timedelta(hours=5 * n), decision="DROP") for n in range(6)]
+    odd = [ev(2000, T0 - timedelta(days=2), traffic_type="LOOPBACK", decision="ALLOW")]
+    await write(store, allow + drops + odd)
+    # The newest DROP is seen twice more (a repeat sighting is counted in its flow).
+    again = msgspec.structs.replace(drops[0], uuid="", time_stamp=ev(0, T0).time_stamp)
+    await write(store, [again, again], seq=2)
+    for filters, want in (
+        ({"decision": "DROP"}, drops),
+        (
+            {"decision": "DROP", "namespace": "staging"},
+            [e for e in drops if e.pod_namespace == "staging"],
+        ),
+        ({"traffic_type": "LOOPBACK"}, odd),
+        ({"decision": "REJECT"}, []),
+    ):
+        assert await walk(store, limit=2, **filters) == newest_first(want), filters
+        commands.clear()
+        assert await walk(store, limit=100, **filters) == newest_first(want), filters
+        # The span, and the rare flows (the 399 ALLOW flows around them are not read).
+        assert commands.rows_read <= 1 + len(drops) + len(odd), (filters, commands.rows_read)
+    assert "pod_traffic" not in commands.finds()  # the span is in pod_traffic_spans
+    commands.clear()
+    reply = await store.query(PodTrafficQuery(decision="DROP", with_stats=True), 5000)
+    assert stats_of(reply.body) == {e.uuid: 3 if e is drops[0] else 1 for e in drops}
+    # The span, the rare flows, and the counts of the DROPs.
+    assert commands.rows_read <= 1 + len(drops) + len(odd) + len(drops), commands.rows_read
+    # A pod's own index still serves a pod filter with a decision.
+    pod = await walk(store, pod_name="web", decision="DROP")
+    assert pod == newest_first(drops)
+
+
+async def test_a_rare_copy_lost_in_a_crash_is_made_by_the_redelivery(
+    store: PodTrafficStore, mongo: AsyncMongoClient[Document], mongo_db_name: str
+) -> None:
+    drop = ev(7, T0, decision="DROP")
+    message = (1, PodTrafficBatch(groups=[PodTrafficGroup(1, None, [drop])]))
+    await store.write([message])
+    # As if the process died after writing the flow and before copying it.
+    await mongo[mongo_db_name][RARE].delete_many({})
+    assert await walk(store, decision="DROP") == []
+    # The redelivery (what PodTrafficWriter does for a message delivered again).
+    await store.write([message], retried={1})
+    assert [f.row for f in await store.created_by([message])] == [drop]
+    assert await walk(store, decision="DROP") == newest_first([drop])
+    assert await mongo[mongo_db_name][RARE].count_documents({}) == 1
+
+
+async def test_rare_flows_stored_before_the_copy_existed_are_copied_once(
+    mongo_url: str, mongo_db_name: str
+) -> None:
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    db = client[mongo_db_name]
+    try:
+        old = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
+        await old.ensure_indexes()
+        events = [ev(n, T0 - timedelta(hours=n)) for n in range(20)]  # every fifth a DROP
+        await write(old, events)
+        await db[RARE].drop()  # as a database written before this version
+        await db[SPANS].delete_one({"_id": RARE_MARKER})
+        assert await walk(old, decision="DROP") == []  # the set-up holds
+        upgraded = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
+        await upgraded.ensure_indexes()
+        drops = [e for e in events if e.decision == "DROP"]
+        assert len(drops) == 4
+        assert await walk(upgraded, decision="DROP", limit=3) == newest_first(drops)
+        commands.clear()
+        await PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768).ensure_indexes()
+        assert COLLECTION not in commands.finds()  # the marker: no second scan
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()

@@ -36,7 +36,7 @@ from kubeward.schemas.http_traffic import (
 )
 from kubeward.schemas.replies import Reply
 from kubeward.schemas.security import FINDING_FACETS
-from kubeward.schemas.traffic import TIMESTAMP_FORMAT
+from kubeward.schemas.traffic import TIMESTAMP_FORMAT, PodTrafficEvent
 
 Document = dict[str, Any]
 END = datetime(2026, 6, 1, 12, 0, 0)
@@ -103,18 +103,24 @@ def finding_docs(n: int, rng: random.Random) -> list[Document]:
 # --- Pod traffic --------------------------------------------------------------
 
 
+DROP_EVERY = 1000
+"""One generated flow in this many is a DROP (in real clusters DROPs are rare)."""
+
+
 def flow_docs(m: int, rng: random.Random) -> tuple[list[Document], list[int]]:
-    """``m`` flows as :class:`PodTrafficStore` stores them, and their time offsets."""
+    """``m`` flows as :class:`PodTrafficStore` stores them, and their time offsets. The
+    DROPs among them also need their copies (:func:`rare_flow_copies`)."""
     offsets = spread(m, rng)
     docs = []
     for i, us in enumerate(offsets):
         pod = i % PODS
         ts = stamp(us)
         peer = f"10.1.{i // 250 % 250}.{i % 250}"
+        decision = "ALLOW" if i % DROP_EVERY != DROP_EVERY // 2 else "DROP"
         docs.append(
             {
                 "_id": f"10.0.{pod // 250}.{pod % 250}|8080|INGRESS|{peer}|{40000 + i % 20000}"
-                f"|TCP|ALLOW|{i}",
+                f"|TCP|{decision}|{i}",
                 "uuid": f"{i:08x}-0000-4000-8000-000000000000",
                 "pod_name": f"pod-{pod}",
                 "pod_namespace": f"ns-{pod % NAMESPACES}",
@@ -124,7 +130,7 @@ def flow_docs(m: int, rng: random.Random) -> tuple[list[Document], list[int]]:
                 "traffic_type": "INGRESS" if i % 3 else "EGRESS",
                 "traffic_in_out_ip": peer,
                 "traffic_in_out_port": str(40000 + i % 20000),
-                "decision": "ALLOW",
+                "decision": decision,
                 "time_stamp": ts,
                 "hits": 1 + i % 7,
                 "first_seen": ts,
@@ -134,6 +140,17 @@ def flow_docs(m: int, rng: random.Random) -> tuple[list[Document], list[int]]:
             }
         )
     return docs, offsets
+
+
+def rare_flow_copies(flows: Sequence[Document]) -> list[Document]:
+    """The ``pod_traffic_rare`` documents traffic-store keeps of the DROPs of ``flows``
+    (made by :func:`flow_docs`): each flow's key and row."""
+    fields = PodTrafficEvent.__struct_fields__
+    return [
+        {"_id": doc["_id"]} | {f: doc[f] for f in fields}
+        for doc in flows
+        if doc["decision"] != "ALLOW"
+    ]
 
 
 # --- HTTP traffic -------------------------------------------------------------

@@ -28,6 +28,8 @@ from kubeward.schemas.traffic import (
 from kubeward.traffic_store.flows import Flow, fold
 from kubeward.traffic_store.origin_claims import COLLECTION as CLAIMS
 from kubeward.traffic_store.origin_claims import OriginClaims
+from kubeward.traffic_store.rare_flows import COLLECTION as RARE
+from kubeward.traffic_store.rare_flows import RareFlows, reads_here
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class PodTrafficStore:
         self._known_max = known_flows
         self._density: dict[tuple[object, ...], float] = {}
         self._claims = OriginClaims(collection.database[CLAIMS])
+        self._rare = RareFlows(collection.database[RARE])
 
     async def ensure_indexes(self) -> None:
         """Indexes for newest-first listing, overall and per pod or namespace, and by the
@@ -111,7 +114,9 @@ class PodTrafficStore:
         # name): see ``failure_traffic``.
         await self._col.create_index([("traffic_in_out_ip", 1), ("time_stamp", DESCENDING)])
         await self._claims.ensure_indexes()
+        await self._rare.ensure_indexes()
         await self._record_existing_span()
+        await self._rare.copy_existing(self._col, self._spans)
 
     async def write(
         self, messages: list[tuple[int, PodTrafficBatch]], retried: Collection[int] = ()
@@ -151,6 +156,7 @@ class PodTrafficStore:
         inserted, stored = await self._insert([op for op in first if op.key not in self._known])
         upserts = [op for op in first if op.key in self._known or op.key in stored]
         created = inserted | await self._apply(upserts, parts) | await self._settle(again, parts)
+        await self._rare.add((op.key, op.flow.first) for op in merged if op.key in created)
         self._remember(op.key for op in merged)
         for op in merged:
             if op.key not in created:
@@ -178,7 +184,8 @@ class PodTrafficStore:
         """The stored flows that ``messages`` created (``created_seq`` is one of theirs).
 
         For a redelivered message: its first delivery may have written its flows and died
-        before announcing them; the redelivery finds them stored and creates nothing.
+        before announcing them (or copying the rare ones, which this does); the
+        redelivery finds them stored and creates nothing.
         One ``_id`` lookup per flow of the messages (a filter on another field would make
         SecantusDB scan), in ``$in`` lists of :data:`~kubeward.core.mongo.IN_CHUNK`; the
         sequence is checked here.
@@ -194,6 +201,7 @@ class PodTrafficStore:
                 fields = {f: doc[f] for f in _ROW_FIELDS if f in doc}
                 row = msgspec.convert(fields, PodTrafficEvent)
                 found.append(NewFlow(doc["_id"], doc["created_seq"], row))
+        await self._rare.add((flow.key, flow.row) for flow in found)
         return found
 
     def _remember(self, keys: Iterable[str]) -> None:
@@ -285,8 +293,10 @@ class PodTrafficStore:
         """One page of rows, newest first by ``(time_stamp, uuid)``, and the next cursor.
 
         Read as bounded windows of ``time_stamp`` (see :mod:`kubeward.core.windows`) on
-        the pod's, the namespace's or the overall time index, between the newest and
-        oldest times ever written (:meth:`span`): O(page), never O(collection).
+        the pod's index, the rare flows' (:mod:`~kubeward.traffic_store.rare_flows`: a
+        filter on a decision other than ALLOW or an unusual traffic type), the
+        namespace's or the overall time index, in that order of preference, between the
+        newest and oldest times ever written (:meth:`span`): O(page), never O(collection).
         """
         after: tuple[str, str] | None = None
         if q.cursor is not None:
@@ -312,21 +322,24 @@ class PodTrafficStore:
         # The index's equality prefix goes to the database, the rest is matched here.
         prefix: dict[str, Any] = {}
         residual: dict[str, Any] = {}
+        rare = q.pod_name is None and reads_here(q.decision, q.traffic_type)
+        source = self._rare.col if rare else self._col
         if q.pod_name is not None:
             prefix["pod_name"] = q.pod_name
         if q.namespace is not None:
-            (residual if prefix else prefix)["pod_namespace"] = q.namespace
+            (residual if prefix or rare else prefix)["pod_namespace"] = q.namespace
         if q.traffic_type is not None:
             residual["traffic_type"] = q.traffic_type
         if q.decision is not None:
             residual["decision"] = q.decision
         matches = matcher(residual)
-        fields = _ROW_FIELDS + (_STATS_FIELDS if q.with_stats else ())
-        projection: dict[str, int] = {"_id": 0} | dict.fromkeys(fields, 1)
+        fields = _ROW_FIELDS + (_STATS_FIELDS if q.with_stats and not rare else ())
+        # A rare flow's counts are read from its flow by ``_id`` once the page is known.
+        projection: dict[str, int] = {"_id": int(rare and q.with_stats)} | dict.fromkeys(fields, 1)
 
         async def fetch(lo: int, hi: int) -> list[Document]:
             window = {"$gt": stamp(lo), "$lte": stamp(hi)}
-            found = await self._col.find(prefix | {"time_stamp": window}, projection).to_list()
+            found = await source.find(prefix | {"time_stamp": window}, projection).to_list()
             docs = [d for d in found if matches(d)]
             if after is not None:  # the cursor's own time: only rows after it in the order
                 docs = [d for d in docs if (d["time_stamp"], d["uuid"]) < after]
@@ -349,10 +362,24 @@ class PodTrafficStore:
         docs = walk.rows
         more = len(docs) > limit
         docs = docs[:limit]
+        if rare and q.with_stats:
+            docs = await self._with_stats(docs)
         row_type = PodTrafficFlow if q.with_stats else PodTrafficEvent
         rows = msgspec.json.encode(msgspec.convert(docs, list[row_type]))  # type: ignore[valid-type]
         cursor = encode_cursor(docs[-1]["time_stamp"], docs[-1]["uuid"]) if more else None
         return Reply(body=msgspec.Raw(rows), cursor=cursor)
+
+    async def _with_stats(self, rows: list[Document]) -> list[Document]:
+        """``rows`` of rare flows (with their ``_id``) with their flows' counts, read by
+        ``_id``; a row whose flow is not stored (never seen: the copy follows the
+        flow's write) is left out."""
+        stats = {
+            doc.pop("_id"): doc
+            async for doc in mongo.find_in(
+                self._col, "_id", [r["_id"] for r in rows], dict.fromkeys(_STATS_FIELDS, 1)
+            )
+        }
+        return [row | stats[row["_id"]] for row in rows if row["_id"] in stats]
 
     async def span(self) -> tuple[str, str] | None:
         """The oldest and newest ``time_stamp`` ever written (``None``: nothing written)."""
