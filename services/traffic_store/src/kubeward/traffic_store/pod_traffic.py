@@ -362,11 +362,11 @@ class PodTrafficStore:
         docs = walk.rows
         more = len(docs) > limit
         docs = docs[:limit]
+        cursor = encode_cursor(docs[-1]["time_stamp"], docs[-1]["uuid"]) if more else None
         if rare and q.with_stats:
             docs = await self._with_stats(docs)
         row_type = PodTrafficFlow if q.with_stats else PodTrafficEvent
         rows = msgspec.json.encode(msgspec.convert(docs, list[row_type]))  # type: ignore[valid-type]
-        cursor = encode_cursor(docs[-1]["time_stamp"], docs[-1]["uuid"]) if more else None
         return Reply(body=msgspec.Raw(rows), cursor=cursor)
 
     async def _with_stats(self, rows: list[Document]) -> list[Document]:
