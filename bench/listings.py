@@ -48,11 +48,11 @@ from typing import Any
 
 import msgspec
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from bench import common
 from bench.common import FreshMongo, Stack, machine_info, mongo_client, say, version
 from bench.latency import quantile, timed_calls
+from kubeward.core.mongo import insert_new
 from kubeward.devstack.infra import MONGO_CACHE_SIZE
 from kubeward.devstack.stored_documents import (
     Document,
@@ -110,11 +110,7 @@ async def fill(db: AsyncDatabase[Document], name: str, docs: list[Document]) -> 
     """Bulk insert ``docs`` into ``name``; a batch the driver retried after it was stored
     (a slow server at 1 M documents) reports duplicates, which are the rows themselves."""
     for first in range(0, len(docs), BATCH):
-        try:
-            await db[name].insert_many(docs[first : first + BATCH], ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        await insert_new(db[name], docs[first : first + BATCH])
     stored = await db[name].estimated_document_count()
     if stored != len(docs):
         raise common.BenchError(f"{name}: {stored} of {len(docs)} documents stored")

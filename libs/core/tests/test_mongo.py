@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import BulkWriteError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
@@ -30,3 +32,30 @@ async def test_find_in_asks_in_lists_of_in_chunk_and_finds_every_match(
     sizes = [len(f["_id"]["$in"]) for f in finds.find_filters]
     assert sizes == [100, 100, 100, 2] * 2  # 302 ids, twice; nothing asked for none
     assert all(f["even"] is True for f in finds.find_filters[4:])
+
+
+async def test_insert_new_stores_the_rest_and_names_what_was_there(
+    mongo_url: str, mongo_db_name: str
+) -> None:
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
+    db = client[mongo_db_name]
+    col = db["insert_new"]
+    await col.create_index("name", unique=True)
+    await col.insert_many([{"_id": 2, "name": "b"}, {"_id": 9, "name": "taken"}])
+    docs = [
+        {"_id": 1, "name": "a"},
+        {"_id": 2, "name": "b"},  # the same _id
+        {"_id": 3, "name": "taken"},  # another unique index
+        {"_id": 4, "name": "d"},
+    ]
+    try:
+        assert await mongo.insert_new(col, docs) == {1, 2}
+        assert await mongo.insert_new(col, []) == set()
+        assert sorted([d["_id"] async for d in col.find({}, {"_id": 1})]) == [1, 2, 4, 9]
+        # Any other refusal is an error, not "already stored".
+        await db.create_collection("checked", validator={"$jsonSchema": {"required": ["name"]}})
+        with pytest.raises(BulkWriteError):
+            await mongo.insert_new(db["checked"], [{"_id": 1}])
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()

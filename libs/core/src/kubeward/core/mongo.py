@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 Document = dict[str, Any]
 T = TypeVar("T")
 
+DUPLICATE_KEY = 11000
+"""The server's error code for a write refused by a unique index."""
 IN_CHUNK = 100
 """Values per ``$in`` list. SecantusDB matches each candidate against the whole list, so one
 list of n values costs O(n²): 800 ids took 476 ms as one list and 89 ms as lists of 100;
@@ -76,6 +78,22 @@ async def find_in(
     for chunk in chunks(values):
         async for doc in col.find({**(where or {}), field: {"$in": chunk}}, projection):
             yield doc
+
+
+async def insert_new(col: AsyncCollection[Document], docs: list[Document]) -> set[int]:
+    """Insert ``docs`` (unordered: one refused does not stop the others); return the
+    positions of those a unique index refused (already stored). Any other write error
+    raises."""
+    if not docs:
+        return set()
+    try:
+        await col.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = dict(exc.details).get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
 
 
 async def ensure_counter(counters: AsyncCollection[Document], name: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from async_lru import alru_cache
-from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -50,7 +50,6 @@ FACETS_MARKER = "facets"
 """The marker (in the counters) that findings stored before facets got theirs."""
 _SUPERSEDED_INDEXES = ("rule_keys_1_namespace_1",)
 """The index the facet index replaced (the rule keys are facets)."""
-_DUPLICATE_KEY = 11000
 
 
 def rule_keys(title: str, check: str) -> list[str]:
@@ -282,12 +281,8 @@ class FindingStore:
                 | ({} if (by := scanned[index].created_by) is None else {"created_by": by})
                 for i, (index, key, fields) in zip(ids, fresh, strict=True)
             ]
-            failed: set[int] = set()
-            try:
-                await self._col.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                # Another replica stored some of them first: those become updates.
-                failed = {e["index"] for e in exc.details.get("writeErrors", [])}
+            # Another replica may have stored some of them first: those become updates.
+            failed = await mongo.insert_new(self._col, docs)
             for n, ((index, key, fields), doc) in enumerate(zip(fresh, docs, strict=True)):
                 if n in failed:
                     await self.upsert(key, fields)
@@ -516,16 +511,10 @@ class FindingStore:
                 replaces.append(ReplaceOne({"_id": key}, doc, upsert=True))
             else:
                 fresh.append({"_id": key, **doc})
-        if fresh:
-            try:
-                await self._manifests.bulk_write([InsertOne(d) for d in fresh], ordered=False)
-            except BulkWriteError as exc:  # another replica stored some first: replace them
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                    raise
-                for e in errors:
-                    doc = dict(fresh[e["index"]])
-                    replaces.append(ReplaceOne({"_id": doc.pop("_id")}, doc, upsert=True))
+        # Another replica may have stored some first: those are replaced.
+        for index in sorted(await mongo.insert_new(self._manifests, fresh)):
+            doc = dict(fresh[index])
+            replaces.append(ReplaceOne({"_id": doc.pop("_id")}, doc, upsert=True))
         if replaces:
             await self._manifests.bulk_write(replaces, ordered=False)
         if any(obj["kind"] == "NetworkPolicy" for obj, _ in objects):

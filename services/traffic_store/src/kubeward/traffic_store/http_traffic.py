@@ -13,9 +13,8 @@ from typing import Any
 
 import msgspec
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
-from kubeward.core import facets
+from kubeward.core import facets, mongo
 from kubeward.core.mongo import Document
 from kubeward.core.windows import micros, stamp
 from kubeward.schemas.http_traffic import (
@@ -37,7 +36,6 @@ from kubeward.traffic_store.http_pages import FACET_KEYS, ListPages
 from kubeward.traffic_store.pod_traffic import decode_cursor, encode_cursor
 
 COLLECTION = "http_traffic"
-_DUPLICATE_KEY = 11000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HTTP_FACETS = ("pathnameId", "domainId", "status", "method", "level")
 """The record fields arkyn's lists filter by, read through facets (most selective first;
@@ -207,7 +205,7 @@ class HttpTrafficStore:
                 docs.append(_document(record, group))
             if group.reply_to is not None:
                 answers.append((group.reply_to, records, len(docs) - len(records)))
-        duplicates = await self._insert(docs)
+        duplicates = await mongo.insert_new(self._col, docs)
         outcome.inserted = len(docs) - len(duplicates)
         await self.count_new(docs, duplicates)
         for reply_to, records, first in answers:
@@ -244,22 +242,9 @@ class HttpTrafficStore:
 
     async def insert(self, docs: list[Document]) -> set[int]:
         """Insert ``docs`` (duplicates ignored) and count them; the duplicate positions."""
-        duplicates = await self._insert(docs)
+        duplicates = await mongo.insert_new(self._col, docs)
         await self.count_new(docs, duplicates)
         return duplicates
-
-    async def _insert(self, docs: list[Document]) -> set[int]:
-        """Insert ``docs``; return the positions that were already stored."""
-        if not docs:
-            return set()
-        try:
-            await self._col.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = dict(exc.details).get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            return {int(e["index"]) for e in errors}
-        return set()
 
     async def query(self, q: HttpTrafficQuery, max_page: int) -> Reply:
         """One page newest first, as arkyn's ``{"data": [...], "meta": {...}}``, plus a cursor.

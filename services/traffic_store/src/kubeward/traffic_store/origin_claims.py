@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
@@ -38,7 +36,6 @@ COLLECTION = "pod_traffic_claims"
 KEEP_SECONDS = 24 * 3600.0
 """How long a claim is kept (a day: far beyond the bus's redelivery delays)."""
 PRUNE_EVERY_SECONDS = 60.0
-_DUPLICATE_KEY = 11000
 
 
 def claim_id(group: PodTrafficGroup) -> str:
@@ -82,16 +79,10 @@ class OriginClaims:
         owner = dict(wanted)
         now = self._clock()
         ids = list(wanted)
-        try:
-            await self._col.insert_many(
-                [{"_id": cid, "by": seq, "at": now} for cid, seq in wanted.items()],
-                ordered=False,
-            )
-        except BulkWriteError as exc:
-            errors: list[dict[str, Any]] = dict(exc.details).get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            owner.update(await self._owners([ids[e["index"]] for e in errors]))
+        claims = [{"_id": cid, "by": seq, "at": now} for cid, seq in wanted.items()]
+        refused = await mongo.insert_new(self._col, claims)
+        if refused:
+            owner.update(await self._owners([ids[index] for index in sorted(refused)]))
         await self._prune(now)
         return [
             (seq, PodTrafficBatch([g for g in batch.groups if owner[claim_id(g)] == seq]))

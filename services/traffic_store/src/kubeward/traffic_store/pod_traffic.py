@@ -34,7 +34,6 @@ from kubeward.traffic_store.rare_flows import RareFlows, reads_here
 log = logging.getLogger(__name__)
 
 COLLECTION = "pod_traffic"
-_DUPLICATE_KEY = 11000
 APPLIED_MEMORY = 256
 """Stream sequences a flow remembers. It must exceed the messages of one write window
 (``POD_TRAFFIC_WINDOW_MESSAGES`` is capped below it): a redelivery older than this many
@@ -213,17 +212,9 @@ class PodTrafficStore:
     async def _insert(self, ops: list[_Op]) -> tuple[set[str], set[str]]:
         """Insert ``ops``' flows as new documents; return the keys inserted and those
         already stored (their insert failed on the duplicate ``_id``), to be upserted."""
-        if not ops:
-            return set(), set()
-        try:
-            await self._col.insert_many([_document(op) for op in ops], ordered=False)
-        except BulkWriteError as exc:
-            errors = dict(exc.details).get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            stored = {ops[e["index"]].key for e in errors}
-            return {op.key for op in ops} - stored, stored
-        return {op.key for op in ops}, set()
+        refused = await mongo.insert_new(self._col, [_document(op) for op in ops])
+        stored = {ops[index].key for index in refused}
+        return {op.key for op in ops} - stored, stored
 
     async def _apply(self, ops: list[_Op], parts: dict[str, list[_Op]]) -> set[str]:
         """Upsert ``ops`` (one per flow); return the keys of the flows they created."""
@@ -234,7 +225,7 @@ class PodTrafficStore:
         except BulkWriteError as exc:
             details = dict(exc.details)
             errors = details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+            if any(e.get("code") != mongo.DUPLICATE_KEY for e in errors):
                 raise
             settled = await self._settle([ops[e["index"]] for e in errors], parts)
             return settled | {ops[item["index"]].key for item in details.get("upserted", [])}
@@ -272,7 +263,7 @@ class PodTrafficStore:
             except BulkWriteError as exc:
                 details = dict(exc.details)
                 errors = details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                if any(e.get("code") != mongo.DUPLICATE_KEY for e in errors):
                     raise
                 created |= {rest[item["index"]].key for item in details.get("upserted", [])}
                 pending = {rest[e["index"]].key: rest[e["index"]] for e in errors}

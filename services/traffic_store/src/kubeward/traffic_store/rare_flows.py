@@ -23,9 +23,8 @@ from typing import Any
 import msgspec
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
-from kubeward.core.mongo import Document
+from kubeward.core.mongo import Document, insert_new
 from kubeward.schemas.traffic import TRAFFIC_TYPES, PodTrafficEvent
 
 COLLECTION = "pod_traffic_rare"
@@ -36,7 +35,6 @@ USUAL_DECISION = "ALLOW"
 """The decision of nearly every flow (a ``null`` one, stored only by a writer bypassing
 ingest, counts as this, as ingest reads it)."""
 _BATCH = 1000
-_DUPLICATE_KEY = 11000
 _ROW_FIELDS = PodTrafficEvent.__struct_fields__
 
 
@@ -69,7 +67,7 @@ class RareFlows:
         """Copy the rare ones of ``flows`` (``(key, stored row)`` pairs); a copy already
         there is left as it is."""
         docs = [{"_id": key} | msgspec.structs.asdict(row) for key, row in flows if is_rare(row)]
-        await self._insert(docs)
+        await insert_new(self.col, docs)
 
     async def copy_existing(
         self, flows: AsyncCollection[Document], markers: AsyncCollection[Document]
@@ -92,19 +90,10 @@ class RareFlows:
             if is_rare(doc):  # the same test as the writes' (a missing field is rare there)
                 batch.append(doc)
             if len(batch) >= _BATCH:
-                copied += await self._insert(batch)
+                await insert_new(self.col, batch)
+                copied += len(batch)
                 batch = []
-        copied += await self._insert(batch)
+        await insert_new(self.col, batch)
+        copied += len(batch)
         await markers.update_one({"_id": MARKER}, {"$set": {"done": True}}, upsert=True)
         return copied
-
-    async def _insert(self, docs: list[Document]) -> int:
-        if not docs:
-            return 0
-        try:
-            await self.col.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = dict(exc.details).get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-        return len(docs)
