@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from kubeward.core import facets
 from kubeward.core.mongo import Document
 from kubeward.devstack.stored_documents import finding_docs
-from kubeward.devstack.testing import Commands, CountedCalls
+from kubeward.devstack.testing import Commands, CountedCalls, WatchedDb
 from kubeward.schemas.security import FindingQuery
 from kubeward.security.store import FACETS_MARKER, FindingStore, to_api
 
@@ -150,16 +150,13 @@ async def test_a_page_read_in_slices_is_the_page_read_whole(store: FindingStore)
 
 @pytest.fixture
 async def watched(
-    mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[tuple[FindingStore, Commands]]:
+    watched_db: WatchedDb,
+) -> tuple[FindingStore, Commands]:
     """A store on a fresh database whose client's commands are recorded."""
-    commands = Commands()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
-    store = FindingStore(client[mongo_db_name])
+    db, commands = watched_db
+    store = FindingStore(db)
     await store.ensure_indexes()
-    yield store, commands
-    await client.drop_database(mongo_db_name)
-    await client.close()
+    return store, commands
 
 
 async def test_a_filtered_page_reads_its_matches_not_the_rows_its_filter_skips(

@@ -16,7 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from kubeward.core.mongo import Document
 from kubeward.core.service import ServiceContext, serving
 from kubeward.devstack.stored_documents import http_records, http_world
-from kubeward.devstack.testing import Commands, eventually
+from kubeward.devstack.testing import Commands, WatchedDb, eventually
 from kubeward.schemas import bus
 from kubeward.schemas.arkyn import ArkynCommand
 from kubeward.schemas.http_traffic import (
@@ -512,18 +512,14 @@ class Watched(NamedTuple):
 
 
 @pytest.fixture
-async def watched(mongo_url: str, mongo_db_name: str) -> AsyncIterator[Watched]:
+async def watched(watched_db: WatchedDb) -> Watched:
     """A store on a fresh database whose client's commands are recorded."""
-    commands = Commands()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
-    db = client[mongo_db_name]
+    db, commands = watched_db
     entities = HttpEntities(db)
     await entities.ensure_indexes()
     store = HttpTrafficStore(db[COLLECTION], entities)
     await store.ensure_indexes()
-    yield Watched(store, commands, db[COLLECTION])
-    await client.drop_database(mongo_db_name)
-    await client.close()
+    return Watched(store, commands, db[COLLECTION])
 
 
 async def test_a_filtered_list_reads_its_matches_not_the_rows_its_filter_skips(

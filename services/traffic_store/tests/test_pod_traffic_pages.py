@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import msgspec
@@ -13,7 +12,7 @@ from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document
 from kubeward.devstack.stored_documents import END, flow_docs, rare_flow_copies, stamp
-from kubeward.devstack.testing import Commands
+from kubeward.devstack.testing import Commands, WatchedDb
 from kubeward.schemas.traffic import (
     TIMESTAMP_FORMAT,
     PodTrafficBatch,
@@ -180,16 +179,13 @@ async def test_generated_flows_list_as_stored(
 
 @pytest.fixture
 async def watched(
-    mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[tuple[PodTrafficStore, Commands]]:
+    watched_db: WatchedDb,
+) -> tuple[PodTrafficStore, Commands]:
     """A pod-traffic store on a fresh database whose client's commands are recorded."""
-    commands = Commands()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
-    store = PodTrafficStore(client[mongo_db_name][COLLECTION], ephemeral_port_min=32768)
+    db, commands = watched_db
+    store = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
     await store.ensure_indexes()
-    yield store, commands
-    await client.drop_database(mongo_db_name)
-    await client.close()
+    return store, commands
 
 
 def stats_of(reply_body: bytes) -> dict[str, int]:
@@ -251,27 +247,21 @@ async def test_a_rare_copy_lost_in_a_crash_is_made_by_the_redelivery(
 
 
 async def test_rare_flows_stored_before_the_copy_existed_are_copied_once(
-    mongo_url: str, mongo_db_name: str
+    watched_db: WatchedDb,
 ) -> None:
-    commands = Commands()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
-    db = client[mongo_db_name]
-    try:
-        old = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
-        await old.ensure_indexes()
-        events = [ev(n, T0 - timedelta(hours=n)) for n in range(20)]  # every fifth a DROP
-        await write(old, events)
-        await db[RARE].drop()  # as a database written before this version
-        await db[SPANS].delete_one({"_id": RARE_MARKER})
-        assert await walk(old, decision="DROP") == []  # the set-up holds
-        upgraded = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
-        await upgraded.ensure_indexes()
-        drops = [e for e in events if e.decision == "DROP"]
-        assert len(drops) == 4
-        assert await walk(upgraded, decision="DROP", limit=3) == newest_first(drops)
-        commands.clear()
-        await PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768).ensure_indexes()
-        assert COLLECTION not in commands.finds()  # the marker: no second scan
-    finally:
-        await client.drop_database(mongo_db_name)
-        await client.close()
+    db, commands = watched_db
+    old = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
+    await old.ensure_indexes()
+    events = [ev(n, T0 - timedelta(hours=n)) for n in range(20)]  # every fifth a DROP
+    await write(old, events)
+    await db[RARE].drop()  # as a database written before this version
+    await db[SPANS].delete_one({"_id": RARE_MARKER})
+    assert await walk(old, decision="DROP") == []  # the set-up holds
+    upgraded = PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768)
+    await upgraded.ensure_indexes()
+    drops = [e for e in events if e.decision == "DROP"]
+    assert len(drops) == 4
+    assert await walk(upgraded, decision="DROP", limit=3) == newest_first(drops)
+    commands.clear()
+    await PodTrafficStore(db[COLLECTION], ephemeral_port_min=32768).ensure_indexes()
+    assert COLLECTION not in commands.finds()  # the marker: no second scan

@@ -27,6 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core.mongo import Document
 from kubeward.devstack import infra
@@ -309,6 +310,21 @@ async def mongo(mongo_url: str) -> AsyncIterator[AsyncMongoClient[Document]]:
     """A MongoDB client for the session server."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
     yield client
+    await client.close()
+
+
+WatchedDb = tuple[AsyncDatabase[Document], Commands]
+"""What :func:`watched_db` gives: the database and the commands sent to it."""
+
+
+@pytest.fixture
+async def watched_db(mongo_url: str, mongo_db_name: str) -> AsyncIterator[WatchedDb]:
+    """The test's own database, through a client whose commands are recorded (to assert
+    round trips and rows read); dropped afterwards."""
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    yield client[mongo_db_name], commands
+    await client.drop_database(mongo_db_name)
     await client.close()
 
 
