@@ -33,6 +33,8 @@ from kubeward.traffic_store.pod_traffic import (
     PodTrafficStore,
     newest_sightings,
 )
+from kubeward.traffic_store.rare_flows import COLLECTION as RARE
+from kubeward.traffic_store.rare_flows import MARKER as RARE_MARKER
 
 LoadWorld = Callable[..., Awaitable[None]]
 """conftest's ``load_world``."""
@@ -276,3 +278,55 @@ async def test_reads_use_the_indexes(db: AsyncDatabase[Document], load_world: Lo
     keys = [list(index["key"]) async for index in await db[COLLECTION].list_indexes()]
     assert ["traffic_in_out_ip", "time_stamp"] in keys
     assert ["pod_name", "time_stamp", "uuid"] in keys
+
+
+async def test_the_drop_search_reads_the_windows_drops_not_the_pods_flows(
+    mongo_url: str, db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    """A busy failed pod: its DROPs are found from the DROP copies of the window, and of
+    its flows only those DROPs are read (by key), not the hundreds it allowed."""
+    busy = [
+        world.flow(
+            1000 + n,
+            world.LEDGER,
+            "ledger",
+            "EGRESS",
+            f"10.9.{n // 200}.{n % 200}",
+            "40000",
+            "443",
+            clock=f"10:{25 + n % 10}:00",
+        )
+        for n in range(400)
+    ]
+    await load_world(db, [*world.traffic(), *busy, POSTGRES_REFUSES_LEDGER])
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    try:
+        found = await drops(client[db.name], namespace="ledger", pod_name=world.LEDGER)
+        # The ledger's own two DROPs to postgres, and postgres refusing it.
+        assert sorted((p.via, p.drops) for p in found.peers) == [("peer", 1), ("pod", 2)]
+        flow_reads = [
+            f
+            for c, f in zip(commands.finds(), commands.find_filters, strict=True)
+            if c == COLLECTION
+        ]
+        assert flow_reads and all(set(f) == {"_id"} for f in flow_reads), flow_reads
+        assert commands.rows_read < 100, commands.rows_read  # 400+ flows in the window
+    finally:
+        await client.close()
+
+
+async def test_a_database_without_the_drop_copies_searches_the_flows(
+    db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    """Until traffic-store's first start after the upgrade copies the DROPs, the search
+    reads the flows as before, and answers the same."""
+    await load_world(db, [*world.traffic(), POSTGRES_REFUSES_LEDGER])
+    expected = await drops(db, namespace="ledger", pod_name=world.LEDGER)
+    assert len(expected.peers) == 2
+    await db[RARE].drop()
+    await db[SPANS].delete_one({"_id": RARE_MARKER})
+    assert await drops(db, namespace="ledger", pod_name=world.LEDGER) == expected
+    await PodTrafficStore(db[COLLECTION], 32768).ensure_indexes()  # the upgraded start
+    assert await db[RARE].count_documents({}) > 0
+    assert await drops(db, namespace="ledger", pod_name=world.LEDGER) == expected

@@ -1,7 +1,9 @@
 """Traffic around a failed pod: the DROPs that may explain it, and who called it.
 
-Both answers read flows only by indexed keys with a bounded time range: a pod's flows on
-``(pod_name, time_stamp)``, the flows aimed at an address on
+Both answers read flows only by indexed keys with a bounded time range: the DROPs from
+their copies in ``pod_traffic_rare`` (:mod:`~kubeward.traffic_store.rare_flows`: every DROP
+of the window, then the matching flows by ``_id``), callers as a pod's flows on
+``(pod_name, time_stamp)`` and the flows aimed at an address on
 ``(traffic_in_out_ip, time_stamp)``. ``time_stamp`` is a flow's first sighting; a flow
 first seen up to :data:`LOOKBACK` before the window and seen again in it is found, an
 older one is not (TCP connections get a new client port, so a new flow, per attempt; only
@@ -38,7 +40,8 @@ from kubeward.traffic_store.inventory import PODS, SERVICES
 from kubeward.traffic_store.network_flows import FlowReader, pod_workload
 from kubeward.traffic_store.network_model import ResolvedFlow, Workload, selector_matches
 from kubeward.traffic_store.network_policy import suggest
-from kubeward.traffic_store.pod_traffic import COLLECTION, newest_sightings
+from kubeward.traffic_store.pod_traffic import COLLECTION, sightings
+from kubeward.traffic_store.rare_flows import COLLECTION as RARE
 
 LOOKBACK = timedelta(hours=1)
 """How long before a window a flow may have been first seen and still be read."""
@@ -73,14 +76,32 @@ class _Window:
 
     def __init__(self, db: AsyncDatabase[Document], since: str, until: str) -> None:
         self._flows: AsyncCollection[Document] = db[COLLECTION]
+        self._rare: AsyncCollection[Document] = db[RARE]
         self.since = since
         self.until = until
         self._range = _bounds(since, until)
 
+    def _seen(self, doc: Document) -> bool:
+        return str(doc.get("last_seen") or doc["time_stamp"]) >= self.since
+
     async def _read(self, key: dict[str, str]) -> AsyncIterator[Document]:
         async for doc in self._flows.find(key | {"time_stamp": self._range}):
-            if str(doc.get("last_seen") or doc["time_stamp"]) >= self.since:
+            if self._seen(doc):
                 yield doc
+
+    async def drop_rows(self) -> list[Document]:
+        """The rows (with their flow keys as ``_id``) of every DROP flow first seen in the
+        window's range, from their copies: O(DROPs in the range), whatever else flows."""
+        found = await self._rare.find({"time_stamp": self._range}).to_list()
+        return [doc for doc in found if doc.get("decision") == "DROP"]
+
+    async def flows(self, keys: list[str]) -> dict[str, Document]:
+        """The flows ``keys`` seen in the window, by key (read by ``_id``)."""
+        return {
+            str(doc["_id"]): doc
+            async for doc in mongo.find_in(self._flows, "_id", keys)
+            if self._seen(doc)
+        }
 
     def of_pod(self, name: str) -> AsyncIterator[Document]:
         """Flows the pod observed, seen in the window."""
@@ -128,44 +149,35 @@ class FailureTraffic:
         list per :data:`~kubeward.core.mongo.IN_CHUNK` pods)."""
         names = sorted({q.pod_name for q in queries})
         # Independent reads, sent together: a report waits for this answer.
-        (newest_flow, newest_drop), found = await asyncio.gather(
-            newest_sightings(self._db), self._pods_by_name(names)
-        )
+        seen, found = await asyncio.gather(sightings(self._db), self._pods_by_name(names))
         for name in names:
             self._docs[name] = found.get(name)
         reports: list[DropReport] = []
         for q in queries:
             workload, ips = await self._subject(q.namespace, q.pod_name)
-            if newest_drop is not None and newest_drop < q.since:  # no DROP seen since
+            if seen.newest_drop is not None and seen.newest_drop < q.since:  # none since
                 reports.append(DropReport(since=q.since, until=q.until, pod_ips=ips))
             else:
-                reports.append(await self._drops(q, workload, ips))
-        return DropReports(reports=reports, newest_drop=newest_drop, newest_flow=newest_flow)
+                reports.append(await self._drops(q, workload, ips, seen.rare_copied))
+        return DropReports(
+            reports=reports, newest_drop=seen.newest_drop, newest_flow=seen.newest_flow
+        )
 
     async def _pods_by_name(self, names: list[str]) -> dict[str, Document]:
         return {str(doc["_id"]): doc async for doc in mongo.find_in(self._pods, "_id", names)}
 
-    async def _drops(self, q: DropQuery, workload: Workload, ips: list[str]) -> DropReport:
+    async def _drops(
+        self, q: DropQuery, workload: Workload, ips: list[str], rare_copied: bool
+    ) -> DropReport:
         window = _Window(self._db, q.since, q.until)
         siblings = [n for n in await self._reader.pods_of(workload) if n != q.pod_name]
-        found: dict[str, tuple[Document, str]] = {}
-        for name in [q.pod_name, *siblings[:MAX_WORKLOAD_PODS]]:
-            via = "pod" if name == q.pod_name else "workload"
-            async for doc in window.of_pod(name):
-                if doc.get("decision") == "DROP" and doc.get("pod_namespace") == q.namespace:
-                    found.setdefault(str(doc["_id"]), (doc, via))
-        for ip in ips:  # its connections refused at the other end
-            async for doc in window.to_address(ip):
-                if doc.get("decision") == "DROP" and doc.get("traffic_type") == "INGRESS":
-                    found.setdefault(str(doc["_id"]), (doc, "peer"))
-        for ip in await self._addresses(q.addresses, q.namespace):
-            async for doc in window.to_address(ip):
-                if (
-                    doc.get("decision") == "DROP"
-                    and doc.get("traffic_type") == "EGRESS"
-                    and doc.get("pod_namespace") == q.namespace
-                ):
-                    found.setdefault(str(doc["_id"]), (doc, "address"))
+        pods = [q.pod_name, *siblings[:MAX_WORKLOAD_PODS]]
+        addresses = await self._addresses(q.addresses, q.namespace)
+        search = _DropSearch(q.namespace, pods, ips, addresses)
+        if rare_copied:
+            found = await search.from_copies(window)
+        else:  # a database written before the copies, until traffic-store's start
+            found = await search.from_flows(window)
         groups: dict[tuple[Any, ...], _Group] = {}
         for doc, via in found.values():
             for flow in (await self._reader.resolve(doc, q.since, q.until))[:1]:
@@ -295,6 +307,60 @@ class FailureTraffic:
             callers=_callers(connections.values())[:MAX_CALLERS],
             flows=len(connections),
         )
+
+
+class _DropSearch:
+    """Which DROP flows concern a failed pod, and how (``via``): seen by the pod itself
+    (``pod``) or another pod of its workload (``workload``), refused at the other end of a
+    connection to one of its addresses (``peer``), or aimed at an address its logs name
+    (``address``); the first of these that holds."""
+
+    def __init__(
+        self, namespace: str, pods: list[str], ips: list[str], addresses: list[str]
+    ) -> None:
+        self._namespace = namespace
+        self._pods = pods
+        self._ips = ips
+        self._addresses = addresses
+
+    def via(self, doc: Document) -> str | None:
+        """How the DROP flow ``doc`` concerns the pod (``None``: it does not)."""
+        namespace = doc.get("pod_namespace")
+        if doc.get("pod_name") in self._pods and namespace == self._namespace:
+            return "pod" if doc["pod_name"] == self._pods[0] else "workload"
+        kind, target = doc.get("traffic_type"), doc.get("traffic_in_out_ip")
+        if kind == "INGRESS" and target in self._ips:
+            return "peer"
+        if kind == "EGRESS" and target in self._addresses and namespace == self._namespace:
+            return "address"
+        return None
+
+    async def from_copies(self, window: _Window) -> dict[str, tuple[Document, str]]:
+        """The concerning DROP flows, by key, in the order of the kinds above: the window's
+        DROP copies, matched here, then only the matching flows read."""
+        ranked = {"pod": 0, "workload": 1, "peer": 2, "address": 3}
+        matched: list[tuple[tuple[int, int], str, str]] = []
+        for doc in await window.drop_rows():
+            via = self.via(doc)
+            if via is not None:
+                pod = self._pods.index(doc["pod_name"]) if via in ("pod", "workload") else 0
+                matched.append(((ranked[via], pod), str(doc["_id"]), via))
+        matched.sort(key=lambda m: m[0])
+        flows = await window.flows([key for _rank, key, _via in matched])
+        return {key: (flows[key], via) for _rank, key, via in matched if key in flows}
+
+    async def from_flows(self, window: _Window) -> dict[str, tuple[Document, str]]:
+        """The same from the flows themselves: every flow of the pods and to the addresses
+        in the window is read (a database whose copies are not complete)."""
+        found: dict[str, tuple[Document, str]] = {}
+        reads = [window.of_pod(name) for name in self._pods]
+        reads += [window.to_address(ip) for ip in [*self._ips, *self._addresses]]
+        for read in reads:
+            async for doc in read:
+                via = self.via(doc) if doc.get("decision") == "DROP" else None
+                if via is not None:
+                    found.setdefault(str(doc["_id"]), (doc, via))
+        return found
 
 
 class _Group:

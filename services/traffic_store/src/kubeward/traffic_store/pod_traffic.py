@@ -29,6 +29,7 @@ from kubeward.traffic_store.flows import Flow, fold
 from kubeward.traffic_store.origin_claims import COLLECTION as CLAIMS
 from kubeward.traffic_store.origin_claims import OriginClaims
 from kubeward.traffic_store.rare_flows import COLLECTION as RARE
+from kubeward.traffic_store.rare_flows import MARKER as RARE_MARKER
 from kubeward.traffic_store.rare_flows import RareFlows, reads_here
 
 log = logging.getLogger(__name__)
@@ -411,15 +412,37 @@ class PodTrafficStore:
             await self.widen_span(oldest[0]["time_stamp"], newest[0]["time_stamp"])
 
 
-async def newest_sightings(db: AsyncDatabase[Document]) -> tuple[str, str | None]:
-    """The newest sighting of any flow and of a DROP flow, in one read ("" for none; the
-    DROP's is ``None`` while unknown: a database written before it was kept, until
-    traffic-store's start records it)."""
+class Sightings(NamedTuple):
+    """What the ``SPANS`` documents say about the stored flows (:func:`sightings`)."""
+
+    newest_flow: str
+    """The newest sighting of any flow ("" for none)."""
+    newest_drop: str | None
+    """The newest sighting of a DROP flow ("" for none; ``None`` while unknown: a database
+    written before it was kept, until traffic-store's start records it)."""
+    rare_copied: bool
+    """Whether every rare flow has its copy in ``pod_traffic_rare`` (not yet on a
+    database written before the copies, until traffic-store's start makes them)."""
+
+
+async def sightings(db: AsyncDatabase[Document]) -> Sightings:
+    """The :class:`Sightings` of the flows of ``db``, in one read."""
     found = {
-        doc["_id"]: str(doc["last"])
-        async for doc in db[SPANS].find({"_id": {"$in": [COLLECTION, DROPS_SPAN]}})
+        doc["_id"]: doc
+        async for doc in db[SPANS].find({"_id": {"$in": [COLLECTION, DROPS_SPAN, RARE_MARKER]}})
     }
-    return found.get(COLLECTION, ""), found.get(DROPS_SPAN)
+    drop = found.get(DROPS_SPAN)
+    return Sightings(
+        str(found.get(COLLECTION, {}).get("last", "")),
+        None if drop is None else str(drop["last"]),
+        RARE_MARKER in found,
+    )
+
+
+async def newest_sightings(db: AsyncDatabase[Document]) -> tuple[str, str | None]:
+    """The newest sighting of any flow and of a DROP flow (see :class:`Sightings`)."""
+    seen = await sightings(db)
+    return seen.newest_flow, seen.newest_drop
 
 
 def _newest(doc: Document) -> tuple[str, str]:
