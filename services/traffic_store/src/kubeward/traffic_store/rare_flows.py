@@ -8,7 +8,9 @@ filtered by ``decision=DROP`` walked every flow of its time range to find the fe
 entry of a document it updates (+13 % per ALLOW update, measured with a partial index), and
 updates are most of the traffic path. So each rare flow's row (which never changes after
 the flow is created) is inserted here once, with the flow's key as ``_id``, and listed by
-the same newest-first ``(time_stamp, uuid)`` key; its counts stay in ``pod_traffic``.
+the same newest-first ``(time_stamp, uuid)`` key; its counts stay in ``pod_traffic``. A
+failed pod's DROP search reads the DROPs of its window here too
+(:mod:`~kubeward.traffic_store.failure_traffic`), rather than all of its workload's flows.
 
 The copy is written after the flow (so it is the stored row). A crash between the two is
 mended by the message's redelivery: ``PodTrafficStore.created_by`` copies the rare flows
@@ -75,7 +77,7 @@ class RareFlows:
         """Once per database: copy the rare flows stored before this collection existed
         (a scan of ``flows``, as an index build is; the marker :data:`MARKER` in
         ``markers`` records that it was done). Idempotent, so replicas starting together
-        may both run it. Returns how many rows were read to copy."""
+        may both run it. Returns how many rare flows it found to copy."""
         if await markers.find_one({"_id": MARKER}) is not None:
             return 0
         rare = {
