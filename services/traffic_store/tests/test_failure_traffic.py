@@ -31,7 +31,7 @@ from kubeward.traffic_store.pod_traffic import (
     DROPS_SPAN,
     SPANS,
     PodTrafficStore,
-    newest_sightings,
+    sightings,
 )
 from kubeward.traffic_store.rare_flows import COLLECTION as RARE
 from kubeward.traffic_store.rare_flows import MARKER as RARE_MARKER
@@ -250,7 +250,8 @@ async def test_a_batch_of_drop_searches_answers_each_as_alone_with_one_inventory
         # the four subjects are one read; resolving the flows' peers reads the rest
         assert commands.finds().count(PODS) <= reads_alone.count(PODS) - 3
         # and it says what the newest DROP sighting is, for failures in later windows
-        assert (answer.newest_flow, answer.newest_drop) == await newest_sightings(watched)
+        seen = await sightings(watched)
+        assert (answer.newest_flow, answer.newest_drop) == (seen.newest_flow, seen.newest_drop)
         assert answer.newest_drop
         # and the newest sighting of any flow (callers of failures in later windows)
         assert answer.newest_flow and answer.newest_flow >= answer.newest_drop
@@ -269,7 +270,7 @@ async def test_drops_stored_before_the_drop_span_was_kept_are_found(
     await db[SPANS].delete_one({"_id": DROPS_SPAN})
     assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == expected.peers
     await PodTrafficStore(db[COLLECTION], 32768).ensure_indexes()  # the upgraded start
-    assert (await newest_sightings(db))[1] == world.at("10:30:00")
+    assert (await sightings(db)).newest_drop == world.at("10:30:00")
     assert (await drops(db, namespace="ledger", pod_name=world.LEDGER)).peers == expected.peers
 
 

@@ -439,12 +439,6 @@ async def sightings(db: AsyncDatabase[Document]) -> Sightings:
     )
 
 
-async def newest_sightings(db: AsyncDatabase[Document]) -> tuple[str, str | None]:
-    """The newest sighting of any flow and of a DROP flow (see :class:`Sightings`)."""
-    seen = await sightings(db)
-    return seen.newest_flow, seen.newest_drop
-
-
 def _newest(doc: Document) -> tuple[str, str]:
     return doc["time_stamp"], doc["uuid"]
 
