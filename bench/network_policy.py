@@ -24,7 +24,10 @@ other namespaces. Then, R times each, median reported:
    DROP stored it stops at the DROP span; then, with a DROP written in another namespace,
    from the DROP copies (``pod_traffic_rare``) and, the same query once more without the
    copies' marker, reading the workload's flows by pod and those aimed at the pod's
-   address (as a database written before the copies is searched);
+   address (as a database written before the copies is searched); in between, with a
+   storm of ``--storm`` DROP flows of other namespaces spread over the window, once reading
+   every copy in the window (a cap above the storm) and once as configured (past
+   ``MAX_DROP_COPIES`` copies, only those of the workload's pods and the pod's address);
 6. the callers of that pod (``NetworkService.impact``: its flows, and those aimed at its
    address and at the api Service's, on ``(traffic_in_out_ip, time_stamp)``), next to the
    raw read of the same three ranges.
@@ -63,6 +66,7 @@ from kubeward.schemas.traffic import (
     PodTrafficEvent,
     PodTrafficGroup,
 )
+from kubeward.traffic_store.failure_traffic import MAX_DROP_COPIES, DropCopies
 from kubeward.traffic_store.flows import flow_key
 from kubeward.traffic_store.inventory import OPEN, InventoryStore
 from kubeward.traffic_store.network_flows import FlowReader
@@ -180,7 +184,7 @@ async def _median(runs: int, what: Callable[[], Awaitable[T]]) -> tuple[float, T
     return statistics.median(times), result
 
 
-async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
+async def measure(url: str, total: int, workload: int, storm: int, runs: int) -> list[str]:
     async with common.mongo_client(url) as client:
         await client.drop_database(DB)
         db = client[DB]
@@ -256,7 +260,8 @@ async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
             raise BenchError("drops found among ALLOW flows")
         # A DROP elsewhere in the window, written as traffic-store writes it (the flow, its
         # copy, the spans): the search can no longer stop at the DROP span.
-        other = next(p for p in pods if p["pod_namespace"] != "shop")
+        others = [p for p in pods if p["pod_namespace"] != "shop"]
+        other = others[0]
         event = _event(other, "EGRESS", "10.96.0.99", 40000, 9999) | {"decision": "DROP"}
         row = _doc(event, total) | {"uuid": ""}
         fields = {f: row[f] for f in PodTrafficEvent.__struct_fields__}
@@ -268,6 +273,27 @@ async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
                 raise BenchError("a DROP of another namespace counted for the api pod")
 
         copies_s, _ = await _median(runs, drops_elsewhere)
+        # A DROP storm elsewhere: ``storm`` distinct DROP flows spread over the window.
+        say(f"writing a storm of {storm} DROP flows elsewhere")
+        events = []
+        for i in range(storm):
+            pod = others[i % len(others)]
+            event = _event(pod, "EGRESS", f"10.97.{i // 250}.{i % 250}", 40000, 9999)
+            row = _doc(event | {"decision": "DROP"}, i * total // storm) | {"uuid": ""}
+            events.append(msgspec.convert({f: row[f] for f in fields}, PodTrafficEvent))
+        group = PodTrafficGroup(2, None, events)  # another collect message than the DROP above
+        await store.write([(total + 2, PodTrafficBatch([group]))])
+
+        async def storm_search(service: NetworkService) -> None:
+            report = msgspec.json.decode((await service.drops(drop_q)).body, type=DropReport)
+            if report.peers:
+                raise BenchError("a DROP of another namespace counted for the api pod")
+
+        every = NetworkService(db, DropCopies(cap=2 * storm))  # as before the cap
+        for searching in (every, service):
+            await storm_search(searching)  # the first search learns the copies' density
+        every_s, _ = await _median(runs, lambda: storm_search(every))
+        storm_s, _ = await _median(runs, lambda: storm_search(service))
         await db[SPANS].delete_one({"_id": RARE_MARKER})  # as before the copies existed
         flows_s, _ = await _median(runs, drops_elsewhere)
 
@@ -305,6 +331,11 @@ async def measure(url: str, total: int, workload: int, runs: int) -> list[str]:
         f"    from the DROP copies                {copies_s * 1e3:8.1f} ms",
         f"    reading the workload's flows        {flows_s * 1e3:8.1f} ms",
         ratio_line("drops from the copies / from the flows", copies_s / flows_s, "x"),
+        f"  the same in a storm of {storm} DROP flows elsewhere (before the storm: the copies):",
+        f"    reading every copy in the window    {every_s * 1e3:8.1f} ms",
+        f"    met (over {MAX_DROP_COPIES}): the pod's copies {storm_s * 1e3:8.1f} ms",
+        ratio_line("storm search / reading every copy", storm_s / every_s, "x"),
+        ratio_line("storm search / no storm", storm_s / copies_s, "x"),
         f"  raw read of the pod's and its Service's flows ({read_i}) {raw_i * 1e3:8.1f} ms",
         f"  callers of the api pod ({impact.flows} connections) {impact_s * 1e3:8.1f} ms",
         ratio_line("impact / raw read of the same flows", impact_s / raw_i, "x the raw read"),
@@ -317,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--flows", type=int, default=100_000, help="flows stored (N)")
     parser.add_argument(
         "--workload-flows", type=int, default=2000, help="flows of the measured workload (W)"
+    )
+    parser.add_argument(
+        "--storm", type=int, default=5000, help="DROP flows of the DROP storm phase"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--mongo-url", default="", help="an external MongoDB instead of SecantusDB")
@@ -331,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body(stack: Stack) -> str:
         mongo = common.FreshMongo(stack, args.mongo_url, disk=args.mongo_disk)
-        lines = asyncio.run(measure(mongo(), args.flows, args.workload_flows, args.runs))
+        lines = asyncio.run(
+            measure(mongo(), args.flows, args.workload_flows, args.storm, args.runs)
+        )
         head = [f"Network policy suggestion and audit ({mongo.kind}), median of {args.runs}"]
         return "\n".join(head + lines + machine_info(common.version("secantusdb")))
 

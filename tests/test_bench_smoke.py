@@ -171,12 +171,13 @@ CASES = (
     ),
     Case(
         "bench.network_policy",
-        ("--flows", "3000", "--workload-flows", "500", "--runs", "1"),
+        ("--flows", "3000", "--workload-flows", "500", "--storm", "600", "--runs", "1"),
         120,
         (
             "suggestion / raw read of its flows",
             "audit / raw read of the namespace's flows",
             "drops / raw read of the workload's flows",
+            "storm search / reading every copy",
             "impact / raw read of the same flows",
         ),
         ("flows stored: 3000; workload shop/Deployment/api: 500 flows",),

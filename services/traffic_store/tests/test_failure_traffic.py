@@ -24,6 +24,7 @@ from kubeward.schemas.network import (
     ImpactQuery,
     ImpactReport,
 )
+from kubeward.traffic_store.failure_traffic import DropCopies
 from kubeward.traffic_store.inventory import PODS
 from kubeward.traffic_store.network_service import NetworkService
 from kubeward.traffic_store.pod_traffic import (
@@ -62,8 +63,10 @@ def valid_network_policy(obj: dict[str, Any]) -> Any:
     return model
 
 
-async def drops(db: AsyncDatabase[Document], **query: Any) -> DropReport:
-    reply = await NetworkService(db).drops(DropQuery(**WINDOW | query))
+async def drops(
+    db: AsyncDatabase[Document], copies: DropCopies | None = None, **query: Any
+) -> DropReport:
+    reply = await NetworkService(db, copies).drops(DropQuery(**WINDOW | query))
     assert reply.status == 200, reply.detail
     return msgspec.json.decode(reply.body, type=DropReport)
 
@@ -279,6 +282,9 @@ async def test_reads_use_the_indexes(db: AsyncDatabase[Document], load_world: Lo
     keys = [list(index["key"]) async for index in await db[COLLECTION].list_indexes()]
     assert ["traffic_in_out_ip", "time_stamp"] in keys
     assert ["pod_name", "time_stamp", "uuid"] in keys
+    rare_keys = [list(index["key"]) async for index in await db[RARE].list_indexes()]
+    assert ["pod_name", "time_stamp"] in rare_keys  # a DROP storm's search
+    assert ["traffic_in_out_ip", "time_stamp"] in rare_keys
 
 
 async def test_the_drop_search_reads_the_windows_drops_not_the_pods_flows(
@@ -313,6 +319,61 @@ async def test_the_drop_search_reads_the_windows_drops_not_the_pods_flows(
         ]
         assert flow_reads and all(set(f) == {"_id"} for f in flow_reads), flow_reads
         assert commands.rows_read < 100, commands.rows_read  # 400+ flows in the window
+    finally:
+        await client.close()
+
+
+async def test_a_drop_storm_elsewhere_costs_a_search_about_its_cap_of_copies_and_its_own(
+    mongo_url: str, db: AsyncDatabase[Document], load_world: LoadWorld
+) -> None:
+    """Hundreds of DROPs elsewhere in the window (a storm): a search that meets more than
+    its cap of copies reads only the copies of the failed pod's workload and addresses;
+    once it has seen how dense the copies are, it reads about its cap of them before; for
+    a while after a storm was met, none. Each answers what reading every copy answers."""
+    minutes = [9 * 60 + 26 + n % 70 for n in range(300)]  # the hour before the window, and it
+    storm = [
+        world.flow(
+            3000 + n,
+            world.REPORT,
+            "shop",
+            "EGRESS",
+            f"10.8.{n // 200}.{n % 200}",
+            "40000",
+            "443",
+            clock=f"{minute // 60:02d}:{minute % 60:02d}:{n % 60:02d}",
+            decision="DROP",
+        )
+        for n, minute in enumerate(minutes)
+    ]
+    await load_world(db, [*world.traffic(), *storm, POSTGRES_REFUSES_LEDGER])
+    every_copy = await drops(db, namespace="ledger", pod_name=world.LEDGER)
+    assert sorted((p.via, p.drops) for p in every_copy.peers) == [("peer", 1), ("pod", 2)]
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, event_listeners=[commands])
+
+    async def search(copies: DropCopies) -> list[tuple[str, dict[str, Any]]]:
+        """A search's answer checked; the finds it sent, by collection."""
+        commands.clear()
+        found = await drops(client[db.name], copies, namespace="ledger", pod_name=world.LEDGER)
+        assert found == every_copy
+        reads = list(zip(commands.finds(), commands.find_filters, strict=True))
+        by_pod = [f for c, f in reads if c == RARE and f.get("pod_name") == world.LEDGER]
+        assert by_pod, reads  # the pod's own copies
+        assert all(set(f) == {"_id"} for c, f in reads if c == COLLECTION), reads
+        return reads
+
+    try:
+        rechecking = DropCopies(cap=20, recheck=0)
+        await search(rechecking)
+        assert commands.rows_read > len(storm)  # no density known yet: the whole range
+        assert rechecking.density > 0
+        await search(rechecking)
+        assert commands.rows_read < 100, commands.rows_read  # 300 copies in the window
+        storming = DropCopies(cap=20)
+        await search(storming)
+        reads = await search(storming)
+        assert all("pod_name" in f or "traffic_in_out_ip" in f for c, f in reads if c == RARE)
+        assert commands.rows_read < 30, commands.rows_read
     finally:
         await client.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from kubeward.core import mongo
 from kubeward.core.mongo import Document
+from kubeward.core.windows import micros, stamp, walk_down
 from kubeward.schemas.network import (
     Caller,
     DroppedFlow,
@@ -45,6 +47,13 @@ from kubeward.traffic_store.rare_flows import COLLECTION as RARE
 
 LOOKBACK = timedelta(hours=1)
 """How long before a window a flow may have been first seen and still be read."""
+MAX_DROP_COPIES = 500
+"""The window's DROP copies one search reads in one range at most (about: the last window
+may read a quarter more). Past that, a DROP storm, it reads only the copies of the failed
+pod's workload and of its addresses, one indexed range each."""
+STORM_RECHECK_SECONDS = 30.0
+"""After a search met a DROP storm, how long the next ones read the failed pod's copies
+only, without trying the window's range first."""
 MAX_WORKLOAD_PODS = 50
 """Pods of the failed pod's workload whose DROPs are read (besides the pod itself)."""
 MAX_PEERS = 20
@@ -57,6 +66,10 @@ _NAME = re.compile(r"[^a-z0-9-]+")
 def _bounds(since: str, until: str) -> dict[str, Any]:
     start = datetime.strptime(since, TIMESTAMP_FORMAT) - LOOKBACK
     return {"$gt": start.strftime(TIMESTAMP_FORMAT), "$lt": until}
+
+
+def _newest(doc: Document) -> tuple[str, str]:
+    return str(doc["time_stamp"]), str(doc.get("uuid", ""))
 
 
 def _is_ip(text: str) -> bool:
@@ -89,10 +102,38 @@ class _Window:
             if self._seen(doc):
                 yield doc
 
-    async def drop_rows(self) -> list[Document]:
+    async def drop_rows(self, copies: DropCopies) -> list[Document] | None:
         """The rows (with their flow keys as ``_id``) of every DROP flow first seen in the
-        window's range, from their copies: O(DROPs in the range), whatever else flows."""
-        found = await self._rare.find({"time_stamp": self._range}).to_list()
+        window's range, from their copies, read newest first in windows: O(DROPs in the
+        range), whatever else flows. ``None`` when the range holds more than
+        ``copies.cap`` of them: reading on would cost every failure the whole storm."""
+
+        async def fetch(lo: int, hi: int) -> list[Document]:
+            window = {"$gt": stamp(lo), "$lte": stamp(hi)}
+            return await self._rare.find({"time_stamp": window}).to_list()
+
+        # ``_range`` as keys: ``$lt until`` is ``$lte`` the microsecond before it.
+        top, floor = micros(self._range["$lt"]) - 1, micros(self._range["$gt"])
+        walk = await walk_down(
+            fetch,
+            top=top,
+            floor=floor,
+            need=copies.cap + 1,
+            order=_newest,
+            density=copies.density,
+            first_width=top - floor,  # unknown density: the whole range at once
+        )
+        if walk.density:
+            copies.density = walk.density
+        if walk.seen > copies.cap:
+            copies.storm_met()
+            return None
+        return [doc for doc in walk.rows if doc.get("decision") == "DROP"]
+
+    async def drop_rows_of(self, key: dict[str, str]) -> list[Document]:
+        """The rows of the DROP flows first seen in the window's range that ``key`` (one
+        equality: ``pod_name`` or ``traffic_in_out_ip``) selects, from their copies."""
+        found = await self._rare.find(key | {"time_stamp": self._range}).to_list()
         return [doc for doc in found if doc.get("decision") == "DROP"]
 
     async def flows(self, keys: list[str]) -> dict[str, Document]:
@@ -112,11 +153,34 @@ class _Window:
         return self._read({"traffic_in_out_ip": ip})
 
 
+class DropCopies:
+    """What DROP searches learnt of the DROP copies, kept from one request to the next:
+    their density (copies per microsecond of first sighting, last seen), which sizes a
+    search's windows so that a DROP storm costs it about ``cap`` copies, not all; and
+    whether a search met a storm in the last ``recheck`` seconds: the searches then read
+    the failed pod's copies only."""
+
+    def __init__(self, cap: int = MAX_DROP_COPIES, recheck: float = STORM_RECHECK_SECONDS) -> None:
+        self.cap = cap
+        self.recheck = recheck
+        self.density = 0.0
+        self._storm_until = 0.0
+
+    def in_storm(self) -> bool:
+        """Whether a search met more than ``cap`` copies in the last ``recheck`` seconds."""
+        return time.monotonic() < self._storm_until
+
+    def storm_met(self) -> None:
+        """A search met more than ``cap`` copies in its window."""
+        self._storm_until = time.monotonic() + self.recheck
+
+
 class FailureTraffic:
     """Answers :class:`DropQuery` and :class:`ImpactQuery` for one request."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], copies: DropCopies | None = None) -> None:
         self._db = db
+        self._copies = copies or DropCopies()
         self._pods: AsyncCollection[Document] = db[PODS]
         self._services: AsyncCollection[Document] = db[SERVICES]
         self._reader = FlowReader(db)
@@ -175,7 +239,11 @@ class FailureTraffic:
         addresses = await self._addresses(q.addresses, q.namespace)
         search = _DropSearch(q.namespace, pods, ips, addresses)
         if rare_copied:
-            found = await search.from_copies(window)
+            storm = self._copies.in_storm()
+            rows = None if storm else await window.drop_rows(self._copies)
+            if rows is None:  # a DROP storm: only the copies that may concern the pod
+                rows = await search.copies_of(window)
+            found = await search.from_copies(rows, window)
         else:  # a database written before the copies, until traffic-store's start
             found = await search.from_flows(window)
         groups: dict[tuple[Any, ...], _Group] = {}
@@ -335,12 +403,15 @@ class _DropSearch:
             return "address"
         return None
 
-    async def from_copies(self, window: _Window) -> dict[str, tuple[Document, str]]:
+    async def from_copies(
+        self, rows: list[Document], window: _Window
+    ) -> dict[str, tuple[Document, str]]:
         """The concerning DROP flows, by key, in the order of the kinds above: the window's
-        DROP copies, matched here, then only the matching flows read."""
+        DROP copies (``rows``), matched here, then only the matching flows read."""
         ranked = {"pod": 0, "workload": 1, "peer": 2, "address": 3}
         matched: list[tuple[tuple[int, int], str, str]] = []
-        for doc in await window.drop_rows():
+        # Newest first whichever way the rows were read: the evidence listed follows it.
+        for doc in sorted(rows, key=_newest, reverse=True):
             via = self.via(doc)
             if via is not None:
                 pod = self._pods.index(doc["pod_name"]) if via in ("pod", "workload") else 0
@@ -348,6 +419,17 @@ class _DropSearch:
         matched.sort(key=lambda m: m[0])
         flows = await window.flows([key for _rank, key, _via in matched])
         return {key: (flows[key], via) for _rank, key, via in matched if key in flows}
+
+    async def copies_of(self, window: _Window) -> list[Document]:
+        """The window's DROP copies observed by the pods or aimed at the addresses: one
+        indexed range each, so O(those DROPs) however many others the window holds."""
+        keys = [{"pod_name": name} for name in self._pods]
+        keys += [{"traffic_in_out_ip": ip} for ip in dict.fromkeys([*self._ips, *self._addresses])]
+        rows: dict[str, Document] = {}
+        for key in keys:
+            for doc in await window.drop_rows_of(key):
+                rows.setdefault(str(doc["_id"]), doc)
+        return list(rows.values())
 
     async def from_flows(self, window: _Window) -> dict[str, tuple[Document, str]]:
         """The same from the flows themselves: every flow of the pods and to the addresses

@@ -21,7 +21,7 @@ from kubeward.schemas.network import (
     SeccompQuery,
 )
 from kubeward.schemas.replies import Reply, error
-from kubeward.traffic_store.failure_traffic import FailureTraffic
+from kubeward.traffic_store.failure_traffic import DropCopies, FailureTraffic
 from kubeward.traffic_store.network_flows import FlowReader
 from kubeward.traffic_store.network_model import ResolvedFlow, Workload
 from kubeward.traffic_store.network_policy import suggest
@@ -42,8 +42,10 @@ def _ok(value: Any) -> Reply:
 class NetworkService:
     """Answers the network requests from flows and inventory."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], copies: DropCopies | None = None) -> None:
         self._db = db
+        self._copies = copies or DropCopies()
+        """What the DROP searches learnt of the DROP copies, shared by every request."""
 
     @classmethod
     async def start(cls, db: AsyncDatabase[Document], runtime: BusRuntime) -> NetworkService:
@@ -98,7 +100,7 @@ class NetworkService:
     async def drops(self, q: DropQuery) -> Reply:
         """DROP flows around a failed pod, per peer, with the policy that would allow them."""
         try:
-            return _ok(await FailureTraffic(self._db).drops(q))
+            return _ok(await FailureTraffic(self._db, self._copies).drops(q))
         except ValueError as exc:  # a window that is not a stored time
             return error(400, f"Invalid window: {exc}")
 
@@ -107,7 +109,7 @@ class NetworkService:
         if len(q.queries) > MAX_DROP_QUERIES:
             return error(400, f"queries: at most {MAX_DROP_QUERIES} per request")
         try:
-            answer = await FailureTraffic(self._db).drops_many(q.queries)
+            answer = await FailureTraffic(self._db, self._copies).drops_many(q.queries)
         except ValueError as exc:
             return error(400, f"Invalid window: {exc}")
         return _ok(answer)

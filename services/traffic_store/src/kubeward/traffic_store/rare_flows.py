@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from kubeward.core.mongo import Document, insert_new
@@ -62,8 +62,11 @@ class RareFlows:
         self.col = collection
 
     async def ensure_indexes(self) -> None:
-        """The newest-first listing index."""
+        """The newest-first listing index, and the DROP search's indexes for a DROP storm
+        (a failed pod's copies by observer and by target address, in a time range)."""
         await self.col.create_index([("time_stamp", DESCENDING), ("uuid", DESCENDING)])
+        await self.col.create_index([("pod_name", ASCENDING), ("time_stamp", ASCENDING)])
+        await self.col.create_index([("traffic_in_out_ip", ASCENDING), ("time_stamp", ASCENDING)])
 
     async def add(self, flows: Iterable[tuple[str, PodTrafficEvent]]) -> None:
         """Copy the rare ones of ``flows`` (``(key, stored row)`` pairs); a copy already
