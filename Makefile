@@ -15,8 +15,13 @@ install: ## Install uv, redis-server and the Python workspace (idempotent)
 run: install ## Start NATS, MongoDB (SecantusDB), Redis and all six services; Ctrl-C stops
 	@$(PY) python -m kubeward.devstack
 
+# pytest-xdist workers: most tests wait on servers and service processes starting, so two
+# halve the wall time on two cores. Servers given by TEST_*_URL are shared by every test
+# (they delete its streams), so then one process runs them all.
+TEST_WORKERS ?= $(if $(TEST_NATS_URL)$(TEST_MONGODB_URL)$(TEST_REDIS_URL),0,2)
+
 test: install lint typecheck ## Lint, type-check, then run every test against real servers
-	@$(PY) pytest
+	@$(PY) pytest -n $(TEST_WORKERS)
 
 lint: install ## ruff lint and format check
 	@$(PY) ruff check .
