@@ -11,6 +11,12 @@ encrypted at rest with a key derived from the operator's secret
 (:mod:`kubeward.core.secret_box`). Every change is recorded on the ``AUDIT`` stream with
 the acting user and the value, masked.
 
+:class:`AppSettings` is the facade: its lifecycle (the watch loop) and the public API,
+composed from the bucket and its compare-and-set primitives
+(:mod:`kubeward.core.settings_bucket`), the value codec
+(:mod:`kubeward.core.settings_codec`) and the cache that reports changes
+(:mod:`kubeward.core.settings_cache`).
+
 Typical use::
 
     settings = await AppSettings.open(js, secret=os.environ["SETTINGS_SECRET"], keys=KEYS)
@@ -26,24 +32,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig
-from nats.js.errors import (
-    APIError,
-    BucketNotFoundError,
-    KeyNotFoundError,
-    KeyWrongLastSequenceError,
-)
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from kubeward.core import audit
-from kubeward.core.secret_box import SecretBox, SecretBoxError
+from kubeward.core.secret_box import SecretBox
+from kubeward.core.settings_bucket import SettingsBucket, ensure_audit
+from kubeward.core.settings_cache import SettingsCache
+from kubeward.core.settings_codec import UNREADABLE, SettingsCodec, shown
 from kubeward.core.settings_watch import ChangeCallback, SettingChange, SettingsWatch
 from kubeward.schemas import bus
 from kubeward.schemas.audit import AuditRecord
@@ -56,6 +57,17 @@ from kubeward.schemas.setting_key import (
     UnknownSettingError,
 )
 
+__all__ = [
+    "AUDIT_AREA",
+    "BUCKET",
+    "SYSTEM_ACTOR",
+    "AppSettings",
+    "ChangeCallback",
+    "SettingChange",
+    "SettingsConflictError",
+    "SettingsWatch",
+]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -63,9 +75,6 @@ T = TypeVar("T")
 BUCKET = bus.SETTINGS_BUCKET
 AUDIT_AREA = "settings"
 SYSTEM_ACTOR = "system"
-_KV_OP = "KV-Operation"
-_EXPECTED_LAST = "Nats-Expected-Last-Subject-Sequence"
-_WRONG_LAST_CODES = (10071, 10164)
 _CAS_ATTEMPTS = 20
 _RECONNECT_POLL = 0.5
 
@@ -86,19 +95,14 @@ class AppSettings:
     """
 
     def __init__(
-        self, js: JetStreamContext, kv: KeyValue, box: SecretBox, bucket: str, keys: KeyRegistry
+        self, js: JetStreamContext, bucket: SettingsBucket, codec: SettingsCodec, keys: KeyRegistry
     ) -> None:
         """Use :meth:`open`."""
         self._js = js
-        self._kv = kv
-        self._box = box
         self._bucket = bucket
+        self._codec = codec
         self._keys = keys
-        self._values: dict[str, Any] = {}
-        self._revisions: dict[str, int] = {}
-        self._problems: dict[str, str] = {}
-        self._watches: set[SettingsWatch] = set()
-        self._callbacks: list[tuple[str, ChangeCallback]] = []
+        self._cache = SettingsCache()
         self._synced = asyncio.Event()
         self._closing = False
         self._watcher: Any = None
@@ -128,9 +132,9 @@ class AppSettings:
         too small).
         """
         box = await asyncio.to_thread(SecretBox, secret, old_secrets)
-        kv = await _bind_bucket(js, bucket, history, replicas)
-        await _ensure_audit(js, replicas)
-        self = cls(js, kv, box, bucket, keys)
+        bound = await SettingsBucket.bind(js, bucket, history, replicas)
+        await ensure_audit(js, replicas)
+        self = cls(js, bound, SettingsCodec(box), keys)
         await self._start(sync_timeout)
         return self
 
@@ -140,8 +144,8 @@ class AppSettings:
         # complete before serving), never starts afresh after a reconnect (values stay
         # stale until the ordered consumer misses heartbeats, 10-20 s), and needs a broker,
         # which the gateway, sharing this store, does not run.
-        self._watcher = await self._kv.watchall()
-        self._task = asyncio.create_task(self._run(), name=f"settings-watch-{self._bucket}")
+        self._watcher = await self._bucket.watchall()
+        self._task = asyncio.create_task(self._run(), name=f"settings-watch-{self._bucket.name}")
         try:
             await asyncio.wait_for(self._synced.wait(), sync_timeout)
         except TimeoutError:
@@ -159,8 +163,7 @@ class AppSettings:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for w in list(self._watches):
-            w.close()
+        self._cache.close_watches()
 
     async def __aenter__(self) -> AppSettings:
         return self
@@ -181,7 +184,7 @@ class AppSettings:
             while not self._closing:
                 try:
                     if self._watcher is None:
-                        self._watcher = await self._kv.watchall()
+                        self._watcher = await self._bucket.watchall()
                     async for entry in self._watcher:
                         delay = 0.5
                         if entry is None:  # end of the initial values
@@ -216,6 +219,22 @@ class AppSettings:
                     with contextlib.suppress(Exception):
                         await watcher.stop()
 
+    def _apply_entry(self, entry: KeyValue.Entry) -> None:
+        name, revision = str(entry.key), entry.revision or 0
+        key = self._keys.get(name)
+        if key is None:
+            log.debug("ignoring unknown settings key %r", name)
+            return
+        if entry.operation in ("DEL", "PURGE"):
+            self._cache.apply(key, revision, None)
+            return
+        try:
+            value = self._codec.decode(key, entry.value or b"")
+        except UNREADABLE as exc:
+            self._cache.apply(key, revision, None, f"stored value unreadable: {exc}")
+            return
+        self._cache.apply(key, revision, value)
+
     # --- Live changes ------------------------------------------------------------------
 
     def watch(self, prefix: str = "") -> SettingsWatch:
@@ -224,77 +243,13 @@ class AppSettings:
         Use as ``async with settings.watch() as changes: async for c in changes: ...``;
         it sees every change applied after this call (this process's own included).
         """
-        w = SettingsWatch(prefix, self._watches.discard)
-        self._watches.add(w)
-        return w
+        return self._cache.watch(prefix)
 
     def on_change(self, callback: ChangeCallback, prefix: str = "") -> Callable[[], None]:
         """Call ``callback(change)`` (synchronously; keep it quick) on each change of a key
         starting with ``prefix``. Returns a function that unregisters it.
         """
-        item = (prefix, callback)
-        self._callbacks.append(item)
-        return lambda: self._callbacks.remove(item) if item in self._callbacks else None
-
-    def _apply_entry(self, entry: KeyValue.Entry) -> None:
-        name, revision = str(entry.key), entry.revision or 0
-        key = self._keys.get(name)
-        if key is None:
-            log.debug("ignoring unknown settings key %r", name)
-            return
-        if entry.operation in ("DEL", "PURGE"):
-            self._apply(key, revision, None)
-            return
-        try:
-            value = self._decode(key, entry.value or b"")
-        except (msgspec.DecodeError, ValueError) as exc:
-            self._apply(key, revision, None, f"stored value unreadable: {exc}")
-            return
-        self._apply(key, revision, value)
-
-    def _apply(
-        self, key: SettingKey[Any], revision: int, value: Any, problem: str | None = None
-    ) -> None:
-        """Cache ``value`` (``None``: absent) at ``revision`` unless something newer is there."""
-        name = key.name
-        if revision <= self._revisions.get(name, 0):
-            return
-        self._revisions[name] = revision
-        if value is None:
-            self._values.pop(name, None)
-        else:
-            self._values[name] = value
-        if problem is None:
-            self._problems.pop(name, None)
-        else:
-            self._problems[name] = problem
-            log.error("settings key %s: %s; using the default", name, problem)
-        change = SettingChange(name, self._values.get(name, key.default), revision, value is None)
-        for w in list(self._watches):
-            w.offer(change)
-        for prefix, callback in list(self._callbacks):
-            if name.startswith(prefix):
-                try:
-                    callback(change)
-                except Exception:
-                    log.exception("settings change callback failed for %s", name)
-
-    # --- Encoding ----------------------------------------------------------------------
-
-    def _encode(self, key: SettingKey[Any], value: Any) -> bytes:
-        for secret in key.secrets:
-            value = secret.replace(value, self._box.seal)
-        return msgspec.json.encode(value)
-
-    def _decode(self, key: SettingKey[T], data: bytes) -> T:
-        """The typed, decrypted, validated value; raises ``DecodeError`` or ``ValueError``."""
-        value = msgspec.json.decode(data, type=key.type)
-        try:
-            for secret in key.secrets:
-                value = secret.replace(value, self._box.open)
-        except SecretBoxError as exc:
-            raise ValueError(str(exc)) from None
-        return key.validate(value)
+        return self._cache.on_change(callback, prefix)
 
     # --- Reading -----------------------------------------------------------------------
 
@@ -311,19 +266,19 @@ class AppSettings:
         """The current value of ``key``: its typed value, or the key's default when unset
         (``None`` for a key without one). Secrets in clear: not for an answer."""
         try:
-            value: T = self._values[key.name]
+            value: T = self._cache.value(key.name)
         except KeyError:
             return self._known(key).default
         return value
 
     def is_set(self, key: SettingKey[Any]) -> bool:
         """Whether ``key`` holds a readable value (rather than its default)."""
-        return self._known(key).name in self._values
+        return self._cache.has(self._known(key).name)
 
     def problems(self) -> dict[str, str]:
         """Keys whose stored value could not be read (e.g. the secret changed), and why.
         Those keys read as their defaults; a status endpoint can show this."""
-        return dict(self._problems)
+        return self._cache.problems()
 
     def masked(self, key: SettingKey[T]) -> T:
         """:meth:`get` with secrets masked: what an API response may show."""
@@ -331,14 +286,25 @@ class AppSettings:
 
     def masked_snapshot(self) -> dict[str, Any]:
         """Every key's current value as JSON-ready builtins, secrets masked."""
-        return {name: msgspec.to_builtins(self.masked(key)) for name, key in self._keys.items()}
+        return {name: shown(key, self.get(key)) for name, key in self._keys.items()}
 
     async def refresh(self, key: SettingKey[Any]) -> None:
         """Read ``key`` from the bucket now instead of waiting for the watch to deliver it:
         after another process's write, this instance reads that value (or a newer one)."""
         value, present, revision = await self._read(self._known(key))
         if revision:
-            self._apply(key, revision, value if present else None)
+            self._cache.apply(key, revision, value if present else None)
+
+    async def _read(self, key: SettingKey[Any]) -> tuple[Any, bool, int]:
+        """(typed value or ``None``, whether a value is present, last revision or 0)."""
+        data, revision = await self._bucket.read(key.name)
+        if data is None:
+            return None, False, revision
+        try:
+            value = self._codec.decode(key, data)
+        except UNREADABLE:
+            value = None  # present but unreadable: a write replaces it
+        return value, True, revision
 
     # --- Writing -----------------------------------------------------------------------
 
@@ -346,9 +312,9 @@ class AppSettings:
         """Validate and store ``value`` (a Struct or JSON-like builtins) under ``key``;
         returns the stored (normalised) value. Audited as ``set`` with the masked value."""
         typed = self._known(key).validate(value)
-        revision = await self._kv.put(key.name, self._encode(key, typed))
-        self._apply(key, revision, typed)
-        await self._audit("set", key.name, actor, revision, {"value": self._shown(key, typed)})
+        revision = await self._bucket.put(key.name, self._codec.encode(key, typed))
+        self._cache.apply(key, revision, typed)
+        await self._audit("set", key.name, actor, revision, {"value": shown(key, typed)})
         return typed
 
     async def modify(
@@ -375,8 +341,8 @@ class AppSettings:
 
         changed, new = await self._modify(key, step)
         if changed:
-            shown = {"value": self._shown(key, new)} if details is None else dict(details)
-            await self._audit(action, key.name, actor, self._revisions[key.name], shown)
+            recorded = {"value": shown(key, new)} if details is None else dict(details)
+            await self._audit(action, key.name, actor, self._cache.revision(key.name), recorded)
         return changed
 
     async def apply(self, edit: SettingEdit[Any], *, actor: str = SYSTEM_ACTOR) -> bool:
@@ -395,8 +361,33 @@ class AppSettings:
 
         changed, _ = await self._modify(key, drop)
         if changed:
-            await self._audit("delete", key.name, actor, self._revisions[key.name], {})
+            await self._audit("delete", key.name, actor, self._cache.revision(key.name), {})
         return changed
+
+    async def _modify(
+        self, key: SettingKey[Any], change: Callable[[Any, bool], Any]
+    ) -> tuple[bool, Any]:
+        """Read ``key`` from the bucket, compute ``change(current, present)`` and write it
+        only if nobody wrote in between (retrying on a lost race). ``change`` returns the
+        new value, :data:`_DELETE` or :data:`UNCHANGED`. Returns (changed, new value)."""
+        name = key.name
+        for _ in range(_CAS_ATTEMPTS):
+            current, present, last = await self._read(key)
+            new = change(current, present)
+            if new is UNCHANGED:
+                return False, current
+            try:
+                if new is _DELETE:
+                    revision = await self._bucket.delete(name, last)
+                    self._cache.apply(key, revision, None)
+                    return True, None
+                typed = key.validate(new)
+                revision = await self._bucket.update(name, self._codec.encode(key, typed), last)
+            except KeyWrongLastSequenceError:
+                continue
+            self._cache.apply(key, revision, typed)
+            return True, typed
+        raise SettingsConflictError(f"{name}: too many concurrent changes, try again")
 
     # --- Audit -------------------------------------------------------------------------
 
@@ -416,63 +407,8 @@ class AppSettings:
             details={**details, "revision": revision},
         )
         await audit.publish_audit(
-            self._js, AUDIT_AREA, record, msg_id=f"{self._bucket}-{key}-{revision}"
+            self._js, AUDIT_AREA, record, msg_id=f"{self._bucket.name}-{key}-{revision}"
         )
-
-    @staticmethod
-    def _shown(key: SettingKey[Any], value: Any) -> Any:
-        return msgspec.to_builtins(key.masked(value))
-
-    # --- Compare-and-set ---------------------------------------------------------------
-
-    async def _modify(
-        self, key: SettingKey[Any], change: Callable[[Any, bool], Any]
-    ) -> tuple[bool, Any]:
-        """Read ``key`` from the bucket, compute ``change(current, present)`` and write it
-        only if nobody wrote in between (retrying on a lost race). ``change`` returns the
-        new value, :data:`_DELETE` or :data:`UNCHANGED`. Returns (changed, new value)."""
-        name = key.name
-        for _ in range(_CAS_ATTEMPTS):
-            current, present, last = await self._read(key)
-            new = change(current, present)
-            if new is UNCHANGED:
-                return False, current
-            try:
-                if new is _DELETE:
-                    revision = await self._publish_delete(name, last)
-                    self._apply(key, revision, None)
-                    return True, None
-                typed = key.validate(new)
-                revision = await self._kv.update(name, self._encode(key, typed), last=last)
-            except KeyWrongLastSequenceError:
-                continue
-            self._apply(key, revision, typed)
-            return True, typed
-        raise SettingsConflictError(f"{name}: too many concurrent changes, try again")
-
-    async def _read(self, key: SettingKey[Any]) -> tuple[Any, bool, int]:
-        """(typed value or ``None``, whether a value is present, last revision or 0)."""
-        try:
-            entry = await self._kv.get(key.name)
-        except KeyNotFoundError as exc:
-            marker = exc.entry  # set when the key's last entry is a delete marker
-            return None, False, int(marker.revision) if marker is not None else 0
-        try:
-            value = self._decode(key, entry.value or b"")
-        except (msgspec.DecodeError, ValueError):
-            value = None  # present but unreadable: a write replaces it
-        return value, True, entry.revision or 0
-
-    async def _publish_delete(self, key: str, last: int) -> int:
-        """A KV delete marker (as ``KeyValue.delete``) that also returns its revision."""
-        headers = {_KV_OP: "DEL", _EXPECTED_LAST: str(last)}
-        try:
-            ack = await self._js.publish(f"$KV.{self._bucket}.{key}", b"", headers=headers)
-        except APIError as exc:
-            if exc.err_code in _WRONG_LAST_CODES:
-                raise KeyWrongLastSequenceError(description=exc.description) from None
-            raise
-        return int(ack.seq)
 
 
 class _Marker:
@@ -484,53 +420,3 @@ class _Marker:
 
 
 _DELETE = _Marker("DELETE")
-
-
-async def _bind_bucket(js: JetStreamContext, bucket: str, history: int, replicas: int) -> KeyValue:
-    """The bucket, created with ``replicas`` (or 1 where the server cannot replicate); an
-    existing bucket is brought to ``replicas`` where the server can hold them."""
-    try:
-        kv = await js.key_value(bucket)
-    except BucketNotFoundError:
-        pass
-    else:
-        await _rescale_bucket(js, bucket, replicas)
-        return kv
-    for n in dict.fromkeys((max(replicas, 1), 1)):
-        config = KeyValueConfig(
-            bucket=bucket,
-            description="Kubeward admin settings (secrets encrypted)",
-            history=history,
-            replicas=n,
-        )
-        try:
-            return await js.create_key_value(config)
-        except APIError as exc:
-            if n == 1:
-                raise
-            log.info("settings bucket with %d replicas refused (%s); using 1", n, exc)
-    raise AssertionError("unreachable")
-
-
-async def _rescale_bucket(js: JetStreamContext, bucket: str, replicas: int) -> None:
-    """Move an existing bucket to ``replicas`` (e.g. after the bus became a cluster)."""
-    stream = f"KV_{bucket}"
-    config = (await js.stream_info(stream)).config
-    if config.num_replicas == max(replicas, 1):
-        return
-    try:
-        await js.update_stream(dataclasses.replace(config, num_replicas=max(replicas, 1)))
-    except APIError as exc:
-        log.info("settings bucket kept at %s replicas (%s)", config.num_replicas, exc)
-
-
-async def _ensure_audit(js: JetStreamContext, replicas: int) -> None:
-    """The ``AUDIT`` stream with ``replicas`` (or 1 where the server cannot replicate)."""
-    for n in dict.fromkeys((max(replicas, 1), 1)):
-        try:
-            await audit.ensure_audit_stream(js, n)
-            return
-        except APIError as exc:
-            if n == 1:
-                raise
-            log.info("AUDIT stream with %d replicas refused (%s); using 1", n, exc)
