@@ -25,8 +25,7 @@ from nats.js.kv import KeyValue
 
 from kubeward.core import audit
 
-# The store's one logger, whichever module logs: its lines keep the name they had before.
-log = logging.getLogger("kubeward.core.app_settings")
+log = logging.getLogger(__name__)
 
 _KV_OP = "KV-Operation"
 _EXPECTED_LAST = "Nats-Expected-Last-Subject-Sequence"

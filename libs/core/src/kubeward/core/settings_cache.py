@@ -17,8 +17,7 @@ from typing import Any
 from kubeward.core.settings_watch import ChangeCallback, SettingChange, SettingsWatch
 from kubeward.schemas.setting_key import SettingKey
 
-# The store's one logger, whichever module logs: its lines keep the name they had before.
-log = logging.getLogger("kubeward.core.app_settings")
+log = logging.getLogger(__name__)
 
 
 class SettingsCache:
