@@ -15,7 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from kubeward.core.mongo import Document, reserve_ids
-from kubeward.devstack.testing import CountedCalls
+from kubeward.devstack.testing import CountedCalls, WatchedDb, docs_examined
 from kubeward.failure_analyzer.store import (
     COLLECTION,
     COUNTERS,
@@ -209,3 +209,28 @@ async def test_a_page_read_in_slices_is_the_page_read_whole(
     assert sliced[1] == whole[1]
     if view == "history":  # dense: 100 rows in slices of about 10
         assert pauses.count >= 100 // 10 - 1
+
+
+async def test_a_pods_latest_record_is_read_from_its_newest_ids_not_all_of_its_records(
+    watched_db: WatchedDb,
+) -> None:
+    """A pod that failed and was resolved a thousand times: its latest record (for its
+    manifest) is read from a window of the newest ids, not by reading all its records."""
+    db, commands = watched_db
+    failures = FailureStore(db)
+    await failures.ensure_indexes()
+    ids = await reserve_ids(db[COUNTERS], COLLECTION, 3000)
+    now = utcnow()
+    docs = [_record(record_id, n, now) for n, record_id in enumerate(ids)]
+    flappy = docs[::3]
+    for doc in flappy:
+        doc.update(namespace="shop", pod_name="flappy", status="resolved", dismissed=True)
+        doc.pop("open_key", None)
+    await db[COLLECTION].insert_many(docs)
+    commands.clear()
+    latest = await failures.latest_of_pod("shop", "flappy")
+    assert latest is not None and latest["_id"] == flappy[-1]["_id"]
+    examined = await docs_examined(db, commands)
+    assert 0 < examined < 100, examined  # the pod has 1000 records
+    assert await failures.latest_of_pod("shop", "never-failed") is None
+    assert await failures.latest_of_pod("billing", "flappy") is None

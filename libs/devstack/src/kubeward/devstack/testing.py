@@ -64,6 +64,9 @@ class Commands(monitoring.CommandListener):
         self.sent: list[tuple[str, str]] = []
         self.find_filters: list[dict[str, Any]] = []
         """The filter of each ``find`` command, in order."""
+        self.find_commands: list[dict[str, Any]] = []
+        """Each ``find`` command's collection, filter, sort, projection and limit, in order
+        (for :func:`docs_examined`)."""
         self.rows_read = 0
         """Documents the server returned to ``find`` and ``getMore`` commands."""
 
@@ -72,6 +75,7 @@ class Commands(monitoring.CommandListener):
         self.sent.append((event.command_name, target if isinstance(target, str) else ""))
         if event.command_name == "find":
             self.find_filters.append(dict(event.command.get("filter", {})))
+            self.find_commands.append({k: v for k, v in event.command.items() if k in _FIND_SHAPE})
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         cursor = event.reply.get("cursor")
@@ -99,7 +103,22 @@ class Commands(monitoring.CommandListener):
         """Forget what was sent so far."""
         self.sent.clear()
         self.find_filters.clear()
+        self.find_commands.clear()
         self.rows_read = 0
+
+
+_FIND_SHAPE = ("find", "filter", "sort", "projection", "limit")
+
+
+async def docs_examined(db: AsyncDatabase[Document], commands: Commands) -> int:
+    """The documents the server examined for the ``find`` commands recorded so far, each
+    explained again (``executionStats``): what a query cost, where ``rows_read`` only
+    counts what it returned (a ``sort`` + ``limit`` can read thousands to return one)."""
+    examined = 0
+    for command in list(commands.find_commands):
+        explained = await db.command("explain", command, verbosity="executionStats")
+        examined += int(explained["executionStats"]["totalDocsExamined"])
+    return examined
 
 
 async def stored_messages(nc: NATS, subject: str, stream: str) -> list[Msg]:

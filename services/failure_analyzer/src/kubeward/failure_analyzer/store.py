@@ -79,6 +79,9 @@ SWEEP_FIRST_WINDOW = timedelta(hours=1)
 about one batch."""
 DENSITY_MEMORY = 1024
 """The most (view, namespace) page densities a store remembers (then it forgets them all)."""
+LATEST_FIRST_WINDOW = 128
+"""Ids in the first window :meth:`FailureStore.latest_of_pod` reads (each next one is
+four times wider): at most that many of a pod's records are read when it failed often."""
 _to_builtins = msgspec.to_builtins
 EPOCH = datetime(1970, 1, 1)
 
@@ -474,19 +477,29 @@ class FailureStore:
     async def latest_of_pod(self, namespace: str, pod_name: str) -> Document | None:
         """The pod's latest record: its open one (one indexed lookup), else its newest.
 
-        The second lookup reads the pod's own records only (index on namespace, pod_name
-        and id), never the collection.
+        The second lookup walks id windows of the ``(namespace, pod_name, _id)`` index down
+        from the newest id until one holds a record of the pod: it reads the pod's records
+        in that window, not all of them (a ``sort`` + ``limit`` reads and sorts every match
+        on SecantusDB: a pod that failed thousands of times in the retention would cost
+        thousands of rows), nor the collection.
         """
         doc = await self._col.find_one({"open_key": open_key(namespace, pod_name)})
         if doc is not None:
             return doc
-        docs = (
-            await self._col.find({"namespace": namespace, "pod_name": pod_name})
-            .sort("_id", DESCENDING)
-            .limit(1)
-            .to_list()
+        pod = {"namespace": namespace, "pod_name": pod_name}
+
+        async def fetch(lo: int, hi: int) -> list[Document]:
+            return await self._col.find({**pod, "_id": {"$gt": lo, "$lte": hi}}).to_list()
+
+        walk = await walk_down(
+            fetch,
+            top=await self._last_id(),
+            floor=0,
+            need=1,
+            order=_by_id,
+            first_width=LATEST_FIRST_WINDOW,
         )
-        return docs[0] if docs else None
+        return walk.rows[0] if walk.rows else None
 
     async def save_logs(self, record_id: int, logs: CleanLogs) -> CleanLogs:
         """Merge a report's cleaned crash logs into the record's (idempotent); what is kept."""
