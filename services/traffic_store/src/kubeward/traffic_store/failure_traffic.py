@@ -239,8 +239,7 @@ class FailureTraffic:
         addresses = await self._addresses(q.addresses, q.namespace)
         search = _DropSearch(q.namespace, pods, ips, addresses)
         if rare_copied:
-            storm = self._copies.in_storm()
-            rows = None if storm else await window.drop_rows(self._copies)
+            rows = None if self._copies.in_storm() else await window.drop_rows(self._copies)
             if rows is None:  # a DROP storm: only the copies that may concern the pod
                 rows = await search.copies_of(window)
             found = await search.from_copies(rows, window)
