@@ -21,8 +21,10 @@ from litestar.params import FromPath
 
 from kubeward.gateway.arkyn_errors import arkyn_error, arkyn_invalid, arkyn_reply
 from kubeward.gateway.buslink import BusLink
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import declare
 from kubeward.schemas import bus
+from kubeward.schemas.arkyn import ArkynLogIn
 
 OPT = {"service": True, "extra_tokens": "arkyn_log_tokens"}
 """The service token, or one of ``ARKYN_LOG_TOKENS``."""
@@ -42,6 +44,7 @@ class ArkynLogController(Controller):
 
     @post(
         "/ingest-log",
+        dependencies=documented(ArkynLogIn),
         status_code=200,
         summary="arkyn collector log (@arkyn/server logRequest)",
         description="Body: domainUrl, pathnameUrl, trafficSourceId, status, protocol, method, "
@@ -61,6 +64,7 @@ class ArkynLogController(Controller):
 
     @post(
         "/http-traffic-records/{traffic_source_id:str}",
+        dependencies=documented(ArkynLogIn),
         status_code=200,
         summary="Compose an HttpTraffic record (arkyn-logs)",
         description="The ingest-log body with the trafficSourceId taken from the path.",

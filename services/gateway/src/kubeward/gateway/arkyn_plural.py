@@ -25,6 +25,7 @@ from litestar.params import FromPath
 from kubeward.gateway.arkyn_errors import arkyn_error, arkyn_invalid, arkyn_reply
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.params import iso_time
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import (
     ArkynDomain,
     ArkynDomainPage,
@@ -47,8 +48,18 @@ from kubeward.schemas.arkyn import (
     SORT_KEYS,
     ArkynCommand,
     ArkynKind,
+    ExchangeIn,
+    SourceUpdate,
 )
-from kubeward.schemas.http_traffic import CREATED_AT_FORMAT, HttpTraffic, is_id_token
+from kubeward.schemas.http_traffic import (
+    CREATED_AT_FORMAT,
+    DomainIn,
+    HttpTraffic,
+    HttpTrafficIn,
+    PathnameIn,
+    TrafficSourceIn,
+    is_id_token,
+)
 from kubeward.schemas.replies import Reply
 
 MAX_PAGE_LIMIT = 1000
@@ -199,6 +210,7 @@ class ArkynPluralController(Controller):
 
     @post(
         "/traffic-sources",
+        dependencies=documented(TrafficSourceIn),
         status_code=200,
         summary="Create a traffic source (arkyn-logs)",
         responses=declare(ArkynSource, "The source"),
@@ -211,6 +223,7 @@ class ArkynPluralController(Controller):
 
     @put(
         "/traffic-sources/{source_id:str}",
+        dependencies=documented(SourceUpdate),
         status_code=200,
         summary="Update a traffic source",
         responses=declare(ArkynSource, "The source"),
@@ -254,6 +267,7 @@ class ArkynPluralController(Controller):
 
     @post(
         "/domains/{source_id:str}",
+        dependencies=documented(DomainIn),
         status_code=200,
         summary="Create a domain (arkyn-logs)",
         responses=declare(ArkynDomain, "The domain (an identical one if it exists)"),
@@ -295,6 +309,7 @@ class ArkynPluralController(Controller):
 
     @post(
         "/pathnames/{source_id:str}/{domain_id:str}",
+        dependencies=documented(PathnameIn),
         status_code=200,
         summary="Create a pathname",
         responses=declare(ArkynPathname, "The pathname (an identical one if it exists)"),
@@ -341,6 +356,7 @@ class ArkynPluralController(Controller):
 
     @post(
         "/http-traffics/{source_id:str}",
+        dependencies=documented(HttpTrafficIn),
         status_code=200,
         summary="Create an HttpTraffic record",
         responses=declare(ArkynTraffic, "The stored record"),
@@ -406,6 +422,7 @@ class ArkynPluralController(Controller):
 
     @post(
         "/requests",
+        dependencies=documented(ExchangeIn),
         status_code=200,
         summary="Record a request (JSON texts)",
         responses=declare(ArkynRequest, "The request"),
@@ -429,6 +446,7 @@ class ArkynPluralController(Controller):
 
     @post(
         "/responses",
+        dependencies=documented(ExchangeIn),
         status_code=200,
         summary="Record a response (JSON texts)",
         responses=declare(ArkynResponse, "The response"),

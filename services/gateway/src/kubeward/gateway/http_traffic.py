@@ -19,17 +19,24 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import detail_response, json_reply
 from kubeward.gateway.params import choice, iso_time, next_page_headers
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import HttpTrafficPage, HttpTrafficRecord, declare
 from kubeward.schemas import bus
 from kubeward.schemas.http_traffic import (
     HTTP_METHODS,
     LEVELS,
     Domain,
+    DomainIn,
     EntityKind,
     HttpEntityCreate,
+    HttpTrafficIn,
     HttpTrafficQuery,
     Pathname,
+    PathnameIn,
+    RequestIn,
+    ResponseIn,
     TrafficSource,
+    TrafficSourceIn,
     is_id_token,
 )
 from kubeward.schemas.http_traffic import Request as RecordedRequest
@@ -83,6 +90,7 @@ class HttpTrafficController(Controller):
 
     @post(
         "/traffic-source",
+        dependencies=documented(TrafficSourceIn),
         status_code=201,
         summary="Create a traffic source",
         responses=declare(TrafficSource, "The source", 201),
@@ -95,6 +103,7 @@ class HttpTrafficController(Controller):
 
     @post(
         "/domain/{traffic_source_id:str}",
+        dependencies=documented(DomainIn),
         status_code=201,
         summary="Create a domain",
         responses=declare(Domain, "The domain (an identical one if it exists)", 201),
@@ -110,6 +119,7 @@ class HttpTrafficController(Controller):
 
     @post(
         "/pathname/{traffic_source_id:str}/{domain_id:str}",
+        dependencies=documented(PathnameIn),
         status_code=201,
         summary="Create a pathname",
         responses=declare(Pathname, "The pathname (an identical one if it exists)", 201),
@@ -126,6 +136,7 @@ class HttpTrafficController(Controller):
 
     @post(
         "/request",
+        dependencies=documented(RequestIn),
         status_code=201,
         summary="Record an HTTP request",
         responses=declare(RecordedRequest, "The recorded request", 201),
@@ -138,6 +149,7 @@ class HttpTrafficController(Controller):
 
     @post(
         "/response",
+        dependencies=documented(ResponseIn),
         status_code=201,
         summary="Record an HTTP response",
         responses=declare(RecordedResponse, "The recorded response", 201),
@@ -150,6 +162,7 @@ class HttpTrafficController(Controller):
 
     @post(
         "/http-traffic/{traffic_source_id:str}",
+        dependencies=documented(HttpTrafficIn),
         status_code=201,
         summary="Create an HttpTraffic record",
         description="Goes through ingest like a collector's message; answers with the stored "

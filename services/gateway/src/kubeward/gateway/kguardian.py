@@ -25,12 +25,15 @@ from litestar.params import FromPath, FromQuery
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
 from kubeward.gateway.params import iso_time
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import KguardianVersion, declare
 from kubeward.schemas import bus
 from kubeward.schemas.inventory import (
     InventoryLookup,
     InventoryQuery,
+    MarkDead,
     PodDetail,
+    PodSyscalls,
     PodSyscallsRow,
     SvcDetail,
 )
@@ -82,6 +85,7 @@ class KguardianController(Controller):
 
     @post(
         "/pod/spec",
+        dependencies=documented(PodDetail),
         status_code=200,
         opt=INGEST,
         summary="Store a pod's spec (controller)",
@@ -96,6 +100,7 @@ class KguardianController(Controller):
 
     @post(
         "/svc/spec",
+        dependencies=documented(SvcDetail),
         status_code=200,
         opt=INGEST,
         summary="Store a Service (controller)",
@@ -110,6 +115,7 @@ class KguardianController(Controller):
 
     @post(
         "/pod/mark_dead",
+        dependencies=documented(MarkDead),
         status_code=200,
         opt=INGEST,
         summary="Mark a pod dead (controller)",
@@ -124,6 +130,7 @@ class KguardianController(Controller):
 
     @post(
         "/pod/syscalls",
+        dependencies=documented(list[PodSyscalls]),
         status_code=200,
         opt=INGEST,
         summary="Store pods' syscalls",

@@ -20,6 +20,7 @@ from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
 from kubeward.gateway.params import next_page_headers, path_id
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import DismissedDeleted, ExcludedReport, MessageOut, declare
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
@@ -33,6 +34,7 @@ from kubeward.schemas.pod_failures import (
     FailureStatus,
     FailureView,
     PodFailure,
+    PodFailureReport,
     Restore,
     RetrySolution,
     SetStatus,
@@ -96,6 +98,7 @@ class PodFailuresController(Controller):
 
     @post(
         "/failed",
+        dependencies=documented(PodFailureReport),
         status_code=200,
         opt={"service_only": True},
         summary="Report a failed pod (agent)",

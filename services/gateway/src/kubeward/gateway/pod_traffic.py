@@ -16,6 +16,7 @@ from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import reply_response
 from kubeward.gateway.kguardian import INGEST, READ, no_data_response
 from kubeward.gateway.params import iso_time, next_page_headers
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import declare
 from kubeward.gateway.settings import Settings
 from kubeward.schemas import bus
@@ -48,6 +49,7 @@ class PodTrafficController(Controller):
 
     @post(
         "/",
+        dependencies=documented(PodTrafficEvent),
         status_code=200,
         opt=INGEST,
         summary="Insert one traffic event",
@@ -71,6 +73,7 @@ class PodTrafficController(Controller):
 
     @post(
         "/batch",
+        dependencies=documented(list[PodTrafficEvent]),
         status_code=200,
         opt=INGEST,
         summary="Insert traffic events in bulk",

@@ -21,6 +21,7 @@ from kubeward.gateway.auth import principal_of
 from kubeward.gateway.buslink import BusLink
 from kubeward.gateway.errors import json_reply
 from kubeward.gateway.params import next_page_headers, path_id
+from kubeward.gateway.request_bodies import documented
 from kubeward.gateway.responses import (
     CountedMessage,
     ExcludedReport,
@@ -52,6 +53,7 @@ from kubeward.schemas.security import (
     ScanManifest,
     SecurityCommand,
     SecurityFinding,
+    SecurityFindingIn,
 )
 
 UNAVAILABLE = "Security service is not available"
@@ -94,6 +96,7 @@ class SecurityController(Controller):
 
     @post(
         "/security/findings",
+        dependencies=documented(SecurityFindingIn),
         status_code=200,
         opt={"service_only": True},
         summary="Report a security finding (scanner)",
