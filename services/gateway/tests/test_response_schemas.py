@@ -142,3 +142,5 @@ def test_routes_forwarding_raw_bodies_document_them(spec: dict[str, object]) -> 
         else:
             documented[route] = str(schema.get("$ref", "")).rsplit("/", 1)[-1]
     assert documented == COLLECTOR_BODIES
+    scan = paths["/api/security/scan"]["post"]["requestBody"]["content"]
+    assert scan == {"application/yaml": {"schema": {"type": "string"}}}  # manifest text

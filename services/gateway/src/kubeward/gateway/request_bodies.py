@@ -12,19 +12,22 @@ generates bodies from these schemas.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.di import Provide
+from litestar.params import Body
 
 DEPENDENCY = "documented_body"
 """The name of the dependency :func:`documented` adds (never resolved)."""
 
 
-def documented(kind: Any) -> dict[str, Provide]:
-    """``dependencies=`` of a route that reads its raw body, documenting it as a ``kind``."""
+def documented(kind: Any, media_type: str | None = None) -> dict[str, Provide]:
+    """``dependencies=`` of a route that reads its raw body, documenting it as a ``kind``
+    (JSON unless ``media_type`` says otherwise)."""
 
     async def describe(data: Any) -> None:
         raise AssertionError("documents a request body; no handler asks for it")
 
-    describe.__annotations__ = {"data": kind, "return": None}
+    body = kind if media_type is None else Annotated[kind, Body(media_type=media_type)]
+    describe.__annotations__ = {"data": body, "return": None}
     return {DEPENDENCY: Provide(describe)}

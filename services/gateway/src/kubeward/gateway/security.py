@@ -293,6 +293,7 @@ class SecurityController(Controller):
 
     @post(
         "/security/scan",
+        dependencies=documented(str, media_type="application/yaml"),
         status_code=200,
         summary="Scan a manifest now (YAML or JSON; nothing is stored)",
         description="Body: manifest text (one or more YAML documents, JSON, a List) or "
