@@ -200,7 +200,7 @@ async def _open_nats(
                 job.url, name=f"bench-sub-{index}", allow_reconnect=False, connect_timeout=30
             )
             await nc.subscribe(job.subject, cb=on_msg)
-            await nc.flush()
+            await settled(nc)
         except Exception as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
             return None

@@ -53,6 +53,7 @@ from bench.common import (
     version,
 )
 from kubeward.core.batch_consumers import BatchSpec, BusRuntime
+from kubeward.core.bus import settled
 from kubeward.schemas.replies import Reply
 
 BATCH = 100
@@ -160,7 +161,7 @@ async def raw_responder(nats_url: str) -> Any:
         await nc.publish(msg.reply, msgspec.json.encode(reply))
 
     await nc.subscribe(RPC_SUBJECT, queue="bench", cb=on_request)
-    await nc.flush()
+    await settled(nc)  # in force for the requester's connection too, not only flushed
     try:
         yield
     finally:
