@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -20,8 +21,36 @@ class StartError(RuntimeError):
     """A component did not come up; the message says which and shows its log tail."""
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10000
+
+
+def _below_ephemeral() -> range:
+    """Ports the kernel never hands out as the source of an outgoing connection."""
+    try:
+        first = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    return range(_LOWEST_PORT, first)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Picked below the kernel's ephemeral range where it can: a port from that range may
+    become, before the process it is meant for binds it, the source port of some other
+    connection (seen: a JetStream cluster node's route port taken by another node's
+    outgoing route dial, so the node could not listen and the cluster never formed).
+    """
+    candidates = _below_ephemeral()
+    for _ in range(100 if candidates else 0):
+        port = random.choice(candidates)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
